@@ -1,0 +1,286 @@
+// Package server is the skeleton every Tera target runs on: one gRPC server with one interceptor
+// chain (metrics, logging, authentication and declared access, validation, panic recovery), a
+// grpc-gateway REST surface that dials the gRPC listener so every interceptor covers REST too,
+// health (/livez never depends on anything; /readyz checks dependencies), /metrics, the OpenAPI
+// document and its UI at /doc, and a bounded graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/tera-health/tera/pkg/authn"
+)
+
+// Service is a piece of API a target serves: gRPC services and their REST bindings.
+type Service interface {
+	// Name identifies the service in logs and errors.
+	Name() string
+	RegisterGRPC(s *grpc.Server)
+	// RegisterGateway binds the REST handlers to the gateway mux; conn is the server's own
+	// gRPC listener.
+	RegisterGateway(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+}
+
+// HTTPService is a Service that also serves plain HTTP routes (pages, websockets, downloads).
+type HTTPService interface {
+	HTTPRoutes(mux *http.ServeMux)
+}
+
+// Runner is a Service with background work (consumers, relays); Run returns when ctx ends.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// Check is a readiness check of one dependency.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Options complete a Config into a runnable server.
+type Options struct {
+	Logger        *slog.Logger
+	Authenticator authn.Authenticator
+	Services      []Service
+	Checks        []Check
+	// Registry receives the server's metrics; a fresh one is made when nil.
+	Registry *prometheus.Registry
+	// OpenAPI is the document served at /doc/openapi.json.
+	OpenAPI []byte
+}
+
+// Server is a configured, listening, not yet running server.
+type Server struct {
+	cfg      Config
+	opts     Options
+	log      *slog.Logger
+	grpc     *grpc.Server
+	health   *health.Server
+	http     *http.Server
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	conn     *grpc.ClientConn
+	access   accessTable
+	reg      *prometheus.Registry
+	draining atomic.Bool
+	closers  closeStack
+}
+
+// New validates cfg, opens both listeners and wires everything. Nothing is served until Run.
+// On error, whatever was opened is closed again.
+func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("server config: %w", err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, reg: opts.Registry}
+	defer func() {
+		if err != nil {
+			s.closers.closeAll()
+		}
+	}()
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+
+	chain := newChain(s.reg, s.log, &s.access, opts.Authenticator)
+	s.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(chain.unary()...),
+		grpc.ChainStreamInterceptor(chain.stream()...),
+	)
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	for _, svc := range opts.Services {
+		svc.RegisterGRPC(s.grpc)
+	}
+	if s.access, err = buildAccessTable(s.grpc); err != nil {
+		return nil, err
+	}
+	chain.metrics.InitializeMetrics(s.grpc)
+
+	if s.grpcLis, err = net.Listen("tcp", cfg.GRPC.Listen); err != nil {
+		return nil, fmt.Errorf("listen grpc %s: %w", cfg.GRPC.Listen, err)
+	}
+	s.closers.push(func() error { return s.grpcLis.Close() })
+	if s.httpLis, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Listen, err)
+	}
+	s.closers.push(func() error { return s.httpLis.Close() })
+
+	// The gateway dials our own gRPC listener so REST passes through every interceptor.
+	s.conn, err = grpc.NewClient(dialAddr(s.grpcLis.Addr()), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		return nil, fmt.Errorf("dial own grpc listener: %w", err)
+	}
+	s.closers.push(s.conn.Close)
+
+	gw := newGatewayMux()
+	for _, svc := range opts.Services {
+		if err := svc.RegisterGateway(ctx, gw, s.conn); err != nil {
+			return nil, fmt.Errorf("register gateway of %s: %w", svc.Name(), err)
+		}
+	}
+	s.http = &http.Server{
+		Handler:           s.routes(gw),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+func dialAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if ok && tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	}
+	return a.String()
+}
+
+// HTTPAddr is the address the HTTP listener is bound to.
+func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// GRPCAddr is the address the gRPC listener is bound to.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// Registry is the server's metrics registry, for services that add their own metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Run serves until ctx ends, then drains within the configured shutdown timeout: readiness
+// turns 503 at once so load balancers stop sending, in-flight calls finish, and whatever is
+// still running at the bound is cut. Resources opened by New are closed in reverse order.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.closers.closeAll()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := s.grpc.Serve(s.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("serve grpc: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := s.http.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	for _, svc := range s.opts.Services {
+		if r, ok := svc.(Runner); ok {
+			g.Go(func() error {
+				if err := r.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+					return fmt.Errorf("%s: %w", svc.Name(), err)
+				}
+				return nil
+			})
+		}
+	}
+	g.Go(func() error { s.watchHealth(gctx); return nil })
+	g.Go(func() error {
+		<-gctx.Done()
+		s.shutdown()
+		return nil
+	})
+	s.log.Info("serving", "http", s.HTTPAddr(), "grpc", s.GRPCAddr())
+	return g.Wait()
+}
+
+func (s *Server) shutdown() {
+	s.draining.Store(true)
+	s.health.Shutdown()
+	timeout := s.cfg.ShutdownTimeout.D()
+	s.log.Info("draining", "timeout", timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.log.Warn("http drain cut short", "err", err)
+			_ = s.http.Close()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		done := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.log.Warn("grpc drain cut short")
+			s.grpc.Stop()
+		}
+	}()
+	wg.Wait()
+}
+
+// watchHealth mirrors readiness into grpc.health.v1 for gRPC-native probes.
+func (s *Server) watchHealth(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		st := healthpb.HealthCheckResponse_SERVING
+		if _, ok := s.ready(ctx); !ok {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		if ctx.Err() != nil || s.draining.Load() {
+			return
+		}
+		s.health.SetServingStatus("", st)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// closeStack closes resources in reverse order of opening.
+type closeStack struct {
+	mu  sync.Mutex
+	fns []func() error
+}
+
+func (c *closeStack) push(fn func() error) {
+	c.mu.Lock()
+	c.fns = append(c.fns, fn)
+	c.mu.Unlock()
+}
+
+func (c *closeStack) closeAll() {
+	c.mu.Lock()
+	fns := c.fns
+	c.fns = nil
+	c.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		_ = fns[i]()
+	}
+}
+
+// handlerFor exposes promhttp for the server's registry.
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+}
