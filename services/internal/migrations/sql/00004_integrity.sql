@@ -391,9 +391,12 @@ BEGIN
   RETURN NEW;
 END $$;
 
--- SERVICE-category session types and secondary services pull their services into the site/project.
+-- SERVICE-category session types, secondary services and test types pull their services into the
+-- site/project. The test-data seed turns this off (SET LOCAL tera.autolink = 'off') to reproduce
+-- OpenTera's fixture, whose seeding code inserts links without the API's side effects.
 CREATE FUNCTION core.autolink_session_type_site() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  IF coalesce(current_setting('tera.autolink', true), '') = 'off' THEN RETURN NULL; END IF;
   PERFORM core.ensure_service_site(st.id_service, NEW.id_site)
      FROM core.t_sessions_types st WHERE st.id_session_type = NEW.id_session_type
       AND st.session_type_category = 1 AND st.id_service IS NOT NULL;
@@ -404,6 +407,7 @@ END $$;
 
 CREATE FUNCTION core.autolink_session_type_project() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  IF coalesce(current_setting('tera.autolink', true), '') = 'off' THEN RETURN NULL; END IF;
   PERFORM core.ensure_service_project(st.id_service, NEW.id_project)
      FROM core.t_sessions_types st WHERE st.id_session_type = NEW.id_session_type
       AND st.session_type_category = 1 AND st.id_service IS NOT NULL;
@@ -414,6 +418,7 @@ END $$;
 
 CREATE FUNCTION core.autolink_session_type_service() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  IF coalesce(current_setting('tera.autolink', true), '') = 'off' THEN RETURN NULL; END IF;
   PERFORM core.ensure_service_site(NEW.id_service, s.id_site)
      FROM core.t_sessions_types_sites s WHERE s.id_session_type = NEW.id_session_type AND s.deleted_at IS NULL;
   PERFORM core.ensure_service_project(NEW.id_service, p.id_project)
@@ -423,6 +428,7 @@ END $$;
 
 CREATE FUNCTION core.autolink_test_type_site() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  IF coalesce(current_setting('tera.autolink', true), '') = 'off' THEN RETURN NULL; END IF;
   PERFORM core.ensure_service_site(tt.id_service, NEW.id_site)
      FROM core.t_tests_types tt WHERE tt.id_test_type = NEW.id_test_type;
   RETURN NULL;
@@ -430,6 +436,7 @@ END $$;
 
 CREATE FUNCTION core.autolink_test_type_project() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  IF coalesce(current_setting('tera.autolink', true), '') = 'off' THEN RETURN NULL; END IF;
   PERFORM core.ensure_service_project(tt.id_service, NEW.id_project)
      FROM core.t_tests_types tt WHERE tt.id_test_type = NEW.id_test_type;
   RETURN NULL;
