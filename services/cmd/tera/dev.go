@@ -1,0 +1,46 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/internal/devmode"
+)
+
+func newDevCmd() *cobra.Command {
+	opts := devmode.Options{}
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole fleet in one process with its own PostgreSQL and NATS (zero setup)",
+		Long: `Run every target in one process, with an embedded NATS server (JetStream) and PostgreSQL from
+--database-url or, without it, a private cluster started from the PostgreSQL binaries on this
+machine (PATH or /usr/lib/postgresql/*/bin). The schema is migrated and the defaults seeded at
+start; the URL, the API docs URL and the admin credentials are printed when the fleet is ready.
+Ctrl-C stops everything it started; data stays in --data-dir for the next run.`,
+		Example: `  tera dev
+  tera dev --test-data --listen=127.0.0.1:40075
+  tera dev --database-url=postgres://tera:secret@localhost:5432/tera`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("database-url") {
+				opts.DatabaseURL = envOr("TERA_DATABASE_URL", "")
+			}
+			opts.LogConfig = server.LogConfig{Level: logLevel, Format: "text"}
+			if err := opts.LogConfig.Validate(); err != nil {
+				return err
+			}
+			opts.Log = server.NewLogger(cmd.ErrOrStderr(), opts.LogConfig)
+			opts.Out = cmd.OutOrStdout()
+			return devmode.Run(cmd.Context(), opts, devSeeder)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:40075", "HTTP address: the REST API, pages, websockets, /doc, as behind the ingress")
+	fl.StringVar(&opts.GRPCListen, "grpc-listen", "127.0.0.1:40076", "gRPC address")
+	fl.StringVar(&opts.DataDir, "data-dir", devmode.DefaultDataDir(), "where the private PostgreSQL cluster and NATS store live")
+	fl.StringVar(&opts.DatabaseURL, "database-url", "", "use this PostgreSQL instead of a private cluster (env TERA_DATABASE_URL)")
+	fl.BoolVar(&opts.TestData, "test-data", false, "seed OpenTera's test fixture (admin/admin, user4/user4, participant1/opentera, ...)")
+	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

@@ -1,0 +1,113 @@
+// Package fleet assembles Tera's targets into a running process: the configuration every
+// target reads, the dependencies they share (PostgreSQL pool, NATS connection), the one table of
+// known targets, and the server that runs the chosen ones.
+package fleet
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/tera-health/tera/pkg/config"
+	"github.com/tera-health/tera/pkg/server"
+)
+
+// Config is tera.yaml. Secrets come from the environment or mounted files, never the file.
+type Config struct {
+	Log      server.LogConfig `json:"log"`
+	server.Config
+	Database DatabaseConfig `json:"database"`
+	NATS     NATSConfig     `json:"nats"`
+	// PublicURL is how clients reach the site (the ingress), used in links such as websocket_url.
+	PublicURL string `json:"public_url" env:"TERA_PUBLIC_URL"`
+	// Peers are the gRPC addresses of the other targets, for cross-target calls.
+	Peers      map[string]string `json:"peers"`
+	Auth       AuthConfig        `json:"auth"`
+	OIDC       OIDCConfig        `json:"oidc"`
+	VideoRehab VideoRehabConfig  `json:"videorehab"`
+}
+
+// DatabaseConfig locates PostgreSQL.
+type DatabaseConfig struct {
+	URL string `json:"url" env:"TERA_DATABASE_URL" secret:"true"`
+	// MaxConns caps the pool of each process.
+	MaxConns int32 `json:"max_conns"`
+}
+
+// NATSConfig locates NATS with JetStream.
+type NATSConfig struct {
+	URL             string `json:"url" env:"TERA_NATS_URL"`
+	CredentialsFile string `json:"credentials_file" env:"TERA_NATS_CREDENTIALS_FILE"`
+}
+
+// AuthConfig locates key material mounted from Secrets.
+type AuthConfig struct {
+	SigningKeysDir string   `json:"signing_keys_dir" env:"TERA_SIGNING_KEYS_DIR"`
+	DeviceCADir    string   `json:"device_ca_dir" env:"TERA_DEVICE_CA_DIR"`
+	TrustedProxies []string `json:"trusted_proxies"`
+}
+
+// OIDCConfig federates users with an external identity provider.
+type OIDCConfig struct {
+	IssuerURL        string `json:"issuer_url"`
+	DiscoveryURL     string `json:"discovery_url"`
+	ClientID         string `json:"client_id"`
+	ClientSecretFile string `json:"client_secret_file"`
+}
+
+// VideoRehabConfig is the media side of video sessions.
+type VideoRehabConfig struct {
+	UDPPort    int      `json:"udp_port"`
+	PublicHost string   `json:"public_host"`
+	TURNURLs   []string `json:"turn_urls"`
+}
+
+// DefaultConfig is what an empty tera.yaml means.
+func DefaultConfig() Config {
+	return Config{
+		Log:      server.LogConfig{Level: "info", Format: "json"},
+		Config:   server.DefaultConfig(),
+		Database: DatabaseConfig{MaxConns: 20},
+		Peers:    map[string]string{},
+	}
+}
+
+// Load reads the file (if any) over the defaults, then the environment.
+func Load(path string) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		if err := config.LoadFile(path, &cfg); err != nil {
+			return cfg, err
+		}
+	}
+	if err := config.ApplyEnv(&cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Validate reports every problem at once. needDB/needNATS say whether the chosen targets use
+// them.
+func (c Config) Validate(needDB, needNATS bool) error {
+	var errs []error
+	if err := c.Log.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if needDB {
+		if c.Database.URL == "" {
+			errs = append(errs, errors.New("database.url is required (flag --database-url or env TERA_DATABASE_URL)"))
+		} else if u, err := url.Parse(c.Database.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			errs = append(errs, fmt.Errorf("database.url must be a postgres:// URL, got %q", config.RedactURL(c.Database.URL)))
+		}
+		if c.Database.MaxConns <= 0 {
+			errs = append(errs, errors.New("database.max_conns must be positive"))
+		}
+	}
+	if needNATS && c.NATS.URL == "" {
+		errs = append(errs, errors.New("nats.url is required (flag --nats-url or env TERA_NATS_URL)"))
+	}
+	return errors.Join(errs...)
+}

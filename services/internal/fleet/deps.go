@@ -1,0 +1,99 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tera-health/tera/pkg/server"
+)
+
+// Deps are the shared resources the targets of one process use.
+type Deps struct {
+	Config Config
+	Log    *slog.Logger
+	DB     *pgxpool.Pool
+	NATS   *nats.Conn
+	JS     jetstream.JetStream
+}
+
+// OpenDB connects a pool; the database may be down: the pool reconnects and readiness reports it.
+func OpenDB(ctx context.Context, c DatabaseConfig) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(c.URL)
+	if err != nil {
+		// pgx errors may echo the DSN; don't wrap it.
+		return nil, errors.New("database.url: cannot parse the PostgreSQL URL")
+	}
+	pc.MaxConns = c.MaxConns
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	return pool, nil
+}
+
+// OpenNATS connects to NATS, retrying in the background when the server is not up yet, so a
+// NATS outage at start makes the pod unready, not crash-looping.
+func OpenNATS(c NATSConfig, log *slog.Logger, name string) (*nats.Conn, jetstream.JetStream, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }),
+	}
+	if c.CredentialsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.CredentialsFile))
+	}
+	nc, err := nats.Connect(c.URL, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect nats: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// Checks are the readiness checks of the dependencies in use.
+func (d *Deps) Checks() []server.Check {
+	var checks []server.Check
+	if d.DB != nil {
+		checks = append(checks, server.Check{Name: "postgres", Fn: func(ctx context.Context) error {
+			conn, err := d.DB.Acquire(ctx)
+			if err != nil {
+				return errors.New("cannot reach PostgreSQL")
+			}
+			defer conn.Release()
+			if err := conn.Ping(ctx); err != nil {
+				return errors.New("PostgreSQL does not answer")
+			}
+			return nil
+		}})
+	}
+	if d.NATS != nil {
+		checks = append(checks, server.Check{Name: "nats", Fn: func(ctx context.Context) error {
+			if !d.NATS.IsConnected() {
+				return errors.New("not connected to NATS")
+			}
+			if err := d.NATS.FlushWithContext(ctx); err != nil {
+				return errors.New("NATS does not answer")
+			}
+			return nil
+		}})
+	}
+	return checks
+}

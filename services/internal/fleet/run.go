@@ -1,0 +1,90 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/tera-health/tera/pkg/api/openapi"
+	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server"
+)
+
+// Process is a configured set of targets sharing one server and one set of dependencies.
+type Process struct {
+	Server  *server.Server
+	deps    *Deps
+	closers []func()
+}
+
+// Options tune Start for callers that already hold dependencies (tera dev, tests).
+type Options struct {
+	Log *slog.Logger
+	// Authenticator verifies callers; nil until the login target provides one.
+	Authenticator authn.Authenticator
+}
+
+// Start opens the dependencies the targets need and builds the server. The returned process
+// owns them and closes them when Run returns or Start fails.
+func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *Process, err error) {
+	log := opts.Log
+	needDB, needNATS := false, false
+	for _, t := range targets {
+		needDB = needDB || t.NeedsDB
+		needNATS = needNATS || t.NeedsNATS
+	}
+	if err := cfg.Validate(needDB, needNATS); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	p := &Process{deps: &Deps{Config: cfg, Log: log}}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	if needDB {
+		if p.deps.DB, err = OpenDB(ctx, cfg.Database); err != nil {
+			return nil, err
+		}
+		p.closers = append(p.closers, p.deps.DB.Close)
+	}
+	if needNATS {
+		if p.deps.NATS, p.deps.JS, err = OpenNATS(cfg.NATS, log, "tera"); err != nil {
+			return nil, err
+		}
+		nc := p.deps.NATS
+		p.closers = append(p.closers, func() { _ = nc.Drain() })
+	}
+	var services []server.Service
+	for _, t := range targets {
+		svcs, err := t.Build(p.deps)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", t.Name, err)
+		}
+		services = append(services, svcs...)
+	}
+	p.Server, err = server.New(ctx, cfg.Config, server.Options{
+		Logger:        log,
+		Authenticator: opts.Authenticator,
+		Services:      services,
+		Checks:        p.deps.Checks(),
+		OpenAPI:       openapi.Spec,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Run serves until ctx ends, then drains and closes the dependencies in reverse order.
+func (p *Process) Run(ctx context.Context) error {
+	defer p.close()
+	return p.Server.Run(ctx)
+}
+
+func (p *Process) close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+	p.closers = nil
+}

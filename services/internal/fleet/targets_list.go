@@ -1,0 +1,19 @@
+package fleet
+
+import (
+	"github.com/tera-health/tera/pkg/server"
+)
+
+// The targets of ARCHITECTURE §2 that this binary serves. Each registers here, in one place;
+// a target missing from this list is not built yet.
+func init() {
+	register(Target{
+		Name:      "core",
+		Paths:     []string{"/api/"},
+		NeedsDB:   true,
+		NeedsNATS: true,
+		Build: func(d *Deps) ([]server.Service, error) {
+			return nil, nil
+		},
+	})
+}
