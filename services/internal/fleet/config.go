@@ -14,7 +14,7 @@ import (
 
 // Config is tera.yaml. Secrets come from the environment or mounted files, never the file.
 type Config struct {
-	Log      server.LogConfig `json:"log"`
+	Log server.LogConfig `json:"log"`
 	server.Config
 	Database DatabaseConfig `json:"database"`
 	NATS     NATSConfig     `json:"nats"`
