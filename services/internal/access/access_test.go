@@ -1,0 +1,174 @@
+package access_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/seed"
+	"github.com/tera-health/tera/services/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func rng(a, b int32) []int32 {
+	var out []int32
+	for i := a; i <= b; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func union(sets ...[]int32) []int32 {
+	var out []int32
+	for _, s := range sets {
+		out = append(out, s...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Session types are seeded deterministically: session n has type ((n-1) mod 3)+1.
+func sessionsOfType(typ int32) []int32 {
+	var out []int32
+	for n := int32(1); n <= 28; n++ {
+		if (n-1)%3+1 == typ {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// The access matrix: for each seeded account and each object kind, the exact accessible ids,
+// derived from REFERENCE §8 (siteadmin = admin S1, P1, P2; user = user P1, P2 (+user S1);
+// user2 = admin S1/P1/P2; user3 = admin P1 (user S1); user4 = nothing; admin = everything) and
+// the rules of §2.
+func TestAccessMatrix(t *testing.T) {
+	pool := testenv.DB(t)
+	ctx := context.Background()
+	if err := seed.TestData(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	all28 := rng(1, 28)
+	p1users := []int32{3, 4, 5} // members of groups holding a role on P1/P2: user, user2, user3
+	type want map[access.Object][]int32
+	cases := []struct {
+		name   string
+		caller access.Caller
+		want   want
+	}{
+		{"admin", access.UserCaller(1), want{
+			access.Sites: {1, 2}, access.Projects: {1, 2, 3}, access.ParticipantGroups: {1, 2}, access.Participants: {1, 2, 3, 4},
+			access.Devices: {1, 2, 3}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: rng(1, 7),
+			access.Users: rng(1, 6), access.UserGroups: rng(1, 5), access.Sessions: all28}},
+		{"siteadmin", access.UserCaller(2), want{
+			access.Sites: {1}, access.Projects: {1, 2}, access.ParticipantGroups: {1, 2}, access.Participants: {1, 2, 3},
+			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {2, 3, 6},
+			access.Users: union([]int32{2}, p1users), access.UserGroups: {1, 2, 4}, access.Sessions: all28}},
+		{"user", access.UserCaller(3), want{
+			access.Sites: {1}, access.Projects: {1, 2}, access.ParticipantGroups: {1, 2}, access.Participants: {1, 2, 3},
+			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {3, 6},
+			access.Users: p1users, access.UserGroups: {1, 2, 4}, access.Sessions: all28}},
+		{"user2", access.UserCaller(4), want{
+			access.Sites: {1}, access.Projects: {1, 2}, access.ParticipantGroups: {1, 2}, access.Participants: {1, 2, 3},
+			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {2, 3, 6},
+			access.Users: p1users, access.UserGroups: {1, 2, 4}, access.Sessions: all28}},
+		{"user3", access.UserCaller(5), want{
+			access.Sites: {1}, access.Projects: {1}, access.ParticipantGroups: {1}, access.Participants: {1, 2, 3},
+			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {3, 6},
+			access.Users: p1users, access.UserGroups: {1, 2, 4}, access.Sessions: all28}},
+		{"user4", access.UserCaller(6), want{
+			access.Sites: nil, access.Projects: nil, access.ParticipantGroups: nil, access.Participants: nil,
+			access.Devices: nil, access.SessionTypes: nil, access.Services: nil,
+			access.Users: {6}, access.UserGroups: nil, access.Sessions: nil}},
+		{"participant1", access.ParticipantCaller(1), want{
+			access.Sites: {1}, access.Projects: {1}, access.ParticipantGroups: {1}, access.Participants: {1},
+			access.Devices: {1}, access.SessionTypes: {1, 2, 3, 4}, access.Services: {3, 6},
+			access.Users: nil, access.UserGroups: nil, access.Sessions: all28}},
+		{"device1", access.DeviceCaller(1), want{
+			access.Sites: {1, 2}, access.Projects: {1, 3}, access.ParticipantGroups: nil, access.Participants: {1, 2},
+			access.Devices: {1}, access.SessionTypes: {1, 2, 3, 4}, access.Services: {3, 6},
+			access.Users: nil, access.UserGroups: nil, access.Sessions: rng(9, 20)}},
+		{"service VideoRehab", access.ServiceCaller(6), want{
+			access.Sites: {1}, access.Projects: {1}, access.ParticipantGroups: {1}, access.Participants: {1, 2, 3},
+			access.Devices: {1, 2}, access.SessionTypes: {1}, access.Services: {6},
+			// users of P1 (user, user2, user3) + superadmin + admins of site 1 (siteadmin, user2)
+			access.Users: {1, 2, 3, 4, 5}, access.UserGroups: {1, 2, 4},
+			access.Sessions: union([]int32{2, 25, 26, 27, 28}, sessionsOfType(1))}},
+	}
+	for _, c := range cases {
+		for _, o := range access.AllObjects {
+			t.Run(fmt.Sprintf("%s/%s", c.name, o), func(t *testing.T) {
+				got, err := access.For(c.caller).List(ctx, pool, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, c.want[o]) {
+					t.Errorf("got %v, want %v", got, c.want[o])
+				}
+			})
+		}
+	}
+}
+
+func TestRolesAndAdminOnly(t *testing.T) {
+	pool := testenv.DB(t)
+	ctx := context.Background()
+	if err := seed.TestData(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		user           int32
+		projects       map[int32]access.Role
+		sites          map[int32]access.Role
+		adminProjects  []int32
+	}{
+		{2, map[int32]access.Role{1: "admin", 2: "admin"}, map[int32]access.Role{1: "admin"}, []int32{1, 2}},
+		{3, map[int32]access.Role{1: "user", 2: "user"}, map[int32]access.Role{1: "user"}, nil},
+		{4, map[int32]access.Role{1: "admin", 2: "admin"}, map[int32]access.Role{1: "admin"}, []int32{1, 2}},
+		{5, map[int32]access.Role{1: "admin"}, map[int32]access.Role{1: "user"}, []int32{1}},
+		{6, map[int32]access.Role{}, map[int32]access.Role{}, nil},
+		{1, map[int32]access.Role{1: "admin", 2: "admin", 3: "admin"}, map[int32]access.Role{1: "admin", 2: "admin"}, []int32{1, 2, 3}},
+	} {
+		pr, err := access.ProjectRoles(ctx, pool, c.user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr, err := access.SiteRoles(ctx, pool, c.user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(pr) != fmt.Sprint(c.projects) || fmt.Sprint(sr) != fmt.Sprint(c.sites) {
+			t.Errorf("user %d: project roles %v site roles %v, want %v %v", c.user, pr, sr, c.projects, c.sites)
+		}
+		got, err := access.For(access.UserCaller(c.user)).AdminOnly().List(ctx, pool, access.Projects)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, c.adminProjects) {
+			t.Errorf("user %d admin-only projects %v, want %v", c.user, got, c.adminProjects)
+		}
+	}
+	sr, err := access.ServiceRoles(ctx, pool, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sr) != "map[LoggingService:[admin]]" {
+		t.Errorf("user3 service roles %v", sr)
+	}
+	// Fragments join inside a caller's query.
+	f := access.For(access.UserCaller(5)).Projects()
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM core.t_participants p WHERE p.id_project = @p AND p.id_project IN (`+f.SQL+`)`,
+		f.With(pgx.NamedArgs{"p": 1})).Scan(&n); err != nil || n != 3 {
+		t.Errorf("joined fragment: %d, %v", n, err)
+	}
+	ok, err := access.For(access.UserCaller(6)).Can(ctx, pool, access.Participants, 1)
+	if err != nil || ok {
+		t.Errorf("user4 can see participant 1: %v %v", ok, err)
+	}
+}
