@@ -122,10 +122,10 @@ func TestRolesAndAdminOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		user           int32
-		projects       map[int32]access.Role
-		sites          map[int32]access.Role
-		adminProjects  []int32
+		user          int32
+		projects      map[int32]access.Role
+		sites         map[int32]access.Role
+		adminProjects []int32
 	}{
 		{2, map[int32]access.Role{1: "admin", 2: "admin"}, map[int32]access.Role{1: "admin"}, []int32{1, 2}},
 		{3, map[int32]access.Role{1: "user", 2: "user"}, map[int32]access.Role{1: "user"}, nil},

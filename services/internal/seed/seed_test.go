@@ -72,14 +72,14 @@ func TestTestDataIsExactAndIdempotent(t *testing.T) {
 	}
 
 	for q, want := range map[string]int{
-		`SELECT count(*) FROM core.t_sessions`:                                                                  28,
-		`SELECT count(*) FROM core.t_sessions_events`:                                                           24,
-		`SELECT count(*) FROM core.t_assets`:                                                                    7,
-		`SELECT count(*) FROM core.t_tests`:                                                                     4,
-		`SELECT count(*) FROM core.t_services`:                                                                  7,
-		`SELECT count(*) FROM core.t_services_roles`:                                                            22,
-		`SELECT count(*) FROM core.t_services_sites`:                                                            4,
-		`SELECT count(*) FROM core.t_services_projects`:                                                         4,
+		`SELECT count(*) FROM core.t_sessions`:          28,
+		`SELECT count(*) FROM core.t_sessions_events`:   24,
+		`SELECT count(*) FROM core.t_assets`:            7,
+		`SELECT count(*) FROM core.t_tests`:             4,
+		`SELECT count(*) FROM core.t_services`:          7,
+		`SELECT count(*) FROM core.t_services_roles`:    22,
+		`SELECT count(*) FROM core.t_services_sites`:    4,
+		`SELECT count(*) FROM core.t_services_projects`: 4,
 		`SELECT count(*) FROM core.t_services_roles WHERE id_service_role = 13 AND id_site = 1 AND service_role_name = 'admin'`:    1,
 		`SELECT count(*) FROM core.t_services_roles WHERE id_service_role = 16 AND id_site = 2 AND service_role_name = 'user'`:     1,
 		`SELECT count(*) FROM core.t_services_roles WHERE id_service_role = 17 AND id_project = 1 AND service_role_name = 'admin'`: 1,

@@ -142,20 +142,20 @@ func Update(ctx context.Context, db DBTX, t Table, id int32, version int64, valu
 type Link struct{ Name, PK, A, B string }
 
 var (
-	UserUserGroups       = Link{"t_users_users_groups", "id_user_user_group", "id_user", "id_user_group"}
-	DeviceSites          = Link{"t_devices_sites", "id_device_site", "id_device", "id_site"}
-	DeviceProjects       = Link{"t_devices_projects", "id_device_project", "id_device", "id_project"}
-	DeviceParticipants   = Link{"t_devices_participants", "id_device_participant", "id_device", "id_participant"}
-	ServiceProjects      = Link{"t_services_projects", "id_service_project", "id_service", "id_project"}
-	ServiceSites         = Link{"t_services_sites", "id_service_site", "id_service", "id_site"}
-	SessionTypeSites     = Link{"t_sessions_types_sites", "id_session_type_site", "id_session_type", "id_site"}
-	SessionTypeProjects  = Link{"t_sessions_types_projects", "id_session_type_project", "id_session_type", "id_project"}
-	SessionTypeServices  = Link{"t_sessions_types_services", "id_session_type_service", "id_session_type", "id_service"}
-	TestTypeSites        = Link{"t_tests_types_sites", "id_test_type_site", "id_test_type", "id_site"}
-	TestTypeProjects     = Link{"t_tests_types_projects", "id_test_type_project", "id_test_type", "id_project"}
-	SessionParticipants  = Link{"t_sessions_participants", "id_session_participant", "id_session", "id_participant"}
-	SessionUsers         = Link{"t_sessions_users", "id_session_user", "id_session", "id_user"}
-	SessionDevices       = Link{"t_sessions_devices", "id_session_device", "id_session", "id_device"}
+	UserUserGroups      = Link{"t_users_users_groups", "id_user_user_group", "id_user", "id_user_group"}
+	DeviceSites         = Link{"t_devices_sites", "id_device_site", "id_device", "id_site"}
+	DeviceProjects      = Link{"t_devices_projects", "id_device_project", "id_device", "id_project"}
+	DeviceParticipants  = Link{"t_devices_participants", "id_device_participant", "id_device", "id_participant"}
+	ServiceProjects     = Link{"t_services_projects", "id_service_project", "id_service", "id_project"}
+	ServiceSites        = Link{"t_services_sites", "id_service_site", "id_service", "id_site"}
+	SessionTypeSites    = Link{"t_sessions_types_sites", "id_session_type_site", "id_session_type", "id_site"}
+	SessionTypeProjects = Link{"t_sessions_types_projects", "id_session_type_project", "id_session_type", "id_project"}
+	SessionTypeServices = Link{"t_sessions_types_services", "id_session_type_service", "id_session_type", "id_service"}
+	TestTypeSites       = Link{"t_tests_types_sites", "id_test_type_site", "id_test_type", "id_site"}
+	TestTypeProjects    = Link{"t_tests_types_projects", "id_test_type_project", "id_test_type", "id_project"}
+	SessionParticipants = Link{"t_sessions_participants", "id_session_participant", "id_session", "id_participant"}
+	SessionUsers        = Link{"t_sessions_users", "id_session_user", "id_session", "id_user"}
+	SessionDevices      = Link{"t_sessions_devices", "id_session_device", "id_session", "id_device"}
 )
 
 // InsertLink soft-inserts (a, b): an existing link, live or soft-deleted, is restored and

@@ -85,11 +85,11 @@ func TestCascades(t *testing.T) {
 		t.Fatal(err)
 	}
 	for q, want := range map[string]int{
-		`SELECT count(*) FROM core.t_participants WHERE id_participant = 4 AND deleted_at IS NOT NULL`:               1,
-		`SELECT count(*) FROM core.t_devices_projects WHERE id_project = 3 AND deleted_at IS NULL`:                   0,
-		`SELECT count(*) FROM core.t_services_projects WHERE id_project = 3 AND deleted_at IS NULL`:                  0,
-		`SELECT count(*) FROM core.t_services_roles WHERE id_project = 3 AND deleted_at IS NULL`:                     0,
-		`SELECT count(*) FROM core.t_tests_types_projects WHERE id_project = 3 AND deleted_at IS NULL`:               0,
+		`SELECT count(*) FROM core.t_participants WHERE id_participant = 4 AND deleted_at IS NOT NULL`: 1,
+		`SELECT count(*) FROM core.t_devices_projects WHERE id_project = 3 AND deleted_at IS NULL`:     0,
+		`SELECT count(*) FROM core.t_services_projects WHERE id_project = 3 AND deleted_at IS NULL`:    0,
+		`SELECT count(*) FROM core.t_services_roles WHERE id_project = 3 AND deleted_at IS NULL`:       0,
+		`SELECT count(*) FROM core.t_tests_types_projects WHERE id_project = 3 AND deleted_at IS NULL`: 0,
 	} {
 		if got := scalar[int](t, pool, q); got != want {
 			t.Errorf("%s = %d, want %d", q, got, want)

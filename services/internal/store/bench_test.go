@@ -1,0 +1,122 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/seed"
+	"github.com/tera-health/tera/services/internal/store"
+	"github.com/tera-health/tera/services/internal/testenv"
+)
+
+// A small scale set keeps the scale generator and the paged query honest in the default run.
+func TestScaleAndProjectAdminPage(t *testing.T) {
+	pool := testenv.DB(t)
+	ctx := context.Background()
+	if err := seed.Defaults(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	res, err := seed.ScaleWith(ctx, pool, seed.ScaleOptions{Participants: 3500, SessionsPerParticipant: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Projects != 4 || res.Participants != 3500 || res.Sessions != 7000 {
+		t.Fatalf("scale result %+v", res)
+	}
+	scope := access.For(access.UserCaller(res.ProjectAdmin))
+	page, err := store.ListProjectParticipants(ctx, pool, scope, res.FirstProject, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != 50 || !slices.IsSortedFunc(page, func(a, b store.Participant) int { return int(a.IDParticipant - b.IDParticipant) }) {
+		t.Fatalf("first page has %d rows", len(page))
+	}
+	other, err := store.ListProjectParticipants(ctx, pool, scope, res.FirstProject+1, 0, 50)
+	if err != nil || len(other) != 0 {
+		t.Fatalf("project admin sees %d participants of another project (%v)", len(other), err)
+	}
+	projects, err := scope.List(ctx, pool, access.Projects)
+	if err != nil || !slices.Equal(projects, []int32{res.FirstProject}) {
+		t.Fatalf("project admin's projects %v (%v)", projects, err)
+	}
+}
+
+// BenchmarkParticipantsProjectAdminFirstPage: "participants accessible to a project admin,
+// filtered by project, first page" on a synthetic set of TERA_BENCH_SCALE participants
+// (default 1,000,000) with TERA_BENCH_SESSIONS sessions each (default 1). Skipped unless
+// TERA_BENCH_SCALE is set, so `go test -bench .` in CI stays fast:
+//
+//	TERA_BENCH_SCALE=1000000 go test -run '^$' -bench ParticipantsProjectAdmin -benchtime 2000x ./internal/store/
+func BenchmarkParticipantsProjectAdminFirstPage(b *testing.B) {
+	scale, _ := strconv.Atoi(os.Getenv("TERA_BENCH_SCALE"))
+	if scale == 0 {
+		b.Skip("set TERA_BENCH_SCALE=1000000 to run")
+	}
+	sessions := 1
+	if s := os.Getenv("TERA_BENCH_SESSIONS"); s != "" {
+		sessions, _ = strconv.Atoi(s)
+	}
+	ctx := context.Background()
+	pool := testenv.DB(b)
+	if err := seed.Defaults(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	res, err := seed.ScaleWith(ctx, pool, seed.ScaleOptions{Participants: scale, SessionsPerParticipant: sessions})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("scale: %+v in %s", res, time.Since(start).Round(time.Millisecond))
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	// Spread the benchmark over every project (and its admin), not one hot project.
+	rows, err := pool.Query(ctx, `SELECT r.id_project, uug.id_user FROM core.t_services_roles r
+		JOIN core.t_services_access sa ON sa.id_service_role = r.id_service_role
+		JOIN core.t_users_users_groups uug ON uug.id_user_group = sa.id_user_group
+		WHERE r.id_project IS NOT NULL AND r.service_role_name = 'admin' ORDER BY 1`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	type pa struct{ project, user int32 }
+	pairs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pa])
+	if err != nil || len(pairs) == 0 {
+		b.Fatal(err)
+	}
+
+	f := access.For(access.UserCaller(res.ProjectAdmin)).Projects()
+	plan, err := pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+store.ParticipantsQuery+f.SQL+`) ORDER BY p.id_participant LIMIT @limit`,
+		f.With(pgx.NamedArgs{"id_project": res.FirstProject, "after": 0, "limit": 50}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines, _ := pgx.CollectRows(plan, pgx.RowTo[string])
+	b.Logf("plan:\n%s", strings.Join(lines, "\n"))
+
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := pairs[i%len(pairs)]
+		t0 := time.Now()
+		page, err := store.ListProjectParticipants(ctx, pool, access.For(access.UserCaller(p.user)), p.project, 0, 50)
+		lat = append(lat, time.Since(t0))
+		if err != nil || len(page) != 50 {
+			b.Fatalf("page: %d rows, %v", len(page), err)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*q))] }
+	b.ReportMetric(float64(pct(0.50).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(pct(0.99).Microseconds()), "p99-µs")
+	b.Logf("%s", fmt.Sprintf("n=%d p50=%s p99=%s max=%s", len(lat), pct(0.50), pct(0.99), lat[len(lat)-1]))
+}
