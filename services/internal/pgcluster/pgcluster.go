@@ -23,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrNoBinaries means no PostgreSQL server binaries were found.
@@ -229,13 +231,10 @@ func (c *Cluster) start(ctx context.Context) error {
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		conn, err := net.DialTimeout("tcp", c.Addr(), 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			// Accepting TCP is not accepting queries; pg_isready-like check via the socket file.
-			if _, err := os.Stat(filepath.Join(c.sockDir(), fmt.Sprintf(".s.PGSQL.%d", c.port))); err == nil {
-				return nil
-			}
+		// Accepting TCP is not accepting queries ("the database system is starting up"): only a
+		// successful query says the server is ready.
+		if err := c.ping(ctx); err == nil {
+			return nil
 		}
 		select {
 		case <-c.exited:
@@ -250,6 +249,18 @@ func (c *Cluster) start(ctx context.Context) error {
 			return fmt.Errorf("postgres did not accept connections within 30s; see %s", filepath.Join(c.opts.DataDir, "postgres.log"))
 		}
 	}
+}
+
+func (c *Cluster) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "SELECT 1")
+	return err
 }
 
 // Addr is host:port of the server.
