@@ -5,6 +5,7 @@ package authn
 
 import (
 	"context"
+	"time"
 
 	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
 )
@@ -35,6 +36,12 @@ type Caller struct {
 	Full bool
 	// TokenID is the token's jti, empty for HTTP Basic.
 	TokenID string
+	// TokenExpires is the expiry of a dynamic token (zero for static tokens and Basic).
+	TokenExpires time.Time
+	// Method says how the caller authenticated.
+	Method Method
+	// ServiceAccess is a user token's service_access claim: global roles per service key.
+	ServiceAccess map[string][]string
 }
 
 type ctxKey struct{}

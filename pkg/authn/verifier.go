@@ -1,0 +1,434 @@
+package authn
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/grpc/metadata"
+)
+
+// Reason says why authentication failed, numbered as OpenTera's LoginEvent statuses
+// (REFERENCE §5) so failures map onto LoginEvents directly.
+type Reason int
+
+// Failure reasons.
+const (
+	ReasonWrongPassword    Reason = 2
+	ReasonWrongUsername    Reason = 3
+	ReasonTooManyAttempts  Reason = 4
+	ReasonAlreadyLoggedIn  Reason = 5
+	ReasonInvalidToken     Reason = 6
+	ReasonDisabledAccount  Reason = 7
+	ReasonExpiredToken     Reason = 8
+	reasonBasicNotAllowed  Reason = 100
+	reasonUntrustedCert    Reason = 101
+	reasonNoCredentialKind Reason = 102
+)
+
+// Error is an authentication failure; every one answers 401.
+type Error struct {
+	Reason Reason
+	// Kind and UUID name the principal when it is known (for LoginEvents).
+	Kind Kind
+	UUID string
+	msg  string
+}
+
+func (e *Error) Error() string { return e.msg }
+
+func fail(r Reason, kind Kind, uuid, msg string) *Error {
+	return &Error{Reason: r, Kind: kind, UUID: uuid, msg: msg}
+}
+
+// Method says how a caller authenticated.
+type Method int
+
+// Authentication methods.
+const (
+	MethodToken Method = iota + 1
+	MethodStaticToken
+	MethodPassword
+	MethodCertificate
+)
+
+// Credentials are what a request presents.
+type Credentials struct {
+	// Authorization is the Authorization header.
+	Authorization string
+	// Token is the `token` query parameter.
+	Token string
+	// RemoteAddr is the peer address (host:port), used to trust the client-certificate header.
+	RemoteAddr string
+	// ClientCert is the URL-escaped PEM certificate a trusted TLS-terminating proxy forwards.
+	ClientCert string
+}
+
+// CredentialsFromMetadata reads credentials from gRPC metadata as the gateway forwards them.
+func CredentialsFromMetadata(ctx context.Context) Credentials {
+	md, _ := metadata.FromIncomingContext(ctx)
+	get := func(k string) string {
+		if v := md.Get(k); len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	c := Credentials{Authorization: get("authorization"), Token: get("tera-token"), RemoteAddr: get("tera-remote-addr"),
+		ClientCert: get("x-ssl-client-cert")}
+	if c.ClientCert == "" {
+		c.ClientCert = get("x-client-cert")
+	}
+	return c
+}
+
+// CredentialsFromRequest reads credentials from an HTTP request served directly (not through
+// the gateway).
+func CredentialsFromRequest(r *http.Request) Credentials {
+	c := Credentials{Authorization: r.Header.Get("Authorization"), Token: r.URL.Query().Get("token"), RemoteAddr: r.RemoteAddr,
+		ClientCert: r.Header.Get("X-Ssl-Client-Cert")}
+	if c.ClientCert == "" {
+		c.ClientCert = r.Header.Get("X-Client-Cert")
+	}
+	return c
+}
+
+// Verifier authenticates requests locally: token signatures against the key set, revocations
+// and attempt counters in NATS KV, principals in the directory.
+type Verifier struct {
+	Keys  *KeySet
+	State *State
+	Dir   Directory
+	// DeviceCA verifies device client certificates; nil disables certificate login.
+	DeviceCA *x509.CertPool
+	// TrustedProxies may forward a client certificate header.
+	TrustedProxies []netip.Prefix
+	Now            func() time.Time
+
+	cache *basicCache
+}
+
+// VerifierOptions tune NewVerifier.
+type VerifierOptions struct {
+	// BasicCacheTTL is how long a verified Basic password skips bcrypt (default 60 s; <0 off).
+	BasicCacheTTL time.Duration
+}
+
+// NewVerifier builds a verifier.
+func NewVerifier(keys *KeySet, state *State, dir Directory, opts VerifierOptions) *Verifier {
+	ttl := opts.BasicCacheTTL
+	if ttl == 0 {
+		ttl = time.Minute
+	}
+	return &Verifier{Keys: keys, State: state, Dir: dir, cache: newBasicCache(ttl, 10000)}
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// ParseTrustedProxies parses CIDRs or single addresses.
+func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: not an address or CIDR", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// Authenticate implements Authenticator for pkg/server: the caller of a gRPC or REST request.
+func (v *Verifier) Authenticate(ctx context.Context) (*Caller, error) {
+	c, _, err := v.Verify(ctx, CredentialsFromMetadata(ctx), false)
+	return c, err
+}
+
+// Verify establishes the caller from credentials: (nil, nil, nil) when there are none.
+// loginEndpoint allows HTTP Basic for users who must complete 2FA or change their password
+// (everywhere else Basic is refused for them, as in OpenTera).
+func (v *Verifier) Verify(ctx context.Context, cr Credentials, loginEndpoint bool) (*Caller, *Principal, error) {
+	auth := strings.TrimSpace(cr.Authorization)
+	if auth != "" {
+		scheme, rest, _ := strings.Cut(auth, " ")
+		rest = strings.TrimSpace(rest)
+		switch strings.ToLower(scheme) {
+		case "opentera", "bearer":
+			return v.VerifyToken(ctx, rest)
+		case "basic":
+			user, pass, ok := parseBasic(rest)
+			if !ok {
+				return nil, nil, fail(ReasonInvalidToken, 0, "", "malformed basic credentials")
+			}
+			c, p, err := v.VerifyAnyPassword(ctx, user, pass)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !loginEndpoint && p.Kind == KindUser && (p.TwoFA || p.ForcePasswordChange) {
+				return nil, nil, fail(reasonBasicNotAllowed, KindUser, p.UUID, "basic authentication not allowed for this user")
+			}
+			return c, p, nil
+		default:
+			return nil, nil, fail(ReasonInvalidToken, 0, "", "unknown authorization scheme")
+		}
+	}
+	if cr.Token != "" {
+		return v.VerifyToken(ctx, cr.Token)
+	}
+	if cr.ClientCert != "" {
+		return v.VerifyCertificate(ctx, cr)
+	}
+	return nil, nil, nil
+}
+
+func parseBasic(s string) (string, string, bool) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return "", "", false
+	}
+	u, p, ok := strings.Cut(string(b), ":")
+	return u, p, ok
+}
+
+func (v *Verifier) parser() *jwt.Parser {
+	return jwt.NewParser(jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer(Issuer), jwt.WithExpirationRequired(),
+		jwt.WithLeeway(5*time.Second), jwt.WithTimeFunc(v.now))
+}
+
+// VerifyToken checks a token: key-signed dynamic tokens (user, participant, service) by
+// signature, expiry and revocation; static participant and device tokens (no exp) by equality
+// with the stored token. The principal must exist and be enabled.
+func (v *Verifier) VerifyToken(ctx context.Context, token string) (*Caller, *Principal, error) {
+	var unverified Claims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &unverified); err != nil {
+		return nil, nil, fail(ReasonInvalidToken, 0, "", "malformed token")
+	}
+	kind, err := unverified.Kind()
+	if err != nil {
+		return nil, nil, fail(ReasonInvalidToken, 0, "", err.Error())
+	}
+	if unverified.ExpiresAt == nil && (kind == KindDevice || kind == KindParticipant) {
+		return v.verifyStatic(ctx, kind, token, &unverified)
+	}
+	var claims Claims
+	_, err = v.parser().ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		k, ok := v.Keys.public(kid)
+		if !ok {
+			return nil, errors.New("unknown key id")
+		}
+		return k, nil
+	})
+	uuid := unverifiedUUID(&unverified)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, nil, fail(ReasonExpiredToken, kind, uuid, "token expired")
+		}
+		return nil, nil, fail(ReasonInvalidToken, kind, uuid, "invalid token: "+err.Error())
+	}
+	if claims.ID == "" {
+		return nil, nil, fail(ReasonInvalidToken, kind, uuid, "token without jti")
+	}
+	revoked, err := v.State.IsRevoked(ctx, claims.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("revocation check: %w", err)
+	}
+	if revoked {
+		return nil, nil, fail(ReasonInvalidToken, kind, uuid, "token revoked")
+	}
+	p, err := v.Dir.ByUUID(ctx, kind, uuid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p == nil {
+		return nil, nil, fail(ReasonInvalidToken, kind, uuid, "unknown principal")
+	}
+	if !p.Enabled {
+		return nil, nil, fail(ReasonDisabledAccount, kind, uuid, "disabled account")
+	}
+	c := callerOf(p, MethodToken)
+	c.TokenID = claims.ID
+	c.TokenExpires = claims.ExpiresAt.Time
+	c.Full = kind == KindParticipant
+	if kind == KindUser {
+		c.ServiceAccess = claims.ServiceAccess
+	}
+	return c, p, nil
+}
+
+func unverifiedUUID(c *Claims) string {
+	return c.UserUUID + c.ParticipantUUID + c.DeviceUUID + c.ServiceUUID
+}
+
+func (v *Verifier) verifyStatic(ctx context.Context, kind Kind, token string, claims *Claims) (*Caller, *Principal, error) {
+	p, err := v.Dir.ByStaticToken(ctx, kind, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	uuid := unverifiedUUID(claims)
+	if p == nil {
+		return nil, nil, fail(ReasonInvalidToken, kind, uuid, "unknown static token")
+	}
+	if !p.Enabled {
+		return nil, nil, fail(ReasonDisabledAccount, kind, p.UUID, "disabled account")
+	}
+	c := callerOf(p, MethodStaticToken)
+	c.TokenID = claims.ID
+	return c, p, nil
+}
+
+func callerOf(p *Principal, m Method) *Caller {
+	return &Caller{Kind: p.Kind, ID: p.ID, UUID: p.UUID, Name: p.Name, Superadmin: p.Kind == KindUser && p.Superadmin, Method: m}
+}
+
+// AttemptsKey is the counter key of a principal (OpenTera's UserLoginAttempts.<uuid> …).
+func AttemptsKey(kind Kind, uuid string) string {
+	switch kind {
+	case KindParticipant:
+		return "participant." + uuid
+	default:
+		return "user." + uuid
+	}
+}
+
+// VerifyAnyPassword checks HTTP Basic credentials against users, then participants.
+func (v *Verifier) VerifyAnyPassword(ctx context.Context, username, password string) (*Caller, *Principal, error) {
+	c, p, err := v.VerifyPassword(ctx, KindUser, username, password)
+	var ae *Error
+	if errors.As(err, &ae) && ae.Reason == ReasonWrongUsername {
+		return v.VerifyPassword(ctx, KindParticipant, username, password)
+	}
+	return c, p, err
+}
+
+// VerifyPassword checks a user's or participant's username and password: attempt lockout
+// (5 failures, shared by every replica), bcrypt (skipped for a recently verified pair while the
+// stored hash is unchanged), enabled (participants: login enabled too).
+func (v *Verifier) VerifyPassword(ctx context.Context, kind Kind, username, password string) (*Caller, *Principal, error) {
+	if username == "" {
+		return nil, nil, fail(ReasonWrongUsername, kind, "", "unknown username")
+	}
+	p, err := v.Dir.ByUsername(ctx, kind, username)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p == nil || p.PasswordHash == "" || (kind == KindParticipant && !p.LoginEnabled) {
+		return nil, nil, fail(ReasonWrongUsername, kind, "", "unknown username")
+	}
+	key := AttemptsKey(kind, p.UUID)
+	n, err := Attempts(ctx, v.State.Attempts, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("attempt counter: %w", err)
+	}
+	if n >= MaxLoginAttempts {
+		return nil, nil, fail(ReasonTooManyAttempts, kind, p.UUID, "too many login attempts")
+	}
+	now := v.now()
+	id := v.cache.id(kind, username, password)
+	if !v.cache.ok(id, p.PasswordHash, now) {
+		if bcrypt.CompareHashAndPassword([]byte(p.PasswordHash), []byte(password)) != nil {
+			if _, err := AddAttempt(ctx, v.State.Attempts, key); err != nil {
+				return nil, nil, fmt.Errorf("attempt counter: %w", err)
+			}
+			return nil, nil, fail(ReasonWrongPassword, kind, p.UUID, "wrong password")
+		}
+		v.cache.put(id, p.PasswordHash, now)
+	}
+	if !p.Enabled {
+		return nil, nil, fail(ReasonDisabledAccount, kind, p.UUID, "disabled account")
+	}
+	if n > 0 {
+		_ = ResetAttempts(ctx, v.State.Attempts, key)
+	}
+	c := callerOf(p, MethodPassword)
+	c.Full = kind == KindParticipant
+	return c, p, nil
+}
+
+// oidUID is the LDAP userid attribute (0.9.2342.19200300.100.1.1) carrying the device uuid in
+// device certificates.
+var oidUID = []int{0, 9, 2342, 19200300, 100, 1, 1}
+
+// DeviceUUIDOf returns the device uuid a device certificate names: its UID attribute, else
+// its common name.
+func DeviceUUIDOf(cert *x509.Certificate) string {
+	for _, n := range cert.Subject.Names {
+		if n.Type.Equal(oidUID) {
+			if s, ok := n.Value.(string); ok {
+				return s
+			}
+		}
+	}
+	return cert.Subject.CommonName
+}
+
+// VerifyCertificate logs a device in with the client certificate a trusted proxy forwards.
+func (v *Verifier) VerifyCertificate(ctx context.Context, cr Credentials) (*Caller, *Principal, error) {
+	if v.DeviceCA == nil || !v.trusted(cr.RemoteAddr) {
+		return nil, nil, fail(reasonUntrustedCert, KindDevice, "", "client certificate header from an untrusted peer")
+	}
+	raw, err := url.PathUnescape(cr.ClientCert)
+	if err != nil {
+		raw = cr.ClientCert
+	}
+	block, _ := pem.Decode([]byte(raw))
+	if block == nil {
+		return nil, nil, fail(ReasonInvalidToken, KindDevice, "", "malformed client certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, nil, fail(ReasonInvalidToken, KindDevice, "", "malformed client certificate")
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: v.DeviceCA, CurrentTime: v.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil, nil, fail(ReasonInvalidToken, KindDevice, "", "client certificate not signed by the device CA")
+	}
+	uuid := DeviceUUIDOf(cert)
+	p, err := v.Dir.ByUUID(ctx, KindDevice, uuid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p == nil {
+		return nil, nil, fail(ReasonInvalidToken, KindDevice, uuid, "unknown device")
+	}
+	if !p.Enabled {
+		return nil, nil, fail(ReasonDisabledAccount, KindDevice, uuid, "disabled device")
+	}
+	return callerOf(p, MethodCertificate), p, nil
+}
+
+func (v *Verifier) trusted(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range v.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
