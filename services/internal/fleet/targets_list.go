@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/core"
 )
 
 // The targets of ARCHITECTURE §2 that this binary serves. Each registers here, in one place;
@@ -13,7 +14,7 @@ func init() {
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build: func(d *Deps) ([]server.Service, error) {
-			return nil, nil
+			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log)}, nil
 		},
 	})
 }
