@@ -1,0 +1,134 @@
+package builder
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	terav1 "github.com/tera-health/tera/operator/api/v1alpha1"
+)
+
+// TeraConfig mirrors the keys of tera.yaml that the tera binary reads (strictly: no other key
+// may appear). Secrets never go in here: they come from env vars and mounted files.
+type TeraConfig struct {
+	Log             LogConfig         `json:"log"`
+	HTTP            ListenConfig      `json:"http"`
+	GRPC            ListenConfig      `json:"grpc"`
+	ShutdownTimeout string            `json:"shutdown_timeout"`
+	Database        DatabaseConfig    `json:"database"`
+	NATS            NATSConfig        `json:"nats"`
+	PublicURL       string            `json:"public_url"`
+	Peers           map[string]string `json:"peers"`
+	Auth            AuthConfig        `json:"auth"`
+	OIDC            OIDCConfig        `json:"oidc"`
+	VideoRehab      VideoRehabConfig  `json:"videorehab"`
+}
+
+type LogConfig struct {
+	Level  string `json:"level"`
+	Format string `json:"format"`
+}
+type ListenConfig struct {
+	Listen string `json:"listen"`
+}
+type DatabaseConfig struct {
+	URL string `json:"url"`
+}
+type NATSConfig struct {
+	URL             string `json:"url"`
+	CredentialsFile string `json:"credentials_file"`
+}
+type AuthConfig struct {
+	SigningKeysDir string   `json:"signing_keys_dir"`
+	DeviceCADir    string   `json:"device_ca_dir"`
+	TrustedProxies []string `json:"trusted_proxies"`
+}
+type OIDCConfig struct {
+	IssuerURL        string `json:"issuer_url"`
+	DiscoveryURL     string `json:"discovery_url"`
+	ClientID         string `json:"client_id"`
+	ClientSecretFile string `json:"client_secret_file"`
+}
+type VideoRehabConfig struct {
+	UDPPort    int32    `json:"udp_port"`
+	PublicHost string   `json:"public_host"`
+	TURNURLs   []string `json:"turn_urls"`
+}
+
+// RenderConfig builds tera.yaml for the site.
+func RenderConfig(site *terav1.TeraSite) TeraConfig {
+	s := site.Spec
+	c := TeraConfig{
+		Log:             LogConfig{Level: keyOr(s.Log.Level, "info"), Format: keyOr(s.Log.Format, "json")},
+		HTTP:            ListenConfig{Listen: fmt.Sprintf(":%d", HTTPPort)},
+		GRPC:            ListenConfig{Listen: fmt.Sprintf(":%d", GRPCPort)},
+		ShutdownTimeout: "25s",
+		NATS:            NATSConfig{URL: s.NATS.URL},
+		PublicURL:       PublicURL(site),
+		Peers:           map[string]string{},
+		Auth: AuthConfig{
+			SigningKeysDir: SigningKeysDir,
+			DeviceCADir:    DeviceCADir,
+			TrustedProxies: append([]string{}, s.Ingress.TrustedProxies...),
+		},
+		VideoRehab: VideoRehabConfig{
+			UDPPort:    udpPort(site),
+			PublicHost: s.VideoRehab.PublicHost,
+			TURNURLs:   append([]string{}, s.VideoRehab.TURNURLs...),
+		},
+	}
+	if s.NATS.CredentialsSecretRef != nil {
+		c.NATS.CredentialsFile = NATSCredsDir + "/" + keyOr(s.NATS.CredentialsSecretRef.Key, DefaultNATSKey)
+	}
+	if s.OIDC != nil {
+		c.OIDC = OIDCConfig{
+			IssuerURL:        s.OIDC.IssuerURL,
+			DiscoveryURL:     s.OIDC.DiscoveryURL,
+			ClientID:         s.OIDC.ClientID,
+			ClientSecretFile: OIDCSecretDir + "/" + keyOr(s.OIDC.ClientSecretRef.Key, DefaultOIDCKey),
+		}
+	}
+	for _, w := range EnabledWorkloads(site) {
+		if w.IsExternal() {
+			continue
+		}
+		c.Peers[w.Name] = fmt.Sprintf("%s:%d", ObjectName(site, w.Name), GRPCPort)
+	}
+	return c
+}
+
+// ConfigMap renders the site's ConfigMap and returns it with the hash of its data.
+func ConfigMap(site *terav1.TeraSite) (*corev1.ConfigMap, string, error) {
+	b, err := yaml.Marshal(RenderConfig(site))
+	if err != nil {
+		return nil, "", err
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      ConfigMapName(site),
+			Namespace: site.Namespace,
+			Labels:    ComponentLabels(site, "config"),
+		},
+		Data: map[string]string{ConfigFile: string(b)},
+	}
+	return cm, HashData(cm.Data), nil
+}
+
+// HashData hashes a string map deterministically.
+func HashData(data map[string]string) string {
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s\x00%s\x00", k, data[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}

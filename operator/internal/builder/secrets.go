@@ -1,0 +1,83 @@
+package builder
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"math/big"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	terav1 "github.com/tera-health/tera/operator/api/v1alpha1"
+)
+
+// SigningKeysSecret generates a fresh ECDSA P-256 token signing key, stored as
+// signing-key-<kid>.pem. The reconciler creates it once and never overwrites it.
+func SigningKeysSecret(site *terav1.TeraSite) (*corev1.Secret, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(pub)
+	kid := hex.EncodeToString(sum[:])[:12]
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: SigningKeysName(site), Namespace: site.Namespace, Labels: ComponentLabels(site, "signing-keys")},
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			"signing-key-" + kid + ".pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+		},
+	}, nil
+}
+
+// DeviceCASecret generates a self-signed ECDSA CA for device certificates (ca.crt, ca.key).
+func DeviceCASecret(site *terav1.TeraSite, now time.Time) (*corev1.Secret, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "Tera device CA " + site.Namespace + "/" + site.Name, Organization: []string{"Tera"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: DeviceCAName(site), Namespace: site.Namespace, Labels: ComponentLabels(site, "device-ca")},
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			"ca.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+			"ca.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
+		},
+	}, nil
+}
