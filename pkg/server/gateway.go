@@ -8,10 +8,12 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	errorsv1 "github.com/tera-health/tera/pkg/api/tera/errors/v1"
@@ -23,7 +25,26 @@ import (
 const (
 	MDToken      = "tera-token"
 	MDRemoteAddr = "tera-remote-addr"
+	// MDBody is a response header a handler sets (with RespondNull) to make the gateway answer
+	// with a JSON null body instead of the response message, as OpenTera does on some list
+	// endpoints when nothing matched. gRPC clients get the (empty) message and the header.
+	MDBody = "tera-body"
 )
+
+// RespondNull marks the response of a unary handler so the REST gateway answers `null`.
+func RespondNull(ctx context.Context) error {
+	return grpc.SetHeader(ctx, metadata.Pairs(MDBody, "null"))
+}
+
+// rewriteResponse answers `null` for responses marked by RespondNull.
+func rewriteResponse(ctx context.Context, resp proto.Message) (any, error) {
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		if v := md.HeaderMD.Get(MDBody); len(v) > 0 && v[0] == "null" {
+			return structpb.NewNullValue(), nil
+		}
+	}
+	return resp, nil
+}
 
 // ReasonHeader carries the ErrorReason of an error response, for clients that want more than
 // the status code without parsing OpenTera's plain-string bodies.
@@ -69,7 +90,8 @@ func newGatewayMux() *runtime.ServeMux {
 	return runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
-		runtime.WithOutgoingHeaderMatcher(func(k string) (string, bool) { return k, true }),
+		runtime.WithOutgoingHeaderMatcher(func(k string) (string, bool) { return k, k != MDBody }),
+		runtime.WithForwardResponseRewriter(rewriteResponse),
 		runtime.WithMetadata(gatewayMetadata),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),

@@ -1,0 +1,181 @@
+// Package core serves OpenTera's user REST API (/api/user/*) for the core target: one file per
+// resource family (sites.go is /api/user/sites, participants.go is /api/user/participants, …).
+// Every read joins the SQL access rules of services/internal/access; every write runs in one
+// transaction whose rows the outbox triggers turn into DatabaseEvents.
+package core
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+
+	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
+	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/internal/access"
+)
+
+// Service is the core target's user API.
+type Service struct {
+	db  *pgxpool.Pool
+	log *slog.Logger
+}
+
+// New returns the service over a pool.
+func New(db *pgxpool.Pool, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{db: db, log: log}
+}
+
+// Name implements server.Service.
+func (s *Service) Name() string { return "core" }
+
+// RegisterGRPC implements server.Service.
+func (s *Service) RegisterGRPC(g *grpc.Server) {
+	corev1.RegisterSiteServiceServer(g, &sites{Service: s})
+}
+
+// RegisterGateway implements server.Service.
+func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+	for _, reg := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		corev1.RegisterSiteServiceHandler,
+	} {
+		if err := reg(ctx, mux, conn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// me is the authenticated user of a request (the access option guarantees one).
+type me struct {
+	id         int32
+	superadmin bool
+	acc        access.Scope
+}
+
+func caller(ctx context.Context) me {
+	c := authn.FromContext(ctx)
+	if c == nil {
+		return me{acc: access.For(access.UserCaller(0))}
+	}
+	id := int32(c.ID)
+	return me{id: id, superadmin: c.Superadmin, acc: access.For(access.UserCaller(id))}
+}
+
+// can reports whether the caller may see (or, adminOnly, administer) one object.
+func (s *Service) can(ctx context.Context, q access.Querier, m me, o access.Object, id int32, adminOnly bool) (bool, error) {
+	sc := m.acc
+	if adminOnly {
+		sc = sc.AdminOnly()
+	}
+	ok, err := sc.Can(ctx, q, o, id)
+	if err != nil {
+		return false, s.internal(ctx, err)
+	}
+	return ok, nil
+}
+
+// inTx runs fn in a transaction; the outbox rows the triggers write commit with it.
+func (s *Service) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return s.dbError(ctx, err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := fn(tx); err != nil {
+		return s.dbError(ctx, err)
+	}
+	return s.dbError(ctx, tx.Commit(ctx))
+}
+
+// dbError turns database errors into OpenTera's answers: integrity refusals (SQLSTATE TI001,
+// raised by the schema's triggers) and constraint violations are 500 with a message; anything
+// else is a 500 that does not leak internals. Status errors pass through.
+func (s *Service) dbError(ctx context.Context, err error) error {
+	if err == nil || apierr.IsStatus(err) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "TI001":
+			return apierr.Integrity(pe.Message)
+		case pe.Code == "23505":
+			return apierr.Integrity("Database error: duplicate value (" + pe.ConstraintName + ")")
+		case pe.Code == "23503":
+			return apierr.Integrity("Database error: unknown reference (" + pe.ConstraintName + ")")
+		case len(pe.Code) == 5 && pe.Code[:2] == "23":
+			return apierr.Integrity("Database error: " + pe.Message)
+		case pe.Code == "22001":
+			return apierr.InvalidArgument("Value too long")
+		}
+	}
+	return s.internal(ctx, err)
+}
+
+func (s *Service) internal(ctx context.Context, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	s.log.ErrorContext(ctx, "core: database error", "err", err)
+	return apierr.Internal("Database error")
+}
+
+// respondNull makes the REST answer `null` (OpenTera's "nothing matched" on some lists).
+func respondNull(ctx context.Context) {
+	_ = server.RespondNull(ctx) // fails only outside a gRPC call (direct calls in tests)
+}
+
+// changes collects the columns of an UPDATE or INSERT from the keys present in a body.
+type changes struct {
+	cols []string
+	args pgx.NamedArgs
+}
+
+func newChanges() *changes { return &changes{args: pgx.NamedArgs{}} }
+
+func (c *changes) set(col string, v any) {
+	c.cols = append(c.cols, col)
+	c.args[col] = v
+}
+
+// setSQL is "a = @a, b = @b".
+func (c *changes) setSQL() string {
+	out := ""
+	for i, col := range c.cols {
+		if i > 0 {
+			out += ", "
+		}
+		out += col + " = @" + col
+	}
+	return out
+}
+
+// insertSQL is "(a, b) VALUES (@a, @b)".
+func (c *changes) insertSQL() string {
+	cols, vals := "", ""
+	for i, col := range c.cols {
+		if i > 0 {
+			cols += ", "
+			vals += ", "
+		}
+		cols += col
+		vals += "@" + col
+	}
+	return "(" + cols + ") VALUES (" + vals + ")"
+}
+
+func (c *changes) has(col string) bool {
+	_, ok := c.args[col]
+	return ok
+}

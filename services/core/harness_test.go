@@ -1,0 +1,271 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/services/internal/fleet"
+	"github.com/tera-health/tera/services/internal/seed"
+	"github.com/tera-health/tera/services/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// pgDirectory is the verifier's principal lookup over core.t_users / t_participants (users and
+// participants are all these tests need).
+type pgDirectory struct{ db *pgxpool.Pool }
+
+func (d pgDirectory) user(ctx context.Context, where string, arg any) (*authn.Principal, error) {
+	p := &authn.Principal{Kind: authn.KindUser}
+	var first, last string
+	err := d.db.QueryRow(ctx, `SELECT id_user, user_uuid, user_firstname, user_lastname, user_enabled, user_password,
+	        user_superadmin, user_2fa_enabled, user_force_password_change
+	   FROM core.t_users WHERE deleted_at IS NULL AND `+where, arg).
+		Scan(&p.ID, &p.UUID, &first, &last, &p.Enabled, &p.PasswordHash, &p.Superadmin, &p.TwoFA, &p.ForcePasswordChange)
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	}
+	p.Name = first + " " + last
+	return p, err
+}
+
+func (d pgDirectory) ByUsername(ctx context.Context, kind authn.Kind, username string) (*authn.Principal, error) {
+	if kind != authn.KindUser {
+		return nil, nil
+	}
+	return d.user(ctx, "user_username = $1", username)
+}
+
+func (d pgDirectory) ByUUID(ctx context.Context, kind authn.Kind, uuid string) (*authn.Principal, error) {
+	if kind != authn.KindUser {
+		return nil, nil
+	}
+	return d.user(ctx, "user_uuid = $1", uuid)
+}
+
+func (pgDirectory) ByStaticToken(context.Context, authn.Kind, string) (*authn.Principal, error) {
+	return nil, nil
+}
+
+// env is a core target serving the test fixture (REFERENCE §8) over HTTP and gRPC.
+type env struct {
+	t      *testing.T
+	base   string
+	grpc   string
+	db     *pgxpool.Pool
+	signer *authn.Signer
+	mu     sync.Mutex
+	tokens map[string]string
+}
+
+var fixtureUsers = map[string]string{"admin": "admin", "siteadmin": "siteadmin", "user": "user", "user2": "user2", "user3": "user3", "user4": "user4"}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	url := testenv.DatabaseURL(t)
+	db, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if err := seed.TestData(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	natsURL := testenv.NATS(t)
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	state, err := authn.OpenState(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keys := authn.NewKeySet(map[string]*ecdsa.PrivateKey{"test": key})
+	verifier := authn.NewVerifier(keys, state, pgDirectory{db}, authn.VerifierOptions{})
+
+	cfg := fleet.DefaultConfig()
+	cfg.HTTP.Listen, cfg.GRPC.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Database.URL = url
+	cfg.NATS.URL = natsURL
+	ts, err := fleet.Resolve("core")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := fleet.Start(ctx, cfg, ts, fleet.Options{Log: testenv.Quiet(), Authenticator: verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &env{t: t, base: "http://" + p.Server.HTTPAddr(), grpc: p.Server.GRPCAddr(), db: db,
+		signer: &authn.Signer{Keys: keys}, tokens: map[string]string{}}
+}
+
+// auth returns the Authorization header of a fixture user: "name" is HTTP Basic, "name/token"
+// a dynamic token, "" nothing.
+func (e *env) auth(who string) string {
+	if who == "" {
+		return ""
+	}
+	if name, ok := strings.CutSuffix(who, "/token"); ok {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if tok, ok := e.tokens[name]; ok {
+			return "OpenTera " + tok
+		}
+		p, err := pgDirectory{e.db}.ByUsername(context.Background(), authn.KindUser, name)
+		if err != nil || p == nil {
+			e.t.Fatalf("token for %s: %v", name, err)
+		}
+		tok, err := e.signer.UserToken(p.ID, p.UUID, p.Name, p.Superadmin, nil, time.Hour)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.tokens[name] = tok
+		return "OpenTera " + tok
+	}
+	pw, ok := fixtureUsers[who]
+	if !ok {
+		pw = "wrong"
+	}
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(who+":"+pw))
+}
+
+// do sends a request as who and returns the status and the raw body.
+func (e *env) do(who, method, path string, body any) (int, []byte) {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, e.base+path, rd)
+	if a := e.auth(who); a != "" {
+		req.Header.Set("Authorization", a)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// list GETs path expecting 200 and a JSON array (nil for a null body).
+func (e *env) list(who, path string) []map[string]any {
+	e.t.Helper()
+	st, body := e.do(who, "GET", path, nil)
+	if st != 200 {
+		e.t.Fatalf("GET %s as %s: %d %s", path, who, st, body)
+	}
+	var out []map[string]any
+	if err := json.Unmarshal(body, &out); err != nil {
+		e.t.Fatalf("GET %s as %s: %v in %s", path, who, err, body)
+	}
+	return out
+}
+
+// expect checks a status and returns the body.
+func (e *env) expect(want int, who, method, path string, body any) []byte {
+	e.t.Helper()
+	st, out := e.do(who, method, path, body)
+	if st != want {
+		e.t.Fatalf("%s %s as %s: status %d, want %d: %s", method, path, who, st, want, out)
+	}
+	return out
+}
+
+// post POSTs a body expecting 200 and returns the single written object.
+func (e *env) post(who, path string, body any) map[string]any {
+	e.t.Helper()
+	out := e.expect(200, who, "POST", path, body)
+	var arr []map[string]any
+	if err := json.Unmarshal(out, &arr); err != nil || len(arr) != 1 {
+		e.t.Fatalf("POST %s: want [obj], got %s (%v)", path, out, err)
+	}
+	return arr[0]
+}
+
+// ids extracts an integer key from each object.
+func ids(objs []map[string]any, key string) []int {
+	out := []int{}
+	for _, o := range objs {
+		f, ok := o[key].(float64)
+		if !ok {
+			panic(fmt.Sprintf("%s is %T in %v", key, o[key], o))
+		}
+		out = append(out, int(f))
+	}
+	return out
+}
+
+func eqInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// outboxCount counts the DatabaseEvents written for a model and event type (1 create,
+// 2 update, 3 delete).
+func (e *env) outboxCount(model string, kind int) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.outbox WHERE model = $1 AND event_type = $2", model, kind).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// grpcConn dials the gRPC listener with a caller's credentials.
+func (e *env) grpcConn(who string) (*grpc.ClientConn, context.Context) {
+	e.t.Helper()
+	conn, err := grpc.NewClient(e.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	return conn, metadata.AppendToOutgoingContext(context.Background(), "authorization", e.auth(who))
+}
