@@ -46,7 +46,7 @@ func TestSitesSelectors(t *testing.T) {
 	}{
 		{"admin", "id_site=1", []int{1}},
 		{"admin", "id=2", []int{2}},
-		{"user", "id_site=2", []int{}},  // not accessible: silently omitted
+		{"user", "id_site=2", []int{}},   // not accessible: silently omitted
 		{"admin", "id_site=99", []int{}}, // unknown
 		{"admin", "id_device=1", []int{1, 2}},
 		{"user", "id_device=1", []int{1}},
