@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
@@ -42,12 +44,14 @@ func (s *Service) Name() string { return "core" }
 // RegisterGRPC implements server.Service.
 func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterSiteServiceServer(g, &sites{Service: s})
+	corev1.RegisterProjectServiceServer(g, &projects{Service: s})
 }
 
 // RegisterGateway implements server.Service.
 func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
 	for _, reg := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		corev1.RegisterSiteServiceHandler,
+		corev1.RegisterProjectServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err
@@ -178,4 +182,26 @@ func (c *changes) insertSQL() string {
 func (c *changes) has(col string) bool {
 	_, ok := c.args[col]
 	return ok
+}
+
+func strValue(p *string) *wrapperspb.StringValue {
+	if p == nil {
+		return nil
+	}
+	return wrapperspb.String(*p)
+}
+
+func int32Value(p *int32) *wrapperspb.Int32Value {
+	if p == nil {
+		return nil
+	}
+	return wrapperspb.Int32(*p)
+}
+
+// nullable is a google.protobuf.Value holding a string or null.
+func nullable(p *string) *structpb.Value {
+	if p == nil {
+		return structpb.NewNullValue()
+	}
+	return structpb.NewStringValue(*p)
 }

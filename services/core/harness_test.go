@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"net/http"
 	"strings"
 	"sync"
@@ -116,7 +118,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := fleet.Start(ctx, cfg, ts, fleet.Options{Log: testenv.Quiet(), Authenticator: verifier})
+	log := testenv.Quiet()
+	if os.Getenv("CORE_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	p, err := fleet.Start(ctx, cfg, ts, fleet.Options{Log: log, Authenticator: verifier})
 	if err != nil {
 		t.Fatal(err)
 	}
