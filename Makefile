@@ -55,6 +55,12 @@ $(BIN)/buf: hack/tools/buf/go.mod
 $(BIN)/protoc-gen-%: pkg/go.mod
 	cd pkg && go build -o $(BIN)/protoc-gen-$* $(PLUGIN_PKG_protoc-gen-$*)
 
+.PHONY: grpcurl
+grpcurl: $(BIN)/grpcurl ## Install grpcurl into bin/ (for the README's gRPC examples)
+
+$(BIN)/grpcurl: hack/tools/grpcurl/go.mod
+	cd hack/tools/grpcurl && GOWORK=off go build -o $(BIN)/grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl
+
 .PHONY: generate
 generate: tools ## Regenerate pkg/api (and operator code) from proto/
 	find pkg/api -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' | xargs -r rm -f
