@@ -45,6 +45,7 @@ func (s *Service) Name() string { return "core" }
 func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterSiteServiceServer(g, &sites{Service: s})
 	corev1.RegisterProjectServiceServer(g, &projects{Service: s})
+	corev1.RegisterGroupServiceServer(g, &groups{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -52,6 +53,7 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 	for _, reg := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		corev1.RegisterSiteServiceHandler,
 		corev1.RegisterProjectServiceHandler,
+		corev1.RegisterGroupServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

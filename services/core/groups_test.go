@@ -1,0 +1,91 @@
+package core_test
+
+import (
+	"context"
+	"testing"
+)
+
+func TestGroupsGet(t *testing.T) {
+	e := newEnv(t)
+	want := map[string][]int{"admin": {1, 2}, "siteadmin": {1, 2}, "user": {1, 2}, "user2": {1, 2}, "user3": {1}, "user4": {}}
+	for who, w := range want {
+		if got := e.list(who, "/api/user/groups"); !eqInts(ids(got, "id_participant_group"), w) {
+			t.Errorf("%s sees %v, want %v", who, ids(got, "id_participant_group"), w)
+		}
+	}
+	g := e.list("user", "/api/user/groups?id_group=2")
+	if len(g) != 1 || g[0]["participant_group_name"] != "Default Participant Group B" || g[0]["id_project"] != float64(2) ||
+		g[0]["project_name"] != "Default Project #2" || len(g[0]) != 4 {
+		t.Errorf("group 2: %v", g)
+	}
+	cases := []struct {
+		who, q string
+		want   []int
+	}{
+		{"admin", "id=1", []int{1}},
+		{"user3", "id_group=2", []int{}},
+		{"admin", "id_project=2", []int{2}},
+		{"admin", "id_project=3", []int{}},
+		{"admin", "id_group=1&id_project=2", []int{1}}, // id_group wins
+		{"admin", "list=true", []int{1, 2}},
+	}
+	for _, c := range cases {
+		if got := e.list(c.who, "/api/user/groups?"+c.q); !eqInts(ids(got, "id_participant_group"), c.want) {
+			t.Errorf("%s ?%s: %v, want %v", c.who, c.q, ids(got, "id_participant_group"), c.want)
+		}
+	}
+	e.expect(401, "", "GET", "/api/user/groups", nil)
+	e.expect(400, "admin", "GET", "/api/user/groups?id_group=1.5", nil)
+}
+
+func TestGroupsWrite(t *testing.T) {
+	e := newEnv(t)
+	e.expect(400, "admin", "POST", "/api/user/groups", `{"participant_group": {"id_project": 1}}`)
+	e.expect(400, "admin", "POST", "/api/user/groups", `{"participant_group": {"id_participant_group": 0, "participant_group_name": "G"}}`)
+	e.expect(400, "admin", "POST", "/api/user/groups", `{"participant_group": {"id_participant_group": 0, "id_project": 1}}`)
+	e.expect(400, "admin", "POST", "/api/user/groups", `{}`)
+	e.expect(400, "admin", "POST", "/api/user/groups", `{"group": {"id_participant_group": true}}`)
+	e.expect(400, "admin", "DELETE", "/api/user/groups", nil)
+
+	// Create: project admin.
+	e.expect(403, "user", "POST", "/api/user/groups", map[string]any{"participant_group": map[string]any{"id_participant_group": 0, "id_project": 1, "participant_group_name": "G"}})
+	e.expect(403, "user3", "POST", "/api/user/groups", map[string]any{"participant_group": map[string]any{"id_participant_group": 0, "id_project": 2, "participant_group_name": "G"}})
+	before := e.outboxCount("participant_group", 1)
+	g := e.post("user3", "/api/user/groups", map[string]any{"participant_group": map[string]any{"id_participant_group": 0, "id_project": 1, "participant_group_name": "G"}})
+	id := int(g["id_participant_group"].(float64))
+	if g["participant_group_name"] != "G" || g["project_name"] != "Default Project #1" {
+		t.Errorf("created %v", g)
+	}
+	// The other wrapper name.
+	e.post("admin", "/api/user/groups", map[string]any{"group": map[string]any{"id_participant_group": 0, "id_project": 3, "participant_group_name": "G3"}})
+	if e.outboxCount("participant_group", 1) != before+2 {
+		t.Error("missing DatabaseEvents for created groups")
+	}
+
+	// Update: project admin of the group (and of the destination project when moving).
+	e.expect(403, "user", "POST", "/api/user/groups", map[string]any{"group": map[string]any{"id_participant_group": 1, "participant_group_name": "x"}})
+	e.expect(403, "user3", "POST", "/api/user/groups", map[string]any{"group": map[string]any{"id_participant_group": 1, "id_project": 2}})
+	u := e.post("user3", "/api/user/groups", map[string]any{"group": map[string]any{"id_participant_group": 1, "participant_group_name": "Renamed", "project_name": "ignored"}})
+	if u["participant_group_name"] != "Renamed" || u["id_project"] != float64(1) {
+		t.Errorf("updated %v", u)
+	}
+	// Moving a group moves its participants.
+	e.post("siteadmin", "/api/user/groups", map[string]any{"group": map[string]any{"id_participant_group": 1, "id_project": 2}})
+	var project int
+	_ = e.db.QueryRow(context.Background(), "SELECT id_project FROM core.t_participants WHERE id_participant = 1").Scan(&project)
+	if project != 2 {
+		t.Errorf("participant 1 in project %d after its group moved to 2", project)
+	}
+
+	// Delete: project admin; refused while its participants have sessions.
+	deletes := e.outboxCount("participant_group", 3)
+	e.expect(403, "user", "DELETE", "/api/user/groups?id="+itoa(id), nil)
+	e.expect(403, "admin", "DELETE", "/api/user/groups?id=999", nil)
+	e.expect(500, "admin", "DELETE", "/api/user/groups?id=1", nil)
+	if b := e.expect(200, "user3", "DELETE", "/api/user/groups?id="+itoa(id), nil); string(b) != `""` {
+		t.Errorf("delete body %s", b)
+	}
+	if e.outboxCount("participant_group", 3) != deletes+1 {
+		t.Error("no DatabaseEvent for the delete")
+	}
+}
