@@ -130,6 +130,9 @@ func Run(ctx context.Context, opts Options, seed Seeder) (err error) {
 	cfg.Database.URL = dbURL
 	cfg.NATS.URL = ns.ClientURL()
 	cfg.PublicURL = "http://" + opts.Listen
+	if err := devKeys(&cfg, opts.DataDir); err != nil {
+		return err
+	}
 	targets, err := fleet.Resolve("all")
 	if err != nil {
 		return err

@@ -53,6 +53,14 @@ type OIDCConfig struct {
 	DiscoveryURL     string `json:"discovery_url"`
 	ClientID         string `json:"client_id"`
 	ClientSecretFile string `json:"client_secret_file"`
+	// MatchClaim maps identities to users: "username" (default) or "email".
+	MatchClaim string `json:"match_claim"`
+	// UsernameClaim is the claim matched to user_username (default preferred_username).
+	UsernameClaim string `json:"username_claim"`
+	// ProvisionUserGroup, when set, creates unknown users in this user group.
+	ProvisionUserGroup int64 `json:"provision_user_group"`
+	// DisplayName labels the login page's button.
+	DisplayName string `json:"display_name"`
 }
 
 // VideoRehabConfig is the media side of video sessions.

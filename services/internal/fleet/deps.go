@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
 )
 
@@ -21,6 +22,9 @@ type Deps struct {
 	DB     *pgxpool.Pool
 	NATS   *nats.Conn
 	JS     jetstream.JetStream
+	// Verifier authenticates callers locally (pkg/authn); nil when no signing keys are
+	// configured.
+	Verifier *authn.Verifier
 }
 
 // OpenDB connects a pool; the database may be down: the pool reconnects and readiness reports it.

@@ -8,6 +8,7 @@ import (
 	"github.com/tera-health/tera/pkg/api/openapi"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/login"
 )
 
 // Process is a configured set of targets sharing one server and one set of dependencies.
@@ -20,7 +21,8 @@ type Process struct {
 // Options tune Start for callers that already hold dependencies (tera dev, tests).
 type Options struct {
 	Log *slog.Logger
-	// Authenticator verifies callers; nil until the login target provides one.
+	// Authenticator verifies callers; nil means the pkg/authn verifier built from the
+	// configuration (auth.signing_keys_dir, NATS KV, PostgreSQL).
 	Authenticator authn.Authenticator
 }
 
@@ -55,6 +57,15 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 		nc := p.deps.NATS
 		p.closers = append(p.closers, func() { _ = nc.Drain() })
 	}
+	authenticator := opts.Authenticator
+	if authenticator == nil && cfg.Auth.SigningKeysDir != "" && p.deps.DB != nil && p.deps.JS != nil {
+		// Every target verifies tokens locally, with the same verifier as the login target.
+		if p.deps.Verifier, err = login.NewVerifier(ctx, login.VerifierConfig{SigningKeysDir: cfg.Auth.SigningKeysDir,
+			DeviceCADir: cfg.Auth.DeviceCADir, TrustedProxies: cfg.Auth.TrustedProxies}, p.deps.DB, p.deps.JS); err != nil {
+			return nil, fmt.Errorf("authentication: %w", err)
+		}
+		authenticator = p.deps.Verifier
+	}
 	var services []server.Service
 	for _, t := range targets {
 		svcs, err := t.Build(p.deps)
@@ -65,7 +76,7 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 	}
 	p.Server, err = server.New(ctx, cfg.Config, server.Options{
 		Logger:        log,
-		Authenticator: opts.Authenticator,
+		Authenticator: authenticator,
 		Services:      services,
 		Checks:        p.deps.Checks(),
 		OpenAPI:       openapi.Spec,

@@ -1,0 +1,250 @@
+// Package login is the login target (ARCHITECTURE §2, §4): it issues OpenTera's tokens to users,
+// participants, devices and services, runs the two-step flows (2FA, forced password change),
+// device self-registration with the site's device CA, service SSO codes, OIDC federation and
+// the login pages, and publishes a LoginEvent for every success and failure. Every endpoint
+// authenticates its own caller, so they are plain HTTP routes beside the gateway: their
+// responses (OpenTera's variable shapes, the 426 body, cookies, PNG, PEM) are not proto-shaped.
+package login
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
+
+	"github.com/tera-health/tera/pkg/authn"
+)
+
+// Options configure the login target.
+type Options struct {
+	DB   *pgxpool.Pool
+	NATS *nats.Conn
+	Log  *slog.Logger
+	// Verifier authenticates callers; its Keys sign the tokens this target issues.
+	Verifier *authn.Verifier
+	// PublicURL is how clients reach the site, e.g. https://tera.example.org (websocket_url,
+	// OIDC redirect URI).
+	PublicURL string
+	// ServerName names the site in the TOTP issuer ("OpenTera-<name>").
+	ServerName string
+	// DeviceCADir holds ca.crt and ca.key; empty disables certificate registration.
+	DeviceCADir string
+	// TrustedProxies may set X-Forwarded-For (client ip of LoginEvents).
+	TrustedProxies []netip.Prefix
+	OIDC           OIDCOptions
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Service is the login target.
+type Service struct {
+	o        Options
+	log      *slog.Logger
+	db       *pgxpool.Pool
+	v        *authn.Verifier
+	state    *authn.State
+	signer   *authn.Signer
+	ca       *deviceCA
+	oidc     *oidcClient
+	register *rate.Limiter
+	pages    *template.Template
+}
+
+// New builds the login target.
+func New(ctx context.Context, o Options) (*Service, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.ServerName == "" {
+		o.ServerName = "Tera"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Service{o: o, log: o.Log, db: o.DB, v: o.Verifier, state: o.Verifier.State,
+		signer:   &authn.Signer{Keys: o.Verifier.Keys, Now: o.Now},
+		register: rate.NewLimiter(rate.Every(time.Second), 1)}
+	var err error
+	if o.DeviceCADir != "" {
+		if s.ca, err = loadDeviceCA(o.DeviceCADir); err != nil {
+			return nil, err
+		}
+	}
+	if o.OIDC.IssuerURL != "" {
+		if s.oidc, err = newOIDCClient(ctx, o.OIDC, strings.TrimSuffix(o.PublicURL, "/")+"/login/oidc/callback"); err != nil {
+			return nil, err
+		}
+	}
+	if s.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Name implements server.Service.
+func (s *Service) Name() string { return "login" }
+
+// RegisterGRPC implements server.Service: the login target has no gRPC API of its own.
+func (s *Service) RegisterGRPC(*grpc.Server) {}
+
+// RegisterGateway implements server.Service.
+func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error { return nil }
+
+// HTTPRoutes implements server.HTTPService.
+func (s *Service) HTTPRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/user/login", s.userLogin)
+	mux.HandleFunc("/api/user/login/2fa", s.userLogin2FA)
+	mux.HandleFunc("/api/user/login/setup_2fa", s.userSetup2FA)
+	mux.HandleFunc("POST /api/user/login/change_password", s.userChangePassword)
+	mux.HandleFunc("GET /api/user/logout", s.userLogout)
+	mux.HandleFunc("GET /api/user/refresh_token", s.userRefresh)
+	mux.HandleFunc("GET /api/participant/login", s.participantLogin)
+	mux.HandleFunc("GET /api/participant/logout", s.participantLogout)
+	mux.HandleFunc("GET /api/participant/refresh_token", s.participantRefresh)
+	mux.HandleFunc("GET /api/device/login", s.deviceLogin)
+	mux.HandleFunc("GET /api/device/logout", s.deviceLogout)
+	mux.HandleFunc("/api/device/register", s.deviceRegister)
+	mux.HandleFunc("GET /api/service/auth/code", s.serviceAuthCode)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
+	s.pageRoutes(mux)
+}
+
+// Run reloads the signing keys so rotation needs no restart.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(authn.ReloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := s.v.Keys.Reload(); err != nil {
+				s.log.Warn("signing keys reload failed; keeping the current keys", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Service) jwks(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	_, _ = w.Write(s.v.Keys.JWKS())
+}
+
+// --- responses -----------------------------------------------------------------------------
+
+// obj is a JSON object that keeps its key order, as OpenTera's json.dumps replies do.
+type obj []kv
+
+type kv struct {
+	k string
+	v any
+}
+
+func (o obj) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, e := range o {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		k, _ := json.Marshal(e.k)
+		v, err := json.Marshal(e.v)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(k)
+		b.WriteString(": ")
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`"Internal Server Error"`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// unauthorized is OpenTera's 401: text/html "Unauthorized", the session cookie cleared.
+func unauthorized(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", Expires: time.Unix(0, 0), MaxAge: -1, HttpOnly: true})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte("Unauthorized"))
+}
+
+func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("login request failed", "path", r.URL.Path, "err", err)
+	writeJSON(w, http.StatusInternalServerError, "Internal Server Error")
+}
+
+func boolParam(r *http.Request, name string) bool {
+	v := strings.ToLower(r.URL.Query().Get(name))
+	if v == "" && r.Method == http.MethodPost {
+		v = strings.ToLower(r.PostFormValue(name))
+	}
+	return v == "true" || v == "1" || v == "on" || v == "yes"
+}
+
+// clientIP is the first X-Forwarded-For hop when the peer is a trusted proxy.
+func (s *Service) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+		if a, err := netip.ParseAddr(host); err == nil {
+			for _, p := range s.o.TrustedProxies {
+				if p.Contains(a.Unmap()) {
+					first, _, _ := strings.Cut(xff, ",")
+					return strings.TrimSpace(first)
+				}
+			}
+		}
+	}
+	return host
+}
+
+func (s *Service) websocketURL(kind string, key string) string {
+	base := strings.TrimSuffix(s.o.PublicURL, "/")
+	switch {
+	case strings.HasPrefix(base, "https://"):
+		base = "wss://" + strings.TrimPrefix(base, "https://")
+	case strings.HasPrefix(base, "http://"):
+		base = "ws://" + strings.TrimPrefix(base, "http://")
+	}
+	return base + "/wss/" + kind + "?id=" + key
+}
+
+func (s *Service) newConnectKey(ctx context.Context, c *authn.Caller, jti string) (string, error) {
+	return s.state.NewConnectKey(ctx, authn.ConnectTarget{Kind: c.Kind, UUID: c.UUID, TokenID: jti})
+}
+
+func (s *Service) setting(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.db.QueryRow(ctx, `SELECT server_settings_value FROM core.t_server_settings WHERE server_settings_name = $1`, name).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
