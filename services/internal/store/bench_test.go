@@ -87,7 +87,7 @@ func BenchmarkParticipantsProjectAdminFirstPage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	type pa struct{ project, user int32 }
+	type pa struct{ Project, User int32 }
 	pairs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pa])
 	if err != nil || len(pairs) == 0 {
 		b.Fatal(err)
@@ -100,14 +100,15 @@ func BenchmarkParticipantsProjectAdminFirstPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	lines, _ := pgx.CollectRows(plan, pgx.RowTo[string])
-	b.Logf("plan:\n%s", strings.Join(lines, "\n"))
+	// Benchmark logs are truncated to a few lines; the plan goes to stderr whole.
+	fmt.Fprintf(os.Stderr, "EXPLAIN ANALYZE (project admin %d, project %d):\n%s\n", res.ProjectAdmin, res.FirstProject, strings.Join(lines, "\n"))
 
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p := pairs[i%len(pairs)]
 		t0 := time.Now()
-		page, err := store.ListProjectParticipants(ctx, pool, access.For(access.UserCaller(p.user)), p.project, 0, 50)
+		page, err := store.ListProjectParticipants(ctx, pool, access.For(access.UserCaller(p.User)), p.Project, 0, 50)
 		lat = append(lat, time.Since(t0))
 		if err != nil || len(page) != 50 {
 			b.Fatalf("page: %d rows, %v", len(page), err)
