@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -46,6 +48,7 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterSiteServiceServer(g, &sites{Service: s})
 	corev1.RegisterProjectServiceServer(g, &projects{Service: s})
 	corev1.RegisterGroupServiceServer(g, &groups{Service: s})
+	corev1.RegisterParticipantServiceServer(g, &participants{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -54,6 +57,7 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterSiteServiceHandler,
 		corev1.RegisterProjectServiceHandler,
 		corev1.RegisterGroupServiceHandler,
+		corev1.RegisterParticipantServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err
@@ -206,4 +210,14 @@ func nullable(p *string) *structpb.Value {
 		return structpb.NewNullValue()
 	}
 	return structpb.NewStringValue(*p)
+}
+
+// messageValue is a message as the JSON object the gateway would emit for it.
+func messageValue(m proto.Message) (*structpb.Value, error) {
+	b, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	v := &structpb.Value{}
+	return v, protojson.Unmarshal(b, v)
 }

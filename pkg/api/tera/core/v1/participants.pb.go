@@ -54,8 +54,9 @@ type Participant struct {
 	IdSite *int32 `protobuf:"varint,16,opt,name=id_site,json=idSite,proto3,oneof" json:"id_site,omitempty"`
 	// Only when queried by id_participant or id_group: start of the last session, or null.
 	ParticipantLastsession *structpb.Value `protobuf:"bytes,17,opt,name=participant_lastsession,json=participantLastsession,proto3,oneof" json:"participant_lastsession,omitempty"`
-	// With full=true: the devices linked to the participant.
-	ParticipantDevices []*Device `protobuf:"bytes,18,rep,name=participant_devices,json=participantDevices,proto3" json:"participant_devices,omitempty"`
+	// Only with full=true: the devices linked to the participant, as tera.core.v1.Device JSON
+	// objects (a list value, so that the key is absent from the other forms).
+	ParticipantDevices *structpb.ListValue `protobuf:"bytes,18,opt,name=participant_devices,json=participantDevices,proto3,oneof" json:"participant_devices,omitempty"`
 	// Only with full=true and a group.
 	ParticipantParticipantGroup *ParticipantGroup `protobuf:"bytes,19,opt,name=participant_participant_group,json=participantParticipantGroup,proto3,oneof" json:"participant_participant_group,omitempty"`
 	// Only with full=true.
@@ -213,7 +214,7 @@ func (x *Participant) GetParticipantLastsession() *structpb.Value {
 	return nil
 }
 
-func (x *Participant) GetParticipantDevices() []*Device {
+func (x *Participant) GetParticipantDevices() *structpb.ListValue {
 	if x != nil {
 		return x.ParticipantDevices
 	}
@@ -765,7 +766,7 @@ var File_tera_core_v1_participants_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_participants_proto_rawDesc = "" +
 	"\n" +
-	"\x1ftera/core/v1/participants.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x19tera/core/v1/common.proto\x1a\x19tera/core/v1/groups.proto\x1a\x1btera/core/v1/projects.proto\x1a\x1dtera/options/v1/options.proto\"\xd9\v\n" +
+	"\x1ftera/core/v1/participants.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x19tera/core/v1/groups.proto\x1a\x1btera/core/v1/projects.proto\x1a\x1dtera/options/v1/options.proto\"\xfc\v\n" +
 	"\vParticipant\x12%\n" +
 	"\x0eid_participant\x18\x01 \x01(\x05R\ridParticipant\x12)\n" +
 	"\x10participant_uuid\x18\x02 \x01(\tR\x0fparticipantUuid\x12)\n" +
@@ -785,10 +786,10 @@ const file_tera_core_v1_participants_proto_rawDesc = "" +
 	"\x12participant_online\x18\x0e \x01(\bR\x11participantOnline\x12)\n" +
 	"\x10participant_busy\x18\x0f \x01(\bR\x0fparticipantBusy\x12\x1c\n" +
 	"\aid_site\x18\x10 \x01(\x05H\x05R\x06idSite\x88\x01\x01\x12T\n" +
-	"\x17participant_lastsession\x18\x11 \x01(\v2\x16.google.protobuf.ValueH\x06R\x16participantLastsession\x88\x01\x01\x12E\n" +
-	"\x13participant_devices\x18\x12 \x03(\v2\x14.tera.core.v1.DeviceR\x12participantDevices\x12g\n" +
-	"\x1dparticipant_participant_group\x18\x13 \x01(\v2\x1e.tera.core.v1.ParticipantGroupH\aR\x1bparticipantParticipantGroup\x88\x01\x01\x12K\n" +
-	"\x13participant_project\x18\x14 \x01(\v2\x15.tera.core.v1.ProjectH\bR\x12participantProject\x88\x01\x01B\x17\n" +
+	"\x17participant_lastsession\x18\x11 \x01(\v2\x16.google.protobuf.ValueH\x06R\x16participantLastsession\x88\x01\x01\x12P\n" +
+	"\x13participant_devices\x18\x12 \x01(\v2\x1a.google.protobuf.ListValueH\aR\x12participantDevices\x88\x01\x01\x12g\n" +
+	"\x1dparticipant_participant_group\x18\x13 \x01(\v2\x1e.tera.core.v1.ParticipantGroupH\bR\x1bparticipantParticipantGroup\x88\x01\x01\x12K\n" +
+	"\x13participant_project\x18\x14 \x01(\v2\x15.tera.core.v1.ProjectH\tR\x12participantProject\x88\x01\x01B\x17\n" +
 	"\x15_participant_usernameB\x14\n" +
 	"\x12_participant_tokenB\x19\n" +
 	"\x17_participant_lastonlineB\x1c\n" +
@@ -796,7 +797,8 @@ const file_tera_core_v1_participants_proto_rawDesc = "" +
 	"\x1c_participant_project_enabledB\n" +
 	"\n" +
 	"\b_id_siteB\x1a\n" +
-	"\x18_participant_lastsessionB \n" +
+	"\x18_participant_lastsessionB\x16\n" +
+	"\x14_participant_devicesB \n" +
 	"\x1e_participant_participant_groupB\x16\n" +
 	"\x14_participant_project\"\xfa\x03\n" +
 	"\x16GetParticipantsRequest\x12%\n" +
@@ -886,7 +888,7 @@ var file_tera_core_v1_participants_proto_goTypes = []any{
 	(*structpb.Value)(nil),            // 8: google.protobuf.Value
 	(*wrapperspb.StringValue)(nil),    // 9: google.protobuf.StringValue
 	(*wrapperspb.Int32Value)(nil),     // 10: google.protobuf.Int32Value
-	(*Device)(nil),                    // 11: tera.core.v1.Device
+	(*structpb.ListValue)(nil),        // 11: google.protobuf.ListValue
 	(*ParticipantGroup)(nil),          // 12: tera.core.v1.ParticipantGroup
 	(*Project)(nil),                   // 13: tera.core.v1.Project
 }
@@ -897,7 +899,7 @@ var file_tera_core_v1_participants_proto_depIdxs = []int32{
 	8,  // 3: tera.core.v1.Participant.participant_lastonline:type_name -> google.protobuf.Value
 	10, // 4: tera.core.v1.Participant.id_participant_group:type_name -> google.protobuf.Int32Value
 	8,  // 5: tera.core.v1.Participant.participant_lastsession:type_name -> google.protobuf.Value
-	11, // 6: tera.core.v1.Participant.participant_devices:type_name -> tera.core.v1.Device
+	11, // 6: tera.core.v1.Participant.participant_devices:type_name -> google.protobuf.ListValue
 	12, // 7: tera.core.v1.Participant.participant_participant_group:type_name -> tera.core.v1.ParticipantGroup
 	13, // 8: tera.core.v1.Participant.participant_project:type_name -> tera.core.v1.Project
 	0,  // 9: tera.core.v1.GetParticipantsResponse.participants:type_name -> tera.core.v1.Participant
@@ -922,7 +924,6 @@ func file_tera_core_v1_participants_proto_init() {
 	if File_tera_core_v1_participants_proto != nil {
 		return
 	}
-	file_tera_core_v1_common_proto_init()
 	file_tera_core_v1_groups_proto_init()
 	file_tera_core_v1_projects_proto_init()
 	file_tera_core_v1_participants_proto_msgTypes[0].OneofWrappers = []any{}
