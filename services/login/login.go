@@ -188,6 +188,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // unauthorized is OpenTera's 401: text/html "Unauthorized", the session cookie cleared.
 func unauthorized(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", Expires: time.Unix(0, 0), MaxAge: -1, HttpOnly: true})
+	unauthorizedKeepSession(w)
+}
+
+// unauthorizedKeepSession is a 401 that leaves a two-step login in progress (a wrong OTP code
+// may be retried, up to the 2FA attempt limit).
+func unauthorizedKeepSession(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusUnauthorized)
 	_, _ = w.Write([]byte("Unauthorized"))

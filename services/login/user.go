@@ -313,7 +313,7 @@ func (s *Service) userLogin2FA(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.event(r, typePassword, statusOf(&authn.Error{Reason: authn.ReasonWrongPassword}), authn.KindUser, p.UUID, "wrong OTP code")
-		unauthorized(w)
+		unauthorizedKeepSession(w)
 		return
 	}
 	ls.Stage = "2fa_done"

@@ -17,4 +17,13 @@ func init() {
 			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log), core.New(d.DB, d.Log)}, nil
 		},
 	})
+	register(Target{
+		Name: "login",
+		Paths: []string{"/api/user/login", "/api/user/logout", "/api/user/refresh_token", "/api/participant/login",
+			"/api/participant/logout", "/api/participant/refresh_token", "/api/device/login", "/api/device/logout",
+			"/api/device/register", "/api/service/auth/code", "/login", "/.well-known/"},
+		NeedsDB:   true,
+		NeedsNATS: true,
+		Build:     buildLogin,
+	})
 }
