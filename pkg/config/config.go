@@ -130,7 +130,10 @@ func walk(v reflect.Value, prefix string, fn func(reflect.Value, reflect.StructF
 			name = sf.Name
 		}
 		path := name
-		if prefix != "" {
+		if sf.Anonymous {
+			// Embedded structs flatten, as they do in the YAML file.
+			path = prefix
+		} else if prefix != "" {
 			path = prefix + "." + name
 		}
 		f := v.Field(i)

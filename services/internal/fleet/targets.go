@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/internal/router"
 )
 
 // Target is one deployable role of the binary (ARCHITECTURE §2).
@@ -73,4 +74,15 @@ func Resolve(spec string) ([]Target, error) {
 		out[i] = registry[n]
 	}
 	return out, nil
+}
+
+// Routes are the ingress rules of every registered target: the path prefixes each one owns.
+func Routes() []router.Route {
+	var routes []router.Route
+	for _, name := range Known() {
+		for _, p := range registry[name].Paths {
+			routes = append(routes, router.Route{Prefix: p, Target: name})
+		}
+	}
+	return routes
 }

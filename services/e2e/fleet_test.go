@@ -1,0 +1,288 @@
+// Package e2e runs the fleet as production does: each target its own `tera serve` process,
+// replicas where it matters, behind a router that matches the ingress, on a real PostgreSQL and
+// NATS, driven over HTTP as a client would.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tera-health/tera/services/internal/fleet"
+	"github.com/tera-health/tera/services/internal/outbox"
+	"github.com/tera-health/tera/services/internal/router"
+	"github.com/tera-health/tera/services/internal/seed"
+	"github.com/tera-health/tera/services/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func teraBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tera-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "tera")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/tera").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build tera: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// replica is one `tera serve` process.
+type replica struct {
+	target string
+	http   string
+	cmd    *exec.Cmd
+	done   chan error
+	log    *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Fleet is a set of processes behind a router.
+type Fleet struct {
+	URL      string
+	replicas []*replica
+}
+
+// env is what every process of the fleet is configured with.
+type env struct {
+	databaseURL, natsURL string
+	extra                []string
+}
+
+func startReplica(t *testing.T, e env, target string) *replica {
+	t.Helper()
+	r := &replica{target: target, http: freeAddr(t), done: make(chan error, 1), log: &lockedBuffer{}}
+	r.cmd = exec.Command(teraBinary(t), "serve", "--target="+target, "--http-listen="+r.http, "--grpc-listen="+freeAddr(t), "--log-format=text")
+	r.cmd.Env = append(os.Environ(), "TERA_DATABASE_URL="+e.databaseURL, "TERA_NATS_URL="+e.natsURL)
+	r.cmd.Env = append(r.cmd.Env, e.extra...)
+	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- r.cmd.Wait() }()
+	t.Cleanup(func() {
+		r.stop(t)
+		if t.Failed() {
+			t.Logf("--- log of %s replica %s:\n%s", r.target, r.http, r.log.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + r.http + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return r
+			}
+		}
+		select {
+		case err := <-r.done:
+			r.done <- err
+			t.Fatalf("%s replica exited during start-up: %v\n%s", target, err, r.log.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s replica not ready within 30s:\n%s", target, r.log.String())
+		}
+	}
+}
+
+// stop sends SIGTERM and waits for the graceful drain.
+func (r *replica) stop(t *testing.T) error {
+	if r.cmd.ProcessState != nil {
+		return nil
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		_ = r.cmd.Process.Kill()
+		t.Errorf("%s replica did not stop within 30s of SIGTERM", r.target)
+		return nil
+	}
+}
+
+// startFleet runs replicas[target] processes of each target behind a router.
+func startFleet(t *testing.T, e env, replicas map[string]int) *Fleet {
+	t.Helper()
+	f := &Fleet{}
+	backends := map[string][]string{}
+	for target, n := range replicas {
+		for i := 0; i < n; i++ {
+			r := startReplica(t, e, target)
+			f.replicas = append(f.replicas, r)
+			backends[target] = append(backends[target], "http://"+r.http)
+		}
+	}
+	var routes []router.Route
+	for _, rt := range fleet.Routes() {
+		if len(backends[rt.Target]) > 0 {
+			routes = append(routes, rt)
+		}
+	}
+	rt, err := router.New(routes, backends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go rt.Watch(ctx, 100*time.Millisecond)
+	srv := httptest.NewServer(rt)
+	t.Cleanup(func() { srv.Close(); cancel() })
+	f.URL = srv.URL
+	return f
+}
+
+func seededEnv(t *testing.T) (env, *pgxpool.Pool) {
+	t.Helper()
+	url := testenv.DatabaseURL(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := seed.TestData(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	ns := testenv.NewNATS(t)
+	return env{databaseURL: url, natsURL: ns.ClientURL()}, pool
+}
+
+// Two core replicas each run an outbox relay: a write reaches JetStream exactly once, and when
+// one replica is stopped the other carries on.
+func TestTwoCoreReplicasRelayEachEventOnce(t *testing.T) {
+	e, pool := seededEnv(t)
+	f := startFleet(t, e, map[string]int{"core": 2})
+	ctx := context.Background()
+
+	nc, err := nats.Connect(e.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	waitStream(t, js)
+	before := streamMsgs(t, js)
+
+	for i := 0; i < 20; i++ {
+		if _, err := pool.Exec(ctx, `UPDATE core.t_sites SET site_name = $1 WHERE id_site = 1`, fmt.Sprintf("Site v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "20 site events relayed", func() bool { return streamMsgs(t, js)-before == 20 })
+
+	if err := f.replicas[0].stop(t); err != nil {
+		t.Fatalf("graceful stop of a core replica: %v", err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE core.t_sites SET site_name = 'after failover' WHERE id_site = 1`); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "event relayed by the surviving replica", func() bool { return streamMsgs(t, js)-before == 21 })
+	time.Sleep(500 * time.Millisecond)
+	if n := streamMsgs(t, js) - before; n != 21 {
+		t.Fatalf("want exactly 21 events, stream grew by %d", n)
+	}
+	var pending int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM core.outbox WHERE published_at IS NULL`).Scan(&pending); err != nil || pending != 0 {
+		t.Fatalf("unpublished outbox rows: %d (%v)", pending, err)
+	}
+	// The router, like the ingress, no longer sends to the stopped replica.
+	time.Sleep(300 * time.Millisecond)
+	resp, err := http.Get(f.URL + "/api/user/nothing-here")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 && resp.StatusCode != 401 {
+		t.Fatalf("core through the router: %d", resp.StatusCode)
+	}
+}
+
+func waitStream(t *testing.T, js jetstream.JetStream) {
+	eventually(t, "stream "+outbox.StreamName, func() bool {
+		_, err := js.Stream(context.Background(), outbox.StreamName)
+		return err == nil
+	})
+}
+
+func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
+	s, err := js.Stream(context.Background(), outbox.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

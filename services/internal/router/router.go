@@ -1,0 +1,121 @@
+// Package router routes HTTP requests to targets by path, as the production Ingress does
+// (ARCHITECTURE §2): the longest matching path prefix picks the target, and requests rotate over
+// its replicas. The fleet end-to-end tests put it in front of separate target processes.
+package router
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Route sends requests whose path starts with Prefix to Target.
+type Route struct {
+	Prefix string
+	Target string
+}
+
+// Router is an http.Handler.
+type Router struct {
+	routes   []Route // longest prefix first
+	backends map[string]*pool
+}
+
+type pool struct {
+	replicas []*replica
+	next     atomic.Uint64
+}
+
+type replica struct {
+	base  *url.URL
+	proxy *httputil.ReverseProxy
+	ready atomic.Bool
+}
+
+// New builds a router. backends maps a target to the base URLs of its replicas; every route's
+// target must have at least one.
+func New(routes []Route, backends map[string][]string) (*Router, error) {
+	r := &Router{backends: map[string]*pool{}}
+	for target, urls := range backends {
+		p := &pool{}
+		for _, raw := range urls {
+			u, err := url.Parse(raw)
+			if err != nil {
+				return nil, fmt.Errorf("backend %s of %s: %w", raw, target, err)
+			}
+			rep := &replica{base: u, proxy: httputil.NewSingleHostReverseProxy(u)}
+			rep.ready.Store(true)
+			p.replicas = append(p.replicas, rep)
+		}
+		r.backends[target] = p
+	}
+	for _, rt := range routes {
+		if p := r.backends[rt.Target]; p == nil || len(p.replicas) == 0 {
+			return nil, fmt.Errorf("route %s: no replica of target %s", rt.Prefix, rt.Target)
+		}
+		r.routes = append(r.routes, rt)
+	}
+	sort.SliceStable(r.routes, func(i, j int) bool { return len(r.routes[i].Prefix) > len(r.routes[j].Prefix) })
+	return r, nil
+}
+
+// Target returns the target that serves path, or "".
+func (r *Router) Target(path string) string {
+	for _, rt := range r.routes {
+		if strings.HasPrefix(path, rt.Prefix) {
+			return rt.Target
+		}
+	}
+	return ""
+}
+
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	t := r.Target(req.URL.Path)
+	if t == "" {
+		http.NotFound(w, req)
+		return
+	}
+	p := r.backends[t]
+	n := uint64(len(p.replicas))
+	start := p.next.Add(1) - 1
+	for k := uint64(0); k < n; k++ {
+		rep := p.replicas[(start+k)%n]
+		if rep.ready.Load() {
+			// Websocket upgrades pass through: ReverseProxy hijacks and copies both ways.
+			rep.proxy.ServeHTTP(w, req)
+			return
+		}
+	}
+	http.Error(w, "no ready replica of "+t, http.StatusServiceUnavailable)
+}
+
+// Watch polls every replica's /readyz and routes only to ready ones, as Kubernetes endpoints
+// do, until ctx ends.
+func (r *Router) Watch(ctx context.Context, every time.Duration) {
+	client := &http.Client{Timeout: every}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for _, p := range r.backends {
+			for _, rep := range p.replicas {
+				resp, err := client.Get(rep.base.String() + "/readyz")
+				ok := err == nil && resp.StatusCode == http.StatusOK
+				if err == nil {
+					resp.Body.Close()
+				}
+				rep.ready.Store(ok)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
