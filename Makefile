@@ -35,8 +35,12 @@ build: ## Build bin/tera
 	go build -ldflags '$(LDFLAGS)' -o $(BIN)/tera ./services/cmd/tera
 
 .PHONY: test
-test: tools check-generated lint test-go ## Run every test (installs its own tools, starts its own servers)
+test: tools check-generated lint test-deps test-go ## Run every test (installs its own tools, starts its own servers)
 	@if [ -f operator/Makefile.mk ]; then $(MAKE) --no-print-directory operator-test; fi
+
+.PHONY: test-deps
+test-deps: ## System packages the tests use: PostgreSQL server binaries, Debian's chromium
+	@bash hack/install-test-deps.sh
 
 .PHONY: test-go
 test-go: ## Go tests of pkg and services (real PostgreSQL and NATS, started by the tests)
