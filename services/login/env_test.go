@@ -49,7 +49,7 @@ func (s *syncBuffer) String() string {
 // env is one site: a database with OpenTera's test fixture, the shared NATS server, a signing
 // key set and a device CA; replicas of the login target run against it.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	db      *pgxpool.Pool
 	dbURL   string
 	keysDir string
@@ -58,7 +58,7 @@ type env struct {
 	keys    *authn.KeySet
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, dbURL: testenv.DatabaseURL(t), keysDir: t.TempDir(), caDir: t.TempDir(), logs: &syncBuffer{}}
 	pool, err := pgxpool.New(context.Background(), e.dbURL)
@@ -83,7 +83,10 @@ func newEnv(t *testing.T) *env {
 }
 
 // replica starts one login target process and returns its base URL.
-func (e *env) replica(mod ...func(*fleet.Config)) string {
+func (e *env) replica(mod ...func(*fleet.Config)) string { return e.process("login", mod...) }
+
+// process starts one process running the targets of spec.
+func (e *env) process(spec string, mod ...func(*fleet.Config)) string {
 	t := e.t
 	t.Helper()
 	cfg := fleet.DefaultConfig()
@@ -99,7 +102,7 @@ func (e *env) replica(mod ...func(*fleet.Config)) string {
 		m(&cfg)
 	}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	targets, err := fleet.Resolve("login")
+	targets, err := fleet.Resolve(spec)
 	if err != nil {
 		t.Fatal(err)
 	}

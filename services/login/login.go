@@ -102,7 +102,9 @@ func (s *Service) Name() string { return "login" }
 func (s *Service) RegisterGRPC(*grpc.Server) {}
 
 // RegisterGateway implements server.Service.
-func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error { return nil }
+func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
+	return nil
+}
 
 // HTTPRoutes implements server.HTTPService.
 func (s *Service) HTTPRoutes(mux *http.ServeMux) {

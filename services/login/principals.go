@@ -176,12 +176,12 @@ func (s *Service) deviceLogin(w http.ResponseWriter, r *http.Request) {
 	var onlineable bool
 	{
 		var (
-			id, idType                              int32
-			idSubtype                               *int32
-			name, uid, typeName                     string
-			subName, token, config, infos, notes    *string
-			enabled                                 bool
-			lastOnline                              *string
+			id, idType                           int32
+			idSubtype                            *int32
+			name, uid, typeName                  string
+			subName, token, config, infos, notes *string
+			enabled                              bool
+			lastOnline                           *string
 		)
 		err := s.db.QueryRow(ctx, `SELECT d.id_device, d.device_uuid, d.device_name, d.id_device_type, d.id_device_subtype,
 			d.device_token, d.device_enabled, d.device_onlineable, d.device_config, d.device_infos, d.device_notes,
