@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -46,7 +47,7 @@ func TestDevStartsServesAndStopsCleanly(t *testing.T) {
 	os.Chmod(filepath.Dir(dataDir), 0o711)
 	os.Chmod(filepath.Dir(filepath.Dir(dataDir)), 0o711)
 	listen := freeAddr(t)
-	cmd := exec.Command(bin, "dev", "--listen", listen, "--grpc-listen", freeAddr(t), "--data-dir", dataDir, "--log-level", "warn")
+	cmd := exec.Command(bin, "dev", "--listen", listen, "--grpc-listen", freeAddr(t), "--data-dir", dataDir, "--log-level", "warn", "--test-data")
 	cmd.Env = append(os.Environ(), "TERA_DATABASE_URL=")
 	stdout, _ := cmd.StdoutPipe()
 	stderr := &syncBuffer{}
@@ -91,6 +92,34 @@ func TestDevStartsServesAndStopsCleanly(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("%s: %d", path, resp.StatusCode)
 		}
+	}
+
+	// The whole fleet answers on the one listener: login, then core with the token.
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/user/login", nil)
+	req.SetBasicAuth("admin", "admin")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct {
+		UserToken string `json:"user_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || login.UserToken == "" {
+		t.Fatalf("login as admin/admin: %d", resp.StatusCode)
+	}
+	req, _ = http.NewRequest(http.MethodGet, base+"/api/user/participants?id_project=1", nil)
+	req.Header.Set("Authorization", "OpenTera "+login.UserToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var participants []map[string]any
+	json.NewDecoder(resp.Body).Decode(&participants)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(participants) != 3 {
+		t.Fatalf("participants of project 1 with the token: %d, %d rows", resp.StatusCode, len(participants))
 	}
 
 	stopAt := time.Now()
