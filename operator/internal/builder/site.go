@@ -35,27 +35,27 @@ const (
 	HTTPPort = 8080
 	GRPCPort = 9090
 
-	ConfigDir       = "/etc/tera"
-	ConfigFile      = "tera.yaml"
-	SigningKeysDir  = "/etc/tera/signing-keys"
-	DeviceCADir     = "/etc/tera/device-ca"
-	NATSCredsDir    = "/etc/tera/nats"
-	OIDCSecretDir   = "/etc/tera/oidc"
-	DefaultDSNKey   = "url"
-	DefaultNATSKey  = "nats.creds"
-	DefaultOIDCKey  = "client-secret"
-	DefaultImage    = "ghcr.io/tera-health/tera"
-	DefaultUDPPort  = 10000
-	RunAsUser       = 65532
+	ConfigDir      = "/etc/tera"
+	ConfigFile     = "tera.yaml"
+	SigningKeysDir = "/etc/tera/signing-keys"
+	DeviceCADir    = "/etc/tera/device-ca"
+	NATSCredsDir   = "/etc/tera/nats"
+	OIDCSecretDir  = "/etc/tera/oidc"
+	DefaultDSNKey  = "url"
+	DefaultNATSKey = "nats.creds"
+	DefaultOIDCKey = "client-secret"
+	DefaultImage   = "ghcr.io/tera-health/tera"
+	DefaultUDPPort = 10000
+	RunAsUser      = 65532
 )
 
 // Names of generated objects.
-func ConfigMapName(site *terav1.TeraSite) string      { return site.Name + "-config" }
-func SigningKeysName(site *terav1.TeraSite) string    { return site.Name + "-signing-keys" }
-func DeviceCAName(site *terav1.TeraSite) string       { return site.Name + "-device-ca" }
-func IngressName(site *terav1.TeraSite) string        { return site.Name }
+func ConfigMapName(site *terav1.TeraSite) string        { return site.Name + "-config" }
+func SigningKeysName(site *terav1.TeraSite) string      { return site.Name + "-signing-keys" }
+func DeviceCAName(site *terav1.TeraSite) string         { return site.Name + "-device-ca" }
+func IngressName(site *terav1.TeraSite) string          { return site.Name }
 func ObjectName(site *terav1.TeraSite, t string) string { return site.Name + "-" + t }
-func MediaServiceName(site *terav1.TeraSite) string   { return site.Name + "-videorehab-media" }
+func MediaServiceName(site *terav1.TeraSite) string     { return site.Name + "-videorehab-media" }
 
 // MigrationJobName is unique per image so a new version gets a new Job.
 func MigrationJobName(site *terav1.TeraSite, image string) string {
@@ -269,7 +269,9 @@ func keyOr(k, def string) string {
 }
 
 // DSNKey is the key of the DSN Secret.
-func DSNKey(site *terav1.TeraSite) string { return keyOr(site.Spec.Database.DSNSecretRef.Key, DefaultDSNKey) }
+func DSNKey(site *terav1.TeraSite) string {
+	return keyOr(site.Spec.Database.DSNSecretRef.Key, DefaultDSNKey)
+}
 
 func udpPort(site *terav1.TeraSite) int32 {
 	if site.Spec.VideoRehab.UDPPort == 0 {

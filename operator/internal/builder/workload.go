@@ -109,7 +109,7 @@ func Deployment(site *terav1.TeraSite, w Workload, image, configHash string) *ap
 	podLabels := mergeMaps(w.Spec.Labels, labels)
 	podLabels[LabelVersion] = labelValue(site.Spec.Version)
 	annotations := mergeMaps(w.Spec.Annotations, map[string]string{
-		AnnotationConfigHash: configHash,
+		AnnotationConfigHash:                      configHash,
 		"kubectl.kubernetes.io/default-container": containerName(w),
 	})
 
@@ -153,9 +153,8 @@ func Deployment(site *terav1.TeraSite, w Workload, image, configHash string) *ap
 			},
 		},
 	}
-	if w.Spec.Autoscaling == nil {
-		d.Spec.Replicas = ptr.To(w.Replicas())
-	}
+	// Under an HPA this is only the initial count: the reconciler leaves replicas to the HPA.
+	d.Spec.Replicas = ptr.To(w.Replicas())
 	if w.Spec.Affinity == nil {
 		// Spread replicas across nodes when nothing else is asked for.
 		d.Spec.Template.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
