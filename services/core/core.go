@@ -126,8 +126,9 @@ func (s *Service) dbError(ctx context.Context, err error) error {
 			return apierr.Integrity("Database error: unknown reference (" + pe.ConstraintName + ")")
 		case len(pe.Code) == 5 && pe.Code[:2] == "23":
 			return apierr.Integrity("Database error: " + pe.Message)
-		case pe.Code == "22001":
-			return apierr.InvalidArgument("Value too long")
+		case len(pe.Code) == 5 && pe.Code[:2] == "22":
+			// Data exceptions (NUL bytes, out-of-range numbers, too long values): the client's input.
+			return apierr.InvalidArgument("Invalid value")
 		}
 	}
 	return s.internal(ctx, err)

@@ -44,11 +44,11 @@ func (s *groups) GetGroups(ctx context.Context, r *corev1.GetGroupsRequest) (*co
 		WHERE g.deleted_at IS NULL AND g.id_participant_group IN (`+f.SQL+`) AND `+where+`
 		ORDER BY g.id_participant_group`, args)
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*corev1.ParticipantGroup, error) { return scanGroup(row) })
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	return &corev1.GetGroupsResponse{Groups: out}, nil
 }
@@ -116,7 +116,7 @@ func (s *groups) PostGroup(ctx context.Context, r *corev1.PostGroupRequest) (*co
 	g, err := scanGroup(s.db.QueryRow(ctx, `SELECT `+groupCols+` FROM core.t_participants_groups g
 		JOIN core.t_projects p ON p.id_project = g.id_project WHERE g.id_participant_group = $1`, id))
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	return &corev1.PostGroupResponse{Groups: []*corev1.ParticipantGroup{g}}, nil
 }

@@ -72,18 +72,29 @@ func (pgDirectory) ByStaticToken(context.Context, authn.Kind, string) (*authn.Pr
 
 // env is a core target serving the test fixture (REFERENCE §8) over HTTP and gRPC.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	grpc   string
 	db     *pgxpool.Pool
 	signer *authn.Signer
-	mu     sync.Mutex
-	tokens map[string]string
+	tokens *tokenCache
+}
+
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// withT is the same env reporting to another test (fuzz targets get their own *testing.T).
+func (e *env) withT(t testing.TB) *env {
+	c := *e
+	c.t = t
+	return &c
 }
 
 var fixtureUsers = map[string]string{"admin": "admin", "siteadmin": "siteadmin", "user": "user", "user2": "user2", "user3": "user3", "user4": "user4"}
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	url := testenv.DatabaseURL(t)
@@ -131,7 +142,7 @@ func newEnv(t *testing.T) *env {
 	go func() { done <- p.Run(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return &env{t: t, base: "http://" + p.Server.HTTPAddr(), grpc: p.Server.GRPCAddr(), db: db,
-		signer: &authn.Signer{Keys: keys}, tokens: map[string]string{}}
+		signer: &authn.Signer{Keys: keys}, tokens: &tokenCache{m: map[string]string{}}}
 }
 
 // auth returns the Authorization header of a fixture user: "name" is HTTP Basic, "name/token"
@@ -141,9 +152,9 @@ func (e *env) auth(who string) string {
 		return ""
 	}
 	if name, ok := strings.CutSuffix(who, "/token"); ok {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if tok, ok := e.tokens[name]; ok {
+		e.tokens.mu.Lock()
+		defer e.tokens.mu.Unlock()
+		if tok, ok := e.tokens.m[name]; ok {
 			return "OpenTera " + tok
 		}
 		p, err := pgDirectory{e.db}.ByUsername(context.Background(), authn.KindUser, name)
@@ -154,7 +165,7 @@ func (e *env) auth(who string) string {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		e.tokens[name] = tok
+		e.tokens.m[name] = tok
 		return "OpenTera " + tok
 	}
 	pw, ok := fixtureUsers[who]

@@ -171,11 +171,11 @@ func (s *participants) GetParticipants(ctx context.Context, r *corev1.GetPartici
 	}
 	rows, err := s.db.Query(ctx, q, args)
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*corev1.Participant, error) { return scanParticipant(row, form) })
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	if len(out) == 0 {
 		respondNull(ctx)
@@ -369,7 +369,7 @@ func (s *participants) PostParticipant(ctx context.Context, r *corev1.PostPartic
 	}
 	p, err := scanParticipant(s.db.QueryRow(ctx, `SELECT `+participantCols+`, NULL::timestamptz`+participantFrom+` WHERE p.id_participant = $1`, id), participantForm{})
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	return &corev1.PostParticipantResponse{Participants: []*corev1.Participant{p}}, nil
 }

@@ -203,7 +203,7 @@ func TestParticipantsWrite(t *testing.T) {
 	post("admin", 400, `{"participant": {"id_participant": 0, "id_participant_group": "x", "participant_name": "x"}}`)
 	post("admin", 400, `{"participant": {"id_participant": 0, "id_participant_group": 1.5, "participant_name": "x"}}`)
 	post("admin", 400, `{"participant": {"id_participant": 0, "id_project": 2, "id_participant_group": 1, "participant_name": "x"}}`) // mismatch
-	post("admin", 403, `{"participant": {"id_participant": 0, "id_participant_group": 999, "participant_name": "x"}}`) // unknown = not accessible
+	post("admin", 403, `{"participant": {"id_participant": 0, "id_participant_group": 999, "participant_name": "x"}}`)                // unknown = not accessible
 	post("admin", 400, `{"participant": [1]}`)
 	post("admin", 400, `not json`)
 

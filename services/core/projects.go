@@ -69,7 +69,7 @@ func (s *projects) GetProjects(ctx context.Context, r *corev1.GetProjectsRequest
 		  JOIN core.user_project_roles(@me) r ON r.id_project = p.id_project
 		 WHERE p.deleted_at IS NULL AND `+where+` ORDER BY p.id_project`, args)
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*corev1.Project, error) {
 		var role string
@@ -86,7 +86,7 @@ func (s *projects) GetProjects(ctx context.Context, r *corev1.GetProjectsRequest
 		return p, nil
 	})
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	return &corev1.GetProjectsResponse{Projects: out}, nil
 }
@@ -168,7 +168,7 @@ func (s *projects) PostProject(ctx context.Context, r *corev1.PostProjectRequest
 	p, err := scanProject(s.db.QueryRow(ctx, `SELECT `+projectCols+` FROM core.t_projects p
 		JOIN core.t_sites s ON s.id_site = p.id_site WHERE p.id_project = $1`, id))
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	return &corev1.PostProjectResponse{Projects: []*corev1.Project{p}}, nil
 }

@@ -46,7 +46,7 @@ func (s *sites) GetSites(ctx context.Context, r *corev1.GetSitesRequest) (*corev
 		  FROM core.t_sites s JOIN core.user_site_roles(@me) r ON r.id_site = s.id_site
 		 WHERE s.deleted_at IS NULL AND `+where+` ORDER BY s.id_site`, args)
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*corev1.Site, error) {
 		st := &corev1.Site{}
@@ -61,7 +61,7 @@ func (s *sites) GetSites(ctx context.Context, r *corev1.GetSitesRequest) (*corev
 		return st, nil
 	})
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	return &corev1.GetSitesResponse{Sites: out}, nil
 }
@@ -117,7 +117,7 @@ func (s *sites) PostSite(ctx context.Context, r *corev1.PostSiteRequest) (*corev
 	err = s.db.QueryRow(ctx, "SELECT id_site, site_name, site_2fa_required FROM core.t_sites WHERE id_site = $1", id).
 		Scan(&st.IdSite, &st.SiteName, &st.Site_2FaRequired)
 	if err != nil {
-		return nil, s.internal(ctx, err)
+		return nil, s.dbError(ctx, err)
 	}
 	return &corev1.PostSiteResponse{Sites: []*corev1.Site{st}}, nil
 }
