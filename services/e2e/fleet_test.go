@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -74,24 +73,7 @@ type replica struct {
 	http   string
 	cmd    *exec.Cmd
 	done   chan error
-	log    *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log    *testenv.Buffer
 }
 
 // Fleet is a set of processes behind a router.
@@ -108,7 +90,7 @@ type env struct {
 
 func startReplica(t *testing.T, e env, target string) *replica {
 	t.Helper()
-	r := &replica{target: target, http: freeAddr(t), done: make(chan error, 1), log: &lockedBuffer{}}
+	r := &replica{target: target, http: freeAddr(t), done: make(chan error, 1), log: &testenv.Buffer{}}
 	r.cmd = exec.Command(teraBinary(t), "serve", "--target="+target, "--http-listen="+r.http, "--grpc-listen="+freeAddr(t), "--log-format=text")
 	r.cmd.Env = append(os.Environ(), "TERA_DATABASE_URL="+e.databaseURL, "TERA_NATS_URL="+e.natsURL)
 	r.cmd.Env = append(r.cmd.Env, e.extra...)

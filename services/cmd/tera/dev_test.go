@@ -11,10 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tera-health/tera/services/internal/testenv"
 )
 
 func freeAddr(t *testing.T) string {
@@ -50,7 +51,7 @@ func TestDevStartsServesAndStopsCleanly(t *testing.T) {
 	cmd := exec.Command(bin, "dev", "--listen", listen, "--grpc-listen", freeAddr(t), "--data-dir", dataDir, "--log-level", "warn", "--test-data")
 	cmd.Env = append(os.Environ(), "TERA_DATABASE_URL=")
 	stdout, _ := cmd.StdoutPipe()
-	stderr := &syncBuffer{}
+	stderr := &testenv.Buffer{}
 	cmd.Stderr = stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -168,22 +169,4 @@ func TestServeRefusesUnknownTarget(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "known targets") {
 		t.Fatalf("got %v", err)
 	}
-}
-
-// syncBuffer is written by the process's stderr copier while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
