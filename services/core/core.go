@@ -49,6 +49,7 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterProjectServiceServer(g, &projects{Service: s})
 	corev1.RegisterGroupServiceServer(g, &groups{Service: s})
 	corev1.RegisterParticipantServiceServer(g, &participants{Service: s})
+	corev1.RegisterUserServiceServer(g, &users{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -58,6 +59,7 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterProjectServiceHandler,
 		corev1.RegisterGroupServiceHandler,
 		corev1.RegisterParticipantServiceHandler,
+		corev1.RegisterUserServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

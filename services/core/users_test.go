@@ -1,0 +1,186 @@
+package core_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
+)
+
+const userKeys = "id_user,user_2fa_email_enabled,user_2fa_enabled,user_2fa_otp_enabled,user_email,user_enabled,user_firstname," +
+	"user_force_password_change,user_lastname,user_lastonline,user_name,user_notes,user_profile,user_superadmin,user_username,user_uuid"
+
+func TestUsersGetAccess(t *testing.T) {
+	e := newEnv(t)
+	want := map[string][]int{"admin": {1, 2, 3, 4, 5, 6}, "siteadmin": {2, 3, 4, 5}, "user": {3, 4, 5}, "user2": {3, 4, 5},
+		"user3": {3, 4, 5}, "user4": {6}, "user/token": {3, 4, 5}}
+	for who, w := range want {
+		if got := e.list(who, "/api/user/users"); !eqInts(ids(got, "id_user"), w) {
+			t.Errorf("%s sees %v, want %v", who, ids(got, "id_user"), w)
+		}
+	}
+	got := e.list("admin", "/api/user/users?id_user=6")
+	u := got[0]
+	if k := keys(u); k != userKeys {
+		t.Errorf("keys:\n got %s\nwant %s", k, userKeys)
+	}
+	if u["user_username"] != "user4" || u["user_name"] != "No Access User! " && u["user_name"] != u["user_firstname"].(string)+" "+u["user_lastname"].(string) ||
+		u["user_email"] != "noaccess@opentera.org" || u["user_notes"] != nil || u["user_lastonline"] != nil || u["user_superadmin"] != false {
+		t.Errorf("user 6: %v", u)
+	}
+	// Own entry: sites and projects with roles.
+	got = e.list("user", "/api/user/users?self=true")
+	if len(got) != 1 || got[0]["user_username"] != "user" {
+		t.Fatalf("self: %v", got)
+	}
+	sites, _ := got[0]["sites"].([]any)
+	projects, _ := got[0]["projects"].([]any)
+	if len(sites) != 1 || sites[0].(map[string]any)["site_role"] != "user" || len(projects) != 2 || projects[0].(map[string]any)["project_role"] != "user" {
+		t.Errorf("self roles: sites %v projects %v", sites, projects)
+	}
+	// Others carry no roles.
+	got = e.list("user", "/api/user/users?id_user=4")
+	if _, has := got[0]["sites"]; has {
+		t.Errorf("roles on another user: %v", got[0])
+	}
+}
+
+func TestUsersSelectorsAndForms(t *testing.T) {
+	e := newEnv(t)
+	var uuid5 string
+	_ = e.db.QueryRow(context.Background(), "SELECT user_uuid FROM core.t_users WHERE id_user = 5").Scan(&uuid5)
+	cases := []struct {
+		who, q string
+		want   []int
+	}{
+		{"admin", "user_uuid=" + uuid5, []int{5}},
+		{"admin", "uuid=" + uuid5 + "&id_user=1", []int{5}}, // uuid wins
+		{"user4", "uuid=" + uuid5, []int{}},
+		{"admin", "id=2", []int{2}},
+		{"user", "id_user=1", []int{}}, // superadmin hidden
+		{"user", "id_user=2", []int{}},
+		{"admin", "id_project=1", []int{1, 2, 3, 4, 5}},
+		{"admin", "id_project=3", []int{1}},
+		{"user4", "id_project=1", []int{}},
+		{"user4", "self=true", []int{6}},
+		{"admin", "self=1&username=user", []int{1}}, // self before username
+		{"admin", "username=user2", []int{4}},
+		{"user", "username=siteadmin", []int{}},
+		{"admin", "id_user_group=3", []int{2, 4}},
+		{"user", "id_user_group=3", []int{}},
+		{"admin", "id_user_group=1", []int{3}},
+		{"admin", "enabled=false", []int{}},
+	}
+	for _, c := range cases {
+		if got := e.list(c.who, "/api/user/users?"+c.q); !eqInts(ids(got, "id_user"), c.want) {
+			t.Errorf("%s ?%s: %v, want %v", c.who, c.q, ids(got, "id_user"), c.want)
+		}
+	}
+	got := e.list("admin", "/api/user/users?id_user=4&list=true")
+	if k := keys(got[0]); k != "id_user,user_2fa_enabled,user_enabled,user_firstname,user_lastname,user_name,user_superadmin,user_uuid" {
+		t.Errorf("list keys %s", k)
+	}
+	got = e.list("admin", "/api/user/users?id_user=4&with_usergroups=true&with_status=true")
+	groups, _ := got[0]["user_user_groups"].([]any)
+	if len(groups) != 2 || groups[0].(map[string]any)["id_user_group"] != float64(3) || groups[1].(map[string]any)["user_group_name"] != "Users - Project 1" ||
+		got[0]["user_online"] != false || got[0]["user_busy"] != false {
+		t.Errorf("with_usergroups/status: %v", got[0])
+	}
+	e.expect(401, "", "GET", "/api/user/users", nil)
+	e.expect(400, "admin", "GET", "/api/user/users?id_user=x", nil)
+	e.expect(400, "admin", "GET", "/api/user/users?self=perhaps", nil)
+}
+
+func TestUsersWrite(t *testing.T) {
+	e := newEnv(t)
+	post := func(who string, want int, body string) []byte {
+		t.Helper()
+		return e.expect(want, who, "POST", "/api/user/users", body)
+	}
+	newUser := `{"user": {"id_user": 0, "user_username": "newbie", "user_firstname": "New", "user_lastname": "Bie", "user_enabled": true,
+		"user_profile": {"lang": "fr"}, "user_password": "Password12!"%s}}`
+	post("admin", 400, `{}`)
+	post("admin", 400, `{"user": {"user_username": "x"}}`)
+	post("admin", 400, `{"user": {"id_user": 0, "user_username": "x"}}`)                                          // missing fields
+	post("admin", 400, `{"user": {"id_user": "zero"}}`) // wrong type
+	post("admin", 400, `{"user": {"id_user": 0, "user_username": "x", "user_firstname": "a", "user_lastname": "b", "user_enabled": true, "user_profile": "", "user_password": "weak"}}`)
+	post("admin", 400, `{"user": {"id_user": 0, "user_username": "x", "user_firstname": "a", "user_lastname": "b", "user_enabled": true, "user_profile": 3, "user_password": "Password12!"}}`)
+	post("admin", 400, `{"user": {"id_user": 3, "user_username": "renamed"}}`)
+	post("admin", 409, `{"user": {"id_user": 0, "user_username": "user", "user_firstname": "a", "user_lastname": "b", "user_enabled": true, "user_profile": "", "user_password": "Password12!"}}`)
+
+	// Create: superadmin; site admin only with groups it administers.
+	post("siteadmin", 403, strings.Replace(newUser, "%s", "", 1))
+	post("user3", 403, strings.Replace(newUser, "%s", `, "user_user_groups": [{"id_user_group": 3}]`, 1)) // a site-role group
+	post("siteadmin", 403, strings.Replace(newUser, "%s", `, "user_user_groups": [{"id_user_group": 5}]`, 1)) // group with no role on its site
+	before := e.outboxCount("user", 1)
+	u := e.post("siteadmin", "/api/user/users", strings.Replace(newUser, "%s", `, "user_superadmin": true, "user_user_groups": [{"id_user_group": 1}]`, 1))
+	id := int(u["id_user"].(float64))
+	if u["user_username"] != "newbie" || u["user_superadmin"] != false || u["user_profile"] != `{"lang":"fr"}` || u["user_name"] != "New Bie" {
+		t.Errorf("created %v", u)
+	}
+	if e.outboxCount("user", 1) != before+1 {
+		t.Error("no DatabaseEvent for the new user")
+	}
+	if got := e.list("siteadmin", "/api/user/users?id_user_group=1"); !eqInts(ids(got, "id_user"), []int{3, id}) {
+		t.Errorf("group 1 members %v", ids(got, "id_user"))
+	}
+	// The new user can log in with its password.
+	fixtureUsers["newbie"] = "Password12!"
+	e.expect(200, "newbie", "GET", "/api/user/users?self=true", nil)
+
+	// Update: self, superadmin, or admin of a site the user has a role on.
+	post("user4", 403, `{"user": {"id_user": 3, "user_firstname": "x"}}`)
+	post("user3", 403, `{"user": {"id_user": 3, "user_firstname": "x"}}`)
+	post("admin", 400, `{"user": {"id_user": 999, "user_firstname": "x"}}`)
+	me := e.post("user4", "/api/user/users", `{"user": {"id_user": 6, "user_notes": "mine", "user_superadmin": true}}`)
+	if me["user_notes"] != "mine" || me["user_superadmin"] != false {
+		t.Errorf("self update %v", me)
+	}
+	up := e.post("siteadmin", "/api/user/users", `{"user": {"id_user": 3, "user_firstname": "Changed", "user_password": ""}}`)
+	if up["user_firstname"] != "Changed" || up["user_name"] != "Changed User" {
+		t.Errorf("update %v", up)
+	}
+	post("user", 400, `{"user": {"id_user": 3, "user_password": "short"}}`)
+	// Group set replacement only touches the caller's groups: user2 is in 3 and 4; siteadmin
+	// administers 1, 2, 4 (site 1 projects), so 3 stays.
+	e.post("siteadmin", "/api/user/users", `{"user": {"id_user": 4, "user_user_groups": [{"id_user_group": 2}]}}`)
+	got := e.list("admin", "/api/user/users?id_user=4&with_usergroups=true")
+	groups, _ := got[0]["user_user_groups"].([]any)
+	var gids []int
+	for _, g := range groups {
+		gids = append(gids, int(g.(map[string]any)["id_user_group"].(float64)))
+	}
+	if !eqInts(gids, []int{2, 3}) {
+		t.Errorf("user2 groups after replacement: %v", gids)
+	}
+
+	// Delete.
+	e.expect(400, "admin", "DELETE", "/api/user/users", nil)
+	e.expect(403, "admin", "DELETE", "/api/user/users?id=1", nil) // self
+	e.expect(400, "admin", "DELETE", "/api/user/users?id=999", nil)
+	e.expect(403, "user4", "DELETE", "/api/user/users?id=3", nil)
+	e.expect(500, "admin", "DELETE", "/api/user/users?id=3", nil) // user 3 is in sessions
+	deletes := e.outboxCount("user", 3)
+	if b := e.expect(200, "siteadmin", "DELETE", "/api/user/users?id="+itoa(id), nil); string(b) != `""` {
+		t.Errorf("delete body %s", b)
+	}
+	if e.outboxCount("user", 3) != deletes+1 {
+		t.Error("no DatabaseEvent for the delete")
+	}
+	// Soft-deleted usernames stay taken.
+	post("admin", 409, strings.Replace(newUser, "%s", "", 1))
+}
+
+func TestUsersGRPC(t *testing.T) {
+	e := newEnv(t)
+	conn, ctx := e.grpcConn("siteadmin/token")
+	c := corev1.NewUserServiceClient(conn)
+	r, err := c.GetUsers(ctx, &corev1.GetUsersRequest{})
+	if err != nil || len(r.Users) != 4 {
+		t.Fatalf("%v %v", r, err)
+	}
+	if _, err := c.DeleteUser(ctx, &corev1.DeleteUserRequest{}); err == nil {
+		t.Fatal("delete without id accepted")
+	}
+}
