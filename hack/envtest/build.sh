@@ -30,14 +30,14 @@ build() { # name wrapper-dir package version ldflags
   echo ">> built $name in $((SECONDS - start))s" >&2
 }
 
+kube_minor="${KUBE_VERSION#v1.}"; kube_minor="${kube_minor%%.*}"
 kube_ldflags="-s -w \
  -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
  -X k8s.io/component-base/version.gitMajor=1 \
- -X k8s.io/component-base/version.gitMinor=${KUBE_VERSION#v1.} \
+ -X k8s.io/component-base/version.gitMinor=$kube_minor \
  -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION \
  -X k8s.io/client-go/pkg/version.gitMajor=1 \
- -X k8s.io/client-go/pkg/version.gitMinor=${KUBE_VERSION#v1.}"
-kube_ldflags="${kube_ldflags/gitMinor=37.2/gitMinor=37}"
+ -X k8s.io/client-go/pkg/version.gitMinor=$kube_minor"
 
 want="${*:-etcd kube-apiserver kubectl}"
 for t in $want; do
