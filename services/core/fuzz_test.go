@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -51,5 +52,39 @@ func FuzzParticipantsQuery(f *testing.F) {
 			return // not a query a client could send
 		}
 		fuzzNo5xx(t, e, "GET", "/api/user/participants?"+q, "")
+	})
+}
+
+func FuzzUsersPost(f *testing.F) {
+	for _, s := range []string{
+		`{"user": {"id_user": 0, "user_username": "fz", "user_firstname": "F", "user_lastname": "Z", "user_enabled": true, "user_profile": "", "user_password": "Password12!"}}`,
+		`{"user": {"id_user": 0, "user_username": "fz2", "user_firstname": "F", "user_lastname": "Z", "user_enabled": true, "user_profile": {"a": [1, {"b": null}]}, "user_password": "Password12!", "user_user_groups": [{"id_user_group": 1}]}}`,
+		`{"user": {"id_user": 3, "user_notes": "n", "user_email": "e@x", "user_password": ""}}`,
+		`{"user": {"id_user": 4, "user_user_groups": [{"id_user_group": 999}]}}`,
+		`{"user": {"id_user": 6, "user_profile": 1}}`,
+		`{"user": {"id_user": 0, "user_username": "` + "\u0000" + `", "user_password": "x"}}`,
+		`{"user": {"id_user": -1}}`, `{"user": null}`, `{"user": {"id_user": 1, "user_password": "` + strings.Repeat("Aa1!", 40) + `"}}`,
+	} {
+		f.Add(s)
+	}
+	e := newEnv(f)
+	f.Fuzz(func(t *testing.T, body string) {
+		fuzzNo5xx(t, e, "POST", "/api/user/users", body)
+	})
+}
+
+func FuzzUsersQuery(f *testing.F) {
+	for _, s := range []string{
+		"", "id_user=1", "id=2&list=true", "uuid=x", "user_uuid=%00", "username=user", "id_user_group=1&with_usergroups=true",
+		"id_project=1&enabled=true&with_status=1", "self=true", "self=x", "id_user=-5", "id_project=99999999999",
+	} {
+		f.Add(s)
+	}
+	e := newEnv(f)
+	f.Fuzz(func(t *testing.T, q string) {
+		if _, err := url.ParseQuery(q); err != nil {
+			return
+		}
+		fuzzNo5xx(t, e, "GET", "/api/user/users?"+q, "")
 	})
 }

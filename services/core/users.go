@@ -424,4 +424,3 @@ func (s *users) DeleteUser(ctx context.Context, r *corev1.DeleteUserRequest) (*c
 	}
 	return &corev1.DeleteUserResponse{}, nil
 }
-

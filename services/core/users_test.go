@@ -102,8 +102,8 @@ func TestUsersWrite(t *testing.T) {
 		"user_profile": {"lang": "fr"}, "user_password": "Password12!"%s}}`
 	post("admin", 400, `{}`)
 	post("admin", 400, `{"user": {"user_username": "x"}}`)
-	post("admin", 400, `{"user": {"id_user": 0, "user_username": "x"}}`)                                          // missing fields
-	post("admin", 400, `{"user": {"id_user": "zero"}}`) // wrong type
+	post("admin", 400, `{"user": {"id_user": 0, "user_username": "x"}}`) // missing fields
+	post("admin", 400, `{"user": {"id_user": "zero"}}`)                  // wrong type
 	post("admin", 400, `{"user": {"id_user": 0, "user_username": "x", "user_firstname": "a", "user_lastname": "b", "user_enabled": true, "user_profile": "", "user_password": "weak"}}`)
 	post("admin", 400, `{"user": {"id_user": 0, "user_username": "x", "user_firstname": "a", "user_lastname": "b", "user_enabled": true, "user_profile": 3, "user_password": "Password12!"}}`)
 	post("admin", 400, `{"user": {"id_user": 3, "user_username": "renamed"}}`)
@@ -111,7 +111,7 @@ func TestUsersWrite(t *testing.T) {
 
 	// Create: superadmin; site admin only with groups it administers.
 	post("siteadmin", 403, strings.Replace(newUser, "%s", "", 1))
-	post("user3", 403, strings.Replace(newUser, "%s", `, "user_user_groups": [{"id_user_group": 3}]`, 1)) // a site-role group
+	post("user3", 403, strings.Replace(newUser, "%s", `, "user_user_groups": [{"id_user_group": 3}]`, 1))     // a site-role group
 	post("siteadmin", 403, strings.Replace(newUser, "%s", `, "user_user_groups": [{"id_user_group": 5}]`, 1)) // group with no role on its site
 	before := e.outboxCount("user", 1)
 	u := e.post("siteadmin", "/api/user/users", strings.Replace(newUser, "%s", `, "user_superadmin": true, "user_user_groups": [{"id_user_group": 1}]`, 1))
