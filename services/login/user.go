@@ -15,6 +15,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/store"
 )
 
@@ -150,9 +151,8 @@ func (s *Service) serviceAccess(ctx context.Context, idUser int64) (map[string][
 	return out, rows.Err()
 }
 
-// defaultVersions is OpenTera's ServerVersions default when the setting is absent.
-const defaultVersions = `{"version_string": "1.3.0", "version_major": 1, "version_minor": 3, "version_patch": 0,
- "clients": {"OpenTeraPlus": {"client_name": "OpenTeraPlus", "client_description": "OpenTeraPlus", "client_version": "1.0.0"}}}`
+// defaultVersions applies to databases seeded before the setting was.
+const defaultVersions = seed.ServerVersions
 
 // versionGate checks X-Client-Name/X-Client-Version against ServerVersions: a different major
 // version is refused (426 body), a different minor one is answered with version_latest and

@@ -167,8 +167,14 @@ func settings(f *filler) {
 		[]any{2, "ParticipantTokenEncryptionKey", randomString(32)},
 		[]any{3, "DeviceRegisterKey", randomString(10)},
 		[]any{4, "ServerUUID", uuid.NewString()},
+		[]any{5, "ServerVersions", ServerVersions},
 	)
 }
+
+// ServerVersions is OpenTera's ServerVersions setting: the server's version and the client
+// versions the login version gate compares X-Client-Name/X-Client-Version against.
+const ServerVersions = `{"version_string": "1.3.0", "version_major": 1, "version_minor": 3, "version_patch": 0, ` +
+	`"clients": {"OpenTeraPlus": {"client_name": "OpenTeraPlus", "client_description": "OpenTeraPlus", "client_version": "1.0.0"}}}`
 
 var serviceCols = []string{"id_service", "service_uuid", "service_key", "service_name", "service_hostname", "service_port",
 	"service_endpoint", "service_clientendpoint", "service_endpoint_user", "service_endpoint_participant", "service_endpoint_device",

@@ -127,7 +127,7 @@ func TestDefaults(t *testing.T) {
 	if got := count(t, pool, `SELECT count(*) FROM core.t_services`); got != 5 {
 		t.Errorf("%d services, want 5", got)
 	}
-	if got := count(t, pool, `SELECT count(*) FROM core.t_server_settings`); got != 4 {
-		t.Errorf("%d settings, want 4", got)
+	if got := count(t, pool, `SELECT count(*) FROM core.t_server_settings`); got != 5 {
+		t.Errorf("%d settings, want 5", got)
 	}
 }
