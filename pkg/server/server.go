@@ -284,3 +284,20 @@ func (c *closeStack) closeAll() {
 func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
 }
+
+// Background is a Service with no API that only runs work (relays, reloaders, consumers).
+func Background(name string, run func(ctx context.Context) error) Service {
+	return &background{name: name, run: run}
+}
+
+type background struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func (b *background) Name() string                  { return b.name }
+func (b *background) RegisterGRPC(*grpc.Server)     {}
+func (b *background) Run(ctx context.Context) error { return b.run(ctx) }
+func (b *background) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
+	return nil
+}

@@ -125,22 +125,6 @@ func (s *Service) HTTPRoutes(mux *http.ServeMux) {
 	s.pageRoutes(mux)
 }
 
-// Run reloads the signing keys so rotation needs no restart.
-func (s *Service) Run(ctx context.Context) error {
-	t := time.NewTicker(authn.ReloadInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := s.v.Keys.Reload(); err != nil {
-				s.log.Warn("signing keys reload failed; keeping the current keys", "err", err)
-			}
-		}
-	}
-}
-
 func (s *Service) jwks(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=60")

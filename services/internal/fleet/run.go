@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/tera-health/tera/pkg/api/openapi"
 	"github.com/tera-health/tera/pkg/authn"
@@ -67,6 +68,23 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 		authenticator = p.deps.Verifier
 	}
 	var services []server.Service
+	if v := p.deps.Verifier; v != nil {
+		// Every process, not only login's, picks up rotated signing keys without a restart.
+		services = append(services, server.Background("signing-key-reloader", func(ctx context.Context) error {
+			t := time.NewTicker(authn.ReloadInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+					if err := v.Keys.Reload(); err != nil {
+						log.Warn("signing keys reload failed; keeping the current keys", "err", err)
+					}
+				}
+			}
+		}))
+	}
 	for _, t := range targets {
 		svcs, err := t.Build(p.deps)
 		if err != nil {
