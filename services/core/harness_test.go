@@ -189,7 +189,10 @@ func (e *env) do(who, method, path string, body any) (int, []byte) {
 		j, _ := json.Marshal(b)
 		rd = bytes.NewReader(j)
 	}
-	req, _ := http.NewRequest(method, e.base+path, rd)
+	req, err := http.NewRequest(method, e.base+path, rd)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
 	if a := e.auth(who); a != "" {
 		req.Header.Set("Authorization", a)
 	}
