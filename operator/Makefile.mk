@@ -28,9 +28,11 @@ operator-generate:
 		object:headerFile=$(ROOT)/hack/boilerplate.go.txt paths=./api/... \
 		crd:maxDescLen=256 rbac:roleName=tera-operator paths=./... \
 		output:crd:artifacts:config=config/crd output:rbac:artifacts:config=config/rbac
-	mkdir -p $(CHARTS_DIR)/tera-crds/templates
-	for f in $(OPERATOR_DIR)/config/crd/*.yaml; do \
-		cp $$f $(CHARTS_DIR)/tera-crds/templates/$$(basename $$f); done
+	# The charts embed the generated files (tera-crds templates them with a keep policy,
+	# tera-operator reads the RBAC rules from its role.yaml).
+	rm -f $(CHARTS_DIR)/tera-crds/files/*.yaml
+	cp $(OPERATOR_DIR)/config/crd/*.yaml $(CHARTS_DIR)/tera-crds/files/
+	cp $(OPERATOR_DIR)/config/rbac/role.yaml $(CHARTS_DIR)/tera-operator/files/role.yaml
 
 operator-build:
 	cd $(OPERATOR_DIR) && CGO_ENABLED=0 go build -o $(BIN)/tera-operator ./cmd
