@@ -127,6 +127,11 @@ func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler,
 	if strings.Contains(st.Message(), "http: request body too large") {
 		st = status.Convert(apierr.New(codes.InvalidArgument, errorsv1.ErrorReason_ERROR_REASON_TOO_LARGE, "Request body too large"))
 	}
+	if st.Code() == codes.Internal && strings.Contains(st.Message(), "invalid UTF-8") {
+		// The gateway could not marshal the request for gRPC: a query parameter (or path
+		// value) is not UTF-8. The client's fault, as OpenTera's 400 for a bad value.
+		st = status.Convert(apierr.InvalidArgument("Invalid value: not UTF-8"))
+	}
 	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
 		for k, vs := range md.HeaderMD {
 			for _, v := range vs {
