@@ -50,6 +50,8 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterGroupServiceServer(g, &groups{Service: s})
 	corev1.RegisterParticipantServiceServer(g, &participants{Service: s})
 	corev1.RegisterUserServiceServer(g, &users{Service: s})
+	corev1.RegisterUserGroupServiceServer(g, &userGroups{Service: s})
+	corev1.RegisterServerServiceServer(g, &serverInfo{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -60,6 +62,8 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterGroupServiceHandler,
 		corev1.RegisterParticipantServiceHandler,
 		corev1.RegisterUserServiceHandler,
+		corev1.RegisterUserGroupServiceHandler,
+		corev1.RegisterServerServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

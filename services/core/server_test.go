@@ -1,0 +1,131 @@
+package core_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
+)
+
+func (e *env) setting(name string) string {
+	e.t.Helper()
+	var v string
+	if err := e.db.QueryRow(context.Background(), "SELECT server_settings_value FROM core.t_server_settings WHERE server_settings_name = $1", name).Scan(&v); err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+func (e *env) object(who, path string) map[string]any {
+	e.t.Helper()
+	body := e.expect(200, who, "GET", path, nil)
+	var out map[string]any
+	if err := json.Unmarshal(body, &out); err != nil {
+		e.t.Fatalf("GET %s: %v in %s", path, err, body)
+	}
+	return out
+}
+
+func TestServerSettings(t *testing.T) {
+	e := newEnv(t)
+	uuid, key := e.setting("ServerUUID"), e.setting("DeviceRegisterKey")
+	// Any user, even one without any role, may read them.
+	for _, who := range []string{"admin", "siteadmin", "user", "user2", "user3", "user4", "user4/token"} {
+		got := e.object(who, "/api/user/server/settings?uuid=true&device_register_key=true")
+		if got["server_uuid"] != uuid || got["device_register_key"] != key || len(got) != 2 {
+			t.Errorf("%s: %v", who, got)
+		}
+	}
+	if got := e.object("user", "/api/user/server/settings?uuid=1"); got["server_uuid"] != uuid || len(got) != 1 {
+		t.Errorf("uuid only: %v", got)
+	}
+	if got := e.object("user", "/api/user/server/settings?device_register_key=true&uuid=false"); got["device_register_key"] != key || len(got) != 1 {
+		t.Errorf("key only: %v", got)
+	}
+	if b := e.expect(200, "user", "GET", "/api/user/server/settings", nil); string(b) != "{}" && string(b) != "{}\n" {
+		t.Errorf("no flag: %s", b)
+	}
+	e.expect(400, "user", "GET", "/api/user/server/settings?uuid=maybe", nil)
+	e.expect(401, "", "GET", "/api/user/server/settings?uuid=true", nil)
+	e.expect(401, "nobody", "GET", "/api/user/server/settings?uuid=true", nil)
+	e.expect(405, "admin", "POST", "/api/user/server/settings", `{}`)
+}
+
+func TestVersionsGet(t *testing.T) {
+	e := newEnv(t)
+	for _, who := range []string{"admin", "user4", "user/token"} {
+		got := e.object(who, "/api/user/versions")
+		if got["version_string"] != "1.3.0" || got["version_major"] != float64(1) || got["version_minor"] != float64(3) || got["version_patch"] != float64(0) {
+			t.Errorf("%s: %v", who, got)
+		}
+		c, _ := got["clients"].(map[string]any)["OpenTeraPlus"].(map[string]any)
+		if c["client_name"] != "OpenTeraPlus" || c["client_version"] != "1.0.0" || c["client_description"] != "OpenTeraPlus" {
+			t.Errorf("%s: clients %v", who, got["clients"])
+		}
+		if _, has := c["client_windows_download_url"]; has {
+			t.Errorf("absent keys emitted: %v", c)
+		}
+	}
+	e.expect(401, "", "GET", "/api/user/versions", nil)
+}
+
+func TestVersionsPost(t *testing.T) {
+	e := newEnv(t)
+	body := map[string]any{"ClientVersions": map[string]any{"client_name": "OpenTeraPlus", "client_description": "Qt client",
+		"client_version": "1.2.0", "client_windows_download_url": "https://example.org/otp.exe"}}
+	for _, who := range []string{"siteadmin", "user", "user4"} {
+		e.expect(403, who, "POST", "/api/user/versions", body)
+	}
+	e.expect(401, "", "POST", "/api/user/versions", body)
+	before := e.outboxCount("server_settings", 2)
+	b := e.expect(200, "admin", "POST", "/api/user/versions", body)
+	var got map[string]any
+	_ = json.Unmarshal(b, &got)
+	c := got["clients"].(map[string]any)["OpenTeraPlus"].(map[string]any)
+	if c["client_version"] != "1.2.0" || c["client_windows_download_url"] != "https://example.org/otp.exe" || got["version_string"] != "1.3.0" {
+		t.Errorf("post answer %s", b)
+	}
+	if e.outboxCount("server_settings", 2) != before+1 {
+		t.Error("no DatabaseEvent for the versions change")
+	}
+	// Stored: GET and the login gate's setting see it.
+	if c := e.object("user", "/api/user/versions")["clients"].(map[string]any)["OpenTeraPlus"].(map[string]any); c["client_version"] != "1.2.0" {
+		t.Errorf("after post: %v", c)
+	}
+	var stored map[string]any
+	if json.Unmarshal([]byte(e.setting("ServerVersions")), &stored) != nil {
+		t.Fatal("stored setting is not JSON")
+	}
+	// A second client is added next to the first.
+	e.expect(200, "admin/token", "POST", "/api/user/versions", map[string]any{"ClientVersions": map[string]any{"client_name": "Other", "client_version": "0.1.0"}})
+	cl := e.object("admin", "/api/user/versions")["clients"].(map[string]any)
+	if len(cl) != 2 || cl["Other"].(map[string]any)["client_version"] != "0.1.0" {
+		t.Errorf("clients %v", cl)
+	}
+	// No ClientVersions: unchanged, current answer.
+	if b := e.expect(200, "admin", "POST", "/api/user/versions", `{}`); !json.Valid(b) {
+		t.Errorf("empty post: %s", b)
+	}
+	e.expect(400, "admin", "POST", "/api/user/versions", `{"ClientVersions": {"client_version": "1.0.0"}}`)
+	e.expect(400, "admin", "POST", "/api/user/versions", `{"ClientVersions": {"client_name": 3}}`)
+	e.expect(400, "admin", "POST", "/api/user/versions", `{"ClientVersions": `)
+	e.expect(400, "admin", "POST", "/api/user/versions", `[]`)
+}
+
+func TestServerGRPC(t *testing.T) {
+	e := newEnv(t)
+	conn, ctx := e.grpcConn("user4")
+	c := corev1.NewServerServiceClient(conn)
+	r, err := c.GetServerSettings(ctx, &corev1.GetServerSettingsRequest{Uuid: true})
+	if err != nil || r.GetSettings().GetServerUuid() != e.setting("ServerUUID") || r.GetSettings().DeviceRegisterKey != nil {
+		t.Fatalf("%v %v", r, err)
+	}
+	v, err := c.GetVersions(ctx, &corev1.GetVersionsRequest{})
+	if err != nil || v.GetVersions().GetVersionString() != "1.3.0" {
+		t.Fatalf("%v %v", v, err)
+	}
+	if _, err := c.PostVersions(ctx, &corev1.PostVersionsRequest{}); err == nil {
+		t.Fatal("user4 posted versions over gRPC")
+	}
+}
