@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -47,47 +46,38 @@ const (
 
 // State is the set of KV buckets.
 type State struct {
-	Revoked       jetstream.KeyValue
-	Attempts      jetstream.KeyValue
-	TwoFAAttempts jetstream.KeyValue
-	ConnectKeys   jetstream.KeyValue
-	LoginSessions jetstream.KeyValue
-	AuthCodes     jetstream.KeyValue
+	Revoked       *Bucket
+	Attempts      *Bucket
+	TwoFAAttempts *Bucket
+	ConnectKeys   *Bucket
+	LoginSessions *Bucket
+	AuthCodes     *Bucket
 }
 
-// OpenState creates (or binds to) the buckets.
+// OpenState binds the buckets, creating them if needed, within ctx. A bucket it cannot bind
+// then (NATS unreachable at start) is bound on first use instead, so the error is only for
+// callers that want to know; the State is usable either way.
 func OpenState(ctx context.Context, js jetstream.JetStream) (*State, error) {
-	mk := func(cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-		cfg.History = 1
-		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("kv bucket %s: %w", cfg.Bucket, err)
+	s := &State{
+		// Per-key TTLs need LimitMarkerTTL on the bucket (nats-server 2.11+); TTL caps them.
+		Revoked: newBucket(js, jetstream.KeyValueConfig{Bucket: BucketRevoked, TTL: MaxTokenLifetime + time.Minute, LimitMarkerTTL: time.Minute,
+			Description: "revoked token ids, TTL = remaining lifetime"}),
+		Attempts:      newBucket(js, jetstream.KeyValueConfig{Bucket: BucketLoginAttempts, TTL: LoginAttemptsWindow, Description: "failed login attempts"}),
+		TwoFAAttempts: newBucket(js, jetstream.KeyValueConfig{Bucket: Bucket2FAAttempts, TTL: TwoFAAttemptsWindow, Description: "failed 2FA attempts"}),
+		ConnectKeys:   newBucket(js, jetstream.KeyValueConfig{Bucket: BucketConnectKeys, TTL: ConnectKeyTTL, Description: "websocket connect keys"}),
+		LoginSessions: newBucket(js, jetstream.KeyValueConfig{Bucket: BucketLoginSessions, TTL: LoginSessionTTL, Description: "two-step login state"}),
+		AuthCodes:     newBucket(js, jetstream.KeyValueConfig{Bucket: BucketAuthCodes, TTL: AuthCodeTTL, Description: "service SSO auth codes"}),
+	}
+	var errs []error
+	for _, b := range []*Bucket{s.Revoked, s.Attempts, s.TwoFAAttempts, s.ConnectKeys, s.LoginSessions, s.AuthCodes} {
+		if _, err := b.KV(ctx); err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
 		}
-		return kv, nil
 	}
-	var s State
-	var err error
-	// Per-key TTLs need LimitMarkerTTL on the bucket (nats-server 2.11+); TTL caps them.
-	if s.Revoked, err = mk(jetstream.KeyValueConfig{Bucket: BucketRevoked, TTL: MaxTokenLifetime + time.Minute, LimitMarkerTTL: time.Minute,
-		Description: "revoked token ids, TTL = remaining lifetime"}); err != nil {
-		return nil, err
-	}
-	if s.Attempts, err = mk(jetstream.KeyValueConfig{Bucket: BucketLoginAttempts, TTL: LoginAttemptsWindow, Description: "failed login attempts"}); err != nil {
-		return nil, err
-	}
-	if s.TwoFAAttempts, err = mk(jetstream.KeyValueConfig{Bucket: Bucket2FAAttempts, TTL: TwoFAAttemptsWindow, Description: "failed 2FA attempts"}); err != nil {
-		return nil, err
-	}
-	if s.ConnectKeys, err = mk(jetstream.KeyValueConfig{Bucket: BucketConnectKeys, TTL: ConnectKeyTTL, Description: "websocket connect keys"}); err != nil {
-		return nil, err
-	}
-	if s.LoginSessions, err = mk(jetstream.KeyValueConfig{Bucket: BucketLoginSessions, TTL: LoginSessionTTL, Description: "two-step login state"}); err != nil {
-		return nil, err
-	}
-	if s.AuthCodes, err = mk(jetstream.KeyValueConfig{Bucket: BucketAuthCodes, TTL: AuthCodeTTL, Description: "service SSO auth codes"}); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return s, errors.Join(errs...)
 }
 
 // Revoke marks a token id revoked until exp. Revoking twice is fine.
@@ -122,7 +112,7 @@ func (s *State) IsRevoked(ctx context.Context, jti string) (bool, error) {
 }
 
 // Attempts reads a failure counter.
-func Attempts(ctx context.Context, kv jetstream.KeyValue, key string) (int, error) {
+func Attempts(ctx context.Context, kv *Bucket, key string) (int, error) {
 	e, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, nil
@@ -136,7 +126,7 @@ func Attempts(ctx context.Context, kv jetstream.KeyValue, key string) (int, erro
 
 // AddAttempt increments a failure counter atomically (compare-and-set across replicas) and
 // returns the new count; the bucket TTL expires it after the last failure.
-func AddAttempt(ctx context.Context, kv jetstream.KeyValue, key string) (int, error) {
+func AddAttempt(ctx context.Context, kv *Bucket, key string) (int, error) {
 	for range 20 {
 		e, err := kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -160,7 +150,7 @@ func AddAttempt(ctx context.Context, kv jetstream.KeyValue, key string) (int, er
 }
 
 // ResetAttempts clears a counter after a success.
-func ResetAttempts(ctx context.Context, kv jetstream.KeyValue, key string) error {
+func ResetAttempts(ctx context.Context, kv *Bucket, key string) error {
 	err := kv.Purge(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,6 +18,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/tera-health/tera/pkg/apierr"
 )
 
 // Reason says why authentication failed, numbered as OpenTera's LoginEvent statuses
@@ -158,8 +161,15 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 }
 
 // Authenticate implements Authenticator for pkg/server: the caller of a gRPC or REST request.
+// A failure to reach PostgreSQL or NATS is a 503 the client may retry, not a 401 that would
+// send it back to the login page.
 func (v *Verifier) Authenticate(ctx context.Context) (*Caller, error) {
 	c, _, err := v.Verify(ctx, CredentialsFromMetadata(ctx), false)
+	var authErr *Error
+	if err != nil && !errors.As(err, &authErr) {
+		slog.WarnContext(ctx, "authentication backend unavailable", "err", err)
+		return nil, apierr.Unavailable("authentication is temporarily unavailable")
+	}
 	return c, err
 }
 

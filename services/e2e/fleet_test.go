@@ -90,6 +90,14 @@ type env struct {
 
 func startReplica(t *testing.T, e env, target string) *replica {
 	t.Helper()
+	r := launchReplica(t, e, target)
+	r.waitReady(t, 30*time.Second)
+	return r
+}
+
+// launchReplica starts the process without waiting for it to be ready.
+func launchReplica(t *testing.T, e env, target string) *replica {
+	t.Helper()
 	r := &replica{target: target, http: freeAddr(t), done: make(chan error, 1), log: &testenv.Buffer{}}
 	r.cmd = exec.Command(teraBinary(t), "serve", "--target="+target, "--http-listen="+r.http, "--grpc-listen="+freeAddr(t), "--log-format=text")
 	r.cmd.Env = append(os.Environ(), "TERA_DATABASE_URL="+e.databaseURL, "TERA_NATS_URL="+e.natsURL)
@@ -105,23 +113,35 @@ func startReplica(t *testing.T, e env, target string) *replica {
 			t.Logf("--- log of %s replica %s:\n%s", r.target, r.http, r.log.String())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	return r
+}
+
+// waitReady waits for /readyz to answer 200.
+func (r *replica) waitReady(t *testing.T, within time.Duration) {
+	t.Helper()
+	r.waitStatus(t, "/readyz", 200, within)
+}
+
+// waitStatus waits for path to answer code, failing if the process exits first.
+func (r *replica) waitStatus(t *testing.T, path string, code int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
-		resp, err := http.Get("http://" + r.http + "/readyz")
+		resp, err := http.Get("http://" + r.http + path)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return r
+			if resp.StatusCode == code {
+				return
 			}
 		}
 		select {
 		case err := <-r.done:
 			r.done <- err
-			t.Fatalf("%s replica exited during start-up: %v\n%s", target, err, r.log.String())
+			t.Fatalf("%s replica exited: %v\n%s", r.target, err, r.log.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s replica not ready within 30s:\n%s", target, r.log.String())
+			t.Fatalf("%s replica: %s did not answer %d within %v:\n%s", r.target, path, code, within, r.log.String())
 		}
 	}
 }

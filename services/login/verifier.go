@@ -3,6 +3,7 @@ package login
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,11 +29,13 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig, db *pgxpool.Pool, js j
 	if err != nil {
 		return nil, err
 	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// NATS may not be up yet: the process must still start (and report unready), so the
+	// buckets it cannot bind now are bound on first use.
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	state, err := authn.OpenState(sctx, js)
 	if err != nil {
-		return nil, err
+		slog.Warn("authentication state not reachable yet; binding on first use", "err", err)
 	}
 	v := authn.NewVerifier(keys, state, &Directory{DB: db}, authn.VerifierOptions{})
 	if v.TrustedProxies, err = authn.ParseTrustedProxies(cfg.TrustedProxies); err != nil {
