@@ -52,6 +52,8 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterUserServiceServer(g, &users{Service: s})
 	corev1.RegisterUserGroupServiceServer(g, &userGroups{Service: s})
 	corev1.RegisterServerServiceServer(g, &serverInfo{Service: s})
+	corev1.RegisterServicesServiceServer(g, &servicesAPI{Service: s})
+	corev1.RegisterServiceRoleServiceServer(g, &serviceRoles{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -64,6 +66,8 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterUserServiceHandler,
 		corev1.RegisterUserGroupServiceHandler,
 		corev1.RegisterServerServiceHandler,
+		corev1.RegisterServicesServiceHandler,
+		corev1.RegisterServiceRoleServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

@@ -63,10 +63,10 @@ func defaultVersions() *corev1.Versions {
 
 // versionsJSON is the stored ServerVersions JSON (clients as a map of objects of strings).
 type versionsJSON struct {
-	VersionString string                       `json:"version_string"`
-	VersionMajor  int32                        `json:"version_major"`
-	VersionMinor  int32                        `json:"version_minor"`
-	VersionPatch  int32                        `json:"version_patch"`
+	VersionString string                        `json:"version_string"`
+	VersionMajor  int32                         `json:"version_major"`
+	VersionMinor  int32                         `json:"version_minor"`
+	VersionPatch  int32                         `json:"version_patch"`
 	Clients       map[string]map[string]*string `json:"clients"`
 }
 
