@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
 	"os"
@@ -10,6 +11,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -24,21 +26,34 @@ import (
 var version = "dev"
 
 func main() {
+	os.Exit(run(ctrl.SetupSignalHandler(), os.Args[1:], nil))
+}
+
+// run parses args and runs the manager until ctx ends. cfg overrides the kubeconfig lookup
+// (tests pass the envtest API server).
+func run(ctx context.Context, args []string, cfg *rest.Config) int {
+	fs := flag.NewFlagSet("tera-operator", flag.ContinueOnError)
 	var (
 		metricsAddr, probeAddr     string
 		leaderElect, secureMetrics bool
 		leaderElectionNamespace    string
 		watchNamespace             string
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "address of the metrics endpoint (\"0\" disables it)")
-	flag.BoolVar(&secureMetrics, "metrics-secure", true, "serve metrics over HTTPS with authn/authz by the API server")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	flag.BoolVar(&leaderElect, "leader-elect", true, "elect a leader so only one replica reconciles")
-	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's)")
-	flag.StringVar(&watchNamespace, "watch-namespace", "", "only reconcile TeraSites of this namespace (default: all)")
+	fs.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "address of the metrics endpoint (\"0\" disables it)")
+	fs.BoolVar(&secureMetrics, "metrics-secure", true, "serve metrics over HTTPS with authn/authz by the API server")
+	fs.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.BoolVar(&leaderElect, "leader-elect", true, "elect a leader so only one replica reconciles")
+	fs.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's)")
+	fs.StringVar(&watchNamespace, "watch-namespace", "", "only reconcile TeraSites of this namespace (default: all)")
 	opts := zap.Options{Development: false}
-	opts.BindFlags(flag.CommandLine)
-	flag.Parse()
+	opts.BindFlags(fs)
+	if cfg == nil {
+		// --kubeconfig, registered on the global flag set by controller-runtime.
+		flag.CommandLine.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
 	setupLog.Info("starting tera-operator", "version", version)
@@ -57,8 +72,14 @@ func main() {
 	if secureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-
-	mgrOpts := ctrl.Options{
+	if cfg == nil {
+		var err error
+		if cfg, err = ctrl.GetConfig(); err != nil {
+			setupLog.Error(err, "no Kubernetes configuration")
+			return 1
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
@@ -67,11 +88,10 @@ func main() {
 		LeaderElectionNamespace:       leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         controller.CacheOptions(watchNamespace),
-	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), mgrOpts)
+	})
 	if err != nil {
 		setupLog.Error(err, "unable to create manager")
-		os.Exit(1)
+		return 1
 	}
 	if err := (&controller.TeraSiteReconciler{
 		Client:   mgr.GetClient(),
@@ -79,19 +99,21 @@ func main() {
 		Recorder: mgr.GetEventRecorder("tera-operator"),
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "unable to set up controller")
-		os.Exit(1)
+		return 1
 	}
-	// Liveness: the process answers. Readiness: the informer caches have synced.
+	// Liveness: the process answers. Readiness: the same (the manager only serves probes once
+	// its caches can start); neither depends on anything outside the process.
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "unable to set up health check")
-		os.Exit(1)
+		return 1
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		setupLog.Error(err, "unable to set up ready check")
-		os.Exit(1)
+		return 1
 	}
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		setupLog.Error(err, "manager exited")
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
