@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -418,6 +419,30 @@ func TestSiteLifecycle(t *testing.T) {
 	site = getSite(t, ns)
 	if site.Status.Version != "1.0.0" || site.Status.MigratedImage != image || len(site.Status.Targets) != 8 {
 		t.Errorf("status: %+v", site.Status)
+	}
+
+	// Reconciling a converged site writes nothing (no update loops with the API server's defaults).
+	rvs := func() map[string]string {
+		out := map[string]string{}
+		for n, d := range deployments(t, ns) {
+			out["deploy/"+n] = d.ResourceVersion
+		}
+		for _, o := range []client.Object{&corev1.ConfigMap{}, &networkingv1.Ingress{}, &corev1.Service{}} {
+			name := map[string]string{"*v1.ConfigMap": "clinic-config", "*v1.Ingress": "clinic", "*v1.Service": "clinic-core"}[fmt.Sprintf("%T", o)]
+			if err := get(t, o, ns, name); err != nil {
+				t.Fatal(err)
+			}
+			out[fmt.Sprintf("%T/%s", o, name)] = o.GetResourceVersion()
+		}
+		return out
+	}
+	before := rvs()
+	updateSite(t, ns, func(s *terav1.TeraSite) {
+		s.Annotations = map[string]string{"example.org/touch": "1"} // triggers a reconcile
+	})
+	time.Sleep(1500 * time.Millisecond)
+	if after := rvs(); !reflect.DeepEqual(before, after) {
+		t.Errorf("a no-op reconcile rewrote objects:\nbefore %v\nafter  %v", before, after)
 	}
 
 	// Deleting the site: everything it made carries its controller reference, so the
