@@ -51,9 +51,13 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterParticipantServiceServer(g, &participants{Service: s})
 	corev1.RegisterUserServiceServer(g, &users{Service: s})
 	corev1.RegisterUserGroupServiceServer(g, &userGroups{Service: s})
+	corev1.RegisterSiteAccessServiceServer(g, &siteAccess{Service: s})
+	corev1.RegisterProjectAccessServiceServer(g, &projectAccess{Service: s})
 	corev1.RegisterServerServiceServer(g, &serverInfo{Service: s})
 	corev1.RegisterServicesServiceServer(g, &servicesAPI{Service: s})
 	corev1.RegisterServiceRoleServiceServer(g, &serviceRoles{Service: s})
+	corev1.RegisterServiceProjectServiceServer(g, &serviceProjects{Service: s})
+	corev1.RegisterServiceSiteServiceServer(g, &serviceSites{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -65,9 +69,13 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterParticipantServiceHandler,
 		corev1.RegisterUserServiceHandler,
 		corev1.RegisterUserGroupServiceHandler,
+		corev1.RegisterSiteAccessServiceHandler,
+		corev1.RegisterProjectAccessServiceHandler,
 		corev1.RegisterServerServiceHandler,
 		corev1.RegisterServicesServiceHandler,
 		corev1.RegisterServiceRoleServiceHandler,
+		corev1.RegisterServiceProjectServiceHandler,
+		corev1.RegisterServiceSiteServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err
