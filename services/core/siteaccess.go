@@ -98,7 +98,7 @@ type accessRow struct {
 }
 
 type accessQuery struct {
-	idUser, idUserGroup, id           int32
+	idUser, idUserGroup, id            int32
 	admins, byUsers, withEmpty, withUG bool
 }
 
