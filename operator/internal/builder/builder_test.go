@@ -1,0 +1,152 @@
+package builder
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	terav1 "github.com/tera-health/tera/operator/api/v1alpha1"
+)
+
+func site() *terav1.TeraSite {
+	return &terav1.TeraSite{
+		ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "ns"},
+		Spec: terav1.TeraSiteSpec{
+			Version:  "1.0.0",
+			Database: terav1.DatabaseSpec{DSNSecretRef: terav1.SecretKeyRef{Name: "db"}},
+			NATS:     terav1.NATSSpec{URL: "nats://n:4222"},
+			Ingress:  terav1.IngressSpec{Host: "h.example"},
+		},
+	}
+}
+
+func TestImage(t *testing.T) {
+	s := site()
+	if got := Image(s); got != "ghcr.io/tera-health/tera:1.0.0" {
+		t.Errorf("default image %s", got)
+	}
+	s.Spec.Image = terav1.ImageSpec{Repository: "r/t", Tag: "custom"}
+	if got := Image(s); got != "r/t:custom" {
+		t.Errorf("tag %s", got)
+	}
+	s.Spec.Image.Digest = "sha256:" + strings.Repeat("a", 64)
+	if got := Image(s); got != "r/t@sha256:"+strings.Repeat("a", 64) {
+		t.Errorf("digest %s", got)
+	}
+}
+
+func TestWorkloadSettingsFallBackToDefaults(t *testing.T) {
+	s := site()
+	s.Spec.Defaults = terav1.WorkloadSpec{
+		Replicas:     ptr.To[int32](2),
+		NodeSelector: map[string]string{"pool": "tera"},
+		Annotations:  map[string]string{"a": "default", "b": "default"},
+		Resources:    &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}},
+	}
+	s.Spec.Targets.Core = terav1.TargetSpec{WorkloadSpec: terav1.WorkloadSpec{
+		Replicas:    ptr.To[int32](4),
+		Annotations: map[string]string{"b": "core"},
+		Autoscaling: &terav1.AutoscalingSpec{MaxReplicas: 9},
+	}}
+	s.Spec.Targets.Logging.Enabled = ptr.To(false)
+	ws := map[string]Workload{}
+	for _, w := range Workloads(s) {
+		ws[w.Name] = w
+	}
+	if len(ws) != 7 || ws["logging"].Enabled || !ws["login"].Enabled {
+		t.Fatalf("workloads %v", ws)
+	}
+	login, core := ws["login"], ws["core"]
+	if login.Replicas() != 2 || login.Spec.NodeSelector["pool"] != "tera" || login.Spec.Resources.Requests.Cpu().String() != "1" {
+		t.Errorf("login did not inherit defaults: %+v", login.Spec)
+	}
+	if core.Spec.Annotations["a"] != "default" || core.Spec.Annotations["b"] != "core" {
+		t.Errorf("annotations merge: %v", core.Spec.Annotations)
+	}
+	// Autoscaling's minimum is the starting replica count; its defaults are filled in.
+	if core.Replicas() != 1 || core.Spec.Autoscaling.TargetCPUUtilizationPercentage != 75 {
+		t.Errorf("core autoscaling %+v", core.Spec.Autoscaling)
+	}
+	if HorizontalPodAutoscaler(s, login) != nil || HorizontalPodAutoscaler(s, core) == nil {
+		t.Error("HPA only where autoscaling is set")
+	}
+	// Defaults are not mutated by the merge.
+	if s.Spec.Defaults.Annotations["b"] != "default" {
+		t.Error("merge mutated spec.defaults")
+	}
+}
+
+func TestIngressRoutesEveryTargetPath(t *testing.T) {
+	s := site()
+	s.Spec.ExternalServices = []terav1.ExternalService{{Name: "x", Image: "i", Port: 7000, ServiceKey: "X", Paths: []string{"/x", "/api"}}}
+	ing := Ingress(s)
+	seen := map[string]string{}
+	for _, p := range ing.Spec.Rules[0].HTTP.Paths {
+		if _, dup := seen[p.Path]; dup {
+			t.Errorf("duplicate path %s", p.Path)
+		}
+		seen[p.Path] = p.Backend.Service.Name
+	}
+	for target, paths := range Routes {
+		for _, p := range paths {
+			if seen[p] != "s-"+target {
+				t.Errorf("%s -> %s, want s-%s", p, seen[p], target)
+			}
+		}
+	}
+	if seen["/x"] != "s-x" {
+		t.Errorf("external path /x -> %s", seen["/x"])
+	}
+	// An external service cannot take over a built-in path.
+	if seen["/api"] != "s-core" {
+		t.Errorf("/api -> %s", seen["/api"])
+	}
+	s.Spec.Ingress.Enabled = ptr.To(false)
+	if Ingress(s) != nil {
+		t.Error("disabled ingress rendered")
+	}
+}
+
+func TestConfigHashFollowsContent(t *testing.T) {
+	s := site()
+	_, h1, err := ConfigMap(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, h2, _ := ConfigMap(s)
+	s.Spec.Log.Level = "debug"
+	cm, h3, _ := ConfigMap(s)
+	if h1 != h2 || h1 == h3 {
+		t.Errorf("hashes %s %s %s", h1, h2, h3)
+	}
+	var c map[string]any
+	if err := yaml.Unmarshal([]byte(cm.Data[ConfigFile]), &c); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"log", "http", "grpc", "shutdown_timeout", "database", "nats", "public_url", "peers", "auth", "oidc", "videorehab"} {
+		if _, ok := c[k]; !ok {
+			t.Errorf("tera.yaml lacks %s", k)
+		}
+	}
+	if len(c) != 11 {
+		t.Errorf("tera.yaml has unexpected keys: %v", c)
+	}
+}
+
+func TestSecretsAreFresh(t *testing.T) {
+	a, err := SigningKeysSecret(site())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := SigningKeysSecret(site())
+	for k := range a.Data {
+		if _, same := b.Data[k]; same {
+			t.Error("two generated signing keys share a kid")
+		}
+	}
+}
