@@ -38,6 +38,7 @@ const (
 type TeraSiteSpec struct {
 	// Image of the one tera binary every target runs.
 	// +optional
+	// +kubebuilder:default={}
 	Image ImageSpec `json:"image,omitempty"`
 
 	// Version of Tera this site runs. It is the image tag unless image.tag is set, and a
@@ -62,6 +63,7 @@ type TeraSiteSpec struct {
 
 	// Log settings of every target.
 	// +optional
+	// +kubebuilder:default={}
 	Log LogSpec `json:"log,omitempty"`
 
 	// Defaults apply to every target (built-in and external) unless the target overrides them.
@@ -74,6 +76,7 @@ type TeraSiteSpec struct {
 
 	// VideoRehab media settings.
 	// +optional
+	// +kubebuilder:default={}
 	VideoRehab VideoRehabSpec `json:"videoRehab,omitempty"`
 
 	// ExternalServices are deployed, registered and routed like the built-in targets
@@ -86,10 +89,12 @@ type TeraSiteSpec struct {
 
 	// Monitoring settings.
 	// +optional
+	// +kubebuilder:default={}
 	Monitoring MonitoringSpec `json:"monitoring,omitempty"`
 
 	// Migration Job settings.
 	// +optional
+	// +kubebuilder:default={}
 	Migration MigrationSpec `json:"migration,omitempty"`
 }
 

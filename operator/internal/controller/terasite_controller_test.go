@@ -24,6 +24,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -705,5 +706,28 @@ func TestInvalidSpecsRefused(t *testing.T) {
 	if s.Spec.Image.Repository != "ghcr.io/tera-health/tera" || s.Spec.Log.Level != "info" ||
 		s.Spec.Image.PullPolicy != corev1.PullIfNotPresent || *s.Spec.Migration.BackoffLimit != 3 {
 		t.Errorf("defaults not applied: %+v", s.Spec)
+	}
+
+	// A minimal manifest (no image, log, migration… blocks) gets every default too.
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "tera.health/v1alpha1", "kind": "TeraSite",
+		"metadata": map[string]any{"name": "minimal", "namespace": ns},
+		"spec": map[string]any{
+			"version":  "1.0.0",
+			"database": map[string]any{"dsnSecretRef": map[string]any{"name": "pg"}},
+			"nats":     map[string]any{"url": "nats://nats:4222"},
+			"ingress":  map[string]any{"host": "tera.local"},
+		},
+	}}
+	if err := k8s.Create(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	m := &terav1.TeraSite{}
+	if err := get(t, m, ns, "minimal"); err != nil {
+		t.Fatal(err)
+	}
+	if m.Spec.Image.Repository != "ghcr.io/tera-health/tera" || m.Spec.Log.Format != "json" || m.Spec.VideoRehab.UDPPort != 10000 ||
+		*m.Spec.Migration.ActiveDeadlineSeconds != 600 || !*m.Spec.Monitoring.ServiceMonitor || !*m.Spec.Ingress.Enabled {
+		t.Errorf("defaults of a minimal site: %+v", m.Spec)
 	}
 }
