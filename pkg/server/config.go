@@ -18,7 +18,8 @@ type Config struct {
 	GRPC ListenConfig `json:"grpc"`
 	// ShutdownTimeout bounds the graceful drain after a stop signal.
 	ShutdownTimeout config.Duration `json:"shutdown_timeout"`
-	// MaxBodyBytes caps REST request bodies; larger ones are refused with 413.
+	// MaxBodyBytes caps REST request bodies; larger ones are refused with 400 (reason
+	// ERROR_REASON_TOO_LARGE in the X-Tera-Error-Reason header), as every other bad input.
 	MaxBodyBytes int64 `json:"max_body_bytes"`
 	// ReadinessTimeout bounds each dependency check behind /readyz.
 	ReadinessTimeout config.Duration `json:"readiness_timeout"`

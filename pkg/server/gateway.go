@@ -105,8 +105,6 @@ func HTTPStatus(st *status.Status) int {
 		return http.StatusInternalServerError
 	case errorsv1.ErrorReason_ERROR_REASON_CLIENT_VERSION:
 		return http.StatusUpgradeRequired
-	case errorsv1.ErrorReason_ERROR_REASON_TOO_LARGE:
-		return http.StatusRequestEntityTooLarge
 	case errorsv1.ErrorReason_ERROR_REASON_TOO_MANY_ATTEMPTS:
 		return http.StatusTooManyRequests
 	}

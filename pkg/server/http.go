@@ -94,7 +94,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		if r.ContentLength > s.cfg.MaxBodyBytes {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set(ReasonHeader, "ERROR_REASON_TOO_LARGE")
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			w.WriteHeader(http.StatusBadRequest)
 			_, _ = w.Write([]byte("\"Request body too large\"\n"))
 			return
 		}

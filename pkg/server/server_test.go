@@ -249,7 +249,7 @@ func TestHealthReflectionDocsAndBodyLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 413 {
+	if resp.StatusCode != 400 || resp.Header.Get(ReasonHeader) != "ERROR_REASON_TOO_LARGE" {
 		t.Fatalf("oversized body: %d", resp.StatusCode)
 	}
 }

@@ -118,9 +118,9 @@ func TestServicesErrors(t *testing.T) {
 	e.expect(400, "admin", "DELETE", "/api/user/services", nil)
 	e.expect(400, "admin", "DELETE", "/api/user/services?id=x", nil)
 	e.expect(400, "admin", "DELETE", "/api/user/services?id=99", nil)
-	// Oversized body: refused by pkg/server's body limit (413 there, never 500).
+	// Oversized body: refused by pkg/server's body limit (400, never 500).
 	big := `{"service": {"id_service": 5, "service_name": "` + repeat("a", 12<<20) + `"}}`
-	if st, _ := e.do("admin", "POST", "/api/user/services", big); st != 413 {
+	if st, _ := e.do("admin", "POST", "/api/user/services", big); st != 400 {
 		t.Errorf("oversized body: %d", st)
 	}
 }

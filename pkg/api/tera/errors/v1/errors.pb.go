@@ -48,7 +48,7 @@ const (
 	ErrorReason_ERROR_REASON_TOO_MANY_ATTEMPTS ErrorReason = 9
 	// The client is older than the server accepts (HTTP 426).
 	ErrorReason_ERROR_REASON_CLIENT_VERSION ErrorReason = 10
-	// The request body is larger than allowed (HTTP 413).
+	// The request body is larger than allowed (HTTP 400, as OpenTera clients expect for bad input).
 	ErrorReason_ERROR_REASON_TOO_LARGE ErrorReason = 11
 	// An unexpected server fault (HTTP 500).
 	ErrorReason_ERROR_REASON_INTERNAL ErrorReason = 12
