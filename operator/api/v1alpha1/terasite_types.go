@@ -68,6 +68,7 @@ type TeraSiteSpec struct {
 
 	// Defaults apply to every target (built-in and external) unless the target overrides them.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!(has(self.replicas) && has(self.autoscaling))",message="set either replicas or autoscaling, not both"
 	Defaults WorkloadSpec `json:"defaults,omitempty"`
 
 	// Targets holds per-target settings of the built-in fleet.
@@ -268,6 +269,7 @@ type AutoscalingSpec struct {
 }
 
 // TargetSpec configures one built-in target.
+// +kubebuilder:validation:XValidation:rule="!(has(self.replicas) && has(self.autoscaling))",message="set either replicas or autoscaling, not both"
 type TargetSpec struct {
 	// Enabled runs the target (default true). Disabling it deletes its objects.
 	// +optional
@@ -318,6 +320,7 @@ type VideoRehabSpec struct {
 }
 
 // ExternalService is a service outside the built-in fleet that the operator deploys and routes.
+// +kubebuilder:validation:XValidation:rule="!(has(self.replicas) && has(self.autoscaling))",message="set either replicas or autoscaling, not both"
 // +kubebuilder:validation:XValidation:rule="!(self.name in ['login','core','usermanager','websocket','filetransfer','logging','videorehab','migrate','config'])",message="name is reserved for a built-in target"
 type ExternalService struct {
 	// Name of the service; objects are named <site>-<name>.

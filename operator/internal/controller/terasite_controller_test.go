@@ -616,6 +616,27 @@ func TestDisablingTargetsDeletesTheirObjects(t *testing.T) {
 	}
 }
 
+func TestStalledDeploymentDegrades(t *testing.T) {
+	needEnvtest(t)
+	ns := createReadySite(t, nil)
+	d := &appsv1.Deployment{}
+	eventually(t, "stall login", func() error {
+		if err := get(t, d, ns, "clinic-login"); err != nil {
+			return err
+		}
+		d.Status.Conditions = []appsv1.DeploymentCondition{{
+			Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded",
+			Message: "ReplicaSet has timed out progressing", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now(),
+		}}
+		return k8s.Status().Update(context.Background(), d)
+	})
+	wantCondition(t, ns, terav1.ConditionDegraded, metav1.ConditionTrue, "DeploymentFailed")
+	wantCondition(t, ns, terav1.ConditionReady, metav1.ConditionFalse, "DeploymentFailed")
+	if c := condition(getSite(t, ns), terav1.ConditionDegraded); !strings.Contains(c.Message, "login") {
+		t.Errorf("Degraded message %q does not name the target", c.Message)
+	}
+}
+
 func TestPausedSiteIsLeftAlone(t *testing.T) {
 	needEnvtest(t)
 	ns := createReadySite(t, nil)
@@ -682,6 +703,9 @@ func TestInvalidSpecsRefused(t *testing.T) {
 			s.Spec.ExternalServices[0].Paths = []string{"nope"}
 		}, "paths"},
 		"nats scheme": {func(s *terav1.TeraSite) { s.Spec.NATS.URL = "http://nats" }, "spec.nats.url"},
+		"replicas and autoscaling": {func(s *terav1.TeraSite) {
+			s.Spec.Targets.Core.Replicas = ptr.To[int32](2)
+		}, "set either replicas or autoscaling, not both"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
