@@ -53,6 +53,8 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterUserGroupServiceServer(g, &userGroups{Service: s})
 	corev1.RegisterSiteAccessServiceServer(g, &siteAccess{Service: s})
 	corev1.RegisterProjectAccessServiceServer(g, &projectAccess{Service: s})
+	corev1.RegisterUserUserGroupServiceServer(g, &userUserGroups{Service: s})
+	corev1.RegisterUserPreferenceServiceServer(g, &userPreferences{Service: s})
 	corev1.RegisterServerServiceServer(g, &serverInfo{Service: s})
 	corev1.RegisterServicesServiceServer(g, &servicesAPI{Service: s})
 	corev1.RegisterServiceRoleServiceServer(g, &serviceRoles{Service: s})
@@ -71,6 +73,8 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterUserGroupServiceHandler,
 		corev1.RegisterSiteAccessServiceHandler,
 		corev1.RegisterProjectAccessServiceHandler,
+		corev1.RegisterUserUserGroupServiceHandler,
+		corev1.RegisterUserPreferenceServiceHandler,
 		corev1.RegisterServerServiceHandler,
 		corev1.RegisterServicesServiceHandler,
 		corev1.RegisterServiceRoleServiceHandler,
