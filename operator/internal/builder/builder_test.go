@@ -3,6 +3,7 @@ package builder
 import (
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -139,11 +140,15 @@ func TestConfigHashFollowsContent(t *testing.T) {
 }
 
 func TestSecretsAreFresh(t *testing.T) {
-	a, err := SigningKeysSecret(site())
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC)
+	a, err := SigningKeysSecret(site(), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := SigningKeysSecret(site())
+	if _, ok := a.Data["signing-key-20260301T120000000000005Z.pem"]; !ok {
+		t.Errorf("kid is not the UTC creation time: %v", a.Data)
+	}
+	b, _ := SigningKeysSecret(site(), t0.Add(time.Second))
 	for k := range a.Data {
 		if _, same := b.Data[k]; same {
 			t.Error("two generated signing keys share a kid")

@@ -4,12 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"math/big"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,8 +18,10 @@ import (
 )
 
 // SigningKeysSecret generates a fresh ECDSA P-256 token signing key, stored as
-// signing-key-<kid>.pem. The reconciler creates it once and never overwrites it.
-func SigningKeysSecret(site *terav1.TeraSite) (*corev1.Secret, error) {
+// signing-key-<kid>.pem (PKCS#8). The kid is the UTC creation time, as pkg/authn expects: the
+// greatest kid signs, so keys added later for rotation take over. The reconciler creates the
+// Secret once and never overwrites it.
+func SigningKeysSecret(site *terav1.TeraSite, now time.Time) (*corev1.Secret, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -29,12 +30,7 @@ func SigningKeysSecret(site *terav1.TeraSite) (*corev1.Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(pub)
-	kid := hex.EncodeToString(sum[:])[:12]
+	kid := strings.ReplaceAll(now.UTC().Format("20060102T150405.000000000Z"), ".", "")
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: SigningKeysName(site), Namespace: site.Namespace, Labels: ComponentLabels(site, "signing-keys")},
 		Type:       corev1.SecretTypeOpaque,

@@ -264,7 +264,7 @@ func (r *TeraSiteReconciler) ensureSecrets(ctx context.Context, site *terav1.Ter
 		name string
 		gen  func() (*corev1.Secret, error)
 	}{
-		{builder.SigningKeysName(site), func() (*corev1.Secret, error) { return builder.SigningKeysSecret(site) }},
+		{builder.SigningKeysName(site), func() (*corev1.Secret, error) { return builder.SigningKeysSecret(site, r.Now()) }},
 		{builder.DeviceCAName(site), func() (*corev1.Secret, error) { return builder.DeviceCASecret(site, r.Now()) }},
 	}
 	for _, g := range gens {
