@@ -155,3 +155,19 @@ func TestSecretsAreFresh(t *testing.T) {
 		}
 	}
 }
+
+func TestOnlyLoginGetsTheDeviceCAKey(t *testing.T) {
+	s := site()
+	for _, w := range EnabledWorkloads(s) {
+		d := Deployment(s, w, Image(s), "h")
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Name != "device-ca" {
+				continue
+			}
+			full := len(v.Secret.Items) == 0
+			if full != (w.Name == terav1.TargetLogin) {
+				t.Errorf("%s: device CA items %v", w.Name, v.Secret.Items)
+			}
+		}
+	}
+}

@@ -23,8 +23,10 @@ func secretVolume(name, secret string, items []corev1.KeyToPath) corev1.Volume {
 	}}}
 }
 
-// teraVolumes are the config and secret files every built-in target (and the migration Job) mounts.
-func teraVolumes(site *terav1.TeraSite, withKeys bool) ([]corev1.Volume, []corev1.VolumeMount) {
+// teraVolumes are the config and secret files every built-in target (and the migration Job)
+// mounts. Every target verifies tokens, so all get the signing keys; only login signs device
+// certificates, so only login gets the device CA's private key (the others get ca.crt).
+func teraVolumes(site *terav1.TeraSite, withKeys bool, target string) ([]corev1.Volume, []corev1.VolumeMount) {
 	vols := []corev1.Volume{
 		{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(site)},
@@ -37,9 +39,13 @@ func teraVolumes(site *terav1.TeraSite, withKeys bool) ([]corev1.Volume, []corev
 		{Name: "tmp", MountPath: "/tmp"},
 	}
 	if withKeys {
+		var caItems []corev1.KeyToPath
+		if target != terav1.TargetLogin {
+			caItems = []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}
+		}
 		vols = append(vols,
 			secretVolume("signing-keys", SigningKeysName(site), nil),
-			secretVolume("device-ca", DeviceCAName(site), nil))
+			secretVolume("device-ca", DeviceCAName(site), caItems))
 		mounts = append(mounts,
 			corev1.VolumeMount{Name: "signing-keys", MountPath: SigningKeysDir, ReadOnly: true},
 			corev1.VolumeMount{Name: "device-ca", MountPath: DeviceCADir, ReadOnly: true})
@@ -174,7 +180,7 @@ func containerName(w Workload) string {
 }
 
 func targetContainer(site *terav1.TeraSite, w Workload, image string) (corev1.Container, []corev1.Volume) {
-	vols, mounts := teraVolumes(site, true)
+	vols, mounts := teraVolumes(site, true, w.Name)
 	live, ready, startup := teraProbes()
 	c := corev1.Container{
 		Name:            "tera",
@@ -329,7 +335,7 @@ func ServiceMonitor(site *terav1.TeraSite, w Workload) *unstructured.Unstructure
 
 // MigrationJob runs `tera migrate` with the given image.
 func MigrationJob(site *terav1.TeraSite, image, configHash string) *batchv1.Job {
-	vols, mounts := teraVolumes(site, false)
+	vols, mounts := teraVolumes(site, false, "migrate")
 	labels := ComponentLabels(site, "migrate")
 	labels[LabelVersion] = labelValue(site.Spec.Version)
 	c := corev1.Container{
