@@ -60,8 +60,6 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterServiceRoleServiceServer(g, &serviceRoles{Service: s})
 	corev1.RegisterServiceProjectServiceServer(g, &serviceProjects{Service: s})
 	corev1.RegisterServiceSiteServiceServer(g, &serviceSites{Service: s})
-	corev1.RegisterServiceAccessServiceServer(g, &serviceAccess{Service: s})
-	corev1.RegisterServiceConfigServiceServer(g, &serviceConfigs{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -82,8 +80,6 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterServiceRoleServiceHandler,
 		corev1.RegisterServiceProjectServiceHandler,
 		corev1.RegisterServiceSiteServiceHandler,
-		corev1.RegisterServiceAccessServiceHandler,
-		corev1.RegisterServiceConfigServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err
@@ -247,4 +243,19 @@ func messageValue(m proto.Message) (*structpb.Value, error) {
 	}
 	v := &structpb.Value{}
 	return v, protojson.Unmarshal(b, v)
+}
+
+// idList reads a list of {"<key>": n} objects (OpenTera's link lists, e.g. sessiontypes or
+// user_user_groups). A nil list means the key was absent.
+func idList(l *structpb.ListValue, key string) ([]int32, error) {
+	out := []int32{}
+	for _, v := range l.GetValues() {
+		f, ok := v.GetStructValue().GetFields()[key]
+		n, isNum := f.GetKind().(*structpb.Value_NumberValue)
+		if !ok || !isNum || n.NumberValue != float64(int32(n.NumberValue)) {
+			return nil, apierr.InvalidArgument("Invalid " + key + " in list")
+		}
+		out = append(out, int32(n.NumberValue))
+	}
+	return out, nil
 }

@@ -114,6 +114,13 @@ func (s *projects) PostProject(ctx context.Context, r *corev1.PostProjectRequest
 	if b.ProjectDescription != nil {
 		c.set("project_description", b.ProjectDescription.GetValue())
 	}
+	var sessionTypes []int32
+	if b.Sessiontypes != nil {
+		var err error
+		if sessionTypes, err = idList(b.Sessiontypes, "id_session_type"); err != nil {
+			return nil, err
+		}
+	}
 	id := b.GetIdProject()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		siteAdmin, err := s.can(ctx, tx, m, access.Sites, b.GetIdSite(), true)
@@ -139,8 +146,8 @@ func (s *projects) PostProject(ctx context.Context, r *corev1.PostProjectRequest
 		} else if !siteAdmin {
 			return apierr.Forbidden("Forbidden")
 		}
-		if r.Project.Sessiontypes != nil {
-			if err := s.checkSessionTypes(ctx, tx, m, b); err != nil {
+		if b.Sessiontypes != nil {
+			if err := s.checkSessionTypes(ctx, tx, m, b.GetIdSite(), sessionTypes); err != nil {
 				return err
 			}
 		}
@@ -158,7 +165,7 @@ func (s *projects) PostProject(ctx context.Context, r *corev1.PostProjectRequest
 			}
 		}
 		if b.Sessiontypes != nil {
-			return s.replaceSessionTypes(ctx, tx, m, id, b)
+			return s.replaceSessionTypes(ctx, tx, m, id, sessionTypes)
 		}
 		return nil
 	})
@@ -174,18 +181,14 @@ func (s *projects) PostProject(ctx context.Context, r *corev1.PostProjectRequest
 }
 
 // checkSessionTypes: every listed type must be accessible (403) and linked to the site (403).
-func (s *projects) checkSessionTypes(ctx context.Context, tx pgx.Tx, m me, b *corev1.ProjectBody) error {
-	var wanted []int32
-	for _, st := range b.Sessiontypes {
-		wanted = append(wanted, st.GetIdSessionType())
-	}
+func (s *projects) checkSessionTypes(ctx context.Context, tx pgx.Tx, m me, site int32, wanted []int32) error {
 	f := m.acc.SessionTypes()
 	var inaccessible, offSite int
 	err := tx.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE w NOT IN (`+f.SQL+`)),
 		       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM core.t_sessions_types_sites ts
 		                          WHERE ts.id_session_type = w AND ts.id_site = @site AND ts.deleted_at IS NULL))
-		  FROM unnest(@wanted::int[]) w`, f.With(pgx.NamedArgs{"wanted": wanted, "site": b.GetIdSite()})).Scan(&inaccessible, &offSite)
+		  FROM unnest(@wanted::int[]) w`, f.With(pgx.NamedArgs{"wanted": wanted, "site": site})).Scan(&inaccessible, &offSite)
 	if err != nil {
 		return err
 	}
@@ -200,11 +203,7 @@ func (s *projects) checkSessionTypes(ctx context.Context, tx pgx.Tx, m me, b *co
 
 // replaceSessionTypes makes the project's session types the listed set, touching only the
 // links of types the caller can see.
-func (s *projects) replaceSessionTypes(ctx context.Context, tx pgx.Tx, m me, id int32, b *corev1.ProjectBody) error {
-	var wanted []int32
-	for _, st := range b.Sessiontypes {
-		wanted = append(wanted, st.GetIdSessionType())
-	}
+func (s *projects) replaceSessionTypes(ctx context.Context, tx pgx.Tx, m me, id int32, wanted []int32) error {
 	f := m.acc.SessionTypes()
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO core.t_sessions_types_projects AS l (id_session_type, id_project)

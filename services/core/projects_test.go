@@ -134,6 +134,15 @@ func TestProjectsWrite(t *testing.T) {
 		t.Errorf("project 1 has %d session types after replacement, want 1", links)
 	}
 
+	// An empty list clears the (visible) session types; a bad element is a 400.
+	e.expect(400, "user3", "POST", "/api/user/projects", `{"project": {"id_project": 1, "id_site": 1, "sessiontypes": [{"id_session_type": "two"}]}}`)
+	e.expect(400, "user3", "POST", "/api/user/projects", `{"project": {"id_project": 1, "id_site": 1, "sessiontypes": [3]}}`)
+	e.post("user3", "/api/user/projects", `{"project": {"id_project": 1, "id_site": 1, "sessiontypes": []}}`)
+	_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.t_sessions_types_projects WHERE id_project = 1 AND deleted_at IS NULL").Scan(&links)
+	if links != 0 {
+		t.Errorf("project 1 has %d session types after [], want 0", links)
+	}
+
 	// Update: project admin.
 	e.expect(403, "user", "POST", "/api/user/projects", map[string]any{"project": map[string]any{"id_project": 1, "id_site": 1, "project_name": "x"}})
 	e.expect(403, "user3", "POST", "/api/user/projects", map[string]any{"project": map[string]any{"id_project": 2, "id_site": 1, "project_name": "x"}})

@@ -334,14 +334,14 @@ func (s *projectAccess) GetProjectAccess(ctx context.Context, r *corev1.GetProje
 	return &corev1.GetProjectAccessResponse{ProjectAccess: out}, nil
 }
 
-// accessItem is one {id_user_group, id_<scope>, <scope>_access_role | id_service_role} object.
-type accessItem struct {
+// roleAccessItem is one {id_user_group, id_<scope>, <scope>_access_role | id_service_role} object.
+type roleAccessItem struct {
 	group, id, roleID int32
 	role              string
 	hasRole, hasID    bool
 }
 
-func parseAccessItems(v *structpb.Value, sc roleScope) ([]accessItem, error) {
+func parseAccessItems(v *structpb.Value, sc roleScope) ([]roleAccessItem, error) {
 	if v == nil {
 		return nil, apierr.MissingArgument("Missing " + sc.name + "_access")
 	}
@@ -365,14 +365,14 @@ func parseAccessItems(v *structpb.Value, sc roleScope) ([]accessItem, error) {
 		}
 		return int32(n.NumberValue), true, nil
 	}
-	var out []accessItem
+	var out []roleAccessItem
 	for _, o := range objs {
 		st := o.GetStructValue()
 		if st == nil {
 			return nil, apierr.InvalidArgument("Invalid " + sc.name + "_access")
 		}
 		f := st.GetFields()
-		var it accessItem
+		var it roleAccessItem
 		var has bool
 		var err error
 		if it.group, has, err = num(f, "id_user_group"); err != nil {

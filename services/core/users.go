@@ -254,12 +254,12 @@ func (s *users) PostUser(ctx context.Context, r *corev1.PostUserRequest) (*corev
 	if b.UserUsername != nil && (len(*b.UserUsername) > 50 || strings.TrimSpace(*b.UserUsername) == "") {
 		return nil, apierr.InvalidArgument("Invalid user_username")
 	}
-	var groups []int32
-	for _, g := range b.UserUserGroups {
-		groups = append(groups, g.GetIdUserGroup())
+	groups, err := idList(b.UserUserGroups, "id_user_group")
+	if err != nil {
+		return nil, err
 	}
-	setGroups := len(groups) > 0
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	setGroups := b.UserUserGroups != nil
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if setGroups {
 			gf := m.acc.AdminOnly().UserGroups()
 			var bad int

@@ -155,6 +155,14 @@ func TestUsersWrite(t *testing.T) {
 		t.Errorf("user2 groups after replacement: %v", gids)
 	}
 
+	// An empty list removes the user from every group the caller administers (3 stays).
+	e.post("siteadmin", "/api/user/users", `{"user": {"id_user": 4, "user_user_groups": []}}`)
+	got = e.list("admin", "/api/user/users?id_user=4&with_usergroups=true")
+	if groups, _ := got[0]["user_user_groups"].([]any); len(groups) != 1 || groups[0].(map[string]any)["id_user_group"] != float64(3) {
+		t.Errorf("user2 groups after []: %v", got[0]["user_user_groups"])
+	}
+	post("siteadmin", 400, `{"user": {"id_user": 4, "user_user_groups": [{"id_user_group": null}]}}`)
+
 	// Delete.
 	e.expect(400, "admin", "DELETE", "/api/user/users", nil)
 	e.expect(403, "admin", "DELETE", "/api/user/users?id=1", nil) // self

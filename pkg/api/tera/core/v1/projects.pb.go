@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"
 	reflect "reflect"
 	sync "sync"
@@ -276,51 +277,6 @@ func (x *GetProjectsResponse) GetProjects() []*Project {
 	return nil
 }
 
-// SessionTypeRef names a session type.
-type SessionTypeRef struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	IdSessionType int32                  `protobuf:"varint,1,opt,name=id_session_type,json=idSessionType,proto3" json:"id_session_type,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SessionTypeRef) Reset() {
-	*x = SessionTypeRef{}
-	mi := &file_tera_core_v1_projects_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SessionTypeRef) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SessionTypeRef) ProtoMessage() {}
-
-func (x *SessionTypeRef) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_projects_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SessionTypeRef.ProtoReflect.Descriptor instead.
-func (*SessionTypeRef) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_projects_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *SessionTypeRef) GetIdSessionType() int32 {
-	if x != nil {
-		return x.IdSessionType
-	}
-	return 0
-}
-
 // ProjectBody is the {"project": {…}} object; absent keys are left unchanged on update.
 type ProjectBody struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -330,16 +286,17 @@ type ProjectBody struct {
 	ProjectName        *string                 `protobuf:"bytes,3,opt,name=project_name,json=projectName,proto3,oneof" json:"project_name,omitempty"`
 	ProjectEnabled     *bool                   `protobuf:"varint,4,opt,name=project_enabled,json=projectEnabled,proto3,oneof" json:"project_enabled,omitempty"`
 	ProjectDescription *wrapperspb.StringValue `protobuf:"bytes,5,opt,name=project_description,json=projectDescription,proto3" json:"project_description,omitempty"`
-	// When present, the project's session types become this set (among the types the caller
-	// can see; each must be linked to the project's site).
-	Sessiontypes  []*SessionTypeRef `protobuf:"bytes,6,rep,name=sessiontypes,proto3" json:"sessiontypes,omitempty"`
+	// When present (even empty), the project's session types become this set of
+	// {"id_session_type": n} objects (among the types the caller can see; each must be linked to
+	// the project's site). A list value so that [] is told from an absent key.
+	Sessiontypes  *structpb.ListValue `protobuf:"bytes,7,opt,name=sessiontypes,proto3" json:"sessiontypes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProjectBody) Reset() {
 	*x = ProjectBody{}
-	mi := &file_tera_core_v1_projects_proto_msgTypes[4]
+	mi := &file_tera_core_v1_projects_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +308,7 @@ func (x *ProjectBody) String() string {
 func (*ProjectBody) ProtoMessage() {}
 
 func (x *ProjectBody) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_projects_proto_msgTypes[4]
+	mi := &file_tera_core_v1_projects_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +321,7 @@ func (x *ProjectBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectBody.ProtoReflect.Descriptor instead.
 func (*ProjectBody) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_projects_proto_rawDescGZIP(), []int{4}
+	return file_tera_core_v1_projects_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ProjectBody) GetIdProject() int32 {
@@ -402,7 +359,7 @@ func (x *ProjectBody) GetProjectDescription() *wrapperspb.StringValue {
 	return nil
 }
 
-func (x *ProjectBody) GetSessiontypes() []*SessionTypeRef {
+func (x *ProjectBody) GetSessiontypes() *structpb.ListValue {
 	if x != nil {
 		return x.Sessiontypes
 	}
@@ -419,7 +376,7 @@ type PostProjectRequest struct {
 
 func (x *PostProjectRequest) Reset() {
 	*x = PostProjectRequest{}
-	mi := &file_tera_core_v1_projects_proto_msgTypes[5]
+	mi := &file_tera_core_v1_projects_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +388,7 @@ func (x *PostProjectRequest) String() string {
 func (*PostProjectRequest) ProtoMessage() {}
 
 func (x *PostProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_projects_proto_msgTypes[5]
+	mi := &file_tera_core_v1_projects_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +401,7 @@ func (x *PostProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostProjectRequest.ProtoReflect.Descriptor instead.
 func (*PostProjectRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_projects_proto_rawDescGZIP(), []int{5}
+	return file_tera_core_v1_projects_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PostProjectRequest) GetProject() *ProjectBody {
@@ -464,7 +421,7 @@ type DeleteProjectRequest struct {
 
 func (x *DeleteProjectRequest) Reset() {
 	*x = DeleteProjectRequest{}
-	mi := &file_tera_core_v1_projects_proto_msgTypes[6]
+	mi := &file_tera_core_v1_projects_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +433,7 @@ func (x *DeleteProjectRequest) String() string {
 func (*DeleteProjectRequest) ProtoMessage() {}
 
 func (x *DeleteProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_projects_proto_msgTypes[6]
+	mi := &file_tera_core_v1_projects_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +446,7 @@ func (x *DeleteProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteProjectRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_projects_proto_rawDescGZIP(), []int{6}
+	return file_tera_core_v1_projects_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DeleteProjectRequest) GetId() int32 {
@@ -509,7 +466,7 @@ type PostProjectResponse struct {
 
 func (x *PostProjectResponse) Reset() {
 	*x = PostProjectResponse{}
-	mi := &file_tera_core_v1_projects_proto_msgTypes[7]
+	mi := &file_tera_core_v1_projects_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +478,7 @@ func (x *PostProjectResponse) String() string {
 func (*PostProjectResponse) ProtoMessage() {}
 
 func (x *PostProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_projects_proto_msgTypes[7]
+	mi := &file_tera_core_v1_projects_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +491,7 @@ func (x *PostProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostProjectResponse.ProtoReflect.Descriptor instead.
 func (*PostProjectResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_projects_proto_rawDescGZIP(), []int{7}
+	return file_tera_core_v1_projects_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PostProjectResponse) GetProjects() []*Project {
@@ -555,7 +512,7 @@ type DeleteProjectResponse struct {
 
 func (x *DeleteProjectResponse) Reset() {
 	*x = DeleteProjectResponse{}
-	mi := &file_tera_core_v1_projects_proto_msgTypes[8]
+	mi := &file_tera_core_v1_projects_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +524,7 @@ func (x *DeleteProjectResponse) String() string {
 func (*DeleteProjectResponse) ProtoMessage() {}
 
 func (x *DeleteProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_projects_proto_msgTypes[8]
+	mi := &file_tera_core_v1_projects_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +537,7 @@ func (x *DeleteProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteProjectResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_projects_proto_rawDescGZIP(), []int{8}
+	return file_tera_core_v1_projects_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeleteProjectResponse) GetResult() string {
@@ -594,7 +551,7 @@ var File_tera_core_v1_projects_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_projects_proto_rawDesc = "" +
 	"\n" +
-	"\x1btera/core/v1/projects.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x1dtera/options/v1/options.proto\"\x81\x04\n" +
+	"\x1btera/core/v1/projects.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x1dtera/options/v1/options.proto\"\x81\x04\n" +
 	"\aProject\x12\x1d\n" +
 	"\n" +
 	"id_project\x18\x01 \x01(\x05R\tidProject\x12\x17\n" +
@@ -620,22 +577,20 @@ const file_tera_core_v1_projects_proto_rawDesc = "" +
 	"\x04name\x18\x06 \x01(\tR\x04name\x12\x12\n" +
 	"\x04list\x18\a \x01(\bR\x04list\"H\n" +
 	"\x13GetProjectsResponse\x121\n" +
-	"\bprojects\x18\x01 \x03(\v2\x15.tera.core.v1.ProjectR\bprojects\"8\n" +
-	"\x0eSessionTypeRef\x12&\n" +
-	"\x0fid_session_type\x18\x01 \x01(\x05R\ridSessionType\"\xf6\x02\n" +
+	"\bprojects\x18\x01 \x03(\v2\x15.tera.core.v1.ProjectR\bprojects\"\xfa\x02\n" +
 	"\vProjectBody\x12\"\n" +
 	"\n" +
 	"id_project\x18\x01 \x01(\x05H\x00R\tidProject\x88\x01\x01\x12\x1c\n" +
 	"\aid_site\x18\x02 \x01(\x05H\x01R\x06idSite\x88\x01\x01\x12&\n" +
 	"\fproject_name\x18\x03 \x01(\tH\x02R\vprojectName\x88\x01\x01\x12,\n" +
 	"\x0fproject_enabled\x18\x04 \x01(\bH\x03R\x0eprojectEnabled\x88\x01\x01\x12M\n" +
-	"\x13project_description\x18\x05 \x01(\v2\x1c.google.protobuf.StringValueR\x12projectDescription\x12@\n" +
-	"\fsessiontypes\x18\x06 \x03(\v2\x1c.tera.core.v1.SessionTypeRefR\fsessiontypesB\r\n" +
+	"\x13project_description\x18\x05 \x01(\v2\x1c.google.protobuf.StringValueR\x12projectDescription\x12>\n" +
+	"\fsessiontypes\x18\a \x01(\v2\x1a.google.protobuf.ListValueR\fsessiontypesB\r\n" +
 	"\v_id_projectB\n" +
 	"\n" +
 	"\b_id_siteB\x0f\n" +
 	"\r_project_nameB\x12\n" +
-	"\x10_project_enabled\"I\n" +
+	"\x10_project_enabledJ\x04\b\x06\x10\a\"I\n" +
 	"\x12PostProjectRequest\x123\n" +
 	"\aproject\x18\x01 \x01(\v2\x19.tera.core.v1.ProjectBodyR\aproject\"2\n" +
 	"\x14DeleteProjectRequest\x12\x13\n" +
@@ -662,32 +617,32 @@ func file_tera_core_v1_projects_proto_rawDescGZIP() []byte {
 	return file_tera_core_v1_projects_proto_rawDescData
 }
 
-var file_tera_core_v1_projects_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_tera_core_v1_projects_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_tera_core_v1_projects_proto_goTypes = []any{
 	(*Project)(nil),                // 0: tera.core.v1.Project
 	(*GetProjectsRequest)(nil),     // 1: tera.core.v1.GetProjectsRequest
 	(*GetProjectsResponse)(nil),    // 2: tera.core.v1.GetProjectsResponse
-	(*SessionTypeRef)(nil),         // 3: tera.core.v1.SessionTypeRef
-	(*ProjectBody)(nil),            // 4: tera.core.v1.ProjectBody
-	(*PostProjectRequest)(nil),     // 5: tera.core.v1.PostProjectRequest
-	(*DeleteProjectRequest)(nil),   // 6: tera.core.v1.DeleteProjectRequest
-	(*PostProjectResponse)(nil),    // 7: tera.core.v1.PostProjectResponse
-	(*DeleteProjectResponse)(nil),  // 8: tera.core.v1.DeleteProjectResponse
-	(*wrapperspb.StringValue)(nil), // 9: google.protobuf.StringValue
+	(*ProjectBody)(nil),            // 3: tera.core.v1.ProjectBody
+	(*PostProjectRequest)(nil),     // 4: tera.core.v1.PostProjectRequest
+	(*DeleteProjectRequest)(nil),   // 5: tera.core.v1.DeleteProjectRequest
+	(*PostProjectResponse)(nil),    // 6: tera.core.v1.PostProjectResponse
+	(*DeleteProjectResponse)(nil),  // 7: tera.core.v1.DeleteProjectResponse
+	(*wrapperspb.StringValue)(nil), // 8: google.protobuf.StringValue
+	(*structpb.ListValue)(nil),     // 9: google.protobuf.ListValue
 }
 var file_tera_core_v1_projects_proto_depIdxs = []int32{
-	9, // 0: tera.core.v1.Project.project_description:type_name -> google.protobuf.StringValue
+	8, // 0: tera.core.v1.Project.project_description:type_name -> google.protobuf.StringValue
 	0, // 1: tera.core.v1.GetProjectsResponse.projects:type_name -> tera.core.v1.Project
-	9, // 2: tera.core.v1.ProjectBody.project_description:type_name -> google.protobuf.StringValue
-	3, // 3: tera.core.v1.ProjectBody.sessiontypes:type_name -> tera.core.v1.SessionTypeRef
-	4, // 4: tera.core.v1.PostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
+	8, // 2: tera.core.v1.ProjectBody.project_description:type_name -> google.protobuf.StringValue
+	9, // 3: tera.core.v1.ProjectBody.sessiontypes:type_name -> google.protobuf.ListValue
+	3, // 4: tera.core.v1.PostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
 	0, // 5: tera.core.v1.PostProjectResponse.projects:type_name -> tera.core.v1.Project
 	1, // 6: tera.core.v1.ProjectService.GetProjects:input_type -> tera.core.v1.GetProjectsRequest
-	5, // 7: tera.core.v1.ProjectService.PostProject:input_type -> tera.core.v1.PostProjectRequest
-	6, // 8: tera.core.v1.ProjectService.DeleteProject:input_type -> tera.core.v1.DeleteProjectRequest
+	4, // 7: tera.core.v1.ProjectService.PostProject:input_type -> tera.core.v1.PostProjectRequest
+	5, // 8: tera.core.v1.ProjectService.DeleteProject:input_type -> tera.core.v1.DeleteProjectRequest
 	2, // 9: tera.core.v1.ProjectService.GetProjects:output_type -> tera.core.v1.GetProjectsResponse
-	7, // 10: tera.core.v1.ProjectService.PostProject:output_type -> tera.core.v1.PostProjectResponse
-	8, // 11: tera.core.v1.ProjectService.DeleteProject:output_type -> tera.core.v1.DeleteProjectResponse
+	6, // 10: tera.core.v1.ProjectService.PostProject:output_type -> tera.core.v1.PostProjectResponse
+	7, // 11: tera.core.v1.ProjectService.DeleteProject:output_type -> tera.core.v1.DeleteProjectResponse
 	9, // [9:12] is the sub-list for method output_type
 	6, // [6:9] is the sub-list for method input_type
 	6, // [6:6] is the sub-list for extension type_name
@@ -701,15 +656,15 @@ func file_tera_core_v1_projects_proto_init() {
 		return
 	}
 	file_tera_core_v1_projects_proto_msgTypes[0].OneofWrappers = []any{}
-	file_tera_core_v1_projects_proto_msgTypes[4].OneofWrappers = []any{}
-	file_tera_core_v1_projects_proto_msgTypes[6].OneofWrappers = []any{}
+	file_tera_core_v1_projects_proto_msgTypes[3].OneofWrappers = []any{}
+	file_tera_core_v1_projects_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tera_core_v1_projects_proto_rawDesc), len(file_tera_core_v1_projects_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -426,51 +426,6 @@ func (x *GetUsersResponse) GetUsers() []*User {
 	return nil
 }
 
-// UserGroupRef names a user group.
-type UserGroupRef struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	IdUserGroup   int32                  `protobuf:"varint,1,opt,name=id_user_group,json=idUserGroup,proto3" json:"id_user_group,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *UserGroupRef) Reset() {
-	*x = UserGroupRef{}
-	mi := &file_tera_core_v1_users_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *UserGroupRef) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*UserGroupRef) ProtoMessage() {}
-
-func (x *UserGroupRef) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_users_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use UserGroupRef.ProtoReflect.Descriptor instead.
-func (*UserGroupRef) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_users_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *UserGroupRef) GetIdUserGroup() int32 {
-	if x != nil {
-		return x.IdUserGroup
-	}
-	return 0
-}
-
 // UserBody is the {"user": {…}} object; absent keys are left unchanged on update.
 type UserBody struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -491,15 +446,17 @@ type UserBody struct {
 	UserSuperadmin          *bool `protobuf:"varint,10,opt,name=user_superadmin,json=userSuperadmin,proto3,oneof" json:"user_superadmin,omitempty"`
 	UserForcePasswordChange *bool `protobuf:"varint,11,opt,name=user_force_password_change,json=userForcePasswordChange,proto3,oneof" json:"user_force_password_change,omitempty"`
 	User_2FaEnabled         *bool `protobuf:"varint,12,opt,name=user_2fa_enabled,json=user2faEnabled,proto3,oneof" json:"user_2fa_enabled,omitempty"`
-	// When present, the user's groups become this set (among the groups the caller administers).
-	UserUserGroups []*UserGroupRef `protobuf:"bytes,13,rep,name=user_user_groups,json=userUserGroups,proto3" json:"user_user_groups,omitempty"`
+	// When present (even empty), the user's groups become this set of {"id_user_group": n}
+	// objects, among the groups the caller administers. A list value so that [] is told from
+	// an absent key.
+	UserUserGroups *structpb.ListValue `protobuf:"bytes,14,opt,name=user_user_groups,json=userUserGroups,proto3" json:"user_user_groups,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UserBody) Reset() {
 	*x = UserBody{}
-	mi := &file_tera_core_v1_users_proto_msgTypes[4]
+	mi := &file_tera_core_v1_users_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -511,7 +468,7 @@ func (x *UserBody) String() string {
 func (*UserBody) ProtoMessage() {}
 
 func (x *UserBody) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_users_proto_msgTypes[4]
+	mi := &file_tera_core_v1_users_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -524,7 +481,7 @@ func (x *UserBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserBody.ProtoReflect.Descriptor instead.
 func (*UserBody) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_users_proto_rawDescGZIP(), []int{4}
+	return file_tera_core_v1_users_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *UserBody) GetIdUser() int32 {
@@ -611,7 +568,7 @@ func (x *UserBody) GetUser_2FaEnabled() bool {
 	return false
 }
 
-func (x *UserBody) GetUserUserGroups() []*UserGroupRef {
+func (x *UserBody) GetUserUserGroups() *structpb.ListValue {
 	if x != nil {
 		return x.UserUserGroups
 	}
@@ -628,7 +585,7 @@ type PostUserRequest struct {
 
 func (x *PostUserRequest) Reset() {
 	*x = PostUserRequest{}
-	mi := &file_tera_core_v1_users_proto_msgTypes[5]
+	mi := &file_tera_core_v1_users_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +597,7 @@ func (x *PostUserRequest) String() string {
 func (*PostUserRequest) ProtoMessage() {}
 
 func (x *PostUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_users_proto_msgTypes[5]
+	mi := &file_tera_core_v1_users_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +610,7 @@ func (x *PostUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostUserRequest.ProtoReflect.Descriptor instead.
 func (*PostUserRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_users_proto_rawDescGZIP(), []int{5}
+	return file_tera_core_v1_users_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PostUserRequest) GetUser() *UserBody {
@@ -673,7 +630,7 @@ type PostUserResponse struct {
 
 func (x *PostUserResponse) Reset() {
 	*x = PostUserResponse{}
-	mi := &file_tera_core_v1_users_proto_msgTypes[6]
+	mi := &file_tera_core_v1_users_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +642,7 @@ func (x *PostUserResponse) String() string {
 func (*PostUserResponse) ProtoMessage() {}
 
 func (x *PostUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_users_proto_msgTypes[6]
+	mi := &file_tera_core_v1_users_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +655,7 @@ func (x *PostUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostUserResponse.ProtoReflect.Descriptor instead.
 func (*PostUserResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_users_proto_rawDescGZIP(), []int{6}
+	return file_tera_core_v1_users_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PostUserResponse) GetUsers() []*User {
@@ -718,7 +675,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_tera_core_v1_users_proto_msgTypes[7]
+	mi := &file_tera_core_v1_users_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +687,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_users_proto_msgTypes[7]
+	mi := &file_tera_core_v1_users_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +700,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_users_proto_rawDescGZIP(), []int{7}
+	return file_tera_core_v1_users_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeleteUserRequest) GetId() int32 {
@@ -764,7 +721,7 @@ type DeleteUserResponse struct {
 
 func (x *DeleteUserResponse) Reset() {
 	*x = DeleteUserResponse{}
-	mi := &file_tera_core_v1_users_proto_msgTypes[8]
+	mi := &file_tera_core_v1_users_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +733,7 @@ func (x *DeleteUserResponse) String() string {
 func (*DeleteUserResponse) ProtoMessage() {}
 
 func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_users_proto_msgTypes[8]
+	mi := &file_tera_core_v1_users_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +746,7 @@ func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
 func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_users_proto_rawDescGZIP(), []int{8}
+	return file_tera_core_v1_users_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeleteUserResponse) GetResult() string {
@@ -865,9 +822,7 @@ const file_tera_core_v1_users_proto_rawDesc = "" +
 	"\n" +
 	"\b_enabled\"<\n" +
 	"\x10GetUsersResponse\x12(\n" +
-	"\x05users\x18\x01 \x03(\v2\x12.tera.core.v1.UserR\x05users\"2\n" +
-	"\fUserGroupRef\x12\"\n" +
-	"\rid_user_group\x18\x01 \x01(\x05R\vidUserGroup\"\xae\x06\n" +
+	"\x05users\x18\x01 \x03(\v2\x12.tera.core.v1.UserR\x05users\"\xb4\x06\n" +
 	"\bUserBody\x12\x1c\n" +
 	"\aid_user\x18\x01 \x01(\x05H\x00R\x06idUser\x88\x01\x01\x12(\n" +
 	"\ruser_username\x18\x02 \x01(\tH\x01R\fuserUsername\x88\x01\x01\x12\"\n" +
@@ -885,7 +840,7 @@ const file_tera_core_v1_users_proto_rawDesc = "" +
 	"\x1auser_force_password_change\x18\v \x01(\bH\tR\x17userForcePasswordChange\x88\x01\x01\x12-\n" +
 	"\x10user_2fa_enabled\x18\f \x01(\bH\n" +
 	"R\x0euser2faEnabled\x88\x01\x01\x12D\n" +
-	"\x10user_user_groups\x18\r \x03(\v2\x1a.tera.core.v1.UserGroupRefR\x0euserUserGroupsB\n" +
+	"\x10user_user_groups\x18\x0e \x01(\v2\x1a.google.protobuf.ListValueR\x0euserUserGroupsB\n" +
 	"\n" +
 	"\b_id_userB\x10\n" +
 	"\x0e_user_usernameB\r\n" +
@@ -897,7 +852,7 @@ const file_tera_core_v1_users_proto_rawDesc = "" +
 	"\v_user_notesB\x12\n" +
 	"\x10_user_superadminB\x1d\n" +
 	"\x1b_user_force_password_changeB\x13\n" +
-	"\x11_user_2fa_enabled\"=\n" +
+	"\x11_user_2fa_enabledJ\x04\b\r\x10\x0e\"=\n" +
 	"\x0fPostUserRequest\x12*\n" +
 	"\x04user\x18\x01 \x01(\v2\x16.tera.core.v1.UserBodyR\x04user\"<\n" +
 	"\x10PostUserResponse\x12(\n" +
@@ -925,38 +880,37 @@ func file_tera_core_v1_users_proto_rawDescGZIP() []byte {
 	return file_tera_core_v1_users_proto_rawDescData
 }
 
-var file_tera_core_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_tera_core_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_tera_core_v1_users_proto_goTypes = []any{
 	(*User)(nil),               // 0: tera.core.v1.User
 	(*GetUsersRequest)(nil),    // 1: tera.core.v1.GetUsersRequest
 	(*GetUsersResponse)(nil),   // 2: tera.core.v1.GetUsersResponse
-	(*UserGroupRef)(nil),       // 3: tera.core.v1.UserGroupRef
-	(*UserBody)(nil),           // 4: tera.core.v1.UserBody
-	(*PostUserRequest)(nil),    // 5: tera.core.v1.PostUserRequest
-	(*PostUserResponse)(nil),   // 6: tera.core.v1.PostUserResponse
-	(*DeleteUserRequest)(nil),  // 7: tera.core.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil), // 8: tera.core.v1.DeleteUserResponse
-	(*structpb.Value)(nil),     // 9: google.protobuf.Value
-	(*structpb.ListValue)(nil), // 10: google.protobuf.ListValue
+	(*UserBody)(nil),           // 3: tera.core.v1.UserBody
+	(*PostUserRequest)(nil),    // 4: tera.core.v1.PostUserRequest
+	(*PostUserResponse)(nil),   // 5: tera.core.v1.PostUserResponse
+	(*DeleteUserRequest)(nil),  // 6: tera.core.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil), // 7: tera.core.v1.DeleteUserResponse
+	(*structpb.Value)(nil),     // 8: google.protobuf.Value
+	(*structpb.ListValue)(nil), // 9: google.protobuf.ListValue
 }
 var file_tera_core_v1_users_proto_depIdxs = []int32{
-	9,  // 0: tera.core.v1.User.user_email:type_name -> google.protobuf.Value
-	9,  // 1: tera.core.v1.User.user_notes:type_name -> google.protobuf.Value
-	9,  // 2: tera.core.v1.User.user_lastonline:type_name -> google.protobuf.Value
-	10, // 3: tera.core.v1.User.sites:type_name -> google.protobuf.ListValue
-	10, // 4: tera.core.v1.User.projects:type_name -> google.protobuf.ListValue
-	10, // 5: tera.core.v1.User.user_user_groups:type_name -> google.protobuf.ListValue
+	8,  // 0: tera.core.v1.User.user_email:type_name -> google.protobuf.Value
+	8,  // 1: tera.core.v1.User.user_notes:type_name -> google.protobuf.Value
+	8,  // 2: tera.core.v1.User.user_lastonline:type_name -> google.protobuf.Value
+	9,  // 3: tera.core.v1.User.sites:type_name -> google.protobuf.ListValue
+	9,  // 4: tera.core.v1.User.projects:type_name -> google.protobuf.ListValue
+	9,  // 5: tera.core.v1.User.user_user_groups:type_name -> google.protobuf.ListValue
 	0,  // 6: tera.core.v1.GetUsersResponse.users:type_name -> tera.core.v1.User
-	9,  // 7: tera.core.v1.UserBody.user_profile:type_name -> google.protobuf.Value
-	3,  // 8: tera.core.v1.UserBody.user_user_groups:type_name -> tera.core.v1.UserGroupRef
-	4,  // 9: tera.core.v1.PostUserRequest.user:type_name -> tera.core.v1.UserBody
+	8,  // 7: tera.core.v1.UserBody.user_profile:type_name -> google.protobuf.Value
+	9,  // 8: tera.core.v1.UserBody.user_user_groups:type_name -> google.protobuf.ListValue
+	3,  // 9: tera.core.v1.PostUserRequest.user:type_name -> tera.core.v1.UserBody
 	0,  // 10: tera.core.v1.PostUserResponse.users:type_name -> tera.core.v1.User
 	1,  // 11: tera.core.v1.UserService.GetUsers:input_type -> tera.core.v1.GetUsersRequest
-	5,  // 12: tera.core.v1.UserService.PostUser:input_type -> tera.core.v1.PostUserRequest
-	7,  // 13: tera.core.v1.UserService.DeleteUser:input_type -> tera.core.v1.DeleteUserRequest
+	4,  // 12: tera.core.v1.UserService.PostUser:input_type -> tera.core.v1.PostUserRequest
+	6,  // 13: tera.core.v1.UserService.DeleteUser:input_type -> tera.core.v1.DeleteUserRequest
 	2,  // 14: tera.core.v1.UserService.GetUsers:output_type -> tera.core.v1.GetUsersResponse
-	6,  // 15: tera.core.v1.UserService.PostUser:output_type -> tera.core.v1.PostUserResponse
-	8,  // 16: tera.core.v1.UserService.DeleteUser:output_type -> tera.core.v1.DeleteUserResponse
+	5,  // 15: tera.core.v1.UserService.PostUser:output_type -> tera.core.v1.PostUserResponse
+	7,  // 16: tera.core.v1.UserService.DeleteUser:output_type -> tera.core.v1.DeleteUserResponse
 	14, // [14:17] is the sub-list for method output_type
 	11, // [11:14] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
@@ -971,15 +925,15 @@ func file_tera_core_v1_users_proto_init() {
 	}
 	file_tera_core_v1_users_proto_msgTypes[0].OneofWrappers = []any{}
 	file_tera_core_v1_users_proto_msgTypes[1].OneofWrappers = []any{}
-	file_tera_core_v1_users_proto_msgTypes[4].OneofWrappers = []any{}
-	file_tera_core_v1_users_proto_msgTypes[7].OneofWrappers = []any{}
+	file_tera_core_v1_users_proto_msgTypes[3].OneofWrappers = []any{}
+	file_tera_core_v1_users_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tera_core_v1_users_proto_rawDesc), len(file_tera_core_v1_users_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
