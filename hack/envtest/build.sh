@@ -14,7 +14,10 @@ ETCD_VERSION=v3.7.3
 KUBE_VERSION=v1.37.2
 mkdir -p "$BIN"
 
-export GOWORK=off CGO_ENABLED=0 GOFLAGS="${ENVTEST_GOFLAGS:--mod=mod -p=1}"
+# One package at a time on a shared workstation; both cores in CI.
+default_p=1
+[[ -n "${CI:-}" ]] && default_p=2
+export GOWORK=off CGO_ENABLED=0 GOFLAGS="${ENVTEST_GOFLAGS:--mod=mod -p=$default_p}"
 
 build() { # name wrapper-dir package version ldflags
   local name=$1 dir=$2 pkg=$3 ver=$4 ldflags=$5

@@ -371,4 +371,17 @@ func TestNetworkPoliciesDenyByDefault(t *testing.T) {
 	}
 }
 
+func TestNoMediaPolicyWithoutVideorehab(t *testing.T) {
+	out, err := run(t, helmBin(t), "template", "clinic", filepath.Join(chartsDir, "tera"), "-n", "tera",
+		"-f", "testdata/tera-full.yaml", "--set", "targets.videorehab.enabled=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range find[*networkingv1.NetworkPolicy](decode(t, out)) {
+		if p.Name == "clinic-allow-videorehab-media" {
+			t.Error("media policy rendered with videorehab disabled")
+		}
+	}
+}
+
 func slicesEqual[T comparable](a, b []T) bool { return reflect.DeepEqual(a, b) }
