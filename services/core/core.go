@@ -60,6 +60,8 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterServiceRoleServiceServer(g, &serviceRoles{Service: s})
 	corev1.RegisterServiceProjectServiceServer(g, &serviceProjects{Service: s})
 	corev1.RegisterServiceSiteServiceServer(g, &serviceSites{Service: s})
+	corev1.RegisterServiceAccessServiceServer(g, &serviceAccess{Service: s})
+	corev1.RegisterServiceConfigServiceServer(g, &serviceConfigs{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -80,6 +82,8 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterServiceRoleServiceHandler,
 		corev1.RegisterServiceProjectServiceHandler,
 		corev1.RegisterServiceSiteServiceHandler,
+		corev1.RegisterServiceAccessServiceHandler,
+		corev1.RegisterServiceConfigServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err
