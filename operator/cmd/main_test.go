@@ -66,6 +66,7 @@ func TestOperatorStarts(t *testing.T) {
 		done <- run(ctx, []string{
 			"--health-probe-bind-address=" + probe, "--metrics-bind-address=" + metrics,
 			"--metrics-secure=false", "--leader-elect=true", "--leader-election-namespace=tera-system",
+			"--watch-namespace=tera-system", "--zap-log-level=error",
 		}, cfg)
 	}()
 
