@@ -94,6 +94,35 @@ func TestServerSideDryRun(t *testing.T) {
 		})
 	}
 
+	// helm install --dry-run=server against the same API server: the NOTES tell the next step.
+	// (tera-crds is left out: envtest installed the CRD without Helm's ownership metadata.)
+	for _, tc := range []struct {
+		chart, release, ns, values string
+		want                       []string
+	}{
+		{"tera-operator", "tera-operator", "tera-system", "", []string{"Next step: describe a site", "kubectl -n tera-system logs deploy/tera-operator"}},
+		{"tera", "clinic", "tera", "tera-full.yaml", []string{"kubectl -n tera get terasite clinic -w", "https://tera.example.org/"}},
+	} {
+		args := []string{"install", tc.release, filepath.Join(chartsDir, tc.chart), "--kubeconfig", kcPath,
+			"--namespace", tc.ns, "--dry-run=server"}
+		if tc.values != "" {
+			args = append(args, "-f", filepath.Join("testdata", tc.values))
+		}
+		out, err := run(t, helmBin(t), args...)
+		if err != nil {
+			t.Fatalf("helm install --dry-run=server %s: %v", tc.chart, err)
+		}
+		notes := out[strings.Index(out, "NOTES:")+1:]
+		for _, w := range tc.want {
+			if !strings.Contains(notes, w) {
+				t.Errorf("%s NOTES lack %q:\n%s", tc.chart, w, notes)
+			}
+		}
+		if strings.Contains(notes, "WARNING") {
+			t.Errorf("%s NOTES warn although the CRD is installed:\n%s", tc.chart, notes)
+		}
+	}
+
 	// The API server refuses a site that breaks a CEL rule, through the same path.
 	manifest := render(t, "tera", "clinic", "tera", "tera-minimal.yaml")
 	bad := strings.Replace(manifest, "  version: 0.1.0", "  version: 0.1.0\n  defaults:\n    autoscaling: {minReplicas: 5, maxReplicas: 2}", 1)
