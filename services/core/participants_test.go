@@ -206,6 +206,8 @@ func TestParticipantsWrite(t *testing.T) {
 	post("admin", 403, `{"participant": {"id_participant": 0, "id_participant_group": 999, "participant_name": "x"}}`)                // unknown = not accessible
 	post("admin", 400, `{"participant": [1]}`)
 	post("admin", 400, `not json`)
+	// Oversized body (over the 8 MiB default): 400, not 413 or 500.
+	post("admin", 400, `{"participant": {"id_participant": 0, "id_project": 1, "participant_name": "`+strings.Repeat("x", 9<<20)+`"}}`)
 
 	// 403s: no role on the project or group.
 	if b := post("user4", 403, `{"participant": {"id_participant": 0, "id_project": 1, "participant_name": "x"}}`); !strings.Contains(string(b), "No admin access to project") {
