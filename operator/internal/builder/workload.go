@@ -112,8 +112,9 @@ func Deployment(site *terav1.TeraSite, w Workload, image, configHash string) *ap
 	if w.IsExternal() {
 		labels[LabelExternal] = "true"
 	}
+	// No version label on pods: during a migration the pods keep the previous image, and a
+	// label change alone would restart them for nothing.
 	podLabels := mergeMaps(w.Spec.Labels, labels)
-	podLabels[LabelVersion] = labelValue(site.Spec.Version)
 	annotations := mergeMaps(w.Spec.Annotations, map[string]string{
 		AnnotationConfigHash:                      configHash,
 		"kubectl.kubernetes.io/default-container": containerName(w),

@@ -501,6 +501,10 @@ func TestConfigChangeRollsPods(t *testing.T) {
 func TestNewVersionMigratesBeforeRollout(t *testing.T) {
 	needEnvtest(t)
 	ns := createReadySite(t, nil)
+	generations := map[string]int64{}
+	for n, d := range deployments(t, ns) {
+		generations[n] = d.Generation
+	}
 	updateSite(t, ns, func(s *terav1.TeraSite) { s.Spec.Version = "1.1.0" })
 	job := migrationJob(t, ns, "registry.example/tera:1.1.0")
 	wantCondition(t, ns, terav1.ConditionMigrating, metav1.ConditionTrue, "Migrating")
@@ -510,6 +514,9 @@ func TestNewVersionMigratesBeforeRollout(t *testing.T) {
 	for name, d := range deployments(t, ns) {
 		if img := d.Spec.Template.Spec.Containers[0].Image; name != "clinic-exergames" && img != "registry.example/tera:1.0.0" {
 			t.Fatalf("%s moved to %s before migrations ran", name, img)
+		}
+		if d.Generation != generations[name] {
+			t.Errorf("%s was changed (generation %d -> %d) before migrations ran", name, generations[name], d.Generation)
 		}
 	}
 	finishJob(t, job, true)
