@@ -91,3 +91,35 @@ func FuzzUsersQuery(f *testing.F) {
 		fuzzNo5xx(t, e, "GET", "/api/user/users?"+q, "")
 	})
 }
+
+// FuzzWriteBodies posts arbitrary bodies to the other write endpoints. A 500 is accepted only as
+// an integrity refusal (reason ERROR_REASON_INTEGRITY, OpenTera's 500 with a message: e.g. a
+// link to a user group that does not exist); anything else 5xx fails.
+func FuzzWriteBodies(f *testing.F) {
+	paths := []string{"/api/user/sites", "/api/user/projects", "/api/user/groups", "/api/user/usergroups",
+		"/api/user/siteaccess", "/api/user/projectaccess", "/api/user/users/usergroups", "/api/user/users/preferences"}
+	seeds := []string{
+		`{"site": {"id_site": 0, "site_name": "F"}}`,
+		`{"project": {"id_project": 0, "id_site": 1, "project_name": "F", "sessiontypes": [{"id_session_type": 1}]}}`,
+		`{"participant_group": {"id_participant_group": 0, "id_project": 1, "participant_group_name": "F"}}`,
+		`{"user_group": {"id_user_group": 0, "user_group_name": "F", "user_group_sites_access": [{"id_site": 1, "site_access_role": "user"}], "user_group_projects_access": [{"id_project": 1, "project_access_role": "admin"}]}}`,
+		`{"site_access": [{"id_user_group": 5, "id_site": 1, "site_access_role": "admin"}, {"id_user_group": 99, "id_site": 1, "id_service_role": 13}]}`,
+		`{"project_access": {"id_user_group": 5, "id_project": 2, "project_access_role": ""}}`,
+		`{"user_user_group": [{"id_user": 6, "id_user_group": 1}]}`,
+		`{"user_preference": {"user_preference_app_tag": "f", "user_preference_preference": {"a": [1, null]}}}`,
+	}
+	for i, s := range seeds {
+		f.Add(uint8(i), s)
+		f.Add(uint8(i+1), s) // a body meant for another endpoint
+	}
+	f.Add(uint8(3), `{"user_group": {"id_user_group": 1, "user_group_projects_access": [{"id_project": 1e10}]}}`)
+	e := newEnv(f)
+	f.Fuzz(func(t *testing.T, which uint8, body string) {
+		w := e.withT(t)
+		path := paths[int(which)%len(paths)]
+		st, out := w.do("admin", "POST", path, body)
+		if st >= 500 && !(st == 500 && w.lastReason == "ERROR_REASON_INTEGRITY") {
+			t.Fatalf("POST %s %q: %d %s (reason %q)", path, body, st, out, w.lastReason)
+		}
+	})
+}

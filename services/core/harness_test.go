@@ -78,6 +78,8 @@ type env struct {
 	db     *pgxpool.Pool
 	signer *authn.Signer
 	tokens *tokenCache
+	// lastReason is the X-Tera-Error-Reason of the last answer.
+	lastReason string
 }
 
 type tokenCache struct {
@@ -205,6 +207,7 @@ func (e *env) do(who, method, path string, body any) (int, []byte) {
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
+	e.lastReason = resp.Header.Get("X-Tera-Error-Reason")
 	return resp.StatusCode, out
 }
 
