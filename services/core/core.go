@@ -121,6 +121,18 @@ func (s *Service) can(ctx context.Context, q access.Querier, m me, o access.Obje
 	return ok, nil
 }
 
+// require is can, answering 403 with msg when the caller lacks the right.
+func (s *Service) require(ctx context.Context, q access.Querier, m me, o access.Object, id int32, adminOnly bool, msg string) error {
+	ok, err := s.can(ctx, q, m, o, id, adminOnly)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return apierr.Forbidden(msg)
+	}
+	return nil
+}
+
 // inTx runs fn in a transaction; the outbox rows the triggers write commit with it.
 func (s *Service) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := s.db.Begin(ctx)

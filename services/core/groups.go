@@ -79,21 +79,14 @@ func (s *groups) PostGroup(ctx context.Context, r *corev1.PostGroupRequest) (*co
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if b.IdProject != nil {
 			// Project admin of the (new) project.
-			ok, err := s.can(ctx, tx, m, access.Projects, b.GetIdProject(), true)
-			if err != nil {
+			if err := s.require(ctx, tx, m, access.Projects, b.GetIdProject(), true, "Forbidden"); err != nil {
 				return err
-			}
-			if !ok {
-				return apierr.Forbidden("Forbidden")
 			}
 		}
 		if id > 0 {
-			ok, err := s.can(ctx, tx, m, access.ParticipantGroups, id, true)
+			err := s.require(ctx, tx, m, access.ParticipantGroups, id, true, "Forbidden")
 			if err != nil {
 				return err
-			}
-			if !ok {
-				return apierr.Forbidden("Forbidden")
 			}
 			if len(c.cols) == 0 {
 				return nil
@@ -127,12 +120,9 @@ func (s *groups) DeleteGroup(ctx context.Context, r *corev1.DeleteGroupRequest) 
 		return nil, apierr.MissingArgument("Missing id")
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		ok, err := s.can(ctx, tx, m, access.ParticipantGroups, r.GetId(), true)
+		err := s.require(ctx, tx, m, access.ParticipantGroups, r.GetId(), true, "Forbidden")
 		if err != nil {
 			return err
-		}
-		if !ok {
-			return apierr.Forbidden("Forbidden")
 		}
 		_, err = tx.Exec(ctx, "UPDATE core.t_participants_groups SET deleted_at = now() WHERE id_participant_group = $1 AND deleted_at IS NULL", r.GetId())
 		return err

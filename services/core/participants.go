@@ -302,21 +302,13 @@ func (s *participants) PostParticipant(ctx context.Context, r *corev1.PostPartic
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		project := b.IdProject
 		if project != nil && *project > 0 {
-			ok, err := s.can(ctx, tx, m, access.Projects, *project, false)
-			if err != nil {
+			if err := s.require(ctx, tx, m, access.Projects, *project, false, "No admin access to project"); err != nil {
 				return err
-			}
-			if !ok {
-				return apierr.Forbidden("No admin access to project")
 			}
 		}
 		if group != nil {
-			ok, err := s.can(ctx, tx, m, access.ParticipantGroups, *group, false)
-			if err != nil {
+			if err := s.require(ctx, tx, m, access.ParticipantGroups, *group, false, "No admin access to group"); err != nil {
 				return err
-			}
-			if !ok {
-				return apierr.Forbidden("No admin access to group")
 			}
 			var gp int32
 			if err := tx.QueryRow(ctx, "SELECT id_project FROM core.t_participants_groups WHERE id_participant_group = $1 AND deleted_at IS NULL", *group).Scan(&gp); err != nil {
@@ -337,12 +329,8 @@ func (s *participants) PostParticipant(ctx context.Context, r *corev1.PostPartic
 			c.set("id_project", *project)
 		}
 		if id > 0 {
-			ok, err := s.can(ctx, tx, m, access.Participants, id, false)
-			if err != nil {
+			if err := s.require(ctx, tx, m, access.Participants, id, false, "Forbidden"); err != nil {
 				return err
-			}
-			if !ok {
-				return apierr.Forbidden("Forbidden")
 			}
 			if len(c.cols) > 0 {
 				if _, err := tx.Exec(ctx, "UPDATE core.t_participants SET "+c.setSQL()+" WHERE id_participant = @id AND deleted_at IS NULL",
@@ -413,12 +401,9 @@ func (s *participants) DeleteParticipant(ctx context.Context, r *corev1.DeletePa
 		return nil, apierr.MissingArgument("Missing id")
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		ok, err := s.can(ctx, tx, m, access.Participants, r.GetId(), true)
+		err := s.require(ctx, tx, m, access.Participants, r.GetId(), true, "Forbidden")
 		if err != nil {
 			return err
-		}
-		if !ok {
-			return apierr.Forbidden("Forbidden")
 		}
 		_, err = tx.Exec(ctx, "UPDATE core.t_participants SET deleted_at = now() WHERE id_participant = $1 AND deleted_at IS NULL", r.GetId())
 		return err

@@ -128,12 +128,8 @@ func (s *projects) PostProject(ctx context.Context, r *corev1.PostProjectRequest
 			return err
 		}
 		if id > 0 {
-			ok, err := s.can(ctx, tx, m, access.Projects, id, true)
-			if err != nil {
+			if err := s.require(ctx, tx, m, access.Projects, id, true, "Forbidden"); err != nil {
 				return err
-			}
-			if !ok {
-				return apierr.Forbidden("Forbidden")
 			}
 			var site int32
 			if err := tx.QueryRow(ctx, "SELECT id_site FROM core.t_projects WHERE id_project = $1", id).Scan(&site); err != nil {
@@ -233,12 +229,8 @@ func (s *projects) DeleteProject(ctx context.Context, r *corev1.DeleteProjectReq
 		if err != nil {
 			return err
 		}
-		ok, err := s.can(ctx, tx, m, access.Sites, site, true)
-		if err != nil {
+		if err := s.require(ctx, tx, m, access.Sites, site, true, "Forbidden"); err != nil {
 			return err
-		}
-		if !ok {
-			return apierr.Forbidden("Forbidden")
 		}
 		_, err = tx.Exec(ctx, "UPDATE core.t_projects SET deleted_at = now() WHERE id_project = $1 AND deleted_at IS NULL", r.GetId())
 		return err

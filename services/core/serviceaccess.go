@@ -196,15 +196,11 @@ func parseServiceAccessItems(v *structpb.Value) ([]svcAccessItem, error) {
 // canAdminAccess checks that the caller administers an assignment's holder and the service of
 // its role.
 func (s *Service) canAdminAccess(ctx context.Context, tx pgx.Tx, m me, obj access.Object, holder, role int32) error {
-	ok, err := s.can(ctx, tx, m, obj, holder, true)
-	if err != nil {
+	if err := s.require(ctx, tx, m, obj, holder, true, "Forbidden"); err != nil {
 		return err
 	}
-	if !ok {
-		return apierr.Forbidden("Forbidden")
-	}
 	var svc int32
-	err = tx.QueryRow(ctx, `SELECT r.id_service FROM core.t_services_roles r
+	err := tx.QueryRow(ctx, `SELECT r.id_service FROM core.t_services_roles r
 		JOIN core.t_services s ON s.id_service = r.id_service AND s.deleted_at IS NULL
 		WHERE r.id_service_role = $1 AND r.deleted_at IS NULL`, role).Scan(&svc)
 	if err == pgx.ErrNoRows {
@@ -212,14 +208,7 @@ func (s *Service) canAdminAccess(ctx context.Context, tx pgx.Tx, m me, obj acces
 	} else if err != nil {
 		return err
 	}
-	ok, err = s.can(ctx, tx, m, access.Services, svc, true)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return apierr.Forbidden("Forbidden")
-	}
-	return nil
+	return s.require(ctx, tx, m, access.Services, svc, true, "Forbidden")
 }
 
 // existingAccess reads a live assignment's holder and role.

@@ -198,23 +198,15 @@ func (s *Service) canWriteConfigOwner(ctx context.Context, tx pgx.Tx, m me, col 
 	if col == "id_user" && id == m.id {
 		return nil
 	}
-	ok, err := s.can(ctx, tx, m, obj, id, true)
-	if err != nil {
+	if err := s.require(ctx, tx, m, obj, id, true, "Forbidden"); err != nil {
 		return err
-	}
-	if !ok {
-		return apierr.Forbidden("Forbidden")
 	}
 	return nil
 }
 
 func (s *Service) canSeeService(ctx context.Context, tx pgx.Tx, m me, svc int32) error {
-	ok, err := s.can(ctx, tx, m, access.Services, svc, false)
-	if err != nil {
+	if err := s.require(ctx, tx, m, access.Services, svc, false, "Forbidden"); err != nil {
 		return err
-	}
-	if !ok {
-		return apierr.Forbidden("Forbidden")
 	}
 	return nil
 }

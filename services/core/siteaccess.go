@@ -413,12 +413,8 @@ func (s *Service) postAccess(ctx context.Context, sc roleScope, v *structpb.Valu
 	var written []int32
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		for _, it := range items {
-			ok, err := s.can(ctx, tx, m, sc.acc, it.id, true)
-			if err != nil {
+			if err := s.require(ctx, tx, m, sc.acc, it.id, true, "Forbidden"); err != nil {
 				return err
-			}
-			if !ok {
-				return apierr.Forbidden("Forbidden")
 			}
 			role := it.role
 			if it.hasID {
@@ -549,12 +545,8 @@ func (s *Service) deleteAccess(ctx context.Context, sc roleScope, id *int32) err
 		if scopeID == nil {
 			return apierr.Forbidden("Forbidden")
 		}
-		ok, err := s.can(ctx, tx, m, sc.acc, *scopeID, true)
-		if err != nil {
+		if err := s.require(ctx, tx, m, sc.acc, *scopeID, true, "Forbidden"); err != nil {
 			return err
-		}
-		if !ok {
-			return apierr.Forbidden("Forbidden")
 		}
 		_, err = tx.Exec(ctx, "UPDATE core.t_services_access SET deleted_at = now() WHERE id_service_access = $1", *id)
 		return err

@@ -88,12 +88,9 @@ func (s *sites) PostSite(ctx context.Context, r *corev1.PostSiteRequest) (*corev
 	id := b.GetIdSite()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if id > 0 {
-			ok, err := s.can(ctx, tx, m, access.Sites, id, true)
+			err := s.require(ctx, tx, m, access.Sites, id, true, "Forbidden")
 			if err != nil {
 				return err
-			}
-			if !ok {
-				return apierr.Forbidden("Forbidden")
 			}
 			if len(c.cols) == 0 {
 				return nil

@@ -249,12 +249,8 @@ func (s *userPreferences) PostUserPreference(ctx context.Context, r *corev1.Post
 	var out *corev1.UserPreference
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if user != m.id {
-			ok, err := s.can(ctx, tx, m, access.Users, user, true)
-			if err != nil {
+			if err := s.require(ctx, tx, m, access.Users, user, true, "Forbidden"); err != nil {
 				return err
-			}
-			if !ok {
-				return apierr.Forbidden("Forbidden")
 			}
 		}
 		if pref == "" {
