@@ -13,6 +13,7 @@ import (
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -24,6 +25,9 @@ import (
 
 // version is set at build time (-ldflags "-X main.version=...").
 var version = "dev"
+
+// skipNameValidation lets tests start the manager more than once in one process.
+var skipNameValidation = false
 
 func main() {
 	os.Exit(run(ctrl.SetupSignalHandler(), os.Args[1:], nil))
@@ -88,6 +92,7 @@ func run(ctx context.Context, args []string, cfg *rest.Config) int {
 		LeaderElectionNamespace:       leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         controller.CacheOptions(watchNamespace),
+		Controller:                    ctrlconfig.Controller{SkipNameValidation: &skipNameValidation},
 	})
 	if err != nil {
 		setupLog.Error(err, "unable to create manager")

@@ -150,7 +150,12 @@ func TestOperatorRunsWithChartRBAC(t *testing.T) {
 		if lastErr == nil {
 			return
 		}
-		time.Sleep(250 * time.Millisecond)
+		select {
+		case code := <-done:
+			done <- code
+			t.Fatalf("operator exited with %d", code)
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	t.Fatalf("operator under the chart's RBAC did not reconcile: %v", lastErr)
 }
