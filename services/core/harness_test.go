@@ -28,7 +28,6 @@ import (
 
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/fleet"
-	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
 
@@ -99,16 +98,15 @@ var fixtureUsers = map[string]string{"admin": "admin", "siteadmin": "siteadmin",
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
-	url := testenv.DatabaseURL(t)
+	url := testenv.FixtureURL(t)
 	db, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	if err := seed.TestData(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	natsURL := testenv.NATS(t)
+	// Its own NATS: the fixture's uuids repeat across tests, so KV state (login attempt
+	// counters) must not carry over.
+	natsURL := testenv.NewNATS(t).ClientURL()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,6 @@ import (
 	"github.com/tera-health/tera/services/internal/fleet"
 	"github.com/tera-health/tera/services/internal/outbox"
 	"github.com/tera-health/tera/services/internal/router"
-	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
 
@@ -195,15 +194,12 @@ func startFleet(t *testing.T, e env, replicas map[string]int) *Fleet {
 
 func seededEnv(t *testing.T) (env, *pgxpool.Pool) {
 	t.Helper()
-	url := testenv.DatabaseURL(t)
+	url := testenv.FixtureURL(t)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if err := seed.TestData(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
 	ns := testenv.NewNATS(t)
 	return env{databaseURL: url, natsURL: ns.ClientURL()}, pool
 }

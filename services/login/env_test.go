@@ -22,7 +22,6 @@ import (
 	"github.com/tera-health/tera/pkg/config"
 	"github.com/tera-health/tera/services/internal/devmode"
 	"github.com/tera-health/tera/services/internal/fleet"
-	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
 
@@ -46,12 +45,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// env is one site: a database with OpenTera's test fixture, the shared NATS server, a signing
-// key set and a device CA; replicas of the login target run against it.
+// env is one site: a database with OpenTera's test fixture, its own NATS server (the fixture's
+// uuids are the same in every test, so shared KV state such as attempt counters must not be), a
+// signing key set and a device CA; replicas of the login target run against it.
 type env struct {
 	t       testing.TB
 	db      *pgxpool.Pool
 	dbURL   string
+	natsURL string
 	keysDir string
 	caDir   string
 	logs    *syncBuffer
@@ -60,16 +61,13 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, dbURL: testenv.DatabaseURL(t), keysDir: t.TempDir(), caDir: t.TempDir(), logs: &syncBuffer{}}
+	e := &env{t: t, dbURL: testenv.FixtureURL(t), natsURL: testenv.NewNATS(t).ClientURL(), keysDir: t.TempDir(), caDir: t.TempDir(), logs: &syncBuffer{}}
 	pool, err := pgxpool.New(context.Background(), e.dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
 	e.db = pool
-	if err := seed.TestData(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := authn.GenerateKeyFile(e.keysDir); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +92,7 @@ func (e *env) process(spec string, mod ...func(*fleet.Config)) string {
 	cfg.ShutdownTimeout = config.Duration(time.Second)
 	cfg.Database.URL = e.dbURL
 	cfg.Database.MaxConns = 4
-	cfg.NATS.URL = testenv.NATS(t)
+	cfg.NATS.URL = e.natsURL
 	cfg.PublicURL = "https://tera.test"
 	cfg.Auth.SigningKeysDir, cfg.Auth.DeviceCADir = e.keysDir, e.caDir
 	cfg.Auth.TrustedProxies = []string{"127.0.0.1/32"}

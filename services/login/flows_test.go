@@ -25,7 +25,6 @@ import (
 	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/fleet"
-	"github.com/tera-health/tera/services/internal/testenv"
 )
 
 func code(t *testing.T, secret string) string {
@@ -37,9 +36,9 @@ func code(t *testing.T, secret string) string {
 	return c
 }
 
-func state(t *testing.T) *authn.State {
+func state(t *testing.T, e *env) *authn.State {
 	t.Helper()
-	nc, err := nats.Connect(testenv.NATS(t))
+	nc, err := nats.Connect(e.natsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +93,7 @@ func TestUserLoginLogoutRefresh(t *testing.T) {
 	if err != nil || ws.Scheme != "wss" || ws.Host != "tera.test" || ws.Path != "/wss/user" || ws.Query().Get("id") == "" {
 		t.Fatalf("websocket_url %q", r.str("websocket_url", t))
 	}
-	st := state(t)
+	st := state(t, e)
 	target, ok, err := st.ConsumeConnectKey(context.Background(), ws.Query().Get("id"))
 	if err != nil || !ok || target.Kind != authn.KindUser || target.UUID != r.str("user_uuid", t) {
 		t.Fatalf("connect key: %v %v %+v", ok, err, target)
@@ -142,7 +141,7 @@ func TestLockoutAcrossReplicas(t *testing.T) {
 	// Participants have their own counter.
 	wantCode(t, "participant unaffected", do(t, req{url: a + "/api/participant/login", basic: [2]string{"participant1", "opentera"}}), 200)
 	// The lock lifts when the counter expires (120 s); clearing it stands for the wait.
-	st := state(t)
+	st := state(t, e)
 	uuid := e.scalar(`SELECT user_uuid FROM core.t_users WHERE user_username = 'user4'`)
 	if n, _ := authn.Attempts(context.Background(), st.Attempts, authn.AttemptsKey(authn.KindUser, uuid)); n != 5 {
 		t.Fatalf("counter %d, want 5", n)
@@ -404,7 +403,7 @@ func TestServiceAuthCodeSSO(t *testing.T) {
 	if r.code != 303 || r.header.Get("Location") != "/file/viewer/?auth_code="+codeStr {
 		t.Fatalf("after login: %d %q", r.code, r.header.Get("Location"))
 	}
-	entry, err := state(t).AuthCodes.Get(context.Background(), codeStr)
+	entry, err := state(t, e).AuthCodes.Get(context.Background(), codeStr)
 	if err != nil || !strings.Contains(string(entry.Value()), `"user_token"`) || !strings.Contains(string(entry.Value()), svcUUID) {
 		t.Fatalf("auth code entry: %v", err)
 	}
@@ -415,7 +414,7 @@ func TestServiceAuthCodeSSO(t *testing.T) {
 func TestLoginEvents(t *testing.T) {
 	e := newEnv(t)
 	a := e.replica()
-	nc, err := nats.Connect(testenv.NATS(t))
+	nc, err := nats.Connect(e.natsURL)
 	if err != nil {
 		t.Fatal(err)
 	}

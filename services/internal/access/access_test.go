@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tera-health/tera/services/internal/access"
-	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
 
@@ -48,11 +47,8 @@ func sessionsOfType(typ int32) []int32 {
 // user2 = admin S1/P1/P2; user3 = admin P1 (user S1); user4 = nothing; admin = everything) and
 // the rules of §2.
 func TestAccessMatrix(t *testing.T) {
-	pool := testenv.DB(t)
+	pool := testenv.FixtureDB(t)
 	ctx := context.Background()
-	if err := seed.TestData(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	all28 := rng(1, 28)
 	p1users := []int32{3, 4, 5} // members of groups holding a role on P1/P2: user, user2, user3
 	type want map[access.Object][]int32
@@ -116,11 +112,8 @@ func TestAccessMatrix(t *testing.T) {
 }
 
 func TestRolesAndAdminOnly(t *testing.T) {
-	pool := testenv.DB(t)
+	pool := testenv.FixtureDB(t)
 	ctx := context.Background()
-	if err := seed.TestData(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	for _, c := range []struct {
 		user          int32
 		projects      map[int32]access.Role

@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
 
@@ -20,10 +19,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func setup(t *testing.T) (*pgxpool.Pool, jetstream.JetStream) {
 	t.Helper()
-	pool := testenv.DB(t)
-	if err := seed.TestData(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := testenv.FixtureDB(t)
 	srv := testenv.NewNATS(t)
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {

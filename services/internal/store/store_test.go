@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/store"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
@@ -16,11 +15,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func fixture(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	pool := testenv.DB(t)
-	if err := seed.TestData(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
-	return pool
+	return testenv.FixtureDB(t)
 }
 
 func scalar[T any](t *testing.T, pool *pgxpool.Pool, q string, args ...any) T {

@@ -32,15 +32,20 @@ import (
 	"github.com/tera-health/tera/services/internal/migrations"
 	"github.com/tera-health/tera/services/internal/natsserver"
 	"github.com/tera-health/tera/services/internal/pgcluster"
+	"github.com/tera-health/tera/services/internal/seed"
 )
 
-const templateDB = "tera_template"
+const (
+	templateDB = "tera_template"
+	fixtureDB  = "tera_fixture"
+)
 
 var (
 	mu       sync.Mutex
 	rootDir  string
 	cluster  *pgcluster.Cluster
 	template bool
+	fixture  bool
 	nats     *gnatsd.Server
 	cleanups []func()
 )
@@ -164,18 +169,60 @@ func exec(ctx context.Context, url, sql string) error {
 	return nil
 }
 
+// ensureFixtureLocked seeds OpenTera's test fixture once into a second template: seeding hashes
+// a dozen passwords with bcrypt, which would otherwise cost every test that needs the fixture.
+func ensureFixtureLocked(ctx context.Context) error {
+	if fixture {
+		return nil
+	}
+	if err := ensureTemplateLocked(ctx); err != nil {
+		return err
+	}
+	if err := exec(ctx, cluster.URL("postgres"), fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", fixtureDB, templateDB)); err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, cluster.URL(fixtureDB))
+	if err != nil {
+		return fmt.Errorf("connect fixture template: %w", err)
+	}
+	err = seed.TestData(ctx, pool)
+	pool.Close()
+	if err != nil {
+		return fmt.Errorf("seed fixture template: %w", err)
+	}
+	fixture = true
+	return nil
+}
+
 // DatabaseURL returns the URL of a fresh database cloned from the migrated template. It is
 // dropped when the test passes and kept, with its name logged, when it fails.
 func DatabaseURL(t testing.TB) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	return clone(t, templateDB, ensureTemplateLocked)
+}
+
+// FixtureURL is DatabaseURL holding OpenTera's test fixture (seed.TestData, REFERENCE §8).
+func FixtureURL(t testing.TB) string {
+	t.Helper()
+	return clone(t, fixtureDB, ensureFixtureLocked)
+}
+
+// FixtureDB is DB holding OpenTera's test fixture.
+func FixtureDB(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return connect(t, FixtureURL(t))
+}
+
+func clone(t testing.TB, template string, ensure func(context.Context) error) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	name := "t_" + randomHex(6)
 	mu.Lock()
-	err := ensureTemplateLocked(ctx)
+	err := ensure(ctx)
 	if err == nil {
 		// Serialised: CREATE DATABASE refuses a template another backend is copying from.
-		err = exec(ctx, cluster.URL("postgres"), fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", name, templateDB))
+		err = exec(ctx, cluster.URL("postgres"), fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", name, template))
 	}
 	c := cluster
 	mu.Unlock()
@@ -197,7 +244,11 @@ func DatabaseURL(t testing.TB) string {
 // DB returns a pool on a fresh migrated database; closed and dropped at the end of the test.
 func DB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	url := DatabaseURL(t)
+	return connect(t, DatabaseURL(t))
+}
+
+func connect(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatalf("testenv: connect %s: %v", url, err)
