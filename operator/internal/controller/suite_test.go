@@ -132,7 +132,7 @@ func newNamespace(t *testing.T) string {
 // eventually retries f until it returns nil or the timeout passes.
 func eventually(t *testing.T, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	var err error
 	for time.Now().Before(deadline) {
 		if err = f(); err == nil {

@@ -298,7 +298,8 @@ func (r *TeraSiteReconciler) reconcileMigration(ctx context.Context, site *terav
 		st.migration = "done"
 		r.setCondition(site, terav1.ConditionMigrating, metav1.ConditionFalse, ReasonMigrationSucceded,
 			"migrations for "+site.Spec.Version+" applied")
-		return nil
+		// Idempotent: also cleans up when the reconcile that saw the Job succeed was cut short.
+		return r.deleteOldJobs(ctx, site, builder.MigrationJobName(site, st.image))
 	}
 	job := builder.MigrationJob(site, st.image, st.configHash)
 	live := &batchv1.Job{}

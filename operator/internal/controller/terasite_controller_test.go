@@ -207,7 +207,7 @@ func createReadySite(t *testing.T, mutate func(*terav1.TeraSite)) string {
 	}
 	finishJob(t, migrationJob(t, ns, builder.Image(site)), true)
 	eventually(t, "deployments", func() error {
-		if got := sortedKeys(deployments(t, ns)); len(got) < 7 {
+		if got := sortedKeys(deployments(t, ns)); !slices.Equal(got, allDeployments) {
 			return fmt.Errorf("deployments %v", got)
 		}
 		return nil
