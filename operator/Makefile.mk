@@ -40,7 +40,7 @@ operator-build:
 # Builds every tool it needs, then runs the operator and chart tests against a real
 # kube-apiserver + etcd (envtest).
 operator-test: operator-tools operator-envtest-bins
-	cd $(OPERATOR_DIR) && KUBEBUILDER_ASSETS=$(BIN) TERA_BIN=$(BIN) \
+	cd $(OPERATOR_DIR) && KUBEBUILDER_ASSETS=$(BIN) TERA_BIN=$(BIN) TERA_REQUIRE_ENVTEST=1 \
 		go test $(OPERATOR_TEST_FLAGS) ./...
 
 image:
