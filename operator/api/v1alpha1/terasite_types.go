@@ -325,7 +325,7 @@ type VideoRehabSpec struct {
 type ExternalService struct {
 	// Name of the service; objects are named <site>-<name>.
 	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
-	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:MaxLength=22
 	Name string `json:"name"`
 	// Image of the service.
 	// +kubebuilder:validation:MinLength=1
@@ -420,7 +420,10 @@ type TeraSiteStatus struct {
 }
 
 // TeraSite is one Tera site: the telehealth fleet reconciled from this description.
+// Object names are <site>-<target>, so the site name is kept short enough for every one of
+// them to be a valid Service name (63 characters).
 // +kubebuilder:object:root=true
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label of at most 40 characters starting with a letter"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=tsite,categories=tera
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.spec.version`

@@ -710,6 +710,12 @@ func TestInvalidSpecsRefused(t *testing.T) {
 			s.Spec.ExternalServices[0].Paths = []string{"nope"}
 		}, "paths"},
 		"nats scheme": {func(s *terav1.TeraSite) { s.Spec.NATS.URL = "http://nats" }, "spec.nats.url"},
+		"site name too long": {func(s *terav1.TeraSite) {
+			s.Name = strings.Repeat("a", 41)
+		}, "at most 40 characters"},
+		"external name too long": {func(s *terav1.TeraSite) {
+			s.Spec.ExternalServices[0].Name = strings.Repeat("e", 23)
+		}, "externalServices[0].name"},
 		"replicas and autoscaling": {func(s *terav1.TeraSite) {
 			s.Spec.Targets.Core.Replicas = ptr.To[int32](2)
 		}, "set either replicas or autoscaling, not both"},
