@@ -22,6 +22,11 @@ var BuiltinTargets = []string{
 	TargetFileTransfer, TargetLogging, TargetVideoRehab,
 }
 
+// ServedTargets are the built-in targets the tera binary of this release serves; they run
+// unless disabled. The others are off unless enabled explicitly (for an image whose binary
+// serves them): an enabled target the binary does not know would never become ready.
+var ServedTargets = []string{TargetLogin, TargetCore}
+
 // Annotations and condition types.
 const (
 	// PausedAnnotation set to "true" stops the operator from reconciling the site.
@@ -271,7 +276,8 @@ type AutoscalingSpec struct {
 // TargetSpec configures one built-in target.
 // +kubebuilder:validation:XValidation:rule="!(has(self.replicas) && has(self.autoscaling))",message="set either replicas or autoscaling, not both"
 type TargetSpec struct {
-	// Enabled runs the target (default true). Disabling it deletes its objects.
+	// Enabled runs the target. Default: true for login and core (the targets this release
+	// serves), false for the others. Disabling it deletes its objects.
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
 	// +optional

@@ -84,6 +84,10 @@ func TestWorkloadSettingsFallBackToDefaults(t *testing.T) {
 
 func TestIngressRoutesEveryTargetPath(t *testing.T) {
 	s := site()
+	for _, tgt := range []*terav1.TargetSpec{&s.Spec.Targets.UserManager, &s.Spec.Targets.WebSocket,
+		&s.Spec.Targets.FileTransfer, &s.Spec.Targets.Logging, &s.Spec.Targets.VideoRehab} {
+		tgt.Enabled = ptr.To(true)
+	}
 	s.Spec.ExternalServices = []terav1.ExternalService{{Name: "x", Image: "i", Port: 7000, ServiceKey: "X", Paths: []string{"/x", "/api"}}}
 	ing := Ingress(s)
 	seen := map[string]string{}

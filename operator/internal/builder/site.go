@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -221,10 +222,14 @@ func Workloads(site *terav1.TeraSite) []Workload {
 	var out []Workload
 	for _, name := range terav1.BuiltinTargets {
 		ts := targetSpec(site, name)
+		enabled := slices.Contains(terav1.ServedTargets, name)
+		if ts.Enabled != nil {
+			enabled = *ts.Enabled
+		}
 		out = append(out, Workload{
 			Name:    name,
 			Spec:    merge(site.Spec.Defaults, ts.WorkloadSpec),
-			Enabled: ts.Enabled == nil || *ts.Enabled,
+			Enabled: enabled,
 		})
 	}
 	ext := append([]terav1.ExternalService(nil), site.Spec.ExternalServices...)

@@ -205,9 +205,10 @@ func TestTeraChartRendersTheSite(t *testing.T) {
 				corev1.ResourceCPU: builderQ("100m"), corev1.ResourceMemory: builderQ("128Mi"),
 			}}},
 			Targets: terav1.TargetsSpec{
-				Core:      terav1.TargetSpec{WorkloadSpec: terav1.WorkloadSpec{Autoscaling: &terav1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 6}}},
-				WebSocket: terav1.TargetSpec{WorkloadSpec: terav1.WorkloadSpec{Replicas: ptr.To[int32](3)}},
-				Logging:   terav1.TargetSpec{Enabled: ptr.To(false)},
+				Core:       terav1.TargetSpec{WorkloadSpec: terav1.WorkloadSpec{Autoscaling: &terav1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 6}}},
+				WebSocket:  terav1.TargetSpec{Enabled: ptr.To(true), WorkloadSpec: terav1.WorkloadSpec{Replicas: ptr.To[int32](3)}},
+				Logging:    terav1.TargetSpec{Enabled: ptr.To(false)},
+				VideoRehab: terav1.TargetSpec{Enabled: ptr.To(true)},
 			},
 			VideoRehab: terav1.VideoRehabSpec{UDPPort: 40000, PublicHost: "media.example.org", ServiceType: corev1.ServiceTypeLoadBalancer,
 				TURNURLs: []string{"turn:turn.example.org:3478?transport=udp"}},

@@ -50,7 +50,13 @@ func baseSite(ns string) *terav1.TeraSite {
 				Core: terav1.TargetSpec{WorkloadSpec: terav1.WorkloadSpec{
 					Autoscaling: &terav1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 5, TargetCPUUtilizationPercentage: 70},
 				}},
-				WebSocket: terav1.TargetSpec{WorkloadSpec: terav1.WorkloadSpec{Replicas: ptr.To[int32](3)}},
+				// Off by default until the binary serves them; enabled here so every target's
+				// objects are checked.
+				UserManager:  terav1.TargetSpec{Enabled: ptr.To(true)},
+				WebSocket:    terav1.TargetSpec{Enabled: ptr.To(true), WorkloadSpec: terav1.WorkloadSpec{Replicas: ptr.To[int32](3)}},
+				FileTransfer: terav1.TargetSpec{Enabled: ptr.To(true)},
+				Logging:      terav1.TargetSpec{Enabled: ptr.To(true)},
+				VideoRehab:   terav1.TargetSpec{Enabled: ptr.To(true)},
 			},
 			VideoRehab: terav1.VideoRehabSpec{UDPPort: 40000, PublicHost: "media.example.org"},
 			ExternalServices: []terav1.ExternalService{{
