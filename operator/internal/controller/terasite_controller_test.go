@@ -218,9 +218,42 @@ func createReadySite(t *testing.T, mutate func(*terav1.TeraSite)) string {
 		}
 		return nil
 	})
-	markDeploymentsReady(t, ns)
+	// The reconciler may still be updating a Deployment (a new generation) right after we mark
+	// it ready, so keep marking until the site reports Ready: a kubelet would do the same.
+	eventually(t, "site ready", func() error {
+		if err := setDeploymentsReady(ns); err != nil {
+			return err
+		}
+		c := condition(getSite(t, ns), terav1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready: %+v", c)
+		}
+		return nil
+	})
 	wantCondition(t, ns, terav1.ConditionReady, metav1.ConditionTrue, "Available")
 	return ns
+}
+
+// setDeploymentsReady reports every Deployment of ns available at its current generation.
+func setDeploymentsReady(ns string) error {
+	var list appsv1.DeploymentList
+	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		d := &list.Items[i]
+		r := *d.Spec.Replicas
+		if d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == r && d.Status.UpdatedReplicas == r {
+			continue
+		}
+		d.Status = appsv1.DeploymentStatus{
+			ObservedGeneration: d.Generation, Replicas: r, UpdatedReplicas: r, ReadyReplicas: r, AvailableReplicas: r,
+		}
+		if err := k8s.Status().Update(context.Background(), d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func ownedBySite(t *testing.T, obj client.Object, site *terav1.TeraSite) {
