@@ -80,7 +80,8 @@ func ensureRoot() (string, error) {
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
 		base = "/dev/shm"
 	}
-	dir, err := os.MkdirTemp(base, "tera-testenv-")
+	removeStale(base)
+	dir, err := os.MkdirTemp(base, fmt.Sprintf("tera-testenv-%d-", os.Getpid()))
 	if err != nil {
 		return "", fmt.Errorf("create test dir: %w", err)
 	}
@@ -295,4 +296,22 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// removeStale deletes the directories of test binaries that were killed before their cleanup
+// ran (a timeout, a Ctrl-C): their PostgreSQL died with them (Pdeathsig), their files did not.
+func removeStale(base string) {
+	if base == "" {
+		base = os.TempDir()
+	}
+	dirs, _ := filepath.Glob(filepath.Join(base, "tera-testenv-*"))
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "tera-testenv-%d-", &pid); err != nil || pid <= 0 {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
