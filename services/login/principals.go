@@ -289,7 +289,9 @@ func (s *Service) deviceRegister(w http.ResponseWriter, r *http.Request) {
 	var csr []byte
 	if r.Method == http.MethodPost {
 		if s.ca == nil {
-			writeJSON(w, http.StatusNotImplemented, "Certificate registration is not configured")
+			// A deployment without a device CA (auth.device_ca_dir) cannot sign: the server's
+			// configuration, not the request, is at fault.
+			writeJSON(w, http.StatusServiceUnavailable, "Certificate registration is not configured on this server (auth.device_ca_dir)")
 			return
 		}
 		if csr, err = io.ReadAll(io.LimitReader(r.Body, 64<<10)); err != nil || len(csr) == 0 {
