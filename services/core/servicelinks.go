@@ -231,6 +231,29 @@ type serviceProjects struct {
 	corev1.UnimplementedServiceProjectServiceServer
 }
 
+// getLinks answers a GET on a service link endpoint: by the owner (site or project) when given,
+// else by the service (OpenTera's selector order), optionally with the service roles.
+func (s *Service) getLinks(ctx context.Context, sp linkSpec, idOwner, idService int32, withServices, withOwners, withRoles bool) ([]*link, error) {
+	m := caller(ctx)
+	var links []*link
+	var err error
+	switch {
+	case idOwner != 0:
+		links, err = s.queryLinks(ctx, m, sp, false, idOwner, withServices)
+	case idService != 0:
+		links, err = s.queryLinks(ctx, m, sp, true, idService, withOwners)
+	default:
+		return nil, apierr.MissingArgument("Missing arguments")
+	}
+	if err == nil && withRoles {
+		err = s.addRoles(ctx, links)
+	}
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	return links, nil
+}
+
 func (l *link) serviceProject(list, withSites bool) *corev1.ServiceProject {
 	out := &corev1.ServiceProject{IdService: l.service, IdProject: l.other, ServiceRoles: l.roles}
 	if l.id != nil {
@@ -246,22 +269,9 @@ func (l *link) serviceProject(list, withSites bool) *corev1.ServiceProject {
 }
 
 func (s *serviceProjects) GetServiceProjects(ctx context.Context, r *corev1.GetServiceProjectsRequest) (*corev1.GetServiceProjectsResponse, error) {
-	m := caller(ctx)
-	var links []*link
-	var err error
-	switch {
-	case r.IdProject != 0:
-		links, err = s.queryLinks(ctx, m, projectLinks, false, r.IdProject, r.WithServices)
-	case r.IdService != 0:
-		links, err = s.queryLinks(ctx, m, projectLinks, true, r.IdService, r.WithProjects)
-	default:
-		return nil, apierr.MissingArgument("Missing arguments")
-	}
-	if err == nil && r.WithRoles {
-		err = s.addRoles(ctx, links)
-	}
+	links, err := s.getLinks(ctx, projectLinks, r.IdProject, r.IdService, r.WithServices, r.WithProjects, r.WithRoles)
 	if err != nil {
-		return nil, s.dbError(ctx, err)
+		return nil, err
 	}
 	out := make([]*corev1.ServiceProject, 0, len(links))
 	for _, l := range links {
@@ -422,22 +432,9 @@ func (l *link) serviceSite(list bool) *corev1.ServiceSite {
 }
 
 func (s *serviceSites) GetServiceSites(ctx context.Context, r *corev1.GetServiceSitesRequest) (*corev1.GetServiceSitesResponse, error) {
-	m := caller(ctx)
-	var links []*link
-	var err error
-	switch {
-	case r.IdSite != 0:
-		links, err = s.queryLinks(ctx, m, siteLinks, false, r.IdSite, r.WithServices)
-	case r.IdService != 0:
-		links, err = s.queryLinks(ctx, m, siteLinks, true, r.IdService, r.WithSites)
-	default:
-		return nil, apierr.MissingArgument("Missing arguments")
-	}
-	if err == nil && r.WithRoles {
-		err = s.addRoles(ctx, links)
-	}
+	links, err := s.getLinks(ctx, siteLinks, r.IdSite, r.IdService, r.WithServices, r.WithSites, r.WithRoles)
 	if err != nil {
-		return nil, s.dbError(ctx, err)
+		return nil, err
 	}
 	out := make([]*corev1.ServiceSite, 0, len(links))
 	for _, l := range links {
