@@ -166,9 +166,6 @@ func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
 // GRPCAddr is the address the gRPC listener is bound to.
 func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
-// Registry is the server's metrics registry, for services that add their own metrics.
-func (s *Server) Registry() *prometheus.Registry { return s.reg }
-
 // Run serves until ctx ends, then drains within the configured shutdown timeout: readiness
 // turns 503 at once so load balancers stop sending, in-flight calls finish, and whatever is
 // still running at the bound is cut. Resources opened by New are closed in reverse order.
@@ -280,7 +277,7 @@ func (c *closeStack) closeAll() {
 	}
 }
 
-// handlerFor exposes promhttp for the server's registry.
+// metricsHandler serves the server's own registry (not the global one), so several servers can share a process.
 func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
 }

@@ -166,7 +166,6 @@ func startPostgres(ctx context.Context, dataDir string, log *slog.Logger) (*pgcl
 	c, err := pgcluster.Start(ctx, pgcluster.Options{
 		DataDir:  filepath.Join(dataDir, "postgres"),
 		Password: strings.TrimSpace(string(pw)),
-		Logger:   log,
 	})
 	if err != nil {
 		return nil, "", err

@@ -70,7 +70,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // without a restart.
 func TestReadinessFollowsPostgresLivenessDoesNot(t *testing.T) {
 	ctx := context.Background()
-	pg, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(testenvDir(t), "pg"), Ephemeral: true, Logger: testenv.Quiet()})
+	pg, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(testenvDir(t), "pg"), Ephemeral: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -44,7 +43,6 @@ type Options struct {
 	Ephemeral bool
 	// Settings are extra `-c name=value` server settings.
 	Settings map[string]string
-	Logger   *slog.Logger
 }
 
 // Cluster is a running PostgreSQL server owned by this process.
@@ -86,9 +84,6 @@ func versionOf(binDir string) int {
 // Start initialises DataDir if needed and starts the server, returning once it accepts
 // connections. The caller must Stop it.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
 	binDir, err := FindBinaries()
 	if err != nil {
 		return nil, err
@@ -266,9 +261,6 @@ func (c *Cluster) ping(ctx context.Context) error {
 // Addr is host:port of the server.
 func (c *Cluster) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)) }
 
-// Port the server listens on.
-func (c *Cluster) Port() int { return c.port }
-
 // URL of database db as the superuser.
 func (c *Cluster) URL(db string) string {
 	u := url.URL{Scheme: "postgres", Host: c.Addr(), Path: "/" + db, RawQuery: "sslmode=disable"}
@@ -308,9 +300,6 @@ func (c *Cluster) kill() error {
 	<-c.exited
 	return errors.New("postgres did not stop in time and was killed")
 }
-
-// Done is closed when the server process has exited.
-func (c *Cluster) Done() <-chan struct{} { return c.exited }
 
 // Restart starts a stopped server again on the same port with the same data, so tests can
 // simulate an outage and a recovery.

@@ -118,7 +118,6 @@ func clusterLocked() (*pgcluster.Cluster, error) {
 	c, err := pgcluster.Start(ctx, pgcluster.Options{
 		DataDir:   filepath.Join(dir, "pg"),
 		Ephemeral: true,
-		Logger:    Quiet(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
