@@ -3,14 +3,9 @@ package login
 import (
 	"bytes"
 	"embed"
-	"encoding/base64"
 	"errors"
 	"html/template"
-	"image/png"
 	"net/http"
-
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/store"
@@ -186,24 +181,17 @@ func (s *Service) pageSetup2FAForm(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: "OpenTera-" + s.o.ServerName, AccountName: p.Name, Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	secret, qr, err := s.newOTPKey(p.Name)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	img, err := key.Image(200, 200)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	var buf bytes.Buffer
-	_ = png.Encode(&buf, img)
-	ls.PendingSecret = key.Secret()
+	ls.PendingSecret = secret
 	if _, err := s.saveSession(r.Context(), w, r, id, ls); err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	s.render(w, http.StatusOK, "setup_2fa", pageData{Title: "Set up 2FA", QRCode: base64.StdEncoding.EncodeToString(buf.Bytes()), Secret: key.Secret()})
+	s.render(w, http.StatusOK, "setup_2fa", pageData{Title: "Set up 2FA", QRCode: qr, Secret: secret})
 }
 
 func (s *Service) pageSetup2FA(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image/png"
 	"net/http"
 	"strconv"
@@ -353,29 +354,19 @@ func (s *Service) userSetup2FA(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusForbidden, "2FA already enabled for this user")
 			return
 		}
-		key, err := totp.Generate(totp.GenerateOpts{Issuer: "OpenTera-" + s.o.ServerName, AccountName: p.Name, Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		secret, qr, err := s.newOTPKey(p.Name)
 		if err != nil {
-			s.internal(w, r, err)
-			return
-		}
-		img, err := key.Image(200, 200)
-		if err != nil {
-			s.internal(w, r, err)
-			return
-		}
-		var buf bytes.Buffer
-		if err := png.Encode(&buf, img); err != nil {
 			s.internal(w, r, err)
 			return
 		}
 		if id != "" {
-			ls.PendingSecret = key.Secret()
+			ls.PendingSecret = secret
 			if _, err := s.saveSession(ctx, w, r, id, ls); err != nil {
 				s.internal(w, r, err)
 				return
 			}
 		}
-		writeJSON(w, http.StatusOK, obj{{"qr_code", base64.StdEncoding.EncodeToString(buf.Bytes())}, {"otp_secret", key.Secret()}})
+		writeJSON(w, http.StatusOK, obj{{"qr_code", qr}, {"otp_secret", secret}})
 	case http.MethodPost:
 		secret, code := formValue(r, "otp_secret"), formValue(r, "otp_code")
 		if secret == "" || code == "" {
@@ -512,4 +503,22 @@ func (s *Service) userRefresh(w http.ResponseWriter, r *http.Request) {
 	}
 	s.event(r, typeToken, statusOf(nil), authn.KindUser, p.UUID, "user token refreshed")
 	writeJSON(w, http.StatusOK, reply)
+}
+
+// newOTPKey draws a TOTP secret as OpenTera does (issuer OpenTera-<server>, 6 digits, 30 s,
+// SHA1) and its QR code as a base64 PNG.
+func (s *Service) newOTPKey(account string) (secret, qrPNG string, err error) {
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: "OpenTera-" + s.o.ServerName, AccountName: account, Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return "", "", fmt.Errorf("generate otp key: %w", err)
+	}
+	img, err := key.Image(200, 200)
+	if err != nil {
+		return "", "", fmt.Errorf("otp qr code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return "", "", fmt.Errorf("encode qr code: %w", err)
+	}
+	return key.Secret(), base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
