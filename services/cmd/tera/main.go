@@ -1,5 +1,5 @@
 // Command tera is the one binary of the Tera fleet: every target (`serve`), the zero-setup
-// development fleet (`dev`), and the operational commands (`migrate`, `seed`, `version`).
+// development fleet (`dev`), and the operational commands (`migrate`, `seed`, `admin`, `version`).
 package main
 
 import (
@@ -53,6 +53,6 @@ Every command that touches the database takes --database-url (env TERA_DATABASE_
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newDevCmd(), newMigrateCmd(), newSeedCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newDevCmd(), newMigrateCmd(), newSeedCmd(), newAdminCmd(), newVersionCmd())
 	return root
 }
