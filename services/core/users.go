@@ -15,6 +15,7 @@ import (
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/services/internal/access"
 )
 
 // /api/user/users
@@ -232,7 +233,10 @@ func (s *users) PostUser(ctx context.Context, r *corev1.PostUserRequest) (*corev
 			c.set(col, *v)
 		}
 	}
-	if b.UserSuperadmin != nil && m.superadmin {
+	if b.UserSuperadmin != nil && (m.superadmin || b.GetUserSuperadmin()) {
+		// Checked against the database in the transaction: only a superadmin sets the flag. A
+		// false from anyone else is the value every user it may write already has (clients send
+		// the whole form), so it is dropped rather than refused.
 		c.set("user_superadmin", *b.UserSuperadmin)
 	}
 	if b.UserProfile != nil {
@@ -260,6 +264,15 @@ func (s *users) PostUser(ctx context.Context, r *corev1.PostUserRequest) (*corev
 	}
 	setGroups := b.UserUserGroups != nil
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if c.has("user_superadmin") {
+			var super bool
+			if err := tx.QueryRow(ctx, "SELECT core.is_superadmin('user', $1)", m.id).Scan(&super); err != nil {
+				return err
+			}
+			if !super {
+				return apierr.Forbidden("Only superadmins can change user_superadmin")
+			}
+		}
 		if setGroups {
 			gf := m.acc.AdminOnly().UserGroups()
 			var bad int
@@ -273,24 +286,18 @@ func (s *users) PostUser(ctx context.Context, r *corev1.PostUserRequest) (*corev
 		}
 		if id > 0 {
 			var old string
-			err := tx.QueryRow(ctx, "SELECT user_password FROM core.t_users WHERE id_user = $1 AND deleted_at IS NULL", id).Scan(&old)
+			// The row lock keeps the target as checked until the write commits.
+			err := tx.QueryRow(ctx, "SELECT user_password FROM core.t_users WHERE id_user = $1 AND deleted_at IS NULL FOR UPDATE", id).Scan(&old)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return apierr.InvalidArgument("Invalid id_user")
 			}
 			if err != nil {
 				return err
 			}
-			if id != m.id && !m.superadmin {
-				// Admin of a site the user has a role on.
-				sf := m.acc.AdminOnly().Sites()
-				var ok bool
-				if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM core.user_site_roles(@target) r WHERE r.id_site IN (`+sf.SQL+`))`,
-					sf.With(pgx.NamedArgs{"target": id})).Scan(&ok); err != nil {
-					return err
-				}
-				if !ok {
-					return apierr.Forbidden("Forbidden")
-				}
+			// Self, a superadmin, or an admin of a site holding one of the user's groups; a
+			// superadmin only by a superadmin (core.acc_users, admin-only form).
+			if err := s.require(ctx, tx, m, access.Users, id, true, "Forbidden"); err != nil {
+				return err
 			}
 			if b.UserPassword != nil && *b.UserPassword != "" {
 				if bcrypt.CompareHashAndPassword([]byte(old), []byte(*b.UserPassword)) == nil {
@@ -308,7 +315,9 @@ func (s *users) PostUser(ctx context.Context, r *corev1.PostUserRequest) (*corev
 				}
 			}
 		} else {
-			if !m.superadmin && !setGroups {
+			// A site admin creates users only into groups it administers: a user without groups
+			// would be a superadmin's alone, out of its creator's reach.
+			if !m.superadmin && len(groups) == 0 {
 				return apierr.Forbidden("Forbidden")
 			}
 			var missing []string
@@ -390,23 +399,24 @@ func (s *users) DeleteUser(ctx context.Context, r *corev1.DeleteUserRequest) (*c
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var exists bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM core.t_users WHERE id_user = $1 AND deleted_at IS NULL)", id).Scan(&exists); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM core.t_users WHERE id_user = $1 AND deleted_at IS NULL FOR UPDATE)", id).Scan(&exists); err != nil {
 			return err
 		}
 		if !exists {
 			return apierr.InvalidArgument("Invalid id")
 		}
+		// Same rule as the update (core.acc_users, admin-only form): a superadmin, or an admin of
+		// a site holding one of the user's groups, and a superadmin only by a superadmin.
+		if err := s.require(ctx, tx, m, access.Users, id, true, "Forbidden"); err != nil {
+			return err
+		}
 		full := m.superadmin
 		if !m.superadmin {
 			gf := m.acc.AdminOnly().SiteWide().UserGroups()
-			var mine, others int
-			if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM (`+gf.SQL+`) a),
-			        (SELECT count(*) FROM core.t_users_users_groups uug WHERE uug.id_user = @id AND uug.deleted_at IS NULL
-			            AND uug.id_user_group NOT IN (`+gf.SQL+`))`, gf.With(pgx.NamedArgs{"id": id})).Scan(&mine, &others); err != nil {
+			var others int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM core.t_users_users_groups uug WHERE uug.id_user = @id AND uug.deleted_at IS NULL
+			            AND uug.id_user_group NOT IN (`+gf.SQL+`)`, gf.With(pgx.NamedArgs{"id": id})).Scan(&others); err != nil {
 				return err
-			}
-			if mine == 0 {
-				return apierr.Forbidden("Forbidden")
 			}
 			full = others == 0
 			if !full {

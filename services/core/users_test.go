@@ -114,7 +114,9 @@ func TestUsersWrite(t *testing.T) {
 	post("user3", 403, strings.Replace(newUser, "%s", `, "user_user_groups": [{"id_user_group": 3}]`, 1))     // a site-role group
 	post("siteadmin", 403, strings.Replace(newUser, "%s", `, "user_user_groups": [{"id_user_group": 5}]`, 1)) // group with no role on its site
 	before := e.outboxCount("user", 1)
-	u := e.post("siteadmin", "/api/user/users", strings.Replace(newUser, "%s", `, "user_superadmin": true, "user_user_groups": [{"id_user_group": 1}]`, 1))
+	post("siteadmin", 403, strings.Replace(newUser, "%s", `, "user_user_groups": []`, 1)) // a user without groups is a superadmin's
+	post("siteadmin", 403, strings.Replace(newUser, "%s", `, "user_superadmin": true, "user_user_groups": [{"id_user_group": 1}]`, 1))
+	u := e.post("siteadmin", "/api/user/users", strings.Replace(newUser, "%s", `, "user_superadmin": false, "user_user_groups": [{"id_user_group": 1}]`, 1))
 	id := int(u["id_user"].(float64))
 	if u["user_username"] != "newbie" || u["user_superadmin"] != false || u["user_profile"] != `{"lang":"fr"}` || u["user_name"] != "New Bie" {
 		t.Errorf("created %v", u)
@@ -133,7 +135,8 @@ func TestUsersWrite(t *testing.T) {
 	post("user4", 403, `{"user": {"id_user": 3, "user_firstname": "x"}}`)
 	post("user3", 403, `{"user": {"id_user": 3, "user_firstname": "x"}}`)
 	post("admin", 400, `{"user": {"id_user": 999, "user_firstname": "x"}}`)
-	me := e.post("user4", "/api/user/users", `{"user": {"id_user": 6, "user_notes": "mine", "user_superadmin": true}}`)
+	post("user4", 403, `{"user": {"id_user": 6, "user_notes": "mine", "user_superadmin": true}}`)
+	me := e.post("user4", "/api/user/users", `{"user": {"id_user": 6, "user_notes": "mine", "user_superadmin": false}}`)
 	if me["user_notes"] != "mine" || me["user_superadmin"] != false {
 		t.Errorf("self update %v", me)
 	}

@@ -165,3 +165,43 @@ func TestRolesAndAdminOnly(t *testing.T) {
 		t.Errorf("user4 can see participant 1: %v %v", ok, err)
 	}
 }
+
+// The admin-only users are the users a caller may write (issue 9): itself, and, for an admin of
+// a site, the non-superadmin users with a group holding a role on that site or its projects.
+// Project admins (user3) administer no one else; a user without groups (user4) and every
+// superadmin, even one sharing a site-1 group, are a superadmin's alone.
+func TestAdminOnlyUsers(t *testing.T) {
+	pool := testenv.FixtureDB(t)
+	ctx := context.Background()
+	// A second superadmin, member of group 3 (admins of site 1).
+	if _, err := pool.Exec(ctx, `INSERT INTO core.t_users (id_user, user_uuid, user_username, user_password, user_firstname, user_lastname,
+		user_enabled, user_profile, user_superadmin) VALUES (7, gen_random_uuid(), 'super2', 'x', 'S', 'S', true, '', true);
+		INSERT INTO core.t_users_users_groups (id_user, id_user_group) VALUES (7, 3)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		user int32
+		want []int32
+	}{
+		{1, rng(1, 7)},
+		{2, []int32{2, 3, 4, 5}},
+		{4, []int32{2, 3, 4, 5}},
+		{3, []int32{3}},
+		{5, []int32{5}},
+		{6, []int32{6}},
+		{7, rng(1, 7)},
+	} {
+		got, err := access.For(access.UserCaller(c.user)).AdminOnly().List(ctx, pool, access.Users)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("user %d administers users %v, want %v", c.user, got, c.want)
+		}
+	}
+	// The read is unchanged: site 1's admins see the shared superadmin, never write it.
+	got, err := access.For(access.UserCaller(2)).SiteWide().List(ctx, pool, access.Users)
+	if err != nil || !slices.Contains(got, 7) {
+		t.Errorf("siteadmin reads %v (%v), want user 7 among them", got, err)
+	}
+}
