@@ -24,6 +24,7 @@ import (
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/store"
 )
 
 // Service is the core target's user API.
@@ -62,6 +63,8 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterServiceSiteServiceServer(g, &serviceSites{Service: s})
 	corev1.RegisterServiceAccessServiceServer(g, &serviceAccess{Service: s})
 	corev1.RegisterServiceConfigServiceServer(g, &serviceConfigs{Service: s})
+	corev1.RegisterDeviceTypeServiceServer(g, &deviceTypes{Service: s})
+	corev1.RegisterDeviceSubTypeServiceServer(g, &deviceSubTypes{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -84,6 +87,8 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterServiceSiteServiceHandler,
 		corev1.RegisterServiceAccessServiceHandler,
 		corev1.RegisterServiceConfigServiceHandler,
+		corev1.RegisterDeviceTypeServiceHandler,
+		corev1.RegisterDeviceSubTypeServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err
@@ -152,6 +157,14 @@ func (s *Service) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 func (s *Service) dbError(ctx context.Context, err error) error {
 	if err == nil || apierr.IsStatus(err) {
 		return err
+	}
+	var ie *store.IntegrityError
+	if errors.As(err, &ie) {
+		return apierr.Integrity(ie.Message)
+	}
+	var ce *store.ConflictError
+	if errors.As(err, &ce) {
+		return apierr.Integrity("Database error: duplicate value (" + ce.Constraint + ")")
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
