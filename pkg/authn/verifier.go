@@ -13,7 +13,10 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
@@ -117,8 +120,12 @@ type Verifier struct {
 	// TrustedProxies may forward a client certificate header.
 	TrustedProxies []netip.Prefix
 	Now            func() time.Time
+	// CompareHash replaces bcrypt.CompareHashAndPassword when set: tests count through it
+	// the comparisons a login costs.
+	CompareHash func(hash, password []byte) error
 
 	cache *basicCache
+	dummy dummyHash
 }
 
 // VerifierOptions tune NewVerifier.
@@ -167,7 +174,9 @@ func (v *Verifier) Authenticate(ctx context.Context) (*Caller, error) {
 	c, _, err := v.Verify(ctx, CredentialsFromMetadata(ctx), false)
 	var authErr *Error
 	if err != nil && !errors.As(err, &authErr) {
-		slog.WarnContext(ctx, "authentication backend unavailable", "err", err)
+		// Not logged per request: the readiness checks log the outage once, and each request's
+		// access line shows its 503.
+		slog.DebugContext(ctx, "authentication backend unavailable", "err", err)
 		return nil, apierr.Unavailable("authentication is temporarily unavailable")
 	}
 	return c, err
@@ -320,28 +329,62 @@ func AttemptsKey(kind Kind, uuid string) string {
 	}
 }
 
-// VerifyAnyPassword checks HTTP Basic credentials against users, then participants.
+// VerifyAnyPassword checks HTTP Basic credentials against users, then participants, with one
+// bcrypt comparison whichever (or neither) holds the username.
 func (v *Verifier) VerifyAnyPassword(ctx context.Context, username, password string) (*Caller, *Principal, error) {
-	c, p, err := v.VerifyPassword(ctx, KindUser, username, password)
-	var ae *Error
-	if errors.As(err, &ae) && ae.Reason == ReasonWrongUsername {
-		return v.VerifyPassword(ctx, KindParticipant, username, password)
+	kind := KindUser
+	p, err := v.loginPrincipal(ctx, KindUser, username)
+	if err == nil && p == nil {
+		kind = KindParticipant
+		p, err = v.loginPrincipal(ctx, KindParticipant, username)
 	}
-	return c, p, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return v.checkPassword(ctx, kind, p, username, password)
 }
 
 // VerifyPassword checks a user's or participant's username and password: attempt lockout
 // (5 failures, shared by every replica), bcrypt (skipped for a recently verified pair while the
 // stored hash is unchanged), enabled (participants: login enabled too).
 func (v *Verifier) VerifyPassword(ctx context.Context, kind Kind, username, password string) (*Caller, *Principal, error) {
-	if username == "" {
-		return nil, nil, fail(ReasonWrongUsername, kind, "", "unknown username")
-	}
-	p, err := v.Dir.ByUsername(ctx, kind, username)
+	p, err := v.loginPrincipal(ctx, kind, username)
 	if err != nil {
 		return nil, nil, err
 	}
+	return v.checkPassword(ctx, kind, p, username, password)
+}
+
+// loginPrincipal finds who may log in with a password under username: nil for nobody. A
+// username PostgreSQL could not even compare (a NUL byte, invalid UTF-8) names nobody.
+func (v *Verifier) loginPrincipal(ctx context.Context, kind Kind, username string) (*Principal, error) {
+	if username == "" || !utf8.ValidString(username) || strings.IndexByte(username, 0) >= 0 {
+		return nil, nil
+	}
+	p, err := v.Dir.ByUsername(ctx, kind, username)
+	if err != nil {
+		return nil, err
+	}
 	if p == nil || p.PasswordHash == "" || (kind == KindParticipant && !p.LoginEnabled) {
+		return nil, nil
+	}
+	return p, nil
+}
+
+// noAttempts is a counter key no principal has: an unknown username reads it, so its answer
+// costs the same NATS round trip as a known one's.
+const noAttempts = "none.00000000-0000-0000-0000-000000000000"
+
+// checkPassword answers a password login. Unknown user, wrong password and locked account
+// each cost one bcrypt comparison at the cost of the stored hashes (an unknown user is
+// compared against a dummy hash, a locked one against its own hash, the result ignored), so
+// their timing does not tell which usernames exist or are locked.
+func (v *Verifier) checkPassword(ctx context.Context, kind Kind, p *Principal, username, password string) (*Caller, *Principal, error) {
+	if p == nil {
+		if _, err := Attempts(ctx, v.State.Attempts, noAttempts); err != nil {
+			return nil, nil, fmt.Errorf("attempt counter: %w", err)
+		}
+		_ = v.compare(v.dummy.hash(), password)
 		return nil, nil, fail(ReasonWrongUsername, kind, "", "unknown username")
 	}
 	key := AttemptsKey(kind, p.UUID)
@@ -350,12 +393,13 @@ func (v *Verifier) VerifyPassword(ctx context.Context, kind Kind, username, pass
 		return nil, nil, fmt.Errorf("attempt counter: %w", err)
 	}
 	if n >= MaxLoginAttempts {
+		_ = v.compare(p.PasswordHash, password)
 		return nil, nil, fail(ReasonTooManyAttempts, kind, p.UUID, "too many login attempts")
 	}
 	now := v.now()
 	id := v.cache.id(kind, username, password)
 	if !v.cache.ok(id, p.PasswordHash, now) {
-		if bcrypt.CompareHashAndPassword([]byte(p.PasswordHash), []byte(password)) != nil {
+		if v.compare(p.PasswordHash, password) != nil {
 			if _, err := AddAttempt(ctx, v.State.Attempts, key); err != nil {
 				return nil, nil, fmt.Errorf("attempt counter: %w", err)
 			}
@@ -372,6 +416,49 @@ func (v *Verifier) VerifyPassword(ctx context.Context, kind Kind, username, pass
 	c := callerOf(p, MethodPassword)
 	c.Full = kind == KindParticipant
 	return c, p, nil
+}
+
+// compare is the one bcrypt comparison of a password login; the dummy hash follows the cost of
+// the stored hashes it sees.
+func (v *Verifier) compare(hash, password string) error {
+	if cost, err := bcrypt.Cost([]byte(hash)); err == nil {
+		v.dummy.seen(cost)
+	}
+	if v.CompareHash != nil {
+		return v.CompareHash([]byte(hash), []byte(password))
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+}
+
+// dummyHash is a bcrypt hash of a random password, at the cost of the last stored hash
+// compared (bcrypt.DefaultCost before any): what an unknown username is compared against.
+type dummyHash struct {
+	cost   atomic.Int32
+	mu     sync.Mutex
+	byCost map[int]string
+}
+
+func (d *dummyHash) seen(cost int) { d.cost.Store(int32(cost)) }
+
+func (d *dummyHash) hash() string {
+	cost := int(d.cost.Load())
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if h, ok := d.byCost[cost]; ok {
+		return h
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(RandomHex(16)), cost)
+	if err != nil { // only for a cost out of range, which bcrypt.Cost never reports
+		return ""
+	}
+	if d.byCost == nil {
+		d.byCost = map[int]string{}
+	}
+	d.byCost[cost] = string(h)
+	return string(h)
 }
 
 // oidUID is the LDAP userid attribute (0.9.2342.19200300.100.1.1) carrying the device uuid in
