@@ -72,6 +72,7 @@ func isOpenMethod(fullMethod string) bool {
 }
 
 // authorize authenticates the caller of a non-public method and checks the declared rule. The
+// context it returns is never nil, with or without an error. The
 // data-dependent part (which site or project) stays with the handler and the SQL access rules.
 func (t accessTable) authorize(ctx context.Context, auth authn.Authenticator, fullMethod string) (context.Context, error) {
 	if isOpenMethod(fullMethod) {
@@ -80,32 +81,36 @@ func (t accessTable) authorize(ctx context.Context, auth authn.Authenticator, fu
 	rule, ok := t[fullMethod]
 	if !ok {
 		// Unreachable for registered methods; an unknown method is answered by gRPC itself.
-		return nil, apierr.Forbidden("method has no access rule")
+		return ctx, apierr.Forbidden("method has no access rule")
 	}
 	if rule.GetPublic() {
 		return ctx, nil
 	}
 	if auth == nil {
-		return nil, apierr.Unauthenticated("Unauthorized")
+		return ctx, apierr.Unauthenticated("Unauthorized")
 	}
 	caller, err := auth.Authenticate(ctx)
 	if err != nil {
 		if apierr.IsStatus(err) {
-			return nil, err
+			return ctx, err
 		}
-		return nil, apierr.Unauthenticated("Unauthorized")
+		return ctx, apierr.Unauthenticated("Unauthorized")
 	}
 	if caller == nil {
-		return nil, apierr.Unauthenticated("Unauthorized")
+		return ctx, apierr.Unauthenticated("Unauthorized")
 	}
 	if !slices.Contains(rule.GetPrincipals(), caller.Kind) {
-		return nil, apierr.Forbidden("Forbidden")
+		// A credential of the wrong kind (a participant token on /api/user/…) does not
+		// authenticate on this surface at all: OpenTera answers 401 there, not 403.
+		return ctx, apierr.Unauthenticated("Unauthorized")
 	}
+	// From here the caller is known: the context carries it even with a refusal, for the
+	// access log.
 	if rule.GetParticipantFull() && caller.Kind == authn.KindParticipant && !caller.Full {
-		return nil, apierr.Forbidden("Forbidden")
+		return authn.WithCaller(ctx, caller), apierr.Forbidden("Forbidden")
 	}
 	if rule.GetSuperadmin() && caller.Kind == authn.KindUser && !caller.Superadmin {
-		return nil, apierr.Forbidden("Forbidden")
+		return authn.WithCaller(ctx, caller), apierr.Forbidden("Forbidden")
 	}
 	return authn.WithCaller(ctx, caller), nil
 }

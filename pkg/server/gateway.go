@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -71,8 +72,14 @@ func headerMatcher(key string) (string, bool) {
 	return "", false
 }
 
-func gatewayMetadata(_ context.Context, r *http.Request) metadata.MD {
+func gatewayMetadata(ctx context.Context, r *http.Request) metadata.MD {
 	md := metadata.MD{}
+	if a := recordOf(r.Context()); a != nil {
+		md.Set(mdRequest, a.id)
+		if p, ok := runtime.HTTPPathPattern(ctx); ok {
+			a.setRoute(p)
+		}
+	}
 	if t := r.URL.Query().Get("token"); t != "" {
 		md.Set(MDToken, t)
 	}
@@ -82,7 +89,7 @@ func gatewayMetadata(_ context.Context, r *http.Request) metadata.MD {
 
 // newGatewayMux emits OpenTera's JSON: proto field names (OpenTera's snake_case keys) and every
 // field, set or not.
-func newGatewayMux() *runtime.ServeMux {
+func (s *Server) newGatewayMux() *runtime.ServeMux {
 	marshaler := &runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
@@ -93,8 +100,8 @@ func newGatewayMux() *runtime.ServeMux {
 		runtime.WithOutgoingHeaderMatcher(func(k string) (string, bool) { return k, k != MDBody }),
 		runtime.WithForwardResponseRewriter(rewriteResponse),
 		runtime.WithMetadata(gatewayMetadata),
-		runtime.WithErrorHandler(errorHandler),
-		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithErrorHandler(s.errorHandler),
+		runtime.WithRoutingErrorHandler(s.routingErrorHandler),
 	)
 }
 
@@ -120,10 +127,14 @@ func HTTPStatus(st *status.Status) int {
 // errorHandler writes errors the way OpenTera does: 401 as text/html "Unauthorized"; other
 // errors as a JSON string message, or as the JSON object carried in a google.protobuf.Struct
 // detail (OpenTera's 426 version body, for instance).
-func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+func (s *Server) errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	st := status.Convert(err)
-	if strings.Contains(st.Message(), "http: request body too large") {
-		st = status.Convert(apierr.New(codes.InvalidArgument, errorsv1.ErrorReason_ERROR_REASON_TOO_LARGE, "Request body too large"))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) || strings.Contains(st.Message(), "http: request body too large") ||
+		(st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max")) {
+		// A chunked body cut at the limit, or (belt and braces) a message gRPC found over its
+		// own limit: the same answer as a declared Content-Length over the limit.
+		st = status.Convert(apierr.New(codes.InvalidArgument, errorsv1.ErrorReason_ERROR_REASON_TOO_LARGE, TooLargeMessage(s.cfg.MaxBodyBytes)))
 	}
 	if st.Code() == codes.Internal && strings.Contains(st.Message(), "invalid UTF-8") {
 		// The gateway could not marshal the request for gRPC: a query parameter (or path
@@ -168,14 +179,14 @@ func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler,
 	_, _ = w.Write(append(body, '\n'))
 }
 
-func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+func (s *Server) routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
 	switch httpStatus {
 	case http.StatusMethodNotAllowed:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		_, _ = w.Write([]byte("\"The method is not allowed for the requested URL.\"\n"))
 	case http.StatusNotFound:
-		errorHandler(ctx, mux, m, w, r, apierr.NotFound("The requested URL was not found on the server."))
+		s.errorHandler(ctx, mux, m, w, r, apierr.NotFound("The requested URL was not found on the server."))
 	default:
 		runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server/docui"
 )
 
@@ -32,8 +34,24 @@ func (s *Server) routes(gw *runtime.ServeMux) http.Handler {
 			h.HTTPRoutes(mux)
 		}
 	}
-	mux.Handle("/", s.limitBody(gw))
-	return s.instrument(cors(mux))
+	mux.Handle("/", gw)
+	return s.instrument(cors(s.limitBody(headAsGet(mux))))
+}
+
+// headAsGet answers HEAD as GET without a body, on every route (Flask does so for every GET
+// route; the gateway knows only the methods of the HTTP bindings). The server discards what the
+// handler writes, since the connection still serves a HEAD request.
+func headAsGet(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		g := r.Clone(r.Context())
+		g.Method = http.MethodGet
+		next.ServeHTTP(w, g)
+		r.Pattern = g.Pattern
+	})
 }
 
 // ready runs every check concurrently, each bounded by the readiness timeout.
@@ -48,6 +66,9 @@ func (s *Server) ready(ctx context.Context) (map[string]error, bool) {
 			cctx, cancel := context.WithTimeout(ctx, s.cfg.ReadinessTimeout.D())
 			defer cancel()
 			err := c.Fn(cctx)
+			if ctx.Err() == nil { // a client gone from /readyz says nothing of the dependency
+				s.outages.observe(c.Name, err)
+			}
 			mu.Lock()
 			results[c.Name] = err
 			mu.Unlock()
@@ -89,18 +110,38 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(b.String()))
 }
 
+// limitBody refuses bodies over max_body_bytes with one answer whatever the size and route:
+// 400, reason ERROR_REASON_TOO_LARGE, a message naming the limit. A declared Content-Length is
+// refused before reading; a chunked body is cut at the limit and its handler sees the error.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.cfg.MaxBodyBytes {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set(ReasonHeader, "ERROR_REASON_TOO_LARGE")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write([]byte("\"Request body too large\"\n"))
+			writeTooLarge(w, s.cfg.MaxBodyBytes)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// TooLargeMessage is the message of the 400 answered to a body over the limit.
+func TooLargeMessage(limit int64) string {
+	if limit%(1<<20) == 0 {
+		return fmt.Sprintf("Request body too large (limit %d MiB)", limit>>20)
+	}
+	return fmt.Sprintf("Request body too large (limit %d bytes)", limit)
+}
+
+// WriteTooLarge answers a body over the limit, for plain routes that read a body cut by the
+// server's limit (the *http.MaxBytesError names it).
+func WriteTooLarge(w http.ResponseWriter, limit int64) { writeTooLarge(w, limit) }
+
+func writeTooLarge(w http.ResponseWriter, limit int64) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(ReasonHeader, "ERROR_REASON_TOO_LARGE")
+	w.WriteHeader(http.StatusBadRequest)
+	b, _ := json.Marshal(TooLargeMessage(limit))
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // cors adds the headers OpenTera sends on every response, and answers preflights.
@@ -145,8 +186,20 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		a := &accessRecord{id: authn.RandomHex(16)}
+		s.requests.add(a)
+		defer s.requests.remove(a)
+		r = r.WithContext(context.WithValue(r.Context(), recordKey{}, a))
 		next.ServeHTTP(rec, r)
+		d := time.Since(start)
 		requests.WithLabelValues(r.Method, strconv.Itoa(rec.code)).Inc()
-		duration.WithLabelValues(r.Method).Observe(time.Since(start).Seconds())
+		duration.WithLabelValues(r.Method).Observe(d.Seconds())
+		if !quietRoutes[r.Pattern] {
+			s.logHTTP(r.Context(), r, a, rec.code, d)
+		}
 	})
 }
+
+// quietRoutes are polled by probes and scrapers every few seconds: their lines would drown
+// the access log.
+var quietRoutes = map[string]bool{"GET /livez": true, "GET /readyz": true, "GET /metrics": true}

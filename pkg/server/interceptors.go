@@ -5,23 +5,18 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/pkg/authn"
 )
-
-// interceptorLogger adapts slog to go-grpc-middleware's logging interface.
-func interceptorLogger(l *slog.Logger) logging.Logger {
-	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		l.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-}
 
 // validator is implemented by request messages that check themselves.
 type validator interface{ Validate() error }
@@ -39,23 +34,25 @@ func validate(req any) error {
 }
 
 type chain struct {
-	metrics *grpcprom.ServerMetrics
-	panics  prometheus.Counter
-	log     *slog.Logger
-	access  *accessTable
-	auth    authn.Authenticator
+	metrics  *grpcprom.ServerMetrics
+	panics   prometheus.Counter
+	log      *slog.Logger
+	access   *accessTable
+	auth     authn.Authenticator
+	requests *inflight
 }
 
-func newChain(reg prometheus.Registerer, log *slog.Logger, access *accessTable, auth authn.Authenticator) *chain {
+func newChain(reg prometheus.Registerer, log *slog.Logger, access *accessTable, auth authn.Authenticator, requests *inflight) *chain {
 	c := &chain{
 		metrics: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram()),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tera_grpc_panics_recovered_total",
 			Help: "Panics in gRPC handlers turned into Internal errors.",
 		}),
-		log:    log,
-		access: access,
-		auth:   auth,
+		log:      log,
+		access:   access,
+		auth:     auth,
+		requests: requests,
 	}
 	reg.MustRegister(c.metrics, c.panics)
 	return c
@@ -67,9 +64,30 @@ func (c *chain) recover(ctx context.Context, p any) error {
 	return apierr.Internal("Internal Server Error")
 }
 
-func (c *chain) logOpts() []logging.Option {
-	// Payloads are never logged: they carry passwords and tokens.
-	return []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
+// logged runs a call and writes its access line, unless the gateway relays it: the HTTP
+// request it serves has the line, and the call only names its principal there. Payloads are
+// never logged: they carry passwords and tokens.
+func (c *chain) logged(ctx context.Context, method string, call func(ctx context.Context) (context.Context, error)) error {
+	start := time.Now()
+	rec := c.requests.fromGateway(ctx)
+	ctx, err := call(ctx)
+	caller := authn.FromContext(ctx)
+	if rec != nil {
+		rec.setCaller(caller)
+		return err
+	}
+	st := status.Convert(err)
+	level := slog.LevelInfo
+	switch st.Code() {
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unavailable:
+		level = slog.LevelWarn
+	}
+	attrs := []any{slog.String("method", method), slog.String("code", st.Code().String()), slog.Duration("duration", time.Since(start))}
+	if caller != nil {
+		attrs = append(attrs, principalAttrs(caller.Kind, caller.ID)...)
+	}
+	c.log.Log(ctx, level, "grpc call", attrs...)
+	return err
 }
 
 // Order, outermost first: metrics, logging, authentication + access, validation, recovery
@@ -77,16 +95,20 @@ func (c *chain) logOpts() []logging.Option {
 func (c *chain) unary() []grpc.UnaryServerInterceptor {
 	return []grpc.UnaryServerInterceptor{
 		c.metrics.UnaryServerInterceptor(),
-		logging.UnaryServerInterceptor(interceptorLogger(c.log), c.logOpts()...),
 		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			ctx, err := c.access.authorize(ctx, c.auth, info.FullMethod)
-			if err != nil {
-				return nil, err
-			}
-			if err := validate(req); err != nil {
-				return nil, err
-			}
-			return h(ctx, req)
+			var resp any
+			err := c.logged(ctx, info.FullMethod, func(ctx context.Context) (context.Context, error) {
+				ctx, err := c.access.authorize(ctx, c.auth, info.FullMethod)
+				if err != nil {
+					return ctx, err
+				}
+				if err := validate(req); err != nil {
+					return ctx, err
+				}
+				resp, err = h(ctx, req)
+				return ctx, err
+			})
+			return resp, err
 		},
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(c.recover)),
 	}
@@ -95,13 +117,14 @@ func (c *chain) unary() []grpc.UnaryServerInterceptor {
 func (c *chain) stream() []grpc.StreamServerInterceptor {
 	return []grpc.StreamServerInterceptor{
 		c.metrics.StreamServerInterceptor(),
-		logging.StreamServerInterceptor(interceptorLogger(c.log), c.logOpts()...),
 		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			ctx, err := c.access.authorize(ss.Context(), c.auth, info.FullMethod)
-			if err != nil {
-				return err
-			}
-			return h(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
+			return c.logged(ss.Context(), info.FullMethod, func(ctx context.Context) (context.Context, error) {
+				ctx, err := c.access.authorize(ctx, c.auth, info.FullMethod)
+				if err != nil {
+					return ctx, err
+				}
+				return ctx, h(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
+			})
 		},
 		recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(c.recover)),
 	}

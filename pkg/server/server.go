@@ -83,6 +83,8 @@ type Server struct {
 	reg      *prometheus.Registry
 	draining atomic.Bool
 	closers  closeStack
+	requests inflight
+	outages  outages
 }
 
 // New validates cfg, opens both listeners and wires everything. Nothing is served until Run.
@@ -94,7 +96,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, reg: opts.Registry}
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, reg: opts.Registry, outages: outages{log: opts.Logger, down: map[string]time.Time{}}}
 	defer func() {
 		if err != nil {
 			s.closers.closeAll()
@@ -105,10 +107,14 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
-	chain := newChain(s.reg, s.log, &s.access, opts.Authenticator)
+	chain := newChain(s.reg, s.log, &s.access, opts.Authenticator, &s.requests)
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(chain.unary()...),
 		grpc.ChainStreamInterceptor(chain.stream()...),
+		// The proto form of a JSON body can be several times its size (a google.protobuf.Struct
+		// list of small numbers is ~5.5×): the REST limit is max_body_bytes, checked on the
+		// JSON, and gRPC must not refuse what REST accepted with an error of its own.
+		grpc.MaxRecvMsgSize(grpcRecvLimit(cfg.MaxBodyBytes)),
 	)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -138,7 +144,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	}
 	s.closers.push(s.conn.Close)
 
-	gw := newGatewayMux()
+	gw := s.newGatewayMux()
 	for _, svc := range opts.Services {
 		if err := svc.RegisterGateway(ctx, gw, s.conn); err != nil {
 			return nil, fmt.Errorf("register gateway of %s: %w", svc.Name(), err)
@@ -150,6 +156,14 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+func grpcRecvLimit(maxBody int64) int {
+	const floor = 4 << 20 // gRPC's own default
+	if n := 8 * maxBody; n > floor && n < 1<<31 {
+		return int(n)
+	}
+	return floor
 }
 
 func dialAddr(a net.Addr) string {

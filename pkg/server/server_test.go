@@ -85,11 +85,17 @@ type fixture struct {
 
 func start(t *testing.T, checks ...Check) *fixture {
 	t.Helper()
+	return startLogged(t, io.Discard, checks...)
+}
+
+// startLogged starts the test server with its JSON logs written to w.
+func startLogged(t *testing.T, w io.Writer, checks ...Check) *fixture {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.GRPC.Listen = "127.0.0.1:0"
 	cfg.ShutdownTimeout = 2e9
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.NewJSONHandler(w, nil))
 	srv, err := New(context.Background(), cfg, Options{
 		Logger: log, Authenticator: tokenAuth{}, Services: []Service{testingService{}}, Checks: checks,
 		OpenAPI: []byte(`{"swagger":"2.0"}`),
@@ -190,8 +196,8 @@ func TestAuthenticationHookAndDeclaredAccess(t *testing.T) {
 	if code, _, _ := get(t, f.base+"/api/testing/whoami", "Authorization", "Bearer forged"); code != 401 {
 		t.Fatalf("bad credentials: %d", code)
 	}
-	if code, _, _ := get(t, f.base+"/api/testing/whoami", "Authorization", "Bearer device"); code != 403 {
-		t.Fatalf("device on a user-only method: %d", code)
+	if code, _, _ := get(t, f.base+"/api/testing/whoami", "Authorization", "Bearer device"); code != 401 {
+		t.Fatalf("device on a user-only method: %d, want 401 (a credential of the wrong kind, as OpenTera)", code)
 	}
 	code, body, _ = get(t, f.base+"/api/testing/whoami", "Authorization", "Bearer good")
 	if code != 200 || !strings.Contains(body, `"name":"Ada"`) || !strings.Contains(body, "PRINCIPAL_USER") {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,12 +22,15 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server"
 )
 
 // Options configure the login target.
@@ -107,7 +111,8 @@ func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.Clie
 }
 
 // HTTPRoutes implements server.HTTPService.
-func (s *Service) HTTPRoutes(mux *http.ServeMux) {
+func (s *Service) HTTPRoutes(m *http.ServeMux) {
+	mux := bodyReadMux{m}
 	mux.HandleFunc("GET /api/user/login", s.userLogin)
 	mux.HandleFunc("/api/user/login/2fa", s.userLogin2FA)
 	mux.HandleFunc("/api/user/login/setup_2fa", s.userSetup2FA)
@@ -123,6 +128,26 @@ func (s *Service) HTTPRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/service/auth/code", s.serviceAuthCode)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	s.pageRoutes(mux)
+}
+
+// bodyReadMux registers handlers that get their (small) body read in full first, so a body cut
+// by the server's size limit is answered as every other one over the limit, whichever way the
+// handler would have parsed it.
+type bodyReadMux struct{ *http.ServeMux }
+
+func (m bodyReadMux) HandleFunc(pattern string, h http.HandlerFunc) {
+	m.ServeMux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			b, err := io.ReadAll(r.Body)
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				server.WriteTooLarge(w, tooLarge.Limit)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		h(w, r)
+	})
 }
 
 func (s *Service) jwks(w http.ResponseWriter, _ *http.Request) {
@@ -185,9 +210,32 @@ func unauthorizedKeepSession(w http.ResponseWriter) {
 	_, _ = w.Write([]byte("Unauthorized"))
 }
 
+// internal answers a failure of ours: 503 when PostgreSQL or NATS cannot be reached (the
+// client may retry; the readiness checks log the outage once, not once per request), else 500.
 func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if unreachable(err) {
+		writeJSON(w, http.StatusServiceUnavailable, "Service temporarily unavailable")
+		return
+	}
 	s.log.Error("login request failed", "path", r.URL.Path, "err", err)
 	writeJSON(w, http.StatusInternalServerError, "Internal Server Error")
+}
+
+// unreachable tells a dependency that did not answer from one that answered with an error.
+func unreachable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Connection exceptions, server shutting down or not accepting connections yet,
+		// insufficient resources.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "53")
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
 }
 
 func boolParam(r *http.Request, name string) bool {

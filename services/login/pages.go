@@ -42,7 +42,7 @@ func (s *Service) render(w http.ResponseWriter, code int, name string, d pageDat
 	_, _ = w.Write(buf.Bytes())
 }
 
-func (s *Service) pageRoutes(mux *http.ServeMux) {
+func (s *Service) pageRoutes(mux bodyReadMux) {
 	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusOK, "login", pageData{Title: "Sign in", AuthCode: r.URL.Query().Get("auth_code")})
 	})

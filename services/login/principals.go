@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server"
 )
 
 // participantLogin is GET /api/participant/login: Basic (login enabled) or a token (dynamic:
@@ -39,6 +40,7 @@ func (s *Service) participantLogin(w http.ResponseWriter, r *http.Request) {
 		s.authFailure(w, r, typ, authn.KindParticipant, err)
 		return
 	}
+	server.NoteCaller(r.Context(), c)
 	types, err := s.sessionTypesOfParticipant(ctx, p.ID)
 	if err != nil {
 		s.internal(w, r, err)
@@ -117,6 +119,7 @@ func (s *Service) participantLogout(w http.ResponseWriter, r *http.Request) {
 		s.authFailure(w, r, typeToken, authn.KindParticipant, err)
 		return
 	}
+	server.NoteCaller(r.Context(), c)
 	if c.Method == authn.MethodToken {
 		if err := s.state.Revoke(ctx, c.TokenID, c.TokenExpires); err != nil {
 			s.internal(w, r, err)
@@ -139,6 +142,7 @@ func (s *Service) participantRefresh(w http.ResponseWriter, r *http.Request) {
 		s.authFailure(w, r, typeToken, authn.KindParticipant, err)
 		return
 	}
+	server.NoteCaller(r.Context(), c)
 	if c.Method != authn.MethodToken {
 		writeJSON(w, http.StatusForbidden, "Forbidden")
 		return
@@ -172,6 +176,7 @@ func (s *Service) deviceLogin(w http.ResponseWriter, r *http.Request) {
 		s.authFailure(w, r, typ, authn.KindDevice, err)
 		return
 	}
+	server.NoteCaller(r.Context(), c)
 	var info obj
 	var onlineable bool
 	{
@@ -253,6 +258,7 @@ func (s *Service) deviceLogout(w http.ResponseWriter, r *http.Request) {
 		s.authFailure(w, r, typeToken, authn.KindDevice, err)
 		return
 	}
+	server.NoteCaller(r.Context(), c)
 	s.disconnect(authn.KindDevice, c.UUID)
 	writeJSON(w, http.StatusOK, "Device logged out.")
 }
@@ -376,6 +382,7 @@ func (s *Service) serviceAuthCode(w http.ResponseWriter, r *http.Request) {
 		s.authFailure(w, r, typeToken, authn.KindService, err)
 		return
 	}
+	server.NoteCaller(r.Context(), c)
 	endpoint := r.URL.Query().Get("endpoint_url")
 	if endpoint == "" {
 		writeJSON(w, http.StatusBadRequest, "Missing arguments")

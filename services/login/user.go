@@ -16,6 +16,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/store"
 )
@@ -37,11 +38,17 @@ func (s *Service) userLogin(w http.ResponseWriter, r *http.Request) {
 	s.userNextStep(w, r, p, "", nil, boolParam(r, "with_websocket"), r.URL.Query().Get("auth_code"))
 }
 
-// authFailure answers a failed authentication: 401, or 500 when the failure is ours.
+// authFailure answers a failed authentication: 401, or 503 when PostgreSQL or NATS could not
+// say who the caller is (as every other target answers then, see authn.Verifier.Authenticate).
 func (s *Service) authFailure(w http.ResponseWriter, r *http.Request, typ loginType, kind authn.Kind, err error) {
 	var ae *authn.Error
 	if !errors.As(err, &ae) {
-		s.internal(w, r, err)
+		if unreachable(err) {
+			s.internal(w, r, err)
+			return
+		}
+		s.log.Error("authentication failed on our side", "path", r.URL.Path, "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, "Service temporarily unavailable")
 		return
 	}
 	s.failed(r, typ, kind, err)
@@ -52,6 +59,7 @@ func (s *Service) authFailure(w http.ResponseWriter, r *http.Request, typ loginT
 // change, 2FA setup, 2FA validation, or the token.
 func (s *Service) userNextStep(w http.ResponseWriter, r *http.Request, p *authn.Principal, sessionID string, ls *loginSession, withWS bool, authCode string) {
 	ctx := r.Context()
+	server.NoteCaller(ctx, &authn.Caller{Kind: authn.KindUser, ID: p.ID})
 	if ls == nil {
 		ls = &loginSession{UserUUID: p.UUID, AuthCode: authCode}
 	}
@@ -447,6 +455,7 @@ func (s *Service) userLogout(w http.ResponseWriter, r *http.Request) {
 		s.authFailure(w, r, typeToken, authn.KindUser, err)
 		return
 	}
+	server.NoteCaller(r.Context(), c)
 	if c.TokenID != "" && !c.TokenExpires.IsZero() {
 		if err := s.state.Revoke(ctx, c.TokenID, c.TokenExpires); err != nil {
 			s.internal(w, r, err)
@@ -478,6 +487,7 @@ func (s *Service) userRefresh(w http.ResponseWriter, r *http.Request) {
 		s.authFailure(w, r, typeToken, authn.KindUser, err)
 		return
 	}
+	server.NoteCaller(r.Context(), c)
 	access, err := s.serviceAccess(ctx, p.ID)
 	if err != nil {
 		s.internal(w, r, err)
