@@ -11,7 +11,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -97,7 +96,8 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 	return nil
 }
 
-// me is the authenticated user of a request (the access option guarantees one).
+// me is the caller of a request: its access scope, and for users their id and superadmin flag
+// (0 and false for other principals).
 type me struct {
 	id         int32
 	superadmin bool
@@ -106,11 +106,11 @@ type me struct {
 
 func caller(ctx context.Context) me {
 	c := authn.FromContext(ctx)
-	if c == nil {
-		return me{acc: access.For(access.UserCaller(0))}
+	m := me{acc: access.For(access.FromAuthn(c))}
+	if c != nil && c.Kind == authn.KindUser {
+		m.id, m.superadmin = int32(c.ID), c.Superadmin
 	}
-	id := int32(c.ID)
-	return me{id: id, superadmin: c.Superadmin, acc: access.For(access.UserCaller(id))}
+	return m
 }
 
 // can reports whether the caller may see (or, adminOnly, administer) one object.
@@ -152,37 +152,55 @@ func (s *Service) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 }
 
 // dbError turns database errors into OpenTera's answers: integrity refusals (SQLSTATE TI001,
-// raised by the schema's triggers) and constraint violations are 500 with a message; anything
-// else is a 500 that does not leak internals. Status errors pass through.
+// raised by the schema's triggers) and constraint violations are 500 with a message; refused
+// values are 400; anything else is a 500 that does not leak internals. Status errors pass
+// through. The SQLSTATEs are read by store.MapError alone.
 func (s *Service) dbError(ctx context.Context, err error) error {
 	if err == nil || apierr.IsStatus(err) {
 		return err
 	}
+	err = store.MapError(err)
 	var ie *store.IntegrityError
-	if errors.As(err, &ie) {
-		return apierr.Integrity(ie.Message)
-	}
 	var ce *store.ConflictError
-	if errors.As(err, &ce) {
+	var ve *store.InvalidValueError
+	switch {
+	case errors.As(err, &ie):
+		return apierr.Integrity(ie.Message)
+	case errors.As(err, &ce) && ce.Constraint != "":
 		return apierr.Integrity("Database error: duplicate value (" + ce.Constraint + ")")
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch {
-		case pe.Code == "TI001":
-			return apierr.Integrity(pe.Message)
-		case pe.Code == "23505":
-			return apierr.Integrity("Database error: duplicate value (" + pe.ConstraintName + ")")
-		case pe.Code == "23503":
-			return apierr.Integrity("Database error: unknown reference (" + pe.ConstraintName + ")")
-		case len(pe.Code) == 5 && pe.Code[:2] == "23":
-			return apierr.Integrity("Database error: " + pe.Message)
-		case len(pe.Code) == 5 && pe.Code[:2] == "22":
-			// Data exceptions (NUL bytes, out-of-range numbers, too long values): the client's input.
-			return apierr.InvalidArgument("Invalid value")
-		}
+	case errors.As(err, &ve):
+		return apierr.InvalidArgument("Invalid value")
 	}
 	return s.internal(ctx, err)
+}
+
+// orDenied answers "no row the scope covers" with 403 and msg: to a client, unknown and
+// inaccessible objects look the same, as in OpenTera.
+func orDenied(err error, msg string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return apierr.Forbidden(msg)
+	}
+	return err
+}
+
+// orNotFound is err, or store.ErrNotFound when there is none (an empty result).
+func orNotFound(err error) error {
+	if err == nil {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// softDelete is a DELETE ?id= of the user API: the row is soft-deleted within the caller's
+// admin scope in one transaction (cascades and refusals run in the database); a missing id is
+// 400, an unknown or not administered one 403.
+func (s *Service) softDelete(ctx context.Context, t store.Table, id *int32) error {
+	if id == nil {
+		return apierr.MissingArgument("Missing id")
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		return orDenied(store.Delete(ctx, tx, caller(ctx).acc.AdminOnly(), t, *id), "Forbidden")
+	})
 }
 
 func (s *Service) internal(ctx context.Context, err error) error {
@@ -287,4 +305,15 @@ func idList(l *structpb.ListValue, key string) ([]int32, error) {
 		out = append(out, int32(n.NumberValue))
 	}
 	return out, nil
+}
+
+func merge(a, b pgx.NamedArgs) pgx.NamedArgs {
+	out := make(pgx.NamedArgs, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
 }

@@ -6,9 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/seed"
+	"github.com/tera-health/tera/services/internal/store"
 )
 
 // /api/user/participants
@@ -25,66 +24,39 @@ type participants struct {
 	corev1.UnimplementedParticipantServiceServer
 }
 
-// participantCols are read by scanParticipant; lastsession is the last column, NULL unless asked.
-const participantCols = `p.id_participant, p.participant_uuid, p.participant_name, p.participant_username, p.participant_email,
-	p.participant_token_enabled, p.participant_token, p.participant_lastonline, p.participant_enabled,
-	p.participant_login_enabled, p.id_participant_group, p.id_project,
-	pr.project_enabled, pr.id_site, pr.project_name, pr.project_description, st.site_name, g.participant_group_name`
-
-const participantFrom = ` FROM core.t_participants p
-	JOIN core.t_projects pr ON pr.id_project = p.id_project
-	JOIN core.t_sites st ON st.id_site = pr.id_site
-	LEFT JOIN core.t_participants_groups g ON g.id_participant_group = p.id_participant_group`
-
-const lastSessionCol = `(SELECT max(se.session_start_datetime) FROM core.t_sessions_participants sp
-	JOIN core.t_sessions se ON se.id_session = sp.id_session AND se.deleted_at IS NULL
-	WHERE sp.id_participant = p.id_participant AND sp.deleted_at IS NULL)`
-
 // participantForm says which variant of the JSON to build.
 type participantForm struct {
 	minimal, full, withSite, withLastSession bool
 }
 
-func scanParticipant(row pgx.Row, form participantForm) (*corev1.Participant, error) {
-	p := &corev1.Participant{}
-	var username, email, token, projectDesc, groupName *string
-	var lastonline, lastsession *time.Time
-	var group *int32
-	var projectEnabled bool
-	var site int32
-	var projectName, siteName string
-	err := row.Scan(&p.IdParticipant, &p.ParticipantUuid, &p.ParticipantName, &username, &email,
-		&p.ParticipantTokenEnabled, &token, &lastonline, &p.ParticipantEnabled,
-		&p.ParticipantLoginEnabled, &group, &p.IdProject,
-		&projectEnabled, &site, &projectName, &projectDesc, &siteName, &groupName, &lastsession)
-	if err != nil {
-		return nil, err
-	}
-	p.ParticipantEmail = strValue(email)
-	p.IdParticipantGroup = int32Value(group)
+// participantProto is a row as OpenTera's participant JSON in one of its forms.
+func participantProto(r store.ParticipantRow, form participantForm) *corev1.Participant {
+	p := &corev1.Participant{IdParticipant: r.IDParticipant, ParticipantUuid: r.ParticipantUUID, ParticipantName: r.ParticipantName,
+		ParticipantEmail: strValue(r.ParticipantEmail), ParticipantTokenEnabled: r.ParticipantTokenEnabled,
+		ParticipantEnabled: r.ParticipantEnabled, IdParticipantGroup: int32Value(r.IDParticipantGroup), IdProject: r.IDProject}
 	if form.minimal {
-		p.ParticipantLoginEnabled = nil
-		return p, nil
+		return p
 	}
-	p.ParticipantUsername = nullable(username)
-	p.ParticipantToken = nullable(token)
-	p.ParticipantLastonline = nullable(isoTime(lastonline))
-	p.ParticipantProjectEnabled = &projectEnabled
+	p.ParticipantLoginEnabled = &r.ParticipantLoginEnabled
+	p.ParticipantUsername = nullable(r.ParticipantUsername)
+	p.ParticipantToken = nullable(r.ParticipantToken)
+	p.ParticipantLastonline = nullable(isoTime(r.ParticipantLastonline))
+	p.ParticipantProjectEnabled = &r.ProjectEnabled
 	if form.withSite {
-		p.IdSite = &site
+		p.IdSite = &r.IDSite
 	}
 	if form.withLastSession {
-		p.ParticipantLastsession = nullable(isoTime(lastsession))
+		p.ParticipantLastsession = nullable(isoTime(r.LastSession))
 	}
 	if form.full {
-		p.ParticipantProject = &corev1.Project{IdProject: p.IdProject, IdSite: site, ProjectName: projectName,
-			ProjectEnabled: projectEnabled, ProjectDescription: strValue(projectDesc), SiteName: siteName}
-		if group != nil && groupName != nil {
-			p.ParticipantParticipantGroup = &corev1.ParticipantGroup{IdParticipantGroup: *group, IdProject: p.IdProject,
-				ParticipantGroupName: *groupName, ProjectName: projectName}
+		p.ParticipantProject = &corev1.Project{IdProject: r.IDProject, IdSite: r.IDSite, ProjectName: r.ProjectName,
+			ProjectEnabled: r.ProjectEnabled, ProjectDescription: strValue(r.ProjectDescription), SiteName: r.SiteName}
+		if r.IDParticipantGroup != nil && r.ParticipantGroupName != nil {
+			p.ParticipantParticipantGroup = &corev1.ParticipantGroup{IdParticipantGroup: *r.IDParticipantGroup,
+				IdProject: r.IDProject, ParticipantGroupName: *r.ParticipantGroupName, ProjectName: r.ProjectName}
 		}
 	}
-	return p, nil
+	return p
 }
 
 // isoTime formats like Python's isoformat() on an aware UTC datetime.
@@ -102,7 +74,35 @@ func isoTime(t *time.Time) *string {
 }
 
 func (s *participants) GetParticipants(ctx context.Context, r *corev1.GetParticipantsRequest) (*corev1.GetParticipantsResponse, error) {
-	m := caller(ctx)
+	f, form, err := participantQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	var rows []store.ParticipantRow
+	if f != nil {
+		if rows, err = store.ListParticipants(ctx, s.db, caller(ctx).acc, *f); err != nil {
+			return nil, s.dbError(ctx, err)
+		}
+	}
+	if len(rows) == 0 {
+		respondNull(ctx)
+		return &corev1.GetParticipantsResponse{}, nil
+	}
+	out := make([]*corev1.Participant, len(rows))
+	for i, row := range rows {
+		out[i] = participantProto(row, form)
+	}
+	if form.full {
+		if err := s.addDevices(ctx, out); err != nil {
+			return nil, err
+		}
+	}
+	return &corev1.GetParticipantsResponse{Participants: out}, nil
+}
+
+// participantQuery is the filter and form of a GET, OpenTera's way: a selector is required, one
+// is honoured (in this order), flags without a selector match nothing (nil filter).
+func participantQuery(r *corev1.GetParticipantsRequest) (*store.ParticipantFilter, participantForm, error) {
 	if r.Id != 0 {
 		r.IdParticipant = r.Id
 	}
@@ -112,81 +112,41 @@ func (s *participants) GetParticipants(ctx context.Context, r *corev1.GetPartici
 	if r.IdParticipant == 0 && r.Username == "" && r.ParticipantUuid == "" && r.IdSite == 0 && r.IdProject == 0 &&
 		r.IdGroup == 0 && r.IdSession == 0 && r.IdDevice == 0 && r.Name == "" && r.Enabled == nil && !r.List &&
 		!r.Full && !r.NoGroup && !r.OrderbyRecents && r.Limit == 0 {
-		return nil, apierr.MissingArgument("Missing arguments")
+		return nil, participantForm{}, apierr.MissingArgument("Missing arguments")
 	}
-	f := m.acc.Projects()
-	args := f.With(nil)
-	var where string
+	f := &store.ParticipantFilter{Enabled: r.Enabled, NoGroup: r.NoGroup, OrderByRecents: r.OrderbyRecents}
+	byGroup := false
 	switch {
 	case r.IdParticipant != 0:
-		where, args["id"] = "p.id_participant = @id", r.IdParticipant
+		f.IDParticipant = &r.IdParticipant
 	case r.Username != "":
-		where, args["username"] = "p.participant_username = @username", r.Username
+		f.Username = &r.Username
 	case r.ParticipantUuid != "":
-		where, args["uuid"] = "p.participant_uuid = @uuid", r.ParticipantUuid
+		f.UUID = &r.ParticipantUuid
 	case r.IdSite != 0:
-		where, args["site"] = "pr.id_site = @site", r.IdSite
+		f.IDSite = &r.IdSite
 	case r.IdProject != 0:
-		where, args["project"] = "p.id_project = @project", r.IdProject
+		f.IDProject = &r.IdProject
 	case r.IdGroup != 0:
-		where, args["group"] = "p.id_participant_group = @group", r.IdGroup
+		f.IDGroup, byGroup = &r.IdGroup, true
 	case r.IdDevice != 0:
-		where = `p.id_participant IN (SELECT dp.id_participant FROM core.t_devices_participants dp
-		                               WHERE dp.id_device = @device AND dp.deleted_at IS NULL)`
-		args["device"] = r.IdDevice
+		f.IDDevice = &r.IdDevice
 	case r.IdSession != 0:
-		where = `p.id_participant IN (SELECT sp.id_participant FROM core.t_sessions_participants sp
-		                               WHERE sp.id_session = @session AND sp.deleted_at IS NULL)`
-		args["session"] = r.IdSession
+		f.IDSession = &r.IdSession
 	case r.Name != "":
-		where, args["name"] = "p.participant_name = @name", r.Name
+		f.Name = &r.Name
 	default:
-		// Flags without a selector: nothing matched.
-		respondNull(ctx)
-		return &corev1.GetParticipantsResponse{}, nil
+		f = nil
 	}
-	if r.Enabled != nil {
-		where += " AND p.participant_enabled = @enabled"
-		args["enabled"] = r.GetEnabled()
+	if f != nil && r.Limit > 0 {
+		f.Limit = &r.Limit
 	}
-	if r.NoGroup {
-		where += " AND p.id_participant_group IS NULL"
+	form := participantForm{minimal: r.List, full: r.Full && !r.List, withSite: !r.List && r.IdParticipant != 0}
+	form.withLastSession = !r.List && (r.IdParticipant != 0 || byGroup)
+	if f != nil {
+		f.WithLastSession = form.withLastSession
 	}
-	form := participantForm{minimal: r.List, full: r.Full && !r.List}
-	form.withSite = !r.List && r.IdParticipant != 0
-	form.withLastSession = !r.List && (r.IdParticipant != 0 || (r.IdGroup != 0 && r.Username == "" && r.ParticipantUuid == "" && r.IdSite == 0 && r.IdProject == 0))
-	last := "NULL::timestamptz"
-	if form.withLastSession {
-		last = lastSessionCol
-	}
-	order := "p.id_participant"
-	if r.OrderbyRecents {
-		order = "p.participant_lastonline DESC NULLS LAST, p.id_participant"
-	}
-	q := `SELECT ` + participantCols + `, ` + last + participantFrom + `
-		WHERE p.deleted_at IS NULL AND p.id_project IN (` + f.SQL + `) AND ` + where + ` ORDER BY ` + order
-	if r.Limit > 0 {
-		q += " LIMIT @limit"
-		args["limit"] = r.Limit
-	}
-	rows, err := s.db.Query(ctx, q, args)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*corev1.Participant, error) { return scanParticipant(row, form) })
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	if len(out) == 0 {
-		respondNull(ctx)
-		return &corev1.GetParticipantsResponse{}, nil
-	}
-	if form.full {
-		if err := s.addDevices(ctx, out); err != nil {
-			return nil, err
-		}
-	}
-	return &corev1.GetParticipantsResponse{Participants: out}, nil
+	return f, form, nil
 }
 
 // addDevices fills participant_devices (full form) in one query.
@@ -237,134 +197,110 @@ func (s *participants) PostParticipant(ctx context.Context, r *corev1.PostPartic
 	if b == nil {
 		return nil, apierr.MissingArgument("Missing participant")
 	}
-	if b.IdParticipant == nil || (b.IdProject == nil && b.IdParticipantGroup == nil) {
-		return nil, apierr.MissingArgument("Missing id_participant, id_project or id_participant_group")
+	if b.IdParticipant == nil {
+		return nil, apierr.MissingArgument("Missing id_participant")
 	}
-	// id_participant_group: a number, 0 or null (no group).
-	var group *int32
-	hasGroup := b.IdParticipantGroup != nil
-	if hasGroup {
-		switch k := b.IdParticipantGroup.GetKind().(type) {
-		case *structpb.Value_NullValue:
-		case *structpb.Value_NumberValue:
-			v := k.NumberValue
-			if v != float64(int32(v)) || v < 0 {
-				return nil, apierr.InvalidArgument("Invalid id_participant_group")
-			}
-			if v > 0 {
-				g := int32(v)
-				group = &g
-			}
-		default:
-			return nil, apierr.InvalidArgument("Invalid id_participant_group")
-		}
-	}
-	c := newChanges()
-	if b.ParticipantName != nil {
-		if strings.TrimSpace(*b.ParticipantName) == "" {
-			return nil, apierr.InvalidArgument("Invalid participant_name")
-		}
-		c.set("participant_name", *b.ParticipantName)
-	}
-	if b.ParticipantUsername != nil {
-		if len(*b.ParticipantUsername) > 50 {
-			return nil, apierr.InvalidArgument("Invalid participant_username")
-		}
-		var v *string
-		if *b.ParticipantUsername != "" {
-			v = b.ParticipantUsername
-		}
-		c.set("participant_username", v)
-	}
-	if b.ParticipantEmail != nil {
-		c.set("participant_email", *b.ParticipantEmail)
-	}
-	if b.ParticipantPassword != nil && *b.ParticipantPassword != "" {
-		if len(*b.ParticipantPassword) > 72 {
-			return nil, apierr.InvalidArgument("Invalid participant_password")
-		}
-		h, err := bcrypt.GenerateFromPassword([]byte(*b.ParticipantPassword), bcrypt.DefaultCost)
-		if err != nil {
-			return nil, apierr.InvalidArgument("Invalid participant_password")
-		}
-		c.set("participant_password", string(h))
-	}
-	if b.ParticipantEnabled != nil {
-		c.set("participant_enabled", *b.ParticipantEnabled)
-	}
-	if b.ParticipantLoginEnabled != nil {
-		c.set("participant_login_enabled", *b.ParticipantLoginEnabled)
-	}
-	if b.ParticipantTokenEnabled != nil {
-		c.set("participant_token_enabled", *b.ParticipantTokenEnabled)
+	patch, err := participantPatch(b)
+	if err != nil {
+		return nil, err
 	}
 	id := b.GetIdParticipant()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		project := b.IdProject
-		if project != nil && *project > 0 {
-			if err := s.require(ctx, tx, m, access.Projects, *project, false, "No admin access to project"); err != nil {
-				return err
-			}
+	if id == 0 && (patch.IDProject == nil && patch.IDGroup == nil || patch.Name == nil) {
+		return nil, apierr.MissingArgument("Missing id_project or participant_name")
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := s.checkProjectAndGroup(ctx, tx, m, &patch); err != nil {
+			return err
 		}
-		if group != nil {
-			if err := s.require(ctx, tx, m, access.ParticipantGroups, *group, false, "No admin access to group"); err != nil {
-				return err
-			}
-			var gp int32
-			if err := tx.QueryRow(ctx, "SELECT id_project FROM core.t_participants_groups WHERE id_participant_group = $1 AND deleted_at IS NULL", *group).Scan(&gp); err != nil {
-				if errors.Is(err, pgx.ErrNoRows) {
-					return apierr.InvalidArgument("Participant group not found.")
-				}
-				return err
-			}
-			if project != nil && *project > 0 && *project != gp {
-				return apierr.InvalidArgument("Mismatch between id_project and group's project")
-			}
-			project = &gp
-		}
-		if hasGroup {
-			c.set("id_participant_group", group)
-		}
-		if project != nil && *project > 0 {
-			c.set("id_project", *project)
-		}
-		if id > 0 {
-			if err := s.require(ctx, tx, m, access.Participants, id, false, "Forbidden"); err != nil {
-				return err
-			}
-			if len(c.cols) > 0 {
-				if _, err := tx.Exec(ctx, "UPDATE core.t_participants SET "+c.setSQL()+" WHERE id_participant = @id AND deleted_at IS NULL",
-					merge(c.args, pgx.NamedArgs{"id": id})); err != nil {
-					return participantWriteError(err)
-				}
-			}
+		if id == 0 {
+			id, err = store.InsertParticipant(ctx, tx, m.acc, patch)
+			err = orDenied(err, "No admin access to project")
 		} else {
-			if !c.has("id_project") {
-				return apierr.MissingArgument("Missing id_project")
-			}
-			if !c.has("participant_name") {
-				return apierr.MissingArgument("Missing participant_name")
-			}
-			c.set("participant_uuid", uuid.NewString())
-			if err := tx.QueryRow(ctx, "INSERT INTO core.t_participants "+c.insertSQL()+" RETURNING id_participant", c.args).Scan(&id); err != nil {
-				return participantWriteError(err)
-			}
+			err = orDenied(store.UpdateParticipant(ctx, tx, m.acc, id, patch), "Forbidden")
+		}
+		if err != nil {
+			return participantWriteError(err)
 		}
 		return s.syncParticipantToken(ctx, tx, id)
 	})
 	if err != nil {
 		return nil, err
 	}
-	p, err := scanParticipant(s.db.QueryRow(ctx, `SELECT `+participantCols+`, NULL::timestamptz`+participantFrom+` WHERE p.id_participant = $1`, id), participantForm{})
+	row, err := store.GetParticipant(ctx, s.db, m.acc, id)
 	if err != nil {
 		return nil, s.dbError(ctx, err)
 	}
-	return &corev1.PostParticipantResponse{Participants: []*corev1.Participant{p}}, nil
+	return &corev1.PostParticipantResponse{Participants: []*corev1.Participant{participantProto(row, participantForm{})}}, nil
+}
+
+// participantPatch reads the body's keys into a patch, refusing invalid values.
+func participantPatch(b *corev1.ParticipantBody) (store.ParticipantPatch, error) {
+	p := store.ParticipantPatch{Name: b.ParticipantName, Username: b.ParticipantUsername, Email: b.ParticipantEmail,
+		Enabled: b.ParticipantEnabled, LoginEnabled: b.ParticipantLoginEnabled, TokenEnabled: b.ParticipantTokenEnabled}
+	if b.IdProject != nil && *b.IdProject > 0 {
+		p.IDProject = b.IdProject
+	}
+	switch {
+	case p.Name != nil && strings.TrimSpace(*p.Name) == "":
+		return p, apierr.InvalidArgument("Invalid participant_name")
+	case p.Username != nil && len(*p.Username) > 50:
+		return p, apierr.InvalidArgument("Invalid participant_username")
+	}
+	// id_participant_group: a number, 0 or null (no group).
+	if p.SetGroup = b.IdParticipantGroup != nil; p.SetGroup {
+		switch k := b.IdParticipantGroup.GetKind().(type) {
+		case *structpb.Value_NullValue:
+		case *structpb.Value_NumberValue:
+			if v := k.NumberValue; v != float64(int32(v)) || v < 0 {
+				return p, apierr.InvalidArgument("Invalid id_participant_group")
+			} else if v > 0 {
+				p.IDGroup = new(int32(v))
+			}
+		default:
+			return p, apierr.InvalidArgument("Invalid id_participant_group")
+		}
+	}
+	if pw := b.GetParticipantPassword(); pw != "" {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+		if len(pw) > 72 || err != nil {
+			return p, apierr.InvalidArgument("Invalid participant_password")
+		}
+		p.PasswordHash = new(string(h))
+	}
+	return p, nil
+}
+
+// checkProjectAndGroup checks the caller's role on the project and group named in a write and
+// takes the project from the group (which must belong to the named project).
+func (s *participants) checkProjectAndGroup(ctx context.Context, tx pgx.Tx, m me, p *store.ParticipantPatch) error {
+	if p.IDProject != nil {
+		if err := s.require(ctx, tx, m, access.Projects, *p.IDProject, false, "No admin access to project"); err != nil {
+			return err
+		}
+	}
+	if p.IDGroup == nil {
+		return nil
+	}
+	if err := s.require(ctx, tx, m, access.ParticipantGroups, *p.IDGroup, false, "No admin access to group"); err != nil {
+		return err
+	}
+	var gp int32
+	err := tx.QueryRow(ctx, "SELECT id_project FROM core.t_participants_groups WHERE id_participant_group = $1 AND deleted_at IS NULL", *p.IDGroup).Scan(&gp)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return apierr.InvalidArgument("Participant group not found.")
+	case err != nil:
+		return err
+	case p.IDProject != nil && *p.IDProject != gp:
+		return apierr.InvalidArgument("Mismatch between id_project and group's project")
+	}
+	p.IDProject = &gp
+	return nil
 }
 
 func participantWriteError(err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" && strings.Contains(pe.ConstraintName, "username") {
+	var ce *store.ConflictError
+	if errors.As(err, &ce) && strings.Contains(ce.Constraint, "username") {
 		return apierr.Conflict("Participant username already in use")
 	}
 	return err
@@ -396,20 +332,5 @@ func (s *participants) syncParticipantToken(ctx context.Context, tx pgx.Tx, id i
 }
 
 func (s *participants) DeleteParticipant(ctx context.Context, r *corev1.DeleteParticipantRequest) (*corev1.DeleteParticipantResponse, error) {
-	m := caller(ctx)
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		err := s.require(ctx, tx, m, access.Participants, r.GetId(), true, "Forbidden")
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, "UPDATE core.t_participants SET deleted_at = now() WHERE id_participant = $1 AND deleted_at IS NULL", r.GetId())
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.DeleteParticipantResponse{}, nil
+	return &corev1.DeleteParticipantResponse{}, s.softDelete(ctx, store.Participants, r.Id)
 }

@@ -310,3 +310,14 @@ func TestParticipantsGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An update needs only id_participant: project and group come from the row (OpenTera).
+func TestParticipantsUpdateByIDOnly(t *testing.T) {
+	e := newEnv(t)
+	u := e.post("user3", "/api/user/participants", map[string]any{"participant": map[string]any{"id_participant": 3, "participant_name": "Only id"}})
+	if u["participant_name"] != "Only id" || u["id_project"] != float64(1) {
+		t.Errorf("updated %v", u)
+	}
+	// Still refused on a participant the caller cannot see.
+	e.expect(403, "user4", "POST", "/api/user/participants", `{"participant": {"id_participant": 3, "participant_name": "x"}}`)
+}

@@ -8,7 +8,7 @@ import (
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
-	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/store"
 )
 
 // /api/user/sites
@@ -19,128 +19,81 @@ type sites struct {
 }
 
 func (s *sites) GetSites(ctx context.Context, r *corev1.GetSitesRequest) (*corev1.GetSitesResponse, error) {
-	m := caller(ctx)
 	if r.Id != 0 {
 		r.IdSite = r.Id
 	}
-	args := pgx.NamedArgs{"me": m.id}
-	var where string
+	// One selector is honoured, in OpenTera's order.
+	var f store.SiteFilter
 	switch {
 	case r.UserUuid != "":
-		// Sites of that user that the caller also sees.
-		where = `s.id_site IN (SELECT ur.id_site FROM core.t_users u, core.user_site_roles(u.id_user) ur
-		                        WHERE u.user_uuid = @uuid AND u.deleted_at IS NULL)`
-		args["uuid"] = r.UserUuid
+		f.UserUUID = &r.UserUuid
 	case r.IdSite != 0:
-		where, args["id"] = "s.id_site = @id", r.IdSite
+		f.IDSite = &r.IdSite
 	case r.IdDevice != 0:
-		where = "s.id_site IN (SELECT ds.id_site FROM core.t_devices_sites ds WHERE ds.id_device = @dev AND ds.deleted_at IS NULL)"
-		args["dev"] = r.IdDevice
+		f.IDDevice = &r.IdDevice
 	case r.Name != "":
-		where, args["name"] = "s.site_name = @name", r.Name
-	default:
-		where = "true"
+		f.Name = &r.Name
 	}
-	rows, err := s.db.Query(ctx, `
-		SELECT s.id_site, s.site_name, s.site_2fa_required, r.role
-		  FROM core.t_sites s JOIN core.user_site_roles(@me) r ON r.id_site = s.id_site
-		 WHERE s.deleted_at IS NULL AND `+where+` ORDER BY s.id_site`, args)
+	rows, err := store.ListSites(ctx, s.db, caller(ctx).acc, f)
 	if err != nil {
 		return nil, s.dbError(ctx, err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*corev1.Site, error) {
-		st := &corev1.Site{}
-		var role string
-		if err := row.Scan(&st.IdSite, &st.SiteName, &st.Site_2FaRequired, &role); err != nil {
-			return nil, err
+	out := make([]*corev1.Site, len(rows))
+	for i, row := range rows {
+		out[i] = siteProto(row)
+		if f.IDDevice != nil {
+			out[i].IdDevice = f.IDDevice
 		}
-		st.SiteRole = &role
-		if r.IdDevice != 0 && r.UserUuid == "" && r.IdSite == 0 {
-			st.IdDevice = &r.IdDevice
-		}
-		return st, nil
-	})
-	if err != nil {
-		return nil, s.dbError(ctx, err)
 	}
 	return &corev1.GetSitesResponse{Sites: out}, nil
+}
+
+func siteProto(r store.SiteRow) *corev1.Site {
+	return &corev1.Site{IdSite: r.IDSite, SiteName: r.SiteName, Site_2FaRequired: r.Site2FARequired, SiteRole: r.Role}
 }
 
 func (s *sites) PostSite(ctx context.Context, r *corev1.PostSiteRequest) (*corev1.PostSiteResponse, error) {
 	m := caller(ctx)
 	b := r.GetSite()
-	if b == nil {
+	switch {
+	case b == nil:
 		return nil, apierr.MissingArgument("Missing site")
-	}
-	if b.IdSite == nil {
+	case b.IdSite == nil:
 		return nil, apierr.MissingArgument("Missing id_site field")
+	case b.SiteName != nil && strings.TrimSpace(*b.SiteName) == "":
+		return nil, apierr.InvalidArgument("Invalid site_name")
+	case b.GetIdSite() == 0 && b.SiteName == nil:
+		return nil, apierr.MissingArgument("Missing site_name")
 	}
-	c := newChanges()
-	if b.SiteName != nil {
-		if strings.TrimSpace(*b.SiteName) == "" {
-			return nil, apierr.InvalidArgument("Invalid site_name")
+	patch := store.SitePatch{SiteName: b.SiteName, Site2FARequired: b.Site_2FaRequired}
+	var row store.SiteRow
+	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
+		switch {
+		case b.GetIdSite() == 0:
+			row, err = store.InsertSite(ctx, tx, m.acc, patch)
+		case patch == store.SitePatch{}:
+			row, err = s.oneSite(ctx, tx, m, b.GetIdSite())
+		default:
+			row, err = store.UpdateSite(ctx, tx, m.acc.AdminOnly(), b.GetIdSite(), patch)
 		}
-		c.set("site_name", *b.SiteName)
-	}
-	if b.Site_2FaRequired != nil {
-		c.set("site_2fa_required", *b.Site_2FaRequired)
-	}
-	id := b.GetIdSite()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if id > 0 {
-			err := s.require(ctx, tx, m, access.Sites, id, true, "Forbidden")
-			if err != nil {
-				return err
-			}
-			if len(c.cols) == 0 {
-				return nil
-			}
-			_, err = tx.Exec(ctx, "UPDATE core.t_sites SET "+c.setSQL()+" WHERE id_site = @id AND deleted_at IS NULL",
-				merge(c.args, pgx.NamedArgs{"id": id}))
-			return err
-		}
-		if !m.superadmin {
-			return apierr.Forbidden("Forbidden")
-		}
-		if !c.has("site_name") {
-			return apierr.MissingArgument("Missing site_name")
-		}
-		return tx.QueryRow(ctx, "INSERT INTO core.t_sites "+c.insertSQL()+" RETURNING id_site", c.args).Scan(&id)
+		return orDenied(err, "Forbidden")
 	})
 	if err != nil {
 		return nil, err
 	}
-	st := &corev1.Site{}
-	err = s.db.QueryRow(ctx, "SELECT id_site, site_name, site_2fa_required FROM core.t_sites WHERE id_site = $1", id).
-		Scan(&st.IdSite, &st.SiteName, &st.Site_2FaRequired)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
+	row.Role = nil
+	return &corev1.PostSiteResponse{Sites: []*corev1.Site{siteProto(row)}}, nil
+}
+
+// oneSite is a site the caller administers (ErrNotFound otherwise).
+func (s *sites) oneSite(ctx context.Context, db store.DB, m me, id int32) (store.SiteRow, error) {
+	rows, err := store.ListSites(ctx, db, m.acc.AdminOnly(), store.SiteFilter{IDSite: &id})
+	if err != nil || len(rows) == 0 {
+		return store.SiteRow{}, orNotFound(err)
 	}
-	return &corev1.PostSiteResponse{Sites: []*corev1.Site{st}}, nil
+	return rows[0], nil
 }
 
 func (s *sites) DeleteSite(ctx context.Context, r *corev1.DeleteSiteRequest) (*corev1.DeleteSiteResponse, error) {
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
-	// Superadmin only (declared on the RPC); the schema cascades and refuses.
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, "UPDATE core.t_sites SET deleted_at = now() WHERE id_site = $1 AND deleted_at IS NULL", r.GetId())
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.DeleteSiteResponse{}, nil
-}
-
-func merge(a, b pgx.NamedArgs) pgx.NamedArgs {
-	out := make(pgx.NamedArgs, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
-	return out
+	return &corev1.DeleteSiteResponse{}, s.softDelete(ctx, store.Sites, r.Id)
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tera-health/tera/pkg/authn"
 )
 
 // Kind is the kind of authenticated principal.
@@ -36,6 +38,24 @@ type Caller struct {
 	Kind Kind
 	ID   int32
 }
+
+// FromAuthn is the one mapping from an authenticated principal to the SQL access caller, by
+// principal kind; every surface uses it. An anonymous request (nil) is user 0, who sees nothing.
+func FromAuthn(c *authn.Caller) Caller {
+	if c == nil {
+		return Caller{User, 0}
+	}
+	kind := map[authn.Kind]Kind{authn.KindUser: User, authn.KindParticipant: Participant,
+		authn.KindDevice: Device, authn.KindService: Service}[c.Kind]
+	if kind == "" {
+		// An unknown kind matches no branch of the access functions: nothing is visible.
+		kind = "none"
+	}
+	return Caller{kind, int32(c.ID)}
+}
+
+// Caller returns the scope's caller.
+func (s Scope) Caller() Caller { return s.c }
 
 // UserCaller, ParticipantCaller, DeviceCaller and ServiceCaller build callers.
 func UserCaller(id int32) Caller        { return Caller{User, id} }
@@ -100,6 +120,17 @@ func (s Scope) SiteWide() Scope { s.siteWide = true; return s }
 
 func (s Scope) args() pgx.NamedArgs {
 	return pgx.NamedArgs{"acc_kind": string(s.c.Kind), "acc_id": s.c.ID, "acc_admin": s.adminOnly, "acc_wide": s.siteWide}
+}
+
+// Args returns the named arguments of every access function call (@acc_kind, @acc_id,
+// @acc_admin, @acc_wide) merged with extra ones, for static queries that call the functions
+// themselves.
+func (s Scope) Args(extra pgx.NamedArgs) pgx.NamedArgs {
+	out := s.args()
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
 }
 
 // IDs returns the fragment for an object kind.

@@ -9,8 +9,9 @@ import (
 	"github.com/tera-health/tera/services/internal/access"
 )
 
-// Participant is a t_participants row without its secrets.
-type Participant struct {
+// ParticipantRow is a t_participants row without its password, with its project, site and
+// group names (every form of OpenTera's participant JSON is built from it).
+type ParticipantRow struct {
 	IDParticipant           int32      `db:"id_participant"`
 	ParticipantUUID         string     `db:"participant_uuid"`
 	ParticipantName         string     `db:"participant_name"`
@@ -24,28 +25,157 @@ type Participant struct {
 	IDParticipantGroup      *int32     `db:"id_participant_group"`
 	IDProject               int32      `db:"id_project"`
 	VersionID               int64      `db:"version_id"`
-	ProjectEnabled          bool       `db:"participant_project_enabled"`
+	ProjectEnabled          bool       `db:"project_enabled"`
+	IDSite                  int32      `db:"id_site"`
+	ProjectName             string     `db:"project_name"`
+	ProjectDescription      *string    `db:"project_description"`
+	SiteName                string     `db:"site_name"`
+	ParticipantGroupName    *string    `db:"participant_group_name"`
+	// LastSession is the start of the participant's last session, only with WithLastSession.
+	LastSession *time.Time `db:"participant_lastsession"`
 }
 
-// ParticipantsQuery is the SQL of ListProjectParticipants (exported for EXPLAIN in benchmarks).
-const ParticipantsQuery = `SELECT p.id_participant, p.participant_uuid, p.participant_name, p.participant_username,
-	p.participant_email, p.participant_token_enabled, p.participant_token, p.participant_lastonline,
-	p.participant_enabled, p.participant_login_enabled, p.id_participant_group, p.id_project, p.version_id,
-	pr.project_enabled AS participant_project_enabled
+// ParticipantFilter selects participants; nil fields do not filter.
+type ParticipantFilter struct {
+	IDParticipant *int32
+	Username      *string
+	UUID          *string
+	Name          *string
+	IDSite        *int32
+	IDProject     *int32
+	IDGroup       *int32
+	// IDDevice and IDSession keep the participants linked to that device or session.
+	IDDevice  *int32
+	IDSession *int32
+	Enabled   *bool
+	// NoGroup keeps participants without a group.
+	NoGroup bool
+	// WithLastSession fills LastSession (a subquery per row: ask only when shown).
+	WithLastSession bool
+	// OrderByRecents puts the most recently online first (then by id).
+	OrderByRecents bool
+	// Limit caps the rows (nil: all).
+	Limit *int32
+}
+
+// ParticipantsQuery is the SQL of ListParticipants, exported for EXPLAIN in the benchmark.
+//
+// Users and services see the participants of their projects (acc_projects, a handful of ids,
+// so the planner walks the project index); participants and devices see what acc_participants
+// gives them (themselves, their linked participants).
+const ParticipantsQuery = `
+SELECT p.id_participant, p.participant_uuid, p.participant_name, p.participant_username, p.participant_email,
+       p.participant_token_enabled, p.participant_token, p.participant_lastonline, p.participant_enabled,
+       p.participant_login_enabled, p.id_participant_group, p.id_project, p.version_id,
+       pr.project_enabled, pr.id_site, pr.project_name, pr.project_description, st.site_name, g.participant_group_name,
+       CASE WHEN @with_last_session::boolean THEN
+         (SELECT max(se.session_start_datetime) FROM core.t_sessions_participants sp
+            JOIN core.t_sessions se ON se.id_session = sp.id_session AND se.deleted_at IS NULL
+           WHERE sp.id_participant = p.id_participant AND sp.deleted_at IS NULL) END AS participant_lastsession
   FROM core.t_participants p
   JOIN core.t_projects pr ON pr.id_project = p.id_project
- WHERE p.deleted_at IS NULL AND p.id_project = @id_project AND p.id_participant > @after
-   AND p.id_project IN (`
+  JOIN core.t_sites st ON st.id_site = pr.id_site
+  LEFT JOIN core.t_participants_groups g ON g.id_participant_group = p.id_participant_group
+ WHERE p.deleted_at IS NULL
+   AND CASE WHEN @acc_kind::text IN ('user', 'service')
+       THEN p.id_project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, @acc_admin::boolean))
+       ELSE p.id_participant IN (SELECT id FROM core.acc_participants(@acc_kind::text, @acc_id::integer, @acc_admin::boolean)) END
+   AND (@id_participant::integer IS NULL OR p.id_participant = @id_participant)
+   AND (@username::text IS NULL OR p.participant_username = @username)
+   AND (@uuid::text IS NULL OR p.participant_uuid = @uuid)
+   AND (@name::text IS NULL OR p.participant_name = @name)
+   AND (@id_site::integer IS NULL OR pr.id_site = @id_site)
+   AND (@id_project::integer IS NULL OR p.id_project = @id_project)
+   AND (@id_group::integer IS NULL OR p.id_participant_group = @id_group)
+   AND (@id_device::integer IS NULL OR p.id_participant IN
+        (SELECT dp.id_participant FROM core.t_devices_participants dp WHERE dp.id_device = @id_device AND dp.deleted_at IS NULL))
+   AND (@id_session::integer IS NULL OR p.id_participant IN
+        (SELECT sp.id_participant FROM core.t_sessions_participants sp WHERE sp.id_session = @id_session AND sp.deleted_at IS NULL))
+   AND (@enabled::boolean IS NULL OR p.participant_enabled = @enabled)
+   AND (NOT @no_group::boolean OR p.id_participant_group IS NULL)
+ ORDER BY CASE WHEN @orderby_recents::boolean THEN p.participant_lastonline END DESC NULLS LAST, p.id_participant
+ LIMIT @limit::integer`
 
-// ListProjectParticipants returns the participants of a project the caller may see, ordered by
-// id, at most limit of them after id `after` (keyset paging; 0 for the first page).
-func ListProjectParticipants(ctx context.Context, db DBTX, scope access.Scope, idProject, after int32, limit int) ([]Participant, error) {
-	f := scope.Projects()
-	rows, err := db.Query(ctx, ParticipantsQuery+f.SQL+`) ORDER BY p.id_participant LIMIT @limit`,
-		f.With(pgx.NamedArgs{"id_project": idProject, "after": after, "limit": limit}))
+// ParticipantArgs are the named arguments of ParticipantsQuery for a filter.
+func ParticipantArgs(scope access.Scope, f ParticipantFilter) pgx.NamedArgs {
+	return scope.Args(pgx.NamedArgs{"id_participant": f.IDParticipant, "username": f.Username, "uuid": f.UUID,
+		"name": f.Name, "id_site": f.IDSite, "id_project": f.IDProject, "id_group": f.IDGroup, "id_device": f.IDDevice,
+		"id_session": f.IDSession, "enabled": f.Enabled, "no_group": f.NoGroup, "with_last_session": f.WithLastSession,
+		"orderby_recents": f.OrderByRecents, "limit": f.Limit})
+}
+
+// ListParticipants returns the participants of the scope that match f.
+func ListParticipants(ctx context.Context, db DB, scope access.Scope, f ParticipantFilter) ([]ParticipantRow, error) {
+	rows, err := db.Query(ctx, ParticipantsQuery, ParticipantArgs(scope, f))
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, wrap("list participants", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Participant])
-	return out, mapErr(err)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[ParticipantRow])
+	return out, wrap("list participants", err)
+}
+
+// GetParticipant is one participant of the scope (ErrNotFound otherwise).
+func GetParticipant(ctx context.Context, db DB, scope access.Scope, id int32) (ParticipantRow, error) {
+	rows, err := ListParticipants(ctx, db, scope, ParticipantFilter{IDParticipant: &id})
+	if err != nil || len(rows) == 0 {
+		return ParticipantRow{}, orNotFound(err)
+	}
+	return rows[0], nil
+}
+
+// ParticipantPatch is a partial write of a participant; nil fields are left unchanged (or take
+// the column default on insert). Group is nullable: SetGroup says whether to write it.
+type ParticipantPatch struct {
+	Name, Username, Email, PasswordHash *string
+	Enabled, LoginEnabled, TokenEnabled *bool
+	IDProject                           *int32
+	SetGroup                            bool
+	IDGroup                             *int32
+}
+
+func (p ParticipantPatch) args(id int32) pgx.NamedArgs {
+	return pgx.NamedArgs{"id_participant": id, "participant_name": p.Name, "participant_username": p.Username,
+		"participant_email": p.Email, "participant_password": p.PasswordHash, "participant_enabled": p.Enabled,
+		"participant_login_enabled": p.LoginEnabled, "participant_token_enabled": p.TokenEnabled,
+		"id_project": p.IDProject, "set_group": p.SetGroup, "id_participant_group": p.IDGroup}
+}
+
+// An empty username is stored as NULL (OpenTera: no login by username).
+const insertParticipantSQL = `
+INSERT INTO core.t_participants (participant_uuid, participant_name, participant_username, participant_email,
+       participant_password, participant_enabled, participant_login_enabled, participant_token_enabled,
+       id_project, id_participant_group)
+SELECT gen_random_uuid()::text, @participant_name, nullif(@participant_username::text, ''), @participant_email,
+       @participant_password, coalesce(@participant_enabled::boolean, true), coalesce(@participant_login_enabled::boolean, false),
+       coalesce(@participant_token_enabled::boolean, false), @id_project, @id_participant_group
+ WHERE @id_project::integer IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, @acc_admin::boolean))
+RETURNING id_participant`
+
+const updateParticipantSQL = `
+UPDATE core.t_participants
+   SET participant_name = coalesce(@participant_name, participant_name),
+       participant_username = CASE WHEN @participant_username::text IS NULL THEN participant_username
+                                   ELSE nullif(@participant_username, '') END,
+       participant_email = coalesce(@participant_email, participant_email),
+       participant_password = coalesce(@participant_password, participant_password),
+       participant_enabled = coalesce(@participant_enabled, participant_enabled),
+       participant_login_enabled = coalesce(@participant_login_enabled, participant_login_enabled),
+       participant_token_enabled = coalesce(@participant_token_enabled, participant_token_enabled),
+       id_project = coalesce(@id_project, id_project),
+       id_participant_group = CASE WHEN @set_group::boolean THEN @id_participant_group ELSE id_participant_group END
+ WHERE id_participant = @id_participant AND deleted_at IS NULL
+   AND id_participant IN (SELECT id FROM core.acc_participants(@acc_kind::text, @acc_id::integer, @acc_admin::boolean))
+RETURNING id_participant`
+
+// InsertParticipant creates a participant in a project of the scope (ErrNotFound otherwise).
+func InsertParticipant(ctx context.Context, db DB, scope access.Scope, p ParticipantPatch) (int32, error) {
+	var id int32
+	err := db.QueryRow(ctx, insertParticipantSQL, scope.Args(p.args(0))).Scan(&id)
+	return id, wrap("insert participant", err)
+}
+
+// UpdateParticipant changes a participant of the scope (ErrNotFound otherwise).
+func UpdateParticipant(ctx context.Context, db DB, scope access.Scope, id int32, p ParticipantPatch) error {
+	err := db.QueryRow(ctx, updateParticipantSQL, scope.Args(p.args(id))).Scan(&id)
+	return wrap("update participant", err)
 }

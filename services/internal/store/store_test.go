@@ -7,11 +7,15 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/store"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+// superadmin is the fixture's admin (id_user 1), whose scope covers every row.
+var superadmin = access.For(access.UserCaller(1))
 
 func fixture(t *testing.T) *pgxpool.Pool {
 	t.Helper()
@@ -52,7 +56,7 @@ func TestDeleteRefusals(t *testing.T) {
 		{store.Sites, 1, "Participant still has sessions"}, // through the cascade to its participants
 		{store.Projects, 1, "Participant still has sessions"},
 	} {
-		wantIntegrity(t, store.Delete(ctx, pool, c.table, c.id), c.msg)
+		wantIntegrity(t, store.Delete(ctx, pool, superadmin, c.table, c.id), c.msg)
 		if n := scalar[int](t, pool, "SELECT count(*) FROM core."+c.table.Name+" WHERE deleted_at IS NOT NULL"); n != 0 {
 			t.Fatalf("%s: refused delete left %d deleted rows", c.table.Name, n)
 		}
@@ -60,10 +64,10 @@ func TestDeleteRefusals(t *testing.T) {
 	if n := scalar[int](t, pool, `SELECT count(*) FROM core.t_participants WHERE deleted_at IS NOT NULL`); n != 0 {
 		t.Fatal("a refused cascade deleted participants")
 	}
-	if err := store.Delete(ctx, pool, store.UserGroups, 5); err != nil { // "No access!" has no members
+	if err := store.Delete(ctx, pool, superadmin, store.UserGroups, 5); err != nil { // "No access!" has no members
 		t.Fatal(err)
 	}
-	if err := store.Delete(ctx, pool, store.UserGroups, 5); !errors.Is(err, store.ErrNotFound) {
+	if err := store.Delete(ctx, pool, superadmin, store.UserGroups, 5); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 	_, err := pool.Exec(ctx, `DELETE FROM core.t_devices_types WHERE id_device_type = 2`)
@@ -76,7 +80,7 @@ func TestCascades(t *testing.T) {
 	pool := fixture(t)
 	ctx := context.Background()
 	// Project 3 (Secret Project #1): participant 4 has no sessions, so it goes, with its links and roles.
-	if err := store.Delete(ctx, pool, store.Projects, 3); err != nil {
+	if err := store.Delete(ctx, pool, superadmin, store.Projects, 3); err != nil {
 		t.Fatal(err)
 	}
 	for q, want := range map[string]int{
@@ -94,7 +98,7 @@ func TestCascades(t *testing.T) {
 	// participant of project 1 is linked to it.
 	wantIntegrity(t, store.DeleteLink(ctx, pool, store.DeviceSites, 1, 1), "Device still has participants in that project")
 	// Session 9 deletion cascades its events/assets/invitees.
-	if err := store.Delete(ctx, pool, store.Sessions, 9); err != nil {
+	if err := store.Delete(ctx, pool, superadmin, store.Sessions, 9); err != nil {
 		t.Fatal(err)
 	}
 	if n := scalar[int](t, pool, `SELECT count(*) FROM core.t_assets WHERE id_session = 9 AND deleted_at IS NULL`); n != 0 {
@@ -171,7 +175,7 @@ func TestUsernamesAndPasswords(t *testing.T) {
 		t.Fatalf("duplicate username: %v", err)
 	}
 	// user4 has nothing attached: deleting it keeps its username taken (OpenTera's DB constraint).
-	if err := store.Delete(ctx, pool, store.Users, 6); err != nil {
+	if err := store.Delete(ctx, pool, superadmin, store.Users, 6); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = store.CreateUser(ctx, pool, store.NewUser{Username: "user4", Password: "Valid#Pass12", Firstname: "A", Lastname: "B", Enabled: true})

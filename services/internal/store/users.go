@@ -64,7 +64,7 @@ type NewUser struct {
 
 // CreateUser inserts a user after checking the password policy; a taken username (even by a
 // soft-deleted user, as OpenTera) is a *ConflictError.
-func CreateUser(ctx context.Context, db DBTX, u NewUser) (int32, string, error) {
+func CreateUser(ctx context.Context, db DB, u NewUser) (int32, string, error) {
 	if err := CheckPasswordPolicy(u.Password, ""); err != nil {
 		return 0, "", err
 	}
@@ -81,7 +81,7 @@ func CreateUser(ctx context.Context, db DBTX, u NewUser) (int32, string, error) 
 }
 
 // SetUserPassword changes a user's password under the policy and clears a forced change.
-func SetUserPassword(ctx context.Context, db DBTX, idUser int32, password string) error {
+func SetUserPassword(ctx context.Context, db DB, idUser int32, password string) error {
 	var old string
 	if err := db.QueryRow(ctx, `SELECT user_password FROM core.t_users WHERE id_user = $1 AND deleted_at IS NULL`, idUser).Scan(&old); err != nil {
 		return mapErr(err)
