@@ -176,9 +176,10 @@ func (s *State) NewConnectKey(ctx context.Context, t ConnectTarget) (string, err
 	return key, nil
 }
 
-// ConsumeConnectKey returns the target of a connect key and deletes it; a second use, an
-// unknown or an expired key yields ok=false.
-func (s *State) ConsumeConnectKey(ctx context.Context, key string) (ConnectTarget, bool, error) {
+// ConsumeConnectKey returns the target of a connect key issued for a principal of kind and
+// deletes it; a second use, an unknown or an expired key yields ok=false. A key of another kind
+// (a participant's key on /wss/user) is refused and left for its own path.
+func (s *State) ConsumeConnectKey(ctx context.Context, key string, kind Kind) (ConnectTarget, bool, error) {
 	var t ConnectTarget
 	e, err := s.ConnectKeys.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
@@ -190,12 +191,12 @@ func (s *State) ConsumeConnectKey(ctx context.Context, key string) (ConnectTarge
 	if time.Since(e.Created()) > ConnectKeyTTL {
 		return t, false, nil
 	}
+	if err := json.Unmarshal(e.Value(), &t); err != nil || t.Kind != kind {
+		return ConnectTarget{}, false, nil
+	}
 	// Only the delete that matches the revision we read wins: single use across replicas.
 	if err := s.ConnectKeys.Delete(ctx, key, jetstream.LastRevision(e.Revision())); err != nil {
-		return t, false, nil
-	}
-	if err := json.Unmarshal(e.Value(), &t); err != nil {
-		return t, false, nil
+		return ConnectTarget{}, false, nil
 	}
 	return t, true, nil
 }

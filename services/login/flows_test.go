@@ -94,11 +94,11 @@ func TestUserLoginLogoutRefresh(t *testing.T) {
 		t.Fatalf("websocket_url %q", r.str("websocket_url", t))
 	}
 	st := state(t, e)
-	target, ok, err := st.ConsumeConnectKey(context.Background(), ws.Query().Get("id"))
+	target, ok, err := st.ConsumeConnectKey(context.Background(), ws.Query().Get("id"), authn.KindUser)
 	if err != nil || !ok || target.Kind != authn.KindUser || target.UUID != r.str("user_uuid", t) {
 		t.Fatalf("connect key: %v %v %+v", ok, err, target)
 	}
-	if _, ok, _ := st.ConsumeConnectKey(context.Background(), ws.Query().Get("id")); ok {
+	if _, ok, _ := st.ConsumeConnectKey(context.Background(), ws.Query().Get("id"), authn.KindUser); ok {
 		t.Fatal("connect key used twice")
 	}
 
