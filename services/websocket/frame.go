@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
+	"github.com/tera-health/tera/services/internal/pyjson"
 )
 
 // OpenTera's clients read websocket frames as Python's
@@ -136,7 +136,7 @@ func (p *printer) scalar(fd protoreflect.FieldDescriptor, v protoreflect.Value) 
 		return p.message(v.Message())
 	case protoreflect.EnumKind:
 		if ev := fd.Enum().Values().ByNumber(v.Enum()); ev != nil {
-			return literal(quote(string(ev.Name()))), nil
+			return literal(pyjson.Quote(string(ev.Name()))), nil
 		}
 		return literal(strconv.Itoa(int(v.Enum()))), nil
 	case protoreflect.BoolKind:
@@ -146,9 +146,9 @@ func (p *printer) scalar(fd protoreflect.FieldDescriptor, v protoreflect.Value) 
 	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
 		return literal(strconv.FormatUint(v.Uint(), 10)), nil
 	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		return literal(quote(strconv.FormatInt(v.Int(), 10))), nil
+		return literal(pyjson.Quote(strconv.FormatInt(v.Int(), 10))), nil
 	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		return literal(quote(strconv.FormatUint(v.Uint(), 10))), nil
+		return literal(pyjson.Quote(strconv.FormatUint(v.Uint(), 10))), nil
 	case protoreflect.FloatKind:
 		// json_format's ToShortestFloat: the shortest decimal that is the same float32.
 		f, _ := strconv.ParseFloat(strconv.FormatFloat(v.Float(), 'g', -1, 32), 64)
@@ -156,9 +156,9 @@ func (p *printer) scalar(fd protoreflect.FieldDescriptor, v protoreflect.Value) 
 	case protoreflect.DoubleKind:
 		return floatLiteral(v.Float()), nil
 	case protoreflect.StringKind:
-		return literal(quote(v.String())), nil
+		return literal(pyjson.Quote(v.String())), nil
 	case protoreflect.BytesKind:
-		return literal(quote(base64.StdEncoding.EncodeToString(v.Bytes()))), nil
+		return literal(pyjson.Quote(base64.StdEncoding.EncodeToString(v.Bytes()))), nil
 	}
 	return nil, fmt.Errorf("field %s: kind %v is not printed", fd.FullName(), fd.Kind())
 }
@@ -187,7 +187,7 @@ func (p *printer) anyMessage(m protoreflect.Message) (node, error) {
 		return nil, fmt.Errorf("decode %s: %w", a.TypeUrl, err)
 	}
 	o := &object{}
-	o.add("@type", literal(quote(openTeraURL(a.TypeUrl))))
+	o.add("@type", literal(pyjson.Quote(openTeraURL(a.TypeUrl))))
 	return o, p.fields(sub, o)
 }
 
@@ -228,80 +228,7 @@ func floatLiteral(f float64) node {
 	case math.IsInf(f, -1):
 		return literal(`"-Infinity"`)
 	}
-	return literal(pyRepr(f))
-}
-
-// pyRepr formats like Python's float.__repr__: the shortest round-trip digits, in positional
-// notation with at least one decimal when the exponent is in [-4, 16), else as d.ddde±XX.
-func pyRepr(f float64) string {
-	s := strconv.FormatFloat(f, 'e', -1, 64) // -d.ddde±XX
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	mant, expStr, _ := strings.Cut(s, "e")
-	exp, _ := strconv.Atoi(expStr)
-	digits := strings.Replace(mant, ".", "", 1)
-	var out string
-	if exp < -4 || exp >= 16 {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		sign := "+"
-		if exp < 0 {
-			sign, exp = "-", -exp
-		}
-		out = fmt.Sprintf("%se%s%02d", m, sign, exp)
-	} else if exp < 0 {
-		out = "0." + strings.Repeat("0", -exp-1) + digits
-	} else if len(digits) <= exp+1 {
-		out = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
-	} else {
-		out = digits[:exp+1] + "." + digits[exp+1:]
-	}
-	if neg {
-		out = "-" + out
-	}
-	return out
-}
-
-// quote is json.dumps(s, ensure_ascii=True): everything outside space..'~' is escaped, as
-// \uXXXX (lower-case, surrogate pairs above U+FFFF) unless it has a short escape.
-func quote(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
-	for len(s) > 0 {
-		r, size := utf8.DecodeRuneInString(s)
-		s = s[size:]
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		default:
-			switch {
-			case r >= ' ' && r <= '~':
-				b.WriteRune(r)
-			case r > 0xFFFF:
-				r -= 0x10000
-				fmt.Fprintf(&b, `\u%04x\u%04x`, 0xD800+(r>>10), 0xDC00+(r&0x3FF))
-			default:
-				fmt.Fprintf(&b, `\u%04x`, r)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+	return literal(pyjson.FloatRepr(f))
 }
 
 // write is json.dumps(indent=2): ", " never, "," at line ends, ": " after keys, {} and [] when
@@ -322,7 +249,7 @@ func write(b *strings.Builder, n node, depth int) {
 			}
 			b.WriteString("\n")
 			indent(b, depth+1)
-			b.WriteString(quote(k))
+			b.WriteString(pyjson.Quote(k))
 			b.WriteString(": ")
 			write(b, v.vals[i], depth+1)
 		}
