@@ -26,4 +26,19 @@ func init() {
 		NeedsNATS: true,
 		Build:     buildLogin,
 	})
+	register(Target{
+		Name: "usermanager",
+		Paths: []string{"/api/user/users/online", "/api/user/participants/online", "/api/user/devices/online",
+			"/api/user/disconnect", "/api/device/status"},
+		NeedsDB:   true,
+		NeedsNATS: true,
+		Build:     buildUserManager,
+	})
+	register(Target{
+		Name:      "websocket",
+		Paths:     []string{"/wss"},
+		NeedsDB:   true,
+		NeedsNATS: true,
+		Build:     buildWebsocket,
+	})
 }

@@ -1,0 +1,427 @@
+// Package usermanager is the usermanager target (ARCHITECTURE §2, OpenTera's UserManagerModule):
+// presence in NATS KV (who is online, per connection; who is busy in a session; device status),
+// the CONNECTED/DISCONNECTED events OpenTera's UserManagerModule emits, forced disconnection of
+// disabled or deleted principals, and the REST endpoints that read presence. Every replica
+// answers requests (queue group); state is only in KV, so replicas agree and any may die.
+package usermanager
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
+	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/services/internal/outbox"
+	"github.com/tera-health/tera/services/internal/presence"
+)
+
+// Options configure the usermanager target.
+type Options struct {
+	DB   *pgxpool.Pool
+	NATS *nats.Conn
+	JS   jetstream.JetStream
+	Log  *slog.Logger
+	// Verifier authenticates the REST endpoints' callers.
+	Verifier *authn.Verifier
+	// SweepInterval is how often connections of dead websocket replicas are dropped
+	// (presence.HeartbeatInterval unless set).
+	SweepInterval time.Duration
+}
+
+// Service is the usermanager target.
+type Service struct {
+	o     Options
+	log   *slog.Logger
+	store *presence.Store
+}
+
+// New builds the usermanager target.
+func New(o Options) *Service {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = presence.HeartbeatInterval
+	}
+	return &Service{o: o, log: o.Log.With("target", "usermanager"), store: presence.NewStore(o.JS)}
+}
+
+// Name implements server.Service.
+func (s *Service) Name() string { return "usermanager" }
+
+// RegisterGRPC implements server.Service: the target's API is plain HTTP and NATS.
+func (s *Service) RegisterGRPC(*grpc.Server) {}
+
+// RegisterGateway implements server.Service.
+func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
+	return nil
+}
+
+// Run answers the websocket replicas' reports, sweeps dead replicas' connections and watches
+// database events for principals to disconnect, until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	nc := s.o.NATS
+	var subs []*nats.Subscription
+	for subj, h := range map[string]nats.MsgHandler{
+		presence.SubjectConnect:    s.onConnect,
+		presence.SubjectDisconnect: s.onDisconnect,
+	} {
+		sub, err := nc.QueueSubscribe(subj, presence.QueueUserManager, h)
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", subj, err)
+		}
+		subs = append(subs, sub)
+	}
+	defer func() {
+		for _, sub := range subs {
+			_ = sub.Drain()
+		}
+	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.sweep(ctx) }()
+	go func() { defer wg.Done(); s.watchDatabase(ctx) }()
+	wg.Wait()
+	return nil
+}
+
+func reply(m *nats.Msg, err error) {
+	r := presence.Reply{OK: err == nil}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	b, _ := json.Marshal(r)
+	_ = m.Respond(b)
+}
+
+func validConn(c presence.Conn) error {
+	switch c.Kind {
+	case presence.User, presence.Participant, presence.Device:
+	default:
+		return fmt.Errorf("unknown kind %q", c.Kind)
+	}
+	for _, f := range []string{c.UUID, c.Replica, c.ID} {
+		if f == "" || !keySafe(f) {
+			return fmt.Errorf("invalid connection %q", c.Key())
+		}
+	}
+	return nil
+}
+
+// keySafe reports whether s may be one token of a KV key.
+func keySafe(s string) bool {
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// onConnect records a connection; the principal's first one makes it online (CONNECTED).
+func (s *Service) onConnect(m *nats.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var c presence.Conn
+	if err := json.Unmarshal(m.Data, &c); err != nil {
+		reply(m, fmt.Errorf("bad connection report: %w", err))
+		return
+	}
+	if err := validConn(c); err != nil {
+		reply(m, err)
+		return
+	}
+	reply(m, s.connect(ctx, c))
+}
+
+func (s *Service) connect(ctx context.Context, c presence.Conn) error {
+	kv, err := s.store.Presence(ctx)
+	if err != nil {
+		return err
+	}
+	before, err := s.store.Conns(ctx, c.Kind, c.UUID)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(c)
+	if _, err := kv.Put(ctx, c.Key(), b); err != nil {
+		return fmt.Errorf("record connection: %w", err)
+	}
+	for _, o := range before {
+		if o.ID != c.ID {
+			return nil // already online
+		}
+	}
+	s.log.Info("online", "kind", c.Kind, "uuid", c.UUID)
+	return s.publish(c, true)
+}
+
+// onDisconnect drops a connection; the principal's last one makes it offline (DISCONNECTED).
+func (s *Service) onDisconnect(m *nats.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var c presence.Conn
+	if err := json.Unmarshal(m.Data, &c); err != nil {
+		reply(m, fmt.Errorf("bad connection report: %w", err))
+		return
+	}
+	if err := validConn(c); err != nil {
+		reply(m, err)
+		return
+	}
+	reply(m, s.disconnect(ctx, c, 0))
+}
+
+// disconnect deletes a connection (at revision rev when not 0, so that of several sweepers only
+// one wins) and emits DISCONNECTED if it was the principal's last.
+func (s *Service) disconnect(ctx context.Context, c presence.Conn, rev uint64) error {
+	kv, err := s.store.Presence(ctx)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		e, err := kv.Get(ctx, c.Key())
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil // already dropped (by a sweep)
+		}
+		if err != nil {
+			return fmt.Errorf("read connection: %w", err)
+		}
+		rev = e.Revision()
+		if err := json.Unmarshal(e.Value(), &c); err != nil {
+			return fmt.Errorf("read connection: %w", err)
+		}
+	}
+	if err := kv.Delete(ctx, c.Key(), jetstream.LastRevision(rev)); err != nil {
+		if isRevisionMismatch(err) {
+			return nil // another replica dropped it first
+		}
+		return fmt.Errorf("drop connection: %w", err)
+	}
+	left, err := s.store.Conns(ctx, c.Kind, c.UUID)
+	if err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		return nil
+	}
+	// An offline principal is in no session and a device offline has no status (DeviceRegistry).
+	_ = kv.Delete(ctx, "busy."+c.Kind+"."+c.UUID)
+	if c.Kind == presence.Device {
+		_ = kv.Delete(ctx, "status."+c.UUID)
+	}
+	s.log.Info("offline", "kind", c.Kind, "uuid", c.UUID)
+	return s.publish(c, false)
+}
+
+func isRevisionMismatch(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// publish emits the principal's CONNECTED or DISCONNECTED event, with the fields OpenTera's
+// websocket protocols fill in.
+func (s *Service) publish(c presence.Conn, online bool) error {
+	var m proto.Message
+	switch c.Kind {
+	case presence.User:
+		t := eventsv1.UserEvent_USER_DISCONNECTED
+		if online {
+			t = eventsv1.UserEvent_USER_CONNECTED
+		}
+		m = &eventsv1.UserEvent{UserUuid: c.UUID, Type: t, UserFullname: c.Name}
+	case presence.Participant:
+		t := eventsv1.ParticipantEvent_PARTICIPANT_DISCONNECTED
+		if online {
+			t = eventsv1.ParticipantEvent_PARTICIPANT_CONNECTED
+		}
+		m = &eventsv1.ParticipantEvent{ParticipantUuid: c.UUID, Type: t, ParticipantName: c.Name,
+			ParticipantProjectName: c.ProjectName, ParticipantSiteName: c.SiteName}
+	default:
+		t := eventsv1.DeviceEvent_DEVICE_DISCONNECTED
+		if online {
+			t = eventsv1.DeviceEvent_DEVICE_CONNECTED
+		}
+		m = &eventsv1.DeviceEvent{DeviceUuid: c.UUID, Type: t, DeviceName: c.Name}
+	}
+	return presence.Publish(s.o.NATS, c.Kind, c.UUID, m)
+}
+
+// sweep drops the connections of websocket replicas whose heartbeat expired (killed, or cut
+// off from NATS longer than presence.ReplicaTTL), so their clients go offline by themselves.
+func (s *Service) sweep(ctx context.Context) {
+	t := time.NewTicker(s.o.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.sweepOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("presence sweep", "err", err)
+		}
+	}
+}
+
+func (s *Service) sweepOnce(ctx context.Context) error {
+	replicas, err := s.store.Replicas(ctx)
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	lister, err := replicas.ListKeys(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return fmt.Errorf("list replicas: %w", err)
+	}
+	if lister != nil {
+		for k := range lister.Keys() {
+			live[k] = true
+		}
+	}
+	kv, err := s.store.Presence(ctx)
+	if err != nil {
+		return err
+	}
+	for _, kind := range []string{presence.User, presence.Participant, presence.Device} {
+		conns, err := s.store.Conns(ctx, kind, "")
+		if err != nil {
+			return err
+		}
+		for _, c := range conns {
+			if live[c.Replica] {
+				continue
+			}
+			e, err := kv.Get(ctx, c.Key())
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("read connection: %w", err)
+			}
+			// A replica that just started writes its heartbeat before it accepts sockets, but
+			// give a record younger than the TTL the benefit of the doubt.
+			if time.Since(e.Created()) < presence.ReplicaTTL {
+				continue
+			}
+			if err := json.Unmarshal(e.Value(), &c); err != nil {
+				return fmt.Errorf("read connection: %w", err)
+			}
+			s.log.Info("dropping connection of a dead websocket replica", "replica", c.Replica, "kind", c.Kind, "uuid", c.UUID)
+			if err := s.disconnect(ctx, c, e.Revision()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// watchDatabase disconnects users, participants and devices that are disabled or deleted, as
+// OpenTera's UserManagerModule does on its DatabaseModule events. The durable consumer is shared
+// by every replica, so each event is handled once.
+func (s *Service) watchDatabase(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := s.consumeDatabase(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("database events not consumed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (s *Service) consumeDatabase(ctx context.Context) error {
+	if err := outbox.EnsureStreams(ctx, s.o.JS); err != nil {
+		return err
+	}
+	cons, err := s.o.JS.CreateOrUpdateConsumer(ctx, outbox.StreamName, jetstream.ConsumerConfig{
+		Durable:        "usermanager",
+		Description:    "usermanager: disconnect disabled or deleted principals",
+		FilterSubjects: []string{"tera.db.user.>", "tera.db.participant.>", "tera.db.device.>"},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        30 * time.Second,
+		MaxDeliver:     5,
+	})
+	if err != nil {
+		return fmt.Errorf("database events consumer: %w", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if err := s.onDatabaseEvent(ctx, m.Data()); err != nil {
+			s.log.Warn("database event not handled", "subject", m.Subject(), "err", err)
+			_ = m.NakWithDelay(time.Second)
+			return
+		}
+		_ = m.Ack()
+	})
+	if err != nil {
+		return fmt.Errorf("consume database events: %w", err)
+	}
+	<-ctx.Done()
+	cc.Stop()
+	return nil
+}
+
+var modelKinds = map[string]struct{ kind, table, id, uuid, enabled string }{
+	"user":        {presence.User, "core.t_users", "id_user", "user_uuid", "user_enabled"},
+	"participant": {presence.Participant, "core.t_participants", "id_participant", "participant_uuid", "participant_enabled"},
+	"device":      {presence.Device, "core.t_devices", "id_device", "device_uuid", "device_enabled"},
+}
+
+func (s *Service) onDatabaseEvent(ctx context.Context, data []byte) error {
+	var ev eventsv1.DatabaseEvent
+	if err := proto.Unmarshal(data, &ev); err != nil {
+		return nil // not ours to fix; dropping it is all we can do
+	}
+	mk, ok := modelKinds[ev.ObjectType]
+	if !ok {
+		return nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(ev.ObjectValue), &obj); err != nil {
+		return nil
+	}
+	uuid, _ := obj[mk.uuid].(string)
+	switch ev.Type {
+	case eventsv1.DatabaseEvent_DB_UPDATE:
+		enabled, isBool := obj[mk.enabled].(bool)
+		if !isBool || enabled {
+			return nil
+		}
+	case eventsv1.DatabaseEvent_DB_DELETE:
+		if uuid == "" {
+			// Deletes carry the id only; the row stays (soft delete) so its uuid can be read.
+			id, _ := obj[mk.id].(float64)
+			err := s.o.DB.QueryRow(ctx, `SELECT `+mk.uuid+` FROM `+mk.table+` WHERE `+mk.id+` = $1`, int64(id)).Scan(&uuid)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("uuid of deleted %s: %w", ev.ObjectType, err)
+			}
+		}
+	default:
+		return nil
+	}
+	if uuid == "" {
+		return nil
+	}
+	s.log.Info("disconnecting a disabled or deleted principal", "kind", mk.kind, "uuid", uuid)
+	return presence.Disconnect(s.o.NATS, mk.kind, uuid, "usermanager")
+}

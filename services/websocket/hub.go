@@ -1,0 +1,224 @@
+package websocket
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
+	"github.com/tera-health/tera/services/internal/presence"
+)
+
+// hub holds this replica's clients and hands each one the events it may see.
+type hub struct {
+	s           *Service
+	mu          sync.RWMutex
+	clients     map[*client]struct{}
+	byPrincipal map[string]map[*client]struct{}
+}
+
+func newHub(s *Service) *hub {
+	return &hub{s: s, clients: map[*client]struct{}{}, byPrincipal: map[string]map[*client]struct{}{}}
+}
+
+func (h *hub) add(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.clients[c] = struct{}{}
+	k := c.p.key()
+	if h.byPrincipal[k] == nil {
+		h.byPrincipal[k] = map[*client]struct{}{}
+	}
+	h.byPrincipal[k][c] = struct{}{}
+}
+
+func (h *hub) remove(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.clients, c)
+	k := c.p.key()
+	delete(h.byPrincipal[k], c)
+	if len(h.byPrincipal[k]) == 0 {
+		delete(h.byPrincipal, k)
+	}
+}
+
+func (h *hub) all() []*client {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*client, 0, len(h.clients))
+	for c := range h.clients {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (h *hub) of(kind, uuid string) []*client {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []*client
+	for c := range h.byPrincipal[kind+"."+uuid] {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Len is the number of sockets this replica holds.
+func (s *Service) Len() int {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	return len(s.hub.clients)
+}
+
+func (h *hub) closeAll(code websocket.StatusCode, reason string) {
+	for _, c := range h.all() {
+		c.close(code, reason)
+	}
+}
+
+// reportAll reports every held connection to usermanager again (after a heartbeat gap made it
+// drop them).
+func (h *hub) reportAll(ctx context.Context) {
+	for _, c := range h.all() {
+		if err := h.s.report(ctx, presence.SubjectConnect, c.conn); err != nil {
+			h.s.log.Warn("connection not reported again", "conn", c.conn.Key(), "err", err)
+		}
+	}
+}
+
+// subscribe listens to every subject a client may get events from (ARCHITECTURE §3). Each
+// replica subscribes once; filtering picks the clients.
+func (h *hub) subscribe() ([]*nats.Subscription, error) {
+	nc := h.s.o.NATS
+	var subs []*nats.Subscription
+	for _, subj := range []string{"tera.presence.>", "tera.session.>", "tera.service.*.events"} {
+		sub, err := nc.Subscribe(subj, func(m *nats.Msg) { h.broadcast(m.Data) })
+		if err != nil {
+			return nil, fmt.Errorf("subscribe %s: %w", subj, err)
+		}
+		subs = append(subs, sub)
+	}
+	sub, err := nc.Subscribe("tera.client.>", h.direct)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe tera.client.>: %w", err)
+	}
+	subs = append(subs, sub)
+	for _, sub := range subs {
+		// Fan-out bursts must not be dropped as a slow consumer by the client library.
+		_ = sub.SetPendingLimits(1<<20, 256<<20)
+	}
+	return subs, nil
+}
+
+// event is one decoded event of a TeraEvent.
+type event struct {
+	any *anypb.Any
+	msg proto.Message
+}
+
+func decode(data []byte) (*eventsv1.TeraEvent, []event, error) {
+	var te eventsv1.TeraEvent
+	if err := proto.Unmarshal(data, &te); err != nil {
+		return nil, nil, fmt.Errorf("decode TeraEvent: %w", err)
+	}
+	evs := make([]event, 0, len(te.Events))
+	for _, a := range te.Events {
+		mt, err := resolve(a.TypeUrl)
+		if err != nil {
+			continue // OpenTera drops what it cannot unpack
+		}
+		m := mt.New().Interface()
+		if err := proto.Unmarshal(a.Value, m); err != nil {
+			continue
+		}
+		evs = append(evs, event{any: a, msg: m})
+	}
+	return &te, evs, nil
+}
+
+func (h *hub) broadcast(data []byte) {
+	te, evs, err := decode(data)
+	if err != nil {
+		h.s.log.Debug("event dropped", "err", err)
+		return
+	}
+	h.deliver(te, evs, h.all())
+}
+
+// direct handles tera.client.<kind>.<uuid>: a disconnect command, or events for that client
+// (filtered like any other, as OpenTera's direct topic is).
+func (h *hub) direct(m *nats.Msg) {
+	parts := strings.Split(m.Subject, ".")
+	if len(parts) != 4 {
+		return
+	}
+	targets := h.of(parts[2], parts[3])
+	if len(targets) == 0 {
+		return
+	}
+	te, evs, err := decode(m.Data)
+	if err != nil {
+		h.s.log.Debug("direct message dropped", "err", err)
+		return
+	}
+	rest := evs[:0:0]
+	for _, e := range evs {
+		if cmd, ok := e.msg.(*eventsv1.ServerCommand); ok {
+			if cmd.Type == eventsv1.ServerCommand_CMD_CLIENT_DISCONNECT {
+				for _, c := range targets {
+					c.close(4000, "CMD_CLIENT_DISCONNECT")
+				}
+			}
+			continue
+		}
+		rest = append(rest, e)
+	}
+	h.deliver(te, rest, targets)
+}
+
+// deliver sends each client the events it may see, in one frame with the original header; a
+// client that may see none gets nothing. Frames are printed once per distinct selection.
+func (h *hub) deliver(te *eventsv1.TeraEvent, evs []event, clients []*client) {
+	if len(evs) == 0 || len(clients) == 0 {
+		return
+	}
+	f := newFilter(h.s, evs)
+	frames := map[string][]byte{}
+	sel := make([]byte, len(evs))
+	for _, c := range clients {
+		any := false
+		for i, e := range evs {
+			sel[i] = '0'
+			if f.allows(c, e.msg) {
+				sel[i] = '1'
+				any = true
+			}
+		}
+		if !any {
+			continue
+		}
+		frame, ok := frames[string(sel)]
+		if !ok {
+			out := &eventsv1.TeraEvent{Header: te.Header}
+			for i, e := range evs {
+				if sel[i] == '1' {
+					out.Events = append(out.Events, e.any)
+				}
+			}
+			b, err := Frame(out)
+			if err != nil {
+				h.s.log.Warn("frame not printed", "err", err)
+				return
+			}
+			frame = b
+			frames[string(sel)] = b
+		}
+		c.enqueue(frame)
+	}
+}

@@ -1,0 +1,347 @@
+// Package websocket is the websocket target (ARCHITECTURE §2, OpenTera's TwistedModule): it
+// holds the live client connections of /wss/user, /wss/participant and /wss/device, opened with
+// the single-use key of login's websocket_url, and forwards to each client the events it may see
+// (REFERENCE §5), printed byte for byte as OpenTera prints them. It keeps no state another
+// replica needs: presence is usermanager's (reported per connection, in order), events arrive
+// from NATS whichever replica or target produced them.
+package websocket
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+
+	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/services/internal/presence"
+)
+
+// Options configure the websocket target.
+type Options struct {
+	DB    *pgxpool.Pool
+	NATS  *nats.Conn
+	JS    jetstream.JetStream
+	State *authn.State
+	Log   *slog.Logger
+	// Replica names this process in presence keys; random when empty.
+	Replica string
+	// PingInterval and PingTimeout are OpenTera's 10 s and 30 s unless set (tests).
+	PingInterval, PingTimeout time.Duration
+	// AccessTTL bounds how long a client's cached access may be used without a refresh; 5 s
+	// unless set. Database events refresh it sooner.
+	AccessTTL time.Duration
+	// SendQueue is how many frames may wait for a slow client before it is dropped (256).
+	SendQueue int
+}
+
+// Service is the websocket target.
+type Service struct {
+	o        Options
+	log      *slog.Logger
+	store    *presence.Store
+	hub      *hub
+	access   *accessCache
+	runCtx   context.Context
+	started  chan struct{}
+	handlers sync.WaitGroup
+}
+
+// New builds the websocket target.
+func New(o Options) *Service {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Replica == "" {
+		o.Replica = authn.RandomHex(8)
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = 10 * time.Second
+	}
+	if o.PingTimeout == 0 {
+		o.PingTimeout = 30 * time.Second
+	}
+	if o.AccessTTL == 0 {
+		o.AccessTTL = 5 * time.Second
+	}
+	if o.SendQueue == 0 {
+		o.SendQueue = 256
+	}
+	s := &Service{o: o, log: o.Log.With("target", "websocket", "replica", o.Replica), store: presence.NewStore(o.JS),
+		started: make(chan struct{})}
+	s.access = newAccessCache(o.DB, o.AccessTTL, s.log)
+	s.hub = newHub(s)
+	return s
+}
+
+// Name implements server.Service.
+func (s *Service) Name() string { return "websocket" }
+
+// RegisterGRPC implements server.Service: the target has no gRPC API.
+func (s *Service) RegisterGRPC(*grpc.Server) {}
+
+// RegisterGateway implements server.Service.
+func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
+	return nil
+}
+
+// HTTPRoutes implements server.HTTPService.
+func (s *Service) HTTPRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("/wss/user", s.handler(presence.User))
+	mux.HandleFunc("/wss/participant", s.handler(presence.Participant))
+	mux.HandleFunc("/wss/device", s.handler(presence.Device))
+}
+
+// Run subscribes to the events clients receive, keeps the replica's heartbeat and, when ctx
+// ends, closes every socket with 1001 and reports each close before returning.
+func (s *Service) Run(ctx context.Context) error {
+	s.runCtx = ctx
+	subs, err := s.hub.subscribe()
+	if err != nil {
+		return err
+	}
+	close(s.started)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); s.heartbeat(ctx) }()
+	go func() { defer wg.Done(); s.access.run(ctx) }()
+	go func() { defer wg.Done(); s.watchDatabase(ctx) }()
+	<-ctx.Done()
+	for _, sub := range subs {
+		_ = sub.Unsubscribe()
+	}
+	s.hub.closeAll(websocket.StatusGoingAway, "server shutting down")
+	s.handlers.Wait()
+	wg.Wait()
+	if kv, err := s.store.Replicas(context.Background()); err == nil {
+		_ = kv.Delete(context.Background(), s.o.Replica)
+	}
+	return nil
+}
+
+// heartbeat keeps replica.<id> alive so usermanager keeps this replica's connections. If the key
+// vanished (NATS outage longer than its TTL), the connections are reported again.
+func (s *Service) heartbeat(ctx context.Context) {
+	t := time.NewTicker(presence.HeartbeatInterval)
+	defer t.Stop()
+	var rev uint64
+	for {
+		kv, err := s.store.Replicas(ctx)
+		if err == nil {
+			if rev != 0 {
+				rev, err = kv.Update(ctx, s.o.Replica, []byte(time.Now().UTC().Format(time.RFC3339)), rev)
+				if err != nil && ctx.Err() == nil {
+					rev = 0
+					s.log.Warn("replica heartbeat lost; reporting connections again", "err", err)
+					_ = kv.Delete(ctx, s.o.Replica)
+					s.hub.reportAll(ctx)
+				}
+			}
+			if rev == 0 {
+				rev, err = kv.Create(ctx, s.o.Replica, []byte(time.Now().UTC().Format(time.RFC3339)))
+				if errors.Is(err, jetstream.ErrKeyExists) {
+					_ = kv.Delete(ctx, s.o.Replica)
+				}
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("replica heartbeat", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// watchDatabase makes cached access stale on every database event, so a change reaches the
+// filters within one refresh.
+func (s *Service) watchDatabase(ctx context.Context) {
+	for ctx.Err() == nil {
+		cons, err := s.o.JS.OrderedConsumer(ctx, "TERA_DB", jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{"tera.db.>"}, DeliverPolicy: jetstream.DeliverNewPolicy})
+		if err == nil {
+			var cc jetstream.ConsumeContext
+			cc, err = cons.Consume(func(m jetstream.Msg) { s.access.invalidate() })
+			if err == nil {
+				<-ctx.Done()
+				cc.Stop()
+				return
+			}
+		}
+		s.log.Debug("database events not watched yet", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// isUpgrade reports whether r asks for a websocket (else OpenTera answers 426).
+func isUpgrade(r *http.Request) bool {
+	return headerHas(r.Header, "Connection", "upgrade") && headerHas(r.Header, "Upgrade", "websocket")
+}
+
+func headerHas(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func authnKind(kind string) authn.Kind {
+	switch kind {
+	case presence.User:
+		return authn.KindUser
+	case presence.Participant:
+		return authn.KindParticipant
+	}
+	return authn.KindDevice
+}
+
+func forbidden(w http.ResponseWriter, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusForbidden)
+	_, _ = w.Write([]byte(msg + "\n"))
+}
+
+func (s *Service) handler(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !isUpgrade(r) {
+			w.Header().Set("Upgrade", "websocket")
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusUpgradeRequired)
+			_, _ = w.Write([]byte("426 Upgrade Required: this is a websocket endpoint\n"))
+			return
+		}
+		select {
+		case <-s.started:
+		default:
+			http.Error(w, "websocket target starting", http.StatusServiceUnavailable)
+			return
+		}
+		key := r.URL.Query().Get("id")
+		if key == "" {
+			forbidden(w, "Websocket authentication failed (key, uuid).")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		target, ok, err := s.o.State.ConsumeConnectKey(ctx, key, authnKind(kind))
+		if err != nil {
+			s.log.Warn("connect key not readable", "err", err)
+			http.Error(w, "connect keys unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if !ok {
+			forbidden(w, "Websocket authentication failed (key, uuid).")
+			return
+		}
+		p, err := s.principal(ctx, kind, target.UUID)
+		if errors.Is(err, errUnknownPrincipal) {
+			forbidden(w, "Websocket authentication failed (key, uuid).")
+			return
+		}
+		if err != nil {
+			s.log.Warn("principal lookup", "kind", kind, "err", err)
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+			// The single-use key authenticates; OpenTera accepts every origin (its web clients are
+			// served from other hosts).
+			InsecureSkipVerify: true,
+			CompressionMode:    websocket.CompressionDisabled,
+		})
+		if err != nil {
+			return // Accept answered the client
+		}
+		s.handlers.Add(1)
+		defer s.handlers.Done()
+		c := newClient(s, ws, p, target)
+		c.serve(s.runCtx)
+	}
+}
+
+var errUnknownPrincipal = errors.New("unknown or disabled principal")
+
+// principal loads what events and filters need about the key's principal.
+func (s *Service) principal(ctx context.Context, kind, uuid string) (principal, error) {
+	p := principal{Kind: kind, UUID: uuid}
+	var err error
+	switch kind {
+	case presence.User:
+		err = s.o.DB.QueryRow(ctx, `SELECT id_user, user_firstname || ' ' || user_lastname FROM core.t_users
+			WHERE user_uuid = $1 AND deleted_at IS NULL AND user_enabled`, uuid).Scan(&p.ID, &p.Name)
+	case presence.Participant:
+		err = s.o.DB.QueryRow(ctx, `SELECT p.id_participant, p.participant_name, pr.project_name, si.site_name
+			FROM core.t_participants p JOIN core.t_projects pr ON pr.id_project = p.id_project
+			JOIN core.t_sites si ON si.id_site = pr.id_site
+			WHERE p.participant_uuid = $1 AND p.deleted_at IS NULL AND p.participant_enabled`, uuid).Scan(&p.ID, &p.Name, &p.ProjectName, &p.SiteName)
+	default:
+		err = s.o.DB.QueryRow(ctx, `SELECT id_device, device_name FROM core.t_devices
+			WHERE device_uuid = $1 AND deleted_at IS NULL AND device_enabled`, uuid).Scan(&p.ID, &p.Name)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, errUnknownPrincipal
+	}
+	if err != nil {
+		return p, fmt.Errorf("load %s %s: %w", kind, uuid, err)
+	}
+	return p, nil
+}
+
+// report tells usermanager about a connection opening or closing, and waits for its answer, so
+// the two are applied in order for each connection.
+func (s *Service) report(ctx context.Context, subject string, c presence.Conn) error {
+	b, _ := json.Marshal(c)
+	msg, err := s.o.NATS.RequestWithContext(ctx, subject, b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", subject, err)
+	}
+	var rep presence.Reply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+		return fmt.Errorf("%s: bad reply: %w", subject, err)
+	}
+	if !rep.OK {
+		return fmt.Errorf("%s: %s", subject, rep.Error)
+	}
+	return nil
+}
+
+// reportRetry reports a close until usermanager answers (bounded): a lost disconnect would leave
+// the client online until the replica's heartbeat expires. While the replica shuts down it tries
+// once: its heartbeat key goes with it, so usermanager sweeps what was not reported.
+func (s *Service) reportRetry(c presence.Conn) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := s.report(ctx, presence.SubjectDisconnect, c)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) || s.runCtx.Err() != nil {
+			s.log.Warn("disconnect not reported; usermanager will drop it with this replica", "conn", c.Key(), "err", err)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

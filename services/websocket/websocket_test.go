@@ -1,0 +1,330 @@
+package websocket_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
+	"github.com/tera-health/tera/services/internal/presence"
+)
+
+const umTopic = presence.Topic
+
+var (
+	admin        = auth{user: "admin", pass: "admin"}
+	user4        = auth{user: "user4", pass: "user4"}
+	participant1 = auth{user: "participant1", pass: "opentera"}
+)
+
+type fixture struct {
+	adminUUID, user4UUID, part1UUID, dev1UUID, dev1Token string
+}
+
+func (e *env) fixture() fixture {
+	return fixture{
+		adminUUID: e.scalar(`SELECT user_uuid FROM core.t_users WHERE user_username = 'admin'`),
+		user4UUID: e.scalar(`SELECT user_uuid FROM core.t_users WHERE user_username = 'user4'`),
+		part1UUID: e.scalar(`SELECT participant_uuid FROM core.t_participants WHERE id_participant = 1`),
+		dev1UUID:  e.scalar(`SELECT device_uuid FROM core.t_devices WHERE id_device = 1`),
+		dev1Token: e.scalar(`SELECT device_token FROM core.t_devices WHERE id_device = 1`),
+	}
+}
+
+func userEvent(uuid string, t eventsv1.UserEvent_EventType, name string) *eventsv1.UserEvent {
+	return &eventsv1.UserEvent{UserUuid: uuid, Type: t, UserFullname: name}
+}
+
+func participantEvent(uuid string, t eventsv1.ParticipantEvent_EventType) *eventsv1.ParticipantEvent {
+	return &eventsv1.ParticipantEvent{ParticipantUuid: uuid, Type: t, ParticipantName: "Participant #1",
+		ParticipantProjectName: "Default Project #1", ParticipantSiteName: "Default Site"}
+}
+
+func TestHandshake(t *testing.T) {
+	e := newEnv(t)
+	base := e.process("all")
+	if r := do(t, http.MethodGet, base+"/wss/user?id=abc", auth{}, ""); r.code != http.StatusUpgradeRequired {
+		t.Fatalf("plain GET: %d %s", r.code, r.body)
+	}
+	for _, path := range []string{"/wss/user", "/wss/user?id=", "/wss/user?id=0123456789abcdef0123456789abcdef", "/wss/device?id=../x"} {
+		if _, resp, err := dial(t, base, path); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s: %v %v", path, err, resp)
+		}
+	}
+	// A participant's key on the user path is refused and stays usable on its own path, once.
+	p := wsPath(t, base, "participant", participant1)
+	query := p[strings.Index(p, "?"):]
+	for _, wrong := range []string{"/wss/user", "/wss/device"} {
+		if _, resp, err := dial(t, base, wrong+query); err == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("participant key on %s: %v", wrong, err)
+		}
+	}
+	f := e.fixture()
+	s := mustDial(t, base, p)
+	s.wantFrame(umTopic, participantEvent(f.part1UUID, eventsv1.ParticipantEvent_PARTICIPANT_CONNECTED))
+	if _, resp, err := dial(t, base, p); err == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("key used twice: %v", err)
+	}
+	// Server → client only.
+	if err := s.c.Write(context.Background(), websocket.MessageText, []byte(`{"hello": 1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(s.next()); got != "Not allowed to send message" {
+		t.Fatalf("reply to a client message: %q", got)
+	}
+}
+
+func TestPresenceRoutingAndEndpoints(t *testing.T) {
+	e := newEnv(t)
+	base := e.process("all")
+	f := e.fixture()
+
+	a := mustDial(t, base, wsPath(t, base, "user", admin))
+	a.wantFrame(umTopic, userEvent(f.adminUUID, eventsv1.UserEvent_USER_CONNECTED, "Super Admin"))
+	u4 := mustDial(t, base, wsPath(t, base, "user", user4))
+	u4.wantFrame(umTopic, userEvent(f.user4UUID, eventsv1.UserEvent_USER_CONNECTED, "No Access User!"))
+	a.wantFrame(umTopic, userEvent(f.user4UUID, eventsv1.UserEvent_USER_CONNECTED, "No Access User!"))
+
+	p := mustDial(t, base, wsPath(t, base, "participant", participant1))
+	p.wantFrame(umTopic, participantEvent(f.part1UUID, eventsv1.ParticipantEvent_PARTICIPANT_CONNECTED))
+	a.wantFrame(umTopic, participantEvent(f.part1UUID, eventsv1.ParticipantEvent_PARTICIPANT_CONNECTED))
+
+	d := mustDial(t, base, wsPath(t, base, "device", auth{token: f.dev1Token}))
+	devConnected := &eventsv1.DeviceEvent{DeviceUuid: f.dev1UUID, Type: eventsv1.DeviceEvent_DEVICE_CONNECTED, DeviceName: "Apple Watch #W05P1"}
+	d.wantFrame(umTopic, devConnected)
+	a.wantFrame(umTopic, devConnected)
+	p.wantFrame(umTopic, devConnected) // participant 1 is linked to device 1
+
+	// user4 can access nobody: it saw only itself.
+	if got := e.barrier("tera.presence.barrier", u4, a, p, d); len(got[0])+len(got[1])+len(got[2])+len(got[3]) != 0 {
+		t.Fatalf("unexpected frames: %v", got)
+	}
+
+	if got := online(t, base, "user", admin); len(got) != 2 || !contains(got, f.adminUUID) || !contains(got, f.user4UUID) {
+		t.Fatalf("users online for admin: %v", got)
+	}
+	if got := online(t, base, "user", user4); len(got) != 1 || got[0] != f.user4UUID {
+		t.Fatalf("users online for user4: %v", got)
+	}
+	if got := online(t, base, "participant", user4); len(got) != 0 {
+		t.Fatalf("participants online for user4: %v", got)
+	}
+	r := do(t, http.MethodGet, base+"/api/user/participants/online?with_projects=1&with_sites=true", admin, "")
+	if l := r.list(t); r.code != 200 || len(l) != 1 || l[0]["participant_uuid"] != f.part1UUID || l[0]["project_name"] != "Default Project #1" ||
+		l[0]["site_name"] != "Default Site" || l[0]["participant_online"] != true || l[0]["participant_busy"] != false {
+		t.Fatalf("participants online: %d %s", r.code, r.body)
+	}
+	if r := do(t, http.MethodGet, base+"/api/user/users/online", auth{}, ""); r.code != http.StatusUnauthorized {
+		t.Fatalf("online without auth: %d", r.code)
+	}
+	if r := do(t, http.MethodPost, base+"/api/user/users/online", admin, "{}"); r.code != http.StatusMethodNotAllowed {
+		t.Fatalf("POST online: %d", r.code)
+	}
+
+	// Device status: recorded, pushed as DEVICE_STATUS_CHANGED, listed with the device.
+	r = do(t, http.MethodPost, base+"/api/device/status", auth{token: f.dev1Token}, `{"status": {"battery": 12.50, "ok": true}, "timestamp": 1764681300}`)
+	if r.code != http.StatusOK || string(r.body) != `{"uuid": "`+f.dev1UUID+`", "status": "{\"battery\": 12.5, \"ok\": true}", "timestamp": 1764681300}`+"\n" {
+		t.Fatalf("device status: %d %s", r.code, r.body)
+	}
+	statusChanged := &eventsv1.DeviceEvent{DeviceUuid: f.dev1UUID, Type: eventsv1.DeviceEvent_DEVICE_STATUS_CHANGED, DeviceName: "Apple Watch #W05P1",
+		DeviceStatus: `{"status": "{\"battery\": 12.5, \"ok\": true}", "timestamp": 1764681300}`}
+	a.wantFrame(umTopic, statusChanged)
+	p.wantFrame(umTopic, statusChanged)
+	d.wantFrame(umTopic, statusChanged)
+	r = do(t, http.MethodGet, base+"/api/user/devices/online", admin, "")
+	if l := r.list(t); r.code != 200 || len(l) != 1 || l[0]["device_uuid"] != f.dev1UUID ||
+		!strings.Contains(string(r.body), `"device_status":{"online":true,"busy":false,"status":{"status":"{\"battery\": 12.5, \"ok\": true}","timestamp":1764681300}}`) {
+		t.Fatalf("devices online: %d %s", r.code, r.body)
+	}
+	if r := do(t, http.MethodPost, base+"/api/device/status", auth{token: f.dev1Token}, `{"timestamp": 1}`); r.code != http.StatusBadRequest {
+		t.Fatalf("status without status: %d %s", r.code, r.body)
+	}
+	dev2 := e.scalar(`SELECT device_token FROM core.t_devices WHERE id_device = 2`)
+	if r := do(t, http.MethodPost, base+"/api/device/status", auth{token: dev2}, `{"status": {}, "timestamp": 1}`); r.code != http.StatusForbidden ||
+		string(r.body) != "\"Status update forbidden on offline device.\"\n" {
+		t.Fatalf("offline device status: %d %s", r.code, r.body)
+	}
+
+	// Forced disconnect: 4000, then offline everywhere.
+	for _, c := range []struct {
+		q    string
+		who  auth
+		code int
+		body string
+	}{
+		{"", admin, 400, `"Invalid request"`},
+		{"?id_user=abc", admin, 400, ""},
+		{"?user_uuid=" + f.adminUUID, admin, 400, `"Use Logout instead to disconnect current user"`},
+		{"?id_participant=1", user4, 403, `"Forbidden"`},
+		{"?device_uuid=" + f.dev1UUID, user4, 403, `"Forbidden"`},
+	} {
+		if r := do(t, http.MethodGet, base+"/api/user/disconnect"+c.q, c.who, ""); r.code != c.code || (c.body != "" && strings.TrimSpace(string(r.body)) != c.body) {
+			t.Fatalf("disconnect%s: %d %s", c.q, r.code, r.body)
+		}
+	}
+	if r := do(t, http.MethodGet, base+"/api/user/disconnect?id_participant=1", admin, ""); r.code != 200 {
+		t.Fatalf("disconnect participant: %d %s", r.code, r.body)
+	}
+	p.wantClose(4000)
+	a.wantFrame(umTopic, participantEvent(f.part1UUID, eventsv1.ParticipantEvent_PARTICIPANT_DISCONNECTED))
+	if got := online(t, base, "participant", admin); len(got) != 0 {
+		t.Fatalf("participants online after disconnect: %v", got)
+	}
+
+	// A client's own close is answered and makes it offline.
+	_ = u4.c.Close(websocket.StatusNormalClosure, "bye")
+	a.wantFrame(umTopic, userEvent(f.user4UUID, eventsv1.UserEvent_USER_DISCONNECTED, "No Access User!"))
+	if got := online(t, base, "user", admin); len(got) != 1 || got[0] != f.adminUUID {
+		t.Fatalf("users online after user4 left: %v", got)
+	}
+}
+
+// OpenTera processes a socket closed before its connect handler ran offline-then-online, and
+// the client stays online forever. Here each connection's reports are ordered.
+func TestCloseRightAfterHandshakeEndsOffline(t *testing.T) {
+	e := newEnv(t)
+	base := e.process("all")
+	f := e.fixture()
+	a := mustDial(t, base, wsPath(t, base, "user", admin))
+	a.wantFrame(umTopic, userEvent(f.adminUUID, eventsv1.UserEvent_USER_CONNECTED, "Super Admin"))
+	const n = 5
+	for range n {
+		s := mustDial(t, base, wsPath(t, base, "user", user4))
+		s.c.CloseNow()
+	}
+	for range n {
+		a.wantFrame(umTopic, userEvent(f.user4UUID, eventsv1.UserEvent_USER_CONNECTED, "No Access User!"))
+		a.wantFrame(umTopic, userEvent(f.user4UUID, eventsv1.UserEvent_USER_DISCONNECTED, "No Access User!"))
+	}
+	if got := online(t, base, "user", admin); len(got) != 1 || got[0] != f.adminUUID {
+		t.Fatalf("users online: %v", got)
+	}
+}
+
+func TestDisabledOrDeletedClientsAreDisconnected(t *testing.T) {
+	e := newEnv(t)
+	base := e.process("all")
+	f := e.fixture()
+	p := mustDial(t, base, wsPath(t, base, "participant", participant1))
+	p.wantFrame(umTopic, participantEvent(f.part1UUID, eventsv1.ParticipantEvent_PARTICIPANT_CONNECTED))
+	d := mustDial(t, base, wsPath(t, base, "device", auth{token: f.dev1Token}))
+	d.next()
+	u := mustDial(t, base, wsPath(t, base, "user", user4))
+	u.next()
+	ctx := context.Background()
+	if _, err := e.db.Exec(ctx, `UPDATE core.t_participants SET participant_enabled = false WHERE id_participant = 1`); err != nil {
+		t.Fatal(err)
+	}
+	p.wantClose(4000)
+	if _, err := e.db.Exec(ctx, `UPDATE core.t_devices SET device_enabled = false WHERE id_device = 1`); err != nil {
+		t.Fatal(err)
+	}
+	d.wantClose(4000)
+	if _, err := e.db.Exec(ctx, `UPDATE core.t_users SET deleted_at = now() WHERE user_username = 'user4'`); err != nil {
+		t.Fatal(err)
+	}
+	u.wantClose(4000)
+}
+
+func TestLogoutClosesSocket(t *testing.T) {
+	e := newEnv(t)
+	base := e.process("all")
+	r := do(t, http.MethodGet, base+"/api/user/login?with_websocket=true", user4, "")
+	m := r.obj(t)
+	raw := m["websocket_url"].(string)
+	s := mustDial(t, base, raw[strings.Index(raw, "/wss/"):])
+	s.next()
+	if r := do(t, http.MethodGet, base+"/api/user/logout", auth{token: m["user_token"].(string)}, ""); r.code != 200 {
+		t.Fatalf("logout: %d %s", r.code, r.body)
+	}
+	s.wantClose(4000)
+}
+
+// The rows of REFERENCE §5's table that are not presence.
+func TestSessionArchiveAndDirectEventRouting(t *testing.T) {
+	e := newEnv(t)
+	base := e.process("all")
+	f := e.fixture()
+	a := mustDial(t, base, wsPath(t, base, "user", admin))
+	a.next()
+	u4 := mustDial(t, base, wsPath(t, base, "user", user4))
+	u4.next()
+	a.next()
+	p := mustDial(t, base, wsPath(t, base, "participant", participant1))
+	p.next()
+	a.next()
+	d := mustDial(t, base, wsPath(t, base, "device", auth{token: f.dev1Token}))
+	d.next()
+	a.next()
+	p.next()
+	a.who, u4.who, p.who, d.who = "user."+f.adminUUID, "user."+f.user4UUID, "participant."+f.part1UUID, "device."+f.dev1UUID
+	socks := []*socket{a, u4, p, d}
+	publish := func(subject, topic string, msgs ...proto.Message) {
+		t.Helper()
+		ev := &eventsv1.TeraEvent{Header: &eventsv1.TeraEvent_Header{Version: 1, Time: 1764681300.5, Topic: topic}}
+		for _, m := range msgs {
+			x, _ := anypb.New(m)
+			ev.Events = append(ev.Events, x)
+		}
+		b, _ := proto.Marshal(ev)
+		if err := e.nc.Publish(subject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// expect checks which sockets got exactly one frame of the published event, the others none.
+	expect := func(what, subject string, got ...bool) {
+		t.Helper()
+		frames := e.barrier(subject, socks...)
+		for i, want := range got {
+			if (len(frames[i]) == 1) != want || len(frames[i]) > 1 {
+				t.Fatalf("%s: socket %d got %v, want a frame: %v", what, i, frames[i], want)
+			}
+		}
+	}
+	// A session participant 1 and device 1 are in, and no user.
+	session := e.scalar(`SELECT s.session_uuid FROM core.t_sessions s
+		JOIN core.t_sessions_participants sp ON sp.id_session = s.id_session AND sp.id_participant = 1
+		JOIN core.t_sessions_devices sd ON sd.id_session = s.id_session AND sd.id_device = 1
+		WHERE s.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM core.t_sessions_users su WHERE su.id_session = s.id_session)
+		ORDER BY s.id_session LIMIT 1`)
+
+	join := &eventsv1.JoinSessionEvent{SessionUuid: session, SessionUsers: []string{f.user4UUID}, SessionParticipants: []string{f.part1UUID}}
+	publish("tera.session."+session+".join", "service.VideoRehabService.events", join)
+	expect("join", "tera.session."+session+".join", false, true, true, false)
+	publish("tera.session."+session+".leave", "service.VideoRehabService.events", &eventsv1.LeaveSessionEvent{SessionUuid: session})
+	expect("leave", "tera.session."+session+".leave", false, false, true, true)
+	publish("tera.session."+session+".reply", "service.VideoRehabService.events",
+		&eventsv1.JoinSessionReplyEvent{SessionUuid: session, ParticipantUuid: f.part1UUID, JoinReply: eventsv1.JoinSessionReplyEvent_REPLY_ACCEPTED})
+	expect("reply from participant 1", "tera.session."+session+".reply", false, false, false, true)
+	publish("tera.session."+session+".stop", "service.VideoRehabService.events", &eventsv1.StopSessionEvent{SessionUuid: session})
+	expect("stop", "tera.session."+session+".stop", true, true, true, true)
+	publish("tera.service.FileTransferService.events", "service.FileTransferService.events",
+		&eventsv1.ArchiveEvent{ArchiveUuid: "ar-1", OwnerUuid: f.user4UUID, Status: eventsv1.ArchiveEvent_STATUS_COMPLETED})
+	expect("archive", "tera.service.FileTransferService.events", false, true, false, false)
+	publish(presence.SubjectClient("user", f.adminUUID), "module.TeraServer.DatabaseModule.events.participant",
+		&eventsv1.DatabaseEvent{Type: eventsv1.DatabaseEvent_DB_UPDATE, ObjectType: "participant", ObjectValue: "{}"})
+	expect("database event", presence.SubjectClient("user", f.adminUUID), false, false, false, false)
+	publish(presence.SubjectClient("user", f.user4UUID), "websocket.user."+f.user4UUID+".events",
+		&eventsv1.JoinSessionEvent{SessionUuid: session, SessionUsers: []string{f.user4UUID}})
+	expect("direct join", presence.SubjectClient("user", f.user4UUID), false, true, false, false)
+	// Of a mixed frame each client gets the events it may see, under the original header.
+	stop := &eventsv1.StopSessionEvent{SessionUuid: "s-mixed"}
+	archive := &eventsv1.ArchiveEvent{ArchiveUuid: "ar-2", OwnerUuid: f.part1UUID}
+	publish("tera.service.FileTransferService.events", "service.FileTransferService.events", stop, archive)
+	p.wantFrame("service.FileTransferService.events", stop, archive)
+	u4.wantFrame("service.FileTransferService.events", stop)
+}
+
+func contains(l []string, s string) bool {
+	for _, v := range l {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
