@@ -193,22 +193,35 @@ func parseServiceAccessItems(v *structpb.Value) ([]svcAccessItem, error) {
 	return out, nil
 }
 
-// canAdminAccess checks that the caller administers an assignment's holder and the service of
-// its role.
+// canAdminAccess checks that the caller administers an assignment's holder, the service of its
+// role and, for a role scoped to a site or a project, that site or project: administering a
+// service on one site must not hand out its roles on another (OpenTera checks the service only).
 func (s *Service) canAdminAccess(ctx context.Context, tx pgx.Tx, m me, obj access.Object, holder, role int32) error {
 	if err := s.require(ctx, tx, m, obj, holder, true, "Forbidden"); err != nil {
 		return err
 	}
 	var svc int32
-	err := tx.QueryRow(ctx, `SELECT r.id_service FROM core.t_services_roles r
+	var site, project *int32
+	err := tx.QueryRow(ctx, `SELECT r.id_service, r.id_site, r.id_project FROM core.t_services_roles r
 		JOIN core.t_services s ON s.id_service = r.id_service AND s.deleted_at IS NULL
-		WHERE r.id_service_role = $1 AND r.deleted_at IS NULL`, role).Scan(&svc)
+		WHERE r.id_service_role = $1 AND r.deleted_at IS NULL`, role).Scan(&svc, &site, &project)
 	if err == pgx.ErrNoRows {
 		return apierr.InvalidArgument("Bad id_service_role")
 	} else if err != nil {
 		return err
 	}
-	return s.require(ctx, tx, m, access.Services, svc, true, "Forbidden")
+	if err := s.require(ctx, tx, m, access.Services, svc, true, "Forbidden"); err != nil {
+		return err
+	}
+	if site != nil {
+		if err := s.require(ctx, tx, m, access.Sites, *site, true, "Forbidden"); err != nil {
+			return err
+		}
+	}
+	if project != nil {
+		return s.require(ctx, tx, m, access.Projects, *project, true, "Forbidden")
+	}
+	return nil
 }
 
 // existingAccess reads a live assignment's holder and role.

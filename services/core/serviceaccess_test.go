@@ -1,7 +1,9 @@
 package core_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
@@ -169,4 +171,40 @@ func TestServiceAccessGRPC(t *testing.T) {
 	if _, err := corev1.NewServiceAccessServiceClient(conn4).DeleteServiceAccess(ctx4, &corev1.DeleteServiceAccessRequest{Id: new(r.ServiceAccess[0].GetIdServiceAccess())}); err == nil {
 		t.Fatal("user4 deleted an assignment over gRPC")
 	}
+}
+
+// A role of a service scoped to a site or a project is handed out only by an admin of that site
+// or project: siteadmin administers VideoRehab through site 1, which must not let it grant
+// VideoRehab roles on site 2 or project 3 (issue 9).
+func TestServiceAccessScopedRoles(t *testing.T) {
+	e := newEnv(t)
+	const path = "/api/user/services/access"
+	role := func(scope string, id int) int {
+		r := e.post("admin", "/api/user/services/roles", fmt.Sprintf(`{"service_role": {"id_service_role": 0, "id_service": 6,
+			"service_role_name": "scoped-%s-%d", "%s": %d}}`, scope, id, scope, id))
+		return int(r["id_service_role"].(float64))
+	}
+	site1, site2, project3 := role("id_site", 1), role("id_site", 2), role("id_project", 3)
+	count := func() int {
+		var n int
+		if err := e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.t_services_access WHERE deleted_at IS NULL").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	for _, r := range []int{site2, project3} {
+		e.expect(403, "siteadmin", "POST", path, map[string]any{"service_access": map[string]any{"id_service_access": 0, "id_service_role": r, "id_user_group": 1}})
+	}
+	// Moving an existing assignment (VideoRehab admin of group 1) onto a foreign scope is refused too.
+	a := e.post("siteadmin", path, map[string]any{"service_access": map[string]any{"id_service_access": 0, "id_service_role": 9, "id_user_group": 1}})
+	id := int(a["id_service_access"].(float64))
+	e.expect(403, "siteadmin", "POST", path, map[string]any{"service_access": map[string]any{"id_service_access": id, "id_service_role": site2}})
+	if n := count(); n != before+1 {
+		t.Errorf("%d live assignments, want %d", n, before+1)
+	}
+	// An assignment on a foreign scope, made by a superadmin, is not siteadmin's to delete.
+	b := e.post("admin", path, map[string]any{"service_access": map[string]any{"id_service_access": 0, "id_service_role": site2, "id_user_group": 1}})
+	e.expect(403, "siteadmin", "DELETE", path+"?id="+itoa(int(b["id_service_access"].(float64))), nil)
+	e.post("siteadmin", path, map[string]any{"service_access": map[string]any{"id_service_access": id, "id_service_role": site1}})
 }
