@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/internal/presence"
 )
 
 // Options configure the login target.
@@ -66,6 +68,18 @@ type Service struct {
 	oidc     *oidcClient
 	register *rate.Limiter
 	pages    *template.Template
+	presence *presence.Store
+}
+
+// errAlreadyLoggedIn refuses a websocket login of a principal that already has one.
+var errAlreadyLoggedIn = errors.New("already logged in")
+
+// isOnline reports whether a principal holds a websocket (usermanager's presence).
+func (s *Service) isOnline(ctx context.Context, kind, uuid string) (bool, error) {
+	if s.presence == nil {
+		return false, nil
+	}
+	return s.presence.IsOnline(ctx, kind, uuid)
 }
 
 // New builds the login target.
@@ -83,6 +97,13 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		signer:   &authn.Signer{Keys: o.Verifier.Keys, Now: o.Now},
 		register: rate.NewLimiter(rate.Every(time.Second), 1)}
 	var err error
+	if o.NATS != nil {
+		js, err := jetstream.New(o.NATS)
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: %w", err)
+		}
+		s.presence = presence.NewStore(js)
+	}
 	if o.DeviceCADir != "" {
 		if s.ca, err = loadDeviceCA(o.DeviceCADir); err != nil {
 			return nil, err

@@ -12,8 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
+	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/internal/presence"
 )
 
 // participantLogin is GET /api/participant/login: Basic (login enabled) or a token (dynamic:
@@ -55,6 +57,14 @@ func (s *Service) participantLogin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if boolParam(r, "with_websocket") {
+		if online, err := s.isOnline(ctx, presence.Participant, p.UUID); err != nil {
+			s.internal(w, r, err)
+			return
+		} else if online {
+			s.event(r, typ, eventsv1.LoginEvent_LOGIN_STATUS_FAILED_WITH_ALREADY_LOGGED_IN, authn.KindParticipant, p.UUID, "participant already logged in")
+			writeJSON(w, http.StatusForbidden, "Participant already logged in.")
+			return
+		}
 		key, err := s.state.NewConnectKey(ctx, authn.ConnectTarget{Kind: authn.KindParticipant, UUID: p.UUID})
 		if err != nil {
 			s.internal(w, r, err)
@@ -203,6 +213,17 @@ func (s *Service) deviceLogin(w http.ResponseWriter, r *http.Request) {
 		info = obj{{"id_device", id}, {"device_uuid", uid}, {"device_name", name}, {"id_device_type", idType}, {"id_device_subtype", idSubtype},
 			{"device_token", token}, {"device_enabled", enabled}, {"device_onlineable", onlineable}, {"device_config", config},
 			{"device_infos", infos}, {"device_notes", notes}, {"device_lastonline", lastOnline}, {"device_type", typeName}, {"device_subtype", subName}}
+	}
+	if onlineable {
+		// An onlineable device has one websocket: OpenTera refuses every login while it is online.
+		if online, err := s.isOnline(ctx, presence.Device, c.UUID); err != nil {
+			s.internal(w, r, err)
+			return
+		} else if online {
+			s.event(r, loginTypeOf(c.Method), eventsv1.LoginEvent_LOGIN_STATUS_FAILED_WITH_ALREADY_LOGGED_IN, authn.KindDevice, c.UUID, "device already logged in")
+			writeJSON(w, http.StatusForbidden, "Device already logged in.")
+			return
+		}
 	}
 	participants := []obj{}
 	rows, err := s.db.Query(ctx, `SELECT p.participant_name, p.participant_uuid FROM core.t_devices_participants dp

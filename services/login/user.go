@@ -15,8 +15,10 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/store"
 )
@@ -81,6 +83,11 @@ func (s *Service) userNextStep(w http.ResponseWriter, r *http.Request, p *authn.
 		return
 	}
 	reply, code, err := s.userTokenReply(ctx, r, p, withWS, ls.AuthCode)
+	if errors.Is(err, errAlreadyLoggedIn) {
+		s.event(r, typePassword, eventsv1.LoginEvent_LOGIN_STATUS_FAILED_WITH_ALREADY_LOGGED_IN, authn.KindUser, p.UUID, "user already logged in")
+		writeJSON(w, http.StatusForbidden, "User already logged in.")
+		return
+	}
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -111,6 +118,12 @@ func (s *Service) userTokenReply(ctx context.Context, r *http.Request, p *authn.
 	}
 	reply := obj{{"user_uuid", p.UUID}, {"user_fullname", p.Name}, {"user_token", token}}
 	if withWS {
+		// OpenTera refuses a second websocket to an online user.
+		if online, err := s.isOnline(ctx, presence.User, p.UUID); err != nil {
+			return nil, 0, err
+		} else if online {
+			return nil, 0, errAlreadyLoggedIn
+		}
 		key, err := s.state.NewConnectKey(ctx, authn.ConnectTarget{Kind: authn.KindUser, UUID: p.UUID})
 		if err != nil {
 			return nil, 0, err
@@ -503,7 +516,13 @@ func (s *Service) userRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply := obj{{"refresh_token", token}}
-	if boolParam(r, "with_websocket") {
+	online, err := s.isOnline(ctx, presence.User, p.UUID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	// An online user keeps its socket: OpenTera gives no new websocket_url then.
+	if boolParam(r, "with_websocket") && !online {
 		key, err := s.state.NewConnectKey(ctx, authn.ConnectTarget{Kind: authn.KindUser, UUID: p.UUID})
 		if err != nil {
 			s.internal(w, r, err)

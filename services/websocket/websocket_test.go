@@ -328,3 +328,44 @@ func contains(l []string, s string) bool {
 	}
 	return false
 }
+
+// OpenTera's "already logged in" answers, from usermanager's presence.
+func TestAlreadyLoggedIn(t *testing.T) {
+	e := newEnv(t)
+	base := e.process("all")
+	f := e.fixture()
+	u := mustDial(t, base, wsPath(t, base, "user", user4))
+	u.next()
+	p := mustDial(t, base, wsPath(t, base, "participant", participant1))
+	p.next()
+	d := mustDial(t, base, wsPath(t, base, "device", auth{token: f.dev1Token}))
+	d.next()
+	for _, c := range []struct {
+		path string
+		who  auth
+		code int
+		body string
+	}{
+		{"/api/user/login?with_websocket=true", user4, 403, `"User already logged in."`},
+		{"/api/participant/login?with_websocket=true", participant1, 403, `"Participant already logged in."`},
+		{"/api/device/login", auth{token: f.dev1Token}, 403, `"Device already logged in."`},
+		{"/api/user/login", user4, 200, ""},
+		{"/api/participant/login", participant1, 200, ""},
+	} {
+		r := do(t, http.MethodGet, base+c.path, c.who, "")
+		if r.code != c.code || (c.body != "" && strings.TrimSpace(string(r.body)) != c.body) {
+			t.Fatalf("%s: %d %s", c.path, r.code, r.body)
+		}
+		if c.code == 200 && strings.Contains(string(r.body), "websocket_url") {
+			t.Fatalf("%s: a websocket_url without with_websocket: %s", c.path, r.body)
+		}
+	}
+	tok := do(t, http.MethodGet, base+"/api/user/login", user4, "").obj(t)["user_token"].(string)
+	if r := do(t, http.MethodGet, base+"/api/user/refresh_token?with_websocket=true", auth{token: tok}, ""); r.code != 200 || strings.Contains(string(r.body), "websocket_url") {
+		t.Fatalf("refresh of an online user: %d %s", r.code, r.body)
+	}
+	u.c.CloseNow()
+	eventually(t, "user4 may log in with a websocket again", func() bool {
+		return do(t, http.MethodGet, base+"/api/user/login?with_websocket=true", user4, "").code == 200
+	})
+}
