@@ -9,10 +9,11 @@ import (
 
 	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/services/internal/logstream"
 )
 
 // SubjectLogin carries a LoginEvent for every login success and failure (ARCHITECTURE §3).
-const SubjectLogin = "tera.login"
+const SubjectLogin = logstream.SubjectLogin
 
 type loginType = eventsv1.LoginEvent_LoginType
 

@@ -25,7 +25,7 @@ var BuiltinTargets = []string{
 // ServedTargets are the built-in targets the tera binary of this release serves; they run
 // unless disabled. The others are off unless enabled explicitly (for an image whose binary
 // serves them): an enabled target the binary does not know would never become ready.
-var ServedTargets = []string{TargetLogin, TargetCore, TargetUserManager, TargetWebSocket}
+var ServedTargets = []string{TargetLogin, TargetCore, TargetUserManager, TargetWebSocket, TargetLogging}
 
 // Annotations and condition types.
 const (

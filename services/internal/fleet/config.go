@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/tera-health/tera/pkg/config"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/internal/logstream"
 )
 
 // Config is tera.yaml. Secrets come from the environment or mounted files, never the file.
@@ -25,6 +27,40 @@ type Config struct {
 	Auth       AuthConfig        `json:"auth"`
 	OIDC       OIDCConfig        `json:"oidc"`
 	VideoRehab VideoRehabConfig  `json:"videorehab"`
+	Logging    LoggingConfig     `json:"logging"`
+}
+
+// LoggingConfig is the logging target's (OpenTera's LoggingService).
+type LoggingConfig struct {
+	// Level is the least severe event stored: trace (everything, the default, as OpenTera),
+	// debug, info, warning, critical, error or fatal. Less severe events are consumed and
+	// dropped.
+	Level string `json:"level" env:"TERA_LOGGING_LEVEL"`
+	// Retention deletes log and login entries older than this; 0 keeps them forever.
+	Retention config.Duration `json:"retention" env:"TERA_LOGGING_RETENTION"`
+	// PurgeInterval is how often expired entries are deleted.
+	PurgeInterval config.Duration `json:"purge_interval"`
+	// PurgeBatch is how many rows one delete statement removes, so a purge never holds long
+	// locks or bloats one transaction.
+	PurgeBatch int `json:"purge_batch"`
+}
+
+// Validate reports every problem at once.
+func (c LoggingConfig) Validate() error {
+	var errs []error
+	if _, err := logstream.ParseLevel(c.Level); err != nil {
+		errs = append(errs, fmt.Errorf("logging.level: %w", err))
+	}
+	if c.Retention.D() < 0 {
+		errs = append(errs, errors.New("logging.retention must not be negative"))
+	}
+	if c.PurgeInterval.D() <= 0 {
+		errs = append(errs, errors.New("logging.purge_interval must be positive"))
+	}
+	if c.PurgeBatch <= 0 {
+		errs = append(errs, errors.New("logging.purge_batch must be positive"))
+	}
+	return errors.Join(errs...)
 }
 
 // DatabaseConfig locates PostgreSQL.
@@ -77,6 +113,7 @@ func DefaultConfig() Config {
 		Config:   server.DefaultConfig(),
 		Database: DatabaseConfig{MaxConns: 20},
 		Peers:    map[string]string{},
+		Logging:  LoggingConfig{Level: "trace", PurgeInterval: config.Duration(time.Hour), PurgeBatch: 5000},
 	}
 }
 
@@ -102,6 +139,9 @@ func (c Config) Validate(needDB, needNATS bool) error {
 		errs = append(errs, err)
 	}
 	if err := c.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Logging.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if needDB {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
@@ -18,10 +19,16 @@ import (
 // Deps are the shared resources the targets of one process use.
 type Deps struct {
 	Config Config
-	Log    *slog.Logger
-	DB     *pgxpool.Pool
-	NATS   *nats.Conn
-	JS     jetstream.JetStream
+	// Log publishes its warnings and errors as LogEvents (logstream.Tee) when NATS is in use.
+	Log *slog.Logger
+	// LocalLog only writes to the process's output: for the logging target's own pipeline,
+	// whose failures must not feed events back into itself.
+	LocalLog *slog.Logger
+	// Metrics is the process's registry, served at /metrics.
+	Metrics *prometheus.Registry
+	DB      *pgxpool.Pool
+	NATS    *nats.Conn
+	JS      jetstream.JetStream
 	// Verifier authenticates callers locally (pkg/authn); nil when no signing keys are
 	// configured.
 	Verifier *authn.Verifier

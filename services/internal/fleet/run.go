@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tera-health/tera/pkg/api/openapi"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/internal/logstream"
 	"github.com/tera-health/tera/services/login"
 )
 
@@ -31,6 +36,9 @@ type Options struct {
 // owns them and closes them when Run returns or Start fails.
 func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *Process, err error) {
 	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
 	needDB, needNATS := false, false
 	for _, t := range targets {
 		needDB = needDB || t.NeedsDB
@@ -39,7 +47,9 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 	if err := cfg.Validate(needDB, needNATS); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	p := &Process{deps: &Deps{Config: cfg, Log: log}}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p := &Process{deps: &Deps{Config: cfg, Log: log, LocalLog: log, Metrics: reg}}
 	defer func() {
 		if err != nil {
 			p.close()
@@ -58,6 +68,23 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 		nc := p.deps.NATS
 		p.closers = append(p.closers, func() { _ = nc.Drain() })
 	}
+	var services []server.Service
+	var checks []server.Check
+	if needNATS {
+		// Every target's warnings and errors reach the logging target, through a stream that
+		// exists before the target is ready.
+		names := make([]string, len(targets))
+		for i, t := range targets {
+			names[i] = t.Name
+		}
+		tee := logstream.NewTee(p.deps.NATS, "tera."+strings.Join(names, "+"))
+		reg.MustRegister(tee.Collectors()...)
+		log = slog.New(tee.Handler(log.Handler()))
+		p.deps.Log = log
+		ensurer := logstream.NewEnsurer(p.deps.JS)
+		services = append(services, server.Background("log-publisher", tee.Run), server.Background("log-stream", ensurer.Run))
+		checks = append(checks, server.Check{Name: "log-stream", Fn: ensurer.Check})
+	}
 	authenticator := opts.Authenticator
 	if authenticator == nil && cfg.Auth.SigningKeysDir != "" && p.deps.DB != nil && p.deps.JS != nil {
 		// Every target verifies tokens locally, with the same verifier as the login target.
@@ -67,7 +94,6 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 		}
 		authenticator = p.deps.Verifier
 	}
-	var services []server.Service
 	if v := p.deps.Verifier; v != nil {
 		// Every process, not only login's, picks up rotated signing keys without a restart.
 		services = append(services, server.Background("signing-key-reloader", func(ctx context.Context) error {
@@ -96,8 +122,9 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 		Logger:        log,
 		Authenticator: authenticator,
 		Services:      services,
-		Checks:        p.deps.Checks(),
+		Checks:        append(p.deps.Checks(), checks...),
 		OpenAPI:       openapi.Spec,
+		Registry:      reg,
 	})
 	if err != nil {
 		return nil, err

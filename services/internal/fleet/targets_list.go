@@ -41,4 +41,11 @@ func init() {
 		NeedsNATS: true,
 		Build:     buildWebsocket,
 	})
+	register(Target{
+		Name:      "logging",
+		Paths:     []string{"/log/"},
+		NeedsDB:   true,
+		NeedsNATS: true,
+		Build:     buildLogging,
+	})
 }
