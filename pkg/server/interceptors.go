@@ -105,6 +105,9 @@ func (c *chain) unary() []grpc.UnaryServerInterceptor {
 				if err := validate(req); err != nil {
 					return ctx, err
 				}
+				if err := c.access.checkScope(ctx, info.FullMethod, req); err != nil {
+					return ctx, err
+				}
 				resp, err = h(ctx, req)
 				return ctx, err
 			})

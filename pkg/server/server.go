@@ -119,10 +119,19 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	// Each gRPC service's permission checker is the Service that registered it.
+	checkers := map[string]PermissionChecker{}
 	for _, svc := range opts.Services {
+		before := s.grpc.GetServiceInfo()
 		svc.RegisterGRPC(s.grpc)
+		pc, _ := svc.(PermissionChecker)
+		for name := range s.grpc.GetServiceInfo() {
+			if _, seen := before[name]; !seen {
+				checkers[name] = pc
+			}
+		}
 	}
-	if s.access, err = buildAccessTable(s.grpc); err != nil {
+	if s.access, err = buildAccessTable(s.grpc, checkers); err != nil {
 		return nil, err
 	}
 	chain.metrics.InitializeMetrics(s.grpc)

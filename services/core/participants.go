@@ -270,14 +270,10 @@ func participantPatch(b *corev1.ParticipantBody) (store.ParticipantPatch, error)
 	return p, nil
 }
 
-// checkProjectAndGroup checks the caller's role on the project and group named in a write and
-// takes the project from the group (which must belong to the named project).
+// checkProjectAndGroup checks the caller's role on the group named in a write and takes the
+// project from the group (which must belong to the named project). The project's permission is
+// declared on the RPC; the scoped insert and update check it again in their statement.
 func (s *participants) checkProjectAndGroup(ctx context.Context, tx pgx.Tx, m me, p *store.ParticipantPatch) error {
-	if p.IDProject != nil {
-		if err := s.require(ctx, tx, m, access.Projects, *p.IDProject, false, "No admin access to project"); err != nil {
-			return err
-		}
-	}
 	if p.IDGroup == nil {
 		return nil
 	}

@@ -165,6 +165,8 @@ UPDATE core.t_participants
        id_participant_group = CASE WHEN @set_group::boolean THEN @id_participant_group ELSE id_participant_group END
  WHERE id_participant = @id_participant AND deleted_at IS NULL
    AND id_participant IN (SELECT id FROM core.acc_participants(@acc_kind::text, @acc_id::integer, @acc_admin::boolean))
+   AND (@id_project::integer IS NULL
+        OR @id_project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, @acc_admin::boolean)))
 RETURNING id_participant`
 
 // InsertParticipant creates a participant in a project of the scope (ErrNotFound otherwise).
@@ -174,7 +176,8 @@ func InsertParticipant(ctx context.Context, db DB, scope access.Scope, p Partici
 	return id, wrap("insert participant", err)
 }
 
-// UpdateParticipant changes a participant of the scope (ErrNotFound otherwise).
+// UpdateParticipant changes a participant of the scope, moving it only to a project of the
+// scope (ErrNotFound otherwise).
 func UpdateParticipant(ctx context.Context, db DB, scope access.Scope, id int32, p ParticipantPatch) error {
 	err := db.QueryRow(ctx, updateParticipantSQL, scope.Args(p.args(id))).Scan(&id)
 	return wrap("update participant", err)

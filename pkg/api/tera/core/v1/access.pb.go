@@ -1162,16 +1162,15 @@ const file_tera_core_v1_access_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
 	"\x03_id\"5\n" +
 	"\x1bDeleteProjectAccessResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\xd7\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xca\x03\n" +
 	"\x11SiteAccessService\x12\x8c\x01\n" +
-	"\rGetSiteAccess\x12\".tera.core.v1.GetSiteAccessRequest\x1a#.tera.core.v1.GetSiteAccessResponse\"2\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02#b\vsite_access\x12\x14/api/user/siteaccess\x12\x9b\x01\n" +
-	"\x0ePostSiteAccess\x12#.tera.core.v1.PostSiteAccessRequest\x1a$.tera.core.v1.PostSiteAccessResponse\">\x8a\xb5\x18\x0e\x12\x01\x01(\x032\aid_site\x82\xd3\xe4\x93\x02&:\x01*b\vsite_access\"\x14/api/user/siteaccess\x12\x94\x01\n" +
-	"\x10DeleteSiteAccess\x12%.tera.core.v1.DeleteSiteAccessRequest\x1a&.tera.core.v1.DeleteSiteAccessResponse\"1\x8a\xb5\x18\t\x12\x01\x01(\x032\x02id\x82\xd3\xe4\x93\x02\x1eb\x06result*\x14/api/user/siteaccess2\x87\x04\n" +
+	"\rGetSiteAccess\x12\".tera.core.v1.GetSiteAccessRequest\x1a#.tera.core.v1.GetSiteAccessResponse\"2\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02#b\vsite_access\x12\x14/api/user/siteaccess\x12\x92\x01\n" +
+	"\x0ePostSiteAccess\x12#.tera.core.v1.PostSiteAccessRequest\x1a$.tera.core.v1.PostSiteAccessResponse\"5\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02&:\x01*b\vsite_access\"\x14/api/user/siteaccess\x12\x90\x01\n" +
+	"\x10DeleteSiteAccess\x12%.tera.core.v1.DeleteSiteAccessRequest\x1a&.tera.core.v1.DeleteSiteAccessResponse\"-\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x1eb\x06result*\x14/api/user/siteaccess2\xf7\x03\n" +
 	"\x14ProjectAccessService\x12\x9b\x01\n" +
-	"\x10GetProjectAccess\x12%.tera.core.v1.GetProjectAccessRequest\x1a&.tera.core.v1.GetProjectAccessResponse\"8\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02)b\x0eproject_access\x12\x17/api/user/projectaccess\x12\xad\x01\n" +
-	"\x11PostProjectAccess\x12&.tera.core.v1.PostProjectAccessRequest\x1a'.tera.core.v1.PostProjectAccessResponse\"G\x8a\xb5\x18\x11\x12\x01\x01(\x032\n" +
-	"id_project\x82\xd3\xe4\x93\x02,:\x01*b\x0eproject_access\"\x17/api/user/projectaccess\x12\xa0\x01\n" +
-	"\x13DeleteProjectAccess\x12(.tera.core.v1.DeleteProjectAccessRequest\x1a).tera.core.v1.DeleteProjectAccessResponse\"4\x8a\xb5\x18\t\x12\x01\x01(\x032\x02id\x82\xd3\xe4\x93\x02!b\x06result*\x17/api/user/projectaccessB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\x10GetProjectAccess\x12%.tera.core.v1.GetProjectAccessRequest\x1a&.tera.core.v1.GetProjectAccessResponse\"8\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02)b\x0eproject_access\x12\x17/api/user/projectaccess\x12\xa1\x01\n" +
+	"\x11PostProjectAccess\x12&.tera.core.v1.PostProjectAccessRequest\x1a'.tera.core.v1.PostProjectAccessResponse\";\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02,:\x01*b\x0eproject_access\"\x17/api/user/projectaccess\x12\x9c\x01\n" +
+	"\x13DeleteProjectAccess\x12(.tera.core.v1.DeleteProjectAccessRequest\x1a).tera.core.v1.DeleteProjectAccessResponse\"0\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02!b\x06result*\x17/api/user/projectaccessB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_access_proto_rawDescOnce sync.Once

@@ -920,15 +920,15 @@ const file_tera_core_v1_devicetypes_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
 	"\x03_id\"5\n" +
 	"\x1bDeleteDeviceSubTypeResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\xda\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xd6\x03\n" +
 	"\x11DeviceTypeService\x12\x91\x01\n" +
 	"\x0eGetDeviceTypes\x12#.tera.core.v1.GetDeviceTypesRequest\x1a$.tera.core.v1.GetDeviceTypesResponse\"4\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02%b\fdevice_types\x12\x15/api/user/devicetypes\x12\x96\x01\n" +
-	"\x0ePostDeviceType\x12#.tera.core.v1.PostDeviceTypeRequest\x1a$.tera.core.v1.PostDeviceTypeResponse\"9\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02(:\x01*b\fdevice_types\"\x15/api/user/devicetypes\x12\x97\x01\n" +
-	"\x10DeleteDeviceType\x12%.tera.core.v1.DeleteDeviceTypeRequest\x1a&.tera.core.v1.DeleteDeviceTypeResponse\"4\x8a\xb5\x18\v\x12\x01\x01 \x01(\x032\x02id\x82\xd3\xe4\x93\x02\x1fb\x06result*\x15/api/user/devicetypes2\x87\x04\n" +
+	"\x0ePostDeviceType\x12#.tera.core.v1.PostDeviceTypeRequest\x1a$.tera.core.v1.PostDeviceTypeResponse\"9\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02(:\x01*b\fdevice_types\"\x15/api/user/devicetypes\x12\x93\x01\n" +
+	"\x10DeleteDeviceType\x12%.tera.core.v1.DeleteDeviceTypeRequest\x1a&.tera.core.v1.DeleteDeviceTypeResponse\"0\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02\x1fb\x06result*\x15/api/user/devicetypes2\x83\x04\n" +
 	"\x14DeviceSubTypeService\x12\xa0\x01\n" +
 	"\x11GetDeviceSubTypes\x12&.tera.core.v1.GetDeviceSubTypesRequest\x1a'.tera.core.v1.GetDeviceSubTypesResponse\":\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02+b\x0fdevice_subtypes\x12\x18/api/user/devicesubtypes\x12\xa5\x01\n" +
-	"\x11PostDeviceSubType\x12&.tera.core.v1.PostDeviceSubTypeRequest\x1a'.tera.core.v1.PostDeviceSubTypeResponse\"?\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02.:\x01*b\x0fdevice_subtypes\"\x18/api/user/devicesubtypes\x12\xa3\x01\n" +
-	"\x13DeleteDeviceSubType\x12(.tera.core.v1.DeleteDeviceSubTypeRequest\x1a).tera.core.v1.DeleteDeviceSubTypeResponse\"7\x8a\xb5\x18\v\x12\x01\x01 \x01(\x032\x02id\x82\xd3\xe4\x93\x02\"b\x06result*\x18/api/user/devicesubtypesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\x11PostDeviceSubType\x12&.tera.core.v1.PostDeviceSubTypeRequest\x1a'.tera.core.v1.PostDeviceSubTypeResponse\"?\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02.:\x01*b\x0fdevice_subtypes\"\x18/api/user/devicesubtypes\x12\x9f\x01\n" +
+	"\x13DeleteDeviceSubType\x12(.tera.core.v1.DeleteDeviceSubTypeRequest\x1a).tera.core.v1.DeleteDeviceSubTypeResponse\"3\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02\"b\x06result*\x18/api/user/devicesubtypesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_devicetypes_proto_rawDescOnce sync.Once

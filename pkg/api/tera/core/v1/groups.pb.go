@@ -495,12 +495,11 @@ const file_tera_core_v1_groups_proto_rawDesc = "" +
 	"\x11PostGroupResponse\x126\n" +
 	"\x06groups\x18\x01 \x03(\v2\x1e.tera.core.v1.ParticipantGroupR\x06groups\"-\n" +
 	"\x13DeleteGroupResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\x94\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\x82\x03\n" +
 	"\fGroupService\x12w\n" +
-	"\tGetGroups\x12\x1e.tera.core.v1.GetGroupsRequest\x1a\x1f.tera.core.v1.GetGroupsResponse\")\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x1ab\x06groups\x12\x10/api/user/groups\x12\x86\x01\n" +
-	"\tPostGroup\x12\x1e.tera.core.v1.PostGroupRequest\x1a\x1f.tera.core.v1.PostGroupResponse\"8\x8a\xb5\x18\x11\x12\x01\x01(\x032\n" +
-	"id_project\x82\xd3\xe4\x93\x02\x1d:\x01*b\x06groups\"\x10/api/user/groups\x12\x81\x01\n" +
-	"\vDeleteGroup\x12 .tera.core.v1.DeleteGroupRequest\x1a!.tera.core.v1.DeleteGroupResponse\"-\x8a\xb5\x18\t\x12\x01\x01(\x032\x02id\x82\xd3\xe4\x93\x02\x1ab\x06result*\x10/api/user/groupsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\tGetGroups\x12\x1e.tera.core.v1.GetGroupsRequest\x1a\x1f.tera.core.v1.GetGroupsResponse\")\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x1ab\x06groups\x12\x10/api/user/groups\x12z\n" +
+	"\tPostGroup\x12\x1e.tera.core.v1.PostGroupRequest\x1a\x1f.tera.core.v1.PostGroupResponse\",\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x1d:\x01*b\x06groups\"\x10/api/user/groups\x12}\n" +
+	"\vDeleteGroup\x12 .tera.core.v1.DeleteGroupRequest\x1a!.tera.core.v1.DeleteGroupResponse\")\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x1ab\x06result*\x10/api/user/groupsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_groups_proto_rawDescOnce sync.Once

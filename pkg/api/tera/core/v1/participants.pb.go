@@ -856,12 +856,11 @@ const file_tera_core_v1_participants_proto_rawDesc = "" +
 	"\x17PostParticipantResponse\x12=\n" +
 	"\fparticipants\x18\x01 \x03(\v2\x19.tera.core.v1.ParticipantR\fparticipants\"3\n" +
 	"\x19DeleteParticipantResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\xef\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\x9b\x04\n" +
 	"\x12ParticipantService\x12\x95\x01\n" +
-	"\x0fGetParticipants\x12$.tera.core.v1.GetParticipantsRequest\x1a%.tera.core.v1.GetParticipantsResponse\"5\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02&b\fparticipants\x12\x16/api/user/participants\x12\xa4\x01\n" +
-	"\x0fPostParticipant\x12$.tera.core.v1.PostParticipantRequest\x1a%.tera.core.v1.PostParticipantResponse\"D\x8a\xb5\x18\x11\x12\x01\x01(\x022\n" +
-	"id_project\x82\xd3\xe4\x93\x02):\x01*b\fparticipants\"\x16/api/user/participants\x12\x99\x01\n" +
-	"\x11DeleteParticipant\x12&.tera.core.v1.DeleteParticipantRequest\x1a'.tera.core.v1.DeleteParticipantResponse\"3\x8a\xb5\x18\t\x12\x01\x01(\x032\x02id\x82\xd3\xe4\x93\x02 b\x06result*\x16/api/user/participantsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\x0fGetParticipants\x12$.tera.core.v1.GetParticipantsRequest\x1a%.tera.core.v1.GetParticipantsResponse\"5\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02&b\fparticipants\x12\x16/api/user/participants\x12\xce\x01\n" +
+	"\x0fPostParticipant\x12$.tera.core.v1.PostParticipantRequest\x1a%.tera.core.v1.PostParticipantResponse\"n\x8a\xb5\x18;\x12\x01\x01(\x022\x16participant.id_project8\x02B\x1aNo admin access to project\x82\xd3\xe4\x93\x02):\x01*b\fparticipants\"\x16/api/user/participants\x12\x9b\x01\n" +
+	"\x11DeleteParticipant\x12&.tera.core.v1.DeleteParticipantRequest\x1a'.tera.core.v1.DeleteParticipantResponse\"5\x8a\xb5\x18\v\x12\x01\x01(\x032\x02id8\x04\x82\xd3\xe4\x93\x02 b\x06result*\x16/api/user/participantsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_participants_proto_rawDescOnce sync.Once

@@ -599,11 +599,11 @@ const file_tera_core_v1_projects_proto_rawDesc = "" +
 	"\x13PostProjectResponse\x121\n" +
 	"\bprojects\x18\x01 \x03(\v2\x15.tera.core.v1.ProjectR\bprojects\"/\n" +
 	"\x15DeleteProjectResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\xb0\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xa3\x03\n" +
 	"\x0eProjectService\x12\x81\x01\n" +
-	"\vGetProjects\x12 .tera.core.v1.GetProjectsRequest\x1a!.tera.core.v1.GetProjectsResponse\"-\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x1eb\bprojects\x12\x12/api/user/projects\x12\x8d\x01\n" +
-	"\vPostProject\x12 .tera.core.v1.PostProjectRequest\x1a!.tera.core.v1.PostProjectResponse\"9\x8a\xb5\x18\x0e\x12\x01\x01(\x032\aid_site\x82\xd3\xe4\x93\x02!:\x01*b\bprojects\"\x12/api/user/projects\x12\x89\x01\n" +
-	"\rDeleteProject\x12\".tera.core.v1.DeleteProjectRequest\x1a#.tera.core.v1.DeleteProjectResponse\"/\x8a\xb5\x18\t\x12\x01\x01(\x032\x02id\x82\xd3\xe4\x93\x02\x1cb\x06result*\x12/api/user/projectsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\vGetProjects\x12 .tera.core.v1.GetProjectsRequest\x1a!.tera.core.v1.GetProjectsResponse\"-\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x1eb\bprojects\x12\x12/api/user/projects\x12\x84\x01\n" +
+	"\vPostProject\x12 .tera.core.v1.PostProjectRequest\x1a!.tera.core.v1.PostProjectResponse\"0\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02!:\x01*b\bprojects\"\x12/api/user/projects\x12\x85\x01\n" +
+	"\rDeleteProject\x12\".tera.core.v1.DeleteProjectRequest\x1a#.tera.core.v1.DeleteProjectResponse\"+\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x1cb\x06result*\x12/api/user/projectsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_projects_proto_rawDescOnce sync.Once

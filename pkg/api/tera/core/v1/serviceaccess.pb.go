@@ -569,11 +569,11 @@ const file_tera_core_v1_serviceaccess_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
 	"\x03_id\"5\n" +
 	"\x1bDeleteServiceAccessResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\x81\x04\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xfd\x03\n" +
 	"\x14ServiceAccessService\x12\x9d\x01\n" +
 	"\x10GetServiceAccess\x12%.tera.core.v1.GetServiceAccessRequest\x1a&.tera.core.v1.GetServiceAccessResponse\":\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02+b\x0eservice_access\x12\x19/api/user/services/access\x12\xa3\x01\n" +
-	"\x11PostServiceAccess\x12&.tera.core.v1.PostServiceAccessRequest\x1a'.tera.core.v1.PostServiceAccessResponse\"=\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02.:\x01*b\x0eservice_access\"\x19/api/user/services/access\x12\xa2\x01\n" +
-	"\x13DeleteServiceAccess\x12(.tera.core.v1.DeleteServiceAccessRequest\x1a).tera.core.v1.DeleteServiceAccessResponse\"6\x8a\xb5\x18\t\x12\x01\x01(\x032\x02id\x82\xd3\xe4\x93\x02#b\x06result*\x19/api/user/services/accessB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\x11PostServiceAccess\x12&.tera.core.v1.PostServiceAccessRequest\x1a'.tera.core.v1.PostServiceAccessResponse\"=\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02.:\x01*b\x0eservice_access\"\x19/api/user/services/access\x12\x9e\x01\n" +
+	"\x13DeleteServiceAccess\x12(.tera.core.v1.DeleteServiceAccessRequest\x1a).tera.core.v1.DeleteServiceAccessResponse\"2\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02#b\x06result*\x19/api/user/services/accessB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_serviceaccess_proto_rawDescOnce sync.Once

@@ -665,11 +665,11 @@ const file_tera_core_v1_serviceconfigs_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
 	"\x03_id\"5\n" +
 	"\x1bDeleteServiceConfigResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\x89\x04\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\x85\x04\n" +
 	"\x14ServiceConfigService\x12\xa2\x01\n" +
 	"\x11GetServiceConfigs\x12&.tera.core.v1.GetServiceConfigsRequest\x1a'.tera.core.v1.GetServiceConfigsResponse\"<\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02-b\x0fservice_configs\x12\x1a/api/user/services/configs\x12\xa5\x01\n" +
-	"\x11PostServiceConfig\x12&.tera.core.v1.PostServiceConfigRequest\x1a'.tera.core.v1.PostServiceConfigResponse\"?\x8a\xb5\x18\x05\x12\x01\x01(\x02\x82\xd3\xe4\x93\x020:\x01*b\x0fservice_configs\"\x1a/api/user/services/configs\x12\xa3\x01\n" +
-	"\x13DeleteServiceConfig\x12(.tera.core.v1.DeleteServiceConfigRequest\x1a).tera.core.v1.DeleteServiceConfigResponse\"7\x8a\xb5\x18\t\x12\x01\x01(\x022\x02id\x82\xd3\xe4\x93\x02$b\x06result*\x1a/api/user/services/configsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\x11PostServiceConfig\x12&.tera.core.v1.PostServiceConfigRequest\x1a'.tera.core.v1.PostServiceConfigResponse\"?\x8a\xb5\x18\x05\x12\x01\x01(\x02\x82\xd3\xe4\x93\x020:\x01*b\x0fservice_configs\"\x1a/api/user/services/configs\x12\x9f\x01\n" +
+	"\x13DeleteServiceConfig\x12(.tera.core.v1.DeleteServiceConfigRequest\x1a).tera.core.v1.DeleteServiceConfigResponse\"3\x8a\xb5\x18\x05\x12\x01\x01(\x02\x82\xd3\xe4\x93\x02$b\x06result*\x1a/api/user/services/configsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_serviceconfigs_proto_rawDescOnce sync.Once

@@ -1246,16 +1246,15 @@ const file_tera_core_v1_servicelinks_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
 	"\x03_id\"3\n" +
 	"\x19DeleteServiceSiteResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\xa7\x04\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\x97\x04\n" +
 	"\x15ServiceProjectService\x12\xa7\x01\n" +
-	"\x12GetServiceProjects\x12'.tera.core.v1.GetServiceProjectsRequest\x1a(.tera.core.v1.GetServiceProjectsResponse\">\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02/b\x10service_projects\x12\x1b/api/user/services/projects\x12\xb9\x01\n" +
-	"\x13PostServiceProjects\x12(.tera.core.v1.PostServiceProjectsRequest\x1a).tera.core.v1.PostServiceProjectsResponse\"M\x8a\xb5\x18\x11\x12\x01\x01(\x032\n" +
-	"id_project\x82\xd3\xe4\x93\x022:\x01*b\x10service_projects\"\x1b/api/user/services/projects\x12\xa7\x01\n" +
-	"\x14DeleteServiceProject\x12).tera.core.v1.DeleteServiceProjectRequest\x1a*.tera.core.v1.DeleteServiceProjectResponse\"8\x8a\xb5\x18\t\x12\x01\x01(\x032\x02id\x82\xd3\xe4\x93\x02%b\x06result*\x1b/api/user/services/projects2\xf2\x03\n" +
+	"\x12GetServiceProjects\x12'.tera.core.v1.GetServiceProjectsRequest\x1a(.tera.core.v1.GetServiceProjectsResponse\">\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02/b\x10service_projects\x12\x1b/api/user/services/projects\x12\xad\x01\n" +
+	"\x13PostServiceProjects\x12(.tera.core.v1.PostServiceProjectsRequest\x1a).tera.core.v1.PostServiceProjectsResponse\"A\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x022:\x01*b\x10service_projects\"\x1b/api/user/services/projects\x12\xa3\x01\n" +
+	"\x14DeleteServiceProject\x12).tera.core.v1.DeleteServiceProjectRequest\x1a*.tera.core.v1.DeleteServiceProjectResponse\"4\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02%b\x06result*\x1b/api/user/services/projects2\xee\x03\n" +
 	"\x12ServiceSiteService\x12\x98\x01\n" +
 	"\x0fGetServiceSites\x12$.tera.core.v1.GetServiceSitesRequest\x1a%.tera.core.v1.GetServiceSitesResponse\"8\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02)b\rservice_sites\x12\x18/api/user/services/sites\x12\xa0\x01\n" +
-	"\x10PostServiceSites\x12%.tera.core.v1.PostServiceSitesRequest\x1a&.tera.core.v1.PostServiceSitesResponse\"=\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02,:\x01*b\rservice_sites\"\x18/api/user/services/sites\x12\x9d\x01\n" +
-	"\x11DeleteServiceSite\x12&.tera.core.v1.DeleteServiceSiteRequest\x1a'.tera.core.v1.DeleteServiceSiteResponse\"7\x8a\xb5\x18\v\x12\x01\x01 \x01(\x032\x02id\x82\xd3\xe4\x93\x02\"b\x06result*\x18/api/user/services/sitesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\x10PostServiceSites\x12%.tera.core.v1.PostServiceSitesRequest\x1a&.tera.core.v1.PostServiceSitesResponse\"=\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02,:\x01*b\rservice_sites\"\x18/api/user/services/sites\x12\x99\x01\n" +
+	"\x11DeleteServiceSite\x12&.tera.core.v1.DeleteServiceSiteRequest\x1a'.tera.core.v1.DeleteServiceSiteResponse\"3\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02\"b\x06result*\x18/api/user/services/sitesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_servicelinks_proto_rawDescOnce sync.Once

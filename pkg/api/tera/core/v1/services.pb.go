@@ -1440,16 +1440,15 @@ const file_tera_core_v1_services_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
 	"\x03_id\"3\n" +
 	"\x19DeleteServiceRoleResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\xb8\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xa8\x03\n" +
 	"\x0fServicesService\x12\x81\x01\n" +
-	"\vGetServices\x12 .tera.core.v1.GetServicesRequest\x1a!.tera.core.v1.GetServicesResponse\"-\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x1eb\bservices\x12\x12/api/user/services\x12\x92\x01\n" +
-	"\vPostService\x12 .tera.core.v1.PostServiceRequest\x1a!.tera.core.v1.PostServiceResponse\">\x8a\xb5\x18\x13\x12\x01\x01 \x01(\x032\n" +
-	"id_service\x82\xd3\xe4\x93\x02!:\x01*b\bservices\"\x12/api/user/services\x12\x8b\x01\n" +
-	"\rDeleteService\x12\".tera.core.v1.DeleteServiceRequest\x1a#.tera.core.v1.DeleteServiceResponse\"1\x8a\xb5\x18\v\x12\x01\x01 \x01(\x032\x02id\x82\xd3\xe4\x93\x02\x1cb\x06result*\x12/api/user/services2\x80\x04\n" +
+	"\vGetServices\x12 .tera.core.v1.GetServicesRequest\x1a!.tera.core.v1.GetServicesResponse\"-\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x1eb\bservices\x12\x12/api/user/services\x12\x86\x01\n" +
+	"\vPostService\x12 .tera.core.v1.PostServiceRequest\x1a!.tera.core.v1.PostServiceResponse\"2\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02!:\x01*b\bservices\"\x12/api/user/services\x12\x87\x01\n" +
+	"\rDeleteService\x12\".tera.core.v1.DeleteServiceRequest\x1a#.tera.core.v1.DeleteServiceResponse\"-\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02\x1cb\x06result*\x12/api/user/services2\xeb\x03\n" +
 	"\x12ServiceRoleService\x12\x98\x01\n" +
-	"\x0fGetServiceRoles\x12$.tera.core.v1.GetServiceRolesRequest\x1a%.tera.core.v1.GetServiceRolesResponse\"8\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02)b\rservice_roles\x12\x18/api/user/services/roles\x12\xae\x01\n" +
-	"\x0fPostServiceRole\x12$.tera.core.v1.PostServiceRoleRequest\x1a%.tera.core.v1.PostServiceRoleResponse\"N\x8a\xb5\x18\x18\x12\x01\x01 \x01(\x032\x0fid_service_role\x82\xd3\xe4\x93\x02,:\x01*b\rservice_roles\"\x18/api/user/services/roles\x12\x9d\x01\n" +
-	"\x11DeleteServiceRole\x12&.tera.core.v1.DeleteServiceRoleRequest\x1a'.tera.core.v1.DeleteServiceRoleResponse\"7\x8a\xb5\x18\v\x12\x01\x01 \x01(\x032\x02id\x82\xd3\xe4\x93\x02\"b\x06result*\x18/api/user/services/rolesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\x0fGetServiceRoles\x12$.tera.core.v1.GetServiceRolesRequest\x1a%.tera.core.v1.GetServiceRolesResponse\"8\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02)b\rservice_roles\x12\x18/api/user/services/roles\x12\x9d\x01\n" +
+	"\x0fPostServiceRole\x12$.tera.core.v1.PostServiceRoleRequest\x1a%.tera.core.v1.PostServiceRoleResponse\"=\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02,:\x01*b\rservice_roles\"\x18/api/user/services/roles\x12\x99\x01\n" +
+	"\x11DeleteServiceRole\x12&.tera.core.v1.DeleteServiceRoleRequest\x1a'.tera.core.v1.DeleteServiceRoleResponse\"3\x8a\xb5\x18\a\x12\x01\x01 \x01(\x03\x82\xd3\xe4\x93\x02\"b\x06result*\x18/api/user/services/rolesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_services_proto_rawDescOnce sync.Once

@@ -511,12 +511,12 @@ const file_tera_core_v1_sites_proto_rawDesc = "" +
 	"\x10PostSiteResponse\x12(\n" +
 	"\x05sites\x18\x01 \x03(\v2\x12.tera.core.v1.SiteR\x05sites\",\n" +
 	"\x12DeleteSiteResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\x82\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\x8d\x03\n" +
 	"\vSiteService\x12r\n" +
-	"\bGetSites\x12\x1d.tera.core.v1.GetSitesRequest\x1a\x1e.tera.core.v1.GetSitesResponse\"'\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x18b\x05sites\x12\x0f/api/user/sites\x12~\n" +
-	"\bPostSite\x12\x1d.tera.core.v1.PostSiteRequest\x1a\x1e.tera.core.v1.PostSiteResponse\"3\x8a\xb5\x18\x0e\x12\x01\x01(\x032\aid_site\x82\xd3\xe4\x93\x02\x1b:\x01*b\x05sites\"\x0f/api/user/sites\x12\x7f\n" +
+	"\bGetSites\x12\x1d.tera.core.v1.GetSitesRequest\x1a\x1e.tera.core.v1.GetSitesResponse\"'\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x18b\x05sites\x12\x0f/api/user/sites\x12\x85\x01\n" +
+	"\bPostSite\x12\x1d.tera.core.v1.PostSiteRequest\x1a\x1e.tera.core.v1.PostSiteResponse\":\x8a\xb5\x18\x15\x12\x01\x01(\x032\fsite.id_site8\x01\x82\xd3\xe4\x93\x02\x1b:\x01*b\x05sites\"\x0f/api/user/sites\x12\x81\x01\n" +
 	"\n" +
-	"DeleteSite\x12\x1f.tera.core.v1.DeleteSiteRequest\x1a .tera.core.v1.DeleteSiteResponse\".\x8a\xb5\x18\v\x12\x01\x01 \x01(\x032\x02id\x82\xd3\xe4\x93\x02\x19b\x06result*\x0f/api/user/sitesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"DeleteSite\x12\x1f.tera.core.v1.DeleteSiteRequest\x1a .tera.core.v1.DeleteSiteResponse\"0\x8a\xb5\x18\r\x12\x01\x01 \x01(\x032\x02id8\x01\x82\xd3\xe4\x93\x02\x19b\x06result*\x0f/api/user/sitesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_sites_proto_rawDescOnce sync.Once

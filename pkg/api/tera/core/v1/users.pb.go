@@ -861,12 +861,12 @@ const file_tera_core_v1_users_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
 	"\x03_id\",\n" +
 	"\x12DeleteUserResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\x80\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xf3\x02\n" +
 	"\vUserService\x12r\n" +
-	"\bGetUsers\x12\x1d.tera.core.v1.GetUsersRequest\x1a\x1e.tera.core.v1.GetUsersResponse\"'\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x18b\x05users\x12\x0f/api/user/users\x12~\n" +
-	"\bPostUser\x12\x1d.tera.core.v1.PostUserRequest\x1a\x1e.tera.core.v1.PostUserResponse\"3\x8a\xb5\x18\x0e\x12\x01\x01(\x032\aid_user\x82\xd3\xe4\x93\x02\x1b:\x01*b\x05users\"\x0f/api/user/users\x12}\n" +
+	"\bGetUsers\x12\x1d.tera.core.v1.GetUsersRequest\x1a\x1e.tera.core.v1.GetUsersResponse\"'\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x18b\x05users\x12\x0f/api/user/users\x12u\n" +
+	"\bPostUser\x12\x1d.tera.core.v1.PostUserRequest\x1a\x1e.tera.core.v1.PostUserResponse\"*\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x1b:\x01*b\x05users\"\x0f/api/user/users\x12y\n" +
 	"\n" +
-	"DeleteUser\x12\x1f.tera.core.v1.DeleteUserRequest\x1a .tera.core.v1.DeleteUserResponse\",\x8a\xb5\x18\t\x12\x01\x01(\x032\x02id\x82\xd3\xe4\x93\x02\x19b\x06result*\x0f/api/user/usersB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"DeleteUser\x12\x1f.tera.core.v1.DeleteUserRequest\x1a .tera.core.v1.DeleteUserResponse\"(\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x19b\x06result*\x0f/api/user/usersB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_users_proto_rawDescOnce sync.Once

@@ -22,6 +22,80 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Object is a kind of object a permission is checked on.
+type Object int32
+
+const (
+	Object_OBJECT_UNSPECIFIED       Object = 0
+	Object_OBJECT_SITE              Object = 1
+	Object_OBJECT_PROJECT           Object = 2
+	Object_OBJECT_PARTICIPANT_GROUP Object = 3
+	Object_OBJECT_PARTICIPANT       Object = 4
+	Object_OBJECT_DEVICE            Object = 5
+	Object_OBJECT_SESSION_TYPE      Object = 6
+	Object_OBJECT_SERVICE           Object = 7
+	Object_OBJECT_USER              Object = 8
+	Object_OBJECT_USER_GROUP        Object = 9
+	Object_OBJECT_SESSION           Object = 10
+)
+
+// Enum value maps for Object.
+var (
+	Object_name = map[int32]string{
+		0:  "OBJECT_UNSPECIFIED",
+		1:  "OBJECT_SITE",
+		2:  "OBJECT_PROJECT",
+		3:  "OBJECT_PARTICIPANT_GROUP",
+		4:  "OBJECT_PARTICIPANT",
+		5:  "OBJECT_DEVICE",
+		6:  "OBJECT_SESSION_TYPE",
+		7:  "OBJECT_SERVICE",
+		8:  "OBJECT_USER",
+		9:  "OBJECT_USER_GROUP",
+		10: "OBJECT_SESSION",
+	}
+	Object_value = map[string]int32{
+		"OBJECT_UNSPECIFIED":       0,
+		"OBJECT_SITE":              1,
+		"OBJECT_PROJECT":           2,
+		"OBJECT_PARTICIPANT_GROUP": 3,
+		"OBJECT_PARTICIPANT":       4,
+		"OBJECT_DEVICE":            5,
+		"OBJECT_SESSION_TYPE":      6,
+		"OBJECT_SERVICE":           7,
+		"OBJECT_USER":              8,
+		"OBJECT_USER_GROUP":        9,
+		"OBJECT_SESSION":           10,
+	}
+)
+
+func (x Object) Enum() *Object {
+	p := new(Object)
+	*p = x
+	return p
+}
+
+func (x Object) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Object) Descriptor() protoreflect.EnumDescriptor {
+	return file_tera_options_v1_options_proto_enumTypes[0].Descriptor()
+}
+
+func (Object) Type() protoreflect.EnumType {
+	return &file_tera_options_v1_options_proto_enumTypes[0]
+}
+
+func (x Object) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Object.Descriptor instead.
+func (Object) EnumDescriptor() ([]byte, []int) {
+	return file_tera_options_v1_options_proto_rawDescGZIP(), []int{0}
+}
+
 // Principal is a kind of authenticated caller.
 type Principal int32
 
@@ -62,11 +136,11 @@ func (x Principal) String() string {
 }
 
 func (Principal) Descriptor() protoreflect.EnumDescriptor {
-	return file_tera_options_v1_options_proto_enumTypes[0].Descriptor()
+	return file_tera_options_v1_options_proto_enumTypes[1].Descriptor()
 }
 
 func (Principal) Type() protoreflect.EnumType {
-	return &file_tera_options_v1_options_proto_enumTypes[0]
+	return &file_tera_options_v1_options_proto_enumTypes[1]
 }
 
 func (x Principal) Number() protoreflect.EnumNumber {
@@ -75,7 +149,7 @@ func (x Principal) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Principal.Descriptor instead.
 func (Principal) EnumDescriptor() ([]byte, []int) {
-	return file_tera_options_v1_options_proto_rawDescGZIP(), []int{0}
+	return file_tera_options_v1_options_proto_rawDescGZIP(), []int{1}
 }
 
 // Permission is the level of right an RPC needs on its scope.
@@ -118,11 +192,11 @@ func (x Permission) String() string {
 }
 
 func (Permission) Descriptor() protoreflect.EnumDescriptor {
-	return file_tera_options_v1_options_proto_enumTypes[1].Descriptor()
+	return file_tera_options_v1_options_proto_enumTypes[2].Descriptor()
 }
 
 func (Permission) Type() protoreflect.EnumType {
-	return &file_tera_options_v1_options_proto_enumTypes[1]
+	return &file_tera_options_v1_options_proto_enumTypes[2]
 }
 
 func (x Permission) Number() protoreflect.EnumNumber {
@@ -131,7 +205,7 @@ func (x Permission) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Permission.Descriptor instead.
 func (Permission) EnumDescriptor() ([]byte, []int) {
-	return file_tera_options_v1_options_proto_rawDescGZIP(), []int{1}
+	return file_tera_options_v1_options_proto_rawDescGZIP(), []int{2}
 }
 
 // Access declares who may call an RPC. Every RPC of a Tera service declares it; the server's
@@ -146,12 +220,21 @@ type Access struct {
 	ParticipantFull bool `protobuf:"varint,3,opt,name=participant_full,json=participantFull,proto3" json:"participant_full,omitempty"`
 	// Users must be superadmins.
 	Superadmin bool `protobuf:"varint,4,opt,name=superadmin,proto3" json:"superadmin,omitempty"`
-	// The permission the handler checks, for documentation and the access tests. The check itself
-	// is data dependent (which site, which project) and done by the handler through the SQL
-	// access rules.
+	// The permission the caller needs on the object named by scope_field. With a scope_field the
+	// server enforces it before the handler runs: the service that registered the method decides
+	// (server.PermissionChecker, through the SQL access rules) and a caller without it is refused
+	// with 403 and denied_message. Without a scope_field it documents what the handler's scoped
+	// queries do.
 	Permission Permission `protobuf:"varint,5,opt,name=permission,proto3,enum=tera.options.v1.Permission" json:"permission,omitempty"`
-	// The request field naming the object the permission is checked on, e.g. "id_site".
-	ScopeField    string `protobuf:"bytes,6,opt,name=scope_field,json=scopeField,proto3" json:"scope_field,omitempty"`
+	// The request field naming the object the permission is checked on: a field name or a dotted
+	// path into nested messages ("site.id_site"). An absent or zero value is not checked (a create,
+	// or a missing argument the handler answers with 400).
+	ScopeField string `protobuf:"bytes,6,opt,name=scope_field,json=scopeField,proto3" json:"scope_field,omitempty"`
+	// The kind of object scope_field names; required with scope_field.
+	ScopeObject Object `protobuf:"varint,7,opt,name=scope_object,json=scopeObject,proto3,enum=tera.options.v1.Object" json:"scope_object,omitempty"`
+	// The message of the 403 when the permission is lacking (OpenTera's wording); "Forbidden" when
+	// empty.
+	DeniedMessage string `protobuf:"bytes,8,opt,name=denied_message,json=deniedMessage,proto3" json:"denied_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,6 +311,20 @@ func (x *Access) GetScopeField() string {
 	return ""
 }
 
+func (x *Access) GetScopeObject() Object {
+	if x != nil {
+		return x.ScopeObject
+	}
+	return Object_OBJECT_UNSPECIFIED
+}
+
+func (x *Access) GetDeniedMessage() string {
+	if x != nil {
+		return x.DeniedMessage
+	}
+	return ""
+}
+
 var file_tera_options_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -251,7 +348,7 @@ var File_tera_options_v1_options_proto protoreflect.FileDescriptor
 
 const file_tera_options_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x1dtera/options/v1/options.proto\x12\x0ftera.options.v1\x1a google/protobuf/descriptor.proto\"\x85\x02\n" +
+	"\x1dtera/options/v1/options.proto\x12\x0ftera.options.v1\x1a google/protobuf/descriptor.proto\"\xe8\x02\n" +
 	"\x06Access\x12\x16\n" +
 	"\x06public\x18\x01 \x01(\bR\x06public\x12:\n" +
 	"\n" +
@@ -265,7 +362,22 @@ const file_tera_options_v1_options_proto_rawDesc = "" +
 	"permission\x18\x05 \x01(\x0e2\x1b.tera.options.v1.PermissionR\n" +
 	"permission\x12\x1f\n" +
 	"\vscope_field\x18\x06 \x01(\tR\n" +
-	"scopeField*\x82\x01\n" +
+	"scopeField\x12:\n" +
+	"\fscope_object\x18\a \x01(\x0e2\x17.tera.options.v1.ObjectR\vscopeObject\x12%\n" +
+	"\x0edenied_message\x18\b \x01(\tR\rdeniedMessage*\xf7\x01\n" +
+	"\x06Object\x12\x16\n" +
+	"\x12OBJECT_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vOBJECT_SITE\x10\x01\x12\x12\n" +
+	"\x0eOBJECT_PROJECT\x10\x02\x12\x1c\n" +
+	"\x18OBJECT_PARTICIPANT_GROUP\x10\x03\x12\x16\n" +
+	"\x12OBJECT_PARTICIPANT\x10\x04\x12\x11\n" +
+	"\rOBJECT_DEVICE\x10\x05\x12\x17\n" +
+	"\x13OBJECT_SESSION_TYPE\x10\x06\x12\x12\n" +
+	"\x0eOBJECT_SERVICE\x10\a\x12\x0f\n" +
+	"\vOBJECT_USER\x10\b\x12\x15\n" +
+	"\x11OBJECT_USER_GROUP\x10\t\x12\x12\n" +
+	"\x0eOBJECT_SESSION\x10\n" +
+	"*\x82\x01\n" +
 	"\tPrincipal\x12\x19\n" +
 	"\x15PRINCIPAL_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0ePRINCIPAL_USER\x10\x01\x12\x19\n" +
@@ -292,24 +404,26 @@ func file_tera_options_v1_options_proto_rawDescGZIP() []byte {
 	return file_tera_options_v1_options_proto_rawDescData
 }
 
-var file_tera_options_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_tera_options_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_tera_options_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_tera_options_v1_options_proto_goTypes = []any{
-	(Principal)(0),                     // 0: tera.options.v1.Principal
-	(Permission)(0),                    // 1: tera.options.v1.Permission
-	(*Access)(nil),                     // 2: tera.options.v1.Access
-	(*descriptorpb.MethodOptions)(nil), // 3: google.protobuf.MethodOptions
+	(Object)(0),                        // 0: tera.options.v1.Object
+	(Principal)(0),                     // 1: tera.options.v1.Principal
+	(Permission)(0),                    // 2: tera.options.v1.Permission
+	(*Access)(nil),                     // 3: tera.options.v1.Access
+	(*descriptorpb.MethodOptions)(nil), // 4: google.protobuf.MethodOptions
 }
 var file_tera_options_v1_options_proto_depIdxs = []int32{
-	0, // 0: tera.options.v1.Access.principals:type_name -> tera.options.v1.Principal
-	1, // 1: tera.options.v1.Access.permission:type_name -> tera.options.v1.Permission
-	3, // 2: tera.options.v1.access:extendee -> google.protobuf.MethodOptions
-	2, // 3: tera.options.v1.access:type_name -> tera.options.v1.Access
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	3, // [3:4] is the sub-list for extension type_name
-	2, // [2:3] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	1, // 0: tera.options.v1.Access.principals:type_name -> tera.options.v1.Principal
+	2, // 1: tera.options.v1.Access.permission:type_name -> tera.options.v1.Permission
+	0, // 2: tera.options.v1.Access.scope_object:type_name -> tera.options.v1.Object
+	4, // 3: tera.options.v1.access:extendee -> google.protobuf.MethodOptions
+	3, // 4: tera.options.v1.access:type_name -> tera.options.v1.Access
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	4, // [4:5] is the sub-list for extension type_name
+	3, // [3:4] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_tera_options_v1_options_proto_init() }
@@ -322,7 +436,7 @@ func file_tera_options_v1_options_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tera_options_v1_options_proto_rawDesc), len(file_tera_options_v1_options_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   1,
 			NumExtensions: 1,
 			NumServices:   0,

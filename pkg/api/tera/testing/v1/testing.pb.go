@@ -23,6 +23,141 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ScopedRequest names a site inside a nested message, as OpenTera's {"site": {...}} bodies do.
+type ScopedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *ScopedTarget          `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScopedRequest) Reset() {
+	*x = ScopedRequest{}
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScopedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScopedRequest) ProtoMessage() {}
+
+func (x *ScopedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScopedRequest.ProtoReflect.Descriptor instead.
+func (*ScopedRequest) Descriptor() ([]byte, []int) {
+	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ScopedRequest) GetTarget() *ScopedTarget {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+// ScopedTarget holds the scoped id.
+type ScopedTarget struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdSite        *int32                 `protobuf:"varint,1,opt,name=id_site,json=idSite,proto3,oneof" json:"id_site,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScopedTarget) Reset() {
+	*x = ScopedTarget{}
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScopedTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScopedTarget) ProtoMessage() {}
+
+func (x *ScopedTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScopedTarget.ProtoReflect.Descriptor instead.
+func (*ScopedTarget) Descriptor() ([]byte, []int) {
+	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ScopedTarget) GetIdSite() int32 {
+	if x != nil && x.IdSite != nil {
+		return *x.IdSite
+	}
+	return 0
+}
+
+// ScopedResponse says the handler ran.
+type ScopedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reached       bool                   `protobuf:"varint,1,opt,name=reached,proto3" json:"reached,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScopedResponse) Reset() {
+	*x = ScopedResponse{}
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScopedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScopedResponse) ProtoMessage() {}
+
+func (x *ScopedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScopedResponse.ProtoReflect.Descriptor instead.
+func (*ScopedResponse) Descriptor() ([]byte, []int) {
+	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ScopedResponse) GetReached() bool {
+	if x != nil {
+		return x.Reached
+	}
+	return false
+}
+
 // EchoRequest is echoed back.
 type EchoRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -35,7 +170,7 @@ type EchoRequest struct {
 
 func (x *EchoRequest) Reset() {
 	*x = EchoRequest{}
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[0]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +182,7 @@ func (x *EchoRequest) String() string {
 func (*EchoRequest) ProtoMessage() {}
 
 func (x *EchoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[0]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +195,7 @@ func (x *EchoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EchoRequest.ProtoReflect.Descriptor instead.
 func (*EchoRequest) Descriptor() ([]byte, []int) {
-	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{0}
+	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *EchoRequest) GetMessage() string {
@@ -87,7 +222,7 @@ type EchoResponse struct {
 
 func (x *EchoResponse) Reset() {
 	*x = EchoResponse{}
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[1]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -99,7 +234,7 @@ func (x *EchoResponse) String() string {
 func (*EchoResponse) ProtoMessage() {}
 
 func (x *EchoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[1]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -112,7 +247,7 @@ func (x *EchoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EchoResponse.ProtoReflect.Descriptor instead.
 func (*EchoResponse) Descriptor() ([]byte, []int) {
-	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{1}
+	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EchoResponse) GetMessage() string {
@@ -131,7 +266,7 @@ type PanicRequest struct {
 
 func (x *PanicRequest) Reset() {
 	*x = PanicRequest{}
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[2]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -143,7 +278,7 @@ func (x *PanicRequest) String() string {
 func (*PanicRequest) ProtoMessage() {}
 
 func (x *PanicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[2]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -156,7 +291,7 @@ func (x *PanicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PanicRequest.ProtoReflect.Descriptor instead.
 func (*PanicRequest) Descriptor() ([]byte, []int) {
-	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{2}
+	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{5}
 }
 
 // PanicResponse is never sent.
@@ -168,7 +303,7 @@ type PanicResponse struct {
 
 func (x *PanicResponse) Reset() {
 	*x = PanicResponse{}
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[3]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +315,7 @@ func (x *PanicResponse) String() string {
 func (*PanicResponse) ProtoMessage() {}
 
 func (x *PanicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[3]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +328,7 @@ func (x *PanicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PanicResponse.ProtoReflect.Descriptor instead.
 func (*PanicResponse) Descriptor() ([]byte, []int) {
-	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{3}
+	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{6}
 }
 
 // WhoAmIRequest has no fields.
@@ -205,7 +340,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[4]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +352,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[4]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +365,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{4}
+	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{7}
 }
 
 // WhoAmIResponse names the caller.
@@ -244,7 +379,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[5]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -256,7 +391,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_testing_v1_testing_proto_msgTypes[5]
+	mi := &file_tera_testing_v1_testing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +404,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{5}
+	return file_tera_testing_v1_testing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WhoAmIResponse) GetKind() string {
@@ -290,7 +425,15 @@ var File_tera_testing_v1_testing_proto protoreflect.FileDescriptor
 
 const file_tera_testing_v1_testing_proto_rawDesc = "" +
 	"\n" +
-	"\x1dtera/testing/v1/testing.proto\x12\x0ftera.testing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dtera/options/v1/options.proto\"D\n" +
+	"\x1dtera/testing/v1/testing.proto\x12\x0ftera.testing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dtera/options/v1/options.proto\"F\n" +
+	"\rScopedRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.tera.testing.v1.ScopedTargetR\x06target\"8\n" +
+	"\fScopedTarget\x12\x1c\n" +
+	"\aid_site\x18\x01 \x01(\x05H\x00R\x06idSite\x88\x01\x01B\n" +
+	"\n" +
+	"\b_id_site\"*\n" +
+	"\x0eScopedResponse\x12\x18\n" +
+	"\areached\x18\x01 \x01(\bR\areached\"D\n" +
 	"\vEchoRequest\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1b\n" +
 	"\tfail_with\x18\x02 \x01(\tR\bfailWith\"(\n" +
@@ -301,11 +444,12 @@ const file_tera_testing_v1_testing_proto_rawDesc = "" +
 	"\rWhoAmIRequest\"8\n" +
 	"\x0eWhoAmIResponse\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name2\xcf\x02\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name2\xef\x03\n" +
 	"\x0eTestingService\x12d\n" +
 	"\x04Echo\x12\x1c.tera.testing.v1.EchoRequest\x1a\x1d.tera.testing.v1.EchoResponse\"\x1f\x8a\xb5\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/api/testing/echo\x12h\n" +
 	"\x05Panic\x12\x1d.tera.testing.v1.PanicRequest\x1a\x1e.tera.testing.v1.PanicResponse\" \x8a\xb5\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/api/testing/panic\x12m\n" +
-	"\x06WhoAmI\x12\x1e.tera.testing.v1.WhoAmIRequest\x1a\x1f.tera.testing.v1.WhoAmIResponse\"\"\x8a\xb5\x18\x03\x12\x01\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/api/testing/whoamiB?Z=github.com/tera-health/tera/pkg/api/tera/testing/v1;testingv1b\x06proto3"
+	"\x06WhoAmI\x12\x1e.tera.testing.v1.WhoAmIRequest\x1a\x1f.tera.testing.v1.WhoAmIResponse\"\"\x8a\xb5\x18\x03\x12\x01\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/api/testing/whoami\x12\x9d\x01\n" +
+	"\x06Scoped\x12\x1e.tera.testing.v1.ScopedRequest\x1a\x1f.tera.testing.v1.ScopedResponse\"R\x8a\xb5\x180\x12\x01\x01(\x032\x0etarget.id_site8\x01B\x17No admin access to site\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/api/testing/scopedB?Z=github.com/tera-health/tera/pkg/api/tera/testing/v1;testingv1b\x06proto3"
 
 var (
 	file_tera_testing_v1_testing_proto_rawDescOnce sync.Once
@@ -319,27 +463,33 @@ func file_tera_testing_v1_testing_proto_rawDescGZIP() []byte {
 	return file_tera_testing_v1_testing_proto_rawDescData
 }
 
-var file_tera_testing_v1_testing_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_tera_testing_v1_testing_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_tera_testing_v1_testing_proto_goTypes = []any{
-	(*EchoRequest)(nil),    // 0: tera.testing.v1.EchoRequest
-	(*EchoResponse)(nil),   // 1: tera.testing.v1.EchoResponse
-	(*PanicRequest)(nil),   // 2: tera.testing.v1.PanicRequest
-	(*PanicResponse)(nil),  // 3: tera.testing.v1.PanicResponse
-	(*WhoAmIRequest)(nil),  // 4: tera.testing.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil), // 5: tera.testing.v1.WhoAmIResponse
+	(*ScopedRequest)(nil),  // 0: tera.testing.v1.ScopedRequest
+	(*ScopedTarget)(nil),   // 1: tera.testing.v1.ScopedTarget
+	(*ScopedResponse)(nil), // 2: tera.testing.v1.ScopedResponse
+	(*EchoRequest)(nil),    // 3: tera.testing.v1.EchoRequest
+	(*EchoResponse)(nil),   // 4: tera.testing.v1.EchoResponse
+	(*PanicRequest)(nil),   // 5: tera.testing.v1.PanicRequest
+	(*PanicResponse)(nil),  // 6: tera.testing.v1.PanicResponse
+	(*WhoAmIRequest)(nil),  // 7: tera.testing.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil), // 8: tera.testing.v1.WhoAmIResponse
 }
 var file_tera_testing_v1_testing_proto_depIdxs = []int32{
-	0, // 0: tera.testing.v1.TestingService.Echo:input_type -> tera.testing.v1.EchoRequest
-	2, // 1: tera.testing.v1.TestingService.Panic:input_type -> tera.testing.v1.PanicRequest
-	4, // 2: tera.testing.v1.TestingService.WhoAmI:input_type -> tera.testing.v1.WhoAmIRequest
-	1, // 3: tera.testing.v1.TestingService.Echo:output_type -> tera.testing.v1.EchoResponse
-	3, // 4: tera.testing.v1.TestingService.Panic:output_type -> tera.testing.v1.PanicResponse
-	5, // 5: tera.testing.v1.TestingService.WhoAmI:output_type -> tera.testing.v1.WhoAmIResponse
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	1, // 0: tera.testing.v1.ScopedRequest.target:type_name -> tera.testing.v1.ScopedTarget
+	3, // 1: tera.testing.v1.TestingService.Echo:input_type -> tera.testing.v1.EchoRequest
+	5, // 2: tera.testing.v1.TestingService.Panic:input_type -> tera.testing.v1.PanicRequest
+	7, // 3: tera.testing.v1.TestingService.WhoAmI:input_type -> tera.testing.v1.WhoAmIRequest
+	0, // 4: tera.testing.v1.TestingService.Scoped:input_type -> tera.testing.v1.ScopedRequest
+	4, // 5: tera.testing.v1.TestingService.Echo:output_type -> tera.testing.v1.EchoResponse
+	6, // 6: tera.testing.v1.TestingService.Panic:output_type -> tera.testing.v1.PanicResponse
+	8, // 7: tera.testing.v1.TestingService.WhoAmI:output_type -> tera.testing.v1.WhoAmIResponse
+	2, // 8: tera.testing.v1.TestingService.Scoped:output_type -> tera.testing.v1.ScopedResponse
+	5, // [5:9] is the sub-list for method output_type
+	1, // [1:5] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_tera_testing_v1_testing_proto_init() }
@@ -347,13 +497,14 @@ func file_tera_testing_v1_testing_proto_init() {
 	if File_tera_testing_v1_testing_proto != nil {
 		return
 	}
+	file_tera_testing_v1_testing_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tera_testing_v1_testing_proto_rawDesc), len(file_tera_testing_v1_testing_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,7 @@ const (
 	TestingService_Echo_FullMethodName   = "/tera.testing.v1.TestingService/Echo"
 	TestingService_Panic_FullMethodName  = "/tera.testing.v1.TestingService/Panic"
 	TestingService_WhoAmI_FullMethodName = "/tera.testing.v1.TestingService/WhoAmI"
+	TestingService_Scoped_FullMethodName = "/tera.testing.v1.TestingService/Scoped"
 )
 
 // TestingServiceClient is the client API for TestingService service.
@@ -37,6 +38,9 @@ type TestingServiceClient interface {
 	Panic(ctx context.Context, in *PanicRequest, opts ...grpc.CallOption) (*PanicResponse, error)
 	// WhoAmI needs an authenticated user and returns what the authentication hook established.
 	WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error)
+	// Scoped needs admin permission on the site named by target.id_site; the handler checks
+	// nothing itself.
+	Scoped(ctx context.Context, in *ScopedRequest, opts ...grpc.CallOption) (*ScopedResponse, error)
 }
 
 type testingServiceClient struct {
@@ -77,6 +81,16 @@ func (c *testingServiceClient) WhoAmI(ctx context.Context, in *WhoAmIRequest, op
 	return out, nil
 }
 
+func (c *testingServiceClient) Scoped(ctx context.Context, in *ScopedRequest, opts ...grpc.CallOption) (*ScopedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ScopedResponse)
+	err := c.cc.Invoke(ctx, TestingService_Scoped_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TestingServiceServer is the server API for TestingService service.
 // All implementations must embed UnimplementedTestingServiceServer
 // for forward compatibility.
@@ -90,6 +104,9 @@ type TestingServiceServer interface {
 	Panic(context.Context, *PanicRequest) (*PanicResponse, error)
 	// WhoAmI needs an authenticated user and returns what the authentication hook established.
 	WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error)
+	// Scoped needs admin permission on the site named by target.id_site; the handler checks
+	// nothing itself.
+	Scoped(context.Context, *ScopedRequest) (*ScopedResponse, error)
 	mustEmbedUnimplementedTestingServiceServer()
 }
 
@@ -108,6 +125,9 @@ func (UnimplementedTestingServiceServer) Panic(context.Context, *PanicRequest) (
 }
 func (UnimplementedTestingServiceServer) WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method WhoAmI not implemented")
+}
+func (UnimplementedTestingServiceServer) Scoped(context.Context, *ScopedRequest) (*ScopedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Scoped not implemented")
 }
 func (UnimplementedTestingServiceServer) mustEmbedUnimplementedTestingServiceServer() {}
 func (UnimplementedTestingServiceServer) testEmbeddedByValue()                        {}
@@ -184,6 +204,24 @@ func _TestingService_WhoAmI_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TestingService_Scoped_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScopedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TestingServiceServer).Scoped(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TestingService_Scoped_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TestingServiceServer).Scoped(ctx, req.(*ScopedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TestingService_ServiceDesc is the grpc.ServiceDesc for TestingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -202,6 +240,10 @@ var TestingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "WhoAmI",
 			Handler:    _TestingService_WhoAmI_Handler,
+		},
+		{
+			MethodName: "Scoped",
+			Handler:    _TestingService_Scoped_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
