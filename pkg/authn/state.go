@@ -89,7 +89,9 @@ func (s *State) Revoke(ctx context.Context, jti string, exp time.Time) error {
 	if ttl < time.Second {
 		ttl = time.Second
 	}
-	_, err := s.Revoked.Create(ctx, jti, nil, jetstream.KeyTTL(ttl.Round(time.Second)+time.Second))
+	// The value is the expiry, so a RevocationSet can forget the id once the token is dead.
+	exps := strconv.FormatInt(exp.Unix(), 10)
+	_, err := s.Revoked.Create(ctx, jti, []byte(exps), jetstream.KeyTTL(ttl.Round(time.Second)+time.Second))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return nil
 	}

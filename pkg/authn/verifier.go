@@ -123,9 +123,15 @@ type Verifier struct {
 	// CompareHash replaces bcrypt.CompareHashAndPassword when set: tests count through it
 	// the comparisons a login costs.
 	CompareHash func(hash, password []byte) error
+	// Revocations, when set and in sync, answers revocation checks from memory (else the
+	// revoked-ids bucket is asked).
+	Revocations *RevocationSet
+	// Principals, when set and live, caches the principals of token requests.
+	Principals *PrincipalCache
 
-	cache *basicCache
-	dummy dummyHash
+	cache  *basicCache
+	dummy  dummyHash
+	tokens *tokenCache
 }
 
 // VerifierOptions tune NewVerifier.
@@ -140,7 +146,7 @@ func NewVerifier(keys *KeySet, state *State, dir Directory, opts VerifierOptions
 	if ttl == 0 {
 		ttl = time.Minute
 	}
-	return &Verifier{Keys: keys, State: state, Dir: dir, cache: newBasicCache(ttl, 10000)}
+	return &Verifier{Keys: keys, State: state, Dir: dir, cache: newBasicCache(ttl, 10000), tokens: newTokenCache(10000)}
 }
 
 func (v *Verifier) now() time.Time {
@@ -171,7 +177,7 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 // A failure to reach PostgreSQL or NATS is a 503 the client may retry, not a 401 that would
 // send it back to the login page.
 func (v *Verifier) Authenticate(ctx context.Context) (*Caller, error) {
-	c, _, err := v.Verify(ctx, CredentialsFromMetadata(ctx), false)
+	c, _, err := v.verify(ctx, CredentialsFromMetadata(ctx), false, true)
 	var authErr *Error
 	if err != nil && !errors.As(err, &authErr) {
 		// Not logged per request: the readiness checks log the outage once, and each request's
@@ -185,14 +191,24 @@ func (v *Verifier) Authenticate(ctx context.Context) (*Caller, error) {
 // Verify establishes the caller from credentials: (nil, nil, nil) when there are none.
 // loginEndpoint allows HTTP Basic for users who must complete 2FA or change their password
 // (everywhere else Basic is refused for them, as in OpenTera).
+//
+// Verify reads revocations and principals from NATS KV and the directory (login's decisions:
+// issuing, refreshing, logging out); Authenticate, which every API request goes through,
+// answers from the local revocation set and principal cache when they are in sync, so a
+// revocation or a disabled principal reaches it within RevocationBound and the cache's bound.
 func (v *Verifier) Verify(ctx context.Context, cr Credentials, loginEndpoint bool) (*Caller, *Principal, error) {
+	return v.verify(ctx, cr, loginEndpoint, false)
+}
+
+// local says the local revocation set and principal cache may answer.
+func (v *Verifier) verify(ctx context.Context, cr Credentials, loginEndpoint, local bool) (*Caller, *Principal, error) {
 	auth := strings.TrimSpace(cr.Authorization)
 	if auth != "" {
 		scheme, rest, _ := strings.Cut(auth, " ")
 		rest = strings.TrimSpace(rest)
 		switch strings.ToLower(scheme) {
 		case "opentera", "bearer":
-			return v.VerifyToken(ctx, rest)
+			return v.verifyToken(ctx, rest, local)
 		case "basic":
 			user, pass, ok := parseBasic(rest)
 			if !ok {
@@ -211,10 +227,10 @@ func (v *Verifier) Verify(ctx context.Context, cr Credentials, loginEndpoint boo
 		}
 	}
 	if cr.Token != "" {
-		return v.VerifyToken(ctx, cr.Token)
+		return v.verifyToken(ctx, cr.Token, local)
 	}
 	if cr.ClientCert != "" {
-		return v.VerifyCertificate(ctx, cr)
+		return v.verifyCertificate(ctx, cr, local)
 	}
 	return nil, nil, nil
 }
@@ -230,51 +246,33 @@ func parseBasic(s string) (string, string, bool) {
 
 func (v *Verifier) parser() *jwt.Parser {
 	return jwt.NewParser(jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer(Issuer), jwt.WithExpirationRequired(),
-		jwt.WithLeeway(5*time.Second), jwt.WithTimeFunc(v.now))
+		jwt.WithLeeway(tokenLeeway), jwt.WithTimeFunc(v.now))
 }
 
 // VerifyToken checks a token: key-signed dynamic tokens (user, participant, service) by
 // signature, expiry and revocation; static participant and device tokens (no exp) by equality
 // with the stored token. The principal must exist and be enabled.
 func (v *Verifier) VerifyToken(ctx context.Context, token string) (*Caller, *Principal, error) {
-	var unverified Claims
-	if _, _, err := jwt.NewParser().ParseUnverified(token, &unverified); err != nil {
-		return nil, nil, fail(ReasonInvalidToken, 0, "", "malformed token")
-	}
-	kind, err := unverified.Kind()
+	return v.verifyToken(ctx, token, false)
+}
+
+func (v *Verifier) verifyToken(ctx context.Context, token string, local bool) (*Caller, *Principal, error) {
+	kind, claims, static, err := v.tokenClaims(token)
 	if err != nil {
-		return nil, nil, fail(ReasonInvalidToken, 0, "", err.Error())
+		return nil, nil, err
 	}
-	if unverified.ExpiresAt == nil && (kind == KindDevice || kind == KindParticipant) {
-		return v.verifyStatic(ctx, kind, token, &unverified)
+	if static {
+		return v.verifyStatic(ctx, kind, token, claims, local)
 	}
-	var claims Claims
-	_, err = v.parser().ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		k, ok := v.Keys.public(kid)
-		if !ok {
-			return nil, errors.New("unknown key id")
-		}
-		return k, nil
-	})
-	uuid := unverifiedUUID(&unverified)
-	if err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return nil, nil, fail(ReasonExpiredToken, kind, uuid, "token expired")
-		}
-		return nil, nil, fail(ReasonInvalidToken, kind, uuid, "invalid token: "+err.Error())
-	}
-	if claims.ID == "" {
-		return nil, nil, fail(ReasonInvalidToken, kind, uuid, "token without jti")
-	}
-	revoked, err := v.State.IsRevoked(ctx, claims.ID)
+	uuid := unverifiedUUID(claims)
+	revoked, err := v.isRevoked(ctx, claims.ID, local)
 	if err != nil {
 		return nil, nil, fmt.Errorf("revocation check: %w", err)
 	}
 	if revoked {
 		return nil, nil, fail(ReasonInvalidToken, kind, uuid, "token revoked")
 	}
-	p, err := v.Dir.ByUUID(ctx, kind, uuid)
+	p, err := v.byUUID(ctx, kind, uuid, local)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -294,12 +292,115 @@ func (v *Verifier) VerifyToken(ctx context.Context, token string) (*Caller, *Pri
 	return c, p, nil
 }
 
+// isRevoked answers from the local revocation set when it is in sync, else from the bucket.
+func (v *Verifier) isRevoked(ctx context.Context, jti string, local bool) (bool, error) {
+	if !local {
+		return v.State.IsRevoked(ctx, jti)
+	}
+	if revoked, known := v.Revocations.Revoked(jti); known {
+		return revoked, nil
+	}
+	return v.State.IsRevoked(ctx, jti)
+}
+
+// byUUID and byStaticToken are the directory lookups of token and certificate requests,
+// through the principal cache when local. Password logins read the directory directly: they
+// need the current hash and 2FA state.
+func (v *Verifier) byUUID(ctx context.Context, kind Kind, uuid string, local bool) (*Principal, error) {
+	return v.cached(uuidKey(kind, uuid), local, func() (*Principal, error) { return v.Dir.ByUUID(ctx, kind, uuid) })
+}
+
+func (v *Verifier) byStaticToken(ctx context.Context, kind Kind, token string, local bool) (*Principal, error) {
+	return v.cached(staticKey(kind, token), local, func() (*Principal, error) { return v.Dir.ByStaticToken(ctx, kind, token) })
+}
+
+// cached answers from the principal cache when local, else looks up and refreshes the entry,
+// so a login decision also brings the cache up to date.
+func (v *Verifier) cached(k principalKey, local bool, lookup func() (*Principal, error)) (*Principal, error) {
+	if !local {
+		gen := v.Principals.generation()
+		p, err := lookup()
+		if err == nil && p == nil {
+			v.Principals.forget(k)
+		} else if err == nil {
+			v.Principals.put(k, p, gen)
+		}
+		return p, err
+	}
+	if p, ok := v.Principals.get(k); ok {
+		return p, nil
+	}
+	gen := v.Principals.generation()
+	p, err := lookup()
+	if err == nil {
+		v.Principals.put(k, p, gen)
+	}
+	return p, err
+}
+
+// tokenLeeway is the clock skew tolerated on exp and nbf.
+const tokenLeeway = 5 * time.Second
+
+// tokenClaims returns the claims of a token whose signature and claims verified (static
+// tokens: its unverified claims, static set, for the directory to check).
+func (v *Verifier) tokenClaims(token string) (Kind, *Claims, bool, error) {
+	if e, ok := v.tokens.get(token); ok {
+		if k, ok := v.Keys.public(e.kid); ok && k == e.key {
+			uuid := unverifiedUUID(&e.claims)
+			now := v.now()
+			if now.After(e.claims.ExpiresAt.Add(tokenLeeway)) {
+				v.tokens.drop(token)
+				return e.kind, nil, false, fail(ReasonExpiredToken, e.kind, uuid, "token expired")
+			}
+			if nbf := e.claims.NotBefore; nbf != nil && now.Before(nbf.Add(-tokenLeeway)) {
+				return e.kind, nil, false, fail(ReasonInvalidToken, e.kind, uuid, "invalid token: token is not valid yet")
+			}
+			return e.kind, &e.claims, false, nil
+		}
+		v.tokens.drop(token)
+	}
+	var unverified Claims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &unverified); err != nil {
+		return 0, nil, false, fail(ReasonInvalidToken, 0, "", "malformed token")
+	}
+	kind, err := unverified.Kind()
+	if err != nil {
+		return 0, nil, false, fail(ReasonInvalidToken, 0, "", err.Error())
+	}
+	if unverified.ExpiresAt == nil && (kind == KindDevice || kind == KindParticipant) {
+		return kind, &unverified, true, nil
+	}
+	e := &verifiedToken{kind: kind}
+	_, err = v.parser().ParseWithClaims(token, &e.claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		k, ok := v.Keys.public(kid)
+		if !ok {
+			return nil, errors.New("unknown key id")
+		}
+		e.kid, e.key = kid, k
+		return k, nil
+	})
+	uuid := unverifiedUUID(&unverified)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return kind, nil, false, fail(ReasonExpiredToken, kind, uuid, "token expired")
+		}
+		return kind, nil, false, fail(ReasonInvalidToken, kind, uuid, "invalid token: "+err.Error())
+	}
+	if e.claims.ID == "" {
+		return kind, nil, false, fail(ReasonInvalidToken, kind, uuid, "token without jti")
+	}
+	// Kind was read from the unverified claims; the signed ones are the same bytes.
+	v.tokens.put(token, e, v.now())
+	return kind, &e.claims, false, nil
+}
+
 func unverifiedUUID(c *Claims) string {
 	return c.UserUUID + c.ParticipantUUID + c.DeviceUUID + c.ServiceUUID
 }
 
-func (v *Verifier) verifyStatic(ctx context.Context, kind Kind, token string, claims *Claims) (*Caller, *Principal, error) {
-	p, err := v.Dir.ByStaticToken(ctx, kind, token)
+func (v *Verifier) verifyStatic(ctx context.Context, kind Kind, token string, claims *Claims, local bool) (*Caller, *Principal, error) {
+	p, err := v.byStaticToken(ctx, kind, token, local)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -480,6 +581,10 @@ func DeviceUUIDOf(cert *x509.Certificate) string {
 
 // VerifyCertificate logs a device in with the client certificate a trusted proxy forwards.
 func (v *Verifier) VerifyCertificate(ctx context.Context, cr Credentials) (*Caller, *Principal, error) {
+	return v.verifyCertificate(ctx, cr, false)
+}
+
+func (v *Verifier) verifyCertificate(ctx context.Context, cr Credentials, local bool) (*Caller, *Principal, error) {
 	if v.DeviceCA == nil || !v.trusted(cr.RemoteAddr) {
 		return nil, nil, fail(reasonUntrustedCert, KindDevice, "", "client certificate header from an untrusted peer")
 	}
@@ -499,7 +604,7 @@ func (v *Verifier) VerifyCertificate(ctx context.Context, cr Credentials) (*Call
 		return nil, nil, fail(ReasonInvalidToken, KindDevice, "", "client certificate not signed by the device CA")
 	}
 	uuid := DeviceUUIDOf(cert)
-	p, err := v.Dir.ByUUID(ctx, KindDevice, uuid)
+	p, err := v.byUUID(ctx, KindDevice, uuid, local)
 	if err != nil {
 		return nil, nil, err
 	}

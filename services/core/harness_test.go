@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,45 +28,10 @@ import (
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/fleet"
 	"github.com/tera-health/tera/services/internal/testenv"
+	"github.com/tera-health/tera/services/internal/verifier"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// pgDirectory is the verifier's principal lookup over core.t_users / t_participants (users and
-// participants are all these tests need).
-type pgDirectory struct{ db *pgxpool.Pool }
-
-func (d pgDirectory) user(ctx context.Context, where string, arg any) (*authn.Principal, error) {
-	p := &authn.Principal{Kind: authn.KindUser}
-	var first, last string
-	err := d.db.QueryRow(ctx, `SELECT id_user, user_uuid, user_firstname, user_lastname, user_enabled, user_password,
-	        user_superadmin, user_2fa_enabled, user_force_password_change
-	   FROM core.t_users WHERE deleted_at IS NULL AND `+where, arg).
-		Scan(&p.ID, &p.UUID, &first, &last, &p.Enabled, &p.PasswordHash, &p.Superadmin, &p.TwoFA, &p.ForcePasswordChange)
-	if err == pgx.ErrNoRows {
-		return nil, nil
-	}
-	p.Name = first + " " + last
-	return p, err
-}
-
-func (d pgDirectory) ByUsername(ctx context.Context, kind authn.Kind, username string) (*authn.Principal, error) {
-	if kind != authn.KindUser {
-		return nil, nil
-	}
-	return d.user(ctx, "user_username = $1", username)
-}
-
-func (d pgDirectory) ByUUID(ctx context.Context, kind authn.Kind, uuid string) (*authn.Principal, error) {
-	if kind != authn.KindUser {
-		return nil, nil
-	}
-	return d.user(ctx, "user_uuid = $1", uuid)
-}
-
-func (pgDirectory) ByStaticToken(context.Context, authn.Kind, string) (*authn.Principal, error) {
-	return nil, nil
-}
 
 // env is a core target serving the test fixture (REFERENCE §8) over HTTP and gRPC.
 type env struct {
@@ -119,7 +83,7 @@ func newEnv(t testing.TB) *env {
 	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	keys := authn.NewKeySet(map[string]*ecdsa.PrivateKey{"test": key})
-	verifier := authn.NewVerifier(keys, state, pgDirectory{db}, authn.VerifierOptions{})
+	v := authn.NewVerifier(keys, state, &verifier.Directory{DB: db}, authn.VerifierOptions{})
 
 	cfg := fleet.DefaultConfig()
 	cfg.HTTP.Listen, cfg.GRPC.Listen = "127.0.0.1:0", "127.0.0.1:0"
@@ -133,7 +97,7 @@ func newEnv(t testing.TB) *env {
 	if os.Getenv("CORE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	p, err := fleet.Start(ctx, cfg, ts, fleet.Options{Log: log, Authenticator: verifier})
+	p, err := fleet.Start(ctx, cfg, ts, fleet.Options{Log: log, Authenticator: v})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +121,7 @@ func (e *env) auth(who string) string {
 		if tok, ok := e.tokens.m[name]; ok {
 			return "OpenTera " + tok
 		}
-		p, err := pgDirectory{e.db}.ByUsername(context.Background(), authn.KindUser, name)
+		p, err := (&verifier.Directory{DB: e.db}).ByUsername(context.Background(), authn.KindUser, name)
 		if err != nil || p == nil {
 			e.t.Fatalf("token for %s: %v", name, err)
 		}

@@ -66,19 +66,6 @@ func loadDeviceCA(dir string) (*deviceCA, error) {
 	return &deviceCA{cert: cert, key: signer, certPEM: string(certPEM)}, nil
 }
 
-// LoadDeviceCAPool reads ca.crt of a device CA directory for the verifier.
-func LoadDeviceCAPool(dir string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
-	if err != nil {
-		return nil, fmt.Errorf("device CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, errors.New("device CA: no certificate in ca.crt")
-	}
-	return pool, nil
-}
-
 var oidUID = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
 
 // sign issues a client certificate for the CSR's key, naming the device by its uuid (UID

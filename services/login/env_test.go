@@ -212,6 +212,27 @@ func wantUnauthorized(t *testing.T, what string, r response) {
 	}
 }
 
+// wantUnauthorizedWithin: a change made just before (a logout, a disabled account) reaches
+// other targets' verifiers within a bound (authn.RevocationBound, the principal cache's), not at
+// once; the request must be refused from bound on, and is usually refused at once.
+func wantUnauthorizedWithin(t *testing.T, what string, bound time.Duration, send func() response) {
+	t.Helper()
+	start := time.Now()
+	for {
+		at := time.Since(start)
+		r := send()
+		if r.code == 401 {
+			wantUnauthorized(t, what, r)
+			t.Logf("%s: refused after %s", what, at)
+			return
+		}
+		if at >= bound {
+			t.Fatalf("%s: still %d %s %s after the change (bound %s)", what, r.code, r.body, at, bound)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func wantCode(t *testing.T, what string, r response, code int) {
 	t.Helper()
 	if r.code != code {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/fleet"
-	"github.com/tera-health/tera/services/login"
+	"github.com/tera-health/tera/services/internal/verifier"
 )
 
 // A Basic username PostgreSQL cannot compare (a NUL byte, invalid UTF-8) is an unknown user:
@@ -69,7 +69,7 @@ func TestPasswordLoginCostsOneBcryptWhateverTheOutcome(t *testing.T) {
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	v, err := login.NewVerifier(context.Background(), login.VerifierConfig{SigningKeysDir: e.keysDir}, e.db, js)
+	v, err := verifier.New(context.Background(), verifier.Config{SigningKeysDir: e.keysDir}, e.db, js)
 	if err != nil {
 		t.Fatal(err)
 	}

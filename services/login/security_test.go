@@ -67,17 +67,22 @@ func TestTokenSecurity(t *testing.T) {
 	}
 	wantUnauthorized(t, "unstored static device token", do(t, req{url: a + "/api/device/login", token: unstored}))
 
-	// Revoked on the login target, refused by core at once; Bearer works as OpenTera does.
+	// Revoked on the login target, refused by core within authn.RevocationBound (core answers
+	// from its local revocation set); Bearer works as OpenTera does.
 	wantCode(t, "bearer", do(t, req{url: core + "/api/user/sites", header: map[string]string{"Authorization": "Bearer " + valid}}), 200)
 	wantCode(t, "logout", do(t, req{url: a + "/api/user/logout", token: valid}), 200)
-	wantUnauthorized(t, "revoked on core", do(t, req{url: core + "/api/user/sites", token: valid}))
+	wantUnauthorizedWithin(t, "revoked on core", authn.RevocationBound, func() response { return do(t, req{url: core + "/api/user/sites", token: valid}) })
+	wantUnauthorized(t, "revoked on login", do(t, req{url: a + "/api/user/refresh_token", token: valid}))
 
-	// Disabled principals are refused though their token is valid.
+	// Disabled principals are refused though their token is valid: by core once its principal
+	// cache hears the DatabaseEvent (PrincipalCacheTTL at the latest), by login at once.
 	t2 := do(t, req{url: a + "/api/user/login", basic: [2]string{"user4", "user4"}}).str("user_token", t)
+	wantCode(t, "user4's new token on core", do(t, req{url: core + "/api/user/sites", token: t2}), 200)
 	e.exec(`UPDATE core.t_users SET user_enabled = false WHERE user_username = 'user4'`)
-	wantUnauthorized(t, "disabled user's token", do(t, req{url: core + "/api/user/sites", token: t2}))
+	wantUnauthorized(t, "disabled user's token on login", do(t, req{url: a + "/api/user/refresh_token", token: t2}))
+	wantUnauthorizedWithin(t, "disabled user's token", authn.PrincipalCacheTTL, func() response { return do(t, req{url: core + "/api/user/sites", token: t2}) })
 	e.exec(`UPDATE core.t_users SET user_enabled = true, deleted_at = now() WHERE user_username = 'user4'`)
-	wantUnauthorized(t, "deleted user's token", do(t, req{url: core + "/api/user/sites", token: t2}))
+	wantUnauthorizedWithin(t, "deleted user's token", authn.PrincipalCacheTTL, func() response { return do(t, req{url: core + "/api/user/sites", token: t2}) })
 
 	// Basic works on other targets, but not for users who must pass 2FA or change password.
 	wantCode(t, "basic on core", do(t, req{url: core + "/api/user/sites", basic: [2]string{"admin", "admin"}}), 200)

@@ -14,7 +14,7 @@ import (
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/testenv"
-	"github.com/tera-health/tera/services/login"
+	"github.com/tera-health/tera/services/internal/verifier"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -33,9 +33,9 @@ func admin(t *testing.T, stdin string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// verifier is what every login replica uses to check a password, over the same database and
+// passwordVerifier is what every login replica uses to check a password, over the same database and
 // NATS the admin commands write to.
-func verifier(t *testing.T, db *pgxpool.Pool, natsURL string) *authn.Verifier {
+func passwordVerifier(t *testing.T, db *pgxpool.Pool, natsURL string) *authn.Verifier {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
@@ -50,7 +50,7 @@ func verifier(t *testing.T, db *pgxpool.Pool, natsURL string) *authn.Verifier {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return authn.NewVerifier(nil, state, &login.Directory{DB: db}, authn.VerifierOptions{BasicCacheTTL: -1})
+	return authn.NewVerifier(nil, state, &verifier.Directory{DB: db}, authn.VerifierOptions{BasicCacheTTL: -1})
 }
 
 func reason(err error) authn.Reason {
@@ -71,7 +71,7 @@ func TestAdminCreateUserRefusesWeakPasswordsAndCreatesASuperadmin(t *testing.T) 
 	if err := seed.Defaults(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
-	v := verifier(t, db, testenv.NewNATS(t).ClientURL())
+	v := passwordVerifier(t, db, testenv.NewNATS(t).ClientURL())
 
 	for pw, want := range map[string]string{
 		"Short1!":      "Password not long enough",
@@ -120,7 +120,7 @@ func TestAdminResetPasswordFollowsThePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	v := verifier(t, db, testenv.NewNATS(t).ClientURL())
+	v := passwordVerifier(t, db, testenv.NewNATS(t).ClientURL())
 	ctx := context.Background()
 
 	if _, err := admin(t, "weak\n", "reset-password", "--database-url", dbURL, "--username", "admin"); err == nil || !strings.Contains(err.Error(), "Password not long enough") {
@@ -157,7 +157,7 @@ func TestAdminUnlockClearsTheLockoutLoginEnforces(t *testing.T) {
 	}
 	defer db.Close()
 	natsURL := testenv.NewNATS(t).ClientURL()
-	v := verifier(t, db, natsURL)
+	v := passwordVerifier(t, db, natsURL)
 	ctx := context.Background()
 
 	for range authn.MaxLoginAttempts {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -14,7 +13,7 @@ import (
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/internal/logstream"
-	"github.com/tera-health/tera/services/login"
+	"github.com/tera-health/tera/services/internal/verifier"
 )
 
 // Process is a configured set of targets sharing one server and one set of dependencies.
@@ -88,28 +87,16 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 	authenticator := opts.Authenticator
 	if authenticator == nil && cfg.Auth.SigningKeysDir != "" && p.deps.DB != nil && p.deps.JS != nil {
 		// Every target verifies tokens locally, with the same verifier as the login target.
-		if p.deps.Verifier, err = login.NewVerifier(ctx, login.VerifierConfig{SigningKeysDir: cfg.Auth.SigningKeysDir,
+		if p.deps.Verifier, err = verifier.New(ctx, verifier.Config{SigningKeysDir: cfg.Auth.SigningKeysDir,
 			DeviceCADir: cfg.Auth.DeviceCADir, TrustedProxies: cfg.Auth.TrustedProxies}, p.deps.DB, p.deps.JS); err != nil {
 			return nil, fmt.Errorf("authentication: %w", err)
 		}
 		authenticator = p.deps.Verifier
 	}
 	if v := p.deps.Verifier; v != nil {
-		// Every process, not only login's, picks up rotated signing keys without a restart.
-		services = append(services, server.Background("signing-key-reloader", func(ctx context.Context) error {
-			t := time.NewTicker(authn.ReloadInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-t.C:
-					if err := v.Keys.Reload(); err != nil {
-						log.Warn("signing keys reload failed; keeping the current keys", "err", err)
-					}
-				}
-			}
-		}))
+		// Every process, not only login's, picks up rotated signing keys without a restart and
+		// keeps its revocation set and principal cache current.
+		services = append(services, verifier.Services(v, p.deps.JS, log)...)
 	}
 	for _, t := range targets {
 		svcs, err := t.Build(p.deps)
