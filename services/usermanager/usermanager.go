@@ -85,6 +85,11 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		subs = append(subs, sub)
 	}
+	sub, err := nc.QueueSubscribe("tera.session.>", presence.QueueUserManager, s.onSessionEvent)
+	if err != nil {
+		return fmt.Errorf("subscribe tera.session.>: %w", err)
+	}
+	subs = append(subs, sub)
 	defer func() {
 		for _, sub := range subs {
 			_ = sub.Drain()
