@@ -64,6 +64,8 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterServiceConfigServiceServer(g, &serviceConfigs{Service: s})
 	corev1.RegisterDeviceTypeServiceServer(g, &deviceTypes{Service: s})
 	corev1.RegisterDeviceSubTypeServiceServer(g, &deviceSubTypes{Service: s})
+	corev1.RegisterSessionServiceServer(g, &sessions{Service: s})
+	corev1.RegisterSessionEventServiceServer(g, &sessionEvents{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -88,6 +90,8 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterServiceConfigServiceHandler,
 		corev1.RegisterDeviceTypeServiceHandler,
 		corev1.RegisterDeviceSubTypeServiceHandler,
+		corev1.RegisterSessionServiceHandler,
+		corev1.RegisterSessionEventServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

@@ -97,7 +97,8 @@ func FuzzUsersQuery(f *testing.F) {
 // link to a user group that does not exist); anything else 5xx fails.
 func FuzzWriteBodies(f *testing.F) {
 	paths := []string{"/api/user/sites", "/api/user/projects", "/api/user/groups", "/api/user/usergroups",
-		"/api/user/siteaccess", "/api/user/projectaccess", "/api/user/users/usergroups", "/api/user/users/preferences"}
+		"/api/user/siteaccess", "/api/user/projectaccess", "/api/user/users/usergroups", "/api/user/users/preferences",
+		"/api/user/devicetypes", "/api/user/devicesubtypes", "/api/user/sessions", "/api/user/sessions/events"}
 	seeds := []string{
 		`{"site": {"id_site": 0, "site_name": "F"}}`,
 		`{"project": {"id_project": 0, "id_site": 1, "project_name": "F", "sessiontypes": [{"id_session_type": 1}]}}`,
@@ -107,12 +108,21 @@ func FuzzWriteBodies(f *testing.F) {
 		`{"project_access": {"id_user_group": 5, "id_project": 2, "project_access_role": ""}}`,
 		`{"user_user_group": [{"id_user": 6, "id_user_group": 1}]}`,
 		`{"user_preference": {"user_preference_app_tag": "f", "user_preference_preference": {"a": [1, null]}}}`,
+		`{"device_type": {"id_device_type": 0, "device_type_name": "F", "device_type_key": "f"}}`,
+		`{"device_subtype": {"id_device_subtype": 0, "id_device_type": 1, "device_subtype_name": "F"}}`,
+		`{"session": {"id_session": 0, "id_session_type": 1, "session_name": "F", "session_start_datetime": "2026-01-02 03:04:05.6",
+		  "session_status": 0, "session_participants_ids": [1, 2], "session_users_ids": [2], "session_devices_ids": [1],
+		  "session_parameters": {"k": [1]}, "id_creator_participant": 1}}`,
+		`{"session_event": {"id_session_event": 0, "id_session": 1, "id_session_event_type": 100, "session_event_datetime": "2026-01-02T03:04:05Z"}}`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), s)
 		f.Add(uint8(i+1), s) // a body meant for another endpoint
 	}
 	f.Add(uint8(3), `{"user_group": {"id_user_group": 1, "user_group_projects_access": [{"id_project": 1e10}]}}`)
+	f.Add(uint8(10), `{"session": {"id_session": 4, "session_duration": 2147483648, "session_participants_ids": [99]}}`)
+	f.Add(uint8(10), `{"session": {"id_session": 1, "id_session_type": 99, "session_start_datetime": "0000-00-00"}}`)
+	f.Add(uint8(11), `{"session_event": {"id_session_event": 1, "id_session": 999999, "session_event_text": "\u0000"}}`)
 	e := newEnv(f)
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		w := e.withT(t)

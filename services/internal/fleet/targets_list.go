@@ -14,7 +14,7 @@ func init() {
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build: func(d *Deps) ([]server.Service, error) {
-			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log), core.New(d.DB, d.Log)}, nil
+			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log), core.NewSessionCleanup(d.DB, d.Log), core.New(d.DB, d.Log)}, nil
 		},
 	})
 	register(Target{
