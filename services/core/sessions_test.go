@@ -178,7 +178,7 @@ func TestSessionsWrite(t *testing.T) {
 		return map[string]any{"session": s}
 	}
 	e.expect(400, "admin", "POST", "/api/user/sessions", `{}`)
-	e.expect(400, "admin", "POST", "/api/user/sessions", with())                  // no id_session
+	e.expect(400, "admin", "POST", "/api/user/sessions", with())                // no id_session
 	e.expect(400, "admin", "POST", "/api/user/sessions", with("id_session", 0)) // no invitees
 	e.expect(400, "admin", "POST", "/api/user/sessions", with("id_session", 0, "session_participants_ids", []any{"one"}))
 	e.expect(400, "admin", "POST", "/api/user/sessions", with("id_session", 0, "session_participants_ids", []any{1.5}))
