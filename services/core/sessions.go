@@ -353,7 +353,7 @@ func (s *sessions) DeleteSession(ctx context.Context, r *corev1.DeleteSessionReq
 		if status == statusInProgress {
 			return apierr.Forbidden("Session is in progress: can't delete that session.")
 		}
-		return store.Delete(ctx, tx, store.Sessions, r.GetId())
+		return store.Delete(ctx, tx, m.acc, store.Sessions, r.GetId())
 	})
 	if err != nil {
 		return nil, err
@@ -465,7 +465,7 @@ func (s *sessionEvents) DeleteSessionEvent(ctx context.Context, r *corev1.Delete
 		if ok, err := store.CanSession(ctx, tx, m.acc, e.IDSession); err != nil || !ok {
 			return errOr(err, apierr.Forbidden("Forbidden"))
 		}
-		return store.Delete(ctx, tx, store.SessionEvents, r.GetId())
+		return store.DeleteSessionEvent(ctx, tx, m.acc, r.GetId())
 	})
 	if err != nil {
 		return nil, err

@@ -233,7 +233,7 @@ func TestSessionsWrite(t *testing.T) {
 
 	// Delete: every invitee visible, not in progress.
 	e.expect(400, "admin", "DELETE", "/api/user/sessions", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/sessions?id=999", nil)
+	e.expect(403, "admin", "DELETE", "/api/user/sessions?id=999", nil)
 	e.expect(403, "user4", "DELETE", "/api/user/sessions?id="+itoa(id), nil)
 	e.expect(403, "admin", "DELETE", "/api/user/sessions?id=4", nil) // in progress
 	deleted := e.outboxCount("session", 3)

@@ -350,3 +350,12 @@ func UpdateSessionEvent(ctx context.Context, db DBTX, id int32, w SessionEventWr
 		WHERE id_session_event = @id AND deleted_at IS NULL`, a)
 	return affected(tag.RowsAffected(), err)
 }
+
+// DeleteSessionEvent soft-deletes a live event of a session the user may see (ErrNotFound
+// otherwise).
+func DeleteSessionEvent(ctx context.Context, db DBTX, scope access.Scope, id int32) error {
+	tag, err := db.Exec(ctx, `UPDATE core.t_sessions_events e SET deleted_at = now()
+		WHERE e.id_session_event = @id AND e.deleted_at IS NULL AND core.user_can_session(@acc_id::integer, e.id_session)`,
+		scope.Args(pgx.NamedArgs{"id": id}))
+	return affected(tag.RowsAffected(), err)
+}

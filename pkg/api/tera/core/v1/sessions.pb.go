@@ -1623,18 +1623,18 @@ const file_tera_core_v1_sessions_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
 	"\x03_id\"4\n" +
 	"\x1aDeleteSessionEventResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\xb3\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xed\x03\n" +
 	"\x0eSessionService\x12\x81\x01\n" +
-	"\vGetSessions\x12 .tera.core.v1.GetSessionsRequest\x1a!.tera.core.v1.GetSessionsResponse\"-\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x1eb\bsessions\x12\x12/api/user/sessions\x12\x90\x01\n" +
-	"\vPostSession\x12 .tera.core.v1.PostSessionRequest\x1a!.tera.core.v1.PostSessionResponse\"<\x8a\xb5\x18\x11\x12\x01\x01(\x022\n" +
-	"id_session\x82\xd3\xe4\x93\x02!:\x01*b\bsessions\"\x12/api/user/sessions\x12\x89\x01\n" +
-	"\rDeleteSession\x12\".tera.core.v1.DeleteSessionRequest\x1a#.tera.core.v1.DeleteSessionResponse\"/\x8a\xb5\x18\t\x12\x01\x01(\x022\x02id\x82\xd3\xe4\x93\x02\x1cb\x06result*\x12/api/user/sessions2\x92\x04\n" +
-	"\x13SessionEventService\x12\xa9\x01\n" +
-	"\x10GetSessionEvents\x12%.tera.core.v1.GetSessionEventsRequest\x1a&.tera.core.v1.GetSessionEventsResponse\"F\x8a\xb5\x18\x11\x12\x01\x01(\x012\n" +
-	"id_session\x82\xd3\xe4\x93\x02+b\x0esession_events\x12\x19/api/user/sessions/events\x12\xac\x01\n" +
-	"\x10PostSessionEvent\x12%.tera.core.v1.PostSessionEventRequest\x1a&.tera.core.v1.PostSessionEventResponse\"I\x8a\xb5\x18\x11\x12\x01\x01(\x022\n" +
-	"id_session\x82\xd3\xe4\x93\x02.:\x01*b\x0esession_events\"\x19/api/user/sessions/events\x12\x9f\x01\n" +
-	"\x12DeleteSessionEvent\x12'.tera.core.v1.DeleteSessionEventRequest\x1a(.tera.core.v1.DeleteSessionEventResponse\"6\x8a\xb5\x18\t\x12\x01\x01(\x022\x02id\x82\xd3\xe4\x93\x02#b\x06result*\x19/api/user/sessions/eventsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\vGetSessions\x12 .tera.core.v1.GetSessionsRequest\x1a!.tera.core.v1.GetSessionsResponse\"-\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x1eb\bsessions\x12\x12/api/user/sessions\x12\xb1\x01\n" +
+	"\vPostSession\x12 .tera.core.v1.PostSessionRequest\x1a!.tera.core.v1.PostSessionResponse\"]\x8a\xb5\x182\x12\x01\x01(\x022\x12session.id_session8\n" +
+	"B\x15No access to session.\x82\xd3\xe4\x93\x02!:\x01*b\bsessions\"\x12/api/user/sessions\x12\xa2\x01\n" +
+	"\rDeleteSession\x12\".tera.core.v1.DeleteSessionRequest\x1a#.tera.core.v1.DeleteSessionResponse\"H\x8a\xb5\x18\"\x12\x01\x01(\x022\x02id8\n" +
+	"B\x15No access to session.\x82\xd3\xe4\x93\x02\x1cb\x06result*\x12/api/user/sessions2\x92\x04\n" +
+	"\x13SessionEventService\x12\x9d\x01\n" +
+	"\x10GetSessionEvents\x12%.tera.core.v1.GetSessionEventsRequest\x1a&.tera.core.v1.GetSessionEventsResponse\":\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02+b\x0esession_events\x12\x19/api/user/sessions/events\x12\xbc\x01\n" +
+	"\x10PostSessionEvent\x12%.tera.core.v1.PostSessionEventRequest\x1a&.tera.core.v1.PostSessionEventResponse\"Y\x8a\xb5\x18!\x12\x01\x01(\x022\x18session_event.id_session8\n" +
+	"\x82\xd3\xe4\x93\x02.:\x01*b\x0esession_events\"\x19/api/user/sessions/events\x12\x9b\x01\n" +
+	"\x12DeleteSessionEvent\x12'.tera.core.v1.DeleteSessionEventRequest\x1a(.tera.core.v1.DeleteSessionEventResponse\"2\x8a\xb5\x18\x05\x12\x01\x01(\x02\x82\xd3\xe4\x93\x02#b\x06result*\x19/api/user/sessions/eventsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_sessions_proto_rawDescOnce sync.Once

@@ -51,7 +51,7 @@ type SessionServiceClient interface {
 	PostSession(ctx context.Context, in *PostSessionRequest, opts ...grpc.CallOption) (*PostSessionResponse, error)
 	// DeleteSession soft-deletes a session with its events, assets and tests. Every invitee must
 	// be accessible to the caller (403); a session in progress cannot be deleted (403); unknown
-	// id: 400.
+	// id: 403 (no access).
 	DeleteSession(ctx context.Context, in *DeleteSessionRequest, opts ...grpc.CallOption) (*DeleteSessionResponse, error)
 }
 
@@ -120,7 +120,7 @@ type SessionServiceServer interface {
 	PostSession(context.Context, *PostSessionRequest) (*PostSessionResponse, error)
 	// DeleteSession soft-deletes a session with its events, assets and tests. Every invitee must
 	// be accessible to the caller (403); a session in progress cannot be deleted (403); unknown
-	// id: 400.
+	// id: 403 (no access).
 	DeleteSession(context.Context, *DeleteSessionRequest) (*DeleteSessionResponse, error)
 	mustEmbedUnimplementedSessionServiceServer()
 }
