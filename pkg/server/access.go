@@ -225,6 +225,12 @@ func (t accessTable) authorize(ctx context.Context, auth authn.Authenticator, fu
 		// Unreachable for registered methods; an unknown method is answered by gRPC itself.
 		return ctx, apierr.Forbidden("method has no access rule")
 	}
+	return checkRule(ctx, auth, rule.Access)
+}
+
+// checkRule authenticates the caller and applies a declared rule (of an RPC or of a plain HTTP
+// route); the context it returns is never nil.
+func checkRule(ctx context.Context, auth authn.Authenticator, rule *optionsv1.Access) (context.Context, error) {
 	if rule.GetPublic() {
 		return ctx, nil
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,7 +17,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
 	testingv1 "github.com/tera-health/tera/pkg/api/tera/testing/v1"
+	"github.com/tera-health/tera/pkg/authn"
 )
 
 type lockedBuffer struct {
@@ -177,5 +181,91 @@ func TestDependencyOutageLoggedOnce(t *testing.T) {
 	}
 	if len(b) != 1 || b[0]["dependency"] != "postgres" || b[0]["down_for"] == nil {
 		t.Fatalf("back lines: %v", b)
+	}
+}
+
+// routed serves plain HTTP routes beside the testing service.
+type routed struct {
+	testingService
+	routes []Route
+}
+
+func (r routed) HTTPRoutes() []Route { return r.routes }
+
+// oldStyle registers handlers on the mux itself, past the route table.
+type oldStyle struct{ testingService }
+
+func (oldStyle) HTTPRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("/sneaky", func(http.ResponseWriter, *http.Request) {})
+}
+
+func newWith(t *testing.T, svc Service) (*Server, error) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.HTTP.Listen, cfg.GRPC.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	srv, err := New(context.Background(), cfg, Options{Services: []Service{svc}, Authenticator: tokenAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil {
+		t.Cleanup(srv.closers.closeAll)
+	}
+	return srv, err
+}
+
+func TestUndeclaredHTTPRouteIsRefusedAtStart(t *testing.T) {
+	ok := func(http.ResponseWriter, *http.Request) {}
+	for name, c := range map[string]struct {
+		svc  Service
+		want string
+	}{
+		"no access":      {routed{routes: []Route{{Path: "/x", Methods: map[string]http.HandlerFunc{"GET": ok}}}}, "/x (testing) has no declared access"},
+		"no method":      {routed{routes: []Route{{Path: "/x", Access: &optionsv1.Access{Public: true}}}}, "/x (testing) serves no method"},
+		"twice":          {routed{routes: []Route{{Path: "/x", Methods: map[string]http.HandlerFunc{"GET": ok}, Access: &optionsv1.Access{Public: true}}, {Path: "/x", Methods: map[string]http.HandlerFunc{"POST": ok}, Access: &optionsv1.Access{Public: true}}}}, "/x is served by testing and testing"},
+		"method in path": {routed{routes: []Route{{Path: "GET /x", Methods: map[string]http.HandlerFunc{"GET": ok}, Access: &optionsv1.Access{Public: true}}}}, `"GET /x" (testing) is not a path`},
+		"own mux":        {oldStyle{}, "testing registers HTTP handlers itself"},
+	} {
+		_, err := newWith(t, c.svc)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: want a start-up error with %q, got %v", name, c.want, err)
+		}
+	}
+}
+
+// A declared route serves its methods (HEAD with GET), answers 405 with Allow to the others,
+// and a non-public one is authenticated and checked by the server before its handler.
+func TestDeclaredHTTPRoutes(t *testing.T) {
+	whoami := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(authn.FromContext(r.Context()).Name))
+	}
+	svc := routed{routes: []Route{
+		{Path: "/open", Methods: map[string]http.HandlerFunc{"GET": whoami, "POST": whoami}, Access: &optionsv1.Access{Public: true}},
+		{Path: "/users-only", Methods: map[string]http.HandlerFunc{"GET": whoami}, Access: &optionsv1.Access{Principals: []optionsv1.Principal{optionsv1.Principal_PRINCIPAL_USER}}},
+	}}
+	svc.routes[0].Methods["GET"] = func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("open")) }
+	srv, err := newWith(t, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	base := "http://" + srv.HTTPAddr()
+	if code, body, _ := do(t, http.MethodGet, base+"/open"); code != 200 || body != "open" {
+		t.Fatalf("GET /open: %d %q", code, body)
+	}
+	if code, body, _ := do(t, http.MethodHead, base+"/open"); code != 200 || body != "" {
+		t.Fatalf("HEAD /open: %d %q", code, body)
+	}
+	code, body, h := do(t, http.MethodDelete, base+"/open")
+	if code != 405 || h.Get("Allow") != "GET, HEAD, POST" || body != `{"message": "The method is not allowed for the requested URL."}`+"\n" {
+		t.Fatalf("DELETE /open: %d %q Allow=%q", code, body, h.Get("Allow"))
+	}
+	if code, body, _ := do(t, http.MethodGet, base+"/users-only"); code != 401 || body != "Unauthorized" {
+		t.Fatalf("no credentials: %d %q", code, body)
+	}
+	if code, _, _ := do(t, http.MethodGet, base+"/users-only", "Authorization", "Bearer device"); code != 401 {
+		t.Fatalf("a device on a users-only route: %d", code)
+	}
+	if code, body, _ := do(t, http.MethodGet, base+"/users-only", "Authorization", "Bearer good"); code != 200 || body != "Ada" {
+		t.Fatalf("a user: %d %q", code, body)
 	}
 }

@@ -182,9 +182,7 @@ func (s *Server) errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtim
 func (s *Server) routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
 	switch httpStatus {
 	case http.StatusMethodNotAllowed:
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusMethodNotAllowed)
-		_, _ = w.Write([]byte("\"The method is not allowed for the requested URL.\"\n"))
+		writeMethodNotAllowed(w)
 	case http.StatusNotFound:
 		s.errorHandler(ctx, mux, m, w, r, apierr.NotFound("The requested URL was not found on the server."))
 	default:

@@ -29,10 +29,8 @@ func (s *Server) routes(gw *runtime.ServeMux) http.Handler {
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.Handle("GET /metrics", s.metricsHandler())
 	docui.Register(mux, s.opts.OpenAPI)
-	for _, svc := range s.opts.Services {
-		if h, ok := svc.(HTTPService); ok {
-			h.HTTPRoutes(mux)
-		}
+	for _, rt := range s.plain {
+		mux.Handle(rt.Path, s.routeHandler(rt))
 	}
 	mux.Handle("/", gw)
 	return s.instrument(cors(s.limitBody(headAsGet(mux))))

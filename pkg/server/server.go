@@ -40,11 +40,6 @@ type Service interface {
 	RegisterGateway(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
 }
 
-// HTTPService is a Service that also serves plain HTTP routes (pages, websockets, downloads).
-type HTTPService interface {
-	HTTPRoutes(mux *http.ServeMux)
-}
-
 // Runner is a Service with background work (consumers, relays); Run returns when ctx ends.
 type Runner interface {
 	Run(ctx context.Context) error
@@ -80,6 +75,7 @@ type Server struct {
 	httpLis  net.Listener
 	conn     *grpc.ClientConn
 	access   accessTable
+	plain    []Route
 	reg      *prometheus.Registry
 	draining atomic.Bool
 	closers  closeStack
@@ -132,6 +128,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		}
 	}
 	if s.access, err = buildAccessTable(s.grpc, checkers); err != nil {
+		return nil, err
+	}
+	if s.plain, err = buildRouteTable(opts.Services); err != nil {
 		return nil, err
 	}
 	chain.metrics.InitializeMetrics(s.grpc)

@@ -158,12 +158,13 @@ func TestClientVersionGate(t *testing.T) {
 	r := do(t, req{url: a + "/api/user/login", basic: [2]string{"admin", "admin"}, header: map[string]string{"X-Client-Name": "OpenTeraPlus", "X-Client-Version": "2.0.0"}})
 	wantCode(t, "major mismatch", r, 426)
 	m := r.json(t)
-	if m["version_latest"] != "1.0.0" || m["current_version"] != "2.0.0" || m["version_error"] == nil || m["message"] == nil || m["user_token"] != nil {
+	latest := func(m map[string]any) any { v, _ := m["version_latest"].(map[string]any); return v["client_version"] }
+	if cv, _ := m["current_version"].([]any); latest(m) != "1.0.0" || len(cv) != 3 || cv[0] != "2" || m["version_error"] == nil || m["message"] == nil || m["user_token"] != nil {
 		t.Fatalf("426 body %s", r.body)
 	}
 	r = do(t, req{url: a + "/api/user/login", basic: [2]string{"admin", "admin"}, header: map[string]string{"X-Client-Name": "OpenTeraPlus", "X-Client-Version": "1.2.0"}})
 	wantCode(t, "minor mismatch", r, 200)
-	if m := r.json(t); m["version_latest"] != "1.0.0" || m["version_error"] == nil || m["user_token"] == nil {
+	if m := r.json(t); latest(m) != "1.0.0" || m["version_error"] == nil || m["user_token"] == nil {
 		t.Fatalf("minor mismatch body %s", r.body)
 	}
 	r = do(t, req{url: a + "/api/user/login", basic: [2]string{"admin", "admin"}, header: map[string]string{"X-Client-Name": "SomethingElse", "X-Client-Version": "9.0.0"}})
@@ -193,7 +194,8 @@ func TestTwoFactor(t *testing.T) {
 	if r.str("user_token", t) == "" {
 		t.Fatalf("no token after 2fa: %s", r.body)
 	}
-	wantUnauthorized(t, "session consumed", do(t, req{url: b + "/api/user/login/2fa?otp_code=" + code(t, secret), client: c}))
+	// The session stays after the token, as OpenTera's login_user: a valid code logs in again.
+	wantCode(t, "session kept", do(t, req{url: b + "/api/user/login/2fa?otp_code=" + code(t, secret), client: c}), 200)
 	wantUnauthorized(t, "no session", do(t, req{url: a + "/api/user/login/2fa?otp_code=123456"}))
 
 	// 5 wrong codes lock 2FA (403) across replicas.
@@ -235,8 +237,12 @@ func TestTwoFactorSetupAndForcedPasswordChange(t *testing.T) {
 	r = do(t, req{method: "POST", url: b + "/api/user/login/change_password", client: c, ctype: "application/json",
 		body: strings.NewReader(`{"new_password": "` + newPassword + `", "confirm_password": "` + newPassword + `"}`)})
 	wantCode(t, "change", r, 200)
-	if m := r.json(t); m["reason"] != "2fa_setup" || m["redirect_url"] != "/login_setup_2fa" {
+	if string(r.body) != "\"Password changed\"\n" {
 		t.Fatalf("after change %s", r.body)
+	}
+	// As OpenTera's client, log in again with the new password: the next step is the 2FA setup.
+	if m := do(t, req{url: a + "/api/user/login", basic: [2]string{"user4", newPassword}, client: c}).json(t); m["reason"] != "2fa_setup" || m["redirect_url"] != "/login_setup_2fa" {
+		t.Fatalf("login after change %v", m)
 	}
 	// The old password no longer works anywhere, though a replica had it cached.
 	wantUnauthorized(t, "old password, cached replica", do(t, req{url: b + "/api/user/logout", basic: [2]string{"user4", "user4"}}))
@@ -253,8 +259,11 @@ func TestTwoFactorSetupAndForcedPasswordChange(t *testing.T) {
 	r = do(t, req{method: "POST", url: b + "/api/user/login/setup_2fa", client: c, ctype: "application/json",
 		body: strings.NewReader(`{"otp_secret": "` + secret + `", "otp_code": "` + code(t, secret) + `", "with_email_enabled": false}`)})
 	wantCode(t, "setup confirm", r, 200)
-	if r.str("user_token", t) == "" {
-		t.Fatalf("no token after setup: %s", r.body)
+	if !strings.HasPrefix(r.str("redirect_url", t), "/login_validate_2fa?code=") {
+		t.Fatalf("setup reply: %s", r.body)
+	}
+	if r = do(t, req{url: a + "/api/user/login/2fa?otp_code=" + code(t, secret), client: c}); r.str("user_token", t) == "" {
+		t.Fatalf("no token after setup and validation: %s", r.body)
 	}
 	if got := e.scalar(`SELECT user_2fa_otp_secret FROM core.t_users WHERE user_username = 'user4'`); got != secret {
 		t.Fatal("secret not stored")
@@ -331,7 +340,7 @@ func TestDeviceLoginAndRegistration(t *testing.T) {
 	wantUnauthorized(t, "bogus token", do(t, req{url: a + "/api/device/login?token=abc.def.ghi"}))
 
 	key := e.scalar(`SELECT server_settings_value FROM core.t_server_settings WHERE server_settings_name = 'DeviceRegisterKey'`)
-	wantUnauthorized(t, "bad register key", do(t, req{url: q(a+"/api/device/register", map[string]string{"key": "nope", "name": "x", "type_key": "robot"})}))
+	wantCode(t, "bad register key", do(t, req{url: q(a+"/api/device/register", map[string]string{"key": "nope", "name": "x", "type_key": "robot"})}), 401)
 	time.Sleep(1100 * time.Millisecond)
 	wantCode(t, "missing args", do(t, req{url: q(a+"/api/device/register", map[string]string{"key": key})}), 400)
 	time.Sleep(1100 * time.Millisecond)

@@ -30,6 +30,7 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 
+	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/internal/presence"
@@ -52,8 +53,16 @@ type Options struct {
 	// TrustedProxies may set X-Forwarded-For (client ip of LoginEvents).
 	TrustedProxies []netip.Prefix
 	OIDC           OIDCOptions
+	// Presence says who has a websocket open (the websocket target's); nil: nobody can be
+	// online, as in a fleet without that target.
+	Presence Presence
 	// Now is the clock (tests).
 	Now func() time.Time
+}
+
+// Presence reads who is online; kind is user, participant or device.
+type Presence interface {
+	IsOnline(ctx context.Context, kind, uuid string) (bool, error)
 }
 
 // Service is the login target.
@@ -131,33 +140,51 @@ func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.Clie
 	return nil
 }
 
-// HTTPRoutes implements server.HTTPService.
-func (s *Service) HTTPRoutes(m *http.ServeMux) {
-	mux := bodyReadMux{m}
-	mux.HandleFunc("GET /api/user/login", s.userLogin)
-	mux.HandleFunc("/api/user/login/2fa", s.userLogin2FA)
-	mux.HandleFunc("/api/user/login/setup_2fa", s.userSetup2FA)
-	mux.HandleFunc("POST /api/user/login/change_password", s.userChangePassword)
-	mux.HandleFunc("GET /api/user/logout", s.userLogout)
-	mux.HandleFunc("GET /api/user/refresh_token", s.userRefresh)
-	mux.HandleFunc("GET /api/participant/login", s.participantLogin)
-	mux.HandleFunc("GET /api/participant/logout", s.participantLogout)
-	mux.HandleFunc("GET /api/participant/refresh_token", s.participantRefresh)
-	mux.HandleFunc("GET /api/device/login", s.deviceLogin)
-	mux.HandleFunc("GET /api/device/logout", s.deviceLogout)
-	mux.HandleFunc("/api/device/register", s.deviceRegister)
-	mux.HandleFunc("GET /api/service/auth/code", s.serviceAuthCode)
-	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
-	s.pageRoutes(mux)
+// HTTPRoutes implements server.HTTPService: the login target's one route table. Every route is
+// public to the server: each handler authenticates its callers itself (HTTP Basic, a token of
+// its own kind, the login session, the register key) and reports a LoginEvent for every try.
+func (s *Service) HTTPRoutes() []server.Route {
+	type methods = map[string]http.HandlerFunc
+	get := func(h http.HandlerFunc) methods { return methods{http.MethodGet: h} }
+	public := &optionsv1.Access{Public: true}
+	routes := []server.Route{
+		{Path: "/api/user/login", Methods: get(s.userLogin)},
+		{Path: "/api/user/login/2fa", Methods: methods{http.MethodGet: s.userLogin2FA, http.MethodPost: s.userLogin2FA}},
+		{Path: "/api/user/login/setup_2fa", Methods: methods{http.MethodGet: s.userSetup2FAGet, http.MethodPost: s.userSetup2FAPost}},
+		{Path: "/api/user/login/change_password", Methods: methods{http.MethodPost: s.userChangePassword}},
+		{Path: "/api/user/logout", Methods: get(s.userLogout)},
+		{Path: "/api/user/refresh_token", Methods: get(s.userRefresh)},
+		{Path: "/api/participant/login", Methods: get(s.participantLogin)},
+		{Path: "/api/participant/logout", Methods: get(s.participantLogout)},
+		{Path: "/api/participant/refresh_token", Methods: get(s.participantRefresh)},
+		{Path: "/api/device/login", Methods: get(s.deviceLogin)},
+		{Path: "/api/device/logout", Methods: get(s.deviceLogout)},
+		{Path: "/api/device/register", Methods: methods{http.MethodGet: s.deviceRegister, http.MethodPost: s.deviceRegister}},
+		{Path: "/api/service/auth/code", Methods: get(s.serviceAuthCode)},
+		{Path: "/.well-known/jwks.json", Methods: get(s.jwks)},
+		{Path: "/login", Methods: methods{http.MethodGet: s.pageLoginForm, http.MethodPost: s.pageLogin}},
+		{Path: "/login_validate_2fa", Methods: methods{http.MethodGet: s.pageStage(stage2FA, "validate_2fa", "Two-factor authentication"),
+			http.MethodPost: s.pageValidate2FA}},
+		{Path: "/login_setup_2fa", Methods: methods{http.MethodGet: s.pageSetup2FAForm, http.MethodPost: s.pageSetup2FA}},
+		{Path: "/login_change_password", Methods: methods{http.MethodGet: s.pageStage(stagePasswordChange, "change_password", "Change password"),
+			http.MethodPost: s.pageChangePassword}},
+		{Path: "/login/oidc", Methods: get(s.oidcStart)},
+		{Path: "/login/oidc/callback", Methods: get(s.oidcCallback)},
+	}
+	for i := range routes {
+		routes[i].Access = public
+		for m, h := range routes[i].Methods {
+			routes[i].Methods[m] = readBody(h)
+		}
+	}
+	return routes
 }
 
-// bodyReadMux registers handlers that get their (small) body read in full first, so a body cut
-// by the server's size limit is answered as every other one over the limit, whichever way the
-// handler would have parsed it.
-type bodyReadMux struct{ *http.ServeMux }
-
-func (m bodyReadMux) HandleFunc(pattern string, h http.HandlerFunc) {
-	m.ServeMux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+// readBody reads a (small) body in full before the handler, so a body cut by the server's
+// size limit is answered as every other one over the limit, whichever way the handler would
+// have parsed it.
+func readBody(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
 			b, err := io.ReadAll(r.Body)
 			var tooLarge *http.MaxBytesError
@@ -168,7 +195,7 @@ func (m bodyReadMux) HandleFunc(pattern string, h http.HandlerFunc) {
 			r.Body = io.NopCloser(bytes.NewReader(b))
 		}
 		h(w, r)
-	})
+	}
 }
 
 func (s *Service) jwks(w http.ResponseWriter, _ *http.Request) {
@@ -295,6 +322,13 @@ func (s *Service) websocketURL(kind string, key string) string {
 		base = "ws://" + strings.TrimPrefix(base, "http://")
 	}
 	return base + "/wss/" + kind + "?id=" + key
+}
+
+func (s *Service) online(ctx context.Context, kind, uuid string) (bool, error) {
+	if s.o.Presence == nil {
+		return false, nil
+	}
+	return s.o.Presence.IsOnline(ctx, kind, uuid)
 }
 
 func (s *Service) newConnectKey(ctx context.Context, c *authn.Caller, jti string) (string, error) {

@@ -42,19 +42,8 @@ func (s *Service) render(w http.ResponseWriter, code int, name string, d pageDat
 	_, _ = w.Write(buf.Bytes())
 }
 
-func (s *Service) pageRoutes(mux bodyReadMux) {
-	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
-		s.render(w, http.StatusOK, "login", pageData{Title: "Sign in", AuthCode: r.URL.Query().Get("auth_code")})
-	})
-	mux.HandleFunc("POST /login", s.pageLogin)
-	mux.HandleFunc("GET /login_validate_2fa", s.pageStage(stage2FA, "validate_2fa", "Two-factor authentication"))
-	mux.HandleFunc("POST /login_validate_2fa", s.pageValidate2FA)
-	mux.HandleFunc("GET /login_setup_2fa", s.pageSetup2FAForm)
-	mux.HandleFunc("POST /login_setup_2fa", s.pageSetup2FA)
-	mux.HandleFunc("GET /login_change_password", s.pageStage(stagePasswordChange, "change_password", "Change password"))
-	mux.HandleFunc("POST /login_change_password", s.pageChangePassword)
-	mux.HandleFunc("GET /login/oidc", s.oidcStart)
-	mux.HandleFunc("GET /login/oidc/callback", s.oidcCallback)
+func (s *Service) pageLoginForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "login", pageData{Title: "Sign in", AuthCode: r.URL.Query().Get("auth_code")})
 }
 
 func (s *Service) pageLogin(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +75,7 @@ func (s *Service) pageNext(w http.ResponseWriter, r *http.Request, p *authn.Prin
 		ls.Stage, next = stagePasswordChange, "/login_change_password"
 	case p.TwoFA && (!p.TwoFAOTP || p.OTPSecret == ""):
 		ls.Stage, next = stage2FASetup, "/login_setup_2fa"
-	case p.TwoFA && ls.Stage != "2fa_done":
+	case p.TwoFA && ls.Stage != stage2FADone:
 		ls.Stage, next = stage2FA, "/login_validate_2fa"
 	}
 	if next != "" {
@@ -97,7 +86,7 @@ func (s *Service) pageNext(w http.ResponseWriter, r *http.Request, p *authn.Prin
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	reply, _, err := s.userTokenReply(ctx, r, p, false, ls.AuthCode)
+	reply, err := s.userTokenReply(ctx, r, p, false, ls.AuthCode, nil)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -172,7 +161,7 @@ func (s *Service) pageValidate2FA(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, "validate_2fa", pageData{Title: "Two-factor authentication", Error: "Invalid code"})
 		return
 	}
-	ls.Stage = "2fa_done"
+	ls.Stage = stage2FADone
 	s.pageNext(w, r, p, id, ls)
 }
 
@@ -222,7 +211,7 @@ func (s *Service) pageSetup2FA(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.TwoFA, p.TwoFAOTP, p.OTPSecret = true, true, ls.PendingSecret
-	ls.PendingSecret, ls.Stage = "", "2fa_done"
+	ls.PendingSecret, ls.Stage = "", stage2FADone
 	s.pageNext(w, r, p, id, ls)
 }
 

@@ -56,21 +56,25 @@ func (s *Service) participantLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if boolParam(r, "with_websocket") {
-		if online, err := s.isOnline(ctx, presence.Participant, p.UUID); err != nil {
-			s.internal(w, r, err)
-			return
-		} else if online {
-			s.event(r, typ, eventsv1.LoginEvent_LOGIN_STATUS_FAILED_WITH_ALREADY_LOGGED_IN, authn.KindParticipant, p.UUID, "participant already logged in")
-			writeJSON(w, http.StatusForbidden, "Participant already logged in.")
-			return
-		}
+	// OpenTera gives a websocket URL to every participant not online yet, asked for or not;
+	// one already online gets none, or a 403 when it asked for one.
+	online, err := s.isOnline(ctx, presence.Participant, p.UUID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	switch {
+	case !online:
 		key, err := s.state.NewConnectKey(ctx, authn.ConnectTarget{Kind: authn.KindParticipant, UUID: p.UUID})
 		if err != nil {
 			s.internal(w, r, err)
 			return
 		}
 		reply = append(reply, kv{"websocket_url", s.websocketURL("participant", key)})
+	case boolParam(r, "with_websocket"):
+		s.event(r, typ, eventsv1.LoginEvent_LOGIN_STATUS_FAILED_WITH_ALREADY_LOGGED_IN, authn.KindParticipant, p.UUID, "participant already logged in")
+		writeJSON(w, http.StatusForbidden, "Participant already logged in.")
+		return
 	}
 	reply = append(reply, kv{"session_types_info", types})
 	var base any
@@ -290,27 +294,28 @@ func (s *Service) deviceLogout(w http.ResponseWriter, r *http.Request) {
 // administrator enables it.
 func (s *Service) deviceRegister(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		writeJSON(w, http.StatusMethodNotAllowed, "The method is not allowed for the requested URL.")
-		return
-	}
 	if !s.register.Allow() {
 		writeJSON(w, http.StatusTooManyRequests, "Too many requests")
 		return
 	}
+	// OpenTera's strict parser runs first: unknown or missing arguments are a 400 before the
+	// key is compared.
+	if !strictQuery(w, r, "key", "name", "type_key", "subtype_name", "onlineable") {
+		return
+	}
 	q := r.URL.Query()
+	name, typeKey, subName := q.Get("name"), q.Get("type_key"), q.Get("subtype_name")
+	if q.Get("key") == "" || name == "" || typeKey == "" {
+		writeJSON(w, http.StatusBadRequest, "Missing arguments")
+		return
+	}
 	key, err := s.setting(ctx, "DeviceRegisterKey")
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
 	if key == "" || q.Get("key") != key {
-		unauthorized(w)
-		return
-	}
-	name, typeKey, subName := q.Get("name"), q.Get("type_key"), q.Get("subtype_name")
-	if name == "" || typeKey == "" {
-		writeJSON(w, http.StatusBadRequest, "Missing arguments")
+		writeJSON(w, http.StatusUnauthorized, "Invalid registration key")
 		return
 	}
 	var csr []byte

@@ -22,6 +22,10 @@ const (
 	stage2FASetup       = "2fa_setup"
 	stagePasswordChange = "password_change"
 	stageOIDC           = "oidc"
+	// stage2FADone: the OTP was just checked (within one request only).
+	stage2FADone = "2fa_done"
+	// stageLoggedIn: the token was issued; the session stays, as OpenTera's login_user does.
+	stageLoggedIn = "logged_in"
 )
 
 // loginSession is the server side of a two-step login.

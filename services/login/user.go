@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"image/png"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,7 +25,8 @@ import (
 	"github.com/tera-health/tera/services/internal/store"
 )
 
-// userLogin is GET /api/user/login: HTTP Basic only (a token is refused with 401).
+// userLogin is GET /api/user/login: HTTP Basic only (a token is refused with 401). The query is
+// parsed strictly, as OpenTera's parse_args(strict=True), once the credentials are checked.
 func (s *Service) userLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	user, pass, ok := r.BasicAuth()
@@ -37,7 +40,27 @@ func (s *Service) userLogin(w http.ResponseWriter, r *http.Request) {
 		s.authFailure(w, r, typePassword, authn.KindUser, err)
 		return
 	}
-	s.userNextStep(w, r, p, "", nil, boolParam(r, "with_websocket"), r.URL.Query().Get("auth_code"))
+	if !strictQuery(w, r, "with_websocket") {
+		return
+	}
+	s.userNextStep(w, r, p, "", nil, boolParam(r, "with_websocket"))
+}
+
+// strictQuery answers 400 (Flask-RESTX's message) for a query parameter the endpoint does not
+// parse, and reports whether the request may go on.
+func strictQuery(w http.ResponseWriter, r *http.Request, known ...string) bool {
+	var unknown []string
+	for k := range r.URL.Query() {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return true
+	}
+	slices.Sort(unknown)
+	writeJSON(w, http.StatusBadRequest, obj{{"message", "Unknown arguments: " + strings.Join(unknown, ", ")}})
+	return false
 }
 
 // authFailure answers a failed authentication: 401, or 503 when PostgreSQL or NATS could not
@@ -57,21 +80,35 @@ func (s *Service) authFailure(w http.ResponseWriter, r *http.Request, typ loginT
 	unauthorized(w)
 }
 
-// userNextStep continues a user's login once the password (or OTP) is verified: forced password
-// change, 2FA setup, 2FA validation, or the token.
-func (s *Service) userNextStep(w http.ResponseWriter, r *http.Request, p *authn.Principal, sessionID string, ls *loginSession, withWS bool, authCode string) {
+// userNextStep continues a user's login once the password (or OTP) is verified: the client
+// version gate, then forced password change, 2FA setup, 2FA validation, or the token. The
+// login session (the cookie) stays open after every step, as OpenTera's login_user does, so
+// the two-step endpoints answer for what the user is, not for a missing session.
+func (s *Service) userNextStep(w http.ResponseWriter, r *http.Request, p *authn.Principal, sessionID string, ls *loginSession, withWS bool) {
 	ctx := r.Context()
 	server.NoteCaller(ctx, &authn.Caller{Kind: authn.KindUser, ID: p.ID})
 	if ls == nil {
-		ls = &loginSession{UserUUID: p.UUID, AuthCode: authCode}
+		ls = &loginSession{UserUUID: p.UUID}
+	}
+	versionInfo, blocked, err := s.versionGate(ctx, r)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if blocked != nil {
+		if sessionID != "" {
+			s.endSession(ctx, w, sessionID)
+		}
+		writeJSON(w, http.StatusUpgradeRequired, blocked)
+		return
 	}
 	var reason, redirect, message string
 	switch {
 	case p.ForcePasswordChange:
-		ls.Stage, reason, redirect, message = stagePasswordChange, "password_change", "/login_change_password", "Password change required"
+		ls.Stage, reason, redirect, message = stagePasswordChange, "password_change", "/login_change_password", "Password change required for this user."
 	case p.TwoFA && (!p.TwoFAOTP || p.OTPSecret == ""):
-		ls.Stage, reason, redirect, message = stage2FASetup, "2fa_setup", "/login_setup_2fa", "2FA enabled but OTP not set for this user. Please setup 2FA."
-	case p.TwoFA && ls.Stage != "2fa_done":
+		ls.Stage, reason, redirect, message = stage2FASetup, "2fa_setup", "/login_setup_2fa", "2FA enabled but OTP not set for this user.Please setup 2FA."
+	case p.TwoFA && ls.Stage != stage2FADone:
 		ls.Stage, reason, redirect, message = stage2FA, "2fa", "/login_validate_2fa", "2FA required for this user."
 	}
 	if reason != "" {
@@ -79,10 +116,10 @@ func (s *Service) userNextStep(w http.ResponseWriter, r *http.Request, p *authn.
 			s.internal(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, obj{{"message", message}, {"reason", reason}, {"redirect_url", redirect}})
+		writeJSON(w, http.StatusOK, append(versionInfo, kv{"message", message}, kv{"reason", reason}, kv{"redirect_url", redirect}))
 		return
 	}
-	reply, code, err := s.userTokenReply(ctx, r, p, withWS, ls.AuthCode)
+	reply, err := s.userTokenReply(ctx, r, p, withWS, ls.AuthCode, versionInfo)
 	if errors.Is(err, errAlreadyLoggedIn) {
 		s.event(r, typePassword, eventsv1.LoginEvent_LOGIN_STATUS_FAILED_WITH_ALREADY_LOGGED_IN, authn.KindUser, p.UUID, "user already logged in")
 		writeJSON(w, http.StatusForbidden, "User already logged in.")
@@ -92,59 +129,54 @@ func (s *Service) userNextStep(w http.ResponseWriter, r *http.Request, p *authn.
 		s.internal(w, r, err)
 		return
 	}
-	if sessionID != "" {
-		s.endSession(ctx, w, sessionID)
+	ls.Stage = stageLoggedIn
+	if _, err := s.saveSession(ctx, w, r, sessionID, ls); err != nil {
+		s.internal(w, r, err)
+		return
 	}
-	writeJSON(w, code, reply)
+	writeJSON(w, http.StatusOK, reply)
 }
 
-// userTokenReply issues the token of a fully authenticated user, after the client version
-// gate; it returns OpenTera's reply and status (426 for a client too old).
-func (s *Service) userTokenReply(ctx context.Context, r *http.Request, p *authn.Principal, withWS bool, authCode string) (obj, int, error) {
-	versionExtra, blocked, err := s.versionGate(ctx, r)
-	if err != nil {
-		return nil, 0, err
-	}
-	if blocked != nil {
-		return blocked, http.StatusUpgradeRequired, nil
-	}
+// userTokenReply issues the token of a fully authenticated user: OpenTera's reply, after the
+// version information the gate returned.
+func (s *Service) userTokenReply(ctx context.Context, r *http.Request, p *authn.Principal, withWS bool, authCode string, versionInfo obj) (obj, error) {
 	access, err := s.serviceAccess(ctx, p.ID)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	token, err := s.signer.UserToken(p.ID, p.UUID, p.Name, p.Superadmin, access, authn.UserTokenLifetime)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	reply := obj{{"user_uuid", p.UUID}, {"user_fullname", p.Name}, {"user_token", token}}
+	reply := append(obj{}, versionInfo...)
 	if withWS {
 		// OpenTera refuses a second websocket to an online user.
 		if online, err := s.isOnline(ctx, presence.User, p.UUID); err != nil {
-			return nil, 0, err
+			return nil, err
 		} else if online {
-			return nil, 0, errAlreadyLoggedIn
+			return nil, errAlreadyLoggedIn
 		}
 		key, err := s.state.NewConnectKey(ctx, authn.ConnectTarget{Kind: authn.KindUser, UUID: p.UUID})
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		reply = append(reply, kv{"websocket_url", s.websocketURL("user", key)})
 	}
-	reply = append(reply, versionExtra...)
+	reply = append(reply, kv{"user_uuid", p.UUID}, kv{"user_fullname", p.Name}, kv{"user_token", token})
 	if authCode != "" {
 		redirect, err := s.completeAuthCode(ctx, authCode, reply)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		if redirect != "" {
 			reply = append(reply, kv{"redirect_url", redirect})
 		}
 	}
 	if _, err := s.db.Exec(ctx, `UPDATE core.t_users SET user_lastonline = now() WHERE id_user = $1`, p.ID); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	s.event(r, typePassword, statusOf(nil), authn.KindUser, p.UUID, "user logged in")
-	return reply, http.StatusOK, nil
+	return reply, nil
 }
 
 // serviceAccess is the service_access claim: global service roles through the user's groups.
@@ -176,12 +208,18 @@ func (s *Service) serviceAccess(ctx context.Context, idUser int64) (map[string][
 // defaultVersions applies to databases seeded before the setting was.
 const defaultVersions = seed.ServerVersions
 
-// versionGate checks X-Client-Name/X-Client-Version against ServerVersions: a different major
-// version is refused (426 body), a different minor one is answered with version_latest and
-// version_error; unknown clients are not checked.
-func (s *Service) versionGate(ctx context.Context, r *http.Request) (extra obj, blocked obj, err error) {
+// clientFields are the keys of a client entry of ServerVersions, in OpenTera's order
+// (ClientVersions.to_dict); a field the entry lacks is null.
+var clientFields = []string{"client_name", "client_description", "client_version", "client_documentation_url",
+	"client_windows_download_url", "client_mac_download_url", "client_linux_download_url"}
+
+// versionGate checks X-Client-Name/X-Client-Version against ServerVersions as OpenTera does:
+// a known client gets version_latest (its whole entry), a version that differs adds
+// version_error, a different major version is refused (the 426 body). OpenTeraPlus 1.0.0 is
+// known even when the setting does not list it; unknown clients are not checked.
+func (s *Service) versionGate(ctx context.Context, r *http.Request) (info obj, blocked obj, err error) {
 	name, version := r.Header.Get("X-Client-Name"), r.Header.Get("X-Client-Version")
-	if name == "" || version == "" {
+	if r.Header.Values("X-Client-Name") == nil || r.Header.Values("X-Client-Version") == nil {
 		return nil, nil, nil
 	}
 	raw, err := s.setting(ctx, "ServerVersions")
@@ -191,66 +229,67 @@ func (s *Service) versionGate(ctx context.Context, r *http.Request) (extra obj, 
 	if raw == "" {
 		raw = defaultVersions
 	}
+	clients := map[string]map[string]any{"OpenTeraPlus": {"client_name": "OpenTeraPlus", "client_description": "OpenTeraPlus Qt Client",
+		"client_version": "1.0.0", "client_documentation_url": "https://github.com/introlab/openteraplus"}}
 	var sv struct {
-		Clients map[string]struct {
-			ClientVersion string `json:"client_version"`
-		} `json:"clients"`
+		Clients json.RawMessage `json:"clients"`
 	}
-	if json.Unmarshal([]byte(raw), &sv) != nil {
+	if json.Unmarshal([]byte(raw), &sv) == nil {
+		var stored map[string]map[string]any
+		if json.Unmarshal(sv.Clients, &stored) == nil { // a list (an old format) is ignored, as OpenTera does
+			for _, c := range stored {
+				if n, ok := c["client_name"].(string); ok {
+					clients[n] = c
+				}
+			}
+		}
+	}
+	c, ok := clients[name]
+	if !ok {
 		return nil, nil, nil
 	}
-	c, ok := sv.Clients[name]
-	if !ok || c.ClientVersion == "" {
-		return nil, nil, nil
+	latest := make(obj, 0, len(clientFields))
+	for _, f := range clientFields {
+		latest = append(latest, kv{f, c[f]})
 	}
-	wantMajor, wantMinor := splitVersion(c.ClientVersion)
-	gotMajor, gotMinor := splitVersion(version)
-	switch {
-	case gotMajor != wantMajor:
-		return nil, obj{{"version_latest", c.ClientVersion}, {"current_version", version},
-			{"version_error", "Client major version too old, not accepting login"},
+	info = obj{{"version_latest", latest}}
+	want, _ := c["client_version"].(string)
+	if want == version {
+		return info, nil, nil
+	}
+	const mismatch = "Client major version mismatch"
+	gotParts, wantParts := strings.Split(version, "."), strings.Split(want, ".")
+	if gotParts[0] != wantParts[0] {
+		return nil, obj{{"version_latest", latest}, {"current_version", gotParts}, {"version_error", mismatch},
 			{"message", "Client major version too old, not accepting login"}}, nil
-	case gotMinor != wantMinor:
-		return obj{{"version_latest", c.ClientVersion}, {"version_error", "Client version mismatch"}}, nil, nil
 	}
-	return nil, nil, nil
+	return append(info, kv{"version_error", mismatch}), nil, nil
 }
 
-func splitVersion(v string) (int, int) {
-	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
-	major, _ := strconv.Atoi(parts[0])
-	minor := 0
-	if len(parts) > 1 {
-		minor, _ = strconv.Atoi(parts[1])
-	}
-	return major, minor
-}
-
-// sessionUser resolves the user of a two-step request: the login session cookie, else HTTP
-// Basic (for clients without a cookie jar). It returns nil after answering 401.
-func (s *Service) sessionUser(w http.ResponseWriter, r *http.Request, stages ...string) (string, *loginSession, *authn.Principal) {
+// sessionUser resolves the user of a two-step request: the login session cookie, whatever step
+// it is at (OpenTera's user_session_required only asks for a logged-in session; each endpoint
+// then checks what the user needs), else HTTP Basic (for clients without a cookie jar). It
+// returns nil after answering 401.
+func (s *Service) sessionUser(w http.ResponseWriter, r *http.Request) (string, *loginSession, *authn.Principal) {
 	ctx := r.Context()
 	id, ls, err := s.loadSession(ctx, r)
 	if err != nil {
 		s.internal(w, r, err)
 		return "", nil, nil
 	}
-	if ls != nil {
-		for _, st := range stages {
-			if ls.Stage == st {
-				p, err := s.v.Dir.ByUUID(ctx, authn.KindUser, ls.UserUUID)
-				if err != nil {
-					s.internal(w, r, err)
-					return "", nil, nil
-				}
-				if p == nil || !p.Enabled {
-					s.event(r, typePassword, statusOf(&authn.Error{Reason: authn.ReasonDisabledAccount}), authn.KindUser, ls.UserUUID, "disabled during login")
-					unauthorized(w)
-					return "", nil, nil
-				}
-				return id, ls, p
-			}
+	if ls != nil && ls.UserUUID != "" {
+		p, err := s.v.Dir.ByUUID(ctx, authn.KindUser, ls.UserUUID)
+		if err != nil {
+			s.internal(w, r, err)
+			return "", nil, nil
 		}
+		if p == nil || !p.Enabled {
+			s.event(r, typePassword, statusOf(&authn.Error{Reason: authn.ReasonDisabledAccount}), authn.KindUser, ls.UserUUID, "disabled during login")
+			unauthorized(w)
+			return "", nil, nil
+		}
+		server.NoteCaller(ctx, &authn.Caller{Kind: authn.KindUser, ID: p.ID})
+		return id, ls, p
 	}
 	if user, pass, ok := r.BasicAuth(); ok {
 		_, p, err := s.v.VerifyPassword(ctx, authn.KindUser, user, pass)
@@ -258,10 +297,18 @@ func (s *Service) sessionUser(w http.ResponseWriter, r *http.Request, stages ...
 			s.authFailure(w, r, typePassword, authn.KindUser, err)
 			return "", nil, nil
 		}
+		server.NoteCaller(ctx, &authn.Caller{Kind: authn.KindUser, ID: p.ID})
 		return "", &loginSession{UserUUID: p.UUID}, p
 	}
 	unauthorized(w)
 	return "", nil, nil
+}
+
+// refuseStep answers a two-step request the user cannot make (403) and ends the login
+// session, as OpenTera logs the user out then.
+func (s *Service) refuseStep(w http.ResponseWriter, r *http.Request, id, message string) {
+	s.endSession(r.Context(), w, id)
+	writeJSON(w, http.StatusForbidden, message)
 }
 
 func formValue(r *http.Request, name string) string {
@@ -304,22 +351,22 @@ var totpOpts = totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Alg
 
 // userLogin2FA is GET|POST /api/user/login/2fa?otp_code=: the second step of a 2FA login.
 func (s *Service) userLogin2FA(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		writeJSON(w, http.StatusMethodNotAllowed, "The method is not allowed for the requested URL.")
-		return
-	}
 	ctx := r.Context()
-	code := formValue(r, "otp_code")
-	id, ls, p := s.sessionUser(w, r, stage2FA)
+	id, ls, p := s.sessionUser(w, r)
 	if p == nil {
 		return
 	}
+	code := formValue(r, "otp_code")
 	if code == "" {
 		writeJSON(w, http.StatusBadRequest, "Missing arguments")
 		return
 	}
-	if !p.TwoFA || !p.TwoFAOTP || p.OTPSecret == "" {
-		writeJSON(w, http.StatusForbidden, "User does not have 2FA enabled")
+	if !p.TwoFA {
+		s.refuseStep(w, r, id, "User does not have 2FA enabled")
+		return
+	}
+	if !p.TwoFAOTP || p.OTPSecret == "" {
+		s.refuseStep(w, r, id, "User does not have 2FA OTP enabled or secret set")
 		return
 	}
 	ok, err := s.checkOTP(ctx, p, p.OTPSecret, code)
@@ -327,7 +374,7 @@ func (s *Service) userLogin2FA(w http.ResponseWriter, r *http.Request) {
 		var ae *authn.Error
 		if errors.As(err, &ae) {
 			s.failed(r, typePassword, authn.KindUser, err)
-			writeJSON(w, http.StatusForbidden, "Too many 2FA attempts")
+			s.refuseStep(w, r, id, "Too many 2FA attempts. Please wait and try again.")
 			return
 		}
 		s.internal(w, r, err)
@@ -338,8 +385,8 @@ func (s *Service) userLogin2FA(w http.ResponseWriter, r *http.Request) {
 		unauthorizedKeepSession(w)
 		return
 	}
-	ls.Stage = "2fa_done"
-	s.userNextStep(w, r, p, id, ls, boolParam(r, "with_websocket"), "")
+	ls.Stage = stage2FADone
+	s.userNextStep(w, r, p, id, ls, boolParam(r, "with_websocket"))
 }
 
 // checkOTP validates a TOTP code under the 2FA attempt limit (5 per 900 s, every replica).
@@ -361,76 +408,96 @@ func (s *Service) checkOTP(ctx context.Context, p *authn.Principal, secret, code
 	return true, nil
 }
 
-// userSetup2FA is GET /api/user/login/setup_2fa (a new secret and its QR code) and POST
-// {otp_secret, otp_code, with_email_enabled} (confirm: the secret is stored, 2FA enabled).
-func (s *Service) userSetup2FA(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	id, ls, p := s.sessionUser(w, r, stage2FASetup)
+// userSetup2FAGet is GET /api/user/login/setup_2fa: a new OTP secret and its QR code, for a
+// user whose 2FA is enabled without a secret yet.
+func (s *Service) userSetup2FAGet(w http.ResponseWriter, r *http.Request) {
+	id, ls, p := s.sessionUser(w, r)
 	if p == nil {
 		return
 	}
-	switch r.Method {
-	case http.MethodGet:
-		if p.TwoFAOTP && p.OTPSecret != "" {
-			writeJSON(w, http.StatusForbidden, "2FA already enabled for this user")
-			return
-		}
-		secret, qr, err := s.newOTPKey(p.Name)
-		if err != nil {
-			s.internal(w, r, err)
-			return
-		}
-		if id != "" {
-			ls.PendingSecret = secret
-			if _, err := s.saveSession(ctx, w, r, id, ls); err != nil {
-				s.internal(w, r, err)
-				return
-			}
-		}
-		writeJSON(w, http.StatusOK, obj{{"qr_code", qr}, {"otp_secret", secret}})
-	case http.MethodPost:
-		secret, code := formValue(r, "otp_secret"), formValue(r, "otp_code")
-		if secret == "" || code == "" {
-			writeJSON(w, http.StatusBadRequest, "Missing arguments")
-			return
-		}
-		if p.TwoFAOTP && p.OTPSecret != "" {
-			writeJSON(w, http.StatusForbidden, "2FA already enabled for this user")
-			return
-		}
-		ok, err := s.checkOTP(ctx, p, secret, code)
-		if err != nil {
-			var ae *authn.Error
-			if errors.As(err, &ae) {
-				writeJSON(w, http.StatusForbidden, "Too many 2FA attempts")
-				return
-			}
-			s.internal(w, r, err)
-			return
-		}
-		if !ok {
-			writeJSON(w, http.StatusUnauthorized, "Invalid OTP code")
-			return
-		}
-		email := boolParam(r, "with_email_enabled") || strings.EqualFold(formValue(r, "with_email_enabled"), "true")
-		if _, err := s.db.Exec(ctx, `UPDATE core.t_users SET user_2fa_enabled = true, user_2fa_otp_enabled = true,
-			user_2fa_otp_secret = $2, user_2fa_email_enabled = $3 WHERE id_user = $1`, p.ID, secret, email); err != nil {
-			s.internal(w, r, err)
-			return
-		}
-		p.TwoFA, p.TwoFAOTP, p.OTPSecret = true, true, secret
-		ls.Stage = "2fa_done" // the code just confirmed counts as this login's second factor
-		s.userNextStep(w, r, p, id, ls, boolParam(r, "with_websocket"), "")
-	default:
-		writeJSON(w, http.StatusMethodNotAllowed, "The method is not allowed for the requested URL.")
+	if !s.canSetup2FA(w, r, id, p) {
+		return
 	}
+	secret, qr, err := s.newOTPKey(p.Name)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if id != "" {
+		ls.PendingSecret = secret
+		if _, err := s.saveSession(r.Context(), w, r, id, ls); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, obj{{"qr_code", qr}, {"otp_secret", secret}})
+}
+
+// canSetup2FA applies OpenTera's checks of both setup steps, answering 403 when they fail.
+func (s *Service) canSetup2FA(w http.ResponseWriter, r *http.Request, id string, p *authn.Principal) bool {
+	switch {
+	case !p.TwoFA:
+		s.refuseStep(w, r, id, "User does not have 2FA enabled")
+		return false
+	case p.OTPSecret != "":
+		s.refuseStep(w, r, id, "User already has 2FA OTP secret set")
+		return false
+	}
+	return true
+}
+
+// userSetup2FAPost is POST /api/user/login/setup_2fa {otp_secret, otp_code, with_email_enabled}:
+// the code confirms the secret, which is stored. As OpenTera, the reply sends the client to the
+// 2FA validation ({message, redirect_url}); the session moves to that step.
+func (s *Service) userSetup2FAPost(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, ls, p := s.sessionUser(w, r)
+	if p == nil {
+		return
+	}
+	secret, code := formValue(r, "otp_secret"), formValue(r, "otp_code")
+	if secret == "" || code == "" {
+		writeJSON(w, http.StatusBadRequest, "Missing arguments")
+		return
+	}
+	if !s.canSetup2FA(w, r, id, p) {
+		return
+	}
+	ok, err := s.checkOTP(ctx, p, secret, code)
+	if err != nil {
+		var ae *authn.Error
+		if errors.As(err, &ae) {
+			s.refuseStep(w, r, id, "Too many 2FA attempts. Please wait and try again.")
+			return
+		}
+		s.internal(w, r, err)
+		return
+	}
+	if !ok {
+		s.event(r, typePassword, statusOf(&authn.Error{Reason: authn.ReasonWrongPassword}), authn.KindUser, p.UUID, "wrong OTP code")
+		writeJSON(w, http.StatusUnauthorized, "Invalid OTP code")
+		return
+	}
+	email := boolParam(r, "with_email_enabled") || strings.EqualFold(formValue(r, "with_email_enabled"), "true")
+	if _, err := s.db.Exec(ctx, `UPDATE core.t_users SET user_2fa_enabled = true, user_2fa_otp_enabled = true,
+		user_2fa_otp_secret = $2, user_2fa_email_enabled = $3 WHERE id_user = $1`, p.ID, secret, email); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	ls.Stage, ls.PendingSecret = stage2FA, ""
+	if _, err := s.saveSession(ctx, w, r, id, ls); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, obj{{"message", "2FA enabled for this user."}, {"redirect_url", "/login_validate_2fa?code=" + url.QueryEscape(code)}})
 }
 
 // userChangePassword is POST /api/user/login/change_password {new_password, confirm_password}
-// for a user whose password change is forced.
+// for a user whose password change is forced. As OpenTera, it answers "Password changed" and
+// the session stays: the client logs in again, and a second change is refused with 400.
 func (s *Service) userChangePassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	id, ls, p := s.sessionUser(w, r, stagePasswordChange)
+	_, _, p := s.sessionUser(w, r)
 	if p == nil {
 		return
 	}
@@ -443,6 +510,10 @@ func (s *Service) userChangePassword(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, "New password and confirm password do not match")
 		return
 	}
+	if !p.ForcePasswordChange {
+		writeJSON(w, http.StatusBadRequest, "User not required to change password")
+		return
+	}
 	if err := store.SetUserPassword(ctx, s.db, int32(p.ID), newPw); err != nil {
 		var pe *store.PasswordPolicyError
 		if errors.As(err, &pe) {
@@ -452,8 +523,7 @@ func (s *Service) userChangePassword(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	p.ForcePasswordChange = false
-	s.userNextStep(w, r, p, id, ls, boolParam(r, "with_websocket"), "")
+	writeJSON(w, http.StatusOK, "Password changed")
 }
 
 // userLogout is GET /api/user/logout (Basic or token): the token is revoked everywhere and the
