@@ -3,8 +3,12 @@ package login_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -206,6 +210,39 @@ func TestParticipantLoginWebsocketURL(t *testing.T) {
 	if !strings.HasPrefix(r.str("websocket_url", t), "wss://tera.test/wss/participant?id=") {
 		t.Fatalf("token login without websocket_url: %s", r.body)
 	}
+}
+
+// A participant already online (a live websocket) gets no websocket_url, and a 403 when it
+// asks for one, as OpenTera's ParticipantLogin.
+func TestParticipantLoginWhileOnline(t *testing.T) {
+	e := newEnv(t)
+	base := e.process("all")
+	r := do(t, req{url: base + "/api/participant/login", basic: [2]string{"participant1", "opentera"}})
+	u, err := url.Parse(r.str("websocket_url", t))
+	if err != nil || u.Path != "/wss/participant" {
+		t.Fatalf("websocket_url %q", r.str("websocket_url", t))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+u.RequestURI(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = do(t, req{url: base + "/api/participant/login", basic: [2]string{"participant1", "opentera"}})
+		if _, has := r.json(t)["websocket_url"]; !has {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still given a websocket_url while online: %s", r.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wantCode(t, "online", r, 200)
+	r = do(t, req{url: base + "/api/participant/login?with_websocket=true", basic: [2]string{"participant1", "opentera"}})
+	wantCode(t, "online, websocket asked for", r, 403)
 }
 
 // Device register checks its arguments (400) before the key (401), as OpenTera's strict parser

@@ -53,8 +53,8 @@ type Options struct {
 	// TrustedProxies may set X-Forwarded-For (client ip of LoginEvents).
 	TrustedProxies []netip.Prefix
 	OIDC           OIDCOptions
-	// Presence says who has a websocket open (the websocket target's); nil: nobody can be
-	// online, as in a fleet without that target.
+	// Presence says who has a websocket open (the websocket target's presence store); nil:
+	// nobody is online.
 	Presence Presence
 	// Now is the clock (tests).
 	Now func() time.Time

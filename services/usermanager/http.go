@@ -13,32 +13,26 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
+	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/pyjson"
 )
 
 // HTTPRoutes implements server.HTTPService: the endpoints of ARCHITECTURE §2 that read or
-// change presence. They authenticate their own callers (pkg/authn), like login's.
-func (s *Service) HTTPRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("/api/user/users/online", only(http.MethodGet, s.userOnly(s.onlineUsers)))
-	mux.HandleFunc("/api/user/participants/online", only(http.MethodGet, s.userOnly(s.onlineParticipants)))
-	mux.HandleFunc("/api/user/devices/online", only(http.MethodGet, s.userOnly(s.onlineDevices)))
-	mux.HandleFunc("/api/user/disconnect", only(http.MethodGet, s.userOnly(s.disconnectPrincipal)))
-	mux.HandleFunc("/api/device/status", only(http.MethodPost, s.deviceStatus))
-}
-
-// only answers other methods with OpenTera's 405 (registered without a method pattern, since
-// in a process running core too the gateway's catch-all would take them).
-func only(method string, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != method {
-			w.Header().Set("Allow", method)
-			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "The method is not allowed for the requested URL."})
-			return
-		}
-		h(w, r)
+// change presence. They are public to the server: each authenticates its own caller
+// (pkg/authn), like login's.
+func (s *Service) HTTPRoutes() []server.Route {
+	public := &optionsv1.Access{Public: true}
+	get := func(h http.HandlerFunc) map[string]http.HandlerFunc { return map[string]http.HandlerFunc{http.MethodGet: h} }
+	return []server.Route{
+		{Path: "/api/user/users/online", Methods: get(s.userOnly(s.onlineUsers)), Access: public},
+		{Path: "/api/user/participants/online", Methods: get(s.userOnly(s.onlineParticipants)), Access: public},
+		{Path: "/api/user/devices/online", Methods: get(s.userOnly(s.onlineDevices)), Access: public},
+		{Path: "/api/user/disconnect", Methods: get(s.userOnly(s.disconnectPrincipal)), Access: public},
+		{Path: "/api/device/status", Methods: map[string]http.HandlerFunc{http.MethodPost: s.deviceStatus}, Access: public},
 	}
 }
 

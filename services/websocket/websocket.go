@@ -25,7 +25,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
+	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/internal/presence"
 )
 
@@ -97,11 +99,14 @@ func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.Clie
 	return nil
 }
 
-// HTTPRoutes implements server.HTTPService.
-func (s *Service) HTTPRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("/wss/user", s.handler(presence.User))
-	mux.HandleFunc("/wss/participant", s.handler(presence.Participant))
-	mux.HandleFunc("/wss/device", s.handler(presence.Device))
+// HTTPRoutes implements server.HTTPService. The routes are public to the server: the connect
+// key of the URL (single use, from a login) is the credential, checked by the handler.
+func (s *Service) HTTPRoutes() []server.Route {
+	public := &optionsv1.Access{Public: true}
+	route := func(path, kind string) server.Route {
+		return server.Route{Path: path, Methods: map[string]http.HandlerFunc{http.MethodGet: s.handler(kind)}, Access: public}
+	}
+	return []server.Route{route("/wss/user", presence.User), route("/wss/participant", presence.Participant), route("/wss/device", presence.Device)}
 }
 
 // Run subscribes to the events clients receive, keeps the replica's heartbeat and, when ctx

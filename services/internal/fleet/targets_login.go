@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/login"
 )
 
@@ -27,7 +28,8 @@ func buildLogin(d *Deps) ([]server.Service, error) {
 		oidc.ClientSecret = strings.TrimSpace(string(b))
 	}
 	svc, err := login.New(context.Background(), login.Options{DB: d.DB, NATS: d.NATS, Log: d.Log, Verifier: d.Verifier,
-		PublicURL: d.Config.PublicURL, DeviceCADir: d.Config.Auth.DeviceCADir, TrustedProxies: d.Verifier.TrustedProxies, OIDC: oidc})
+		PublicURL: d.Config.PublicURL, DeviceCADir: d.Config.Auth.DeviceCADir, TrustedProxies: d.Verifier.TrustedProxies, OIDC: oidc,
+		Presence: presence.NewStore(d.JS)})
 	if err != nil {
 		return nil, err
 	}
