@@ -53,16 +53,8 @@ type Options struct {
 	// TrustedProxies may set X-Forwarded-For (client ip of LoginEvents).
 	TrustedProxies []netip.Prefix
 	OIDC           OIDCOptions
-	// Presence says who has a websocket open (the websocket target's presence store); nil:
-	// nobody is online.
-	Presence Presence
 	// Now is the clock (tests).
 	Now func() time.Time
-}
-
-// Presence reads who is online; kind is user, participant or device.
-type Presence interface {
-	IsOnline(ctx context.Context, kind, uuid string) (bool, error)
 }
 
 // Service is the login target.
@@ -322,13 +314,6 @@ func (s *Service) websocketURL(kind string, key string) string {
 		base = "ws://" + strings.TrimPrefix(base, "http://")
 	}
 	return base + "/wss/" + kind + "?id=" + key
-}
-
-func (s *Service) online(ctx context.Context, kind, uuid string) (bool, error) {
-	if s.o.Presence == nil {
-		return false, nil
-	}
-	return s.o.Presence.IsOnline(ctx, kind, uuid)
 }
 
 func (s *Service) newConnectKey(ctx context.Context, c *authn.Caller, jti string) (string, error) {

@@ -26,7 +26,9 @@ import (
 // (pkg/authn), like login's.
 func (s *Service) HTTPRoutes() []server.Route {
 	public := &optionsv1.Access{Public: true}
-	get := func(h http.HandlerFunc) map[string]http.HandlerFunc { return map[string]http.HandlerFunc{http.MethodGet: h} }
+	get := func(h http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodGet: h}
+	}
 	return []server.Route{
 		{Path: "/api/user/users/online", Methods: get(s.userOnly(s.onlineUsers)), Access: public},
 		{Path: "/api/user/participants/online", Methods: get(s.userOnly(s.onlineParticipants)), Access: public},

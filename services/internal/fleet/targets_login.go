@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/tera-health/tera/pkg/server"
-	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/login"
 )
 
@@ -28,8 +27,7 @@ func buildLogin(d *Deps) ([]server.Service, error) {
 		oidc.ClientSecret = strings.TrimSpace(string(b))
 	}
 	svc, err := login.New(context.Background(), login.Options{DB: d.DB, NATS: d.NATS, Log: d.Log, Verifier: d.Verifier,
-		PublicURL: d.Config.PublicURL, DeviceCADir: d.Config.Auth.DeviceCADir, TrustedProxies: d.Verifier.TrustedProxies, OIDC: oidc,
-		Presence: presence.NewStore(d.JS)})
+		PublicURL: d.Config.PublicURL, DeviceCADir: d.Config.Auth.DeviceCADir, TrustedProxies: d.Verifier.TrustedProxies, OIDC: oidc})
 	if err != nil {
 		return nil, err
 	}
