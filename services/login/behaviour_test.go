@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tera-health/tera/services/internal/verifier"
 	"github.com/tera-health/tera/services/login"
 )
 
@@ -94,7 +95,7 @@ func TestKnownLoginPathWrongMethodIs405(t *testing.T) {
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	v, err := login.NewVerifier(context.Background(), login.VerifierConfig{SigningKeysDir: e.keysDir}, e.db, js)
+	v, err := verifier.New(context.Background(), verifier.Config{SigningKeysDir: e.keysDir}, e.db, js)
 	if err != nil {
 		t.Fatal(err)
 	}
