@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server/docui"
 )
 
 // Service is a piece of API a target serves: gRPC services and their REST bindings.
@@ -59,8 +60,11 @@ type Options struct {
 	Checks        []Check
 	// Registry receives the server's metrics; a fresh one is made when nil.
 	Registry *prometheus.Registry
-	// OpenAPI is the document served at /doc/openapi.json.
+	// OpenAPI is the generated document; /doc/openapi.json serves it rewritten by
+	// docui.Document (title, Version, surfaces, authentication schemes).
 	OpenAPI []byte
+	// Version is the build version, shown on /doc.
+	Version string
 }
 
 // Server is a configured, listening, not yet running server.
@@ -91,6 +95,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if len(opts.OpenAPI) > 0 {
+		if opts.OpenAPI, err = docui.Document(opts.OpenAPI, opts.Version); err != nil {
+			return nil, err
+		}
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, reg: opts.Registry, outages: outages{log: opts.Logger, down: map[string]time.Time{}}}
 	defer func() {

@@ -23,7 +23,18 @@ const page = `<!doctype html>
 <div id="swagger-ui"></div>
 <script src="/doc/assets/swagger-ui-bundle.js"></script>
 <script>
-window.ui = SwaggerUIBundle({url: "/doc/openapi.json", dom_id: "#swagger-ui", deepLinking: true});
+// OpenTera's order inside a group: by path, then get, post, delete.
+const verbs = {get: 0, put: 1, post: 2, patch: 3, delete: 4};
+window.ui = SwaggerUIBundle({
+  url: "/doc/openapi.json", dom_id: "#swagger-ui", deepLinking: true, displayOperationId: true,
+  operationsSorter: (a, b) => a.get("path").localeCompare(b.get("path")) || (verbs[a.get("method")] ?? 9) - (verbs[b.get("method")] ?? 9),
+  // The OpenTera scheme is the Authorization header: a pasted bare token gets its prefix.
+  requestInterceptor: (req) => {
+    const h = req.headers["Authorization"];
+    if (h && !/\s/.test(h.trim())) req.headers["Authorization"] = "OpenTera " + h.trim();
+    return req;
+  },
+});
 </script>
 </body>
 </html>

@@ -14,6 +14,7 @@ import (
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/internal/logstream"
 	"github.com/tera-health/tera/services/internal/verifier"
+	"github.com/tera-health/tera/services/internal/version"
 )
 
 // Process is a configured set of targets sharing one server and one set of dependencies.
@@ -112,6 +113,7 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 		Checks:        append(p.deps.Checks(), checks...),
 		OpenAPI:       openapi.Spec,
 		Registry:      reg,
+		Version:       version.Version,
 	})
 	if err != nil {
 		return nil, err

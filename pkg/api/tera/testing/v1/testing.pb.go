@@ -9,6 +9,7 @@ package testingv1
 import (
 	_ "github.com/tera-health/tera/pkg/api/tera/options/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	_ "google.golang.org/genproto/googleapis/api/visibility"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -425,7 +426,7 @@ var File_tera_testing_v1_testing_proto protoreflect.FileDescriptor
 
 const file_tera_testing_v1_testing_proto_rawDesc = "" +
 	"\n" +
-	"\x1dtera/testing/v1/testing.proto\x12\x0ftera.testing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dtera/options/v1/options.proto\"F\n" +
+	"\x1dtera/testing/v1/testing.proto\x12\x0ftera.testing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/api/visibility.proto\x1a\x1dtera/options/v1/options.proto\"F\n" +
 	"\rScopedRequest\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.tera.testing.v1.ScopedTargetR\x06target\"8\n" +
 	"\fScopedTarget\x12\x1c\n" +
@@ -444,12 +445,12 @@ const file_tera_testing_v1_testing_proto_rawDesc = "" +
 	"\rWhoAmIRequest\"8\n" +
 	"\x0eWhoAmIResponse\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name2\xef\x03\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name2\x80\x04\n" +
 	"\x0eTestingService\x12d\n" +
 	"\x04Echo\x12\x1c.tera.testing.v1.EchoRequest\x1a\x1d.tera.testing.v1.EchoResponse\"\x1f\x8a\xb5\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/api/testing/echo\x12h\n" +
 	"\x05Panic\x12\x1d.tera.testing.v1.PanicRequest\x1a\x1e.tera.testing.v1.PanicResponse\" \x8a\xb5\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/api/testing/panic\x12m\n" +
 	"\x06WhoAmI\x12\x1e.tera.testing.v1.WhoAmIRequest\x1a\x1f.tera.testing.v1.WhoAmIResponse\"\"\x8a\xb5\x18\x03\x12\x01\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/api/testing/whoami\x12\x9d\x01\n" +
-	"\x06Scoped\x12\x1e.tera.testing.v1.ScopedRequest\x1a\x1f.tera.testing.v1.ScopedResponse\"R\x8a\xb5\x180\x12\x01\x01(\x032\x0etarget.id_site8\x01B\x17No admin access to site\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/api/testing/scopedB?Z=github.com/tera-health/tera/pkg/api/tera/testing/v1;testingv1b\x06proto3"
+	"\x06Scoped\x12\x1e.tera.testing.v1.ScopedRequest\x1a\x1f.tera.testing.v1.ScopedResponse\"R\x8a\xb5\x180\x12\x01\x01(\x032\x0etarget.id_site8\x01B\x17No admin access to site\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/api/testing/scoped\x1a\x0f\xfa\xd2\xe4\x93\x02\t\x12\aTESTINGB?Z=github.com/tera-health/tera/pkg/api/tera/testing/v1;testingv1b\x06proto3"
 
 var (
 	file_tera_testing_v1_testing_proto_rawDescOnce sync.Once

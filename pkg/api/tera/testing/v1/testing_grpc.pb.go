@@ -30,7 +30,7 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // TestingService exercises the server skeleton in tests (interceptors, gateway, errors). It is
-// never registered by a production target.
+// never registered by a production target, so it is hidden from the served API document.
 type TestingServiceClient interface {
 	// Echo returns the message, or the error named by fail_with.
 	Echo(ctx context.Context, in *EchoRequest, opts ...grpc.CallOption) (*EchoResponse, error)
@@ -96,7 +96,7 @@ func (c *testingServiceClient) Scoped(ctx context.Context, in *ScopedRequest, op
 // for forward compatibility.
 //
 // TestingService exercises the server skeleton in tests (interceptors, gateway, errors). It is
-// never registered by a production target.
+// never registered by a production target, so it is hidden from the served API document.
 type TestingServiceServer interface {
 	// Echo returns the message, or the error named by fail_with.
 	Echo(context.Context, *EchoRequest) (*EchoResponse, error)
