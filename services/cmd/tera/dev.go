@@ -1,6 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+
 	"github.com/spf13/cobra"
 
 	"github.com/tera-health/tera/pkg/server"
@@ -9,7 +14,7 @@ import (
 
 func newDevCmd() *cobra.Command {
 	opts := devmode.Options{}
-	var logLevel string
+	var logLevel, pprofListen string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole fleet in one process with its own PostgreSQL and NATS (zero setup)",
@@ -32,6 +37,11 @@ Ctrl-C stops everything it started; data stays in --data-dir for the next run.`,
 			}
 			opts.Log = server.NewLogger(cmd.ErrOrStderr(), opts.LogConfig)
 			opts.Out = cmd.OutOrStdout()
+			if pprofListen != "" {
+				if err := servePprof(pprofListen); err != nil {
+					return err
+				}
+			}
 			return devmode.Run(cmd.Context(), opts, devSeeder)
 		},
 	}
@@ -42,5 +52,22 @@ Ctrl-C stops everything it started; data stays in --data-dir for the next run.`,
 	fl.StringVar(&opts.DatabaseURL, "database-url", "", "use this PostgreSQL instead of a private cluster (env TERA_DATABASE_URL)")
 	fl.BoolVar(&opts.TestData, "test-data", false, "seed OpenTera's test fixture (admin/admin, user4/user4, participant1/opentera, ...)")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&pprofListen, "pprof-listen", "", "serve Go's /debug/pprof/ profiles on this address (e.g. 127.0.0.1:6060), for profiling the fleet under load")
 	return cmd
+}
+
+// servePprof serves the runtime profiles on their own listener, never on the API's.
+func servePprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() { _ = http.Serve(ln, mux) }() //nolint:gosec // loopback profiling listener of tera dev
+	return nil
 }
