@@ -49,6 +49,7 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterProjectServiceServer(g, &projects{Service: s})
 	corev1.RegisterGroupServiceServer(g, &groups{Service: s})
 	corev1.RegisterParticipantServiceServer(g, &participants{Service: s})
+	corev1.RegisterParticipantSelfServiceServer(g, &participantSelf{Service: s})
 	corev1.RegisterUserServiceServer(g, &users{Service: s})
 	corev1.RegisterUserGroupServiceServer(g, &userGroups{Service: s})
 	corev1.RegisterSiteAccessServiceServer(g, &siteAccess{Service: s})
@@ -75,6 +76,7 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterProjectServiceHandler,
 		corev1.RegisterGroupServiceHandler,
 		corev1.RegisterParticipantServiceHandler,
+		corev1.RegisterParticipantSelfServiceHandler,
 		corev1.RegisterUserServiceHandler,
 		corev1.RegisterUserGroupServiceHandler,
 		corev1.RegisterSiteAccessServiceHandler,

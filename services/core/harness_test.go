@@ -57,7 +57,8 @@ func (e *env) withT(t testing.TB) *env {
 	return &c
 }
 
-var fixtureUsers = map[string]string{"admin": "admin", "siteadmin": "siteadmin", "user": "user", "user2": "user2", "user3": "user3", "user4": "user4"}
+var fixtureUsers = map[string]string{"admin": "admin", "siteadmin": "siteadmin", "user": "user", "user2": "user2", "user3": "user3", "user4": "user4",
+	"participant1": "opentera"}
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
@@ -109,11 +110,14 @@ func newEnv(t testing.TB) *env {
 		signer: &authn.Signer{Keys: keys}, tokens: &tokenCache{m: map[string]string{}}}
 }
 
-// auth returns the Authorization header of a fixture user: "name" is HTTP Basic, "name/token"
-// a dynamic token, "" nothing.
+// auth returns the Authorization header of a fixture user or participant: "name" is HTTP Basic,
+// "name/token" a dynamic user token, "token:<raw>" that token, "" nothing.
 func (e *env) auth(who string) string {
 	if who == "" {
 		return ""
+	}
+	if raw, ok := strings.CutPrefix(who, "token:"); ok {
+		return "OpenTera " + raw
 	}
 	if name, ok := strings.CutSuffix(who, "/token"); ok {
 		e.tokens.mu.Lock()
