@@ -89,3 +89,23 @@ func TestGroupsWrite(t *testing.T) {
 		t.Error("no DatabaseEvent for the delete")
 	}
 }
+
+// The list form of a group carries group_participant_count instead of project_name (OpenTera).
+func TestGroupsListForm(t *testing.T) {
+	e := newEnv(t)
+	got := e.list("admin", "/api/user/groups?list=true&id_project=1")
+	if len(got) == 0 {
+		t.Fatal("no groups")
+	}
+	for _, g := range got {
+		var n int
+		_ = e.db.QueryRow(context.Background(), `SELECT count(*) FROM core.t_participants
+			WHERE id_participant_group = $1 AND deleted_at IS NULL`, int(g["id_participant_group"].(float64))).Scan(&n)
+		if _, has := g["project_name"]; has || g["group_participant_count"] != float64(n) {
+			t.Errorf("list form %v, want group_participant_count %d and no project_name", g, n)
+		}
+	}
+	if g := e.list("admin", "/api/user/groups?id_group=1")[0]; g["project_name"] == nil || g["group_participant_count"] != nil {
+		t.Errorf("full form %v", g)
+	}
+}

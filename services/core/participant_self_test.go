@@ -62,4 +62,3 @@ func TestParticipantSurfaceSelf(t *testing.T) {
 	}
 	e.expect(401, "", "GET", "/api/participant/participants", nil)
 }
-

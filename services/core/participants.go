@@ -50,10 +50,10 @@ func participantProto(r store.ParticipantRow, form participantForm) *corev1.Part
 	}
 	if form.full {
 		p.ParticipantProject = &corev1.Project{IdProject: r.IDProject, IdSite: r.IDSite, ProjectName: r.ProjectName,
-			ProjectEnabled: r.ProjectEnabled, ProjectDescription: strValue(r.ProjectDescription), SiteName: r.SiteName}
+			ProjectEnabled: r.ProjectEnabled, ProjectDescription: strValue(r.ProjectDescription), SiteName: &r.SiteName}
 		if r.IDParticipantGroup != nil && r.ParticipantGroupName != nil {
 			p.ParticipantParticipantGroup = &corev1.ParticipantGroup{IdParticipantGroup: *r.IDParticipantGroup,
-				IdProject: r.IDProject, ParticipantGroupName: *r.ParticipantGroupName, ProjectName: r.ProjectName}
+				IdProject: r.IDProject, ParticipantGroupName: *r.ParticipantGroupName, ProjectName: &r.ProjectName}
 		}
 	}
 	return p

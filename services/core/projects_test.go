@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 )
 
@@ -173,5 +174,29 @@ func TestProjectsWrite(t *testing.T) {
 	}
 	if got := e.list("admin", "/api/user/projects?id_site=1"); !eqInts(ids(got, "id_project"), []int{1, 2}) {
 		t.Errorf("after delete %v", ids(got, "id_project"))
+	}
+}
+
+// OpenTera's projects: enabled=0 filters (false is a value), the list form has no site_name and
+// an update needs only id_project (the site comes from the row).
+func TestProjectsOpenTeraForms(t *testing.T) {
+	e := newEnv(t)
+	p := e.post("admin", "/api/user/projects", map[string]any{"project": map[string]any{"id_project": 2, "project_enabled": false}})
+	if p["id_site"] != float64(1) || p["project_enabled"] != false {
+		t.Errorf("update by id_project only: %v", p)
+	}
+	if got := e.list("admin", "/api/user/projects?enabled=0"); !eqInts(ids(got, "id_project"), []int{2}) {
+		t.Errorf("enabled=0: %v", ids(got, "id_project"))
+	}
+	if got := e.list("admin", "/api/user/projects?enabled=1&id_site=1"); slices.Contains(ids(got, "id_project"), 2) {
+		t.Errorf("enabled=1 lists the disabled project: %v", ids(got, "id_project"))
+	}
+	for _, p := range e.list("admin", "/api/user/projects?list=true") {
+		if _, has := p["site_name"]; has {
+			t.Errorf("list form carries site_name: %v", p)
+		}
+	}
+	if got := e.list("admin", "/api/user/projects?id_project=1"); got[0]["site_name"] == nil {
+		t.Errorf("full form lacks site_name: %v", got[0])
 	}
 }

@@ -137,23 +137,27 @@ func one[T any](ctx context.Context, db DB, what, sql string, scope access.Scope
 	return out, wrap(what, err)
 }
 
-// Table is a core table with soft delete and the access object that guards it.
+// Table is a core table with soft delete and the access object that guards it: a row is in a
+// scope when its Guard column (the primary key when empty) is among the scope's Object ids.
 type Table struct {
 	Name, PK string
 	Object   access.Object
+	Guard    string
 }
 
 var (
-	Sites             = Table{"t_sites", "id_site", access.Sites}
-	Projects          = Table{"t_projects", "id_project", access.Projects}
-	ParticipantGroups = Table{"t_participants_groups", "id_participant_group", access.ParticipantGroups}
-	Participants      = Table{"t_participants", "id_participant", access.Participants}
-	Users             = Table{"t_users", "id_user", access.Users}
-	UserGroups        = Table{"t_users_groups", "id_user_group", access.UserGroups}
-	Devices           = Table{"t_devices", "id_device", access.Devices}
-	Services          = Table{"t_services", "id_service", access.Services}
-	SessionTypes      = Table{"t_sessions_types", "id_session_type", access.SessionTypes}
-	Sessions          = Table{"t_sessions", "id_session", access.Sessions}
+	Sites             = Table{"t_sites", "id_site", access.Sites, ""}
+	Projects          = Table{"t_projects", "id_project", access.Projects, ""}
+	ParticipantGroups = Table{"t_participants_groups", "id_participant_group", access.ParticipantGroups, ""}
+	Participants      = Table{"t_participants", "id_participant", access.Participants, ""}
+	Users             = Table{"t_users", "id_user", access.Users, ""}
+	UserGroups        = Table{"t_users_groups", "id_user_group", access.UserGroups, ""}
+	Devices           = Table{"t_devices", "id_device", access.Devices, ""}
+	Services          = Table{"t_services", "id_service", access.Services, ""}
+	SessionTypes      = Table{"t_sessions_types", "id_session_type", access.SessionTypes, ""}
+	Sessions          = Table{"t_sessions", "id_session", access.Sessions, ""}
+	// ProjectsBySite is t_projects guarded by its site: site admins delete projects (OpenTera).
+	ProjectsBySite = Table{"t_projects", "id_project", access.Sites, "id_site"}
 )
 
 // Delete soft-deletes a live row the scope covers (ErrNotFound otherwise: unknown and
@@ -161,8 +165,12 @@ var (
 // as *IntegrityError and nothing is changed.
 func Delete(ctx context.Context, db DB, scope access.Scope, t Table, id int32) error {
 	f := scope.IDs(t.Object)
-	tag, err := db.Exec(ctx, fmt.Sprintf("UPDATE core.%s SET deleted_at = now() WHERE %s = @id AND deleted_at IS NULL AND %[2]s IN (%s)",
-		t.Name, t.PK, f.SQL), f.With(pgx.NamedArgs{"id": id}))
+	guard := t.Guard
+	if guard == "" {
+		guard = t.PK
+	}
+	tag, err := db.Exec(ctx, fmt.Sprintf("UPDATE core.%s SET deleted_at = now() WHERE %s = @id AND deleted_at IS NULL AND %s IN (%s)",
+		t.Name, t.PK, guard, f.SQL), f.With(pgx.NamedArgs{"id": id}))
 	if err != nil {
 		return wrap("delete "+t.Name, err)
 	}

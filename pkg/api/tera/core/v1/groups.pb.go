@@ -29,9 +29,12 @@ type ParticipantGroup struct {
 	IdParticipantGroup   int32                  `protobuf:"varint,1,opt,name=id_participant_group,json=idParticipantGroup,proto3" json:"id_participant_group,omitempty"`
 	IdProject            int32                  `protobuf:"varint,2,opt,name=id_project,json=idProject,proto3" json:"id_project,omitempty"`
 	ParticipantGroupName string                 `protobuf:"bytes,3,opt,name=participant_group_name,json=participantGroupName,proto3" json:"participant_group_name,omitempty"`
-	ProjectName          string                 `protobuf:"bytes,4,opt,name=project_name,json=projectName,proto3" json:"project_name,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Not in the list form.
+	ProjectName *string `protobuf:"bytes,4,opt,name=project_name,json=projectName,proto3,oneof" json:"project_name,omitempty"`
+	// Participants in the group (GET with list=true).
+	GroupParticipantCount *int32 `protobuf:"varint,5,opt,name=group_participant_count,json=groupParticipantCount,proto3,oneof" json:"group_participant_count,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ParticipantGroup) Reset() {
@@ -86,10 +89,17 @@ func (x *ParticipantGroup) GetParticipantGroupName() string {
 }
 
 func (x *ParticipantGroup) GetProjectName() string {
-	if x != nil {
-		return x.ProjectName
+	if x != nil && x.ProjectName != nil {
+		return *x.ProjectName
 	}
 	return ""
+}
+
+func (x *ParticipantGroup) GetGroupParticipantCount() int32 {
+	if x != nil && x.GroupParticipantCount != nil {
+		return *x.GroupParticipantCount
+	}
+	return 0
 }
 
 // GetGroupsRequest holds the query parameters.
@@ -463,13 +473,16 @@ var File_tera_core_v1_groups_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_groups_proto_rawDesc = "" +
 	"\n" +
-	"\x19tera/core/v1/groups.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dtera/options/v1/options.proto\"\xbc\x01\n" +
+	"\x19tera/core/v1/groups.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dtera/options/v1/options.proto\"\xab\x02\n" +
 	"\x10ParticipantGroup\x120\n" +
 	"\x14id_participant_group\x18\x01 \x01(\x05R\x12idParticipantGroup\x12\x1d\n" +
 	"\n" +
 	"id_project\x18\x02 \x01(\x05R\tidProject\x124\n" +
-	"\x16participant_group_name\x18\x03 \x01(\tR\x14participantGroupName\x12!\n" +
-	"\fproject_name\x18\x04 \x01(\tR\vprojectName\"p\n" +
+	"\x16participant_group_name\x18\x03 \x01(\tR\x14participantGroupName\x12&\n" +
+	"\fproject_name\x18\x04 \x01(\tH\x00R\vprojectName\x88\x01\x01\x12;\n" +
+	"\x17group_participant_count\x18\x05 \x01(\x05H\x01R\x15groupParticipantCount\x88\x01\x01B\x0f\n" +
+	"\r_project_nameB\x1a\n" +
+	"\x18_group_participant_count\"p\n" +
 	"\x10GetGroupsRequest\x12\x19\n" +
 	"\bid_group\x18\x01 \x01(\x05R\aidGroup\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x05R\x02id\x12\x1d\n" +
@@ -495,11 +508,11 @@ const file_tera_core_v1_groups_proto_rawDesc = "" +
 	"\x11PostGroupResponse\x126\n" +
 	"\x06groups\x18\x01 \x03(\v2\x1e.tera.core.v1.ParticipantGroupR\x06groups\"-\n" +
 	"\x13DeleteGroupResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\x82\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\x89\x03\n" +
 	"\fGroupService\x12w\n" +
 	"\tGetGroups\x12\x1e.tera.core.v1.GetGroupsRequest\x1a\x1f.tera.core.v1.GetGroupsResponse\")\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x1ab\x06groups\x12\x10/api/user/groups\x12z\n" +
-	"\tPostGroup\x12\x1e.tera.core.v1.PostGroupRequest\x1a\x1f.tera.core.v1.PostGroupResponse\",\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x1d:\x01*b\x06groups\"\x10/api/user/groups\x12}\n" +
-	"\vDeleteGroup\x12 .tera.core.v1.DeleteGroupRequest\x1a!.tera.core.v1.DeleteGroupResponse\")\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x1ab\x06result*\x10/api/user/groupsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\tPostGroup\x12\x1e.tera.core.v1.PostGroupRequest\x1a\x1f.tera.core.v1.PostGroupResponse\",\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x1d:\x01*b\x06groups\"\x10/api/user/groups\x12\x83\x01\n" +
+	"\vDeleteGroup\x12 .tera.core.v1.DeleteGroupRequest\x1a!.tera.core.v1.DeleteGroupResponse\"/\x8a\xb5\x18\v\x12\x01\x01(\x032\x02id8\x03\x82\xd3\xe4\x93\x02\x1ab\x06result*\x10/api/user/groupsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_groups_proto_rawDescOnce sync.Once
@@ -547,6 +560,7 @@ func file_tera_core_v1_groups_proto_init() {
 	if File_tera_core_v1_groups_proto != nil {
 		return
 	}
+	file_tera_core_v1_groups_proto_msgTypes[0].OneofWrappers = []any{}
 	file_tera_core_v1_groups_proto_msgTypes[3].OneofWrappers = []any{}
 	file_tera_core_v1_groups_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}

@@ -31,7 +31,8 @@ const (
 // GroupService is OpenTera's /api/user/groups (participant groups).
 type GroupServiceClient interface {
 	// GetGroups lists participant groups of accessible projects. One selector is honoured:
-	// id_group (or id), then id_project; none returns every accessible group.
+	// id_group (or id), then id_project; none returns every accessible group. With list=true a
+	// group carries group_participant_count instead of project_name.
 	GetGroups(ctx context.Context, in *GetGroupsRequest, opts ...grpc.CallOption) (*GetGroupsResponse, error)
 	// PostGroup creates (id_participant_group = 0) or updates a participant group from
 	// {"participant_group": {…}} (or {"group": {…}}); project admin of its project. Moving a
@@ -87,7 +88,8 @@ func (c *groupServiceClient) DeleteGroup(ctx context.Context, in *DeleteGroupReq
 // GroupService is OpenTera's /api/user/groups (participant groups).
 type GroupServiceServer interface {
 	// GetGroups lists participant groups of accessible projects. One selector is honoured:
-	// id_group (or id), then id_project; none returns every accessible group.
+	// id_group (or id), then id_project; none returns every accessible group. With list=true a
+	// group carries group_participant_count instead of project_name.
 	GetGroups(context.Context, *GetGroupsRequest) (*GetGroupsResponse, error)
 	// PostGroup creates (id_participant_group = 0) or updates a participant group from
 	// {"participant_group": {…}} (or {"group": {…}}); project admin of its project. Moving a

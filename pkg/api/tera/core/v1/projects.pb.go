@@ -33,7 +33,8 @@ type Project struct {
 	ProjectName        string                  `protobuf:"bytes,3,opt,name=project_name,json=projectName,proto3" json:"project_name,omitempty"`
 	ProjectEnabled     bool                    `protobuf:"varint,4,opt,name=project_enabled,json=projectEnabled,proto3" json:"project_enabled,omitempty"`
 	ProjectDescription *wrapperspb.StringValue `protobuf:"bytes,5,opt,name=project_description,json=projectDescription,proto3" json:"project_description,omitempty"`
-	SiteName           string                  `protobuf:"bytes,6,opt,name=site_name,json=siteName,proto3" json:"site_name,omitempty"`
+	// Not in the list form.
+	SiteName *string `protobuf:"bytes,6,opt,name=site_name,json=siteName,proto3,oneof" json:"site_name,omitempty"`
 	// The caller's role on the project (GET without list).
 	ProjectRole *string `protobuf:"bytes,7,opt,name=project_role,json=projectRole,proto3,oneof" json:"project_role,omitempty"`
 	// Number of participant groups (GET with list=true).
@@ -110,8 +111,8 @@ func (x *Project) GetProjectDescription() *wrapperspb.StringValue {
 }
 
 func (x *Project) GetSiteName() string {
-	if x != nil {
-		return x.SiteName
+	if x != nil && x.SiteName != nil {
+		return *x.SiteName
 	}
 	return ""
 }
@@ -148,7 +149,9 @@ type GetProjectsRequest struct {
 	UserUuid  string `protobuf:"bytes,5,opt,name=user_uuid,json=userUuid,proto3" json:"user_uuid,omitempty"`
 	Name      string `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
 	// Minimal form with counts.
-	List          bool `protobuf:"varint,7,opt,name=list,proto3" json:"list,omitempty"`
+	List bool `protobuf:"varint,7,opt,name=list,proto3" json:"list,omitempty"`
+	// Keep only projects whose project_enabled equals this (enabled=0 keeps the disabled ones).
+	Enabled       *bool `protobuf:"varint,8,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,6 +231,13 @@ func (x *GetProjectsRequest) GetName() string {
 func (x *GetProjectsRequest) GetList() bool {
 	if x != nil {
 		return x.List
+	}
+	return false
+}
+
+func (x *GetProjectsRequest) GetEnabled() bool {
+	if x != nil && x.Enabled != nil {
+		return *x.Enabled
 	}
 	return false
 }
@@ -551,21 +561,23 @@ var File_tera_core_v1_projects_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_projects_proto_rawDesc = "" +
 	"\n" +
-	"\x1btera/core/v1/projects.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x1dtera/options/v1/options.proto\"\x81\x04\n" +
+	"\x1btera/core/v1/projects.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x1dtera/options/v1/options.proto\"\x94\x04\n" +
 	"\aProject\x12\x1d\n" +
 	"\n" +
 	"id_project\x18\x01 \x01(\x05R\tidProject\x12\x17\n" +
 	"\aid_site\x18\x02 \x01(\x05R\x06idSite\x12!\n" +
 	"\fproject_name\x18\x03 \x01(\tR\vprojectName\x12'\n" +
 	"\x0fproject_enabled\x18\x04 \x01(\bR\x0eprojectEnabled\x12M\n" +
-	"\x13project_description\x18\x05 \x01(\v2\x1c.google.protobuf.StringValueR\x12projectDescription\x12\x1b\n" +
-	"\tsite_name\x18\x06 \x01(\tR\bsiteName\x12&\n" +
-	"\fproject_role\x18\a \x01(\tH\x00R\vprojectRole\x88\x01\x01\x12J\n" +
-	"\x1fproject_participant_group_count\x18\b \x01(\x05H\x01R\x1cprojectParticipantGroupCount\x88\x01\x01\x12?\n" +
-	"\x19project_participant_count\x18\t \x01(\x05H\x02R\x17projectParticipantCount\x88\x01\x01B\x0f\n" +
+	"\x13project_description\x18\x05 \x01(\v2\x1c.google.protobuf.StringValueR\x12projectDescription\x12 \n" +
+	"\tsite_name\x18\x06 \x01(\tH\x00R\bsiteName\x88\x01\x01\x12&\n" +
+	"\fproject_role\x18\a \x01(\tH\x01R\vprojectRole\x88\x01\x01\x12J\n" +
+	"\x1fproject_participant_group_count\x18\b \x01(\x05H\x02R\x1cprojectParticipantGroupCount\x88\x01\x01\x12?\n" +
+	"\x19project_participant_count\x18\t \x01(\x05H\x03R\x17projectParticipantCount\x88\x01\x01B\f\n" +
+	"\n" +
+	"_site_nameB\x0f\n" +
 	"\r_project_roleB\"\n" +
 	" _project_participant_group_countB\x1c\n" +
-	"\x1a_project_participant_count\"\xc0\x01\n" +
+	"\x1a_project_participant_count\"\xeb\x01\n" +
 	"\x12GetProjectsRequest\x12\x1d\n" +
 	"\n" +
 	"id_project\x18\x01 \x01(\x05R\tidProject\x12\x0e\n" +
@@ -575,7 +587,10 @@ const file_tera_core_v1_projects_proto_rawDesc = "" +
 	"id_service\x18\x04 \x01(\x05R\tidService\x12\x1b\n" +
 	"\tuser_uuid\x18\x05 \x01(\tR\buserUuid\x12\x12\n" +
 	"\x04name\x18\x06 \x01(\tR\x04name\x12\x12\n" +
-	"\x04list\x18\a \x01(\bR\x04list\"H\n" +
+	"\x04list\x18\a \x01(\bR\x04list\x12\x1d\n" +
+	"\aenabled\x18\b \x01(\bH\x00R\aenabled\x88\x01\x01B\n" +
+	"\n" +
+	"\b_enabled\"H\n" +
 	"\x13GetProjectsResponse\x121\n" +
 	"\bprojects\x18\x01 \x03(\v2\x15.tera.core.v1.ProjectR\bprojects\"\xfa\x02\n" +
 	"\vProjectBody\x12\"\n" +
@@ -599,10 +614,10 @@ const file_tera_core_v1_projects_proto_rawDesc = "" +
 	"\x13PostProjectResponse\x121\n" +
 	"\bprojects\x18\x01 \x03(\v2\x15.tera.core.v1.ProjectR\bprojects\"/\n" +
 	"\x15DeleteProjectResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\xa3\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xb9\x03\n" +
 	"\x0eProjectService\x12\x81\x01\n" +
-	"\vGetProjects\x12 .tera.core.v1.GetProjectsRequest\x1a!.tera.core.v1.GetProjectsResponse\"-\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x1eb\bprojects\x12\x12/api/user/projects\x12\x84\x01\n" +
-	"\vPostProject\x12 .tera.core.v1.PostProjectRequest\x1a!.tera.core.v1.PostProjectResponse\"0\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02!:\x01*b\bprojects\"\x12/api/user/projects\x12\x85\x01\n" +
+	"\vGetProjects\x12 .tera.core.v1.GetProjectsRequest\x1a!.tera.core.v1.GetProjectsResponse\"-\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02\x1eb\bprojects\x12\x12/api/user/projects\x12\x9a\x01\n" +
+	"\vPostProject\x12 .tera.core.v1.PostProjectRequest\x1a!.tera.core.v1.PostProjectResponse\"F\x8a\xb5\x18\x1b\x12\x01\x01(\x032\x12project.id_project8\x02\x82\xd3\xe4\x93\x02!:\x01*b\bprojects\"\x12/api/user/projects\x12\x85\x01\n" +
 	"\rDeleteProject\x12\".tera.core.v1.DeleteProjectRequest\x1a#.tera.core.v1.DeleteProjectResponse\"+\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x1cb\x06result*\x12/api/user/projectsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
@@ -656,6 +671,7 @@ func file_tera_core_v1_projects_proto_init() {
 		return
 	}
 	file_tera_core_v1_projects_proto_msgTypes[0].OneofWrappers = []any{}
+	file_tera_core_v1_projects_proto_msgTypes[1].OneofWrappers = []any{}
 	file_tera_core_v1_projects_proto_msgTypes[3].OneofWrappers = []any{}
 	file_tera_core_v1_projects_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}

@@ -33,12 +33,14 @@ type ProjectServiceClient interface {
 	// GetProjects lists projects the caller can see. One selector is honoured, in this order:
 	// id_project (or id), user_uuid (projects that user can access), id_service (projects of
 	// a service, narrowed by id_site), id_site, name; none returns every accessible project.
-	// Each project carries site_name and the caller's project_role; with list=true the role is
-	// replaced by project_participant_group_count and project_participant_count.
+	// enabled filters whatever the selector. Each project carries site_name and the caller's
+	// project_role; with list=true both are replaced by project_participant_group_count and
+	// project_participant_count.
 	GetProjects(ctx context.Context, in *GetProjectsRequest, opts ...grpc.CallOption) (*GetProjectsResponse, error)
 	// PostProject creates (id_project = 0: site admin of id_site) or updates (project admin) a
-	// project from {"project": {…, "sessiontypes": [{"id_session_type": n}]}}. id_project and
-	// id_site are required (400). Returns [project].
+	// project from {"project": {…, "sessiontypes": [{"id_session_type": n}]}}. id_project is
+	// required, and id_site and project_name to create (400); an update takes the site from the
+	// row (moving needs admin on the destination site). Returns [project].
 	PostProject(ctx context.Context, in *PostProjectRequest, opts ...grpc.CallOption) (*PostProjectResponse, error)
 	// DeleteProject soft-deletes a project (site admin of its site) with its groups and
 	// participants; refused with 500 and a message while participants have sessions.
@@ -92,12 +94,14 @@ type ProjectServiceServer interface {
 	// GetProjects lists projects the caller can see. One selector is honoured, in this order:
 	// id_project (or id), user_uuid (projects that user can access), id_service (projects of
 	// a service, narrowed by id_site), id_site, name; none returns every accessible project.
-	// Each project carries site_name and the caller's project_role; with list=true the role is
-	// replaced by project_participant_group_count and project_participant_count.
+	// enabled filters whatever the selector. Each project carries site_name and the caller's
+	// project_role; with list=true both are replaced by project_participant_group_count and
+	// project_participant_count.
 	GetProjects(context.Context, *GetProjectsRequest) (*GetProjectsResponse, error)
 	// PostProject creates (id_project = 0: site admin of id_site) or updates (project admin) a
-	// project from {"project": {…, "sessiontypes": [{"id_session_type": n}]}}. id_project and
-	// id_site are required (400). Returns [project].
+	// project from {"project": {…, "sessiontypes": [{"id_session_type": n}]}}. id_project is
+	// required, and id_site and project_name to create (400); an update takes the site from the
+	// row (moving needs admin on the destination site). Returns [project].
 	PostProject(context.Context, *PostProjectRequest) (*PostProjectResponse, error)
 	// DeleteProject soft-deletes a project (site admin of its site) with its groups and
 	// participants; refused with 500 and a message while participants have sessions.
