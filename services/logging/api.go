@@ -196,18 +196,6 @@ func list(items []any) *structpb.Value {
 	return structpb.NewListValue(l)
 }
 
-func accessKind(k authn.Kind) access.Kind {
-	switch k {
-	case authn.KindUser:
-		return access.User
-	case authn.KindParticipant:
-		return access.Participant
-	case authn.KindDevice:
-		return access.Device
-	}
-	return access.Service
-}
-
 // loginColumns are t_logins' columns in OpenTera's JSON, in order.
 var loginColumns = []string{"id_login_event", "login_timestamp", "login_log_level", "login_sender", "login_user_uuid",
 	"login_participant_uuid", "login_device_uuid", "login_service_uuid", "login_status", "login_type", "login_client_ip",
@@ -221,7 +209,7 @@ func (s *api) GetLoginEntries(ctx context.Context, r *loggingv1.GetLoginEntriesR
 	}
 	// The principals the caller can access, by uuid, with their names: computed in the same
 	// statement as the read (ARCHITECTURE §4).
-	sc := access.For(access.Caller{Kind: accessKind(c.Kind), ID: int32(c.ID)})
+	sc := access.For(access.FromAuthn(c))
 	users, parts, devs := sc.Users(), sc.Participants(), sc.Devices()
 	with := `WITH au AS (SELECT user_uuid AS uuid, user_firstname || ' ' || user_lastname AS name FROM core.t_users
 	                      WHERE id_user IN (` + users.SQL + `)),
