@@ -6,11 +6,13 @@ package fleet
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/url"
 	"time"
 
 	"github.com/tera-health/tera/pkg/config"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/email"
 	"github.com/tera-health/tera/services/internal/logstream"
 )
 
@@ -28,6 +30,39 @@ type Config struct {
 	OIDC       OIDCConfig        `json:"oidc"`
 	VideoRehab VideoRehabConfig  `json:"videorehab"`
 	Logging    LoggingConfig     `json:"logging"`
+	Email      EmailConfig       `json:"email"`
+}
+
+// EmailConfig is the email target's (OpenTera's EmailService).
+type EmailConfig struct {
+	SMTP email.SMTP `json:"smtp"`
+	// Sender is the From address of every mail; the requesting user is its display name and
+	// Reply-To (relays refuse to send as arbitrary users' domains).
+	Sender string `json:"sender" env:"TERA_EMAIL_SENDER"`
+	// MaxAttempts bounds the deliveries of one message before it is given up.
+	MaxAttempts int `json:"max_attempts"`
+	// RetryBackoff is the wait after a first temporary failure, doubled after each, at most 1h.
+	RetryBackoff config.Duration `json:"retry_backoff"`
+	// PollInterval is how often the queue is checked for due messages.
+	PollInterval config.Duration `json:"poll_interval"`
+}
+
+// Validate reports every problem at once; only a process running the email target needs it.
+func (c EmailConfig) Validate() error {
+	errs := []error{c.SMTP.Validate()}
+	if _, err := mail.ParseAddress(c.Sender); err != nil {
+		errs = append(errs, fmt.Errorf("email.sender: %q is not an address: %w", c.Sender, err))
+	}
+	if c.MaxAttempts <= 0 {
+		errs = append(errs, errors.New("email.max_attempts must be positive"))
+	}
+	if c.RetryBackoff.D() <= 0 {
+		errs = append(errs, errors.New("email.retry_backoff must be positive"))
+	}
+	if c.PollInterval.D() <= 0 {
+		errs = append(errs, errors.New("email.poll_interval must be positive"))
+	}
+	return errors.Join(errs...)
 }
 
 // LoggingConfig is the logging target's (OpenTera's LoggingService).
@@ -114,6 +149,9 @@ func DefaultConfig() Config {
 		Database: DatabaseConfig{MaxConns: 20},
 		Peers:    map[string]string{},
 		Logging:  LoggingConfig{Level: "trace", PurgeInterval: config.Duration(time.Hour), PurgeBatch: 5000},
+		Email: EmailConfig{SMTP: email.SMTP{TLS: "starttls", Timeout: config.Duration(10 * time.Second)},
+			Sender: "noreply@opentera.org", MaxAttempts: 10, RetryBackoff: config.Duration(30 * time.Second),
+			PollInterval: config.Duration(2 * time.Second)},
 	}
 }
 

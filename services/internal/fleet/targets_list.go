@@ -48,4 +48,11 @@ func init() {
 		NeedsNATS: true,
 		Build:     buildLogging,
 	})
+	register(Target{
+		Name:      "email",
+		Paths:     []string{"/email/"},
+		NeedsDB:   true,
+		NeedsNATS: true,
+		Build:     buildEmail,
+	})
 }

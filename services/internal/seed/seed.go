@@ -212,6 +212,16 @@ func Defaults(ctx context.Context, db DB) error {
 			}
 			f.insert("t_services_roles", roleCols, rows...)
 		}
+		// EmailService's default templates (its create_defaults on an empty table).
+		f.exec(`INSERT INTO email.t_email_templates (email_template_key, email_template_language, email_template)
+			SELECT * FROM (VALUES
+			  ('INVITE_EMAIL', 'en', 'Hello,<br><br>You''ve been invited to join sessions on the OpenTera platform.<br><br>'
+			     || 'To connect to sessions, please click on this link: $join_link.<br><br>'
+			     || 'You can also add this link to your browser''s bookmarks.<br><br>Enjoy your sessions!<br><br>$fullname'),
+			  ('INVITE_EMAIL', 'fr', 'Bonjour,<br><br>Vous êtes invité à participer à des séances via la plateforme OpenTera.<br><br>'
+			     || 'Pour rejoindre vos séances, veuillez cliquer sur ce lien: $join_link.<br><br>'
+			     || 'Vous pouvez également ajouter ce lien dans les favoris de votre navigateur<br><br>Bonnes séances!<br><br>$fullname')) t
+			 WHERE NOT EXISTS (SELECT 1 FROM email.t_email_templates)`)
 		// The site's OpenTeraServer roles (9, 10) come from the site insert trigger.
 		if f.empty("t_sites") {
 			f.insert("t_sites", []string{"id_site", "site_name"}, []any{1, "Default Site"})

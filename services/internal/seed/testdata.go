@@ -159,6 +159,16 @@ func TestData(ctx context.Context, db DB) error {
 		f.fill("t_services_configs_specifics", []string{"id_service_config_specific", "id_service_config", "service_config_specific_id", "service_config_specific_config"},
 			[]any{1, 2, "pc-001", `{"default_muted": true}`},
 			[]any{2, 2, "pc-002", `{"default_muted": true, "view_local": false}`})
+		// EmailService's test templates (its create_defaults(test=True)): ids 1–4.
+		f.exec(`INSERT INTO email.t_email_templates (id_email_template, email_template_key, email_template, id_site, id_project)
+			SELECT * FROM (VALUES
+			  (1, 'GENERAL_TEST_EMAIL', 'This is a GLOBAL general test email, using $variable .', NULL::integer, NULL::integer),
+			  (2, 'PROJECT_EMAIL', 'This is a PROJECT test email, using $variable .', NULL, 1),
+			  (3, 'SITE_EMAIL', 'This is a SITE test email, using $variable .', 2, NULL),
+			  (4, 'GENERAL_TEST_EMAIL', 'This is a PROJECT test email overriding GLOBAL, using $variable .', NULL, 1)) t
+			 WHERE NOT EXISTS (SELECT 1 FROM email.t_email_templates)`)
+		f.exec(`SELECT setval(pg_get_serial_sequence('email.t_email_templates', 'id_email_template'),
+			greatest((SELECT max(id_email_template) FROM email.t_email_templates), 1))`)
 		f.fill("t_tests_types", []string{"id_test_type", "id_service", "test_type_uuid", "test_type_name", "test_type_description", "test_type_key",
 			"test_type_has_json_format", "test_type_has_web_format", "test_type_has_web_editor"},
 			[]any{1, 6, uuid.NewString(), "Pre-session evaluation", "Evaluation shown before a session", "PRE", true, false, false},
