@@ -135,6 +135,13 @@ func (s *serviceConfigs) GetServiceConfigs(ctx context.Context, r *corev1.GetSer
 			where += " AND s.service_editable_config"
 		}
 	}
+	if owners["id_user"] != m.id {
+		// Another's configurations: only of services the caller sees (one of a device shared
+		// with another site would name that site's services).
+		sf := m.acc.Services()
+		args = sf.With(args)
+		where += " AND c.id_service IN (" + sf.SQL + ")"
+	}
 	if !owned {
 		// A service's configurations: only those of owners the caller can see.
 		for _, o := range configOwners {

@@ -73,8 +73,16 @@ func (s *Service) queryLinks(ctx context.Context, m me, sp linkSpec, byService b
 		  JOIN ` + sp.table + ` l ON l.` + sp.other + ` = o.` + sp.other + ` AND l.deleted_at IS NULL
 		 WHERE ` + live + ` AND l.id_service = sv.id_service AND o.` + sp.other + ` = @id AND o.` + sp.other + ` IN (` + of.SQL + `)`
 		if withOthers {
-			// Candidates: for a project, the services enabled on its site; for a site, every service.
+			// Candidates: for a project, the services enabled on its site; for a site, the
+			// services enabled on a site the caller sees (every service for a superadmin), as
+			// OpenTera's query_services_sites_for_site.
 			cand := "true"
+			if !m.superadmin {
+				vs := m.acc.Sites()
+				args = vs.With(args)
+				cand = `EXISTS (SELECT 1 FROM core.t_services_sites ss WHERE ss.id_service = sv.id_service AND ss.deleted_at IS NULL
+				         AND ss.id_site IN (` + vs.SQL + `))`
+			}
 			if sp.object == access.Projects {
 				cand = `EXISTS (SELECT 1 FROM core.t_services_sites ss WHERE ss.id_service = sv.id_service AND ss.id_site = o.id_site AND ss.deleted_at IS NULL)`
 			}

@@ -17,10 +17,16 @@ type serviceRoles struct {
 	corev1.UnimplementedServiceRoleServiceServer
 }
 
-// queryRoles reads live roles of live services matching where (over alias r).
+// queryRoles reads live roles of live services matching where (over alias r). A role scoped to
+// a site or a project the caller cannot see is left out: it would name that site or project
+// (OpenTera lists them all).
 func queryRoles(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, where string, args pgx.NamedArgs, list bool) ([]*corev1.ServiceRole, error) {
+	m := caller(ctx)
+	sf, pf := m.acc.Sites(), m.acc.Projects()
+	args = pf.With(sf.With(args))
+	where += " AND (r.id_site IS NULL OR r.id_site IN (" + sf.SQL + ")) AND (r.id_project IS NULL OR r.id_project IN (" + pf.SQL + "))"
 	rows, err := q.Query(ctx, `SELECT r.id_service_role, r.id_service, r.id_project, r.id_site, r.service_role_name,
 		       s.service_name, st.site_name, p.project_name
 		  FROM core.t_services_roles r

@@ -129,9 +129,12 @@ func (s *servicesAPI) query(ctx context.Context, q interface {
 		sv := byID[r.IdService]
 		sv.ServiceRoles.Values = append(sv.ServiceRoles.Values, v)
 	}
+	// Only the links to projects the caller sees: the others would reveal those projects.
+	pf := caller(ctx).acc.Projects()
 	rows, err = q.Query(ctx, `SELECT sp.id_service_project, sp.id_service, sp.id_project FROM core.t_services_projects sp
 		JOIN core.t_projects p ON p.id_project = sp.id_project AND p.deleted_at IS NULL
-		WHERE sp.id_service = ANY($1) AND sp.deleted_at IS NULL ORDER BY sp.id_service_project`, ids)
+		WHERE sp.id_service = ANY(@ids) AND sp.deleted_at IS NULL AND sp.id_project IN (`+pf.SQL+`)
+		ORDER BY sp.id_service_project`, pf.With(pgx.NamedArgs{"ids": ids}))
 	if err != nil {
 		return nil, err
 	}

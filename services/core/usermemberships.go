@@ -129,7 +129,7 @@ func (s *userUserGroups) PostUserUserGroup(ctx context.Context, r *corev1.PostUs
 			} else if !ok {
 				return apierr.Forbidden("No access to specified user")
 			}
-			if ok, err := s.can(ctx, tx, m, access.UserGroups, l.g, true); err != nil {
+			if ok, err := s.canGrant(ctx, tx, m, l.g); err != nil {
 				return err
 			} else if !ok {
 				return apierr.Forbidden("No access to specified user group")
@@ -177,7 +177,7 @@ func (s *userUserGroups) DeleteUserUserGroup(ctx context.Context, r *corev1.Dele
 		} else if !ok {
 			return apierr.Forbidden("No access to relationship's user")
 		}
-		if ok, err := s.can(ctx, tx, m, access.UserGroups, g, true); err != nil {
+		if ok, err := s.canGrant(ctx, tx, m, g); err != nil {
 			return err
 		} else if !ok {
 			return apierr.Forbidden("No access to relationship's user group")
@@ -270,4 +270,15 @@ func (s *userPreferences) PostUserPreference(ctx context.Context, r *corev1.Post
 		respondNull(ctx)
 	}
 	return &corev1.PostUserPreferenceResponse{UserPreference: out}, nil
+}
+
+// canGrant reports whether the caller may add users to or remove users from a group: a
+// membership hands out every role of the group, so the caller must administer all of them.
+func (s *Service) canGrant(ctx context.Context, q access.Querier, m me, group int32) (bool, error) {
+	f := m.acc.GrantableUserGroups()
+	var ok bool
+	if err := q.QueryRow(ctx, "SELECT EXISTS ("+f.SQL+" WHERE id = @group)", f.With(pgx.NamedArgs{"group": group})).Scan(&ok); err != nil {
+		return false, s.internal(ctx, err)
+	}
+	return ok, nil
 }

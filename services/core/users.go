@@ -68,8 +68,10 @@ func (s *users) GetUsers(ctx context.Context, r *corev1.GetUsersRequest) (*corev
 	case r.IdProject != 0:
 		pf := m.acc.Projects()
 		args = pf.With(args)
-		where = `@project IN (` + pf.SQL + `) AND u.user_enabled
-		         AND (u.user_superadmin OR EXISTS (SELECT 1 FROM core.user_project_roles(u.id_user) ur WHERE ur.id_project = @project))`
+		// The project's users, superadmins excepted (OpenTera's query_users_for_project): a
+		// superadmin is no member of a project, and naming it would reveal it to everyone.
+		where = `@project IN (` + pf.SQL + `) AND u.user_enabled AND NOT u.user_superadmin
+		         AND EXISTS (SELECT 1 FROM core.user_project_roles(u.id_user) ur WHERE ur.id_project = @project)`
 		args["project"] = r.IdProject
 	case r.Self != nil:
 		where = "u.id_user = @me"
@@ -144,10 +146,15 @@ func (s *users) addRoles(ctx context.Context, m me, u *corev1.User) error {
 	return nil
 }
 
+// userGroupsOf lists a user's groups the caller can see (those with a role on one of its sites or
+// their projects, a superset of the groups of its projects): a visible user may also belong to
+// groups of sites the caller has no access to.
 func (s *users) userGroupsOf(ctx context.Context, id int32) (*structpb.ListValue, error) {
+	gf := caller(ctx).acc.SiteWide().UserGroups()
 	rows, err := s.db.Query(ctx, `SELECT g.id_user_group, g.user_group_name FROM core.t_users_users_groups uug
 		JOIN core.t_users_groups g ON g.id_user_group = uug.id_user_group AND g.deleted_at IS NULL
-		WHERE uug.id_user = $1 AND uug.deleted_at IS NULL ORDER BY g.id_user_group`, id)
+		WHERE uug.id_user = @id AND uug.deleted_at IS NULL AND g.id_user_group IN (`+gf.SQL+`)
+		ORDER BY g.id_user_group`, gf.With(pgx.NamedArgs{"id": id}))
 	if err != nil {
 		return nil, s.dbError(ctx, err)
 	}
@@ -274,7 +281,7 @@ func (s *users) PostUser(ctx context.Context, r *corev1.PostUserRequest) (*corev
 			}
 		}
 		if setGroups {
-			gf := m.acc.AdminOnly().UserGroups()
+			gf := m.acc.GrantableUserGroups()
 			var bad int
 			if err := tx.QueryRow(ctx, `SELECT count(*) FROM unnest(@groups::int[]) w WHERE w NOT IN (`+gf.SQL+`)`,
 				gf.With(pgx.NamedArgs{"groups": groups})).Scan(&bad); err != nil {
@@ -368,8 +375,8 @@ func (s *users) PostUser(ctx context.Context, r *corev1.PostUserRequest) (*corev
 	return &corev1.PostUserResponse{Users: []*corev1.User{u}}, nil
 }
 
-// replaceGroups makes the user's groups the listed set, touching only the groups the caller
-// administers; superadmins never get groups.
+// replaceGroups makes the user's groups the listed set, touching only the groups the caller may
+// grant (access.GrantableUserGroups); superadmins never get groups.
 func (s *users) replaceGroups(ctx context.Context, tx pgx.Tx, m me, id int32, groups []int32) error {
 	var super bool
 	if err := tx.QueryRow(ctx, "SELECT user_superadmin FROM core.t_users WHERE id_user = $1", id).Scan(&super); err != nil || super {
@@ -381,7 +388,7 @@ func (s *users) replaceGroups(ctx context.Context, tx pgx.Tx, m me, id int32, gr
 		pgx.NamedArgs{"id": id, "groups": groups}); err != nil {
 		return err
 	}
-	gf := m.acc.AdminOnly().UserGroups()
+	gf := m.acc.GrantableUserGroups()
 	_, err := tx.Exec(ctx, `UPDATE core.t_users_users_groups SET deleted_at = now()
 		WHERE id_user = @id AND deleted_at IS NULL AND NOT (id_user_group = ANY(@groups::int[])) AND id_user_group IN (`+gf.SQL+`)`,
 		gf.With(pgx.NamedArgs{"id": id, "groups": groups}))

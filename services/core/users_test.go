@@ -60,8 +60,9 @@ func TestUsersSelectorsAndForms(t *testing.T) {
 		{"admin", "id=2", []int{2}},
 		{"user", "id_user=1", []int{}}, // superadmin hidden
 		{"user", "id_user=2", []int{}},
-		{"admin", "id_project=1", []int{1, 2, 3, 4, 5}},
-		{"admin", "id_project=3", []int{1}},
+		{"admin", "id_project=1", []int{2, 3, 4, 5}}, // superadmins are no project's members
+		{"user", "id_project=1", []int{2, 3, 4, 5}},
+		{"admin", "id_project=3", []int{}},
 		{"user4", "id_project=1", []int{}},
 		{"user4", "self=true", []int{6}},
 		{"admin", "self=1&username=user", []int{1}}, // self before username

@@ -160,6 +160,13 @@ func (s Scope) Users() Fragment             { return s.IDs(Users) }
 func (s Scope) UserGroups() Fragment        { return s.IDs(UserGroups) }
 func (s Scope) Sessions() Fragment          { return s.IDs(Sessions) }
 
+// GrantableUserGroups are the user groups the caller may add users to or remove users from:
+// groups it administers all of whose roles are on sites or projects it administers.
+func (s Scope) GrantableUserGroups() Fragment {
+	return Fragment{SQL: "SELECT id FROM core.acc_user_groups_grantable(@acc_kind::text, @acc_id::integer)",
+		Args: pgx.NamedArgs{"acc_kind": string(s.c.Kind), "acc_id": s.c.ID}}
+}
+
 // Querier is what the package needs from a pool, a connection or a transaction.
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
