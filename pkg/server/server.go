@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,6 +197,14 @@ func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
 
 // GRPCAddr is the address the gRPC listener is bound to.
 func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// GRPCServices are the gRPC services registered, by full name (what the access table and the
+// access matrix tests walk).
+func (s *Server) GRPCServices() map[string]grpc.ServiceInfo { return s.grpc.GetServiceInfo() }
+
+// PlainRoutes is the route table of plain HTTP routes the services declared, beside the
+// gateway's bindings of GRPCServices.
+func (s *Server) PlainRoutes() []Route { return slices.Clone(s.plain) }
 
 // Run serves until ctx ends, then drains within the configured shutdown timeout: readiness
 // turns 503 at once so load balancers stop sending, in-flight calls finish, and whatever is
