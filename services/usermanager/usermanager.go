@@ -351,12 +351,15 @@ func (s *Service) watchDatabase(ctx context.Context) {
 	}
 }
 
+// ConsumerName is the durable consumer of database events every usermanager replica shares.
+const ConsumerName = "usermanager"
+
 func (s *Service) consumeDatabase(ctx context.Context) error {
 	if err := outbox.EnsureStreams(ctx, s.o.JS); err != nil {
 		return err
 	}
 	cons, err := s.o.JS.CreateOrUpdateConsumer(ctx, outbox.StreamName, jetstream.ConsumerConfig{
-		Durable:        "usermanager",
+		Durable:        ConsumerName,
 		Description:    "usermanager: disconnect disabled or deleted principals",
 		FilterSubjects: []string{"tera.db.user.>", "tera.db.participant.>", "tera.db.device.>"},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,

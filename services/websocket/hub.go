@@ -8,6 +8,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -21,10 +22,19 @@ type hub struct {
 	mu          sync.RWMutex
 	clients     map[*client]struct{}
 	byPrincipal map[string]map[*client]struct{}
+	// connections counts open sockets by principal kind (user, participant, device).
+	connections *prometheus.GaugeVec
 }
 
 func newHub(s *Service) *hub {
-	return &hub{s: s, clients: map[*client]struct{}{}, byPrincipal: map[string]map[*client]struct{}{}}
+	h := &hub{s: s, clients: map[*client]struct{}{}, byPrincipal: map[string]map[*client]struct{}{},
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tera_websocket_connections",
+			Help: "Open websocket connections of this replica by principal kind."}, []string{"kind"})}
+	// Zero from the start, so dashboards and alerts see the series before the first client.
+	for _, k := range []string{presence.User, presence.Participant, presence.Device} {
+		h.connections.WithLabelValues(k)
+	}
+	return h
 }
 
 func (h *hub) add(c *client) {
@@ -36,11 +46,15 @@ func (h *hub) add(c *client) {
 		h.byPrincipal[k] = map[*client]struct{}{}
 	}
 	h.byPrincipal[k][c] = struct{}{}
+	h.connections.WithLabelValues(c.p.Kind).Inc()
 }
 
 func (h *hub) remove(c *client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if _, ok := h.clients[c]; ok {
+		h.connections.WithLabelValues(c.p.Kind).Dec()
+	}
 	delete(h.clients, c)
 	k := c.p.key()
 	delete(h.byPrincipal[k], c)

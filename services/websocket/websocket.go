@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
@@ -47,6 +48,8 @@ type Options struct {
 	AccessTTL time.Duration
 	// SendQueue is how many frames may wait for a slow client before it is dropped (256).
 	SendQueue int
+	// Metrics receives tera_websocket_connections when set.
+	Metrics prometheus.Registerer
 }
 
 // Service is the websocket target.
@@ -85,6 +88,9 @@ func New(o Options) *Service {
 		started: make(chan struct{})}
 	s.access = newAccessCache(o.DB, o.AccessTTL, s.log)
 	s.hub = newHub(s)
+	if o.Metrics != nil {
+		o.Metrics.MustRegister(s.hub.connections)
+	}
 	return s
 }
 

@@ -123,6 +123,30 @@ func TestDevStartsServesAndStopsCleanly(t *testing.T) {
 		t.Fatalf("participants of project 1 with the token: %d, %d rows", resp.StatusCode, len(participants))
 	}
 
+	// The metrics the charts' dashboards and alerts name are all exported by the fleet.
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if line := sc.Text(); line != "" && line[0] != '#' {
+			exposed[strings.FieldsFunc(line, func(r rune) bool { return r == '{' || r == ' ' })[0]] = true
+		}
+	}
+	resp.Body.Close()
+	list, err := os.ReadFile("../../../operator/internal/charttest/testdata/metrics.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range strings.Split(string(list), "\n") {
+		if name = strings.TrimSpace(name); name != "" && name[0] != '#' && !exposed[name] {
+			t.Errorf("metric %s (named by the charts) is not on /metrics of tera dev", name)
+		}
+	}
+
 	stopAt := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)

@@ -106,6 +106,16 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 		}
 		services = append(services, svcs...)
 	}
+	var consumers []consumerRef
+	for _, t := range targets {
+		if t.Outbox {
+			reg.MustRegister(newOutboxCollector(p.deps.DB))
+		}
+		consumers = append(consumers, t.Consumers...)
+	}
+	if len(consumers) > 0 {
+		reg.MustRegister(newConsumerLagCollector(p.deps.JS, consumers))
+	}
 	p.Server, err = server.New(ctx, cfg.Config, server.Options{
 		Logger:        log,
 		Authenticator: authenticator,

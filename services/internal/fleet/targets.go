@@ -19,6 +19,10 @@ type Target struct {
 	NeedsDB, NeedsNATS bool
 	// Build returns the target's services, given the process's shared dependencies.
 	Build func(d *Deps) ([]server.Service, error)
+	// Outbox: the target relays the outbox, so its /metrics reports the outbox backlog.
+	Outbox bool
+	// Consumers are the durable JetStream consumers the target reads; /metrics reports their lag.
+	Consumers []consumerRef
 }
 
 // registry is the one place targets are registered; see targets_*.go.

@@ -3,6 +3,10 @@ package fleet
 import (
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/core"
+	"github.com/tera-health/tera/services/internal/logstream"
+	"github.com/tera-health/tera/services/internal/outbox"
+	"github.com/tera-health/tera/services/logging"
+	"github.com/tera-health/tera/services/usermanager"
 )
 
 // The targets of ARCHITECTURE §2 that this binary serves. Each registers here, in one place;
@@ -16,6 +20,7 @@ func init() {
 		Build: func(d *Deps) ([]server.Service, error) {
 			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log), core.NewSessionCleanup(d.DB, d.Log), core.New(d.DB, d.Log)}, nil
 		},
+		Outbox: true,
 	})
 	register(Target{
 		Name: "login",
@@ -33,6 +38,7 @@ func init() {
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build:     buildUserManager,
+		Consumers: []consumerRef{{outbox.StreamName, usermanager.ConsumerName}},
 	})
 	register(Target{
 		Name:      "websocket",
@@ -47,6 +53,7 @@ func init() {
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build:     buildLogging,
+		Consumers: []consumerRef{{logstream.StreamName, logging.ConsumerName}},
 	})
 	register(Target{
 		Name:      "email",
