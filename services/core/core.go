@@ -67,6 +67,7 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterDeviceSubTypeServiceServer(g, &deviceSubTypes{Service: s})
 	corev1.RegisterSessionServiceServer(g, &sessions{Service: s})
 	corev1.RegisterSessionEventServiceServer(g, &sessionEvents{Service: s})
+	corev1.RegisterDeviceServiceServer(g, &devices{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -94,6 +95,7 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterDeviceSubTypeServiceHandler,
 		corev1.RegisterSessionServiceHandler,
 		corev1.RegisterSessionEventServiceHandler,
+		corev1.RegisterDeviceServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

@@ -1,0 +1,293 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
+	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/seed"
+	"github.com/tera-health/tera/services/internal/store"
+)
+
+// /api/user/devices
+
+type devices struct {
+	*Service
+	corev1.UnimplementedDeviceServiceServer
+}
+
+func (s *devices) GetDevices(ctx context.Context, r *corev1.GetDevicesRequest) (*corev1.GetDevicesResponse, error) {
+	if r.Id != 0 {
+		r.IdDevice = r.Id
+	}
+	if r.Uuid != "" {
+		r.DeviceUuid = r.Uuid
+	}
+	f := store.DeviceFilter{Type: nonZero(r.IdDeviceType)}
+	f.WithLink.Participants, f.WithLink.Sites, f.WithLink.Projects = r.WithParticipants, r.WithSites, r.Projects
+	n := 0
+	for _, set := range []bool{r.IdDevice != 0, r.DeviceUuid != "", r.IdSite != 0, r.IdProject != 0, r.IdDeviceSubtype != 0, r.Name != ""} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		return nil, apierr.InvalidArgument("Too many IDs")
+	case r.IdDevice != 0:
+		f.ID, f.Type = &r.IdDevice, nil
+	case r.DeviceUuid != "":
+		f.UUID, f.Type = &r.DeviceUuid, nil
+	case r.IdSite != 0:
+		f.Site, f.ByName = &r.IdSite, true
+	case r.IdProject != 0:
+		f.Project, f.ByName, f.Enabled = &r.IdProject, true, r.Enabled
+	case r.IdDeviceSubtype != 0:
+		f.Subtype, f.Type, f.ByName = &r.IdDeviceSubtype, nil, true
+	case r.Name != "":
+		f.Name, f.Type = &r.Name, nil
+	default:
+		f.ByName = f.Type != nil
+	}
+	if r.GetEnabled() {
+		f.Enabled = r.Enabled // enabled=true keeps only enabled devices, whatever the selector
+	}
+	rows, err := store.ListDevices(ctx, s.db, caller(ctx).acc, f)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := make([]*corev1.DeviceItem, 0, len(rows))
+	for _, d := range rows {
+		item, err := deviceItem(d, !r.List)
+		if err != nil {
+			return nil, s.internal(ctx, err)
+		}
+		out = append(out, item)
+	}
+	return &corev1.GetDevicesResponse{Devices: out}, nil
+}
+
+func nonZero(v int32) *int32 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func deviceItem(d store.DeviceRow, full bool) (*corev1.DeviceItem, error) {
+	out := &corev1.DeviceItem{IdDevice: d.IDDevice, DeviceUuid: d.DeviceUUID, DeviceName: d.DeviceName, IdDeviceType: d.IDDeviceType,
+		IdDeviceSubtype: int32Value(d.IDDeviceSubtype), DeviceEnabled: d.DeviceEnabled}
+	if full {
+		out.DeviceToken, out.DeviceOnlineable = nullable(d.DeviceToken), &d.DeviceOnlineable
+		out.DeviceConfig, out.DeviceInfos, out.DeviceNotes = nullable(d.DeviceConfig), nullable(d.DeviceInfos), nullable(d.DeviceNotes)
+		out.DeviceLastonline = nullable(isoTime(d.DeviceLastonline))
+	}
+	if d.IDDeviceSubtype != nil && d.SubtypeName != nil {
+		out.DeviceSubtype = &corev1.DeviceSubType{IdDeviceSubtype: *d.IDDeviceSubtype, IdDeviceType: *d.SubtypeType,
+			DeviceSubtypeName: *d.SubtypeName, DeviceSubtypeParent: *d.SubtypeParent}
+	}
+	var err error
+	// The list form drops the names of the linked objects, as OpenTera.
+	if out.DeviceParticipants, err = jsonList(d.Participants, full, "project_name"); err != nil {
+		return nil, err
+	}
+	if out.DeviceSites, err = jsonList(d.Sites, full, "site_name"); err != nil {
+		return nil, err
+	}
+	if out.DeviceProjects, err = jsonList(d.Projects, full, "project"); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// jsonList reads a JSON array of objects from the database (nil when absent); unless full, the
+// key drop is removed from each object.
+func jsonList(raw []byte, full bool, drop string) (*structpb.ListValue, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	l := &structpb.ListValue{}
+	if err := l.UnmarshalJSON(raw); err != nil {
+		return nil, err
+	}
+	if !full {
+		for _, v := range l.Values {
+			delete(v.GetStructValue().GetFields(), drop)
+		}
+	}
+	return l, nil
+}
+
+func (s *devices) PostDevice(ctx context.Context, r *corev1.PostDeviceRequest) (*corev1.PostDeviceResponse, error) {
+	b := r.GetDevice()
+	switch {
+	case b == nil:
+		return nil, apierr.MissingArgument("Missing device")
+	case b.IdDevice == nil:
+		return nil, apierr.MissingArgument("Missing id_device")
+	case b.DeviceName != nil && strings.TrimSpace(b.GetDeviceName()) == "":
+		return nil, apierr.InvalidArgument("Invalid device_name")
+	case b.GetIdDevice() == 0 && (b.DeviceName == nil || b.IdDeviceType == nil):
+		return nil, apierr.MissingArgument("Missing device_name or id_device_type")
+	}
+	sites, err := optionalIDList(b.DeviceSites, "id_site")
+	if err != nil {
+		return nil, err
+	}
+	projects, err := optionalIDList(b.DeviceProjects, "id_project")
+	if err != nil {
+		return nil, err
+	}
+	p := store.DevicePatch{Name: b.DeviceName, Type: b.IdDeviceType, Subtype: b.IdDeviceSubtype, Enabled: b.DeviceEnabled,
+		Onlineable: b.DeviceOnlineable, Config: b.DeviceConfig, Infos: b.DeviceInfos, Notes: b.DeviceNotes}
+	if b.IdDeviceSubtype != nil && b.GetIdDeviceSubtype() == 0 {
+		p.Subtype, p.ClearSubtype = nil, true
+	}
+	m := caller(ctx)
+	admin := m.acc.AdminOnly()
+	id := b.GetIdDevice()
+	var out store.DeviceRow
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// Every listed site, and the site of every listed project, must be administered.
+		if bad, err := store.Inaccessible(ctx, tx, admin.Sites(), sites); err != nil || len(bad) > 0 {
+			return errOr(err, apierr.Forbidden("No site admin access for at a least one site in the list"))
+		}
+		if bad, err := store.Inaccessible(ctx, tx, projectsOfSites(admin.Sites()), projects); err != nil || len(bad) > 0 {
+			return errOr(err, apierr.Forbidden("No site admin access for at a least one project in the list"))
+		}
+		var err error
+		if id == 0 {
+			if !m.superadmin && sites == nil && projects == nil {
+				return apierr.Forbidden("Forbidden")
+			}
+			if id, err = s.insertDevice(ctx, tx, p); err != nil {
+				return unknownType(err)
+			}
+		} else {
+			// A caller administering none of the device's projects' sites changes only its
+			// configuration and notes (OpenTera's project-admin update).
+			n, err := store.DeviceProjectCount(ctx, tx, id, projectsOfSites(admin.Sites()), true)
+			if err != nil {
+				return err
+			}
+			if !m.superadmin && n == 0 {
+				p = store.DevicePatch{Config: p.Config, Notes: p.Notes}
+				sites, projects = nil, nil
+			}
+			if err := store.UpdateDevice(ctx, tx, admin, id, p); err != nil {
+				return unknownType(err)
+			}
+		}
+		if sites != nil {
+			if err := store.ReplaceScopedLinks(ctx, tx, store.DeviceSites, id, sites, admin.Sites()); err != nil {
+				return err
+			}
+		}
+		if projects != nil {
+			if err := store.ReplaceScopedLinks(ctx, tx, store.DeviceProjects, id, projects, admin.Projects()); err != nil {
+				return err
+			}
+		}
+		rows, err := store.ListDevices(ctx, tx, m.acc, store.DeviceFilter{ID: &id})
+		if err != nil || len(rows) == 0 {
+			// Invisible after the write (linked to no site of the caller): refuse it whole.
+			return errOr(err, apierr.Forbidden("No site admin access for the device"))
+		}
+		out = rows[0]
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	item, err := deviceItem(out, true)
+	if err != nil {
+		return nil, s.internal(ctx, err)
+	}
+	return &corev1.PostDeviceResponse{Devices: []*corev1.DeviceItem{item}}, nil
+}
+
+// unknownType answers a reference to a device type or subtype that does not exist with 400.
+func unknownType(err error) error {
+	if ie, ok := errors.AsType[*store.IntegrityError](err); ok && strings.Contains(ie.Message, "unknown reference") {
+		return apierr.InvalidArgument("Invalid device type or subtype")
+	}
+	return err
+}
+
+// insertDevice creates a device and its static token (claims as OpenTera's create_token).
+func (s *devices) insertDevice(ctx context.Context, tx pgx.Tx, p store.DevicePatch) (int32, error) {
+	id, uuid, err := store.InsertDevice(ctx, tx, p)
+	if err != nil {
+		return 0, err
+	}
+	key, err := store.ServerSetting(ctx, tx, "TokenEncryptionKey")
+	if err != nil {
+		return 0, err
+	}
+	return id, store.SetDeviceToken(ctx, tx, id, seed.StaticToken(key, map[string]any{"device_uuid": uuid, "id_device": id}))
+}
+
+// projectsOfSites is the projects of a set of sites.
+func projectsOfSites(sites access.Fragment) access.Fragment {
+	return access.Fragment{SQL: "SELECT p.id_project AS id FROM core.t_projects p WHERE p.deleted_at IS NULL AND p.id_site IN (" + sites.SQL + ")",
+		Args: sites.Args}
+}
+
+// optionalIDList reads [{key: n}, …]; nil when the list is absent.
+func optionalIDList(l *structpb.ListValue, key string) ([]int32, error) {
+	if l == nil {
+		return nil, nil
+	}
+	return idList(l, key)
+}
+
+// deviceDeleteMessages are OpenTera's answers to the integrity refusals of a device delete.
+var deviceDeleteMessages = map[string]string{
+	"Device still has participants":     "Can't delete device: please delete all participants association before deleting.",
+	"Device still has sessions":         "Can't delete device: please remove all sessions referring to that device before deleting.",
+	"Device still has created sessions": "Can't delete device: please remove all sessions created by that device before deleting.",
+	"Device still has assets":           "Can't delete device: please delete all assets created by that device before deleting.",
+	"Device still has tests":            "Can't delete device: please delete all tests created by that device before deleting.",
+}
+
+func (s *devices) DeleteDevice(ctx context.Context, r *corev1.DeleteDeviceRequest) (*corev1.DeleteDeviceResponse, error) {
+	if r.Id == nil {
+		return nil, apierr.MissingArgument("Missing id")
+	}
+	m := caller(ctx)
+	admin := m.acc.AdminOnly()
+	id := r.GetId()
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if ok, err := store.DeviceExists(ctx, tx, id); err != nil || !ok {
+			return errOr(err, apierr.InvalidArgument("Invalid id"))
+		}
+		if ok, err := admin.Can(ctx, tx, access.Devices, id); err != nil || !ok {
+			return errOr(err, apierr.Forbidden("Forbidden"))
+		}
+		if !m.superadmin {
+			// Linked to projects the caller does not administer: only unlink it from its own.
+			others, err := store.DeviceProjectCount(ctx, tx, id, admin.Projects(), false)
+			if err != nil {
+				return err
+			}
+			if others > 0 {
+				return store.UnlinkDeviceProjects(ctx, tx, id, admin.Projects())
+			}
+		}
+		err := store.Delete(ctx, tx, admin, store.Devices, id)
+		if ie, ok := errors.AsType[*store.IntegrityError](err); ok && deviceDeleteMessages[ie.Message] != "" {
+			return apierr.Integrity(deviceDeleteMessages[ie.Message])
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.DeleteDeviceResponse{Result: "Device successfully deleted"}, nil
+}
