@@ -123,3 +123,94 @@ func BenchmarkParticipantsProjectAdminFirstPage(b *testing.B) {
 	b.ReportMetric(float64(pct(0.99).Microseconds()), "p99-µs")
 	b.Logf("%s", fmt.Sprintf("n=%d p50=%s p99=%s max=%s", len(lat), pct(0.50), pct(0.99), lat[len(lat)-1]))
 }
+
+// BenchmarkSessionsAndDevices: the queries of GET /api/user/sessions?id_participant=<p>&limit=50
+// (store.ListSessions, full form) and GET /api/user/devices?id_project=<p> (store.ListDevices)
+// as each project's admin, on TERA_BENCH_SCALE participants with TERA_BENCH_SESSIONS sessions
+// each (default 10: 10M sessions at 1M participants). Skipped unless TERA_BENCH_SCALE is set:
+//
+//	TERA_BENCH_SCALE=1000000 go test -run '^$' -bench SessionsAndDevices -benchtime 2000x ./internal/store/
+func BenchmarkSessionsAndDevices(b *testing.B) {
+	scale, _ := strconv.Atoi(os.Getenv("TERA_BENCH_SCALE"))
+	if scale == 0 {
+		b.Skip("set TERA_BENCH_SCALE=1000000 to run")
+	}
+	sessions := 10
+	if s := os.Getenv("TERA_BENCH_SESSIONS"); s != "" {
+		sessions, _ = strconv.Atoi(s)
+	}
+	ctx := context.Background()
+	pool := testenv.DB(b)
+	if err := seed.Defaults(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	res, err := seed.ScaleWith(ctx, pool, seed.ScaleOptions{Participants: scale, SessionsPerParticipant: sessions})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("scale: %+v in %s", res, time.Since(start).Round(time.Millisecond))
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	// Every project with its admin and one of its participants (spread over the whole table).
+	rows, err := pool.Query(ctx, `SELECT r.id_project, uug.id_user,
+		(SELECT p.id_participant FROM core.t_participants p WHERE p.id_project = r.id_project ORDER BY p.id_participant DESC LIMIT 1)
+		FROM core.t_services_roles r
+		JOIN core.t_services_access sa ON sa.id_service_role = r.id_service_role
+		JOIN core.t_users_users_groups uug ON uug.id_user_group = sa.id_user_group
+		WHERE r.id_project IS NOT NULL AND r.service_role_name = 'admin' ORDER BY 1`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	type target struct{ Project, User, Participant int32 }
+	targets, err := pgx.CollectRows(rows, pgx.RowToStructByPos[target])
+	if err != nil || len(targets) == 0 {
+		b.Fatal(err)
+	}
+	t0 := targets[0]
+	sessionsFilter := store.SessionFilter{Limit: 50, Full: true}
+	explain := func(name, sql string, args pgx.NamedArgs) {
+		plan, err := pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+sql, args)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines, _ := pgx.CollectRows(plan, pgx.RowTo[string])
+		fmt.Fprintf(os.Stderr, "EXPLAIN ANALYZE %s:\n%s\n", name, strings.Join(lines, "\n"))
+	}
+	scope0 := access.For(access.UserCaller(t0.User))
+	explain("sessions", store.SessionsByParticipantQuery, store.SessionArgs(scope0, t0.Participant, sessionsFilter))
+	explain("devices", store.DevicesQuery, store.DeviceArgs(scope0, store.DeviceFilter{Project: &t0.Project, ByName: true}))
+
+	run := func(b *testing.B, query func(target) (int, error)) {
+		lat := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			t := targets[i%len(targets)]
+			start := time.Now()
+			n, err := query(t)
+			lat = append(lat, time.Since(start))
+			if err != nil || n == 0 {
+				b.Fatalf("%+v: %d rows, %v", t, n, err)
+			}
+		}
+		b.StopTimer()
+		slices.Sort(lat)
+		pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*q))] }
+		b.ReportMetric(float64(pct(0.50).Microseconds()), "p50-µs")
+		b.ReportMetric(float64(pct(0.99).Microseconds()), "p99-µs")
+		b.Logf("n=%d p50=%s p99=%s max=%s", len(lat), pct(0.50), pct(0.99), lat[len(lat)-1])
+	}
+	b.Run("sessions-by-participant-limit-50", func(b *testing.B) {
+		run(b, func(t target) (int, error) {
+			out, err := store.ListSessions(ctx, pool, access.For(access.UserCaller(t.User)), store.SessionsOfParticipant, t.Participant, sessionsFilter)
+			return len(out), err
+		})
+	})
+	b.Run("devices-by-project", func(b *testing.B) {
+		run(b, func(t target) (int, error) {
+			out, err := store.ListDevices(ctx, pool, access.For(access.UserCaller(t.User)), store.DeviceFilter{Project: &t.Project, ByName: true})
+			return len(out), err
+		})
+	})
+}

@@ -96,10 +96,16 @@ SELECT d.id_device, d.device_uuid, d.device_name, d.id_device_type, d.id_device_
 
 // ListDevices returns the devices of the scope that match f.
 func ListDevices(ctx context.Context, db DB, scope access.Scope, f DeviceFilter) ([]DeviceRow, error) {
-	return list[DeviceRow](ctx, db, "list devices", DevicesQuery, scope, pgx.NamedArgs{
-		"id": f.ID, "uuid": f.UUID, "name": f.Name, "type": f.Type, "subtype": f.Subtype, "enabled": f.Enabled,
+	return list[DeviceRow](ctx, db, "list devices", DevicesQuery, scope, deviceArgs(f))
+}
+
+// DeviceArgs are the arguments of DevicesQuery (exported for EXPLAIN in benchmarks).
+func DeviceArgs(scope access.Scope, f DeviceFilter) pgx.NamedArgs { return scope.Args(deviceArgs(f)) }
+
+func deviceArgs(f DeviceFilter) pgx.NamedArgs {
+	return pgx.NamedArgs{"id": f.ID, "uuid": f.UUID, "name": f.Name, "type": f.Type, "subtype": f.Subtype, "enabled": f.Enabled,
 		"site": f.Site, "project": f.Project, "by_name": f.ByName, "with_participants": f.WithLink.Participants,
-		"with_sites": f.WithLink.Sites, "with_projects": f.WithLink.Projects})
+		"with_sites": f.WithLink.Sites, "with_projects": f.WithLink.Projects}
 }
 
 // DevicePatch is a partial write of a device; nil fields are left unchanged (on insert, the

@@ -145,7 +145,12 @@ const (
 // caller may see that participant, user or device (else none).
 func ListSessions(ctx context.Context, db DBTX, scope access.Scope, by SessionSelector, id int32, f SessionFilter) ([]Session, error) {
 	q := map[SessionSelector]string{SessionsOfParticipant: SessionsByParticipantQuery, SessionsOfUser: sessionsByUser, SessionsOfDevice: sessionsByDevice}[by]
-	return querySessions(ctx, db, q, scope.Participants().With(f.args(pgx.NamedArgs{"id": id})))
+	return querySessions(ctx, db, q, SessionArgs(scope, id, f))
+}
+
+// SessionArgs are the arguments of the ListSessions queries (exported for EXPLAIN in benchmarks).
+func SessionArgs(scope access.Scope, id int32, f SessionFilter) pgx.NamedArgs {
+	return scope.Args(f.args(pgx.NamedArgs{"id": id}))
 }
 
 // GetSession returns the session with that id (or, id 0, that uuid) if the user may see it;
