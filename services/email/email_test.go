@@ -1,11 +1,8 @@
 package email_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,12 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/config"
-	"github.com/tera-health/tera/services/internal/devmode"
 	"github.com/tera-health/tera/services/internal/fleet"
+	"github.com/tera-health/tera/services/internal/fleettest"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
 
@@ -28,12 +22,8 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // env is one site (OpenTera's test fixture, with EmailService's test templates 1–4) with a
 // login process, an SMTP server, and email processes started against both.
 type env struct {
+	*fleettest.Site
 	t        *testing.T
-	db       *pgxpool.Pool
-	dbURL    string
-	natsURL  string
-	keysDir  string
-	caDir    string
 	smtp     *smtpServer
 	loginURL string
 	tokens   map[string]string
@@ -41,21 +31,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, dbURL: testenv.FixtureURL(t), natsURL: testenv.NewNATS(t).ClientURL(), keysDir: t.TempDir(),
-		caDir: t.TempDir(), smtp: startSMTP(t), tokens: map[string]string{}}
-	pool, err := pgxpool.New(context.Background(), e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	e.db = pool
-	if _, err := authn.GenerateKeyFile(e.keysDir); err != nil {
-		t.Fatal(err)
-	}
-	if err := devmode.GenerateDeviceCA(e.caDir, "test device CA"); err != nil {
-		t.Fatal(err)
-	}
-	e.loginURL, _ = e.start("login")
+	e := &env{Site: fleettest.NewSite(t), t: t, smtp: startSMTP(t), tokens: map[string]string{}}
+	e.loginURL, _ = e.Start("login")
 	return e
 }
 
@@ -72,97 +49,10 @@ func (e *env) smtpConfig(c *fleet.Config) {
 	c.Email.PollInterval = config.Duration(100 * time.Millisecond)
 }
 
-func (e *env) start(spec string, mod ...func(*fleet.Config)) (base string, stop func()) {
-	t := e.t
-	t.Helper()
-	cfg := fleet.DefaultConfig()
-	cfg.HTTP.Listen, cfg.GRPC.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.ShutdownTimeout = config.Duration(5 * time.Second)
-	cfg.Database.URL, cfg.Database.MaxConns = e.dbURL, 4
-	cfg.NATS.URL = e.natsURL
-	cfg.Auth.SigningKeysDir, cfg.Auth.DeviceCADir = e.keysDir, e.caDir
-	for _, m := range mod {
-		m(&cfg)
-	}
-	targets, err := fleet.Resolve(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := fleet.Start(ctx, cfg, targets, fleet.Options{Log: testenv.Quiet()})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: %v", spec, err)
-			}
-		}
-	}
-	t.Cleanup(stop)
-	base = "http://" + p.Server.HTTPAddr()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base, stop
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not become ready", spec)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-type answer struct {
-	status int
-	body   []byte
-}
-
-func (a answer) json(t *testing.T, v any) {
-	t.Helper()
-	if err := json.Unmarshal(a.body, v); err != nil {
-		t.Fatalf("answer %d %s: %v", a.status, a.body, err)
-	}
-}
-
-func do(t *testing.T, method, u string, header http.Header, body any) answer {
-	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, u, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = header.Clone()
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, b}
-}
+var do = fleettest.Do
 
 // token logs a fixture user (password = username) or participant1 in, once.
 func (e *env) token(name string) string {
-	t := e.t
 	if tok, ok := e.tokens[name]; ok {
 		return tok
 	}
@@ -170,17 +60,8 @@ func (e *env) token(name string) string {
 	if name == "participant1" {
 		kind, pass = "participant", "opentera"
 	}
-	req, _ := http.NewRequest("GET", e.loginURL+"/api/"+kind+"/login", nil)
-	req.SetBasicAuth(name, pass)
-	a := do(t, "GET", req.URL.String(), req.Header, nil)
-	var v map[string]any
-	a.json(t, &v)
-	tok, _ := v[kind+"_token"].(string)
-	if a.status != 200 || tok == "" {
-		t.Fatalf("login %s: %d %s", name, a.status, a.body)
-	}
-	e.tokens[name] = tok
-	return tok
+	e.tokens[name] = fleettest.Login(e.t, e.loginURL, kind, name, pass)
+	return e.tokens[name]
 }
 
 func (e *env) as(name string) http.Header {
@@ -189,7 +70,7 @@ func (e *env) as(name string) http.Header {
 
 func (e *env) uuidOf(q string) string {
 	var u string
-	if err := e.db.QueryRow(context.Background(), q).Scan(&u); err != nil {
+	if err := e.DB.QueryRow(context.Background(), q).Scan(&u); err != nil {
 		e.t.Fatal(err)
 	}
 	return u
@@ -197,7 +78,7 @@ func (e *env) uuidOf(q string) string {
 
 func (e *env) queued() int {
 	var n int
-	if err := e.db.QueryRow(context.Background(), `SELECT count(*) FROM email.queue`).Scan(&n); err != nil {
+	if err := e.DB.QueryRow(context.Background(), `SELECT count(*) FROM email.queue`).Scan(&n); err != nil {
 		e.t.Fatal(err)
 	}
 	return n
@@ -207,14 +88,14 @@ func (e *env) queued() int {
 // configured sender in the caller's name, Reply-To the caller, HTML.
 func TestSendWithTemplateAndVariables(t *testing.T) {
 	e := newEnv(t)
-	mailURL, _ := e.start("email", e.smtpConfig)
+	mailURL, _ := e.Start("email", e.smtpConfig)
 	p1 := e.uuidOf(`SELECT participant_uuid FROM core.t_participants WHERE participant_username = 'participant1'`)
 	user := e.uuidOf(`SELECT user_uuid FROM core.t_users WHERE user_username = 'user4'`)
 
 	a := do(t, "POST", mailURL+"/email/api/send", e.as("admin"), map[string]any{"participant_uuid": p1, "user_uuid": []string{user},
 		"id_template": 1, "subject": "Your session", "body_variables": map[string]any{"variable": "V1Test"}})
-	if a.status != 200 || strings.TrimSpace(string(a.body)) != "200" {
-		t.Fatalf("send: %d %s", a.status, a.body)
+	if a.Status != 200 || strings.TrimSpace(string(a.Body)) != "200" {
+		t.Fatalf("send: %d %s", a.Status, a.Body)
 	}
 	m := e.smtp.wait(t, 1)
 	if !strings.Contains(m.body, "This is a GLOBAL general test email, using V1Test .") {
@@ -243,8 +124,8 @@ func TestSendWithTemplateAndVariables(t *testing.T) {
 	// A body, OpenTera's documented list form of variables, ${name}, $$ and unknown names.
 	a = do(t, "POST", mailURL+"/email/api/send", e.as("admin"), map[string]any{"participant_uuid": []string{p1},
 		"body": "Hi ${who}, $$5 for $what; $unknown stays", "body_variables": []map[string]any{{"name": "who", "value": "Ann"}, {"name": "what", "value": 3}}})
-	if a.status != 200 {
-		t.Fatalf("send body: %d %s", a.status, a.body)
+	if a.Status != 200 {
+		t.Fatalf("send body: %d %s", a.Status, a.Body)
 	}
 	m = e.smtp.wait(t, 2)
 	if !strings.Contains(m.body, "Hi Ann, $5 for 3; $unknown stays") || m.msg.Header.Get("Subject") != "(No subject)" {
@@ -256,14 +137,14 @@ func TestSendWithTemplateAndVariables(t *testing.T) {
 // inherited; by id, site and project they need access.
 func TestTemplateFallback(t *testing.T) {
 	e := newEnv(t)
-	mailURL, _ := e.start("email", e.smtpConfig)
+	mailURL, _ := e.Start("email", e.smtpConfig)
 	get := func(who string, q url.Values) ([]map[string]any, int) {
 		a := do(t, "GET", mailURL+"/email/api/templates?"+q.Encode(), e.as(who), nil)
 		var v []map[string]any
-		if a.status == 200 {
-			a.json(t, &v)
+		if a.Status == 200 {
+			a.JSON(t, &v)
 		}
-		return v, a.status
+		return v, a.Status
 	}
 	cases := []struct {
 		who        string
@@ -328,7 +209,7 @@ func TestTemplateFallback(t *testing.T) {
 // Recipients, templates and the caller are checked before anything is queued or sent.
 func TestSendRefusals(t *testing.T) {
 	e := newEnv(t)
-	mailURL, _ := e.start("email", e.smtpConfig)
+	mailURL, _ := e.Start("email", e.smtpConfig)
 	admin := e.uuidOf(`SELECT user_uuid FROM core.t_users WHERE user_username = 'admin'`)
 	user4 := e.uuidOf(`SELECT user_uuid FROM core.t_users WHERE user_username = 'user4'`)
 	p1 := e.uuidOf(`SELECT participant_uuid FROM core.t_participants WHERE participant_username = 'participant1'`)
@@ -359,12 +240,12 @@ func TestSendRefusals(t *testing.T) {
 	}
 	for _, c := range cases {
 		a := do(t, "POST", mailURL+"/email/api/send", e.as(c.who), c.body)
-		if a.status != c.status || (c.msg != "" && !strings.Contains(string(a.body), c.msg)) {
-			t.Errorf("%s %v: %d %s, want %d %q", c.who, c.body, a.status, a.body, c.status, c.msg)
+		if a.Status != c.status || (c.msg != "" && !strings.Contains(string(a.Body), c.msg)) {
+			t.Errorf("%s %v: %d %s, want %d %q", c.who, c.body, a.Status, a.Body, c.status, c.msg)
 		}
 	}
-	if a := do(t, "POST", mailURL+"/email/api/send", e.as("participant1"), map[string]any{"user_uuid": user4, "body": "x"}); a.status != 401 {
-		t.Errorf("participant: %d %s", a.status, a.body)
+	if a := do(t, "POST", mailURL+"/email/api/send", e.as("participant1"), map[string]any{"user_uuid": user4, "body": "x"}); a.Status != 401 {
+		t.Errorf("participant: %d %s", a.Status, a.Body)
 	}
 	if n := len(e.smtp.messages()); n != 1 {
 		t.Errorf("%d messages delivered, want the 1 allowed", n)
@@ -383,19 +264,19 @@ func TestSMTPUnreachableIs503(t *testing.T) {
 	}
 	closed := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	mailURL, _ := e.start("email", e.smtpConfig, func(c *fleet.Config) { c.Email.SMTP.Port = closed })
+	mailURL, _ := e.Start("email", e.smtpConfig, func(c *fleet.Config) { c.Email.SMTP.Port = closed })
 	user4 := e.uuidOf(`SELECT user_uuid FROM core.t_users WHERE user_username = 'user4'`)
 	a := do(t, "POST", mailURL+"/email/api/send", e.as("admin"), map[string]any{"user_uuid": user4, "body": "x"})
-	if a.status != 503 || !strings.Contains(string(a.body), "Can't connect to SMTP server") {
-		t.Fatalf("%d %s", a.status, a.body)
+	if a.Status != 503 || !strings.Contains(string(a.Body), "Can't connect to SMTP server") {
+		t.Fatalf("%d %s", a.Status, a.Body)
 	}
 	if n := e.queued(); n != 0 {
 		t.Fatalf("%d messages queued", n)
 	}
 	// No server configured at all (tera dev): the same answer.
-	devURL, _ := e.start("email")
-	if a := do(t, "POST", devURL+"/email/api/send", e.as("admin"), map[string]any{"user_uuid": user4, "body": "x"}); a.status != 503 {
-		t.Fatalf("without smtp.host: %d %s", a.status, a.body)
+	devURL, _ := e.Start("email")
+	if a := do(t, "POST", devURL+"/email/api/send", e.as("admin"), map[string]any{"user_uuid": user4, "body": "x"}); a.Status != 503 {
+		t.Fatalf("without smtp.host: %d %s", a.Status, a.Body)
 	}
 }
 
@@ -404,15 +285,15 @@ func TestSMTPUnreachableIs503(t *testing.T) {
 func TestTemporaryFailureRetriedAcrossRestart(t *testing.T) {
 	e := newEnv(t)
 	e.smtp.setTempFail(true)
-	mailURL, stop := e.start("email", e.smtpConfig, func(c *fleet.Config) { c.Email.RetryBackoff = config.Duration(time.Hour) })
+	mailURL, stop := e.Start("email", e.smtpConfig, func(c *fleet.Config) { c.Email.RetryBackoff = config.Duration(time.Hour) })
 	user4 := e.uuidOf(`SELECT user_uuid FROM core.t_users WHERE user_username = 'user4'`)
 	a := do(t, "POST", mailURL+"/email/api/send", e.as("admin"), map[string]any{"user_uuid": user4, "body": "kept for later", "subject": "retry"})
-	if a.status != 200 {
-		t.Fatalf("send while the relay refuses temporarily: %d %s", a.status, a.body)
+	if a.Status != 200 {
+		t.Fatalf("send while the relay refuses temporarily: %d %s", a.Status, a.Body)
 	}
 	var attempts int
 	var lastErr string
-	if err := e.db.QueryRow(context.Background(), `SELECT attempts, last_error FROM email.queue`).Scan(&attempts, &lastErr); err != nil {
+	if err := e.DB.QueryRow(context.Background(), `SELECT attempts, last_error FROM email.queue`).Scan(&attempts, &lastErr); err != nil {
 		t.Fatal(err)
 	}
 	if attempts != 1 || !strings.Contains(lastErr, "451") {
@@ -420,10 +301,10 @@ func TestTemporaryFailureRetriedAcrossRestart(t *testing.T) {
 	}
 	stop()
 	e.smtp.setTempFail(false)
-	if _, err := e.db.Exec(context.Background(), `UPDATE email.queue SET next_attempt_at = now()`); err != nil {
+	if _, err := e.DB.Exec(context.Background(), `UPDATE email.queue SET next_attempt_at = now()`); err != nil {
 		t.Fatal(err) // the hour of backoff has passed
 	}
-	e.start("email", e.smtpConfig)
+	e.Start("email", e.smtpConfig)
 	m := e.smtp.wait(t, 1)
 	if m.msg.Header.Get("Subject") != "retry" || !strings.Contains(m.body, "kept for later") {
 		t.Errorf("delivered %v %q", m.msg.Header, m.body)
@@ -443,8 +324,8 @@ func TestTemporaryFailureRetriedAcrossRestart(t *testing.T) {
 // Template writes: scope admins only, for the template as it is and as it will be.
 func TestTemplateWrites(t *testing.T) {
 	e := newEnv(t)
-	mailURL, _ := e.start("email", e.smtpConfig)
-	post := func(who string, tmpl map[string]any) answer {
+	mailURL, _ := e.Start("email", e.smtpConfig)
+	post := func(who string, tmpl map[string]any) fleettest.Answer {
 		var body any = map[string]any{"email_template": tmpl}
 		if tmpl == nil {
 			body = map[string]any{}
@@ -474,40 +355,40 @@ func TestTemplateWrites(t *testing.T) {
 	}
 	for _, c := range cases {
 		a := post(c.who, c.tmpl)
-		if a.status != c.status || !strings.Contains(string(a.body), c.msg) {
-			t.Errorf("%s %v: %d %s, want %d %q", c.who, c.tmpl, a.status, a.body, c.status, c.msg)
+		if a.Status != c.status || !strings.Contains(string(a.Body), c.msg) {
+			t.Errorf("%s %v: %d %s, want %d %q", c.who, c.tmpl, a.Status, a.Body, c.status, c.msg)
 		}
 	}
 	a := post("siteadmin", map[string]any{"id_email_template": 2, "email_template": "NEW $variable"})
 	var tmpl map[string]any
-	a.json(t, &tmpl)
-	if a.status != 200 || tmpl["email_template"] != "NEW $variable" || tmpl["id_project"] != 1.0 || tmpl["email_template_key"] != "PROJECT_EMAIL" {
-		t.Fatalf("update: %d %s", a.status, a.body)
+	a.JSON(t, &tmpl)
+	if a.Status != 200 || tmpl["email_template"] != "NEW $variable" || tmpl["id_project"] != 1.0 || tmpl["email_template_key"] != "PROJECT_EMAIL" {
+		t.Fatalf("update: %d %s", a.Status, a.Body)
 	}
 	a = post("siteadmin", map[string]any{"id_email_template": 0, "id_site": 1, "email_template_key": "TEST_EMAIL",
 		"email_template": "Site one", "email_template_language": "fr"})
-	a.json(t, &tmpl)
+	a.JSON(t, &tmpl)
 	id := tmpl["id_email_template"].(float64)
-	if a.status != 200 || id <= 4 || tmpl["id_site"] != 1.0 || tmpl["id_project"] != nil || tmpl["email_template_language"] != "fr" {
-		t.Fatalf("create: %d %s", a.status, a.body)
+	if a.Status != 200 || id <= 4 || tmpl["id_site"] != 1.0 || tmpl["id_project"] != nil || tmpl["email_template_language"] != "fr" {
+		t.Fatalf("create: %d %s", a.Status, a.Body)
 	}
-	del := func(who, q string) answer {
+	del := func(who, q string) fleettest.Answer {
 		return do(t, "DELETE", mailURL+"/email/api/templates"+q, e.as(who), nil)
 	}
-	if a := del("admin", ""); a.status != 400 {
-		t.Errorf("delete without id: %d %s", a.status, a.body)
+	if a := del("admin", ""); a.Status != 400 {
+		t.Errorf("delete without id: %d %s", a.Status, a.Body)
 	}
-	if a := del("admin", "?id=99"); a.status != 403 {
-		t.Errorf("delete unknown: %d %s", a.status, a.body)
+	if a := del("admin", "?id=99"); a.Status != 403 {
+		t.Errorf("delete unknown: %d %s", a.Status, a.Body)
 	}
-	if a := del("user3", fmt.Sprintf("?id=%d", int(id))); a.status != 403 {
-		t.Errorf("delete by a non-admin of the site: %d %s", a.status, a.body)
+	if a := del("user3", fmt.Sprintf("?id=%d", int(id))); a.Status != 403 {
+		t.Errorf("delete by a non-admin of the site: %d %s", a.Status, a.Body)
 	}
-	if a := del("siteadmin", fmt.Sprintf("?id=%d", int(id))); a.status != 200 || strings.TrimSpace(string(a.body)) != `""` {
-		t.Errorf("delete: %d %s", a.status, a.body)
+	if a := del("siteadmin", fmt.Sprintf("?id=%d", int(id))); a.Status != 200 || strings.TrimSpace(string(a.Body)) != `""` {
+		t.Errorf("delete: %d %s", a.Status, a.Body)
 	}
 	var n int
-	if err := e.db.QueryRow(context.Background(), `SELECT count(*) FROM email.t_email_templates WHERE id_email_template = $1`, int(id)).Scan(&n); err != nil || n != 0 {
+	if err := e.DB.QueryRow(context.Background(), `SELECT count(*) FROM email.t_email_templates WHERE id_email_template = $1`, int(id)).Scan(&n); err != nil || n != 0 {
 		t.Errorf("template still there: %d %v", n, err)
 	}
 }

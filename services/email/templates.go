@@ -327,22 +327,16 @@ func (s *api) PostTemplate(ctx context.Context, r *emailv1.PostTemplateRequest) 
 			if len(missing) > 0 {
 				return apierr.InvalidArgument(fmt.Sprintf("Missing fields: ['%s']", strings.Join(missing, "', '")))
 			}
-			rows, err := tx.Query(ctx, `INSERT INTO email.t_email_templates (id_site, id_project, email_template_key, email_template, email_template_language)
-				VALUES ($1, $2, $3, $4, $5) RETURNING `+templateColumns,
-				intOrNil(t.IdSite), intOrNil(t.IdProject), t.EmailTemplateKey, t.EmailTemplate, t.EmailTemplateLanguage)
-			if err != nil {
-				return err
-			}
-			ts, err := scanTemplates(rows)
-			if err != nil {
-				return err
-			}
-			out = ts[0]
-			return nil
 		}
-		rows, err := tx.Query(ctx, `UPDATE email.t_email_templates SET id_site = $2, id_project = $3, email_template_key = $4,
-			email_template = $5, email_template_language = $6 WHERE id_email_template = $1 RETURNING `+templateColumns,
-			t.IdEmailTemplate, intOrNil(t.IdSite), intOrNil(t.IdProject), t.EmailTemplateKey, t.EmailTemplate, t.EmailTemplateLanguage)
+		args := []any{intOrNil(t.IdSite), intOrNil(t.IdProject), t.EmailTemplateKey, t.EmailTemplate, t.EmailTemplateLanguage}
+		q := `INSERT INTO email.t_email_templates (id_site, id_project, email_template_key, email_template, email_template_language)
+			VALUES ($1, $2, $3, $4, $5) RETURNING ` + templateColumns
+		if b.id > 0 {
+			q = `UPDATE email.t_email_templates SET id_site = $1, id_project = $2, email_template_key = $3,
+				email_template = $4, email_template_language = $5 WHERE id_email_template = $6 RETURNING ` + templateColumns
+			args = append(args, t.IdEmailTemplate)
+		}
+		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}

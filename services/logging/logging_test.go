@@ -2,144 +2,36 @@ package logging_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
-	"github.com/tera-health/tera/pkg/authn"
-	"github.com/tera-health/tera/pkg/config"
-	"github.com/tera-health/tera/services/internal/devmode"
-	"github.com/tera-health/tera/services/internal/fleet"
+	"github.com/tera-health/tera/services/internal/fleettest"
 	"github.com/tera-health/tera/services/internal/logstream"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// env is one site: OpenTera's test fixture, a private NATS server, a signing key set; the
-// login and logging targets run as separate processes against it, so logging can be stopped
-// while login goes on.
+// env is one site; the login and logging targets run as separate processes against it, so
+// logging can be stopped while login goes on.
 type env struct {
-	t       *testing.T
-	db      *pgxpool.Pool
-	dbURL   string
-	natsURL string
-	keysDir string
-	caDir   string
+	*fleettest.Site
+	t *testing.T
 }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	e := &env{t: t, dbURL: testenv.FixtureURL(t), natsURL: testenv.NewNATS(t).ClientURL(), keysDir: t.TempDir(), caDir: t.TempDir()}
-	pool, err := pgxpool.New(context.Background(), e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	e.db = pool
-	if _, err := authn.GenerateKeyFile(e.keysDir); err != nil {
-		t.Fatal(err)
-	}
-	if err := devmode.GenerateDeviceCA(e.caDir, "test device CA"); err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
+func newEnv(t *testing.T) *env { return &env{Site: fleettest.NewSite(t), t: t} }
 
-// start runs a process serving the targets of spec; stop ends it and waits until it has.
-func (e *env) start(spec string, mod ...func(*fleet.Config)) (base string, stop func()) {
-	t := e.t
-	t.Helper()
-	cfg := fleet.DefaultConfig()
-	cfg.HTTP.Listen, cfg.GRPC.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.ShutdownTimeout = config.Duration(2 * time.Second)
-	cfg.Database.URL = e.dbURL
-	cfg.Database.MaxConns = 4
-	cfg.NATS.URL = e.natsURL
-	cfg.Auth.SigningKeysDir, cfg.Auth.DeviceCADir = e.keysDir, e.caDir
-	for _, m := range mod {
-		m(&cfg)
-	}
-	targets, err := fleet.Resolve(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := fleet.Start(ctx, cfg, targets, fleet.Options{Log: testenv.Quiet()})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: %v", spec, err)
-			}
-		}
-	}
-	t.Cleanup(stop)
-	base = "http://" + p.Server.HTTPAddr()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not become ready", spec)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return base, stop
-}
-
-type answer struct {
-	status int
-	body   []byte
-}
-
-func (a answer) json(t *testing.T, v any) {
-	t.Helper()
-	if err := json.Unmarshal(a.body, v); err != nil {
-		t.Fatalf("answer %d %s: %v", a.status, a.body, err)
-	}
-}
-
-func do(t *testing.T, method, u string, header http.Header) answer {
-	t.Helper()
-	req, err := http.NewRequest(method, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, b}
+func do(t *testing.T, method, u string, header http.Header) fleettest.Answer {
+	return fleettest.Do(t, method, u, header, nil)
 }
 
 func basic(user, pass string) http.Header {
@@ -150,25 +42,13 @@ func basic(user, pass string) http.Header {
 
 func bearer(token string) http.Header { return http.Header{"Authorization": {"OpenTera " + token}} }
 
-// login returns a dynamic token of a user or participant ("user" or "participant").
 func login(t *testing.T, loginURL, kind, user, pass string) string {
-	t.Helper()
-	a := do(t, "GET", loginURL+"/api/"+kind+"/login", basic(user, pass))
-	if a.status != 200 {
-		t.Fatalf("login %s: %d %s", user, a.status, a.body)
-	}
-	var v map[string]any
-	a.json(t, &v)
-	tok, _ := v[kind+"_token"].(string)
-	if tok == "" {
-		t.Fatalf("login %s: no token in %s", user, a.body)
-	}
-	return tok
+	return fleettest.Login(t, loginURL, kind, user, pass)
 }
 
 func (e *env) uuidOf(table, col, where string) string {
 	var u string
-	if err := e.db.QueryRow(context.Background(), "SELECT "+col+" FROM core."+table+" WHERE "+where).Scan(&u); err != nil {
+	if err := e.DB.QueryRow(context.Background(), "SELECT "+col+" FROM core."+table+" WHERE "+where).Scan(&u); err != nil {
 		e.t.Fatal(err)
 	}
 	return u
@@ -176,7 +56,7 @@ func (e *env) uuidOf(table, col, where string) string {
 
 type entries []map[string]any
 
-func get(t *testing.T, base, path string, q url.Values, token string) answer {
+func get(t *testing.T, base, path string, q url.Values, token string) fleettest.Answer {
 	t.Helper()
 	return do(t, "GET", base+"/log/api/logging/"+path+"?"+q.Encode(), bearer(token))
 }
@@ -184,20 +64,20 @@ func get(t *testing.T, base, path string, q url.Values, token string) answer {
 // A failed login on the login target appears in login_entries within a second.
 func TestFailedLoginAppearsInLoginEntries(t *testing.T) {
 	e := newEnv(t)
-	loginURL, _ := e.start("login")
-	logURL, _ := e.start("logging")
+	loginURL, _ := e.Start("login")
+	logURL, _ := e.Start("logging")
 	admin := login(t, loginURL, "user", "admin", "admin")
 	userUUID := e.uuidOf("t_users", "user_uuid", "user_username = 'user'")
 
-	if a := do(t, "GET", loginURL+"/api/user/login", basic("user", "wrong password")); a.status != 401 {
-		t.Fatalf("failed login answered %d %s", a.status, a.body)
+	if a := do(t, "GET", loginURL+"/api/user/login", basic("user", "wrong password")); a.Status != 401 {
+		t.Fatalf("failed login answered %d %s", a.Status, a.Body)
 	}
 	failedAt := time.Now()
 	q := url.Values{"user_uuid": {userUUID}, "with_names": {"true"}}
 	var got entries
 	for {
 		got = nil
-		get(t, logURL, "login_entries", q, admin).json(t, &got)
+		get(t, logURL, "login_entries", q, admin).JSON(t, &got)
 		if len(got) > 0 {
 			break
 		}
@@ -228,10 +108,10 @@ func TestFailedLoginAppearsInLoginEntries(t *testing.T) {
 // after it starts again.
 func TestEventsPublishedWhileLoggingIsDownAreStored(t *testing.T) {
 	e := newEnv(t)
-	_, stop := e.start("logging")
+	_, stop := e.Start("logging")
 	stop() // the durable consumer exists; nobody consumes now
 
-	nc, err := nats.Connect(e.natsURL)
+	nc, err := nats.Connect(e.NATSURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +148,7 @@ func TestEventsPublishedWhileLoggingIsDownAreStored(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	count := func() (total, distinct int) {
-		if err := e.db.QueryRow(ctx, `SELECT count(*), count(DISTINCT message) FROM logging.t_log_entry WHERE sender = 'outage-test'`).
+		if err := e.DB.QueryRow(ctx, `SELECT count(*), count(DISTINCT message) FROM logging.t_log_entry WHERE sender = 'outage-test'`).
 			Scan(&total, &distinct); err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +158,7 @@ func TestEventsPublishedWhileLoggingIsDownAreStored(t *testing.T) {
 		t.Fatalf("%d events stored while logging was stopped", total)
 	}
 
-	e.start("logging")
+	e.Start("logging")
 	deadline = time.Now().Add(60 * time.Second)
 	for {
 		total, distinct := count()
@@ -295,8 +175,8 @@ func TestEventsPublishedWhileLoggingIsDownAreStored(t *testing.T) {
 // log_entries: superadmins and the LoggingService admin role only; OpenTera's filters.
 func TestLogEntriesAccessAndFilters(t *testing.T) {
 	e := newEnv(t)
-	loginURL, _ := e.start("login")
-	logURL, _ := e.start("logging")
+	loginURL, _ := e.Start("login")
+	logURL, _ := e.Start("logging")
 	ctx := context.Background()
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for i := 0; i < 10; i++ {
@@ -306,7 +186,7 @@ func TestLogEntriesAccessAndFilters(t *testing.T) {
 		}
 		// Dated in the past: the warnings the servers log (403 answers, …) come first in
 		// time order and are left out by end_date.
-		if _, err := e.db.Exec(ctx, `INSERT INTO logging.t_log_entry (log_level, sender, message, "timestamp") VALUES ($1, 'test', $2, $3)`,
+		if _, err := e.DB.Exec(ctx, `INSERT INTO logging.t_log_entry (log_level, sender, message, "timestamp") VALUES ($1, 'test', $2, $3)`,
 			level, fmt.Sprintf("m%d", i), base.Add(time.Duration(i)*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
@@ -317,19 +197,19 @@ func TestLogEntriesAccessAndFilters(t *testing.T) {
 	loggingAdmin := login(t, loginURL, "user", "user3", "user3")
 	participant := login(t, loginURL, "participant", "participant1", "opentera")
 
-	if a := get(t, logURL, "log_entries", nil, user); a.status != 403 {
-		t.Errorf("user without the role: %d %s", a.status, a.body)
+	if a := get(t, logURL, "log_entries", nil, user); a.Status != 403 {
+		t.Errorf("user without the role: %d %s", a.Status, a.Body)
 	}
 	// A credential of another kind does not authenticate on a user-only RPC (pkg/server).
-	if a := get(t, logURL, "log_entries", nil, participant); a.status != 401 {
-		t.Errorf("participant: %d %s", a.status, a.body)
+	if a := get(t, logURL, "log_entries", nil, participant); a.Status != 401 {
+		t.Errorf("participant: %d %s", a.Status, a.Body)
 	}
-	if a := do(t, "GET", logURL+"/log/api/logging/log_entries", nil); a.status != 401 {
-		t.Errorf("anonymous: %d %s", a.status, a.body)
+	if a := do(t, "GET", logURL+"/log/api/logging/log_entries", nil); a.Status != 401 {
+		t.Errorf("anonymous: %d %s", a.Status, a.Body)
 	}
 	var all entries
 	inMarch := url.Values{"end_date": {"2026-03-31"}}
-	get(t, logURL, "log_entries", inMarch, loggingAdmin).json(t, &all)
+	get(t, logURL, "log_entries", inMarch, loggingAdmin).JSON(t, &all)
 	if len(all) != 10 || all[0]["message"] != "m9" || all[0]["timestamp"] != "2026-03-01T21:00:00+00:00" {
 		t.Fatalf("LoggingService admin sees %v", all)
 	}
@@ -353,7 +233,7 @@ func TestLogEntriesAccessAndFilters(t *testing.T) {
 	for _, c := range cases {
 		var got entries
 		a := get(t, logURL, "log_entries", c.q, admin)
-		a.json(t, &got)
+		a.JSON(t, &got)
 		var msgs []string
 		for _, g := range got {
 			msgs = append(msgs, g["message"].(string))
@@ -363,13 +243,13 @@ func TestLogEntriesAccessAndFilters(t *testing.T) {
 		}
 	}
 	var stats map[string]any
-	get(t, logURL, "log_entries", url.Values{"stats": {"true"}, "log_level": {"2"}, "end_date": {"2026-03-31"}}, admin).json(t, &stats)
+	get(t, logURL, "log_entries", url.Values{"stats": {"true"}, "log_level": {"2"}, "end_date": {"2026-03-31"}}, admin).JSON(t, &stats)
 	if stats["count"] != 5.0 || stats["min_timestamp"] != "2026-03-01T12:00:00+00:00" || stats["max_timestamp"] != "2026-03-01T20:00:00+00:00" {
 		t.Errorf("stats: %v", stats)
 	}
 	for _, q := range []url.Values{{"start_date": {"yesterday"}}, {"limit": {"-1"}}, {"offset": {"x"}}} {
-		if a := get(t, logURL, "log_entries", q, admin); a.status != 400 {
-			t.Errorf("%v: %d %s", q, a.status, a.body)
+		if a := get(t, logURL, "log_entries", q, admin); a.Status != 400 {
+			t.Errorf("%v: %d %s", q, a.Status, a.Body)
 		}
 	}
 }
@@ -378,15 +258,15 @@ func TestLogEntriesAccessAndFilters(t *testing.T) {
 // can access; a participant its own; uuid filters only for accessible principals.
 func TestLoginEntriesAccess(t *testing.T) {
 	e := newEnv(t)
-	loginURL, _ := e.start("login")
-	logURL, _ := e.start("logging")
+	loginURL, _ := e.Start("login")
+	logURL, _ := e.Start("logging")
 	ctx := context.Background()
 	uuid := func(name string) string { return e.uuidOf("t_users", "user_uuid", "user_username = '"+name+"'") }
 	p1 := e.uuidOf("t_participants", "participant_uuid", "id_participant = 1")
 	p4 := e.uuidOf("t_participants", "participant_uuid", "id_participant = 4")
 	insert := func(col, u string, n int) {
 		for i := 0; i < n; i++ {
-			if _, err := e.db.Exec(ctx, `INSERT INTO logging.t_logins (login_timestamp, login_log_level, login_sender, `+col+`,
+			if _, err := e.DB.Exec(ctx, `INSERT INTO logging.t_logins (login_timestamp, login_log_level, login_sender, `+col+`,
 				login_status, login_type, login_client_ip) VALUES (now(), 4, 'test', $1, 2, 2, '127.0.0.1')`, u); err != nil {
 				t.Fatal(err)
 			}
@@ -404,7 +284,7 @@ func TestLoginEntriesAccess(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var n int
-		_ = e.db.QueryRow(ctx, `SELECT count(*) FROM logging.t_logins WHERE login_sender = 'login'`).Scan(&n)
+		_ = e.DB.QueryRow(ctx, `SELECT count(*) FROM logging.t_logins WHERE login_sender = 'login'`).Scan(&n)
 		if n == 4 {
 			break
 		}
@@ -421,7 +301,7 @@ func TestLoginEntriesAccess(t *testing.T) {
 		q.Set("stats", "true")
 		var s map[string]any
 		a := get(t, logURL, "login_entries", q, token)
-		a.json(t, &s)
+		a.JSON(t, &s)
 		c, _ := s["count"].(float64)
 		return int(c)
 	}
@@ -450,22 +330,22 @@ func TestLoginEntriesAccess(t *testing.T) {
 		}
 	}
 	var got entries
-	get(t, logURL, "login_entries", url.Values{"with_names": {"true"}, "participant_uuid": {p1}, "limit": {"1"}}, user).json(t, &got)
+	get(t, logURL, "login_entries", url.Values{"with_names": {"true"}, "participant_uuid": {p1}, "limit": {"1"}}, user).JSON(t, &got)
 	if len(got) != 1 || got[0]["login_participant_name"] != "Participant #1" || got[0]["login_user_name"] != nil {
 		t.Errorf("with_names: %v", got)
 	}
 	got = nil
-	get(t, logURL, "login_entries", url.Values{"limit": {"1"}}, user).json(t, &got)
+	get(t, logURL, "login_entries", url.Values{"limit": {"1"}}, user).JSON(t, &got)
 	if _, ok := got[0]["login_user_name"]; ok {
 		t.Errorf("names without with_names: %v", got[0])
 	}
 	// Static participant tokens are refused, as OpenTera (dynamic tokens only).
 	var static string
-	if err := e.db.QueryRow(ctx, `SELECT participant_token FROM core.t_participants WHERE id_participant = 1`).Scan(&static); err != nil {
+	if err := e.DB.QueryRow(ctx, `SELECT participant_token FROM core.t_participants WHERE id_participant = 1`).Scan(&static); err != nil {
 		t.Fatal(err)
 	}
-	if a := get(t, logURL, "login_entries", nil, static); a.status != 403 {
-		t.Errorf("static participant token: %d %s", a.status, a.body)
+	if a := get(t, logURL, "login_entries", nil, static); a.Status != 403 {
+		t.Errorf("static participant token: %d %s", a.Status, a.Body)
 	}
 }
 
@@ -473,22 +353,22 @@ func TestLoginEntriesAccess(t *testing.T) {
 // log_entries with the process's targets as sender.
 func TestErrorsOfEveryTargetAreStored(t *testing.T) {
 	e := newEnv(t)
-	loginURL, _ := e.start("login")
-	coreURL, _ := e.start("core")
-	e.start("logging")
+	loginURL, _ := e.Start("login")
+	coreURL, _ := e.Start("core")
+	e.Start("logging")
 	ctx := context.Background()
 	admin := login(t, loginURL, "user", "admin", "admin")
-	if _, err := e.db.Exec(ctx, `ALTER TABLE core.t_sites RENAME TO t_sites_gone`); err != nil {
+	if _, err := e.DB.Exec(ctx, `ALTER TABLE core.t_sites RENAME TO t_sites_gone`); err != nil {
 		t.Fatal(err)
 	}
-	if a := do(t, "GET", coreURL+"/api/user/sites", bearer(admin)); a.status != 500 {
-		t.Fatalf("sites without their table: %d %s", a.status, a.body)
+	if a := do(t, "GET", coreURL+"/api/user/sites", bearer(admin)); a.Status != 500 {
+		t.Fatalf("sites without their table: %d %s", a.Status, a.Body)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var level int
 		var msg string
-		err := e.db.QueryRow(ctx, `SELECT log_level, message FROM logging.t_log_entry
+		err := e.DB.QueryRow(ctx, `SELECT log_level, message FROM logging.t_log_entry
 			WHERE sender = 'tera.core' AND message LIKE 'core: database error%' LIMIT 1`).Scan(&level, &msg)
 		if err == nil {
 			if level != int(eventsv1.LogEvent_LOGLEVEL_ERROR) || !strings.Contains(msg, "t_sites") {
