@@ -51,17 +51,7 @@ func (l *lockedBuffer) lines(t *testing.T, msg string) []map[string]any {
 func do(t *testing.T, method, url string, header ...string) (int, string, http.Header) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, _ = b.ReadFrom(resp.Body)
-	return resp.StatusCode, b.String(), resp.Header
+	return send(t, req, header...)
 }
 
 func TestHeadIsGetWithoutBody(t *testing.T) {

@@ -120,6 +120,12 @@ func startLogged(t *testing.T, w io.Writer, checks ...Check) *fixture {
 func get(t *testing.T, url string, header ...string) (int, string, http.Header) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	return send(t, req, header...)
+}
+
+// send sends req with the header pairs and returns status, body and headers.
+func send(t *testing.T, req *http.Request, header ...string) (int, string, http.Header) {
+	t.Helper()
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

@@ -304,6 +304,23 @@ func (s *Service) sessionUser(w http.ResponseWriter, r *http.Request) (string, *
 	return "", nil, nil
 }
 
+// sessionArgs resolves the user of a two-step request and its required arguments, answering
+// 401 or 400 (Missing arguments) itself: p is nil then.
+func (s *Service) sessionArgs(w http.ResponseWriter, r *http.Request, names ...string) (string, *loginSession, *authn.Principal, []string) {
+	id, ls, p := s.sessionUser(w, r)
+	if p == nil {
+		return "", nil, nil, nil
+	}
+	args := make([]string, len(names))
+	for i, n := range names {
+		if args[i] = formValue(r, n); args[i] == "" {
+			writeJSON(w, http.StatusBadRequest, "Missing arguments")
+			return "", nil, nil, nil
+		}
+	}
+	return id, ls, p, args
+}
+
 // refuseStep answers a two-step request the user cannot make (403) and ends the login
 // session, as OpenTera logs the user out then.
 func (s *Service) refuseStep(w http.ResponseWriter, r *http.Request, id, message string) {
@@ -352,15 +369,11 @@ var totpOpts = totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Alg
 // userLogin2FA is GET|POST /api/user/login/2fa?otp_code=: the second step of a 2FA login.
 func (s *Service) userLogin2FA(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	id, ls, p := s.sessionUser(w, r)
+	id, ls, p, args := s.sessionArgs(w, r, "otp_code")
 	if p == nil {
 		return
 	}
-	code := formValue(r, "otp_code")
-	if code == "" {
-		writeJSON(w, http.StatusBadRequest, "Missing arguments")
-		return
-	}
+	code := args[0]
 	if !p.TwoFA {
 		s.refuseStep(w, r, id, "User does not have 2FA enabled")
 		return
@@ -451,15 +464,11 @@ func (s *Service) canSetup2FA(w http.ResponseWriter, r *http.Request, id string,
 // 2FA validation ({message, redirect_url}); the session moves to that step.
 func (s *Service) userSetup2FAPost(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	id, ls, p := s.sessionUser(w, r)
+	id, ls, p, args := s.sessionArgs(w, r, "otp_secret", "otp_code")
 	if p == nil {
 		return
 	}
-	secret, code := formValue(r, "otp_secret"), formValue(r, "otp_code")
-	if secret == "" || code == "" {
-		writeJSON(w, http.StatusBadRequest, "Missing arguments")
-		return
-	}
+	secret, code := args[0], args[1]
 	if !s.canSetup2FA(w, r, id, p) {
 		return
 	}
@@ -497,15 +506,11 @@ func (s *Service) userSetup2FAPost(w http.ResponseWriter, r *http.Request) {
 // the session stays: the client logs in again, and a second change is refused with 400.
 func (s *Service) userChangePassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, _, p := s.sessionUser(w, r)
+	_, _, p, args := s.sessionArgs(w, r, "new_password", "confirm_password")
 	if p == nil {
 		return
 	}
-	newPw, confirm := formValue(r, "new_password"), formValue(r, "confirm_password")
-	if newPw == "" || confirm == "" {
-		writeJSON(w, http.StatusBadRequest, "Missing arguments")
-		return
-	}
+	newPw, confirm := args[0], args[1]
 	if newPw != confirm {
 		writeJSON(w, http.StatusBadRequest, "New password and confirm password do not match")
 		return
