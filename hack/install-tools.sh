@@ -9,14 +9,15 @@ BIN="${BIN:-$ROOT/bin}"
 CONTROLLER_GEN_VERSION=v0.23.0
 HELM_VERSION=v3.22.0
 mkdir -p "$BIN"
-export GOWORK=off CGO_ENABLED=0 GOBIN="$BIN" GOFLAGS="${TOOLS_GOFLAGS:--p=1}"
+# Tools are not tested here: no -race, no DWARF (-s -w), no path rewriting cost (-trimpath).
+export GOWORK=off CGO_ENABLED=0 GOBIN="$BIN" GOFLAGS="${TOOLS_GOFLAGS:--trimpath -buildvcs=false}"
 
 stamped() { [[ -x "$BIN/$1" && -f "$BIN/.$1.version" && "$(cat "$BIN/.$1.version")" == "$2" ]]; }
 
 install_controller_gen() {
   stamped controller-gen "$CONTROLLER_GEN_VERSION" && return 0
   echo ">> installing controller-gen $CONTROLLER_GEN_VERSION" >&2
-  go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION"
+  go install -ldflags "-s -w" "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION"
   echo "$CONTROLLER_GEN_VERSION" > "$BIN/.controller-gen.version"
 }
 
