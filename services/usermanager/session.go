@@ -113,7 +113,7 @@ func (s *Service) setInSession(ctx context.Context, session string, in bool, who
 					continue
 				}
 			} else if e, err := kv.Get(ctx, key); err == nil && string(e.Value()) == session {
-				if err := kv.Delete(ctx, key, jetstream.LastRevision(e.Revision())); err != nil && !isRevisionMismatch(err) {
+				if err := kv.Delete(ctx, key, jetstream.LastRevision(e.Revision())); err != nil && !isConflict(err) {
 					errs = append(errs, fmt.Errorf("clear busy: %w", err))
 					continue
 				}

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,10 +76,50 @@ func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.Clie
 // database events for principals to disconnect, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	nc := s.o.NATS
+	// Reports are applied by workers sharded by principal: in parallel across principals, in
+	// order for one (a connection's close is reported only after its open was answered).
+	shards := make([]chan func(), reportWorkers)
+	var workers sync.WaitGroup
+	for i := range shards {
+		shards[i] = make(chan func(), 1024)
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for {
+				select {
+				case f := <-shards[i]:
+					f()
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	defer workers.Wait()
+	dispatch := func(h func(*nats.Msg, presence.Conn)) nats.MsgHandler {
+		return func(m *nats.Msg) {
+			var c presence.Conn
+			if err := json.Unmarshal(m.Data, &c); err != nil {
+				reply(m, fmt.Errorf("bad connection report: %w", err))
+				return
+			}
+			if err := validConn(c); err != nil {
+				reply(m, err)
+				return
+			}
+			h32 := fnv.New32a()
+			_, _ = h32.Write([]byte(c.Kind + "." + c.UUID))
+			select {
+			case shards[h32.Sum32()%reportWorkers] <- func() { h(m, c) }:
+			case <-ctx.Done():
+				reply(m, errors.New("usermanager shutting down"))
+			}
+		}
+	}
 	var subs []*nats.Subscription
 	for subj, h := range map[string]nats.MsgHandler{
-		presence.SubjectConnect:    s.onConnect,
-		presence.SubjectDisconnect: s.onDisconnect,
+		presence.SubjectConnect:    dispatch(s.onConnect),
+		presence.SubjectDisconnect: dispatch(s.onDisconnect),
 	} {
 		sub, err := nc.QueueSubscribe(subj, presence.QueueUserManager, h)
 		if err != nil {
@@ -136,19 +178,13 @@ func keySafe(s string) bool {
 	return true
 }
 
+// reportWorkers is how many principals' reports are applied at once.
+const reportWorkers = 128
+
 // onConnect records a connection; the principal's first one makes it online (CONNECTED).
-func (s *Service) onConnect(m *nats.Msg) {
+func (s *Service) onConnect(m *nats.Msg, c presence.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var c presence.Conn
-	if err := json.Unmarshal(m.Data, &c); err != nil {
-		reply(m, fmt.Errorf("bad connection report: %w", err))
-		return
-	}
-	if err := validConn(c); err != nil {
-		reply(m, err)
-		return
-	}
 	reply(m, s.connect(ctx, c))
 }
 
@@ -157,36 +193,45 @@ func (s *Service) connect(ctx context.Context, c presence.Conn) error {
 	if err != nil {
 		return err
 	}
-	before, err := s.store.Conns(ctx, c.Kind, c.UUID)
-	if err != nil {
-		return err
+	if closed, err := isClosed(ctx, kv, c); err != nil || closed {
+		return err // its close was reported first: nothing to record
 	}
 	b, _ := json.Marshal(c)
 	if _, err := kv.Put(ctx, c.Key(), b); err != nil {
 		return fmt.Errorf("record connection: %w", err)
 	}
-	for _, o := range before {
-		if o.ID != c.ID {
-			return nil // already online
+	first, err := s.updateOnline(ctx, kv, c, true)
+	if err != nil {
+		return err
+	}
+	if first {
+		s.log.Info("online", "kind", c.Kind, "uuid", c.UUID)
+		if err := s.publish(c, true); err != nil {
+			return err
 		}
 	}
-	s.log.Info("online", "kind", c.Kind, "uuid", c.UUID)
-	return s.publish(c, true)
+	// A close applied meanwhile (by another replica) found nothing to drop: undo the open.
+	if closed, err := isClosed(ctx, kv, c); err != nil || !closed {
+		return err
+	}
+	return s.drop(ctx, kv, c, 0)
+}
+
+func isClosed(ctx context.Context, kv jetstream.KeyValue, c presence.Conn) (bool, error) {
+	_, err := kv.Get(ctx, c.ClosedKey())
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read closed marker: %w", err)
+	}
+	return true, nil
 }
 
 // onDisconnect drops a connection; the principal's last one makes it offline (DISCONNECTED).
-func (s *Service) onDisconnect(m *nats.Msg) {
+func (s *Service) onDisconnect(m *nats.Msg, c presence.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var c presence.Conn
-	if err := json.Unmarshal(m.Data, &c); err != nil {
-		reply(m, fmt.Errorf("bad connection report: %w", err))
-		return
-	}
-	if err := validConn(c); err != nil {
-		reply(m, err)
-		return
-	}
 	reply(m, s.disconnect(ctx, c, 0))
 }
 
@@ -197,6 +242,14 @@ func (s *Service) disconnect(ctx context.Context, c presence.Conn, rev uint64) e
 	if err != nil {
 		return err
 	}
+	if _, err := kv.Create(ctx, c.ClosedKey(), nil, jetstream.KeyTTL(presence.ClosedTTL)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("mark connection closed: %w", err)
+	}
+	return s.drop(ctx, kv, c, rev)
+}
+
+// drop deletes a recorded connection and emits DISCONNECTED if it was the principal's last.
+func (s *Service) drop(ctx context.Context, kv jetstream.KeyValue, c presence.Conn, rev uint64) error {
 	if rev == 0 {
 		e, err := kv.Get(ctx, c.Key())
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -210,18 +263,12 @@ func (s *Service) disconnect(ctx context.Context, c presence.Conn, rev uint64) e
 			return fmt.Errorf("read connection: %w", err)
 		}
 	}
-	if err := kv.Delete(ctx, c.Key(), jetstream.LastRevision(rev)); err != nil {
-		if isRevisionMismatch(err) {
-			return nil // another replica dropped it first
-		}
+	if err := kv.Delete(ctx, c.Key(), jetstream.LastRevision(rev)); err != nil && !isConflict(err) {
 		return fmt.Errorf("drop connection: %w", err)
 	}
-	left, err := s.store.Conns(ctx, c.Kind, c.UUID)
-	if err != nil {
+	last, err := s.updateOnline(ctx, kv, c, false)
+	if err != nil || !last {
 		return err
-	}
-	if len(left) > 0 {
-		return nil
 	}
 	// An offline principal is in no session and a device offline has no status (DeviceRegistry).
 	_ = kv.Delete(ctx, "busy."+c.Kind+"."+c.UUID)
@@ -231,6 +278,61 @@ func (s *Service) disconnect(ctx context.Context, c presence.Conn, rev uint64) e
 	s.log.Info("offline", "kind", c.Kind, "uuid", c.UUID)
 	return s.publish(c, false)
 }
+
+// updateOnline adds a connection to (or removes it from) its principal's online set, by
+// compare-and-set; changed reports that the principal came online (first connection) or went
+// offline (last one).
+func (s *Service) updateOnline(ctx context.Context, kv jetstream.KeyValue, c presence.Conn, add bool) (changed bool, err error) {
+	key, id := presence.OnlineKey(c.Kind, c.UUID), c.Replica+"."+c.ID
+	for range 50 {
+		var set []string
+		var rev uint64
+		e, err := kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return false, fmt.Errorf("read online set: %w", err)
+		default:
+			if err := json.Unmarshal(e.Value(), &set); err != nil {
+				return false, fmt.Errorf("read online set: %w", err)
+			}
+			rev = e.Revision()
+		}
+		had := slices.Contains(set, id)
+		if add == had {
+			return false, nil
+		}
+		if add {
+			b, _ := json.Marshal(append(set, id))
+			if rev == 0 {
+				_, err = kv.Create(ctx, key, b)
+			} else {
+				_, err = kv.Update(ctx, key, b, rev)
+			}
+			if err == nil {
+				return len(set) == 0, nil
+			}
+		} else {
+			rest := slices.DeleteFunc(set, func(x string) bool { return x == id })
+			if len(rest) == 0 {
+				err = kv.Delete(ctx, key, jetstream.LastRevision(rev))
+			} else {
+				b, _ := json.Marshal(rest)
+				_, err = kv.Update(ctx, key, b, rev)
+			}
+			if err == nil {
+				return len(rest) == 0, nil
+			}
+		}
+		if !isConflict(err) {
+			return false, fmt.Errorf("update online set: %w", err)
+		}
+	}
+	return false, errors.New("online set: too much contention")
+}
+
+// isConflict reports a compare-and-set that lost to another writer.
+func isConflict(err error) bool { return errors.Is(err, jetstream.ErrKeyExists) || isRevisionMismatch(err) }
 
 func isRevisionMismatch(err error) bool {
 	var apiErr *jetstream.APIError

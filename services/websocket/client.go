@@ -64,15 +64,17 @@ func (c *client) serve(ctx context.Context) {
 	defer c.s.access.release(c.p)
 	c.s.hub.add(c)
 	defer c.s.hub.remove(c)
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = c.s.report(rctx, presence.SubjectConnect, c.conn)
-	cancel()
-	if err != nil {
-		c.s.log.Warn("connection not reported to usermanager; closing it", "err", err)
-		_ = c.ws.Close(websocket.StatusInternalError, "presence unavailable")
-		return
-	}
-	defer c.s.reportRetry(c.conn)
+	// The open is reported while the socket already serves (a slow usermanager delays the
+	// client's presence, not its events); the close is reported after the open's answer,
+	// whatever it was: usermanager ignores an open that arrives after its close.
+	reported := make(chan error, 1)
+	go func() { reported <- c.s.reportConnect(ctx, c.conn) }()
+	defer func() {
+		if reported != nil {
+			<-reported
+		}
+		c.s.reportRetry(c.conn)
+	}()
 
 	readDone := make(chan struct{})
 	go c.read(ctx, readDone)
@@ -98,6 +100,13 @@ func (c *client) serve(ctx context.Context) {
 		case cmd := <-c.cmd:
 			_ = c.ws.Close(cmd.code, cmd.reason)
 			return
+		case err := <-reported:
+			reported = nil
+			if err != nil {
+				c.s.log.Warn("connection not reported to usermanager; closing it", "err", err)
+				_ = c.ws.Close(websocket.StatusInternalError, "presence unavailable")
+				return
+			}
 		case <-readDone:
 			return
 		case <-ctx.Done():

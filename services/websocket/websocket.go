@@ -46,7 +46,7 @@ type Options struct {
 	// AccessTTL bounds how long a client's cached access may be used without a refresh; 5 s
 	// unless set. Database events refresh it sooner.
 	AccessTTL time.Duration
-	// SendQueue is how many frames may wait for a slow client before it is dropped (256).
+	// SendQueue is how many frames may wait for a slow client before it is dropped (64).
 	SendQueue int
 	// Metrics receives tera_websocket_connections when set.
 	Metrics prometheus.Registerer
@@ -82,7 +82,7 @@ func New(o Options) *Service {
 		o.AccessTTL = 5 * time.Second
 	}
 	if o.SendQueue == 0 {
-		o.SendQueue = 256
+		o.SendQueue = 64
 	}
 	s := &Service{o: o, log: o.Log.With("target", "websocket", "replica", o.Replica), store: presence.NewStore(o.JS),
 		started: make(chan struct{})}
@@ -335,6 +335,25 @@ func (s *Service) report(ctx context.Context, subject string, c presence.Conn) e
 		return fmt.Errorf("%s: %s", subject, rep.Error)
 	}
 	return nil
+}
+
+// reportConnect reports an open, retrying (the report is idempotent) for up to a minute while
+// usermanager is slow or restarting.
+func (s *Service) reportConnect(ctx context.Context, c presence.Conn) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := s.report(rctx, presence.SubjectConnect, c)
+		cancel()
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // reportRetry reports a close until usermanager answers (bounded): a lost disconnect would leave

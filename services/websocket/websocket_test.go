@@ -2,9 +2,11 @@ package websocket_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"google.golang.org/protobuf/proto"
@@ -423,5 +425,29 @@ func TestBusyInSession(t *testing.T) {
 	a.wantFrameSkipping("StopSessionEvent", umTopic, userEvent(f.user4UUID, eventsv1.UserEvent_USER_LEFT_SESSION, "No Access User!"))
 	if busy() {
 		t.Fatal("user4 still busy after refusing")
+	}
+}
+
+// A report of a connection's opening applied after the report of its close (a retried request,
+// or one queued on another usermanager replica) leaves the principal offline.
+func TestOpenReportedAfterCloseIsIgnored(t *testing.T) {
+	e := newEnv(t)
+	base := e.process("all")
+	f := e.fixture()
+	a := mustDial(t, base, wsPath(t, base, "user", admin))
+	a.next()
+	c := presence.Conn{Kind: "user", UUID: f.user4UUID, Replica: "elsewhere", ID: "c1", Name: "No Access User!"}
+	b, _ := json.Marshal(c)
+	for _, subj := range []string{presence.SubjectDisconnect, presence.SubjectConnect} {
+		m, err := e.nc.Request(subj, b, 10*time.Second)
+		if err != nil || !strings.Contains(string(m.Data), `"ok":true`) {
+			t.Fatalf("%s: %v %s", subj, err, m.Data)
+		}
+	}
+	if got := e.barrier("tera.presence.barrier", a); len(got[0]) != 0 {
+		t.Fatalf("events of a closed connection: %v", got[0])
+	}
+	if got := online(t, base, "user", admin); len(got) != 1 || got[0] != f.adminUUID {
+		t.Fatalf("users online: %v", got)
 	}
 }

@@ -33,9 +33,12 @@ type Options struct {
 	GRPCListen  string
 	DataDir     string
 	DatabaseURL string
-	TestData    bool
-	Log         *slog.Logger
-	LogConfig   server.LogConfig
+	// NATSPort is the embedded NATS server's port on 127.0.0.1 (0: a free one); printed in the
+	// banner, for the nats CLI and load drivers.
+	NATSPort  int
+	TestData  bool
+	Log       *slog.Logger
+	LogConfig server.LogConfig
 	// Out receives the banner.
 	Out io.Writer
 }
@@ -116,7 +119,7 @@ func Run(ctx context.Context, opts Options, seed Seeder) (err error) {
 	}
 	pool.Close()
 
-	ns, err := natsserver.Start(natsserver.Options{StoreDir: filepath.Join(opts.DataDir, "nats")})
+	ns, err := natsserver.Start(natsserver.Options{StoreDir: filepath.Join(opts.DataDir, "nats"), Port: opts.NATSPort})
 	if err != nil {
 		return err
 	}
@@ -147,7 +150,7 @@ func Run(ctx context.Context, opts Options, seed Seeder) (err error) {
 	if err := waitReady(ctx, base, errc); err != nil {
 		return err
 	}
-	printBanner(opts.Out, base, p.Server.GRPCAddr(), opts.DataDir, creds, targets)
+	printBanner(opts.Out, base, p.Server.GRPCAddr(), ns.ClientURL(), opts.DataDir, creds, targets)
 	return <-errc
 }
 
@@ -213,7 +216,7 @@ func waitReady(ctx context.Context, base string, errc chan error) error {
 	return errors.New("fleet not ready within 60s; see the log above")
 }
 
-func printBanner(w io.Writer, base, grpcAddr, dataDir string, creds Credentials, targets []fleet.Target) {
+func printBanner(w io.Writer, base, grpcAddr, natsURL, dataDir string, creds Credentials, targets []fleet.Target) {
 	names := make([]string, len(targets))
 	for i, t := range targets {
 		names[i] = t.Name
@@ -223,7 +226,8 @@ Tera is ready (targets: %s).
   URL:       %s
   API docs:  %s/doc
   gRPC:      %s
-`, strings.Join(names, ", "), base, base, grpcAddr)
+  NATS:      %s
+`, strings.Join(names, ", "), base, base, grpcAddr, natsURL)
 	if creds.Username != "" {
 		fmt.Fprintf(w, "  Login:     %s / %s", creds.Username, creds.Password)
 		if creds.Note != "" {

@@ -4,11 +4,13 @@
 // Presence lives in NATS KV so every replica agrees. Bucket tera_presence holds one key per live
 // websocket connection, conn.<kind>.<uuid>.<replica>.<conn>, written by usermanager when a
 // websocket replica reports a connection (request on SubjectConnect) and deleted when it reports
-// the close (SubjectDisconnect). A websocket replica keeps replica.<replica> alive in bucket
-// tera_ws_replicas (TTL ReplicaTTL, refreshed every HeartbeatInterval); usermanager deletes the
-// connections of a replica whose key expired, so a killed replica's clients go offline by
-// themselves. busy.<kind>.<uuid> holds the session a principal is in, status.<uuid> a device's
-// last status.
+// the close (SubjectDisconnect; closed.<replica>.<conn> then remembers it was closed, whatever
+// order the two reports are applied in), and online.<kind>.<uuid>, the set of a principal's connections
+// (updated by compare-and-set, so "is X online" is one read). A websocket replica keeps its key
+// alive in bucket tera_ws_replicas (TTL ReplicaTTL, refreshed every HeartbeatInterval);
+// usermanager deletes the connections of a replica whose key expired, so a killed replica's
+// clients go offline by themselves. busy.<kind>.<uuid> holds the session a principal is in,
+// status.<uuid> a device's last status.
 //
 // Presence events (User/Participant/DeviceEvent as OpenTera's UserManagerModule emits them) are
 // TeraEvents published on tera.presence.<kind>.<uuid>; commands and events for one client on
@@ -72,6 +74,13 @@ type Conn struct {
 // Key is the connection's key in BucketPresence.
 func (c Conn) Key() string { return "conn." + c.Kind + "." + c.UUID + "." + c.Replica + "." + c.ID }
 
+// ClosedKey marks a connection whose close was reported (for ClosedTTL), so that a report of
+// its opening that arrives later (retried, or queued on another usermanager replica) is ignored.
+func (c Conn) ClosedKey() string { return "closed." + c.Replica + "." + c.ID }
+
+// ClosedTTL is how long a closed connection is remembered; longer than any report is retried.
+const ClosedTTL = 5 * time.Minute
+
 // ParseConnKey splits a connection key; ok is false for other keys.
 func ParseConnKey(key string) (c Conn, ok bool) {
 	parts := strings.Split(key, ".")
@@ -110,8 +119,9 @@ func (s *Store) Presence(ctx context.Context) (jetstream.KeyValue, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.presence == nil {
+		// Per-key TTLs (closed-connection markers) need LimitMarkerTTL (nats-server 2.11+).
 		kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketPresence, History: 1,
-			Description: "websocket connections, busy sessions and device status"})
+			LimitMarkerTTL: time.Minute, Description: "websocket connections, busy sessions and device status"})
 		if err != nil {
 			return nil, fmt.Errorf("kv bucket %s: %w", BucketPresence, err)
 		}
@@ -174,23 +184,36 @@ func (s *Store) Conns(ctx context.Context, kind, uuid string) ([]Conn, error) {
 	return out, nil
 }
 
+// OnlineKey is the key of a principal's set of connections.
+func OnlineKey(kind, uuid string) string { return "online." + kind + "." + uuid }
+
 // Online returns the uuids of the principals of kind with a live connection.
 func (s *Store) Online(ctx context.Context, kind string) (map[string]bool, error) {
-	conns, err := s.Conns(ctx, kind, "")
+	keys, err := s.keys(ctx, "online."+kind+".*")
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]bool, len(conns))
-	for _, c := range conns {
-		out[c.UUID] = true
+	out := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		out[strings.TrimPrefix(k, "online."+kind+".")] = true
 	}
 	return out, nil
 }
 
 // IsOnline reports whether a principal has a live connection.
 func (s *Store) IsOnline(ctx context.Context, kind, uuid string) (bool, error) {
-	conns, err := s.Conns(ctx, kind, uuid)
-	return len(conns) > 0, err
+	kv, err := s.Presence(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, err = kv.Get(ctx, OnlineKey(kind, uuid))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read presence: %w", err)
+	}
+	return true, nil
 }
 
 // Busy returns the uuids of the principals of kind in a session, with the session uuid.
