@@ -23,14 +23,20 @@ import (
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/store"
 )
 
 // Service is the core target's user API.
 type Service struct {
-	db  *pgxpool.Pool
-	log *slog.Logger
+	db       *pgxpool.Pool
+	log      *slog.Logger
+	presence *presence.Mirror
 }
+
+// WithPresence fills the *_online and *_busy fields from usermanager's presence (without it
+// everyone is offline).
+func (s *Service) WithPresence(m *presence.Mirror) *Service { s.presence = m; return s }
 
 // New returns the service over a pool.
 func New(db *pgxpool.Pool, log *slog.Logger) *Service {

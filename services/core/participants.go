@@ -13,6 +13,7 @@ import (
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/store"
 )
@@ -91,6 +92,8 @@ func (s *participants) GetParticipants(ctx context.Context, r *corev1.GetPartici
 	out := make([]*corev1.Participant, len(rows))
 	for i, row := range rows {
 		out[i] = participantProto(row, form)
+		out[i].ParticipantOnline = s.presence.Online(presence.Participant, out[i].ParticipantUuid)
+		out[i].ParticipantBusy = s.presence.Busy(presence.Participant, out[i].ParticipantUuid)
 	}
 	if form.full {
 		if err := s.addDevices(ctx, out); err != nil {

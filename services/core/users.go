@@ -16,6 +16,7 @@ import (
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/presence"
 )
 
 // /api/user/users
@@ -110,9 +111,8 @@ func (s *users) GetUsers(ctx context.Context, r *corev1.GetUsersRequest) (*corev
 			}
 		}
 		if r.WithStatus {
-			// Presence is the usermanager target's; without it everyone is offline.
-			f := false
-			u.UserOnline, u.UserBusy = &f, &f
+			online, busy := s.presence.Online(presence.User, u.UserUuid), s.presence.Busy(presence.User, u.UserUuid)
+			u.UserOnline, u.UserBusy = &online, &busy
 		}
 	}
 	return &corev1.GetUsersResponse{Users: out}, nil

@@ -332,7 +332,9 @@ func (s *Service) updateOnline(ctx context.Context, kv jetstream.KeyValue, c pre
 }
 
 // isConflict reports a compare-and-set that lost to another writer.
-func isConflict(err error) bool { return errors.Is(err, jetstream.ErrKeyExists) || isRevisionMismatch(err) }
+func isConflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || isRevisionMismatch(err)
+}
 
 func isRevisionMismatch(err error) bool {
 	var apiErr *jetstream.APIError

@@ -451,3 +451,39 @@ func TestOpenReportedAfterCloseIsIgnored(t *testing.T) {
 		t.Fatalf("users online: %v", got)
 	}
 }
+
+// core's participant_online/_busy and user_online/_busy (with_status) come from presence.
+func TestCoreStatusFieldsFromPresence(t *testing.T) {
+	e := newEnv(t)
+	base := e.process("all")
+	f := e.fixture()
+	field := func(path, key string) any {
+		t.Helper()
+		r := do(t, http.MethodGet, base+path, admin, "")
+		l := r.list(t)
+		if r.code != 200 || len(l) != 1 {
+			t.Fatalf("%s: %d %s", path, r.code, r.body)
+		}
+		return l[0][key]
+	}
+	if v := field("/api/user/participants?id_participant=1", "participant_online"); v != false {
+		t.Fatalf("participant_online before connecting: %v", v)
+	}
+	p := mustDial(t, base, wsPath(t, base, "participant", participant1))
+	p.next()
+	u := mustDial(t, base, wsPath(t, base, "user", user4))
+	u.next()
+	eventually(t, "participant_online", func() bool { return field("/api/user/participants?id_participant=1", "participant_online") == true })
+	eventually(t, "user_online", func() bool { return field("/api/user/users?id_user=6&with_status=true", "user_online") == true })
+	ev, _ := presence.Event(&eventsv1.JoinSessionEvent{SessionUuid: "s-core", SessionParticipants: []string{f.part1UUID}})
+	b, _ := proto.Marshal(ev)
+	if err := e.nc.Publish("tera.session.s-core.join", b); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "participant_busy", func() bool { return field("/api/user/participants?id_participant=1", "participant_busy") == true })
+	p.c.CloseNow()
+	eventually(t, "participant offline", func() bool {
+		return field("/api/user/participants?id_participant=1", "participant_online") == false &&
+			field("/api/user/participants?id_participant=1", "participant_busy") == false
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"github.com/tera-health/tera/services/core"
 	"github.com/tera-health/tera/services/internal/logstream"
 	"github.com/tera-health/tera/services/internal/outbox"
+	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/logging"
 	"github.com/tera-health/tera/services/usermanager"
 )
@@ -18,7 +19,8 @@ func init() {
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build: func(d *Deps) ([]server.Service, error) {
-			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log), core.NewSessionCleanup(d.DB, d.Log), core.New(d.DB, d.Log)}, nil
+			mirror := presence.NewMirror(presence.NewStore(d.JS))
+			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log), core.NewSessionCleanup(d.DB, d.Log), core.New(d.DB, d.Log).WithPresence(mirror), server.Background("presence-mirror", mirror.Run)}, nil
 		},
 		Outbox: true,
 	})

@@ -306,3 +306,91 @@ func Disconnect(nc *nats.Conn, kind, uuid, source string) error {
 	}
 	return nil
 }
+
+// Mirror keeps an in-memory copy of who is online and busy, fed by a watch of the presence
+// bucket, for targets that answer presence on every read (core's *_online and *_busy fields)
+// without a NATS round trip per request. It lags the bucket by the watch's delivery only.
+type Mirror struct {
+	store *Store
+	mu    sync.RWMutex
+	keys  map[string]bool // online.<kind>.<uuid> and busy.<kind>.<uuid>
+	ready bool
+}
+
+// NewMirror returns a mirror of store's bucket; Run fills it.
+func NewMirror(store *Store) *Mirror { return &Mirror{store: store, keys: map[string]bool{}} }
+
+// Run watches the bucket until ctx ends, re-watching after errors (a NATS outage keeps the last
+// known state).
+func (m *Mirror) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		if err := m.watch(ctx); err == nil || ctx.Err() != nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return nil
+}
+
+func (m *Mirror) watch(ctx context.Context) error {
+	kv, err := m.store.Presence(ctx)
+	if err != nil {
+		return err
+	}
+	w, err := kv.WatchFiltered(ctx, []string{"online.>", "busy.>"})
+	if err != nil {
+		return fmt.Errorf("watch presence: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	fresh := map[string]bool{}
+	initial := true
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("presence watch ended")
+			}
+			if e == nil { // the current values were delivered: swap them in
+				m.mu.Lock()
+				m.keys, m.ready = fresh, true
+				m.mu.Unlock()
+				initial = false
+				continue
+			}
+			live := e.Operation() == jetstream.KeyValuePut
+			if initial {
+				if live {
+					fresh[e.Key()] = true
+				} else {
+					delete(fresh, e.Key())
+				}
+				continue
+			}
+			m.mu.Lock()
+			if live {
+				m.keys[e.Key()] = true
+			} else {
+				delete(m.keys, e.Key())
+			}
+			m.mu.Unlock()
+		}
+	}
+}
+
+// Online and Busy report a principal's presence as last seen (false before the first sync).
+func (m *Mirror) Online(kind, uuid string) bool { return m.has("online." + kind + "." + uuid) }
+func (m *Mirror) Busy(kind, uuid string) bool   { return m.has("busy." + kind + "." + uuid) }
+
+func (m *Mirror) has(k string) bool {
+	if m == nil {
+		return false
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.keys[k]
+}
