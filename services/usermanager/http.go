@@ -101,16 +101,22 @@ func uuidsOf[V any](m map[string]V) []string {
 	return out
 }
 
+// status is who of kind is online, and who of those is busy (with the session).
+func (s *Service) status(ctx context.Context, kind string) (online map[string]bool, busy map[string]string, err error) {
+	if online, err = s.store.Online(ctx, kind); err != nil {
+		return nil, nil, err
+	}
+	if busy, err = s.store.Busy(ctx, kind); err != nil {
+		return nil, nil, err
+	}
+	return online, busy, nil
+}
+
 // onlineUsers is GET /api/user/users/online: the accessible users online, minimal JSON
 // (UserQueryOnlineUsers), by first name.
 func (s *Service) onlineUsers(w http.ResponseWriter, r *http.Request, c *authn.Caller) {
 	ctx := r.Context()
-	online, err := s.store.Online(ctx, presence.User)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	busy, err := s.store.Busy(ctx, presence.User)
+	online, busy, err := s.status(ctx, presence.User)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -153,12 +159,7 @@ func (s *Service) onlineUsers(w http.ResponseWriter, r *http.Request, c *authn.C
 // onlineParticipants is GET /api/user/participants/online[?with_projects][&with_sites].
 func (s *Service) onlineParticipants(w http.ResponseWriter, r *http.Request, c *authn.Caller) {
 	ctx := r.Context()
-	online, err := s.store.Online(ctx, presence.Participant)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	busy, err := s.store.Busy(ctx, presence.Participant)
+	online, busy, err := s.status(ctx, presence.Participant)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -206,12 +207,7 @@ func (s *Service) onlineParticipants(w http.ResponseWriter, r *http.Request, c *
 // record {online, busy, status}.
 func (s *Service) onlineDevices(w http.ResponseWriter, r *http.Request, c *authn.Caller) {
 	ctx := r.Context()
-	online, err := s.store.Online(ctx, presence.Device)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	busy, err := s.store.Busy(ctx, presence.Device)
+	online, busy, err := s.status(ctx, presence.Device)
 	if err != nil {
 		s.internal(w, r, err)
 		return
