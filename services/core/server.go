@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
@@ -73,9 +74,25 @@ type versionsJSON struct {
 var clientKeys = []string{"client_name", "client_description", "client_version", "client_documentation_url",
 	"client_windows_download_url", "client_mac_download_url", "client_linux_download_url"}
 
-func clientFields(c *corev1.ClientVersions) []**string {
-	return []**string{&c.ClientName, &c.ClientDescription, &c.ClientVersion, &c.ClientDocumentationUrl,
-		&c.ClientWindowsDownloadUrl, &c.ClientMacDownloadUrl, &c.ClientLinuxDownloadUrl}
+// clientField reads and writes one key of a client's versions.
+type clientField struct {
+	get func() *string
+	set func(*string)
+}
+
+func clientFields(c *corev1.ClientVersions) []clientField {
+	plain := func(p **string) clientField { return clientField{func() *string { return *p }, func(v *string) { *p = v }} }
+	// The download URLs are wrappers: always emitted, null when unset.
+	wrapped := func(p **wrapperspb.StringValue) clientField {
+		return clientField{func() *string {
+			if *p == nil {
+				return nil
+			}
+			return &(*p).Value
+		}, func(v *string) { *p = strValue(v) }}
+	}
+	return []clientField{plain(&c.ClientName), plain(&c.ClientDescription), plain(&c.ClientVersion), plain(&c.ClientDocumentationUrl),
+		wrapped(&c.ClientWindowsDownloadUrl), wrapped(&c.ClientMacDownloadUrl), wrapped(&c.ClientLinuxDownloadUrl)}
 }
 
 func parseVersions(raw string) *corev1.Versions {
@@ -89,7 +106,7 @@ func parseVersions(raw string) *corev1.Versions {
 		c := &corev1.ClientVersions{}
 		for i, f := range clientFields(c) {
 			if val, ok := fields[clientKeys[i]]; ok && val != nil {
-				*f = val
+				f.set(val)
 			}
 		}
 		out.Clients[name] = c
@@ -103,9 +120,7 @@ func formatVersions(v *corev1.Versions) (string, error) {
 	for name, c := range v.Clients {
 		m := map[string]*string{}
 		for i, f := range clientFields(c) {
-			if *f != nil {
-				m[clientKeys[i]] = *f
-			}
+			m[clientKeys[i]] = f.get()
 		}
 		out.Clients[name] = m
 	}

@@ -63,8 +63,11 @@ func TestVersionsGet(t *testing.T) {
 		if c["client_name"] != "OpenTeraPlus" || c["client_version"] != "1.0.0" || c["client_description"] != "OpenTeraPlus" {
 			t.Errorf("%s: clients %v", who, got["clients"])
 		}
-		if _, has := c["client_windows_download_url"]; has {
-			t.Errorf("absent keys emitted: %v", c)
+		// Every client carries the download URLs, null when unset (OpenTera's ClientVersions.to_dict).
+		for _, k := range []string{"client_windows_download_url", "client_mac_download_url", "client_linux_download_url"} {
+			if v, has := c[k]; !has || v != nil {
+				t.Errorf("%s: %s = %v (present %v), want null", who, k, v, has)
+			}
 		}
 	}
 	e.expect(401, "", "GET", "/api/user/versions", nil)

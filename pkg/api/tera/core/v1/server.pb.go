@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -256,11 +257,12 @@ type ClientVersions struct {
 	ClientName        *string                `protobuf:"bytes,1,opt,name=client_name,json=clientName,proto3,oneof" json:"client_name,omitempty"`
 	ClientDescription *string                `protobuf:"bytes,2,opt,name=client_description,json=clientDescription,proto3,oneof" json:"client_description,omitempty"`
 	// The latest version, "major.minor.patch"; login refuses clients of another major version.
-	ClientVersion            *string `protobuf:"bytes,3,opt,name=client_version,json=clientVersion,proto3,oneof" json:"client_version,omitempty"`
-	ClientDocumentationUrl   *string `protobuf:"bytes,4,opt,name=client_documentation_url,json=clientDocumentationUrl,proto3,oneof" json:"client_documentation_url,omitempty"`
-	ClientWindowsDownloadUrl *string `protobuf:"bytes,5,opt,name=client_windows_download_url,json=clientWindowsDownloadUrl,proto3,oneof" json:"client_windows_download_url,omitempty"`
-	ClientMacDownloadUrl     *string `protobuf:"bytes,6,opt,name=client_mac_download_url,json=clientMacDownloadUrl,proto3,oneof" json:"client_mac_download_url,omitempty"`
-	ClientLinuxDownloadUrl   *string `protobuf:"bytes,7,opt,name=client_linux_download_url,json=clientLinuxDownloadUrl,proto3,oneof" json:"client_linux_download_url,omitempty"`
+	ClientVersion          *string `protobuf:"bytes,3,opt,name=client_version,json=clientVersion,proto3,oneof" json:"client_version,omitempty"`
+	ClientDocumentationUrl *string `protobuf:"bytes,4,opt,name=client_documentation_url,json=clientDocumentationUrl,proto3,oneof" json:"client_documentation_url,omitempty"`
+	// The download URLs are always present, null when unset (OpenTera's ClientVersions.to_dict).
+	ClientWindowsDownloadUrl *wrapperspb.StringValue `protobuf:"bytes,5,opt,name=client_windows_download_url,json=clientWindowsDownloadUrl,proto3" json:"client_windows_download_url,omitempty"`
+	ClientMacDownloadUrl     *wrapperspb.StringValue `protobuf:"bytes,6,opt,name=client_mac_download_url,json=clientMacDownloadUrl,proto3" json:"client_mac_download_url,omitempty"`
+	ClientLinuxDownloadUrl   *wrapperspb.StringValue `protobuf:"bytes,7,opt,name=client_linux_download_url,json=clientLinuxDownloadUrl,proto3" json:"client_linux_download_url,omitempty"`
 	unknownFields            protoimpl.UnknownFields
 	sizeCache                protoimpl.SizeCache
 }
@@ -323,25 +325,25 @@ func (x *ClientVersions) GetClientDocumentationUrl() string {
 	return ""
 }
 
-func (x *ClientVersions) GetClientWindowsDownloadUrl() string {
-	if x != nil && x.ClientWindowsDownloadUrl != nil {
-		return *x.ClientWindowsDownloadUrl
+func (x *ClientVersions) GetClientWindowsDownloadUrl() *wrapperspb.StringValue {
+	if x != nil {
+		return x.ClientWindowsDownloadUrl
 	}
-	return ""
+	return nil
 }
 
-func (x *ClientVersions) GetClientMacDownloadUrl() string {
-	if x != nil && x.ClientMacDownloadUrl != nil {
-		return *x.ClientMacDownloadUrl
+func (x *ClientVersions) GetClientMacDownloadUrl() *wrapperspb.StringValue {
+	if x != nil {
+		return x.ClientMacDownloadUrl
 	}
-	return ""
+	return nil
 }
 
-func (x *ClientVersions) GetClientLinuxDownloadUrl() string {
-	if x != nil && x.ClientLinuxDownloadUrl != nil {
-		return *x.ClientLinuxDownloadUrl
+func (x *ClientVersions) GetClientLinuxDownloadUrl() *wrapperspb.StringValue {
+	if x != nil {
+		return x.ClientLinuxDownloadUrl
 	}
-	return ""
+	return nil
 }
 
 // PostVersionsRequest is the request body {"ClientVersions": {…}}.
@@ -529,7 +531,7 @@ var File_tera_core_v1_server_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_server_proto_rawDesc = "" +
 	"\n" +
-	"\x19tera/core/v1/server.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dtera/options/v1/options.proto\"^\n" +
+	"\x19tera/core/v1/server.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x1dtera/options/v1/options.proto\"^\n" +
 	"\x18GetServerSettingsRequest\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\bR\x04uuid\x12.\n" +
 	"\x13device_register_key\x18\x02 \x01(\bR\x11deviceRegisterKey\"\x93\x01\n" +
@@ -548,23 +550,20 @@ const file_tera_core_v1_server_proto_rawDesc = "" +
 	"\aclients\x18\x05 \x03(\v2#.tera.core.v1.Versions.ClientsEntryR\aclients\x1aX\n" +
 	"\fClientsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
-	"\x05value\x18\x02 \x01(\v2\x1c.tera.core.v1.ClientVersionsR\x05value:\x028\x01\"\xc6\x04\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.tera.core.v1.ClientVersionsR\x05value:\x028\x01\"\xb7\x04\n" +
 	"\x0eClientVersions\x12$\n" +
 	"\vclient_name\x18\x01 \x01(\tH\x00R\n" +
 	"clientName\x88\x01\x01\x122\n" +
 	"\x12client_description\x18\x02 \x01(\tH\x01R\x11clientDescription\x88\x01\x01\x12*\n" +
 	"\x0eclient_version\x18\x03 \x01(\tH\x02R\rclientVersion\x88\x01\x01\x12=\n" +
-	"\x18client_documentation_url\x18\x04 \x01(\tH\x03R\x16clientDocumentationUrl\x88\x01\x01\x12B\n" +
-	"\x1bclient_windows_download_url\x18\x05 \x01(\tH\x04R\x18clientWindowsDownloadUrl\x88\x01\x01\x12:\n" +
-	"\x17client_mac_download_url\x18\x06 \x01(\tH\x05R\x14clientMacDownloadUrl\x88\x01\x01\x12>\n" +
-	"\x19client_linux_download_url\x18\a \x01(\tH\x06R\x16clientLinuxDownloadUrl\x88\x01\x01B\x0e\n" +
+	"\x18client_documentation_url\x18\x04 \x01(\tH\x03R\x16clientDocumentationUrl\x88\x01\x01\x12[\n" +
+	"\x1bclient_windows_download_url\x18\x05 \x01(\v2\x1c.google.protobuf.StringValueR\x18clientWindowsDownloadUrl\x12S\n" +
+	"\x17client_mac_download_url\x18\x06 \x01(\v2\x1c.google.protobuf.StringValueR\x14clientMacDownloadUrl\x12W\n" +
+	"\x19client_linux_download_url\x18\a \x01(\v2\x1c.google.protobuf.StringValueR\x16clientLinuxDownloadUrlB\x0e\n" +
 	"\f_client_nameB\x15\n" +
 	"\x13_client_descriptionB\x11\n" +
 	"\x0f_client_versionB\x1b\n" +
-	"\x19_client_documentation_urlB\x1e\n" +
-	"\x1c_client_windows_download_urlB\x1a\n" +
-	"\x18_client_mac_download_urlB\x1c\n" +
-	"\x1a_client_linux_download_url\"\\\n" +
+	"\x19_client_documentation_url\"\\\n" +
 	"\x13PostVersionsRequest\x12E\n" +
 	"\x0fclient_versions\x18\x01 \x01(\v2\x1c.tera.core.v1.ClientVersionsR\x0eClientVersions\"U\n" +
 	"\x19GetServerSettingsResponse\x128\n" +
@@ -602,25 +601,29 @@ var file_tera_core_v1_server_proto_goTypes = []any{
 	(*GetVersionsResponse)(nil),       // 7: tera.core.v1.GetVersionsResponse
 	(*PostVersionsResponse)(nil),      // 8: tera.core.v1.PostVersionsResponse
 	nil,                               // 9: tera.core.v1.Versions.ClientsEntry
+	(*wrapperspb.StringValue)(nil),    // 10: google.protobuf.StringValue
 }
 var file_tera_core_v1_server_proto_depIdxs = []int32{
-	9, // 0: tera.core.v1.Versions.clients:type_name -> tera.core.v1.Versions.ClientsEntry
-	4, // 1: tera.core.v1.PostVersionsRequest.client_versions:type_name -> tera.core.v1.ClientVersions
-	1, // 2: tera.core.v1.GetServerSettingsResponse.settings:type_name -> tera.core.v1.ServerSettings
-	3, // 3: tera.core.v1.GetVersionsResponse.versions:type_name -> tera.core.v1.Versions
-	3, // 4: tera.core.v1.PostVersionsResponse.versions:type_name -> tera.core.v1.Versions
-	4, // 5: tera.core.v1.Versions.ClientsEntry.value:type_name -> tera.core.v1.ClientVersions
-	0, // 6: tera.core.v1.ServerService.GetServerSettings:input_type -> tera.core.v1.GetServerSettingsRequest
-	2, // 7: tera.core.v1.ServerService.GetVersions:input_type -> tera.core.v1.GetVersionsRequest
-	5, // 8: tera.core.v1.ServerService.PostVersions:input_type -> tera.core.v1.PostVersionsRequest
-	6, // 9: tera.core.v1.ServerService.GetServerSettings:output_type -> tera.core.v1.GetServerSettingsResponse
-	7, // 10: tera.core.v1.ServerService.GetVersions:output_type -> tera.core.v1.GetVersionsResponse
-	8, // 11: tera.core.v1.ServerService.PostVersions:output_type -> tera.core.v1.PostVersionsResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	9,  // 0: tera.core.v1.Versions.clients:type_name -> tera.core.v1.Versions.ClientsEntry
+	10, // 1: tera.core.v1.ClientVersions.client_windows_download_url:type_name -> google.protobuf.StringValue
+	10, // 2: tera.core.v1.ClientVersions.client_mac_download_url:type_name -> google.protobuf.StringValue
+	10, // 3: tera.core.v1.ClientVersions.client_linux_download_url:type_name -> google.protobuf.StringValue
+	4,  // 4: tera.core.v1.PostVersionsRequest.client_versions:type_name -> tera.core.v1.ClientVersions
+	1,  // 5: tera.core.v1.GetServerSettingsResponse.settings:type_name -> tera.core.v1.ServerSettings
+	3,  // 6: tera.core.v1.GetVersionsResponse.versions:type_name -> tera.core.v1.Versions
+	3,  // 7: tera.core.v1.PostVersionsResponse.versions:type_name -> tera.core.v1.Versions
+	4,  // 8: tera.core.v1.Versions.ClientsEntry.value:type_name -> tera.core.v1.ClientVersions
+	0,  // 9: tera.core.v1.ServerService.GetServerSettings:input_type -> tera.core.v1.GetServerSettingsRequest
+	2,  // 10: tera.core.v1.ServerService.GetVersions:input_type -> tera.core.v1.GetVersionsRequest
+	5,  // 11: tera.core.v1.ServerService.PostVersions:input_type -> tera.core.v1.PostVersionsRequest
+	6,  // 12: tera.core.v1.ServerService.GetServerSettings:output_type -> tera.core.v1.GetServerSettingsResponse
+	7,  // 13: tera.core.v1.ServerService.GetVersions:output_type -> tera.core.v1.GetVersionsResponse
+	8,  // 14: tera.core.v1.ServerService.PostVersions:output_type -> tera.core.v1.PostVersionsResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_tera_core_v1_server_proto_init() }
