@@ -6,7 +6,9 @@ import (
 
 func TestUserGroupsGet(t *testing.T) {
 	e := newEnv(t)
-	want := map[string][]int{"admin": {1, 2, 3, 4, 5}, "siteadmin": {1, 2, 4}, "user": {1, 2, 4}, "user3": {1, 2, 4}, "user4": {}}
+	// Group 3 holds site 1's admin role, so it is admin of every project of site 1 (OpenTera's
+	// inherited roles) and visible to their users.
+	want := map[string][]int{"admin": {1, 2, 3, 4, 5}, "siteadmin": {1, 2, 3, 4}, "user": {1, 2, 3, 4}, "user3": {1, 2, 3, 4}, "user4": {}}
 	for who, w := range want {
 		if got := e.list(who, "/api/user/usergroups?list=true"); !eqInts(ids(got, "id_user_group"), w) {
 			t.Errorf("%s sees %v, want %v", who, ids(got, "id_user_group"), w)
@@ -17,9 +19,9 @@ func TestUserGroupsGet(t *testing.T) {
 		want   []int
 	}{
 		{"admin", "id_user_group=3", []int{3}},
-		{"user", "id_user_group=3", []int{}},
+		{"user", "id_user_group=3", []int{3}},
 		{"admin", "id_user=4", []int{3, 4}},
-		{"siteadmin", "id_user=4", []int{4}},
+		{"siteadmin", "id_user=4", []int{3, 4}}, // 3 holds site 1's admin role: inherited on its projects
 		{"user4", "id_user=4", []int{}},
 		{"admin", "id_site=1", []int{1, 2, 3, 4}},
 		{"siteadmin", "id_site=1", []int{1, 2, 3, 4}},

@@ -69,7 +69,7 @@ func TestUsersSelectorsAndForms(t *testing.T) {
 		{"admin", "username=user2", []int{4}},
 		{"user", "username=siteadmin", []int{}},
 		{"admin", "id_user_group=3", []int{2, 4}},
-		{"user", "id_user_group=3", []int{}},
+		{"user", "id_user_group=3", []int{2, 4}}, // site 1's admin group: admin of user's project, inherited
 		{"admin", "id_user_group=1", []int{3}},
 		{"admin", "enabled=false", []int{}},
 	}
