@@ -73,13 +73,11 @@ RETURNING id_participant_group`
 
 // InsertGroup creates a group in a project of the scope (ErrNotFound otherwise).
 func InsertGroup(ctx context.Context, db DB, scope access.Scope, p GroupPatch) (int32, error) {
-	var id int32
-	err := db.QueryRow(ctx, insertGroupSQL, scope.Args(p.args(0))).Scan(&id)
-	return id, wrap("insert group", err)
+	return writeID(ctx, db, "insert group", insertGroupSQL, scope, p.args(0))
 }
 
 // UpdateGroup changes a group of the scope, moving it only to a project of the scope.
 func UpdateGroup(ctx context.Context, db DB, scope access.Scope, id int32, p GroupPatch) error {
-	err := db.QueryRow(ctx, updateGroupSQL, scope.Args(p.args(id))).Scan(&id)
-	return wrap("update group", err)
+	_, err := writeID(ctx, db, "update group", updateGroupSQL, scope, p.args(id))
+	return err
 }

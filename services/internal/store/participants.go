@@ -171,14 +171,12 @@ RETURNING id_participant`
 
 // InsertParticipant creates a participant in a project of the scope (ErrNotFound otherwise).
 func InsertParticipant(ctx context.Context, db DB, scope access.Scope, p ParticipantPatch) (int32, error) {
-	var id int32
-	err := db.QueryRow(ctx, insertParticipantSQL, scope.Args(p.args(0))).Scan(&id)
-	return id, wrap("insert participant", err)
+	return writeID(ctx, db, "insert participant", insertParticipantSQL, scope, p.args(0))
 }
 
 // UpdateParticipant changes a participant of the scope, moving it only to a project of the
 // scope (ErrNotFound otherwise).
 func UpdateParticipant(ctx context.Context, db DB, scope access.Scope, id int32, p ParticipantPatch) error {
-	err := db.QueryRow(ctx, updateParticipantSQL, scope.Args(p.args(id))).Scan(&id)
-	return wrap("update participant", err)
+	_, err := writeID(ctx, db, "update participant", updateParticipantSQL, scope, p.args(id))
+	return err
 }

@@ -115,16 +115,14 @@ RETURNING id_project`
 
 // InsertProject creates a project on a site of the scope (ErrNotFound otherwise).
 func InsertProject(ctx context.Context, db DB, scope access.Scope, p ProjectPatch) (int32, error) {
-	var id int32
-	err := db.QueryRow(ctx, insertProjectSQL, scope.Args(p.args(0))).Scan(&id)
-	return id, wrap("insert project", err)
+	return writeID(ctx, db, "insert project", insertProjectSQL, scope, p.args(0))
 }
 
 // UpdateProject changes a project of the scope (ErrNotFound otherwise, or when moved to a site
 // outside it).
 func UpdateProject(ctx context.Context, db DB, scope access.Scope, id int32, p ProjectPatch) error {
-	err := db.QueryRow(ctx, updateProjectSQL, scope.Args(p.args(id))).Scan(&id)
-	return wrap("update project", err)
+	_, err := writeID(ctx, db, "update project", updateProjectSQL, scope, p.args(id))
+	return err
 }
 
 // SessionTypeCheck counts the wanted session types the scope cannot see and those not linked to

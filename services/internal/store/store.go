@@ -126,6 +126,14 @@ func list[T any](ctx context.Context, db DB, what, sql string, scope access.Scop
 	return out, wrap(what, err)
 }
 
+// writeID runs a scoped INSERT or UPDATE … RETURNING <id> (ErrNotFound when the scope covers no
+// row).
+func writeID(ctx context.Context, db DB, what, sql string, scope access.Scope, args pgx.NamedArgs) (int32, error) {
+	var id int32
+	err := db.QueryRow(ctx, sql, scope.Args(args)).Scan(&id)
+	return id, wrap(what, err)
+}
+
 // one is list for a statement returning at most one row (ErrNotFound when none).
 func one[T any](ctx context.Context, db DB, what, sql string, scope access.Scope, args pgx.NamedArgs) (T, error) {
 	rows, err := db.Query(ctx, sql, scope.Args(args))
