@@ -74,6 +74,7 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterSessionServiceServer(g, &sessions{Service: s})
 	corev1.RegisterSessionEventServiceServer(g, &sessionEvents{Service: s})
 	corev1.RegisterDeviceServiceServer(g, &devices{Service: s})
+	corev1.RegisterSessionTypeServiceServer(g, &sessionTypes{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -102,6 +103,7 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterSessionServiceHandler,
 		corev1.RegisterSessionEventServiceHandler,
 		corev1.RegisterDeviceServiceHandler,
+		corev1.RegisterSessionTypeServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

@@ -98,7 +98,8 @@ func FuzzUsersQuery(f *testing.F) {
 func FuzzWriteBodies(f *testing.F) {
 	paths := []string{"/api/user/sites", "/api/user/projects", "/api/user/groups", "/api/user/usergroups",
 		"/api/user/siteaccess", "/api/user/projectaccess", "/api/user/users/usergroups", "/api/user/users/preferences",
-		"/api/user/devicetypes", "/api/user/devicesubtypes", "/api/user/sessions", "/api/user/sessions/events", "/api/user/devices"}
+		"/api/user/devicetypes", "/api/user/devicesubtypes", "/api/user/sessions", "/api/user/sessions/events", "/api/user/devices",
+		"/api/user/sessiontypes"}
 	seeds := []string{
 		`{"site": {"id_site": 0, "site_name": "F"}}`,
 		`{"project": {"id_project": 0, "id_site": 1, "project_name": "F", "sessiontypes": [{"id_session_type": 1}]}}`,
@@ -116,6 +117,8 @@ func FuzzWriteBodies(f *testing.F) {
 		`{"session_event": {"id_session_event": 0, "id_session": 1, "id_session_event_type": 100, "session_event_datetime": "2026-01-02T03:04:05Z"}}`,
 		`{"device": {"id_device": 0, "device_name": "F", "id_device_type": 4, "id_device_subtype": 2, "device_sites": [{"id_site": 1}],
 		  "device_projects": [{"id_project": 1}], "device_config": "{}"}}`,
+		`{"session_type": {"id_session_type": 0, "session_type_name": "F", "session_type_color": "#000000", "session_type_category": 1,
+		  "id_service": 6, "session_type_sites": [{"id_site": 1}], "session_type_projects": [{"id_project": 2}], "session_type_services": [{"id_service": 3}]}}`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), s)
@@ -126,6 +129,7 @@ func FuzzWriteBodies(f *testing.F) {
 	f.Add(uint8(10), `{"session": {"id_session": 1, "id_session_type": 99, "session_start_datetime": "0000-00-00"}}`)
 	f.Add(uint8(12), `{"device": {"id_device": 1, "id_device_subtype": 99, "device_sites": [{"id_site": 1e12}]}}`)
 	f.Add(uint8(12), `{"device": {"id_device": 2, "device_projects": [{"id_project": 3}]}}`)
+	f.Add(uint8(13), `{"session_type": {"id_session_type": 1, "id_service": 0, "session_type_projects": [{"id_project": 3}]}}`)
 	f.Add(uint8(11), `{"session_event": {"id_session_event": 1, "id_session": 999999, "session_event_text": "\u0000"}}`)
 	e := newEnv(f)
 	f.Fuzz(func(t *testing.T, which uint8, body string) {

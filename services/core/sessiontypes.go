@@ -1,0 +1,217 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
+	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/store"
+)
+
+// /api/user/sessiontypes
+
+type sessionTypes struct {
+	*Service
+	corev1.UnimplementedSessionTypeServiceServer
+}
+
+const categoryService = 1 // OpenTera's SessionCategoryEnum.SERVICE
+
+func sessionTypeProto(r store.SessionTypeRow, full bool) *corev1.SessionType {
+	out := &corev1.SessionType{IdSessionType: r.IDSessionType, IdService: int32Value(r.IDService), SessionTypeName: r.SessionTypeName,
+		SessionTypeColor: r.SessionTypeColor, SessionTypeCategory: r.SessionTypeCategory}
+	if full {
+		out.SessionTypeOnline, out.SessionTypeConfig = &r.SessionTypeOnline, nullable(r.SessionTypeConfig)
+		out.SessionTypeServiceKey, out.SessionTypeServiceUuid = r.ServiceKey, r.ServiceUUID
+	}
+	return out
+}
+
+func (s *sessionTypes) list(ctx context.Context, q store.DB, sc access.Scope, f store.SessionTypeFilter, full bool) ([]*corev1.SessionType, error) {
+	rows, err := store.ListSessionTypes(ctx, q, sc, f)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := make([]*corev1.SessionType, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, sessionTypeProto(r, full))
+	}
+	return out, nil
+}
+
+func (s *sessionTypes) GetSessionTypes(ctx context.Context, r *corev1.GetSessionTypesRequest) (*corev1.GetSessionTypesResponse, error) {
+	m := caller(ctx)
+	var f store.SessionTypeFilter
+	switch {
+	case r.IdSessionType != 0:
+		f.ID = &r.IdSessionType
+	case r.IdProject != 0:
+		f.Project = &r.IdProject
+	case r.IdSite != 0:
+		if ok, err := m.acc.Can(ctx, s.db, access.Sites, r.IdSite); err != nil || !ok {
+			return nil, errOr(s.dbError(ctx, err), apierr.Forbidden("Forbidden"))
+		}
+		f.Site = &r.IdSite
+	}
+	out, err := s.list(ctx, s.db, m.acc, f, !r.List)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.GetSessionTypesResponse{SessionTypes: out}, nil
+}
+
+func (s *sessionTypes) PostSessionType(ctx context.Context, r *corev1.PostSessionTypeRequest) (*corev1.PostSessionTypeResponse, error) {
+	b := r.GetSessionType()
+	m := caller(ctx)
+	switch {
+	case b == nil:
+		return nil, apierr.MissingArgument("Missing session_type")
+	case b.IdSessionType == nil:
+		return nil, apierr.MissingArgument("Missing id_session_type")
+	case b.GetIdSessionType() == 0 && b.SessionTypeSites == nil && !m.superadmin:
+		return nil, apierr.MissingArgument("Missing site(s) to associate that session type to")
+	case b.SessionTypeCategory != nil && (b.GetSessionTypeCategory() < 1 || b.GetSessionTypeCategory() > 4):
+		return nil, apierr.InvalidArgument("Invalid session_type_category")
+	case b.SessionTypeName != nil && strings.TrimSpace(b.GetSessionTypeName()) == "":
+		return nil, apierr.InvalidArgument("Invalid session_type_name")
+	case b.GetIdSessionType() == 0 && (b.SessionTypeName == nil || b.SessionTypeColor == nil || b.SessionTypeCategory == nil):
+		return nil, apierr.MissingArgument("Missing session_type_name, session_type_color or session_type_category")
+	}
+	var links [3][]int32 // sites, projects, secondary services
+	for i, lv := range []*structpb.ListValue{b.SessionTypeSites, b.SessionTypeProjects, b.SessionTypeServices} {
+		ids, err := optionalIDList(lv, [3]string{"id_site", "id_project", "id_service"}[i])
+		if err != nil {
+			return nil, err
+		}
+		links[i] = ids
+	}
+	p := store.SessionTypePatch{Service: b.IdService, Name: b.SessionTypeName, Online: b.SessionTypeOnline, Config: b.SessionTypeConfig,
+		Color: b.SessionTypeColor, Category: b.SessionTypeCategory}
+	if b.IdService != nil && b.GetIdService() == 0 {
+		p.Service, p.ClearService = nil, true
+	}
+	admin := m.acc.AdminOnly()
+	id := b.GetIdSessionType()
+	var out []*corev1.SessionType
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		category, service := b.GetSessionTypeCategory(), p.Service
+		if id > 0 {
+			cur, curService, _, _, err := store.SessionTypeInfo(ctx, tx, id, admin.Projects())
+			if err != nil {
+				return err
+			}
+			if b.SessionTypeCategory == nil {
+				category = cur
+			}
+			if service == nil && !p.ClearService {
+				service = curService
+			}
+		}
+		if err := s.checkTypeLinks(ctx, tx, m, category, service, links); err != nil {
+			return err
+		}
+		var err error
+		if id > 0 {
+			err = store.UpdateSessionType(ctx, tx, admin, id, p)
+		} else {
+			id, err = store.InsertSessionType(ctx, tx, p)
+		}
+		if err != nil {
+			return err
+		}
+		for i, l := range []store.Link{store.SessionTypeSites, store.SessionTypeProjects, store.SessionTypeServices} {
+			if links[i] == nil {
+				continue
+			}
+			removable := [3]access.Fragment{admin.Sites(), admin.Projects(), admin.Services()}[i]
+			err := store.ReplaceScopedLinks(ctx, tx, l, id, links[i], removable)
+			if ie, ok := errors.AsType[*store.IntegrityError](err); ok && ie.Message == "Session type not associated to project site" {
+				return apierr.InvalidArgument(ie.Message)
+			} else if err != nil {
+				return err
+			}
+		}
+		row, err := store.SessionTypeWritten(ctx, tx, id)
+		out = []*corev1.SessionType{sessionTypeProto(row, true)}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.PostSessionTypeResponse{SessionTypes: out}, nil
+}
+
+// checkTypeLinks applies OpenTera's rules to a session type write: a SERVICE type needs a
+// visible service, listed sites/projects/services must be administered, and a site admin may
+// link a SERVICE type only to sites using its service.
+func (s *sessionTypes) checkTypeLinks(ctx context.Context, tx pgx.Tx, m me, category int32, service *int32, links [3][]int32) error {
+	admin := m.acc.AdminOnly()
+	if category == categoryService {
+		if service == nil {
+			return apierr.MissingArgument("Missing id_service for session type of type service")
+		}
+		if bad, err := store.Inaccessible(ctx, tx, m.acc.Services(), []int32{*service}); err != nil || len(bad) > 0 {
+			return errOr(err, apierr.Forbidden("Forbidden"))
+		}
+	}
+	msgs := [3]string{"No site admin access for at least one site in the list",
+		"No project admin access for at a least one project in the list",
+		"No service admin access for at a least one service in the list"}
+	for i, f := range [3]access.Fragment{admin.Sites(), admin.Projects(), admin.Services()} {
+		if bad, err := store.Inaccessible(ctx, tx, f, links[i]); err != nil || len(bad) > 0 {
+			return errOr(err, apierr.Forbidden(msgs[i]))
+		}
+	}
+	if category == categoryService && !m.superadmin && len(links[0]) > 0 {
+		if bad, err := store.SitesWithoutService(ctx, tx, *service, links[0]); err != nil || len(bad) > 0 {
+			return errOr(err, apierr.Forbidden("At least one site isn't associated with the service of that session type"))
+		}
+	}
+	return nil
+}
+
+func (s *sessionTypes) DeleteSessionType(ctx context.Context, r *corev1.DeleteSessionTypeRequest) (*corev1.DeleteSessionTypeResponse, error) {
+	if r.Id == nil {
+		return nil, apierr.MissingArgument("Missing id")
+	}
+	m := caller(ctx)
+	admin := m.acc.AdminOnly()
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		_, _, inside, outside, err := store.SessionTypeInfo(ctx, tx, r.GetId(), admin.Projects())
+		if errors.Is(err, store.ErrNotFound) {
+			return apierr.InvalidArgument("Invalid session type")
+		} else if err != nil {
+			return err
+		}
+		if outside > 0 {
+			return apierr.Forbidden("Cannot delete because you are not admin in all projects.")
+		}
+		if inside == 0 {
+			n, err := admin.List(ctx, tx, access.Projects)
+			if err != nil {
+				return err
+			}
+			if len(n) == 0 {
+				return apierr.Forbidden("Unable to delete - not admin in at least one project")
+			}
+		}
+		err = store.Delete(ctx, tx, m.acc, store.SessionTypes, r.GetId())
+		if errors.Is(err, store.ErrNotFound) {
+			return apierr.Forbidden("Forbidden")
+		}
+		if _, ok := errors.AsType[*store.IntegrityError](err); ok {
+			return apierr.Integrity("Can't delete session type: please delete all sessions with that type before deleting.")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.DeleteSessionTypeResponse{}, nil
+}
