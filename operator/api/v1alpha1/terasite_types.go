@@ -13,19 +13,20 @@ const (
 	TargetWebSocket    = "websocket"
 	TargetFileTransfer = "filetransfer"
 	TargetLogging      = "logging"
+	TargetEmail        = "email"
 	TargetVideoRehab   = "videorehab"
 )
 
 // BuiltinTargets lists the built-in targets in reconcile order.
 var BuiltinTargets = []string{
 	TargetLogin, TargetCore, TargetUserManager, TargetWebSocket,
-	TargetFileTransfer, TargetLogging, TargetVideoRehab,
+	TargetFileTransfer, TargetLogging, TargetEmail, TargetVideoRehab,
 }
 
 // ServedTargets are the built-in targets the tera binary of this release serves; they run
 // unless disabled. The others are off unless enabled explicitly (for an image whose binary
 // serves them): an enabled target the binary does not know would never become ready.
-var ServedTargets = []string{TargetLogin, TargetCore, TargetUserManager, TargetWebSocket, TargetLogging}
+var ServedTargets = []string{TargetLogin, TargetCore, TargetUserManager, TargetWebSocket, TargetLogging, TargetEmail}
 
 // Annotations and condition types.
 const (
@@ -65,6 +66,11 @@ type TeraSiteSpec struct {
 	// OIDC federates users with an external identity provider.
 	// +optional
 	OIDC *OIDCSpec `json:"oidc,omitempty"`
+
+	// Email is the SMTP server the email target sends through; without it every send
+	// answers 503.
+	// +optional
+	Email *EmailSpec `json:"email,omitempty"`
 
 	// Log settings of every target.
 	// +optional
@@ -212,6 +218,32 @@ type OIDCSpec struct {
 	ClientSecretRef SecretKeyRef `json:"clientSecretRef"`
 }
 
+// EmailSpec locates the SMTP server of the email target.
+type EmailSpec struct {
+	// Host of the SMTP server.
+	// +kubebuilder:validation:MinLength=1
+	Host string `json:"host"`
+	// Port (default 587 with starttls, 465 with implicit, 25 otherwise).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port int32 `json:"port,omitempty"`
+	// TLS is starttls (required), opportunistic, implicit (SMTPS) or none.
+	// +kubebuilder:default=starttls
+	// +kubebuilder:validation:Enum=starttls;opportunistic;implicit;none
+	// +optional
+	TLS string `json:"tls,omitempty"`
+	// Username enables SMTP authentication.
+	// +optional
+	Username string `json:"username,omitempty"`
+	// PasswordSecretRef is the Secret key with the SMTP password (key defaults to "password").
+	// +optional
+	PasswordSecretRef *SecretKeyRef `json:"passwordSecretRef,omitempty"`
+	// Sender is the From address of every mail (default noreply@opentera.org).
+	// +optional
+	Sender string `json:"sender,omitempty"`
+}
+
 // LogSpec configures logging.
 type LogSpec struct {
 	// +kubebuilder:default=info
@@ -298,6 +330,8 @@ type TargetsSpec struct {
 	FileTransfer TargetSpec `json:"filetransfer,omitempty"`
 	// +optional
 	Logging TargetSpec `json:"logging,omitempty"`
+	// +optional
+	Email TargetSpec `json:"email,omitempty"`
 	// +optional
 	VideoRehab TargetSpec `json:"videorehab,omitempty"`
 }

@@ -59,7 +59,7 @@ func TestWorkloadSettingsFallBackToDefaults(t *testing.T) {
 	for _, w := range Workloads(s) {
 		ws[w.Name] = w
 	}
-	if len(ws) != 7 || ws["logging"].Enabled || !ws["login"].Enabled {
+	if len(ws) != 8 || ws["logging"].Enabled || !ws["login"].Enabled {
 		t.Fatalf("workloads %v", ws)
 	}
 	login, core := ws["login"], ws["core"]
@@ -173,5 +173,39 @@ func TestOnlyLoginGetsTheDeviceCAKey(t *testing.T) {
 				t.Errorf("%s: device CA items %v", w.Name, v.Secret.Items)
 			}
 		}
+	}
+}
+
+// spec.email becomes email.smtp in tera.yaml with the password as a mounted file, on the
+// email pods only; without it the binary's defaults hold (no email key at all).
+func TestEmailConfigAndPasswordMount(t *testing.T) {
+	s := site()
+	if b, _ := yaml.Marshal(RenderConfig(s)); strings.Contains(string(b), "email:\n") || strings.Contains(string(b), "smtp") {
+		t.Fatalf("email rendered without spec.email:\n%s", b)
+	}
+	s.Spec.Email = &terav1.EmailSpec{Host: "smtp.example", Port: 2525, TLS: "implicit", Username: "tera",
+		PasswordSecretRef: &terav1.SecretKeyRef{Name: "smtp"}, Sender: "noreply@h.example"}
+	c := RenderConfig(s).Email
+	if c == nil || c.SMTP.Host != "smtp.example" || c.SMTP.Port != 2525 || c.SMTP.TLS != "implicit" || c.SMTP.Username != "tera" ||
+		c.SMTP.PasswordFile != SMTPSecretDir+"/password" || c.Sender != "noreply@h.example" {
+		t.Fatalf("email config %+v", c)
+	}
+	ws := map[string]Workload{}
+	for _, w := range Workloads(s) {
+		ws[w.Name] = w
+	}
+	has := func(target string) bool {
+		for _, v := range Deployment(s, ws[target], "i", "h").Spec.Template.Spec.Volumes {
+			if v.Secret != nil && v.Secret.SecretName == "smtp" {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(terav1.TargetEmail) || has(terav1.TargetCore) {
+		t.Fatalf("smtp secret on email %v, on core %v", has(terav1.TargetEmail), has(terav1.TargetCore))
+	}
+	if got := Routes[terav1.TargetEmail]; len(got) != 1 || got[0] != "/email" {
+		t.Fatalf("email routes %v", got)
 	}
 }

@@ -27,6 +27,8 @@ type TeraConfig struct {
 	Auth            AuthConfig        `json:"auth"`
 	OIDC            OIDCConfig        `json:"oidc"`
 	VideoRehab      VideoRehabConfig  `json:"videorehab"`
+	// Email is left out without spec.email, so the binary's defaults hold.
+	Email *EmailConfig `json:"email,omitempty"`
 }
 
 type LogConfig struct {
@@ -53,6 +55,17 @@ type OIDCConfig struct {
 	DiscoveryURL     string `json:"discovery_url"`
 	ClientID         string `json:"client_id"`
 	ClientSecretFile string `json:"client_secret_file"`
+}
+type EmailConfig struct {
+	SMTP   SMTPConfig `json:"smtp"`
+	Sender string     `json:"sender,omitempty"`
+}
+type SMTPConfig struct {
+	Host         string `json:"host"`
+	Port         int32  `json:"port,omitempty"`
+	TLS          string `json:"tls,omitempty"`
+	Username     string `json:"username,omitempty"`
+	PasswordFile string `json:"password_file,omitempty"`
 }
 type VideoRehabConfig struct {
 	UDPPort    int32    `json:"udp_port"`
@@ -91,6 +104,12 @@ func RenderConfig(site *terav1.TeraSite) TeraConfig {
 			DiscoveryURL:     s.OIDC.DiscoveryURL,
 			ClientID:         s.OIDC.ClientID,
 			ClientSecretFile: OIDCSecretDir + "/" + keyOr(s.OIDC.ClientSecretRef.Key, DefaultOIDCKey),
+		}
+	}
+	if e := s.Email; e != nil {
+		c.Email = &EmailConfig{Sender: e.Sender, SMTP: SMTPConfig{Host: e.Host, Port: e.Port, TLS: e.TLS, Username: e.Username}}
+		if e.PasswordSecretRef != nil {
+			c.Email.SMTP.PasswordFile = SMTPSecretDir + "/" + keyOr(e.PasswordSecretRef.Key, DefaultSMTPKey)
 		}
 	}
 	for _, w := range EnabledWorkloads(site) {

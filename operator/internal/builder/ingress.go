@@ -30,6 +30,7 @@ var Routes = map[string][]string{
 	terav1.TargetWebSocket:    {"/wss"},
 	terav1.TargetFileTransfer: {"/file"},
 	terav1.TargetLogging:      {"/log"},
+	terav1.TargetEmail:        {"/email"},
 	terav1.TargetVideoRehab:   {"/rehab"},
 }
 

@@ -42,9 +42,11 @@ const (
 	DeviceCADir    = "/etc/tera/device-ca"
 	NATSCredsDir   = "/etc/tera/nats"
 	OIDCSecretDir  = "/etc/tera/oidc"
+	SMTPSecretDir  = "/etc/tera/smtp"
 	DefaultDSNKey  = "url"
 	DefaultNATSKey = "nats.creds"
 	DefaultOIDCKey = "client-secret"
+	DefaultSMTPKey = "password"
 	DefaultImage   = "ghcr.io/tera-health/tera"
 	DefaultUDPPort = 10000
 	RunAsUser      = 65532
@@ -154,6 +156,8 @@ func targetSpec(site *terav1.TeraSite, name string) terav1.TargetSpec {
 		return t.FileTransfer
 	case terav1.TargetLogging:
 		return t.Logging
+	case terav1.TargetEmail:
+		return t.Email
 	case terav1.TargetVideoRehab:
 		return t.VideoRehab
 	}

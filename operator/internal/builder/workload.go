@@ -60,6 +60,11 @@ func teraVolumes(site *terav1.TeraSite, withKeys bool, target string) ([]corev1.
 		vols = append(vols, secretVolume("oidc", o.ClientSecretRef.Name, []corev1.KeyToPath{{Key: k, Path: k}}))
 		mounts = append(mounts, corev1.VolumeMount{Name: "oidc", MountPath: OIDCSecretDir, ReadOnly: true})
 	}
+	if e := site.Spec.Email; e != nil && e.PasswordSecretRef != nil && target == terav1.TargetEmail {
+		k := keyOr(e.PasswordSecretRef.Key, DefaultSMTPKey)
+		vols = append(vols, secretVolume("smtp", e.PasswordSecretRef.Name, []corev1.KeyToPath{{Key: k, Path: k}}))
+		mounts = append(mounts, corev1.VolumeMount{Name: "smtp", MountPath: SMTPSecretDir, ReadOnly: true})
+	}
 	return vols, mounts
 }
 

@@ -186,7 +186,7 @@ func deployments(t *testing.T, ns string) map[string]appsv1.Deployment {
 }
 
 var allDeployments = []string{
-	"clinic-core", "clinic-exergames", "clinic-filetransfer", "clinic-logging", "clinic-login",
+	"clinic-core", "clinic-email", "clinic-exergames", "clinic-filetransfer", "clinic-logging", "clinic-login",
 	"clinic-usermanager", "clinic-videorehab", "clinic-websocket",
 }
 
@@ -288,7 +288,7 @@ func TestSiteLifecycle(t *testing.T) {
 	}
 	if conf.PublicURL != "https://tera.example.org" || conf.NATS.URL != "nats://nats.nats:4222" ||
 		conf.Peers["core"] != "clinic-core:9090" || conf.Peers["videorehab"] != "clinic-videorehab:9090" ||
-		len(conf.Peers) != 7 || conf.Database.URL != "" || conf.VideoRehab.UDPPort != 40000 ||
+		len(conf.Peers) != 8 || conf.Database.URL != "" || conf.VideoRehab.UDPPort != 40000 ||
 		conf.Auth.SigningKeysDir != "/etc/tera/signing-keys" || conf.Auth.DeviceCADir != "/etc/tera/device-ca" {
 		t.Errorf("unexpected tera.yaml:\n%s", cm.Data["tera.yaml"])
 	}
@@ -431,7 +431,7 @@ func TestSiteLifecycle(t *testing.T) {
 	for path, svc := range map[string]string{
 		"/api": "clinic-core", "/api/user/login": "clinic-login", "/.well-known": "clinic-login",
 		"/api/user/users/online": "clinic-usermanager", "/wss": "clinic-websocket", "/file": "clinic-filetransfer",
-		"/log": "clinic-logging", "/rehab": "clinic-videorehab", "/exergames": "clinic-exergames",
+		"/log": "clinic-logging", "/email": "clinic-email", "/rehab": "clinic-videorehab", "/exergames": "clinic-exergames",
 	} {
 		if routes[path] != svc {
 			t.Errorf("ingress %s -> %q, want %s", path, routes[path], svc)
@@ -457,7 +457,7 @@ func TestSiteLifecycle(t *testing.T) {
 	wantCondition(t, ns, terav1.ConditionProgressing, metav1.ConditionFalse, "Available")
 	wantCondition(t, ns, terav1.ConditionDegraded, metav1.ConditionFalse, "")
 	site = getSite(t, ns)
-	if site.Status.Version != "1.0.0" || site.Status.MigratedImage != image || len(site.Status.Targets) != 8 {
+	if site.Status.Version != "1.0.0" || site.Status.MigratedImage != image || len(site.Status.Targets) != 9 {
 		t.Errorf("status: %+v", site.Status)
 	}
 
