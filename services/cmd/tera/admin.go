@@ -68,6 +68,34 @@ func adminDB(cmd *cobra.Command, flags *configFlags) (*pgxpool.Pool, fleet.Confi
 	return pool, cfg, nil
 }
 
+// adminTx runs fn in one transaction on the database of an admin command: all of it or nothing.
+func adminTx(cmd *cobra.Command, flags *configFlags, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	ctx := cmd.Context()
+	pool, _, err := adminDB(cmd, flags)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// forcePasswordChange makes the user's next login ask for a new password.
+func forcePasswordChange(ctx context.Context, tx pgx.Tx, id int32) error {
+	_, err := tx.Exec(ctx, `UPDATE core.t_users SET user_force_password_change = true WHERE id_user = $1`, id)
+	return err
+}
+
 type adminUser struct {
 	ID                       int32
 	UUID                     string
@@ -140,12 +168,6 @@ func newAdminCreateUserCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			pool, _, err := adminDB(cmd, &flags)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
 			u.Password, u.Enabled, u.Profile = pw, true, ""
 			if email != "" {
 				u.Email = &email
@@ -153,26 +175,25 @@ func newAdminCreateUserCmd() *cobra.Command {
 			if u.Firstname == "" {
 				u.Firstname = u.Username
 			}
-			tx, err := pool.Begin(ctx)
-			if err != nil {
-				return fmt.Errorf("begin: %w", err)
-			}
-			defer tx.Rollback(ctx)
-			id, uid, err := store.CreateUser(ctx, tx, u)
-			var conflict *store.ConflictError
-			if errors.As(err, &conflict) {
-				return fmt.Errorf("username %q is taken (possibly by a deleted user)", u.Username)
-			}
-			if err != nil {
-				return fmt.Errorf("create user: %w", err)
-			}
-			if mustChange {
-				if _, err := tx.Exec(ctx, `UPDATE core.t_users SET user_force_password_change = true WHERE id_user = $1`, id); err != nil {
+			var id int32
+			var uid string
+			err = adminTx(cmd, &flags, func(ctx context.Context, tx pgx.Tx) error {
+				var err error
+				id, uid, err = store.CreateUser(ctx, tx, u)
+				var conflict *store.ConflictError
+				if errors.As(err, &conflict) {
+					return fmt.Errorf("username %q is taken (possibly by a deleted user)", u.Username)
+				}
+				if err == nil && mustChange {
+					err = forcePasswordChange(ctx, tx, id)
+				}
+				if err != nil {
 					return fmt.Errorf("create user: %w", err)
 				}
-			}
-			if err := tx.Commit(ctx); err != nil {
-				return fmt.Errorf("create user: %w", err)
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			kind := "user"
 			if u.Superadmin {
@@ -209,31 +230,23 @@ func newAdminResetPasswordCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			pool, _, err := adminDB(cmd, &flags)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			tx, err := pool.Begin(ctx)
-			if err != nil {
-				return fmt.Errorf("begin: %w", err)
-			}
-			defer tx.Rollback(ctx)
-			u, err := findUser(ctx, tx, username)
-			if err != nil {
-				return err
-			}
-			if err := store.SetUserPassword(ctx, tx, u.ID, pw); err != nil {
-				return fmt.Errorf("reset password of %q: %w", username, err)
-			}
-			if mustChange {
-				if _, err := tx.Exec(ctx, `UPDATE core.t_users SET user_force_password_change = true WHERE id_user = $1`, u.ID); err != nil {
+			var u adminUser
+			err = adminTx(cmd, &flags, func(ctx context.Context, tx pgx.Tx) error {
+				var err error
+				if u, err = findUser(ctx, tx, username); err != nil {
+					return err
+				}
+				err = store.SetUserPassword(ctx, tx, u.ID, pw)
+				if err == nil && mustChange {
+					err = forcePasswordChange(ctx, tx, u.ID)
+				}
+				if err != nil {
 					return fmt.Errorf("reset password of %q: %w", username, err)
 				}
-			}
-			if err := tx.Commit(ctx); err != nil {
-				return fmt.Errorf("reset password of %q: %w", username, err)
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "password of %q reset\n", username)
 			if !u.Enabled {
