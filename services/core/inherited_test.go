@@ -19,3 +19,21 @@ func TestUsersOfProjectInherited(t *testing.T) {
 		t.Errorf("users of project 1: %v, want [2 3 4 5]", got)
 	}
 }
+
+// GET /api/user/services/roles lists every role of the services the requester sees, OpenTeraServer's
+// site and project roles included (the fixture has 22); a site created through the API adds its
+// roles there.
+func TestServiceRolesListsServerRoles(t *testing.T) {
+	e := newEnv(t)
+	if got := e.list("admin", "/api/user/services/roles"); len(got) != 22 {
+		t.Fatalf("admin sees %d roles, want 22", len(got))
+	}
+	e.post("admin", "/api/user/sites", map[string]any{"site": map[string]any{"id_site": 0, "site_name": "Roles Site"}})
+	if got := e.list("admin", "/api/user/services/roles"); len(got) != 24 {
+		t.Errorf("after a new site: %d roles, want 24", len(got))
+	}
+	// Asked by id, OpenTeraServer's roles stay out (OpenTera ignores that service).
+	if got := e.list("admin", "/api/user/services/roles?id_service=1"); len(got) != 0 {
+		t.Errorf("OpenTeraServer by id: %d roles", len(got))
+	}
+}

@@ -56,9 +56,11 @@ func (s *serviceRoles) GetServiceRoles(ctx context.Context, r *corev1.GetService
 	m := caller(ctx)
 	f := m.acc.Services()
 	args := f.With(nil)
-	where := "s.service_key <> 'OpenTeraServer' AND r.id_service IN (" + f.SQL + ")"
+	// OpenTera leaves out OpenTeraServer's site and project roles only when asked for that
+	// service by id; the full list carries them.
+	where := "r.id_service IN (" + f.SQL + ")"
 	if r.IdService != 0 {
-		where += " AND r.id_service = @id"
+		where += " AND r.id_service = @id AND s.service_key <> 'OpenTeraServer'"
 		args["id"] = r.IdService
 	}
 	if r.Globals {
