@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/tera-health/tera/services/internal/fleet"
+	"github.com/tera-health/tera/services/internal/importer"
+	"github.com/tera-health/tera/services/internal/migrations"
+)
+
+func newImportCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "import",
+		Short: "Import an existing site's database (OpenTera)",
+	}
+	cmd.AddCommand(newImportOpenTeraCmd())
+	return cmd
+}
+
+func newImportOpenTeraCmd() *cobra.Command {
+	var flags configFlags
+	var from string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "opentera --from <OpenTera core URL> --database-url <Tera URL> [--dry-run]",
+		Short: "Copy an OpenTera core database into Tera, keeping every id, uuid, password hash and token",
+		Long: `Copy an OpenTera core database (TeraServer's PostgreSQL) into Tera's, in one transaction.
+Every id, uuid, bcrypt hash, TOTP secret, static token, deleted_at and version_id is kept, so
+users and participants log in with their passwords, static tokens in the field keep working and
+clients' cached ids stay valid; every identity is advanced past the imported ids (and past
+OpenTera's own sequences). Imported rows emit no events and create no automatic roles or links.
+
+Refused, with nothing written: an OpenTera schema version this importer does not know (see
+alembic_version), a Tera database with any row in the imported tables (import into a database
+that only 'tera migrate' touched: not 'tera seed'), source rows Tera's constraints reject (listed
+by --dry-run), and any difference the verify step finds between source and target (per-table
+counts and a checksum of the key columns, compared before commit).
+
+--dry-run does everything, prints the same report and the rows it would refuse, and rolls back.
+The importer must own Tera's tables (it is the migrating role): it disables their triggers inside
+its transaction. Freeze writes on the OpenTera site first; the source is read in one snapshot.`,
+		Example: `  tera import opentera --from postgres://opentera@old-host/opentera --database-url postgres://tera@db/tera --dry-run
+  tera import opentera --from postgres://opentera@old-host/opentera --database-url postgres://tera@db/tera`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if from == "" {
+				return errors.New("--from is required: the URL of the OpenTera core database")
+			}
+			cfg, err := flags.load(cmd)
+			if err != nil {
+				return err
+			}
+			if err := cfg.Validate(true, false); err != nil {
+				return err
+			}
+			log := logger(cfg, "import")
+			ctx := cmd.Context()
+			src, err := pgxpool.New(ctx, from)
+			if err != nil {
+				return errors.New("--from: cannot parse the PostgreSQL URL")
+			}
+			defer src.Close()
+			dst, err := fleet.OpenDB(ctx, cfg.Database)
+			if err != nil {
+				return err
+			}
+			defer dst.Close()
+			if err := migrations.Apply(ctx, dst, log); err != nil {
+				return err
+			}
+			rep, err := importer.Run(ctx, importer.Options{Source: src, Target: dst, DryRun: dryRun})
+			rep.Write(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			if dryRun {
+				fmt.Fprintln(cmd.OutOrStdout(), "dry run: imported, verified and rolled back")
+			}
+			return nil
+		},
+	}
+	flags.register(cmd, false)
+	cmd.Flags().StringVar(&from, "from", "", "URL of the OpenTera core database (TeraServer's PostgreSQL)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report counts and refused rows, then roll back")
+	return cmd
+}
