@@ -249,3 +249,13 @@ func TestImportRefusesCollidingRows(t *testing.T) {
 	}
 	assertEmpty(t, dst)
 }
+
+func connectTarget(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
