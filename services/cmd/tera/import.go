@@ -23,12 +23,13 @@ func newImportCmd() *cobra.Command {
 
 func newImportOpenTeraCmd() *cobra.Command {
 	var flags configFlags
-	var from string
+	var from, logsFrom, emailsFrom string
 	var dryRun bool
 	cmd := &cobra.Command{
-		Use:   "opentera --from <OpenTera core URL> --database-url <Tera URL> [--dry-run]",
+		Use:   "opentera --from <core URL> [--logs-from <URL>] [--emails-from <URL>] --database-url <Tera URL> [--dry-run]",
 		Short: "Copy an OpenTera core database into Tera, keeping every id, uuid, password hash and token",
-		Long: `Copy an OpenTera core database (TeraServer's PostgreSQL) into Tera's, in one transaction.
+		Long: `Copy an OpenTera core database (TeraServer's PostgreSQL) and, if given, its LoggingService and
+EmailService databases into Tera's, all in one transaction.
 Every id, uuid, bcrypt hash, TOTP secret, static token, deleted_at and version_id is kept, so
 users and participants log in with their passwords, static tokens in the field keep working and
 clients' cached ids stay valid; every identity is advanced past the imported ids (and past
@@ -47,8 +48,8 @@ its transaction. Freeze writes on the OpenTera site first; the source is read in
   tera import opentera --from postgres://opentera@old-host/opentera --database-url postgres://tera@db/tera`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if from == "" {
-				return errors.New("--from is required: the URL of the OpenTera core database")
+			if from == "" && logsFrom == "" && emailsFrom == "" {
+				return errors.New("--from is required: the URL of the OpenTera core database (or --logs-from, --emails-from)")
 			}
 			cfg, err := flags.load(cmd)
 			if err != nil {
@@ -59,11 +60,22 @@ its transaction. Freeze writes on the OpenTera site first; the source is read in
 			}
 			log := logger(cfg, "import")
 			ctx := cmd.Context()
-			src, err := pgxpool.New(ctx, from)
-			if err != nil {
-				return errors.New("--from: cannot parse the PostgreSQL URL")
+			var sources []importer.Source
+			for _, s := range []struct {
+				flag, url string
+				db        importer.Database
+			}{{"--from", from, importer.Core}, {"--logs-from", logsFrom, importer.Logs}, {"--emails-from", emailsFrom, importer.Emails}} {
+				if s.url == "" {
+					continue
+				}
+				pool, err := pgxpool.New(ctx, s.url)
+				if err != nil {
+					// pgx errors may echo the URL and its password.
+					return fmt.Errorf("%s: cannot parse the PostgreSQL URL", s.flag)
+				}
+				defer pool.Close()
+				sources = append(sources, importer.Source{DB: s.db, Pool: pool})
 			}
-			defer src.Close()
 			dst, err := fleet.OpenDB(ctx, cfg.Database)
 			if err != nil {
 				return err
@@ -72,19 +84,18 @@ its transaction. Freeze writes on the OpenTera site first; the source is read in
 			if err := migrations.Apply(ctx, dst, log); err != nil {
 				return err
 			}
-			rep, err := importer.Run(ctx, importer.Options{Source: src, Target: dst, DryRun: dryRun})
+			rep, err := importer.Run(ctx, importer.Options{Sources: sources, Target: dst, DryRun: dryRun, Progress: cmd.ErrOrStderr()})
 			rep.Write(cmd.OutOrStdout())
 			if err != nil {
 				return err
-			}
-			if dryRun {
-				fmt.Fprintln(cmd.OutOrStdout(), "dry run: imported, verified and rolled back")
 			}
 			return nil
 		},
 	}
 	flags.register(cmd, false)
 	cmd.Flags().StringVar(&from, "from", "", "URL of the OpenTera core database (TeraServer's PostgreSQL)")
+	cmd.Flags().StringVar(&logsFrom, "logs-from", "", "URL of the OpenTera LoggingService database (optional)")
+	cmd.Flags().StringVar(&emailsFrom, "emails-from", "", "URL of the OpenTera EmailService database (optional)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report counts and refused rows, then roll back")
 	return cmd
 }

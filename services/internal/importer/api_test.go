@@ -115,7 +115,7 @@ func TestImportedSiteServesTheAPI(t *testing.T) {
 	src := LoadDump(t)
 	dbURL := testenv.DatabaseURL(t)
 	dst := connectTarget(t, dbURL)
-	if _, err := importer.Run(ctx, importer.Options{Source: src, Target: dst}); err != nil {
+	if _, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst}); err != nil {
 		t.Fatal(err)
 	}
 	c := client{t, startFleet(t, dbURL)}

@@ -24,34 +24,66 @@ import (
 // SourceSchema is where pg_dump/OpenTera keep the tables.
 const SourceSchema = "public"
 
-// Supported maps the OpenTera alembic revisions whose schema this importer knows to the
-// OpenTera release that has it.
-var Supported = map[string]string{
-	"6b9c4707d8ef": "OpenTera v1.3.0",
+// Database is one of OpenTera's databases and where its tables land in Tera.
+type Database struct {
+	Name   string // as the command line names it: core, logs, emails
+	Schema string // Tera's schema
+	// Tables are the OpenTera tables Tera has, in an order where every row's foreign keys point
+	// at rows copied earlier.
+	Tables []string
+	// Supported maps the alembic revisions whose schema this importer knows to the OpenTera
+	// release that has it; "" is an alembic_version table without a row (OpenTera's services
+	// create their tables without recording a revision).
+	Supported map[string]string
 }
 
-// Tables are the OpenTera core tables Tera has, in an order where every row's foreign keys point
-// at rows copied earlier.
-var Tables = []string{
-	"t_server_settings", "t_services", "t_sites", "t_projects", "t_participants_groups", "t_participants",
-	"t_users", "t_users_groups", "t_users_users_groups", "t_users_preferences",
-	"t_devices_types", "t_devices_subtypes", "t_devices", "t_devices_sites", "t_devices_projects", "t_devices_participants",
-	"t_services_roles", "t_services_access", "t_services_configs", "t_services_configs_specifics",
-	"t_services_projects", "t_services_sites",
-	"t_sessions_types", "t_sessions_types_sites", "t_sessions_types_projects", "t_sessions_types_services",
-	"t_sessions", "t_sessions_participants", "t_sessions_users", "t_sessions_devices", "t_sessions_events",
-	"t_assets", "t_tests_types", "t_tests_types_sites", "t_tests_types_projects", "t_tests", "t_tests_invitations",
+// Core is TeraServer's database.
+var Core = Database{
+	Name: "core", Schema: "core",
+	Tables: []string{
+		"t_server_settings", "t_services", "t_sites", "t_projects", "t_participants_groups", "t_participants",
+		"t_users", "t_users_groups", "t_users_users_groups", "t_users_preferences",
+		"t_devices_types", "t_devices_subtypes", "t_devices", "t_devices_sites", "t_devices_projects", "t_devices_participants",
+		"t_services_roles", "t_services_access", "t_services_configs", "t_services_configs_specifics",
+		"t_services_projects", "t_services_sites",
+		"t_sessions_types", "t_sessions_types_sites", "t_sessions_types_projects", "t_sessions_types_services",
+		"t_sessions", "t_sessions_participants", "t_sessions_users", "t_sessions_devices", "t_sessions_events",
+		"t_assets", "t_tests_types", "t_tests_types_sites", "t_tests_types_projects", "t_tests", "t_tests_invitations",
+	},
+	Supported: map[string]string{"6b9c4707d8ef": "OpenTera v1.3.0"},
+}
+
+// Logs is LoggingService's database.
+var Logs = Database{
+	Name: "logs", Schema: "logging",
+	Tables:    []string{"t_log_entry", "t_logins"},
+	Supported: map[string]string{"": "OpenTera v1.3.0 LoggingService (no alembic revision)"},
+}
+
+// Emails is EmailService's database.
+var Emails = Database{
+	Name: "emails", Schema: "email",
+	Tables:    []string{"t_email_templates"},
+	Supported: map[string]string{"": "OpenTera v1.3.0 EmailService (no alembic revision)"},
+}
+
+// Source is one OpenTera database to import.
+type Source struct {
+	DB   Database
+	Pool *pgxpool.Pool
 }
 
 // Options configure one import.
 type Options struct {
-	Source *pgxpool.Pool // OpenTera's core database
-	Target *pgxpool.Pool // Tera's database, migrated
-	DryRun bool          // run everything, then roll back
+	Sources  []Source
+	Target   *pgxpool.Pool // Tera's database, migrated
+	DryRun   bool          // run everything, then roll back
+	Progress io.Writer     // one line per copied table; nil for none
 }
 
 // TableReport is one table's outcome.
 type TableReport struct {
+	Database       string // Database.Name
 	Table          string
 	SourceRows     int64
 	TargetRows     int64
@@ -68,18 +100,20 @@ func (t TableReport) Match() bool {
 
 // Refusal is a source row Tera's constraints would reject.
 type Refusal struct {
-	Table  string
-	Row    string // the row's primary key(s)
-	Reason string
+	Database string
+	Table    string
+	Row      string // the row's primary key(s)
+	Reason   string
 }
 
 // Report is what an import did or, on a dry run, would do.
 type Report struct {
-	Version   string // OpenTera release of the source
+	Versions  []string // per source: its name and OpenTera release
 	Tables    []TableReport
 	Refusals  []Refusal
 	Skipped   []string // source tables not imported
 	Committed bool
+	DryRun    bool
 	Elapsed   time.Duration
 }
 
@@ -88,7 +122,7 @@ func (r *Report) Mismatches() []string {
 	var out []string
 	for _, t := range r.Tables {
 		if !t.Match() {
-			out = append(out, t.Table)
+			out = append(out, t.Database+"."+t.Table)
 		}
 	}
 	return out
@@ -104,28 +138,50 @@ type column struct {
 	notNull, hasDflt bool
 }
 
-// Run imports Options.Source into Options.Target. On any error or refusal the target
-// transaction is rolled back; the report is returned as far as it got.
+// open is one source during the import: its snapshot and its tables' plans.
+type open struct {
+	db    Database
+	conn  *pgxpool.Conn
+	tx    pgx.Tx
+	plans []plan
+}
+
+// Run imports every source into Options.Target in ONE target transaction: all databases or
+// none. On any error or refusal it is rolled back; the report is returned as far as it got.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	start := time.Now()
-	rep := &Report{}
-	src, err := o.Source.Acquire(ctx)
-	if err != nil {
-		return rep, fmt.Errorf("connect to the OpenTera database: %w", err)
+	rep := &Report{DryRun: o.DryRun}
+	if len(o.Sources) == 0 {
+		return rep, errors.New("nothing to import: no source database")
 	}
-	defer src.Release()
-	// One snapshot of the source for the whole run, so a site that did not quite freeze writes
-	// still yields a consistent copy.
-	stx, err := src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return rep, fmt.Errorf("open a snapshot of the OpenTera database: %w", err)
-	}
-	defer func() { _ = stx.Rollback(context.Background()) }()
-	if err := setSession(ctx, stx); err != nil {
-		return rep, err
-	}
-	if rep.Version, err = checkVersion(ctx, stx); err != nil {
-		return rep, err
+	var srcs []*open
+	defer func() {
+		for _, s := range srcs {
+			_ = s.tx.Rollback(context.Background())
+			s.conn.Release()
+		}
+	}()
+	for _, so := range o.Sources {
+		conn, err := so.Pool.Acquire(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("connect to the OpenTera %s database: %w", so.DB.Name, err)
+		}
+		// One snapshot of each source for the whole run, so a site that did not quite freeze
+		// writes still yields a consistent copy.
+		stx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			conn.Release()
+			return rep, fmt.Errorf("open a snapshot of the OpenTera %s database: %w", so.DB.Name, err)
+		}
+		srcs = append(srcs, &open{db: so.DB, conn: conn, tx: stx})
+		if err := setSession(ctx, stx); err != nil {
+			return rep, err
+		}
+		rel, err := checkVersion(ctx, stx, so.DB)
+		if err != nil {
+			return rep, err
+		}
+		rep.Versions = append(rep.Versions, so.DB.Name+": "+rel)
 	}
 
 	dst, err := o.Target.Acquire(ctx)
@@ -141,101 +197,108 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := setSession(ctx, ttx); err != nil {
 		return rep, err
 	}
+	if _, err := ttx.Exec(ctx, "SET LOCAL tera.outbox = 'off'; SET LOCAL tera.autolink = 'off'"); err != nil {
+		return rep, fmt.Errorf("switch outbox capture off: %w", err)
+	}
 	// Imported rows are history, not new events: no outbox rows, no automatic links or roles,
 	// no integrity side effects (the source already obeyed OpenTera's rules, and the checks
 	// below report what Tera's constraints would refuse). DISABLE TRIGGER USER keeps the
 	// foreign-key checks, is part of this transaction (a rollback undoes it) and locks each
 	// table against writers until commit.
-	for _, t := range Tables {
-		if _, err := ttx.Exec(ctx, fmt.Sprintf("ALTER TABLE core.%s DISABLE TRIGGER USER", t)); err != nil {
-			return rep, fmt.Errorf("disable triggers on core.%s (the importer must own Tera's tables): %w", t, err)
+	for _, s := range srcs {
+		if err := setTriggers(ctx, ttx, s.db, "DISABLE"); err != nil {
+			return rep, err
+		}
+		if err := checkEmpty(ctx, ttx, s.db); err != nil {
+			return rep, err
 		}
 	}
-	if _, err := ttx.Exec(ctx, "SET LOCAL tera.outbox = 'off'; SET LOCAL tera.autolink = 'off'"); err != nil {
-		return rep, fmt.Errorf("switch outbox capture off: %w", err)
-	}
-	if err := checkEmpty(ctx, ttx); err != nil {
-		return rep, err
-	}
 
-	srcCols, err := columns(ctx, stx, SourceSchema)
-	if err != nil {
-		return rep, err
-	}
-	dstCols, err := columns(ctx, ttx, "core")
-	if err != nil {
-		return rep, err
-	}
-	known := map[string]bool{}
-	for _, t := range Tables {
-		known[t] = true
-	}
-	for t := range srcCols {
-		if !known[t] && t != "alembic_version" {
-			rep.Skipped = append(rep.Skipped, t)
-		}
-	}
-	sort.Strings(rep.Skipped)
-
-	plans := make([]plan, 0, len(Tables))
-	for _, t := range Tables {
-		p, refusals, err := planTable(ctx, stx, ttx, t, srcCols[t], dstCols[t])
+	for _, s := range srcs {
+		srcCols, err := columns(ctx, s.tx, SourceSchema)
 		if err != nil {
 			return rep, err
 		}
-		rep.Refusals = append(rep.Refusals, refusals...)
-		plans = append(plans, p)
+		dstCols, err := columns(ctx, ttx, s.db.Schema)
+		if err != nil {
+			return rep, err
+		}
+		known := map[string]bool{"alembic_version": true}
+		for _, t := range s.db.Tables {
+			known[t] = true
+		}
+		for t := range srcCols {
+			if !known[t] {
+				rep.Skipped = append(rep.Skipped, s.db.Name+"."+t)
+			}
+		}
+		for _, t := range s.db.Tables {
+			p, refusals, err := planTable(ctx, s.tx, ttx, s.db, t, srcCols[t], dstCols[t])
+			if err != nil {
+				return rep, err
+			}
+			rep.Refusals = append(rep.Refusals, refusals...)
+			s.plans = append(s.plans, p)
+		}
 	}
+	sort.Strings(rep.Skipped)
 	if len(rep.Refusals) > 0 && !o.DryRun {
 		return rep, fmt.Errorf("%w: %d source rows break Tera's constraints (run with --dry-run for the list)", ErrRefused, len(rep.Refusals))
 	}
 	if len(rep.Refusals) > 0 {
 		// The copy would fail on the first of them; the refusals are the dry run's answer.
-		for _, p := range plans {
-			tr := TableReport{Table: p.table, Columns: p.cols, Dropped: p.dropped}
-			if p.present {
-				if tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, stx, SourceSchema, p); err != nil {
-					return rep, err
+		for _, s := range srcs {
+			for _, p := range s.plans {
+				tr := TableReport{Database: s.db.Name, Table: p.table, Columns: p.cols, Dropped: p.dropped}
+				if p.present {
+					if tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, s.tx, SourceSchema, p); err != nil {
+						return rep, err
+					}
 				}
+				rep.Tables = append(rep.Tables, tr)
 			}
-			rep.Tables = append(rep.Tables, tr)
 		}
 		rep.Elapsed = time.Since(start)
 		return rep, nil
 	}
 
-	for _, p := range plans {
-		if !p.present {
-			rep.Tables = append(rep.Tables, TableReport{Table: p.table})
-			continue
+	for _, s := range srcs {
+		for _, p := range s.plans {
+			if !p.present {
+				continue
+			}
+			t0 := time.Now()
+			n, err := copyTable(ctx, s.conn.Conn().PgConn(), dst.Conn().PgConn(), p)
+			if err != nil {
+				return rep, err
+			}
+			if o.Progress != nil {
+				fmt.Fprintf(o.Progress, "copied %s.%s: %d rows in %s\n", p.schema, p.table, n, time.Since(t0).Round(time.Millisecond))
+			}
 		}
-		if err := copyTable(ctx, src.Conn().PgConn(), dst.Conn().PgConn(), p); err != nil {
+		for _, p := range s.plans {
+			if err := advanceSequences(ctx, s.tx, ttx, p); err != nil {
+				return rep, err
+			}
+		}
+		if err := setTriggers(ctx, ttx, s.db, "ENABLE"); err != nil {
 			return rep, err
-		}
-	}
-	for _, p := range plans {
-		if err := advanceSequences(ctx, stx, ttx, p); err != nil {
-			return rep, err
-		}
-	}
-	for _, t := range Tables {
-		if _, err := ttx.Exec(ctx, fmt.Sprintf("ALTER TABLE core.%s ENABLE TRIGGER USER", t)); err != nil {
-			return rep, fmt.Errorf("re-enable triggers on core.%s: %w", t, err)
 		}
 	}
 	// Verify before commit: a difference rolls everything back.
-	rep.Tables = rep.Tables[:0]
-	for _, p := range plans {
-		tr := TableReport{Table: p.table, Columns: p.cols, Dropped: p.dropped}
-		if p.present {
-			if tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, stx, SourceSchema, p); err != nil {
-				return rep, err
+	for _, s := range srcs {
+		for _, p := range s.plans {
+			tr := TableReport{Database: s.db.Name, Table: p.table, Columns: p.cols, Dropped: p.dropped}
+			if p.present {
+				if tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, s.tx, SourceSchema, p); err != nil {
+					return rep, err
+				}
+				if tr.TargetRows, tr.TargetChecksum, err = checksum(ctx, ttx, p.schema, p); err != nil {
+					return rep, err
+				}
 			}
-			if tr.TargetRows, tr.TargetChecksum, err = checksum(ctx, ttx, "core", p); err != nil {
-				return rep, err
-			}
+			rep.Tables = append(rep.Tables, tr)
 		}
-		rep.Tables = append(rep.Tables, tr)
 	}
 	if bad := rep.Mismatches(); len(bad) > 0 {
 		return rep, fmt.Errorf("%w: verify found differences in %s", ErrRefused, strings.Join(bad, ", "))
@@ -252,6 +315,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
+func setTriggers(ctx context.Context, tx pgx.Tx, db Database, how string) error {
+	for _, t := range db.Tables {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s %s TRIGGER USER", db.Schema, t, how)); err != nil {
+			return fmt.Errorf("%s triggers on %s.%s (the importer must own Tera's tables): %w", strings.ToLower(how), db.Schema, t, err)
+		}
+	}
+	return nil
+}
+
 // setSession fixes the text forms COPY and the checksums use, identically on both sides.
 func setSession(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3")
@@ -261,22 +333,25 @@ func setSession(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-func supportedList() string {
+func supportedList(db Database) string {
 	var vs []string
-	for rev, rel := range Supported {
+	for rev, rel := range db.Supported {
+		if rev == "" {
+			rev = "no revision"
+		}
 		vs = append(vs, fmt.Sprintf("%s (%s)", rev, rel))
 	}
 	sort.Strings(vs)
 	return strings.Join(vs, ", ")
 }
 
-func checkVersion(ctx context.Context, tx pgx.Tx) (string, error) {
+func checkVersion(ctx context.Context, tx pgx.Tx, db Database) (string, error) {
 	var exists bool
 	if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", SourceSchema+".alembic_version").Scan(&exists); err != nil {
 		return "", fmt.Errorf("look for alembic_version: %w", err)
 	}
 	if !exists {
-		return "", fmt.Errorf("%w: the source has no %s.alembic_version table: not an OpenTera core database (supported: %s)", ErrRefused, SourceSchema, supportedList())
+		return "", fmt.Errorf("%w: the %s source has no %s.alembic_version table: not an OpenTera %s database (supported: %s)", ErrRefused, db.Name, SourceSchema, db.Name, supportedList(db))
 	}
 	rows, err := tx.Query(ctx, "SELECT version_num FROM "+SourceSchema+".alembic_version")
 	if err != nil {
@@ -286,12 +361,28 @@ func checkVersion(ctx context.Context, tx pgx.Tx) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read alembic_version: %w", err)
 	}
-	if len(revs) != 1 {
-		return "", fmt.Errorf("%w: alembic_version holds %d revisions %v, expected one of: %s", ErrRefused, len(revs), revs, supportedList())
+	rev := ""
+	switch len(revs) {
+	case 0:
+	case 1:
+		rev = revs[0]
+	default:
+		return "", fmt.Errorf("%w: the %s source's alembic_version holds %d revisions %v, expected one of: %s", ErrRefused, db.Name, len(revs), revs, supportedList(db))
 	}
-	rel, ok := Supported[revs[0]]
+	rel, ok := db.Supported[rev]
 	if !ok {
-		return "", fmt.Errorf("%w: OpenTera schema version %q is not one this importer knows; supported: %s", ErrRefused, revs[0], supportedList())
+		if rev == "" {
+			rev = "no revision"
+		}
+		return "", fmt.Errorf("%w: OpenTera %s schema version %q is not one this importer knows; supported: %s", ErrRefused, db.Name, rev, supportedList(db))
+	}
+	// A database holding none of the tables is another product's or half-created.
+	var have int
+	if err := tx.QueryRow(ctx, "SELECT count(*) FROM unnest($1::text[]) t WHERE to_regclass($2 || '.' || t) IS NOT NULL", db.Tables, SourceSchema).Scan(&have); err != nil {
+		return "", fmt.Errorf("look for the %s tables: %w", db.Name, err)
+	}
+	if have == 0 {
+		return "", fmt.Errorf("%w: the %s source has none of OpenTera's %s tables (%s)", ErrRefused, db.Name, db.Name, strings.Join(db.Tables, ", "))
 	}
 	return rel, nil
 }
@@ -299,15 +390,15 @@ func checkVersion(ctx context.Context, tx pgx.Tx) (string, error) {
 // checkEmpty refuses a target that holds any row in the imported tables: merging two sites'
 // ids is not supported. A database created by `tera migrate` alone is empty; `tera seed`
 // (even its defaults) is not, since the source brings its own services, settings and admin.
-func checkEmpty(ctx context.Context, tx pgx.Tx) error {
+func checkEmpty(ctx context.Context, tx pgx.Tx, db Database) error {
 	var full []string
-	for _, t := range Tables {
+	for _, t := range db.Tables {
 		var any bool
-		if err := tx.QueryRow(ctx, fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM core.%s)", t)).Scan(&any); err != nil {
-			return fmt.Errorf("check core.%s is empty: %w", t, err)
+		if err := tx.QueryRow(ctx, fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s.%s)", db.Schema, t)).Scan(&any); err != nil {
+			return fmt.Errorf("check %s.%s is empty: %w", db.Schema, t, err)
 		}
 		if any {
-			full = append(full, t)
+			full = append(full, db.Schema+"."+t)
 		}
 	}
 	if len(full) > 0 {
@@ -342,6 +433,8 @@ SELECT c.relname, a.attname, format_type(a.atttypid, NULL), a.attnotnull,
 
 // plan is how one table is copied and verified.
 type plan struct {
+	db      string
+	schema  string
 	table   string
 	present bool     // the source has the table
 	cols    []string // copied, in the target's order
@@ -368,8 +461,9 @@ func quoteList(cols []string) string {
 	return strings.Join(q, ", ")
 }
 
-func planTable(ctx context.Context, stx, ttx pgx.Tx, table string, src, dst []column) (plan, []Refusal, error) {
-	p := plan{table: table, present: len(src) > 0}
+func planTable(ctx context.Context, stx, ttx pgx.Tx, db Database, table string, src, dst []column) (plan, []Refusal, error) {
+	p := plan{db: db.Name, schema: db.Schema, table: table, present: len(src) > 0}
+	qual := db.Schema + "." + table
 	if !p.present {
 		return p, nil, nil
 	}
@@ -384,7 +478,7 @@ func planTable(ctx context.Context, stx, ttx pgx.Tx, table string, src, dst []co
 		s, ok := srcBy[d.name]
 		if !ok {
 			if d.notNull && !d.hasDflt {
-				return p, nil, fmt.Errorf("%w: core.%s.%s is required and the OpenTera table has no such column", ErrRefused, table, d.name)
+				return p, nil, fmt.Errorf("%w: %s.%s is required and the OpenTera table has no such column", ErrRefused, qual, d.name)
 			}
 			continue
 		}
@@ -402,12 +496,12 @@ func planTable(ctx context.Context, stx, ttx pgx.Tx, table string, src, dst []co
 SELECT coalesce(array_agg(a.attname ORDER BY k.ord), '{}')
   FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
- WHERE i.indrelid = $1::regclass AND i.indisprimary`, "core."+table).Scan(&p.pk)
+ WHERE i.indrelid = $1::regclass AND i.indisprimary`, qual).Scan(&p.pk)
 	if err != nil {
-		return p, nil, fmt.Errorf("read the primary key of core.%s: %w", table, err)
+		return p, nil, fmt.Errorf("read the primary key of %s: %w", qual, err)
 	}
 	if len(p.pk) == 0 {
-		return p, nil, fmt.Errorf("core.%s has no primary key", table)
+		return p, nil, fmt.Errorf("%s has no primary key", qual)
 	}
 	for _, k := range p.pk {
 		if _, ok := srcBy[k]; !ok {
@@ -415,9 +509,9 @@ SELECT coalesce(array_agg(a.attname ORDER BY k.ord), '{}')
 		}
 	}
 	err = ttx.QueryRow(ctx, `SELECT coalesce(array_agg(attname ORDER BY attnum), '{}') FROM pg_attribute
- WHERE attrelid = $1::regclass AND attidentity <> '' AND NOT attisdropped`, "core."+table).Scan(&p.idents)
+ WHERE attrelid = $1::regclass AND attidentity <> '' AND NOT attisdropped`, qual).Scan(&p.idents)
 	if err != nil {
-		return p, nil, fmt.Errorf("read the identity columns of core.%s: %w", table, err)
+		return p, nil, fmt.Errorf("read the identity columns of %s: %w", qual, err)
 	}
 
 	rowID := "concat_ws(',', " + quoteList(p.pk) + ")"
@@ -433,7 +527,7 @@ SELECT coalesce(array_agg(a.attname ORDER BY k.ord), '{}')
 			return p, nil, fmt.Errorf("check %s.%s for NULLs: %w", table, d.name, err)
 		}
 		for _, id := range ids {
-			refusals = append(refusals, Refusal{table, id, fmt.Sprintf("%s is empty and Tera requires it", d.name)})
+			refusals = append(refusals, Refusal{db.Name, table, id, fmt.Sprintf("%s is empty and Tera requires it", d.name)})
 		}
 	}
 	// Tera's unique indexes (with their expressions and predicates) run against the source.
@@ -441,9 +535,9 @@ SELECT coalesce(array_agg(a.attname ORDER BY k.ord), '{}')
 SELECT c.relname, (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER BY k) FROM generate_series(1, i.indnkeyatts) k),
        coalesce(pg_get_expr(i.indpred, i.indrelid, true), '')
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
- WHERE i.indrelid = $1::regclass AND i.indisunique AND NOT i.indisprimary ORDER BY c.relname`, "core."+table)
+ WHERE i.indrelid = $1::regclass AND i.indisunique AND NOT i.indisprimary ORDER BY c.relname`, qual)
 	if err != nil {
-		return p, nil, fmt.Errorf("read the unique indexes of core.%s: %w", table, err)
+		return p, nil, fmt.Errorf("read the unique indexes of %s: %w", qual, err)
 	}
 	type uindex struct {
 		name  string
@@ -455,7 +549,7 @@ SELECT c.relname, (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER
 		return u, r.Scan(&u.name, &u.exprs, &u.pred)
 	})
 	if err != nil {
-		return p, nil, fmt.Errorf("read the unique indexes of core.%s: %w", table, err)
+		return p, nil, fmt.Errorf("read the unique indexes of %s: %w", qual, err)
 	}
 	for _, u := range uidx {
 		where := make([]string, 0, len(u.exprs)+1)
@@ -467,44 +561,72 @@ SELECT c.relname, (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER
 		}
 		q := fmt.Sprintf("SELECT string_agg(%s, ' and ' ORDER BY %s), concat_ws(', ', %s) FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1",
 			rowID, quoteList(p.pk), strings.Join(u.exprs, ", "), srcTable, strings.Join(where, " AND "), strings.Join(u.exprs, ", "))
-		rows, err := stx.Query(ctx, q)
-		if err != nil {
-			return p, nil, fmt.Errorf("check %s against Tera's unique index %s: %w", table, u.name, err)
-		}
-		dups, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
-			var d [2]string
-			return d, r.Scan(&d[0], &d[1])
+		var dups [][2]string
+		err := onSource(ctx, stx, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, q)
+			if err != nil {
+				return err
+			}
+			dups, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+				var d [2]string
+				return d, r.Scan(&d[0], &d[1])
+			})
+			return err
 		})
 		if err != nil {
 			return p, nil, fmt.Errorf("check %s against Tera's unique index %s: %w", table, u.name, err)
 		}
 		for _, d := range dups {
-			refusals = append(refusals, Refusal{table, d[0], fmt.Sprintf("rows collide on %s = %q (unique in Tera: %s)", strings.Join(u.exprs, ", "), d[1], u.name)})
+			refusals = append(refusals, Refusal{db.Name, table, d[0], fmt.Sprintf("rows collide on %s = %q (unique in Tera: %s)", strings.Join(u.exprs, ", "), d[1], u.name)})
 		}
 	}
 	// Tera's CHECK constraints.
 	chk, err := ttx.Query(ctx, `SELECT conname, pg_get_expr(conbin, conrelid, true) FROM pg_constraint
- WHERE conrelid = $1::regclass AND contype = 'c' ORDER BY conname`, "core."+table)
+ WHERE conrelid = $1::regclass AND contype = 'c' ORDER BY conname`, qual)
 	if err != nil {
-		return p, nil, fmt.Errorf("read the check constraints of core.%s: %w", table, err)
+		return p, nil, fmt.Errorf("read the check constraints of %s: %w", qual, err)
 	}
 	checks, err := pgx.CollectRows(chk, func(r pgx.CollectableRow) ([2]string, error) {
 		var c [2]string
 		return c, r.Scan(&c[0], &c[1])
 	})
 	if err != nil {
-		return p, nil, fmt.Errorf("read the check constraints of core.%s: %w", table, err)
+		return p, nil, fmt.Errorf("read the check constraints of %s: %w", qual, err)
 	}
 	for _, c := range checks {
-		ids, err := queryIDs(ctx, stx, fmt.Sprintf("SELECT %s FROM %s WHERE NOT (%s)", rowID, srcTable, c[1]))
+		var ids []string
+		err := onSource(ctx, stx, func(tx pgx.Tx) (err error) {
+			ids, err = queryIDs(ctx, tx, fmt.Sprintf("SELECT %s FROM %s WHERE NOT (%s)", rowID, srcTable, c[1]))
+			return err
+		})
 		if err != nil {
 			return p, nil, fmt.Errorf("check %s against Tera's constraint %s: %w", table, c[0], err)
 		}
 		for _, id := range ids {
-			refusals = append(refusals, Refusal{table, id, fmt.Sprintf("breaks Tera's rule %s: %s", c[0], c[1])})
+			refusals = append(refusals, Refusal{db.Name, table, id, fmt.Sprintf("breaks Tera's rule %s: %s", c[0], c[1])})
 		}
 	}
 	return p, refusals, nil
+}
+
+// onSource runs one check of a Tera rule against the source in a savepoint. A rule on a column
+// only Tera has (stream_seq, …) cannot be broken by imported rows, which leave it at its
+// default: the source says "undefined column" and the check is skipped.
+func onSource(ctx context.Context, stx pgx.Tx, fn func(pgx.Tx) error) error {
+	sp, err := stx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	err = fn(sp)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42703" {
+		return sp.Rollback(ctx)
+	}
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return err
+	}
+	return sp.Commit(ctx)
 }
 
 func queryIDs(ctx context.Context, tx pgx.Tx, q string) ([]string, error) {
@@ -517,7 +639,7 @@ func queryIDs(ctx context.Context, tx pgx.Tx, q string) ([]string, error) {
 
 // copyTable streams the table from source to target through COPY's text format: memory stays
 // flat in the row count and every type travels as PostgreSQL's own text form.
-func copyTable(ctx context.Context, src, dst *pgconn.PgConn, p plan) error {
+func copyTable(ctx context.Context, src, dst *pgconn.PgConn, p plan) (int64, error) {
 	cols := quoteList(p.cols)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -526,16 +648,16 @@ func copyTable(ctx context.Context, src, dst *pgconn.PgConn, p plan) error {
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	_, err := dst.CopyFrom(ctx, pr, fmt.Sprintf("COPY core.%s (%s) FROM STDIN", p.table, cols))
+	tag, err := dst.CopyFrom(ctx, pr, fmt.Sprintf("COPY %s.%s (%s) FROM STDIN", p.schema, p.table, cols))
 	pr.CloseWithError(errors.New("target COPY ended"))
 	srcErr := <-done
 	if srcErr != nil && err == nil {
 		err = srcErr
 	}
 	if err != nil {
-		return fmt.Errorf("copy %s: %w", p.table, err)
+		return 0, fmt.Errorf("copy %s.%s: %w", p.db, p.table, err)
 	}
-	return nil
+	return tag.RowsAffected(), nil
 }
 
 // advanceSequences moves each identity past both the imported ids and OpenTera's own sequence,
@@ -543,7 +665,7 @@ func copyTable(ctx context.Context, src, dst *pgconn.PgConn, p plan) error {
 func advanceSequences(ctx context.Context, stx, ttx pgx.Tx, p plan) error {
 	for _, col := range p.idents {
 		next := int64(1)
-		if err := ttx.QueryRow(ctx, fmt.Sprintf("SELECT coalesce(max(%s), 0) + 1 FROM core.%s", pgx.Identifier{col}.Sanitize(), p.table)).Scan(&next); err != nil {
+		if err := ttx.QueryRow(ctx, fmt.Sprintf("SELECT coalesce(max(%s), 0) + 1 FROM %s.%s", pgx.Identifier{col}.Sanitize(), p.schema, p.table)).Scan(&next); err != nil {
 			return fmt.Errorf("read max %s.%s: %w", p.table, col, err)
 		}
 		var seq *string
@@ -563,19 +685,20 @@ func advanceSequences(ctx context.Context, stx, ttx pgx.Tx, p plan) error {
 				next = last + 1
 			}
 		}
-		if _, err := ttx.Exec(ctx, "SELECT setval(pg_get_serial_sequence($1, $2), $3, false)", "core."+p.table, col, next); err != nil {
-			return fmt.Errorf("advance the sequence of core.%s.%s: %w", p.table, col, err)
+		if _, err := ttx.Exec(ctx, "SELECT setval(pg_get_serial_sequence($1, $2), $3, false)", p.schema+"."+p.table, col, next); err != nil {
+			return fmt.Errorf("advance the sequence of %s.%s.%s: %w", p.schema, p.table, col, err)
 		}
 	}
 	return nil
 }
 
-// checksum is the row count and an md5 over the key columns of every row in primary-key order.
+// checksum is the row count and the sum of the md5s (their first 60 bits) of every row's key
+// columns: order-independent and flat in memory, whatever the table's size.
 func checksum(ctx context.Context, tx pgx.Tx, schema string, p plan) (int64, string, error) {
 	var n int64
 	var sum string
-	q := fmt.Sprintf("SELECT count(*), md5(coalesce(string_agg(ROW(%s)::text, E'\\n' ORDER BY %s), '')) FROM %s.%s",
-		quoteList(p.keys), quoteList(p.pk), schema, p.table)
+	q := fmt.Sprintf("SELECT count(*), coalesce(sum(('x' || substr(md5(ROW(%s)::text), 1, 15))::bit(60)::bigint), 0)::text FROM %s.%s",
+		quoteList(p.keys), schema, p.table)
 	if err := tx.QueryRow(ctx, q).Scan(&n, &sum); err != nil {
 		return 0, "", fmt.Errorf("checksum %s.%s: %w", schema, p.table, err)
 	}

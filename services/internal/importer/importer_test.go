@@ -3,74 +3,31 @@ package importer_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os/exec"
-	"path/filepath"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tera-health/tera/services/internal/importer"
+	"github.com/tera-health/tera/services/internal/importer/importertest"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// DumpPath is the real OpenTera v1.3.0 core database the import is built against.
-const DumpPath = "/work/shared/opentera/dumps/opentera.sql"
-
-// LoadDump loads the OpenTera dump into a throwaway database with psql and returns a pool on it.
-func LoadDump(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	psql := findPsql(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "ot_" + hex.EncodeToString(b)
-	admin := testenv.AdminURL(t)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	url := testenv.Cluster(t).URL(name)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), admin)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			_ = c.Close(context.Background())
-		}
-	})
-	out, err := exec.Command(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", DumpPath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("load %s: %v\n%s", DumpPath, err, out)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+func coreOnly(src *pgxpool.Pool) []importer.Source {
+	return []importer.Source{{DB: importer.Core, Pool: src}}
 }
 
-// findPsql looks on PATH, then where Debian keeps the client (off PATH).
-func findPsql(t testing.TB) string {
-	if p, err := exec.LookPath("psql"); err == nil {
-		return p
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/psql")
-	if len(dirs) == 0 {
-		t.Fatal("psql not found on PATH or in /usr/lib/postgresql/*/bin")
-	}
-	return dirs[len(dirs)-1]
+// LoadDump loads the OpenTera core dump into a throwaway database.
+func LoadDump(t testing.TB) *pgxpool.Pool { return LoadDumpFile(t, "opentera.sql") }
+
+func LoadDumpFile(t testing.TB, file string) *pgxpool.Pool {
+	_, pool := importertest.Load(t, file)
+	return pool
 }
 
 func count(t *testing.T, db *pgxpool.Pool, q string, args ...any) int64 {
@@ -87,7 +44,7 @@ func TestImportOpenTeraDump(t *testing.T) {
 	src := LoadDump(t)
 	dst := testenv.DB(t)
 	start := time.Now()
-	rep, err := importer.Run(ctx, importer.Options{Source: src, Target: dst})
+	rep, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst})
 	t.Logf("imported in %s", time.Since(start))
 	var out bytes.Buffer
 	rep.Write(&out)
@@ -98,10 +55,10 @@ func TestImportOpenTeraDump(t *testing.T) {
 	if !rep.Committed || len(rep.Mismatches()) > 0 || len(rep.Refusals) > 0 {
 		t.Fatalf("committed=%v mismatches=%v refusals=%v", rep.Committed, rep.Mismatches(), rep.Refusals)
 	}
-	if rep.Version != "OpenTera v1.3.0" {
-		t.Errorf("version %q", rep.Version)
+	if len(rep.Versions) != 1 || rep.Versions[0] != "core: OpenTera v1.3.0" {
+		t.Errorf("versions %q", rep.Versions)
 	}
-	for _, tbl := range importer.Tables {
+	for _, tbl := range importer.Core.Tables {
 		s := count(t, src, "SELECT count(*) FROM public."+tbl)
 		d := count(t, dst, "SELECT count(*) FROM core."+tbl)
 		if s != d {
@@ -162,9 +119,11 @@ func TestImportOpenTeraDump(t *testing.T) {
 
 func assertEmpty(t *testing.T, dst *pgxpool.Pool) {
 	t.Helper()
-	for _, tbl := range importer.Tables {
-		if n := count(t, dst, "SELECT count(*) FROM core."+tbl); n != 0 {
-			t.Errorf("core.%s holds %d rows after a refused import", tbl, n)
+	for _, db := range []importer.Database{importer.Core, importer.Logs, importer.Emails} {
+		for _, tbl := range db.Tables {
+			if n := count(t, dst, "SELECT count(*) FROM "+db.Schema+"."+tbl); n != 0 {
+				t.Errorf("%s.%s holds %d rows after a refused import", db.Schema, tbl, n)
+			}
 		}
 	}
 }
@@ -176,7 +135,7 @@ func TestImportRefusesUnknownVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := testenv.DB(t)
-	_, err := importer.Run(ctx, importer.Options{Source: src, Target: dst})
+	_, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst})
 	if !errors.Is(err, importer.ErrRefused) || !strings.Contains(err.Error(), "ffffffffffff") || !strings.Contains(err.Error(), "6b9c4707d8ef (OpenTera v1.3.0)") {
 		t.Fatalf("err = %v, want a refusal naming the version and the supported ones", err)
 	}
@@ -184,7 +143,7 @@ func TestImportRefusesUnknownVersion(t *testing.T) {
 	if _, err := src.Exec(ctx, "DROP TABLE public.alembic_version"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := importer.Run(ctx, importer.Options{Source: src, Target: dst}); !errors.Is(err, importer.ErrRefused) || !strings.Contains(err.Error(), "alembic_version") {
+	if _, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst}); !errors.Is(err, importer.ErrRefused) || !strings.Contains(err.Error(), "alembic_version") {
 		t.Fatalf("no alembic_version: err = %v", err)
 	}
 }
@@ -194,7 +153,7 @@ func TestImportRefusesNonEmptyTarget(t *testing.T) {
 	src := LoadDump(t)
 	dst := testenv.FixtureDB(t)
 	before := count(t, dst, "SELECT count(*) FROM core.t_participants")
-	_, err := importer.Run(ctx, importer.Options{Source: src, Target: dst})
+	_, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst})
 	if !errors.Is(err, importer.ErrRefused) || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "t_users") {
 		t.Fatalf("err = %v, want a non-empty refusal", err)
 	}
@@ -207,7 +166,7 @@ func TestImportDryRunReportsAndWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	src := LoadDump(t)
 	dst := testenv.DB(t)
-	rep, err := importer.Run(ctx, importer.Options{Source: src, Target: dst, DryRun: true})
+	rep, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +180,7 @@ func TestImportDryRunReportsAndWritesNothing(t *testing.T) {
 	}
 	assertEmpty(t, dst)
 	// A second, real run after the dry run works: the dry run left no trace (triggers, locks).
-	if _, err := importer.Run(ctx, importer.Options{Source: src, Target: dst}); err != nil {
+	if _, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst}); err != nil {
 		t.Fatalf("import after dry run: %v", err)
 	}
 }
@@ -235,7 +194,7 @@ func TestImportRefusesCollidingRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := testenv.DB(t)
-	rep, err := importer.Run(ctx, importer.Options{Source: src, Target: dst, DryRun: true})
+	rep, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,14 +202,14 @@ func TestImportRefusesCollidingRows(t *testing.T) {
 		!strings.Contains(rep.Refusals[0].Reason, "participant1") {
 		t.Fatalf("refusals = %+v", rep.Refusals)
 	}
-	_, err = importer.Run(ctx, importer.Options{Source: src, Target: dst})
+	_, err = importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst})
 	if !errors.Is(err, importer.ErrRefused) {
 		t.Fatalf("err = %v, want a refusal", err)
 	}
 	assertEmpty(t, dst)
 }
 
-func connectTarget(t *testing.T, url string) *pgxpool.Pool {
+func connectTarget(t testing.TB, url string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
@@ -258,4 +217,69 @@ func connectTarget(t *testing.T, url string) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// The three databases of one site land in one transaction, ids and all; a bad one stops all.
+func TestImportLogsAndEmailsWithCore(t *testing.T) {
+	ctx := context.Background()
+	core, logs, emails := LoadDump(t), LoadDumpFile(t, "openteralogs.sql"), LoadDumpFile(t, "openteraemails.sql")
+	sources := []importer.Source{{DB: importer.Core, Pool: core}, {DB: importer.Logs, Pool: logs}, {DB: importer.Emails, Pool: emails}}
+
+	// An emails database of an unknown revision refuses the whole import, core and logs too.
+	if _, err := emails.Exec(ctx, "INSERT INTO public.alembic_version VALUES ('abcdef012345')"); err != nil {
+		t.Fatal(err)
+	}
+	dst := testenv.DB(t)
+	if _, err := importer.Run(ctx, importer.Options{Sources: sources, Target: dst}); !errors.Is(err, importer.ErrRefused) || !strings.Contains(err.Error(), "emails") {
+		t.Fatalf("err = %v, want the emails source refused", err)
+	}
+	assertEmpty(t, dst)
+	if _, err := emails.Exec(ctx, "DELETE FROM public.alembic_version"); err != nil {
+		t.Fatal(err)
+	}
+
+	var progress bytes.Buffer
+	rep, err := importer.Run(ctx, importer.Options{Sources: sources, Target: dst, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logins := count(t, logs, "SELECT count(*) FROM public.t_logins")
+	if logins < 500 || !strings.Contains(progress.String(), fmt.Sprintf("copied logging.t_logins: %d rows", logins)) {
+		t.Errorf("progress: %s", progress.String())
+	}
+	if !rep.Committed || len(rep.Mismatches()) > 0 {
+		t.Fatalf("committed=%v mismatches=%v", rep.Committed, rep.Mismatches())
+	}
+	for _, c := range []struct {
+		src                   *pgxpool.Pool
+		table, schema, idCols string
+	}{
+		{logs, "t_log_entry", "logging", "id_log_entry, log_level, sender, message, timestamp"},
+		{logs, "t_logins", "logging", "id_login_event, login_timestamp, login_user_uuid, login_participant_uuid, login_status, login_type, login_client_ip"},
+		{emails, "t_email_templates", "email", "id_email_template, id_site, id_project, email_template_key, email_template, email_template_language"},
+	} {
+		q := "SELECT count(*) || md5(coalesce(string_agg(ROW(" + c.idCols + ")::text, ',' ORDER BY 1), '')) FROM %s." + c.table
+		var a, b string
+		if err := c.src.QueryRow(ctx, strings.Replace(q, "%s", "public", 1)).Scan(&a); err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.QueryRow(ctx, strings.Replace(q, "%s", c.schema, 1)).Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		if a != b || strings.HasPrefix(a, "0") {
+			t.Errorf("%s: source %s, target %s", c.table, a, b)
+		}
+	}
+	if n := count(t, dst, "SELECT count(*) FROM logging.t_logins"); n != logins {
+		t.Errorf("logins: %d, want the source's %d", n, logins)
+	}
+	maxID := count(t, dst, "SELECT max(id_login_event) FROM logging.t_logins")
+	var id int64
+	if err := dst.QueryRow(ctx, `INSERT INTO logging.t_logins (login_timestamp, login_log_level, login_sender, login_status, login_type, login_client_ip)
+		VALUES (now(), 1, 'test', 1, 1, '127.0.0.1') RETURNING id_login_event`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if id <= maxID {
+		t.Errorf("new login event id %d, imported max %d", id, maxID)
+	}
 }

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tera-health/tera/services/internal/importer"
+	"github.com/tera-health/tera/services/internal/importer/importertest"
+	"github.com/tera-health/tera/services/internal/testenv"
+)
+
+func runImport(args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	root := newRoot()
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(append([]string{"import", "opentera", "--log-level", "error"}, args...))
+	err := root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+func TestImportOpenTeraCommand(t *testing.T) {
+	from, src := importertest.Load(t, "opentera.sql")
+	logs, _ := importertest.Load(t, "openteralogs.sql")
+	target := testenv.DatabaseURL(t)
+
+	out, _, err := runImport("--from", from, "--logs-from", logs, "--database-url", target, "--dry-run")
+	if err != nil || !strings.Contains(out, "dry run: imported and verified") || !strings.Contains(out, "core.t_participants") ||
+		!strings.Contains(out, "logs.t_logins") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	out, progress, err := runImport("--from", from, "--logs-from", logs, "--database-url", target)
+	if err != nil || !strings.Contains(out, "imported and verified") || !strings.Contains(progress, "copied core.t_sessions: 28 rows") ||
+		!strings.Contains(progress, "copied logging.t_logins: ") {
+		t.Fatalf("import: %v\n%s\n%s", err, out, progress)
+	}
+	// A second run finds a non-empty target and says so (the process exits non-zero on it).
+	if _, _, err := runImport("--from", from, "--database-url", target); !errors.Is(err, importer.ErrRefused) || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("second import: %v", err)
+	}
+	if _, err := src.Exec(context.Background(), "UPDATE public.alembic_version SET version_num = '0123456789ab'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runImport("--from", from, "--database-url", testenv.DatabaseURL(t)); err == nil || !strings.Contains(err.Error(), "6b9c4707d8ef") {
+		t.Fatalf("unknown version: %v", err)
+	}
+	if _, _, err := runImport("--database-url", target); err == nil || !strings.Contains(err.Error(), "--from") {
+		t.Fatalf("no source: %v", err)
+	}
+}

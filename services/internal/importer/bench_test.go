@@ -1,0 +1,82 @@
+package importer_test
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tera-health/tera/services/internal/importer"
+	"github.com/tera-health/tera/services/internal/testenv"
+)
+
+// BenchmarkImportScale imports the real dump grown by N synthetic participants (env
+// TERA_IMPORT_PARTICIPANTS, default 1000) with 10 sessions each, each session linked to its
+// participant, generated in OpenTera's own schema. The issue's goal: 100,000 participants and
+// 1,000,000 sessions in under 5 minutes, with the importer's memory flat in the row count
+// (rows stream through COPY; the checksums are sums computed in PostgreSQL).
+//
+//	TERA_IMPORT_PARTICIPANTS=100000 go test -run '^$' -bench ImportScale -benchtime 1x ./services/internal/importer/
+func BenchmarkImportScale(b *testing.B) {
+	n := 1000
+	if v := os.Getenv("TERA_IMPORT_PARTICIPANTS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
+			b.Fatalf("TERA_IMPORT_PARTICIPANTS=%q: want a positive count", v)
+		}
+	}
+	ctx := context.Background()
+	src := LoadDump(b)
+	for _, q := range []string{
+		`INSERT INTO public.t_participants (version_id, id_participant, participant_uuid, participant_name, participant_token_enabled,
+		   participant_enabled, participant_login_enabled, id_project)
+		 SELECT 1, 1000 + i, gen_random_uuid()::text, 'Synthetic ' || i, false, true, false, 1 + i % 2 FROM generate_series(1, $1) i`,
+		`INSERT INTO public.t_sessions (version_id, id_session, session_uuid, id_session_type, id_creator_participant, session_name,
+		   session_start_datetime, session_duration, session_status)
+		 SELECT 1, 1000 + i, gen_random_uuid()::text, 1 + i % 3, 1000 + 1 + (i - 1) / 10, 'Session ' || i,
+		   timestamptz '2024-01-01' + i * interval '1 minute', 60, 2 FROM generate_series(1, $1 * 10) i`,
+		`INSERT INTO public.t_sessions_participants (version_id, id_session_participant, id_session, id_participant)
+		 SELECT 1, 1000 + i, 1000 + i, 1000 + 1 + (i - 1) / 10 FROM generate_series(1, $1 * 10) i`,
+		`ANALYZE`,
+	} {
+		var err error
+		if q == "ANALYZE" {
+			_, err = src.Exec(ctx, q)
+		} else {
+			_, err = src.Exec(ctx, q, n)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dst := connectTarget(b, testenv.DatabaseURL(b))
+		var before runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		start := time.Now()
+		rep, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst})
+		if err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		var rows int64
+		for _, t := range rep.Tables {
+			rows += t.TargetRows
+		}
+		b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
+		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(rows), "B-alloc/row")
+		b.ReportMetric(float64(after.Sys)/(1<<20), "MiB-sys")
+		b.Logf("%d participants, %d rows in %s; Go heap sys %d MiB", n, rows, elapsed.Round(time.Millisecond), after.Sys>>20)
+		dst.Close()
+		b.StartTimer()
+	}
+}
