@@ -180,7 +180,7 @@ func BenchmarkSessionsAndDevices(b *testing.B) {
 	}
 	scope0 := access.For(access.UserCaller(t0.User))
 	explain("sessions", store.SessionsByParticipantQuery, store.SessionArgs(scope0, t0.Participant, sessionsFilter))
-	explain("devices", store.DevicesQuery, store.DeviceArgs(scope0, store.DeviceFilter{Project: &t0.Project, ByName: true}))
+	explain("devices", store.DevicesOfProjectQuery, store.DeviceArgs(scope0, store.DeviceFilter{Project: &t0.Project, ByName: true}))
 
 	run := func(b *testing.B, query func(target) (int, error)) {
 		lat := make([]time.Duration, 0, b.N)

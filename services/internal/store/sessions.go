@@ -73,7 +73,9 @@ type SessionFilter struct {
 }
 
 // The queries share one column list and one tail; each selector is its own static statement so
-// the planner sees a plain predicate (no "@x IS NULL OR …" on the selective column).
+// the planner sees a plain predicate (no "@x IS NULL OR …" on the selective column). The
+// selector's ids are fenced (OFFSET 0): otherwise, with LIMIT, PostgreSQL walks the whole
+// start-time index filtering every session (3.4 s at 1M sessions instead of under a ms).
 const sessionCols = `SELECT s.id_session, s.session_uuid, s.id_session_type, s.id_creator_user, s.id_creator_device,
        s.id_creator_participant, s.id_creator_service, s.session_name, s.session_start_datetime, s.session_duration,
        s.session_status, s.session_comments, s.session_parameters,
@@ -116,16 +118,22 @@ const sessionTail = `
 
 // SessionsByParticipantQuery lists the sessions a participant is invited to or created, when
 // the caller may see the participant (exported for EXPLAIN in benchmarks).
-const SessionsByParticipantQuery = sessionCols + `(s.id_session IN (SELECT sp.id_session FROM core.t_sessions_participants sp
-        WHERE sp.id_participant = @id AND sp.deleted_at IS NULL) OR s.id_creator_participant = @id)
+const SessionsByParticipantQuery = sessionCols + `s.id_session IN (SELECT x.id_session FROM (
+        SELECT sp.id_session FROM core.t_sessions_participants sp WHERE sp.id_participant = @id AND sp.deleted_at IS NULL
+        UNION SELECT c.id_session FROM core.t_sessions c WHERE c.id_creator_participant = @id AND c.deleted_at IS NULL
+        OFFSET 0) x)
    AND EXISTS (SELECT 1 FROM core.acc_participants(@acc_kind::text, @acc_id::integer, @acc_admin::boolean) a WHERE a.id = @id)` + sessionTail
 
-const sessionsByUser = sessionCols + `(s.id_session IN (SELECT su.id_session FROM core.t_sessions_users su
-        WHERE su.id_user = @id AND su.deleted_at IS NULL) OR s.id_creator_user = @id)
+const sessionsByUser = sessionCols + `s.id_session IN (SELECT x.id_session FROM (
+        SELECT su.id_session FROM core.t_sessions_users su WHERE su.id_user = @id AND su.deleted_at IS NULL
+        UNION SELECT c.id_session FROM core.t_sessions c WHERE c.id_creator_user = @id AND c.deleted_at IS NULL
+        OFFSET 0) x)
    AND EXISTS (SELECT 1 FROM core.acc_users(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, false) a WHERE a.id = @id)` + sessionTail
 
-const sessionsByDevice = sessionCols + `(s.id_session IN (SELECT sd.id_session FROM core.t_sessions_devices sd
-        WHERE sd.id_device = @id AND sd.deleted_at IS NULL) OR s.id_creator_device = @id)
+const sessionsByDevice = sessionCols + `s.id_session IN (SELECT x.id_session FROM (
+        SELECT sd.id_session FROM core.t_sessions_devices sd WHERE sd.id_device = @id AND sd.deleted_at IS NULL
+        UNION SELECT c.id_session FROM core.t_sessions c WHERE c.id_creator_device = @id AND c.deleted_at IS NULL
+        OFFSET 0) x)
    AND EXISTS (SELECT 1 FROM core.acc_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean) a WHERE a.id = @id)` + sessionTail
 
 // One session by id or uuid, if the user may see it (OpenTera's query_session).
