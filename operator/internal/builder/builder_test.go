@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	terav1 "github.com/tera-health/tera/operator/api/v1alpha1"
+	"github.com/tera-health/tera/pkg/routing"
 )
 
 func site() *terav1.TeraSite {
@@ -97,11 +98,22 @@ func TestIngressRoutesEveryTargetPath(t *testing.T) {
 		}
 		seen[p.Path] = p.Backend.Service.Name
 	}
-	for target, paths := range Routes {
+	for target, paths := range routing.Prefixes {
 		for _, p := range paths {
 			if seen[p] != "s-"+target {
 				t.Errorf("%s -> %s, want s-%s", p, seen[p], target)
 			}
+		}
+	}
+	// Nothing beyond the table (and the external service's paths) is routed.
+	if n := len(routing.Routes()) + 1; len(seen) != n {
+		t.Errorf("%d ingress paths, want %d (the table and /x): %v", len(seen), n, seen)
+	}
+	// The operator's target names are the table's.
+	for _, name := range []string{terav1.TargetLogin, terav1.TargetCore, terav1.TargetUserManager, terav1.TargetWebSocket,
+		terav1.TargetFileTransfer, terav1.TargetLogging, terav1.TargetVideoRehab} {
+		if len(routing.Prefixes[name]) == 0 {
+			t.Errorf("target %s has no paths in pkg/routing", name)
 		}
 	}
 	if seen["/x"] != "s-x" {
@@ -205,7 +217,7 @@ func TestEmailConfigAndPasswordMount(t *testing.T) {
 	if !has(terav1.TargetEmail) || has(terav1.TargetCore) {
 		t.Fatalf("smtp secret on email %v, on core %v", has(terav1.TargetEmail), has(terav1.TargetCore))
 	}
-	if got := Routes[terav1.TargetEmail]; len(got) != 1 || got[0] != "/email" {
+	if got := routing.Prefixes[terav1.TargetEmail]; len(got) != 1 || got[0] != "/email" {
 		t.Fatalf("email routes %v", got)
 	}
 }

@@ -8,31 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	terav1 "github.com/tera-health/tera/operator/api/v1alpha1"
+	"github.com/tera-health/tera/pkg/routing"
 )
-
-// Routes maps each built-in target to the path prefixes it owns behind the ingress
-// (ARCHITECTURE §2). Ingress controllers pick the longest matching prefix, so core's
-// "/api" is the default for every other /api/** path.
-var Routes = map[string][]string{
-	terav1.TargetLogin: {
-		"/api/user/login", "/api/user/logout", "/api/user/refresh_token",
-		"/api/participant/login", "/api/participant/logout", "/api/participant/refresh_token",
-		"/api/device/login", "/api/device/logout", "/api/device/register",
-		"/api/service/auth/code",
-		"/login", "/login_validate_2fa", "/login_setup_2fa", "/login_change_password", "/logout",
-		"/.well-known",
-	},
-	terav1.TargetCore: {"/api"},
-	terav1.TargetUserManager: {
-		"/api/user/users/online", "/api/user/participants/online", "/api/user/devices/online",
-		"/api/user/disconnect", "/api/device/status",
-	},
-	terav1.TargetWebSocket:    {"/wss"},
-	terav1.TargetFileTransfer: {"/file"},
-	terav1.TargetLogging:      {"/log"},
-	terav1.TargetEmail:        {"/email"},
-	terav1.TargetVideoRehab:   {"/rehab"},
-}
 
 // WebsocketAnnotations keep long-lived /wss connections open on common controllers
 // (ingress-nginx upgrades websockets by itself; it needs long timeouts).
@@ -60,7 +37,9 @@ func Ingress(site *terav1.TeraSite) *networkingv1.Ingress {
 			}
 			continue
 		}
-		for _, p := range Routes[w.Name] {
+		// The paths each built-in target owns: pkg/routing's table, which the fleet's tests
+		// check against the routes the targets really serve.
+		for _, p := range routing.Prefixes[w.Name] {
 			routes = append(routes, route{p, ObjectName(site, w.Name), HTTPPort})
 		}
 	}

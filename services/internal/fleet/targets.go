@@ -6,15 +6,14 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tera-health/tera/pkg/routing"
 	"github.com/tera-health/tera/pkg/server"
-	"github.com/tera-health/tera/services/internal/router"
 )
 
 // Target is one deployable role of the binary (ARCHITECTURE §2).
 type Target struct {
+	// Name is also the target's key in pkg/routing's table of the HTTP paths it owns.
 	Name string
-	// Paths are the HTTP path prefixes the target owns behind the ingress.
-	Paths []string
 	// NeedsDB and NeedsNATS say which dependencies the target uses.
 	NeedsDB, NeedsNATS bool
 	// Build returns the target's services, given the process's shared dependencies.
@@ -80,12 +79,12 @@ func Resolve(spec string) ([]Target, error) {
 	return out, nil
 }
 
-// Routes are the ingress rules of every registered target: the path prefixes each one owns.
-func Routes() []router.Route {
-	var routes []router.Route
-	for _, name := range Known() {
-		for _, p := range registry[name].Paths {
-			routes = append(routes, router.Route{Prefix: p, Target: name})
+// Routes are the ingress rules (pkg/routing) of the targets this binary serves.
+func Routes() []routing.Route {
+	var routes []routing.Route
+	for _, r := range routing.Routes() {
+		if _, ok := registry[r.Target]; ok {
+			routes = append(routes, r)
 		}
 	}
 	return routes

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"github.com/tera-health/tera/pkg/routing"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/core"
 	"github.com/tera-health/tera/services/internal/logstream"
@@ -14,8 +15,7 @@ import (
 // a target missing from this list is not built yet.
 func init() {
 	register(Target{
-		Name:      "core",
-		Paths:     []string{"/api/"},
+		Name:      routing.Core,
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build: func(d *Deps) ([]server.Service, error) {
@@ -25,33 +25,26 @@ func init() {
 		Outbox: true,
 	})
 	register(Target{
-		Name: "login",
-		Paths: []string{"/api/user/login", "/api/user/logout", "/api/user/refresh_token", "/api/participant/login",
-			"/api/participant/logout", "/api/participant/refresh_token", "/api/device/login", "/api/device/logout",
-			"/api/device/register", "/api/service/auth/code", "/login", "/.well-known/"},
+		Name:      routing.Login,
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build:     buildLogin,
 	})
 	register(Target{
-		Name: "usermanager",
-		Paths: []string{"/api/user/users/online", "/api/user/participants/online", "/api/user/devices/online",
-			"/api/user/disconnect", "/api/device/status"},
+		Name:      routing.UserManager,
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build:     buildUserManager,
 		Consumers: []consumerRef{{outbox.StreamName, usermanager.ConsumerName}},
 	})
 	register(Target{
-		Name:      "websocket",
-		Paths:     []string{"/wss"},
+		Name:      routing.WebSocket,
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build:     buildWebsocket,
 	})
 	register(Target{
-		Name:      "logging",
-		Paths:     []string{"/log/"},
+		Name:      routing.Logging,
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build:     buildLogging,

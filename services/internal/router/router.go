@@ -1,6 +1,7 @@
 // Package router routes HTTP requests to targets by path, as the production Ingress does
-// (ARCHITECTURE §2): the longest matching path prefix picks the target, and requests rotate over
-// its replicas. The fleet end-to-end tests put it in front of separate target processes.
+// (ARCHITECTURE §2, the table of pkg/routing): the longest path prefix matching by element
+// picks the target, and requests rotate over its replicas. The fleet end-to-end tests put it in
+// front of separate target processes.
 package router
 
 import (
@@ -9,17 +10,14 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/tera-health/tera/pkg/routing"
 )
 
-// Route sends requests whose path starts with Prefix to Target.
-type Route struct {
-	Prefix string
-	Target string
-}
+// Route sends requests whose path is under Prefix to Target.
+type Route = routing.Route
 
 // Router is an http.Handler.
 type Router struct {
@@ -61,19 +59,12 @@ func New(routes []Route, backends map[string][]string) (*Router, error) {
 		}
 		r.routes = append(r.routes, rt)
 	}
-	sort.SliceStable(r.routes, func(i, j int) bool { return len(r.routes[i].Prefix) > len(r.routes[j].Prefix) })
+	routing.Sort(r.routes)
 	return r, nil
 }
 
 // Target returns the target that serves path, or "".
-func (r *Router) Target(path string) string {
-	for _, rt := range r.routes {
-		if strings.HasPrefix(path, rt.Prefix) {
-			return rt.Target
-		}
-	}
-	return ""
-}
+func (r *Router) Target(path string) string { return routing.Match(r.routes, path) }
 
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	t := r.Target(req.URL.Path)

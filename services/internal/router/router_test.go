@@ -16,7 +16,7 @@ func TestLongestPrefixAndRoundRobin(t *testing.T) {
 	defer core1.Close()
 	defer core2.Close()
 	defer login.Close()
-	r, err := New([]Route{{"/api/", "core"}, {"/api/user/login", "login"}},
+	r, err := New([]Route{{Prefix: "/api", Target: "core"}, {Prefix: "/api/user/login", Target: "login"}},
 		map[string][]string{"core": {core1.URL, core2.URL}, "login": {login.URL}})
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +35,10 @@ func TestLongestPrefixAndRoundRobin(t *testing.T) {
 	if got := get("/api/user/login"); got != "login" {
 		t.Errorf("login path went to %s", got)
 	}
+	// By path element, as an Ingress Prefix path: /api/user/loginx is not under /api/user/login.
+	if got := get("/api/user/loginx"); got != "core1" && got != "core2" {
+		t.Errorf("/api/user/loginx went to %s", got)
+	}
 	a, b := get("/api/user/sites"), get("/api/user/sites")
 	if a == b || (a != "core1" && a != "core2") {
 		t.Errorf("replicas not rotated: %s then %s", a, b)
@@ -44,7 +48,7 @@ func TestLongestPrefixAndRoundRobin(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Errorf("unrouted path: %d", resp.StatusCode)
 	}
-	if _, err := New([]Route{{"/x", "ghost"}}, nil); err == nil {
+	if _, err := New([]Route{{Prefix: "/x", Target: "ghost"}}, nil); err == nil {
 		t.Error("route to a target without replicas accepted")
 	}
 }
