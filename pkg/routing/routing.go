@@ -22,6 +22,7 @@ const (
 	FileTransfer = "filetransfer"
 	Logging      = "logging"
 	VideoRehab   = "videorehab"
+	Email        = "email"
 )
 
 // Prefixes maps each target to the path prefixes it owns. A prefix matches by path element,
@@ -46,6 +47,7 @@ var Prefixes = map[string][]string{
 	FileTransfer: {"/file"},
 	Logging:      {"/log"},
 	VideoRehab:   {"/rehab"},
+	Email:        {"/email"},
 }
 
 // Route sends the paths under Prefix to Target.

@@ -51,8 +51,7 @@ func init() {
 		Consumers: []consumerRef{{logstream.StreamName, logging.ConsumerName}},
 	})
 	register(Target{
-		Name:      "email",
-		Paths:     []string{"/email/"},
+		Name:      routing.Email,
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build:     buildEmail,
