@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -17,6 +16,7 @@ import (
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/presence"
+	"github.com/tera-health/tera/services/internal/store"
 )
 
 // /api/user/users
@@ -172,44 +172,6 @@ func (s *users) userGroupsOf(ctx context.Context, id int32) (*structpb.ListValue
 	return out, s.dbError(ctx, rows.Err())
 }
 
-// passwordWeakness checks OpenTera's policy: at least 10 characters, a digit, an upper and a
-// lower case letter and a special character (space or !#$%&'()*+,-./[\]^_`{|}~").
-func passwordWeakness(pw string) string {
-	var weak []string
-	if len([]rune(pw)) < 10 {
-		weak = append(weak, "Password too short")
-	}
-	var digit, upper, lower, special bool
-	for _, c := range pw {
-		switch {
-		case unicode.IsDigit(c):
-			digit = true
-		case unicode.IsUpper(c):
-			upper = true
-		case unicode.IsLower(c):
-			lower = true
-		case strings.ContainsRune(" !#$%&'()*+,-./[\\]^_`{|}~\"", c):
-			special = true
-		}
-	}
-	if !digit {
-		weak = append(weak, "Password missing numeric character")
-	}
-	if !upper {
-		weak = append(weak, "Password missing upper case letter")
-	}
-	if !lower {
-		weak = append(weak, "Password missing lower case letter")
-	}
-	if !special {
-		weak = append(weak, "Password missing special character")
-	}
-	if len(pw) > 72 {
-		weak = append(weak, "Password too long")
-	}
-	return strings.Join(weak, ", ")
-}
-
 func (s *users) PostUser(ctx context.Context, r *corev1.PostUserRequest) (*corev1.PostUserResponse, error) {
 	m := caller(ctx)
 	b := r.GetUser()
@@ -258,8 +220,9 @@ func (s *users) PostUser(ctx context.Context, r *corev1.PostUserRequest) (*corev
 		}
 	}
 	if b.UserPassword != nil && *b.UserPassword != "" {
-		if w := passwordWeakness(*b.UserPassword); w != "" {
-			return nil, apierr.InvalidArgument(w)
+		var weak *store.PasswordPolicyError
+		if errors.As(store.CheckPasswordPolicy(*b.UserPassword, ""), &weak) {
+			return nil, apierr.InvalidArgument(weak.Message)
 		}
 	}
 	if b.UserUsername != nil && (len(*b.UserUsername) > 50 || strings.TrimSpace(*b.UserUsername) == "") {

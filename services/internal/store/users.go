@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
@@ -14,10 +15,14 @@ const passwordSpecials = " !#$%&'()*+,-./[\\]^_`{|}~\""
 
 // CheckPasswordPolicy applies OpenTera's user password policy: at least 10 characters, a digit,
 // an upper-case letter, a lower-case letter and a special character; and different from the
-// current password (oldHash, "" when none).
+// current password (oldHash, "" when none). It is the one implementation: the user API (core),
+// the login flows and `tera admin` all call it.
 func CheckPasswordPolicy(password, oldHash string) error {
-	if len(password) < 10 {
+	if utf8.RuneCountInString(password) < 10 {
 		return &PasswordPolicyError{"Password not long enough"}
+	}
+	if len(password) > 72 { // bcrypt's limit: a longer password would be cut silently
+		return &PasswordPolicyError{"Password too long"}
 	}
 	var digit, upper, lower, special bool
 	for _, r := range password {
