@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Authenticate answers token requests from the principal cache while it is live; Verify (login's
@@ -101,5 +103,39 @@ func TestPrincipalCache(t *testing.T) {
 	}
 	if n := c.Len(); n > 100 {
 		t.Fatalf("%d entries over a bound of 100", n)
+	}
+}
+
+// Static tokens are minted as OpenTera does (HS256 under a server key, no exp) and verified by
+// equality with the stored token alone.
+func TestStaticTokenMinting(t *testing.T) {
+	f := newFixture(t)
+	tok, err := StaticToken("participant-key", Claims{ParticipantUUID: staticPartUUID, IDParticipant: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Claims
+	tk, err := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"})).ParseWithClaims(tok, &c,
+		func(*jwt.Token) (any, error) { return []byte("participant-key"), nil })
+	if err != nil || !tk.Valid || c.Issuer != Issuer || c.ID == "" || c.ExpiresAt != nil || c.IssuedAt != nil || c.IDParticipant != 5 {
+		t.Fatalf("static token %v: %+v", err, c)
+	}
+	if other, _ := StaticToken("participant-key", Claims{ParticipantUUID: staticPartUUID, IDParticipant: 5}); other == tok {
+		t.Fatal("two static tokens alike (no random jti)")
+	}
+	if _, _, err := f.v.VerifyToken(context.Background(), tok); reasonOf(t, err) != ReasonInvalidToken {
+		t.Fatalf("a static token nobody stores: %v", err)
+	}
+	f.dir.set(staticPartUUID, func(p *Principal) { p.StaticToken = tok })
+	if c, _, err := f.v.VerifyToken(context.Background(), tok); err != nil || c.Method != MethodStaticToken || c.Full {
+		t.Fatalf("stored static token: %+v %v", c, err)
+	}
+	for _, bad := range []Claims{{UserUUID: userUUID}, {ServiceUUID: serviceUUID}, {}} {
+		if _, err := StaticToken("k", bad); err == nil {
+			t.Fatalf("static token for %+v", bad)
+		}
+	}
+	if _, err := StaticToken("", Claims{DeviceUUID: deviceUUID}); err == nil {
+		t.Fatal("static token with an empty key")
 	}
 }

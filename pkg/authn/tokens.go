@@ -131,3 +131,23 @@ func (s *Signer) ServiceToken(uuid string) (string, error) {
 func (s *Signer) DeviceStaticToken(id int64, uuid string) (string, error) {
 	return s.Sign(Claims{DeviceUUID: uuid, IDDevice: id}, 0)
 }
+
+// StaticToken mints a participant's or device's static token as OpenTera does: an HS256 JWT
+// under the server setting key (ParticipantTokenEncryptionKey for participants,
+// TokenEncryptionKey for devices), iss TeraServer, a random jti, no iat and no exp. Tera checks
+// static tokens by equality with the stored one (the verifier never checks their signature), so
+// the key only keeps tokens in OpenTera's own format, interchangeable with imported ones.
+func StaticToken(key string, c Claims) (string, error) {
+	if k, err := c.Kind(); err != nil || (k != KindParticipant && k != KindDevice) {
+		return "", errors.New("static token: claims must name one participant or device")
+	}
+	if key == "" {
+		return "", errors.New("static token: empty key")
+	}
+	c.Issuer, c.ID, c.IssuedAt, c.ExpiresAt = Issuer, uuid.NewString(), nil, nil
+	out, err := jwt.NewWithClaims(jwt.SigningMethodHS256, &c).SignedString([]byte(key))
+	if err != nil {
+		return "", fmt.Errorf("sign static token: %w", err)
+	}
+	return out, nil
+}

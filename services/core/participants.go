@@ -12,9 +12,9 @@ import (
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/presence"
-	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/store"
 )
 
@@ -324,7 +324,10 @@ func (s *participants) syncParticipantToken(ctx context.Context, tx pgx.Tx, id i
 		if err := tx.QueryRow(ctx, "SELECT server_settings_value FROM core.t_server_settings WHERE server_settings_name = 'ParticipantTokenEncryptionKey'").Scan(&key); err != nil {
 			return err
 		}
-		tok := seed.StaticToken(key, map[string]any{"participant_uuid": uid, "id_participant": id})
+		tok, err := authn.StaticToken(key, authn.Claims{ParticipantUUID: uid, IDParticipant: int64(id)})
+		if err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, "UPDATE core.t_participants SET participant_token = $2 WHERE id_participant = $1", id, tok)
 	}
 	return err

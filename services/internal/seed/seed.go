@@ -8,11 +8,7 @@ package seed
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"strings"
@@ -20,6 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tera-health/tera/pkg/authn"
 )
 
 // DB is a pool, a connection or a transaction (a transaction nests as a savepoint).
@@ -145,18 +143,14 @@ func hash(pw string) string {
 	return string(h)
 }
 
-// StaticToken signs an OpenTera static token (JWT HS256, iss "TeraServer", random jti, no exp).
-func StaticToken(key string, claims map[string]any) string {
-	c := map[string]any{"iss": "TeraServer", "jti": uuid.NewString()}
-	for k, v := range claims {
-		c[k] = v
+// staticToken mints a fixture's static token (authn.StaticToken); the key is a setting this
+// seed just wrote, so a failure is a bug.
+func staticToken(key string, c authn.Claims) string {
+	t, err := authn.StaticToken(key, c)
+	if err != nil {
+		panic(err)
 	}
-	head := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
-	body, _ := json.Marshal(c)
-	msg := head + "." + base64.RawURLEncoding.EncodeToString(body)
-	m := hmac.New(sha256.New, []byte(key))
-	m.Write([]byte(msg))
-	return msg + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return t
 }
 
 var settingCols = []string{"id_server_settings", "server_settings_name", "server_settings_value"}

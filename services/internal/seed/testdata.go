@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tera-health/tera/pkg/authn"
 )
 
 var sessionEventNames = []string{"GENERAL_ERROR", "GENERAL_INFO", "GENERAL_WARNING", "SESSION_START", "SESSION_STOP",
@@ -70,11 +72,11 @@ func TestData(ctx context.Context, db DB) error {
 			u1, u4 := uuid.NewString(), uuid.NewString()
 			f.insert("t_participants", cols,
 				[]any{1, u1, "Participant #1", "participant1", hash("opentera"), "x@opentera.org", 1, 1, true, true, true,
-					StaticToken(pkey, map[string]any{"participant_uuid": u1, "id_participant": 1})},
+					staticToken(pkey, authn.Claims{ParticipantUUID: u1, IDParticipant: 1})},
 				[]any{2, uuid.NewString(), "Participant #2", nil, nil, nil, nil, 1, false, false, false, nil},
 				[]any{3, uuid.NewString(), "Participant #3", nil, nil, nil, nil, 1, true, false, true, nil},
 				[]any{4, u4, "Secret Participant", nil, nil, nil, nil, 3, true, false, true,
-					StaticToken(pkey, map[string]any{"participant_uuid": u4, "id_participant": 4})},
+					staticToken(pkey, authn.Claims{ParticipantUUID: u4, IDParticipant: 4})},
 			)
 		}
 		if f.empty("t_users") {
@@ -105,7 +107,7 @@ func TestData(ctx context.Context, db DB) error {
 			dkey := f.setting("TokenEncryptionKey")
 			cols := []string{"id_device", "device_uuid", "device_name", "id_device_type", "device_enabled", "device_onlineable", "device_token"}
 			d := func(id int, uid, name string, typ int, enabled bool) []any {
-				return []any{id, uid, name, typ, enabled, true, StaticToken(dkey, map[string]any{"device_uuid": uid, "id_device": id})}
+				return []any{id, uid, name, typ, enabled, true, staticToken(dkey, authn.Claims{DeviceUUID: uid, IDDevice: int64(id)})}
 			}
 			f.insert("t_devices", cols,
 				d(1, Device1UUID, "Apple Watch #W05P1", 2, true),
