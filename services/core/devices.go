@@ -10,8 +10,8 @@ import (
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/access"
-	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/store"
 )
 
@@ -230,7 +230,11 @@ func (s *devices) insertDevice(ctx context.Context, tx pgx.Tx, p store.DevicePat
 	if err != nil {
 		return 0, err
 	}
-	return id, store.SetDeviceToken(ctx, tx, id, seed.StaticToken(key, map[string]any{"device_uuid": uuid, "id_device": id}))
+	tok, err := authn.StaticToken(key, authn.Claims{DeviceUUID: uuid, IDDevice: int64(id)})
+	if err != nil {
+		return 0, err
+	}
+	return id, store.SetDeviceToken(ctx, tx, id, tok)
 }
 
 // projectsOfSites is the projects of a set of sites.
