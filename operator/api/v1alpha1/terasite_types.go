@@ -216,6 +216,20 @@ type OIDCSpec struct {
 	ClientID string `json:"clientID"`
 	// ClientSecretRef is the Secret key with the client secret (key defaults to "client-secret").
 	ClientSecretRef SecretKeyRef `json:"clientSecretRef"`
+	// MatchClaim maps identities to Tera users: "username" (default) or "email".
+	// +kubebuilder:validation:Enum=username;email
+	// +optional
+	MatchClaim string `json:"matchClaim,omitempty"`
+	// UsernameClaim is the claim matched to user_username (default preferred_username).
+	// +optional
+	UsernameClaim string `json:"usernameClaim,omitempty"`
+	// ProvisionUserGroup, when set, creates unknown users in this user group (id_user_group).
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	ProvisionUserGroup *int64 `json:"provisionUserGroup,omitempty"`
+	// DisplayName labels the login page's button.
+	// +optional
+	DisplayName string `json:"displayName,omitempty"`
 }
 
 // EmailSpec locates the SMTP server of the email target.

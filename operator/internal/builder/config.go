@@ -14,7 +14,10 @@ import (
 )
 
 // TeraConfig mirrors the keys of tera.yaml that the tera binary reads (strictly: no other key
-// may appear). Secrets never go in here: they come from env vars and mounted files.
+// may appear). Secrets never go in here: they come from env vars and mounted files. The
+// operator module may not import the binary's type (services/internal/fleet.Config); instead
+// testdata/tera.yaml, rendered from every TeraSite field, is loaded by the binary's own loader in
+// services/internal/fleet's TestOperatorConfigRoundTrips.
 type TeraConfig struct {
 	Log             LogConfig         `json:"log"`
 	HTTP            ListenConfig      `json:"http"`
@@ -51,10 +54,14 @@ type AuthConfig struct {
 	TrustedProxies []string `json:"trusted_proxies"`
 }
 type OIDCConfig struct {
-	IssuerURL        string `json:"issuer_url"`
-	DiscoveryURL     string `json:"discovery_url"`
-	ClientID         string `json:"client_id"`
-	ClientSecretFile string `json:"client_secret_file"`
+	IssuerURL          string `json:"issuer_url"`
+	DiscoveryURL       string `json:"discovery_url"`
+	ClientID           string `json:"client_id"`
+	ClientSecretFile   string `json:"client_secret_file"`
+	MatchClaim         string `json:"match_claim"`
+	UsernameClaim      string `json:"username_claim"`
+	ProvisionUserGroup int64  `json:"provision_user_group"`
+	DisplayName        string `json:"display_name"`
 }
 type EmailConfig struct {
 	SMTP   SMTPConfig `json:"smtp"`
@@ -104,6 +111,12 @@ func RenderConfig(site *terav1.TeraSite) TeraConfig {
 			DiscoveryURL:     s.OIDC.DiscoveryURL,
 			ClientID:         s.OIDC.ClientID,
 			ClientSecretFile: OIDCSecretDir + "/" + keyOr(s.OIDC.ClientSecretRef.Key, DefaultOIDCKey),
+			MatchClaim:       s.OIDC.MatchClaim,
+			UsernameClaim:    s.OIDC.UsernameClaim,
+			DisplayName:      s.OIDC.DisplayName,
+		}
+		if g := s.OIDC.ProvisionUserGroup; g != nil {
+			c.OIDC.ProvisionUserGroup = *g
 		}
 	}
 	if e := s.Email; e != nil {
