@@ -100,8 +100,7 @@ func TestIngressRoutesEveryTargetPath(t *testing.T) {
 	}
 	// Every path of the table for the operator's targets, and nothing else but /x.
 	n := 1
-	for _, target := range []string{terav1.TargetLogin, terav1.TargetCore, terav1.TargetUserManager, terav1.TargetWebSocket,
-		terav1.TargetFileTransfer, terav1.TargetLogging, terav1.TargetVideoRehab} {
+	for _, target := range terav1.BuiltinTargets {
 		if len(routing.Prefixes[target]) == 0 {
 			t.Errorf("target %s has no paths in pkg/routing", target)
 		}

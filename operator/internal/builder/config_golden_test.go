@@ -23,6 +23,8 @@ func goldenSite() *terav1.TeraSite {
 	s.Spec.OIDC = &terav1.OIDCSpec{IssuerURL: "https://idp.example/realms/tera", DiscoveryURL: "http://idp.idp.svc/realms/tera",
 		ClientID: "tera", ClientSecretRef: terav1.SecretKeyRef{Name: "oidc"}, MatchClaim: "email", UsernameClaim: "upn",
 		ProvisionUserGroup: ptr.To[int64](3), DisplayName: "Hospital SSO"}
+	s.Spec.Email = &terav1.EmailSpec{Host: "smtp.example", Port: 587, TLS: "starttls", Username: "tera",
+		PasswordSecretRef: &terav1.SecretKeyRef{Name: "smtp"}, Sender: "tera@example.org"}
 	s.Spec.Targets.VideoRehab.Enabled = ptr.To(true)
 	s.Spec.VideoRehab.PublicHost = "media.example"
 	s.Spec.VideoRehab.TURNURLs = []string{"turn:turn.example:3478"}

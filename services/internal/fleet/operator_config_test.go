@@ -20,15 +20,18 @@ const operatorGolden = "../../../operator/internal/builder/testdata/tera.yaml"
 
 // leftToDefaults are the binary's settings a TeraSite does not set, each for a reason.
 var leftToDefaults = map[string]string{
-	"database.url":            "a Secret, through TERA_DATABASE_URL",
-	"database.max_conns":      "the binary's default",
-	"max_body_bytes":          "the binary's default",
-	"readiness_timeout":       "the binary's default",
-	"logging.level":           "the logging target's default",
-	"logging.retention":       "the logging target's default (keep forever, as OpenTera)",
-	"logging.purge_interval":  "the logging target's default",
-	"logging.purge_batch":     "the logging target's default",
-	"email":                   "the email target is not deployed by the operator yet",
+	"database.url":           "a Secret, through TERA_DATABASE_URL",
+	"database.max_conns":     "the binary's default",
+	"max_body_bytes":         "the binary's default",
+	"readiness_timeout":      "the binary's default",
+	"logging.level":          "the logging target's default",
+	"logging.retention":      "the logging target's default (keep forever, as OpenTera)",
+	"logging.purge_interval": "the logging target's default",
+	"logging.purge_batch":    "the logging target's default",
+	"email.max_attempts":     "the email target's default",
+	"email.retry_backoff":    "the email target's default",
+	"email.poll_interval":    "the email target's default",
+	"email.smtp.timeout":     "the email target's default",
 }
 
 // The binary reads the operator's tera.yaml strictly (no unknown key), every value the operator
