@@ -20,18 +20,21 @@ const operatorGolden = "../../../operator/internal/builder/testdata/tera.yaml"
 
 // leftToDefaults are the binary's settings a TeraSite does not set, each for a reason.
 var leftToDefaults = map[string]string{
-	"database.url":           "a Secret, through TERA_DATABASE_URL",
-	"database.max_conns":     "the binary's default",
-	"max_body_bytes":         "the binary's default",
-	"readiness_timeout":      "the binary's default",
-	"logging.level":          "the logging target's default",
-	"logging.retention":      "the logging target's default (keep forever, as OpenTera)",
-	"logging.purge_interval": "the logging target's default",
-	"logging.purge_batch":    "the logging target's default",
-	"email.max_attempts":     "the email target's default",
-	"email.retry_backoff":    "the email target's default",
-	"email.poll_interval":    "the email target's default",
-	"email.smtp.timeout":     "the email target's default",
+	"database.url":                    "a Secret, through TERA_DATABASE_URL",
+	"database.max_conns":              "the binary's default",
+	"max_body_bytes":                  "the binary's default",
+	"readiness_timeout":               "the binary's default",
+	"logging.level":                   "the logging target's default",
+	"logging.retention":               "the logging target's default (keep forever, as OpenTera)",
+	"logging.purge_interval":          "the logging target's default",
+	"logging.purge_batch":             "the logging target's default",
+	"email.max_attempts":              "the email target's default",
+	"email.retry_backoff":             "the email target's default",
+	"email.poll_interval":             "the email target's default",
+	"email.smtp.timeout":              "the email target's default",
+	"email.smtp.password":             "a secret: the operator writes password_file instead",
+	"email.smtp.ca_file":              "not settable from a TeraSite yet: the SMTP server needs a publicly trusted certificate",
+	"email.smtp.insecure_skip_verify": "deliberately not settable from a TeraSite",
 }
 
 // The binary reads the operator's tera.yaml strictly (no unknown key), every value the operator
