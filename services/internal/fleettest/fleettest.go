@@ -34,7 +34,13 @@ type Site struct {
 // NewSite prepares a site; everything is removed when the test ends.
 func NewSite(t testing.TB) *Site {
 	t.Helper()
-	s := &Site{t: t, DBURL: testenv.FixtureURL(t), NATSURL: testenv.NewNATS(t).ClientURL(), keysDir: t.TempDir(), caDir: t.TempDir()}
+	return NewSiteOn(t, testenv.FixtureURL(t))
+}
+
+// NewSiteOn prepares a site on a database the test filled itself (an import, …).
+func NewSiteOn(t testing.TB, dbURL string) *Site {
+	t.Helper()
+	s := &Site{t: t, DBURL: dbURL, NATSURL: testenv.NewNATS(t).ClientURL(), keysDir: t.TempDir(), caDir: t.TempDir()}
 	pool, err := pgxpool.New(context.Background(), s.DBURL)
 	if err != nil {
 		t.Fatal(err)

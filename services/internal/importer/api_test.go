@@ -1,111 +1,28 @@
 package importer_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/tera-health/tera/pkg/authn"
-	"github.com/tera-health/tera/pkg/config"
-	"github.com/tera-health/tera/services/internal/devmode"
-	"github.com/tera-health/tera/services/internal/fleet"
+	"github.com/tera-health/tera/services/internal/fleettest"
 	"github.com/tera-health/tera/services/internal/importer"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
 
-// startFleet runs the core and login targets on dbURL and returns their base URL.
-func startFleet(t *testing.T, dbURL string) string {
+func auth(scheme, secret string) http.Header {
+	return http.Header{"Authorization": {scheme + " " + secret}}
+}
+
+// get sends a request and decodes its 200 answer into out.
+func get(t *testing.T, method, url string, h http.Header, body, out any) {
 	t.Helper()
-	keys, ca := t.TempDir(), t.TempDir()
-	if _, err := authn.GenerateKeyFile(keys); err != nil {
-		t.Fatal(err)
+	a := fleettest.Do(t, method, url, h, body)
+	if a.Status != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", method, url, a.Status, a.Body)
 	}
-	if err := devmode.GenerateDeviceCA(ca, "test device CA"); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fleet.DefaultConfig()
-	cfg.HTTP.Listen, cfg.GRPC.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.ShutdownTimeout = config.Duration(time.Second)
-	cfg.Database.URL, cfg.Database.MaxConns = dbURL, 4
-	cfg.NATS.URL = testenv.NewNATS(t).ClientURL()
-	cfg.PublicURL = "https://tera.test"
-	cfg.Auth.SigningKeysDir, cfg.Auth.DeviceCADir = keys, ca
-	targets, err := fleet.Resolve("core,login")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := fleet.Start(ctx, cfg, targets, fleet.Options{Log: testenv.Quiet()})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	base := "http://" + p.Server.HTTPAddr()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		resp, err := http.Get(base + "/livez")
-		if err == nil {
-			resp.Body.Close()
-			return base
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("fleet did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-type client struct {
-	t    *testing.T
-	base string
-}
-
-// call sends a request with basic credentials (user, password) or a token (user == "", password = token).
-func (c client) call(method, path, user, secret string, body any) (int, []byte) {
-	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	r, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if user != "" {
-		r.SetBasicAuth(user, secret)
-	} else if secret != "" {
-		r.Header.Set("Authorization", "OpenTera "+secret)
-	}
-	if body != nil {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(r)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
-func (c client) json(method, path, user, secret string, body any, out any) {
-	c.t.Helper()
-	code, b := c.call(method, path, user, secret, body)
-	if code != 200 {
-		c.t.Fatalf("%s %s as %q: %d %s", method, path, user, code, b)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		c.t.Fatalf("%s %s: %v in %s", method, path, err, b)
-	}
+	a.JSON(t, out)
 }
 
 // After importing the real OpenTera dump, the fixture's accounts log in with their OpenTera
@@ -118,20 +35,16 @@ func TestImportedSiteServesTheAPI(t *testing.T) {
 	if _, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst}); err != nil {
 		t.Fatal(err)
 	}
-	c := client{t, startFleet(t, dbURL)}
+	base, _ := fleettest.NewSiteOn(t, dbURL).Start("core,login")
 
-	tokens := map[string]string{}
-	for _, u := range []string{"admin", "user3"} {
-		var m map[string]any
-		c.json("GET", "/api/user/login", u, u, nil, &m)
-		tok, _ := m["user_token"].(string)
-		if tok == "" {
-			t.Fatalf("%s login: no user_token in %v", u, m)
-		}
-		tokens[u] = tok
+	admin := fleettest.Login(t, base, "user", "admin", "admin")
+	fleettest.Login(t, base, "user", "user3", "user3")
+	fleettest.Login(t, base, "participant", "participant1", "opentera")
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	req.SetBasicAuth("user3", "wrong")
+	if a := fleettest.Do(t, http.MethodGet, base+"/api/user/login", req.Header, nil); a.Status != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d %s", a.Status, a.Body)
 	}
-	var pl map[string]any
-	c.json("GET", "/api/participant/login", "participant1", "opentera", nil, &pl)
 
 	// Ids and uuids as the source has them.
 	for _, e := range []struct{ path, idCol, uuidCol, table string }{
@@ -158,7 +71,7 @@ func TestImportedSiteServesTheAPI(t *testing.T) {
 		}
 		for id, u := range want {
 			var got []map[string]any
-			c.json("GET", fmt.Sprintf(e.path, id), "", tokens["admin"], nil, &got)
+			get(t, "GET", base+fmt.Sprintf(e.path, id), auth("OpenTera", admin), nil, &got)
 			if len(got) != 1 || got[0][e.idCol] != float64(id) || got[0][e.uuidCol] != u {
 				t.Errorf("%s: got %v, want %s=%d %s=%s", e.path, got, e.idCol, id, e.uuidCol, u)
 			}
@@ -171,18 +84,18 @@ func TestImportedSiteServesTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var me map[string]any
-	c.json("GET", "/api/participant/login", "", static, nil, &me)
+	get(t, "GET", base+"/api/participant/login", auth("OpenTera", static), nil, &me)
 	if me["participant_name"] != "Participant #1" || me["base_token"] != static {
 		t.Errorf("static token login: %v", me)
 	}
 	// A static token sees only its participant's name (OpenTera's token-only view).
 	var self map[string]any
-	c.json("GET", "/api/participant/participants", "", static, nil, &self)
+	get(t, "GET", base+"/api/participant/participants", auth("OpenTera", static), nil, &self)
 	if self["participant_name"] != "Participant #1" {
 		t.Errorf("participant self with static token: %v", self)
 	}
-	if code, _ := c.call("GET", "/api/participant/participants", "", static[:len(static)-2]+"xx", nil); code != 401 {
-		t.Errorf("altered static token: %d, want 401", code)
+	if a := fleettest.Do(t, "GET", base+"/api/participant/participants", auth("OpenTera", static[:len(static)-2]+"xx"), nil); a.Status != http.StatusUnauthorized {
+		t.Errorf("altered static token: %d, want 401", a.Status)
 	}
 
 	// A new participant gets an id above every imported one.
@@ -191,15 +104,12 @@ func TestImportedSiteServesTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var created []map[string]any
-	c.json("POST", "/api/user/participants", "", tokens["admin"],
+	get(t, "POST", base+"/api/user/participants", auth("OpenTera", admin),
 		map[string]any{"participant": map[string]any{"id_participant": 0, "participant_name": "After the switch", "id_project": 1}}, &created)
 	if len(created) != 1 {
 		t.Fatalf("new participant: %v", created)
 	}
 	if id, _ := created[0]["id_participant"].(float64); id <= maxID {
 		t.Errorf("new participant: %v, want an id above %v", created, maxID)
-	}
-	if code, b := c.call("GET", "/api/user/login", "user3", "wrong", nil); code != 401 || strings.Contains(string(b), "user_token") {
-		t.Errorf("wrong password: %d %s", code, b)
 	}
 }

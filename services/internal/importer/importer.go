@@ -247,16 +247,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if len(rep.Refusals) > 0 {
 		// The copy would fail on the first of them; the refusals are the dry run's answer.
-		for _, s := range srcs {
-			for _, p := range s.plans {
-				tr := TableReport{Database: s.db.Name, Table: p.table, Columns: p.cols, Dropped: p.dropped}
-				if p.present {
-					if tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, s.tx, SourceSchema, p); err != nil {
-						return rep, err
-					}
-				}
-				rep.Tables = append(rep.Tables, tr)
-			}
+		rep.Tables, err = compare(ctx, srcs, nil)
+		if err != nil {
+			return rep, err
 		}
 		rep.Elapsed = time.Since(start)
 		return rep, nil
@@ -286,19 +279,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	// Verify before commit: a difference rolls everything back.
-	for _, s := range srcs {
-		for _, p := range s.plans {
-			tr := TableReport{Database: s.db.Name, Table: p.table, Columns: p.cols, Dropped: p.dropped}
-			if p.present {
-				if tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, s.tx, SourceSchema, p); err != nil {
-					return rep, err
-				}
-				if tr.TargetRows, tr.TargetChecksum, err = checksum(ctx, ttx, p.schema, p); err != nil {
-					return rep, err
-				}
-			}
-			rep.Tables = append(rep.Tables, tr)
-		}
+	if rep.Tables, err = compare(ctx, srcs, ttx); err != nil {
+		return rep, err
 	}
 	if bad := rep.Mismatches(); len(bad) > 0 {
 		return rep, fmt.Errorf("%w: verify found differences in %s", ErrRefused, strings.Join(bad, ", "))
@@ -313,6 +295,30 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.Committed = true
 	rep.Elapsed = time.Since(start)
 	return rep, nil
+}
+
+// compare counts and checksums every planned table in its source and, when ttx is not nil, in
+// the target.
+func compare(ctx context.Context, srcs []*open, ttx pgx.Tx) ([]TableReport, error) {
+	var out []TableReport
+	var err error
+	for _, s := range srcs {
+		for _, p := range s.plans {
+			tr := TableReport{Database: s.db.Name, Table: p.table, Columns: p.cols, Dropped: p.dropped}
+			if p.present {
+				if tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, s.tx, SourceSchema, p); err != nil {
+					return out, err
+				}
+				if ttx != nil {
+					if tr.TargetRows, tr.TargetChecksum, err = checksum(ctx, ttx, p.schema, p); err != nil {
+						return out, err
+					}
+				}
+			}
+			out = append(out, tr)
+		}
+	}
+	return out, nil
 }
 
 func setTriggers(ctx context.Context, tx pgx.Tx, db Database, how string) error {
