@@ -84,3 +84,22 @@ func TestServiceListingsAreScoped(t *testing.T) {
 		}
 	}
 }
+
+// Device 1 is linked to site 2 and project 3 too: site 1's users see its links to their own
+// sites and projects only.
+func TestDeviceLinksAreScoped(t *testing.T) {
+	e := newEnv(t)
+	d := e.list("user", "/api/user/devices?id_device=1&with_sites=true&projects=true")
+	if len(d) != 1 {
+		t.Fatalf("devices %v", d)
+	}
+	sites, _ := d[0]["device_sites"].([]any)
+	projects, _ := d[0]["device_projects"].([]any)
+	if len(sites) != 1 || len(projects) != 1 {
+		t.Errorf("user sees device 1's sites %v and projects %v, want site 1 and project 1 only", sites, projects)
+	}
+	a := e.list("admin", "/api/user/devices?id_device=1&with_sites=true&projects=true")
+	if s, _ := a[0]["device_sites"].([]any); len(s) != 2 {
+		t.Errorf("admin sees device 1's sites %v", s)
+	}
+}

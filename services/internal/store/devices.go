@@ -62,10 +62,13 @@ SELECT d.id_device, d.device_uuid, d.device_name, d.id_device_type, d.id_device_
          JOIN core.t_projects pr ON pr.id_project = p.id_project
         WHERE dp.id_device = d.id_device AND dp.deleted_at IS NULL
           AND p.id_participant IN (SELECT id FROM core.acc_participants(@acc_kind::text, @acc_id::integer, false))) END AS participants,
+       -- Linked sites and projects the caller sees only: a device shared with another site must
+       -- not name that site's projects (the matrix of services/internal/accessmatrix).
        CASE WHEN @with_sites::boolean THEN (SELECT coalesce(json_agg(json_build_object('id_site', s.id_site, 'site_name', s.site_name,
               'site_2fa_required', s.site_2fa_required) ORDER BY s.id_site), '[]')
          FROM core.t_devices_sites ds JOIN core.t_sites s ON s.id_site = ds.id_site AND s.deleted_at IS NULL
-        WHERE ds.id_device = d.id_device AND ds.deleted_at IS NULL) END AS sites,
+        WHERE ds.id_device = d.id_device AND ds.deleted_at IS NULL
+          AND s.id_site IN (SELECT id FROM core.acc_sites(@acc_kind::text, @acc_id::integer, false))) END AS sites,
        CASE WHEN @with_projects::boolean THEN (SELECT coalesce(json_agg(json_build_object('id_device_project', dp.id_device_project,
               'id_device', dp.id_device, 'id_project', dp.id_project, 'project', json_build_object('id_project', pr.id_project,
               'id_site', pr.id_site, 'project_name', pr.project_name, 'project_enabled', pr.project_enabled,
@@ -73,7 +76,8 @@ SELECT d.id_device, d.device_uuid, d.device_name, d.id_device_type, d.id_device_
          FROM core.t_devices_projects dp
          JOIN core.t_projects pr ON pr.id_project = dp.id_project AND pr.deleted_at IS NULL
          JOIN core.t_sites s ON s.id_site = pr.id_site
-        WHERE dp.id_device = d.id_device AND dp.deleted_at IS NULL) END AS projects
+        WHERE dp.id_device = d.id_device AND dp.deleted_at IS NULL
+          AND pr.id_project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false))) END AS projects
   FROM core.t_devices d
   LEFT JOIN core.t_devices_subtypes st ON st.id_device_subtype = d.id_device_subtype
   LEFT JOIN core.t_devices_types stt ON stt.id_device_type = st.id_device_type`
