@@ -147,6 +147,7 @@ func (v *values) idValues(field string) []int64 {
 var listKeys = map[string]string{
 	"sessiontypes": "id_session_type", "user_user_groups": "id_user_group", "projects": "id_project",
 	"services": "id_service", "sites": "id_site", "service_roles": "id_service_role", "service_projects": "id_project",
+	"device_projects": "id_project", "device_sites": "id_site",
 	"session_participants_ids": "=id_participant", "session_users_ids": "=id_user", "session_devices_ids": "=id_device",
 }
 

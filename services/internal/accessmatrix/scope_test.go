@@ -145,7 +145,11 @@ const scopeCTE = `WITH
 np AS (SELECT id_project FROM core.t_projects WHERE id_project > @max_core_t_projects AND id_site = ANY(@sites)),
 p AS (SELECT unnest(@projects::int[]) AS id UNION SELECT id_project FROM np),
 pr AS (SELECT unnest(@projects_read::int[]) AS id UNION SELECT id_project FROM np),
-g AS (SELECT unnest(@ugroups::int[]) AS id UNION SELECT id_user_group FROM core.t_users_groups WHERE id_user_group > @max_core_t_users_groups),
+g AS (SELECT unnest(@ugroups::int[]) AS id UNION SELECT id_user_group FROM core.t_users_groups WHERE id_user_group > @max_core_t_users_groups
+      -- A group without roles is any site admin's to name and to give roles on its sites (Tera's
+      -- PostUserGroup; OpenTera lets a site admin update every group).
+      UNION SELECT x.id_user_group FROM core.t_users_groups x WHERE cardinality(@sites::int[]) > 0
+         AND NOT EXISTS (SELECT 1 FROM core.t_services_access sa WHERE sa.id_user_group = x.id_user_group AND sa.deleted_at IS NULL)),
 u AS (SELECT unnest(@users::int[]) AS id UNION
       SELECT x.id_user FROM core.t_users x WHERE x.id_user > @max_core_t_users AND NOT x.user_superadmin
          AND EXISTS (SELECT 1 FROM core.t_users_users_groups m WHERE m.id_user = x.id_user AND m.deleted_at IS NULL
@@ -177,8 +181,8 @@ var scopeRules = map[string]string{
 	"core.t_users_preferences":    `t.id_user IN (SELECT id FROM u)`,
 	"core.t_devices_types":        `false`,
 	"core.t_devices_subtypes":     `false`,
-	"core.t_devices":              `t.id_device = ANY(@devices)`,
-	"core.t_devices_sites":        `false`,
+	"core.t_devices":              `t.id_device = ANY(@devices) OR t.id_device > @max_core_t_devices AND EXISTS (SELECT 1 FROM core.t_devices_sites x WHERE x.id_device = t.id_device AND x.id_site = ANY(@sites))`,
+	"core.t_devices_sites":        `t.id_site = ANY(@sites)`,
 	"core.t_devices_projects":     `t.id_project IN (SELECT id FROM p)`,
 	"core.t_devices_participants": `t.id_participant IN (SELECT id FROM pa)`,
 	"core.t_services":             `false`,
