@@ -45,7 +45,8 @@ func sessionsOfType(typ int32) []int32 {
 // The access matrix: for each seeded account and each object kind, the exact accessible ids,
 // derived from REFERENCE §8 (siteadmin = admin S1, P1, P2; user = user P1, P2 (+user S1);
 // user2 = admin S1/P1/P2; user3 = admin P1 (user S1); user4 = nothing; admin = everything) and
-// the rules of §2.
+// the rules of §2. Group 3 (admins of site 1) is seen by the users of site 1's projects: its
+// site admin role is admin of those projects (migration 00011, OpenTera's inherited roles).
 func TestAccessMatrix(t *testing.T) {
 	pool := testenv.FixtureDB(t)
 	ctx := context.Background()
@@ -64,19 +65,19 @@ func TestAccessMatrix(t *testing.T) {
 		{"siteadmin", access.UserCaller(2), want{
 			access.Sites: {1}, access.Projects: {1, 2}, access.ParticipantGroups: {1, 2}, access.Participants: {1, 2, 3},
 			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {2, 3, 6},
-			access.Users: union([]int32{2}, p1users), access.UserGroups: {1, 2, 4}, access.Sessions: all28}},
+			access.Users: union([]int32{2}, p1users), access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28}},
 		{"user", access.UserCaller(3), want{
 			access.Sites: {1}, access.Projects: {1, 2}, access.ParticipantGroups: {1, 2}, access.Participants: {1, 2, 3},
 			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {3, 6},
-			access.Users: p1users, access.UserGroups: {1, 2, 4}, access.Sessions: all28}},
+			access.Users: p1users, access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28}},
 		{"user2", access.UserCaller(4), want{
 			access.Sites: {1}, access.Projects: {1, 2}, access.ParticipantGroups: {1, 2}, access.Participants: {1, 2, 3},
 			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {2, 3, 6},
-			access.Users: p1users, access.UserGroups: {1, 2, 4}, access.Sessions: all28}},
+			access.Users: p1users, access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28}},
 		{"user3", access.UserCaller(5), want{
 			access.Sites: {1}, access.Projects: {1}, access.ParticipantGroups: {1}, access.Participants: {1, 2, 3},
 			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {3, 6},
-			access.Users: p1users, access.UserGroups: {1, 2, 4}, access.Sessions: all28}},
+			access.Users: p1users, access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28}},
 		{"user4", access.UserCaller(6), want{
 			access.Sites: nil, access.Projects: nil, access.ParticipantGroups: nil, access.Participants: nil,
 			access.Devices: nil, access.SessionTypes: nil, access.Services: nil,
@@ -93,7 +94,7 @@ func TestAccessMatrix(t *testing.T) {
 			access.Sites: {1}, access.Projects: {1}, access.ParticipantGroups: {1}, access.Participants: {1, 2, 3},
 			access.Devices: {1, 2}, access.SessionTypes: {1}, access.Services: {6},
 			// users of P1 (user, user2, user3) + superadmin + admins of site 1 (siteadmin, user2)
-			access.Users: {1, 2, 3, 4, 5}, access.UserGroups: {1, 2, 4},
+			access.Users: {1, 2, 3, 4, 5}, access.UserGroups: {1, 2, 3, 4},
 			access.Sessions: union([]int32{2, 25, 26, 27, 28}, sessionsOfType(1))}},
 	}
 	for _, c := range cases {
