@@ -148,6 +148,7 @@ var listKeys = map[string]string{
 	"sessiontypes": "id_session_type", "user_user_groups": "id_user_group", "projects": "id_project",
 	"services": "id_service", "sites": "id_site", "service_roles": "id_service_role", "service_projects": "id_project",
 	"device_projects": "id_project", "device_sites": "id_site",
+	"session_type_projects": "id_project", "session_type_sites": "id_site", "session_type_services": "id_service",
 	"session_participants_ids": "=id_participant", "session_users_ids": "=id_user", "session_devices_ids": "=id_device",
 }
 
