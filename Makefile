@@ -58,7 +58,7 @@ test-deps: ## System packages the tests use: PostgreSQL server binaries, Debian'
 
 .PHONY: test-go
 test-go: ## Go tests of pkg and services (real PostgreSQL and NATS, started by the tests)
-	TERA_REQUIRE_BROWSER=1 go test $(RACE) -count=1 -timeout 20m $(GO_PACKAGES)
+	TERA_REQUIRE_BROWSER=1 go test $(RACE) -count=1 -timeout 30m $(GO_PACKAGES)
 
 .PHONY: bench
 bench: ## Benchmarks beside the code

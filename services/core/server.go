@@ -81,7 +81,9 @@ type clientField struct {
 }
 
 func clientFields(c *corev1.ClientVersions) []clientField {
-	plain := func(p **string) clientField { return clientField{func() *string { return *p }, func(v *string) { *p = v }} }
+	plain := func(p **string) clientField {
+		return clientField{func() *string { return *p }, func(v *string) { *p = v }}
+	}
 	// The download URLs are wrappers: always emitted, null when unset.
 	wrapped := func(p **wrapperspb.StringValue) clientField {
 		return clientField{func() *string {
