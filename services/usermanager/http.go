@@ -121,7 +121,7 @@ func (s *Service) onlineUsers(w http.ResponseWriter, r *http.Request, c *authn.C
 		s.internal(w, r, err)
 		return
 	}
-	f := access.For(access.UserCaller(int32(c.ID))).Users()
+	f := access.For(access.FromAuthn(c)).Users()
 	rows, err := s.o.DB.Query(ctx, `SELECT id_user, user_uuid, user_enabled, user_firstname, user_lastname, user_superadmin, user_2fa_enabled
 		FROM core.t_users WHERE user_uuid = ANY(@uuids) AND deleted_at IS NULL
 		AND (id_user IN (`+f.SQL+`) OR id_user = @me) ORDER BY user_firstname, id_user`,
@@ -165,7 +165,7 @@ func (s *Service) onlineParticipants(w http.ResponseWriter, r *http.Request, c *
 		return
 	}
 	withProjects, withSites := boolParam(r, "with_projects"), boolParam(r, "with_sites")
-	f := access.For(access.UserCaller(int32(c.ID))).Participants()
+	f := access.For(access.FromAuthn(c)).Participants()
 	rows, err := s.o.DB.Query(ctx, `SELECT p.id_participant, p.participant_uuid, p.participant_name, p.participant_email,
 		p.participant_token_enabled, p.participant_enabled, p.id_participant_group, p.id_project, pr.project_name, pr.id_site, st.site_name
 		FROM core.t_participants p JOIN core.t_projects pr ON pr.id_project = p.id_project JOIN core.t_sites st ON st.id_site = pr.id_site
@@ -212,7 +212,7 @@ func (s *Service) onlineDevices(w http.ResponseWriter, r *http.Request, c *authn
 		s.internal(w, r, err)
 		return
 	}
-	f := access.For(access.UserCaller(int32(c.ID))).Devices()
+	f := access.For(access.FromAuthn(c)).Devices()
 	rows, err := s.o.DB.Query(ctx, `SELECT id_device, device_uuid, device_name, id_device_type, id_device_subtype, device_enabled
 		FROM core.t_devices WHERE device_uuid = ANY(@uuids) AND deleted_at IS NULL AND id_device IN (`+f.SQL+`)
 		ORDER BY device_name, id_device`, f.With(map[string]any{"uuids": uuidsOf(online)}))
@@ -296,7 +296,7 @@ func (s *Service) disconnectPrincipal(w http.ResponseWriter, r *http.Request, c 
 		writeJSON(w, http.StatusBadRequest, "Invalid request")
 		return
 	}
-	sc := access.For(access.UserCaller(int32(c.ID))).AdminOnly()
+	sc := access.For(access.FromAuthn(c)).AdminOnly()
 	var f access.Fragment
 	switch chosen.kind {
 	case presence.User:
