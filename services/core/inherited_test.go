@@ -28,9 +28,13 @@ func TestServiceRolesListsServerRoles(t *testing.T) {
 	if got := e.list("admin", "/api/user/services/roles"); len(got) != 22 {
 		t.Fatalf("admin sees %d roles, want 22", len(got))
 	}
-	e.post("admin", "/api/user/sites", map[string]any{"site": map[string]any{"id_site": 0, "site_name": "Roles Site"}})
+	site := e.post("admin", "/api/user/sites", map[string]any{"site": map[string]any{"id_site": 0, "site_name": "Roles Site"}})
 	if got := e.list("admin", "/api/user/services/roles"); len(got) != 24 {
 		t.Errorf("after a new site: %d roles, want 24", len(got))
+	}
+	e.post("admin", "/api/user/projects", map[string]any{"project": map[string]any{"id_project": 0, "id_site": site["id_site"], "project_name": "Roles Project"}})
+	if got := e.list("admin", "/api/user/services/roles"); len(got) != 26 {
+		t.Errorf("after a new project: %d roles, want 26", len(got))
 	}
 	// Asked by id, OpenTeraServer's roles stay out (OpenTera ignores that service).
 	if got := e.list("admin", "/api/user/services/roles?id_service=1"); len(got) != 0 {

@@ -71,7 +71,8 @@ func (s *Service) queryLinks(ctx context.Context, m me, sp linkSpec, byService b
 	} else {
 		q = `SELECT ` + cols("l."+sp.linkID) + ` ` + from + `
 		  JOIN ` + sp.table + ` l ON l.` + sp.other + ` = o.` + sp.other + ` AND l.deleted_at IS NULL
-		 WHERE ` + live + ` AND l.id_service = sv.id_service AND o.` + sp.other + ` = @id AND o.` + sp.other + ` IN (` + of.SQL + `)`
+		 WHERE ` + live + ` AND l.id_service = sv.id_service AND o.` + sp.other + ` = @id AND o.` + sp.other + ` IN (` + of.SQL + `)
+		   AND sv.id_service IN (` + sf.SQL + `)`
 		if withOthers {
 			// Candidates: for a project, the services enabled on its site; for a site, the
 			// services enabled on a site the caller sees (every service for a superadmin), as
@@ -87,7 +88,7 @@ func (s *Service) queryLinks(ctx context.Context, m me, sp linkSpec, byService b
 				cand = `EXISTS (SELECT 1 FROM core.t_services_sites ss WHERE ss.id_service = sv.id_service AND ss.id_site = o.id_site AND ss.deleted_at IS NULL)`
 			}
 			q += ` UNION ALL SELECT ` + cols("NULL::integer") + ` ` + from + `
-			 WHERE ` + live + ` AND o.` + sp.other + ` = @id AND NOT ` + linked + ` AND ` + cand + `
+			 WHERE ` + live + ` AND o.` + sp.other + ` = @id AND (NOT ` + linked + ` OR sv.id_service NOT IN (` + sf.SQL + `)) AND ` + cand + `
 			   AND o.` + sp.other + ` IN (` + of.SQL + `)`
 		}
 		q += ` ORDER BY 2`

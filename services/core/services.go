@@ -269,10 +269,6 @@ func (s *servicesAPI) PostService(ctx context.Context, r *corev1.PostServiceRequ
 			if err := tx.QueryRow(ctx, "INSERT INTO core.t_services "+c.insertSQL()+" RETURNING id_service", c.args).Scan(&id); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO core.t_services_roles (id_service, service_role_name)
-				VALUES ($1, 'admin'), ($1, 'user')`, id); err != nil {
-				return err
-			}
 		}
 		return s.replaceRoles(ctx, tx, id, b.Roles)
 	})

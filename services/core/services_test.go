@@ -159,7 +159,13 @@ func TestServicesCreateUpdateDelete(t *testing.T) {
 	if e.outboxCount("service", 1) != created+1 {
 		t.Error("no DatabaseEvent for the created service")
 	}
-	// Global admin and user roles come with it.
+	// No roles come with it: OpenTera's TeraService.insert has its admin/user role creation
+	// disabled; a "roles" list creates them.
+	if roles := s["service_roles"].([]any); len(roles) != 0 {
+		t.Errorf("roles of the new service: %v", roles)
+	}
+	s = e.post("admin", "/api/user/services", map[string]any{"service": map[string]any{"id_service": id,
+		"roles": []any{map[string]any{"id_service_role": 0, "service_role_name": "admin"}, map[string]any{"id_service_role": 0, "service_role_name": "user"}}}})
 	roles := s["service_roles"].([]any)
 	if len(roles) != 2 || roles[0].(map[string]any)["service_role_name"] != "admin" || roles[1].(map[string]any)["service_role_name"] != "user" {
 		t.Errorf("roles of the new service: %v", roles)

@@ -41,8 +41,8 @@ type ServicesServiceClient interface {
 	// absent when not set. Nothing visible: 200 [].
 	GetServices(ctx context.Context, in *GetServicesRequest, opts ...grpc.CallOption) (*GetServicesResponse, error)
 	// PostService creates (id_service = 0) or updates a service from {"service": {…}};
-	// superadmin only (403). A created service gets a new service_uuid and global "admin" and
-	// "user" roles; service_uuid never changes. service_system cannot be changed here (403).
+	// superadmin only (403). A created service gets a new service_uuid and no roles (OpenTera's
+	// admin/user role creation is disabled); service_uuid never changes. service_system cannot be changed here (403).
 	// An optional "roles" list [{id_service_role, service_role_name}] replaces the service's
 	// roles: missing ones are deleted, id_service_role 0 creates, others are renamed. Missing
 	// wrapper, id_service or (on create) a required field: 400; unknown id: 403; duplicate
@@ -109,8 +109,8 @@ type ServicesServiceServer interface {
 	// absent when not set. Nothing visible: 200 [].
 	GetServices(context.Context, *GetServicesRequest) (*GetServicesResponse, error)
 	// PostService creates (id_service = 0) or updates a service from {"service": {…}};
-	// superadmin only (403). A created service gets a new service_uuid and global "admin" and
-	// "user" roles; service_uuid never changes. service_system cannot be changed here (403).
+	// superadmin only (403). A created service gets a new service_uuid and no roles (OpenTera's
+	// admin/user role creation is disabled); service_uuid never changes. service_system cannot be changed here (403).
 	// An optional "roles" list [{id_service_role, service_role_name}] replaces the service's
 	// roles: missing ones are deleted, id_service_role 0 creates, others are renamed. Missing
 	// wrapper, id_service or (on create) a required field: 400; unknown id: 403; duplicate
