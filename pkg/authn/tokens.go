@@ -17,6 +17,10 @@ const (
 	ParticipantRefreshLife   = 30 * time.Minute
 	// ServiceTokenLifetime bounds service tokens (OpenTera's have none); a service asks again.
 	ServiceTokenLifetime = 24 * time.Hour
+	// ServiceClientTokenLifetime is the lifetime of the tokens login issues to a service for its
+	// client credentials (POST /api/service/token): short, since the service can always ask
+	// again, and a disabled service is refused by the principal check before it ends anyway.
+	ServiceClientTokenLifetime = time.Hour
 	// MaxTokenLifetime is the longest lifetime of a key-signed token: keep a retired signing
 	// key at least this long.
 	MaxTokenLifetime = ServiceTokenLifetime

@@ -34,7 +34,7 @@ var Prefixes = map[string][]string{
 		"/api/user/login", "/api/user/logout", "/api/user/refresh_token",
 		"/api/participant/login", "/api/participant/logout", "/api/participant/refresh_token",
 		"/api/device/login", "/api/device/logout", "/api/device/register",
-		"/api/service/auth/code",
+		"/api/service/auth/code", "/api/service/token",
 		"/login", "/login_validate_2fa", "/login_setup_2fa", "/login_change_password",
 		"/.well-known",
 	},

@@ -153,6 +153,7 @@ func (s *Service) HTTPRoutes() []server.Route {
 		{Path: "/api/device/logout", Methods: get(s.deviceLogout)},
 		{Path: "/api/device/register", Methods: methods{http.MethodGet: s.deviceRegister, http.MethodPost: s.deviceRegister}},
 		{Path: "/api/service/auth/code", Methods: get(s.serviceAuthCode)},
+		{Path: "/api/service/token", Methods: methods{http.MethodPost: s.serviceToken}},
 		{Path: "/.well-known/jwks.json", Methods: get(s.jwks)},
 		{Path: "/login", Methods: methods{http.MethodGet: s.pageLoginForm, http.MethodPost: s.pageLogin}},
 		{Path: "/login_validate_2fa", Methods: methods{http.MethodGet: s.pageStage(stage2FA, "validate_2fa", "Two-factor authentication"),

@@ -53,6 +53,6 @@ Every command that touches the database takes --database-url (env TERA_DATABASE_
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newDevCmd(), newMigrateCmd(), newSeedCmd(), newImportCmd(), newAdminCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newDevCmd(), newMigrateCmd(), newSeedCmd(), newImportCmd(), newAdminCmd(), newServiceCmd(), newVersionCmd())
 	return root
 }

@@ -4,10 +4,13 @@
 package fleet
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
 	"net/url"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/tera-health/tera/pkg/config"
@@ -31,7 +34,64 @@ type Config struct {
 	VideoRehab VideoRehabConfig  `json:"videorehab"`
 	Logging    LoggingConfig     `json:"logging"`
 	Email      EmailConfig       `json:"email"`
+	// ExternalServices are registered in core.t_services at start (TeraSite.spec.externalServices).
+	ExternalServices []ExternalService `json:"external_services"`
 }
+
+// ExternalService is a service outside the fleet, declared to it: core registers (or updates)
+// its t_services row at start, and login accepts the client secret in ClientSecretFile for it
+// (OAuth2 client credentials, client_id = Key). See README "Writing an external service".
+type ExternalService struct {
+	// Key is OpenTera's service_key, the service's client_id.
+	Key string `json:"key"`
+	// Name is service_name (default: Key).
+	Name string `json:"name"`
+	// Hostname and Port are where the fleet reaches the service (its Kubernetes Service).
+	Hostname string `json:"hostname"`
+	Port     int32  `json:"port"`
+	// Endpoint is service_endpoint, the service's own API root (default "/").
+	Endpoint string `json:"endpoint"`
+	// ClientEndpoint is service_clientendpoint, the path the ingress routes to the service.
+	ClientEndpoint      string `json:"client_endpoint"`
+	EndpointUser        string `json:"endpoint_user"`
+	EndpointParticipant string `json:"endpoint_participant"`
+	EndpointDevice      string `json:"endpoint_device"`
+	EditableConfig      bool   `json:"editable_config"`
+	// DefaultConfig is service_default_config, a JSON object.
+	DefaultConfig string `json:"default_config"`
+	HasAssets     bool   `json:"has_assets"`
+	HasTests      bool   `json:"has_tests"`
+	// ClientSecretFile holds the client secret (the operator mounts the service's Secret);
+	// only its SHA-256 is stored. Empty: the service has no credential (it cannot log in).
+	ClientSecretFile string `json:"client_secret_file"`
+}
+
+// Validate reports every problem of one declared service.
+func (s ExternalService) Validate(i int) error {
+	var errs []error
+	at := fmt.Sprintf("external_services[%d]", i)
+	if !serviceKeyPattern.MatchString(s.Key) {
+		errs = append(errs, fmt.Errorf("%s.key: %q must start with a letter and hold only letters, digits, '_', '.', '-' (at most 64)", at, s.Key))
+	}
+	if s.Hostname == "" {
+		errs = append(errs, fmt.Errorf("%s.hostname is required", at))
+	}
+	if s.Port <= 0 || s.Port > 65535 {
+		errs = append(errs, fmt.Errorf("%s.port: %d is not a port", at, s.Port))
+	}
+	if !strings.HasPrefix(s.ClientEndpoint, "/") {
+		errs = append(errs, fmt.Errorf("%s.client_endpoint: %q must be a path starting with /", at, s.ClientEndpoint))
+	}
+	if s.DefaultConfig != "" {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(s.DefaultConfig), &obj); err != nil {
+			errs = append(errs, fmt.Errorf("%s.default_config must be a JSON object: %w", at, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var serviceKeyPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
 
 // EmailConfig is the email target's (OpenTera's EmailService).
 type EmailConfig struct {
@@ -181,6 +241,16 @@ func (c Config) Validate(needDB, needNATS bool) error {
 	}
 	if err := c.Logging.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	keys := map[string]bool{}
+	for i, s := range c.ExternalServices {
+		if err := s.Validate(i); err != nil {
+			errs = append(errs, err)
+		}
+		if keys[s.Key] {
+			errs = append(errs, fmt.Errorf("external_services[%d].key: %q is declared twice", i, s.Key))
+		}
+		keys[s.Key] = true
 	}
 	if needDB {
 		if c.Database.URL == "" {

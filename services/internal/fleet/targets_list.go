@@ -20,7 +20,12 @@ func init() {
 		NeedsNATS: true,
 		Build: func(d *Deps) ([]server.Service, error) {
 			mirror := presence.NewMirror(presence.NewStore(d.JS))
-			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log), core.NewSessionCleanup(d.DB, d.Log), core.New(d.DB, d.Log).WithPresence(mirror), server.Background("presence-mirror", mirror.Run)}, nil
+			regs, err := registrations(d.Config)
+			if err != nil {
+				return nil, err
+			}
+			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log), core.NewSessionCleanup(d.DB, d.Log), core.NewServiceRegistry(d.DB, d.Log, regs),
+				core.New(d.DB, d.Log).WithPresence(mirror), server.Background("presence-mirror", mirror.Run)}, nil
 		},
 		Outbox: true,
 	})
