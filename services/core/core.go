@@ -56,6 +56,8 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterGroupServiceServer(g, &groups{Service: s})
 	corev1.RegisterParticipantServiceServer(g, &participants{Service: s})
 	corev1.RegisterParticipantSelfServiceServer(g, &participantSelf{Service: s})
+	corev1.RegisterParticipantSurfaceServiceServer(g, &participantSurface{Service: s})
+	corev1.RegisterDeviceSurfaceServiceServer(g, &deviceSurface{Service: s})
 	corev1.RegisterUserServiceServer(g, &users{Service: s})
 	corev1.RegisterUserGroupServiceServer(g, &userGroups{Service: s})
 	corev1.RegisterSiteAccessServiceServer(g, &siteAccess{Service: s})
@@ -85,6 +87,8 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterGroupServiceHandler,
 		corev1.RegisterParticipantServiceHandler,
 		corev1.RegisterParticipantSelfServiceHandler,
+		corev1.RegisterParticipantSurfaceServiceHandler,
+		corev1.RegisterDeviceSurfaceServiceHandler,
 		corev1.RegisterUserServiceHandler,
 		corev1.RegisterUserGroupServiceHandler,
 		corev1.RegisterSiteAccessServiceHandler,

@@ -58,19 +58,28 @@ func (s *devices) GetDevices(ctx context.Context, r *corev1.GetDevicesRequest) (
 	if r.GetEnabled() {
 		f.Enabled = r.Enabled // enabled=true keeps only enabled devices, whatever the selector
 	}
+	out, err := s.listDevices(ctx, f, !r.List)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.GetDevicesResponse{Devices: out}, nil
+}
+
+// listDevices is the devices of the caller's scope matching f, as JSON items.
+func (s *Service) listDevices(ctx context.Context, f store.DeviceFilter, full bool) ([]*corev1.DeviceItem, error) {
 	rows, err := store.ListDevices(ctx, s.db, caller(ctx).acc, f)
 	if err != nil {
 		return nil, s.dbError(ctx, err)
 	}
 	out := make([]*corev1.DeviceItem, 0, len(rows))
 	for _, d := range rows {
-		item, err := deviceItem(d, !r.List)
+		item, err := deviceItem(d, full)
 		if err != nil {
 			return nil, s.internal(ctx, err)
 		}
 		out = append(out, item)
 	}
-	return &corev1.GetDevicesResponse{Devices: out}, nil
+	return out, nil
 }
 
 func nonZero(v int32) *int32 {

@@ -31,20 +31,25 @@ func (s *participantSelf) GetParticipantSelf(ctx context.Context, r *corev1.GetP
 		// A static (limited) token learns its name only.
 		return &corev1.GetParticipantSelfResponse{Participant: &corev1.ParticipantSelf{ParticipantName: &row.ParticipantName}}, nil
 	}
-	p := &corev1.ParticipantSelf{IdParticipant: &row.IDParticipant, ParticipantUuid: &row.ParticipantUUID,
-		ParticipantName: &row.ParticipantName, ParticipantEmail: nullable(row.ParticipantEmail),
-		ParticipantTokenEnabled: &row.ParticipantTokenEnabled, ParticipantEnabled: &row.ParticipantEnabled,
-		IdParticipantGroup: nullableInt(row.IDParticipantGroup), IdProject: &row.IDProject}
-	if !r.List {
-		p.ParticipantUsername, p.ParticipantToken = nullable(row.ParticipantUsername), nullable(row.ParticipantToken)
-		p.ParticipantLastonline = nullable(isoTime(row.ParticipantLastonline))
-		p.ParticipantLoginEnabled, p.ParticipantProjectEnabled = &row.ParticipantLoginEnabled, &row.ProjectEnabled
-	}
-	return &corev1.GetParticipantSelfResponse{Participant: p}, nil
+	return &corev1.GetParticipantSelfResponse{Participant: participantSelfProto(row, r.List)}, nil
 }
 
 func (s *participantSelf) PostParticipantSelf(context.Context, *corev1.PostParticipantSelfRequest) (*corev1.PostParticipantSelfResponse, error) {
 	return nil, apierr.New(codes.Unimplemented, errorsv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "Not implemented")
+}
+
+// participantSelfProto is TeraParticipant.to_json (minimal: the list form).
+func participantSelfProto(row store.ParticipantRow, minimal bool) *corev1.ParticipantSelf {
+	p := &corev1.ParticipantSelf{IdParticipant: &row.IDParticipant, ParticipantUuid: &row.ParticipantUUID,
+		ParticipantName: &row.ParticipantName, ParticipantEmail: nullable(row.ParticipantEmail),
+		ParticipantTokenEnabled: &row.ParticipantTokenEnabled, ParticipantEnabled: &row.ParticipantEnabled,
+		IdParticipantGroup: nullableInt(row.IDParticipantGroup), IdProject: &row.IDProject}
+	if !minimal {
+		p.ParticipantUsername, p.ParticipantToken = nullable(row.ParticipantUsername), nullable(row.ParticipantToken)
+		p.ParticipantLastonline = nullable(isoTime(row.ParticipantLastonline))
+		p.ParticipantLoginEnabled, p.ParticipantProjectEnabled = &row.ParticipantLoginEnabled, &row.ProjectEnabled
+	}
+	return p
 }
 
 // nullableInt is a google.protobuf.Value holding a number or null.

@@ -150,6 +150,8 @@ var listKeys = map[string]string{
 	"device_projects": "id_project", "device_sites": "id_site",
 	"session_type_projects": "id_project", "session_type_sites": "id_site", "session_type_services": "id_service",
 	"session_participants_ids": "=id_participant", "session_users_ids": "=id_user", "session_devices_ids": "=id_device",
+	// The participant and device APIs name a session's invitees by uuid.
+	"session_participants": "=participant_uuid", "session_users": "=user_uuid", "session_devices": "=device_uuid",
 }
 
 // message builds the JSON object of a message: id fields become slots, other fields plausible
@@ -237,6 +239,9 @@ func (t *template) field(f protoreflect.FieldDescriptor, name string, v *values,
 					return nil, false
 				}
 				if bare, ok := strings.CutPrefix(key, "="); ok {
+					if strings.HasSuffix(bare, "_uuid") {
+						return []any{t.uuidSlot(bare, v)}, true
+					}
 					return []any{t.idSlot(bare, v)}, true
 				}
 				return []any{map[string]any{key: t.idSlot(key, v)}}, true

@@ -449,6 +449,16 @@ var memberLists = map[string]bool{"session_users": true, "session_participants":
 // sessionOwn are the keys a visible session carries of its own: its type is part of it.
 var sessionOwn = map[string]bool{"id_session_type": true, "session_type_name": true}
 
+// ownKeys are, by the key that marks an object, the references a visible object carries of its
+// own: a session its type; a participant its group (a device sees its participants, not their
+// groups); an asset its session and creator service (a participant's or device's own assets are
+// those it is the id_participant / id_device of, whatever session holds them, as OpenTera).
+var ownKeys = map[string]map[string]bool{
+	"session_uuid":     sessionOwn,
+	"participant_uuid": {"id_participant_group": true},
+	"asset_uuid":       {"id_session": true, "id_service": true},
+}
+
 // leaks lists what of the out-of-scope set a JSON answer carries, key by key, at any depth.
 func (o *outOfScope) leaks(body []byte) []string {
 	var v any
@@ -460,9 +470,16 @@ func (o *outOfScope) leaks(body []byte) []string {
 	walk = func(x any, path string) {
 		switch y := x.(type) {
 		case map[string]any:
-			_, isSession := y["session_uuid"]
+			own := map[string]bool{}
+			for marker, keys := range ownKeys {
+				if _, ok := y[marker]; ok {
+					for k := range keys {
+						own[k] = true
+					}
+				}
+			}
 			for k, e := range y {
-				if isSession && sessionOwn[k] {
+				if own[k] {
 					continue
 				}
 				switch ev := e.(type) {

@@ -65,6 +65,8 @@ type SessionDevice struct {
 
 // SessionFilter narrows a list of sessions; nil and zero fields do not filter.
 type SessionFilter struct {
+	ID         *int32  // only that session
+	UUID       *string // only the session with that uuid
 	Status     *int32
 	Start, End *time.Time // compared with the start's date
 	Limit      int32      // 0: no limit
@@ -110,6 +112,8 @@ const sessionCols = `SELECT s.id_session, s.session_uuid, s.id_session_type, s.i
  WHERE s.deleted_at IS NULL AND `
 
 const sessionTail = `
+   AND (@only_id::integer IS NULL OR s.id_session = @only_id)
+   AND (@only_uuid::text IS NULL OR s.session_uuid = @only_uuid)
    AND (@status::integer IS NULL OR s.session_status = @status)
    AND (@start::date IS NULL OR s.session_start_datetime::date >= @start)
    AND (@end::date IS NULL OR s.session_start_datetime::date <= @end)
@@ -176,6 +180,7 @@ func GetSession(ctx context.Context, db DBTX, scope access.Scope, id int32, uuid
 
 func (f SessionFilter) args(a pgx.NamedArgs) pgx.NamedArgs {
 	a["status"], a["start"], a["end"], a["offset"], a["full"] = f.Status, f.Start, f.End, f.Offset, f.Full
+	a["only_id"], a["only_uuid"] = f.ID, f.UUID
 	a["limit"] = nil
 	if f.Limit > 0 {
 		a["limit"] = f.Limit
@@ -326,10 +331,14 @@ func queryEvents(ctx context.Context, db DBTX, q string, args pgx.NamedArgs) ([]
 	return out, mapErr(err)
 }
 
-// CanSession reports whether a user may see a live session.
+// CanSession reports whether the caller may see a live session: a user by OpenTera's
+// single-session rule (user_can_session), other principals by their access set (a device: the
+// sessions it created or is invited to).
 func CanSession(ctx context.Context, db DBTX, scope access.Scope, id int32) (bool, error) {
 	var ok bool
-	err := db.QueryRow(ctx, `SELECT core.user_can_session(@acc_id::integer, @id)`, scope.Projects().With(pgx.NamedArgs{"id": id})).Scan(&ok)
+	err := db.QueryRow(ctx, `SELECT CASE WHEN @acc_kind::text = 'user' THEN core.user_can_session(@acc_id::integer, @id)
+		ELSE EXISTS (SELECT 1 FROM core.acc_sessions(@acc_kind::text, @acc_id::integer, false) a WHERE a.id = @id) END`,
+		scope.Projects().With(pgx.NamedArgs{"id": id})).Scan(&ok)
 	return ok, mapErr(err)
 }
 
