@@ -269,6 +269,10 @@ var plainWrites = map[string]func(v *values) []request{
 	"POST /login_change_password": targeted("POST", "/login_change_password", form, func(int64) string {
 		return "new_password=Matrix%23Passw0rd1&confirm_password=Matrix%23Passw0rd1"
 	}),
+	// A wrong secret for every service key: no credential, no token, nothing written.
+	"POST /api/service/token": targeted("POST", "/api/service/token", form, func(int64) string {
+		return url.Values{"grant_type": {"client_credentials"}, "client_id": {"VideoRehabService"}, "client_secret": {"wrong"}}.Encode()
+	}),
 	"POST /api/device/status": targeted("POST", "/api/device/status", "application/json", func(id int64) string {
 		return fmt.Sprintf(`{"status": {"battery": 10}, "timestamp": 1700000000, "id_device": %d}`, id)
 	}),

@@ -214,6 +214,7 @@ var scopeRules = map[string]string{
 	"core.t_tests":                      `t.id_session IN (SELECT id FROM ss)`,
 	"core.t_tests_invitations":          `t.id_session IN (SELECT id FROM ss)`,
 	"core.daily_jobs":                   `false`,
+	"core.t_services_credentials":       `false`,
 	// Audit trails every request may append to (a failed login names its target); existing rows
 	// must never change.
 	"logging.t_log_entry": `t.id_log_entry > @max_logging_t_log_entry`,
