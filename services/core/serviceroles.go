@@ -2,12 +2,14 @@ package core
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/services/internal/store"
 )
 
 // /api/user/services/roles
@@ -17,122 +19,84 @@ type serviceRoles struct {
 	corev1.UnimplementedServiceRoleServiceServer
 }
 
-// queryRoles reads live roles of live services matching where (over alias r). A role scoped to
-// a site or a project the caller cannot see is left out: it would name that site or project
-// (OpenTera lists them all).
-func queryRoles(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, where string, args pgx.NamedArgs, list bool) ([]*corev1.ServiceRole, error) {
-	m := caller(ctx)
-	sf, pf := m.acc.Sites(), m.acc.Projects()
-	args = pf.With(sf.With(args))
-	where += " AND (r.id_site IS NULL OR r.id_site IN (" + sf.SQL + ")) AND (r.id_project IS NULL OR r.id_project IN (" + pf.SQL + "))"
-	rows, err := q.Query(ctx, `SELECT r.id_service_role, r.id_service, r.id_project, r.id_site, r.service_role_name,
-		       s.service_name, st.site_name, p.project_name
-		  FROM core.t_services_roles r
-		  JOIN core.t_services s ON s.id_service = r.id_service AND s.deleted_at IS NULL
-		  LEFT JOIN core.t_sites st ON st.id_site = r.id_site
-		  LEFT JOIN core.t_projects p ON p.id_project = r.id_project
-		 WHERE r.deleted_at IS NULL AND `+where+` ORDER BY r.id_service_role`, args)
-	if err != nil {
-		return nil, err
+// serviceRoleProto is a row as OpenTera's role JSON (list: without the names).
+func serviceRoleProto(r store.ServiceRoleRow, list bool) *corev1.ServiceRole {
+	sr := &corev1.ServiceRole{IdServiceRole: r.IDServiceRole, IdService: r.IDService, IdProject: r.IDProject,
+		IdSite: r.IDSite, ServiceRoleName: r.ServiceRoleName}
+	if !list {
+		sr.ServiceName, sr.SiteName, sr.ProjectName = &r.ServiceName, r.SiteName, r.ProjectName
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*corev1.ServiceRole, error) {
-		sr := &corev1.ServiceRole{}
-		var svc string
-		var site, proj *string
-		if err := row.Scan(&sr.IdServiceRole, &sr.IdService, &sr.IdProject, &sr.IdSite, &sr.ServiceRoleName, &svc, &site, &proj); err != nil {
-			return nil, err
-		}
-		if !list {
-			sr.ServiceName = &svc
-			sr.SiteName, sr.ProjectName = site, proj
-		}
-		return sr, nil
-	})
+	return sr
+}
+
+// listRoles reads roles as their JSON.
+func (s *Service) listRoles(ctx context.Context, f store.ServiceRoleFilter, list bool) ([]*corev1.ServiceRole, error) {
+	rows, err := store.ListServiceRoles(ctx, s.db, caller(ctx).acc, f)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := make([]*corev1.ServiceRole, len(rows))
+	for i, r := range rows {
+		out[i] = serviceRoleProto(r, list)
+	}
+	return out, nil
 }
 
 func (s *serviceRoles) GetServiceRoles(ctx context.Context, r *corev1.GetServiceRolesRequest) (*corev1.GetServiceRolesResponse, error) {
-	m := caller(ctx)
-	f := m.acc.Services()
-	args := f.With(nil)
 	// OpenTera leaves out OpenTeraServer's site and project roles only when asked for that
 	// service by id; the full list carries them.
-	where := "r.id_service IN (" + f.SQL + ")"
+	f := store.ServiceRoleFilter{Globals: r.Globals}
 	if r.IdService != 0 {
-		where += " AND r.id_service = @id AND s.service_key <> 'OpenTeraServer'"
-		args["id"] = r.IdService
+		f.IDService = &r.IdService
 	}
-	if r.Globals {
-		where += " AND r.id_site IS NULL AND r.id_project IS NULL"
-	}
-	out, err := queryRoles(ctx, s.db, where, args, r.List)
+	out, err := s.listRoles(ctx, f, r.List)
 	if err != nil {
-		return nil, s.dbError(ctx, err)
+		return nil, err
 	}
 	return &corev1.GetServiceRolesResponse{ServiceRoles: out}, nil
 }
 
 func (s *serviceRoles) PostServiceRole(ctx context.Context, r *corev1.PostServiceRoleRequest) (*corev1.PostServiceRoleResponse, error) {
 	b := r.GetServiceRole()
-	if b == nil {
+	switch {
+	case b == nil:
 		return nil, apierr.MissingArgument("Missing service_role")
-	}
-	if b.IdServiceRole == nil {
+	case b.IdServiceRole == nil:
 		return nil, apierr.MissingArgument("Missing id_service_role")
-	}
-	if b.ServiceRoleName != nil && (strings.TrimSpace(*b.ServiceRoleName) == "" || len(*b.ServiceRoleName) > 100) {
+	case b.ServiceRoleName != nil && (strings.TrimSpace(*b.ServiceRoleName) == "" || len(*b.ServiceRoleName) > 100):
 		return nil, apierr.InvalidArgument("Invalid service_role_name")
 	}
 	id := b.GetIdServiceRole()
+	p := store.ServiceRolePatch{IDService: b.IdService, Name: b.ServiceRoleName, IDSite: b.IdSite, IDProject: b.IdProject}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if id > 0 {
-			var svc int32
-			var key string
-			err := tx.QueryRow(ctx, `SELECT r.id_service, s.service_key FROM core.t_services_roles r
-				JOIN core.t_services s ON s.id_service = r.id_service AND s.deleted_at IS NULL
-				WHERE r.id_service_role = $1 AND r.deleted_at IS NULL`, id).Scan(&svc, &key)
-			if err == pgx.ErrNoRows || key == "OpenTeraServer" {
-				return apierr.Forbidden("Forbidden")
-			} else if err != nil {
-				return err
-			}
-			if b.IdService != nil && *b.IdService != svc {
+			err := store.UpdateServiceRole(ctx, tx, caller(ctx).acc, id, p)
+			if errors.Is(err, store.ErrRefused) {
 				return apierr.InvalidArgument("Invalid id_service: a role cannot change service")
 			}
-			if b.ServiceRoleName != nil {
-				_, err = tx.Exec(ctx, "UPDATE core.t_services_roles SET service_role_name = $2 WHERE id_service_role = $1", id, *b.ServiceRoleName)
-			}
-			return err
+			return orDenied(err, "Forbidden")
 		}
-		if b.IdService == nil {
+		switch {
+		case b.IdService == nil:
 			return apierr.MissingArgument("Missing fields: ['id_service']")
-		}
-		if b.ServiceRoleName == nil {
+		case b.ServiceRoleName == nil:
 			return apierr.MissingArgument("Missing fields: ['service_role_name']")
-		}
-		var key string
-		err := tx.QueryRow(ctx, "SELECT service_key FROM core.t_services WHERE id_service = $1 AND deleted_at IS NULL", *b.IdService).Scan(&key)
-		if err == pgx.ErrNoRows {
-			return apierr.InvalidArgument("Invalid id_service")
-		} else if err != nil {
-			return err
-		}
-		if key == "OpenTeraServer" {
-			return apierr.Forbidden("Forbidden")
-		}
-		if b.IdSite != nil && b.IdProject != nil {
+		case b.IdSite != nil && b.IdProject != nil:
 			return apierr.InvalidArgument("A role is either for a site or for a project")
 		}
-		return tx.QueryRow(ctx, `INSERT INTO core.t_services_roles (id_service, service_role_name, id_site, id_project)
-			VALUES ($1, $2, $3, $4) RETURNING id_service_role`, *b.IdService, *b.ServiceRoleName, b.IdSite, b.IdProject).Scan(&id)
+		var err error
+		id, err = store.InsertServiceRole(ctx, tx, caller(ctx).acc, p)
+		if errors.Is(err, store.ErrNotFound) {
+			return apierr.InvalidArgument("Invalid id_service")
+		}
+		return orSystem(err, "Forbidden")
 	})
 	if err != nil {
 		return nil, err
 	}
-	out, err := queryRoles(ctx, s.db, "r.id_service_role = @id", pgx.NamedArgs{"id": id}, false)
+	out, err := s.listRoles(ctx, store.ServiceRoleFilter{IDServiceRole: &id}, false)
 	if err != nil {
-		return nil, s.dbError(ctx, err)
+		return nil, err
 	}
 	return &corev1.PostServiceRoleResponse{ServiceRoles: out}, nil
 }
@@ -142,22 +106,22 @@ func (s *serviceRoles) DeleteServiceRole(ctx context.Context, r *corev1.DeleteSe
 		return nil, apierr.MissingArgument("Missing id")
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var key string
-		err := tx.QueryRow(ctx, `SELECT s.service_key FROM core.t_services_roles r JOIN core.t_services s ON s.id_service = r.id_service
-			WHERE r.id_service_role = $1 AND r.deleted_at IS NULL`, r.GetId()).Scan(&key)
-		if err == pgx.ErrNoRows {
+		err := store.DeleteServiceRole(ctx, tx, caller(ctx).acc, r.GetId())
+		if errors.Is(err, store.ErrNotFound) {
 			return apierr.InvalidArgument("Invalid service role")
-		} else if err != nil {
-			return err
 		}
-		if key == "OpenTeraServer" {
-			return apierr.Forbidden("Forbidden")
-		}
-		_, err = tx.Exec(ctx, "UPDATE core.t_services_roles SET deleted_at = now() WHERE id_service_role = $1", r.GetId())
-		return err
+		return orSystem(err, "Forbidden")
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &corev1.DeleteServiceRoleResponse{}, nil
+}
+
+// orSystem answers a write refused on a system service (or OpenTeraServer) with 403 and msg.
+func orSystem(err error, msg string) error {
+	if errors.Is(err, store.ErrRefused) {
+		return apierr.Forbidden(msg)
+	}
+	return err
 }
