@@ -61,10 +61,10 @@ func ListServiceRoles(ctx context.Context, db DB, scope access.Scope, f ServiceR
 
 // ServiceRolePatch is a role to create (every field but the scope needed) or rename.
 type ServiceRolePatch struct {
-	IDService     *int32
-	Name          *string
-	IDSite        *int32
-	IDProject     *int32
+	IDService *int32
+	Name      *string
+	IDSite    *int32
+	IDProject *int32
 }
 
 func (p ServiceRolePatch) args(id int32) pgx.NamedArgs {
