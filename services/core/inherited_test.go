@@ -41,3 +41,25 @@ func TestServiceRolesListsServerRoles(t *testing.T) {
 		t.Errorf("OpenTeraServer by id: %d roles", len(got))
 	}
 }
+
+// A site admin administers the user groups holding roles in its site (OpenTera's inherited
+// administration): it puts users in its site's admin group and takes them out, through the
+// memberships and through the user's group list; a project admin still cannot.
+func TestSiteAdminGrantsSiteGroups(t *testing.T) {
+	e := newEnv(t)
+	members := func() []int { return ids(e.list("admin", "/api/user/users?id_user_group=3"), "id_user") }
+	link := e.post("siteadmin", "/api/user/users/usergroups", `{"user_user_group": {"id_user": 3, "id_user_group": 3}}`)
+	if got := members(); !eqInts(got, []int{2, 3, 4}) {
+		t.Errorf("group 3 after the link: %v", got)
+	}
+	e.expect(200, "siteadmin", "DELETE", "/api/user/users/usergroups?id="+itoa(int(link["id_user_user_group"].(float64))), nil)
+	e.post("siteadmin", "/api/user/users", `{"user": {"id_user": 3, "user_user_groups": [{"id_user_group": 1}, {"id_user_group": 3}]}}`)
+	if got := members(); !eqInts(got, []int{2, 3, 4}) {
+		t.Errorf("group 3 after the user's list: %v", got)
+	}
+	e.post("siteadmin", "/api/user/users", `{"user": {"id_user": 3, "user_user_groups": [{"id_user_group": 1}]}}`)
+	if got := members(); !eqInts(got, []int{2, 4}) {
+		t.Errorf("group 3 after the user left it: %v", got)
+	}
+	e.expect(403, "user3", "POST", "/api/user/users/usergroups", `{"user_user_group": {"id_user": 5, "id_user_group": 3}}`)
+}
