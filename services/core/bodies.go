@@ -2,8 +2,10 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -20,13 +22,20 @@ func (s *Service) write(ctx context.Context, fn func(db store.DB) error) error {
 // bodyID is the id of a {"<obj>": {"id_<obj>": n, …}} body, answering 400 with OpenTera's
 // message for a missing wrapper or id.
 func bodyID[B any](b *B, id func(*B) *int32, obj string) (int32, error) {
+	return bodyKey(b, id, obj, "id_"+obj)
+}
+
+// bodyKey is a required key of a {"<obj>": {…}} body: 400 "Missing <obj>" without the wrapper,
+// "Missing <what>" without the key.
+func bodyKey[B, T any](b *B, key func(*B) *T, obj, what string) (T, error) {
+	var zero T
 	if b == nil {
-		return 0, apierr.MissingArgument("Missing " + obj)
+		return zero, apierr.MissingArgument("Missing " + obj)
 	}
-	if p := id(b); p != nil {
+	if p := key(b); p != nil {
 		return *p, nil
 	}
-	return 0, apierr.MissingArgument("Missing id_" + obj)
+	return zero, apierr.MissingArgument("Missing " + what)
 }
 
 // orForbidden is err, else 403 with msg when the check did not pass.
@@ -48,4 +57,16 @@ func messageList[M proto.Message](ms []M) (*structpb.ListValue, error) {
 		out.Values = append(out.Values, v)
 	}
 	return out, nil
+}
+
+// message is a generated message type.
+type message = proto.Message
+
+// messageFrom fills m from an object keyed by its JSON (proto) field names.
+func messageFrom(fields map[string]any, m proto.Message) error {
+	j, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	return protojson.Unmarshal(j, m)
 }

@@ -34,6 +34,11 @@ func (s *Service) HasPermission(ctx context.Context, c *authn.Caller, perm optio
 	scope := access.For(access.FromAuthn(c))
 	if perm == optionsv1.Permission_PERMISSION_ADMIN {
 		scope = scope.AdminOnly()
+		if o == access.UserGroups {
+			// A user group is administered by the admins of a site it holds a role on (directly
+			// or through one of the site's projects).
+			scope = scope.SiteWide()
+		}
 	}
 	allowed, err := scope.Can(ctx, s.db, o, int32(id))
 	if err != nil {

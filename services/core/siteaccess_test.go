@@ -145,12 +145,12 @@ func TestAccessWrite(t *testing.T) {
 	// Upgrade by role id (18 = user, 17 = admin of project 1).
 	b = e.expect(200, "user3", "POST", "/api/user/projectaccess", `{"project_access": {"id_user_group": 5, "id_project": 1, "id_service_role": 17}}`)
 	_ = json.Unmarshal(b, &rows)
-	if len(rows) != 1 || rows[0]["project_access_role"] != "admin" {
-		t.Errorf("upgrade %s", b)
+	if len(rows) != 1 || rows[0]["project_access_role"] != "admin" || rows[0]["id_project_access"] != float64(accessID) {
+		t.Errorf("upgrade %s: want the role in access row %d", b, accessID)
 	}
 	e.expect(400, "admin", "DELETE", "/api/user/projectaccess", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/projectaccess?id="+itoa(accessID), nil) // replaced by the admin row
-	adminRow := int(rows[0]["id_project_access"].(float64))
+	e.expect(400, "admin", "DELETE", "/api/user/projectaccess?id=9999", nil)
+	adminRow := accessID
 	e.expect(403, "user", "DELETE", "/api/user/projectaccess?id="+itoa(adminRow), nil)
 	e.expect(403, "admin", "DELETE", "/api/user/siteaccess?id="+itoa(adminRow), nil) // a project row on the site endpoint
 	e.expect(200, "user3", "DELETE", "/api/user/projectaccess?id="+itoa(adminRow), nil)
@@ -174,5 +174,23 @@ func TestAccessWrite(t *testing.T) {
 	e.expect(200, "siteadmin", "POST", "/api/user/siteaccess", `{"site_access": {"id_user_group": 5, "id_site": 1, "site_access_role": ""}}`)
 	if got := e.list("admin", "/api/user/siteaccess?id_user_group=5"); len(got) != 0 {
 		t.Errorf("role removed: %v", got)
+	}
+}
+
+// DELETE ?id= takes the id the POST returned, also after the group's role there changed: OpenTera
+// writes the new role into the group's access row (its test_post_and_delete).
+func TestProjectAccessDeleteByPostedID(t *testing.T) {
+	e := newEnv(t)
+	const path = "/api/user/projectaccess"
+	first := e.post("admin", path, `{"project_access": {"id_user_group": 4, "id_project": 3, "project_access_role": "admin"}}`)
+	id := first["id_project_access"]
+	if second := e.post("admin", path, `{"project_access": {"id_user_group": 4, "id_project": 3, "project_access_role": "user"}}`); second["id_project_access"] != id || second["project_access_role"] != "user" {
+		t.Errorf("role change: %v, want access row %v", second, id)
+	}
+	e.calls("DELETE", path, call{"user4", 403, "?id=" + itoa(int(id.(float64)))}, call{"admin", 200, "?id=" + itoa(int(id.(float64)))})
+	for _, p := range e.list("admin", path+"?id_user_group=4") {
+		if p["id_project"] == float64(3) {
+			t.Errorf("project 3 still has group 4's role: %v", p)
+		}
 	}
 }

@@ -8,31 +8,19 @@ func TestUserGroupsGet(t *testing.T) {
 	e := newEnv(t)
 	// Group 3 holds site 1's admin role, so it is admin of every project of site 1 (OpenTera's
 	// inherited roles) and visible to their users.
-	want := map[string][]int{"admin": {1, 2, 3, 4, 5}, "siteadmin": {1, 2, 3, 4}, "user": {1, 2, 3, 4}, "user3": {1, 2, 3, 4}, "user4": {}}
-	for who, w := range want {
-		if got := e.list(who, "/api/user/usergroups?list=true"); !eqInts(ids(got, "id_user_group"), w) {
-			t.Errorf("%s sees %v, want %v", who, ids(got, "id_user_group"), w)
-		}
-	}
-	cases := []struct {
-		who, q string
-		want   []int
-	}{
-		{"admin", "id_user_group=3", []int{3}},
-		{"user", "id_user_group=3", []int{3}},
-		{"admin", "id_user=4", []int{3, 4}},
-		{"siteadmin", "id_user=4", []int{3, 4}}, // 3 holds site 1's admin role: inherited on its projects
-		{"user4", "id_user=4", []int{}},
-		{"admin", "id_site=1", []int{1, 2, 3, 4}},
-		{"siteadmin", "id_site=1", []int{1, 2, 3, 4}},
-		{"admin", "id_site=2", []int{}},
-		{"admin", "id_user_group=5&id_user=4", []int{5}},
-	}
-	for _, c := range cases {
-		if got := e.list(c.who, "/api/user/usergroups?"+c.q); !eqInts(ids(got, "id_user_group"), c.want) {
-			t.Errorf("%s ?%s: %v, want %v", c.who, c.q, ids(got, "id_user_group"), c.want)
-		}
-	}
+	e.lists("/api/user/usergroups", "id_user_group",
+		listCase{"admin", "list=true", []int{1, 2, 3, 4, 5}}, listCase{"siteadmin", "list=true", []int{1, 2, 3, 4}},
+		listCase{"user", "list=true", []int{1, 2, 3, 4}}, listCase{"user3", "list=true", []int{1, 2, 3, 4}}, listCase{"user4", "list=true", []int{}},
+		listCase{"admin", "id_user_group=3", []int{3}},
+		listCase{"user", "id_user_group=3", []int{3}},
+		listCase{"admin", "id_user=4", []int{3, 4}},
+		listCase{"siteadmin", "id_user=4", []int{3, 4}}, // 3 holds site 1's admin role: inherited on its projects
+		listCase{"user4", "id_user=4", []int{}},
+		listCase{"admin", "id_site=1", []int{1, 2, 3, 4}},
+		listCase{"siteadmin", "id_site=1", []int{1, 2, 3, 4}},
+		listCase{"admin", "id_site=2", []int{}},
+		listCase{"admin", "id_user_group=5&id_user=4", []int{5}},
+	)
 	if k := keys(e.list("admin", "/api/user/usergroups?list=true&id_user_group=1")[0]); k != "id_user_group,user_group_name" {
 		t.Errorf("list keys %s", k)
 	}
@@ -60,25 +48,22 @@ func TestUserGroupsGet(t *testing.T) {
 	if g := e.list("admin", "/api/user/usergroups?id_user_group=5")[0]; len(g["user_group_sites_access"].([]any)) != 0 {
 		t.Errorf("group 5: %v", g)
 	}
-	e.expect(401, "", "GET", "/api/user/usergroups", nil)
-	e.expect(400, "admin", "GET", "/api/user/usergroups?id_site=one", nil)
+	e.calls("GET", "/api/user/usergroups", call{"", 401, ""}, call{"admin", 400, "?id_site=one"})
 }
 
 func TestUserGroupsWrite(t *testing.T) {
 	e := newEnv(t)
-	post := func(who string, want int, body string) []byte {
-		t.Helper()
-		return e.expect(want, who, "POST", "/api/user/usergroups", body)
-	}
-	post("admin", 400, `{}`)
-	post("admin", 400, `{"user_group": {"user_group_name": "x"}}`)
-	post("admin", 400, `{"user_group": {"id_user_group": 0}}`)
-	post("admin", 400, `{"user_group": {"id_user_group": 0, "user_group_name": "x", "user_group_sites_access": [{"id_site": 1, "site_access_role": "boss"}]}}`)
-	post("admin", 400, `{"user_group": {"id_user_group": 0, "user_group_name": "x", "user_group_sites_access": {"id_site": 1}}}`)
-	post("user", 403, `{"user_group": {"id_user_group": 0, "user_group_name": "x"}}`)
-	post("user3", 403, `{"user_group": {"id_user_group": 0, "user_group_name": "x", "user_group_projects_access": [{"id_project": 1, "project_access_role": "user"}]}}`)
-	post("siteadmin", 403, `{"user_group": {"id_user_group": 0, "user_group_name": "x", "user_group_sites_access": [{"id_site": 2, "site_access_role": "user"}]}}`)
-	post("siteadmin", 403, `{"user_group": {"id_user_group": 0, "user_group_name": "x", "user_group_projects_access": [{"id_project": 3, "project_access_role": "user"}]}}`)
+	e.calls("POST", "/api/user/usergroups",
+		call{"admin", 400, `{}`},
+		call{"admin", 400, `{"user_group": {"user_group_name": "x"}}`},
+		call{"admin", 400, `{"user_group": {"id_user_group": 0}}`},
+		call{"admin", 400, `{"user_group": {"id_user_group": 0, "user_group_name": "x", "user_group_sites_access": [{"id_site": 1, "site_access_role": "boss"}]}}`},
+		call{"admin", 400, `{"user_group": {"id_user_group": 0, "user_group_name": "x", "user_group_sites_access": {"id_site": 1}}}`},
+		call{"user", 403, `{"user_group": {"id_user_group": 0, "user_group_name": "x"}}`},
+		call{"user3", 403, `{"user_group": {"id_user_group": 0, "user_group_name": "x", "user_group_projects_access": [{"id_project": 1, "project_access_role": "user"}]}}`},
+		call{"siteadmin", 403, `{"user_group": {"id_user_group": 0, "user_group_name": "x", "user_group_sites_access": [{"id_site": 2, "site_access_role": "user"}]}}`},
+		call{"siteadmin", 403, `{"user_group": {"id_user_group": 0, "user_group_name": "x", "user_group_projects_access": [{"id_project": 3, "project_access_role": "user"}]}}`},
+	)
 
 	before := e.outboxCount("user_group", 1)
 	g := e.post("siteadmin", "/api/user/usergroups", `{"user_group": {"id_user_group": 0, "user_group_name": "New group",
@@ -108,14 +93,13 @@ func TestUserGroupsWrite(t *testing.T) {
 		t.Errorf("user4 sites after the change: %v", got)
 	}
 	// Someone else's group.
-	post("siteadmin", 403, `{"user_group": {"id_user_group": 1, "user_group_name": "x", "user_group_sites_access": [{"id_site": 2, "site_access_role": "user"}]}}`)
+	e.calls("POST", "/api/user/usergroups",
+		call{"siteadmin", 403, `{"user_group": {"id_user_group": 1, "user_group_name": "x", "user_group_sites_access": [{"id_site": 2, "site_access_role": "user"}]}}`},
+	)
 
 	// Delete.
-	e.expect(400, "admin", "DELETE", "/api/user/usergroups", nil)
-	e.expect(403, "user", "DELETE", "/api/user/usergroups?id=1", nil)
-	e.expect(403, "siteadmin", "DELETE", "/api/user/usergroups?id=999", nil)
-	e.expect(500, "siteadmin", "DELETE", "/api/user/usergroups?id=1", nil) // still has users
-	e.expect(500, "admin", "DELETE", "/api/user/usergroups?id="+itoa(id), nil)
+	e.calls("DELETE", "/api/user/usergroups", call{"admin", 400, ""}, call{"user", 403, "?id=1"}, call{"siteadmin", 403, "?id=999"},
+		call{"siteadmin", 500, "?id=1"}, call{"admin", 500, "?id=" + itoa(id)}) // both still have users
 	e.post("admin", "/api/user/users", `{"user": {"id_user": 6, "user_user_groups": [{"id_user_group": 5}]}}`)
 	deletes := e.outboxCount("user_group", 3)
 	if b := e.expect(200, "siteadmin", "DELETE", "/api/user/usergroups?id="+itoa(id), nil); string(b) != `""` {

@@ -795,11 +795,11 @@ const file_tera_core_v1_usergroups_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
 	"\x03_id\"1\n" +
 	"\x17DeleteUserGroupResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\xc3\x03\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xc9\x03\n" +
 	"\x10UserGroupService\x12\x8c\x01\n" +
 	"\rGetUserGroups\x12\".tera.core.v1.GetUserGroupsRequest\x1a#.tera.core.v1.GetUserGroupsResponse\"2\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02#b\vuser_groups\x12\x14/api/user/usergroups\x12\x8f\x01\n" +
-	"\rPostUserGroup\x12\".tera.core.v1.PostUserGroupRequest\x1a#.tera.core.v1.PostUserGroupResponse\"5\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02&:\x01*b\vuser_groups\"\x14/api/user/usergroups\x12\x8d\x01\n" +
-	"\x0fDeleteUserGroup\x12$.tera.core.v1.DeleteUserGroupRequest\x1a%.tera.core.v1.DeleteUserGroupResponse\"-\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x1eb\x06result*\x14/api/user/usergroupsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\rPostUserGroup\x12\".tera.core.v1.PostUserGroupRequest\x1a#.tera.core.v1.PostUserGroupResponse\"5\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02&:\x01*b\vuser_groups\"\x14/api/user/usergroups\x12\x93\x01\n" +
+	"\x0fDeleteUserGroup\x12$.tera.core.v1.DeleteUserGroupRequest\x1a%.tera.core.v1.DeleteUserGroupResponse\"3\x8a\xb5\x18\v\x12\x01\x01(\x032\x02id8\t\x82\xd3\xe4\x93\x02\x1eb\x06result*\x14/api/user/usergroupsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_usergroups_proto_rawDescOnce sync.Once

@@ -775,10 +775,10 @@ const file_tera_core_v1_usermemberships_proto_rawDesc = "" +
 	"\x14UserUserGroupService\x12\xa3\x01\n" +
 	"\x11GetUserUserGroups\x12&.tera.core.v1.GetUserUserGroupsRequest\x1a'.tera.core.v1.GetUserUserGroupsResponse\"=\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02.b\x10user_user_groups\x12\x1a/api/user/users/usergroups\x12\xa6\x01\n" +
 	"\x11PostUserUserGroup\x12&.tera.core.v1.PostUserUserGroupRequest\x1a'.tera.core.v1.PostUserUserGroupResponse\"@\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x021:\x01*b\x10user_user_groups\"\x1a/api/user/users/usergroups\x12\x9f\x01\n" +
-	"\x13DeleteUserUserGroup\x12(.tera.core.v1.DeleteUserUserGroupRequest\x1a).tera.core.v1.DeleteUserUserGroupResponse\"3\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02$b\x06result*\x1a/api/user/users/usergroups2\xed\x02\n" +
-	"\x15UserPreferenceService\x12\xa7\x01\n" +
-	"\x12GetUserPreferences\x12'.tera.core.v1.GetUserPreferencesRequest\x1a(.tera.core.v1.GetUserPreferencesResponse\">\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02/b\x10user_preferences\x12\x1b/api/user/users/preferences\x12\xa9\x01\n" +
-	"\x12PostUserPreference\x12'.tera.core.v1.PostUserPreferenceRequest\x1a(.tera.core.v1.PostUserPreferenceResponse\"@\x8a\xb5\x18\x05\x12\x01\x01(\x02\x82\xd3\xe4\x93\x021:\x01*b\x0fuser_preference\"\x1b/api/user/users/preferencesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\x13DeleteUserUserGroup\x12(.tera.core.v1.DeleteUserUserGroupRequest\x1a).tera.core.v1.DeleteUserUserGroupResponse\"3\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02$b\x06result*\x1a/api/user/users/usergroups2\x93\x03\n" +
+	"\x15UserPreferenceService\x12\xb2\x01\n" +
+	"\x12GetUserPreferences\x12'.tera.core.v1.GetUserPreferencesRequest\x1a(.tera.core.v1.GetUserPreferencesResponse\"I\x8a\xb5\x18\x10\x12\x01\x01(\x012\aid_user8\b\x82\xd3\xe4\x93\x02/b\x10user_preferences\x12\x1b/api/user/users/preferences\x12\xc4\x01\n" +
+	"\x12PostUserPreference\x12'.tera.core.v1.PostUserPreferenceRequest\x1a(.tera.core.v1.PostUserPreferenceResponse\"[\x8a\xb5\x18 \x12\x01\x01(\x032\x17user_preference.id_user8\b\x82\xd3\xe4\x93\x021:\x01*b\x0fuser_preference\"\x1b/api/user/users/preferencesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_usermemberships_proto_rawDescOnce sync.Once
