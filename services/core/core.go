@@ -32,6 +32,9 @@ type Service struct {
 	db       *pgxpool.Pool
 	log      *slog.Logger
 	presence *presence.Mirror
+	// signer signs asset access tokens; publicURL prefixes asset URLs (WithAssetTokens).
+	signer    *authn.Signer
+	publicURL string
 }
 
 // WithPresence fills the *_online and *_busy fields from usermanager's presence (without it
@@ -77,6 +80,7 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterSessionEventServiceServer(g, &sessionEvents{Service: s})
 	corev1.RegisterDeviceServiceServer(g, &devices{Service: s})
 	corev1.RegisterSessionTypeServiceServer(g, &sessionTypes{Service: s})
+	corev1.RegisterAssetServiceServer(g, &assets{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -108,6 +112,7 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterSessionEventServiceHandler,
 		corev1.RegisterDeviceServiceHandler,
 		corev1.RegisterSessionTypeServiceHandler,
+		corev1.RegisterAssetServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

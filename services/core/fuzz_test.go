@@ -141,3 +141,24 @@ func FuzzWriteBodies(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAPIPart3Queries sends arbitrary query strings to the GET endpoints of issue 12 (assets,
+// tests, test types, invitations, stats, forms): never a 5xx.
+func FuzzAPIPart3Queries(f *testing.F) {
+	paths := []string{"/api/user/assets"}
+	seeds := []string{
+		"id_asset=1&with_urls=true", "asset_uuid=x", "id_device=1&full=true", "id_session=2&with_only_token=1", "id_participant=1",
+		"id_user=1&with_urls=true&with_only_token=true", "service_uuid=%00", "id_creator_service=1", "id_creator_user=2",
+		"id_creator_participant=1", "id_creator_device=1", "id_session=2147483648", "id_asset=-1", "full=maybe", "", "&&&=",
+	}
+	for i, s := range seeds {
+		f.Add(uint8(i), s)
+	}
+	e := newEnv(f)
+	f.Fuzz(func(t *testing.T, which uint8, q string) {
+		if _, err := url.ParseQuery(q); err != nil {
+			return
+		}
+		fuzzNo5xx(t, e, "GET", paths[int(which)%len(paths)]+"?"+q, "")
+	})
+}

@@ -90,6 +90,7 @@ func newEnv(t testing.TB) *env {
 	cfg.HTTP.Listen, cfg.GRPC.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Database.URL = url
 	cfg.NATS.URL = natsURL
+	cfg.PublicURL = "https://tera.test"
 	ts, err := fleet.Resolve("core")
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,9 @@ type Deps struct {
 	// Verifier authenticates callers locally (pkg/authn); nil when no signing keys are
 	// configured.
 	Verifier *authn.Verifier
+	// Keys are the signing keys of the process's verifier (also when a caller supplied it):
+	// core signs asset access tokens with them. Nil without keys.
+	Keys *authn.KeySet
 }
 
 // OpenDB connects a pool; the database may be down: the pool reconnects and readiness reports it.

@@ -94,6 +94,9 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 		}
 		authenticator = p.deps.Verifier
 	}
+	if v, ok := authenticator.(*authn.Verifier); ok && v != nil {
+		p.deps.Keys = v.Keys
+	}
 	if v := p.deps.Verifier; v != nil {
 		// Every process, not only login's, picks up rotated signing keys without a restart and
 		// keeps its revocation set and principal cache current.

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/routing"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/core"
@@ -24,8 +25,12 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
+			api := core.New(d.DB, d.Log).WithPresence(mirror)
+			if d.Keys != nil {
+				api.WithAssetTokens(&authn.Signer{Keys: d.Keys}, d.Config.PublicURL)
+			}
 			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log), core.NewSessionCleanup(d.DB, d.Log), core.NewServiceRegistry(d.DB, d.Log, regs),
-				core.New(d.DB, d.Log).WithPresence(mirror), server.Background("presence-mirror", mirror.Run)}, nil
+				api, server.Background("presence-mirror", mirror.Run)}, nil
 		},
 		Outbox: true,
 	})
