@@ -70,3 +70,20 @@ func messageFrom(fields map[string]any, m proto.Message) error {
 	}
 	return protojson.Unmarshal(j, m)
 }
+
+// bodyField is a key of a body and whether the body has it.
+type bodyField struct {
+	key string
+	set bool
+}
+
+// unsetKeys lists the keys a body lacks, in order.
+func unsetKeys(fs ...bodyField) []string {
+	var out []string
+	for _, f := range fs {
+		if !f.set {
+			out = append(out, f.key)
+		}
+	}
+	return out
+}

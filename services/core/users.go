@@ -206,16 +206,9 @@ func newUserCheck(b *corev1.UserBody, m me, p store.UserPatch) error {
 	if !m.superadmin && len(p.Groups) == 0 {
 		return apierr.Forbidden("Forbidden")
 	}
-	var missing []string
-	for _, f := range []struct {
-		col string
-		set bool
-	}{{"user_username", b.UserUsername != nil}, {"user_firstname", b.UserFirstname != nil}, {"user_lastname", b.UserLastname != nil},
-		{"user_enabled", b.UserEnabled != nil}, {"user_profile", b.UserProfile != nil}, {"user_password", b.UserPassword != nil}} {
-		if !f.set {
-			missing = append(missing, f.col)
-		}
-	}
+	missing := unsetKeys(bodyField{"user_username", b.UserUsername != nil}, bodyField{"user_firstname", b.UserFirstname != nil},
+		bodyField{"user_lastname", b.UserLastname != nil}, bodyField{"user_enabled", b.UserEnabled != nil},
+		bodyField{"user_profile", b.UserProfile != nil}, bodyField{"user_password", b.UserPassword != nil})
 	if len(missing) > 0 {
 		return apierr.MissingArgument("Missing required fields: " + strings.Join(missing, ", "))
 	}

@@ -12,9 +12,9 @@ import (
 // Role access: the OpenTeraServer roles of user groups and users on sites and projects
 // (/api/user/siteaccess and /api/user/projectaccess).
 
-// rolesCTE defines, for the OpenTeraServer roles: gsite/gproject (group, id, role, inh) and
-// usite/uproject (user, id, role, inh), admin winning over user and an explicit role over an
-// inherited one. A project role gives "user" on its site; a site admin role gives admin on
+// rolesCTE defines, for the OpenTeraServer roles on sites (@on_site) or projects: groles (group,
+// id, role, inh) and uroles (user, id, role, inh), admin winning over user and an explicit role
+// over an inherited one. A project role gives "user" on its site; a site admin role gives admin on
 // every project of the site; superadmins are admin everywhere (inherited).
 const rolesCTE = `WITH ex AS (
 	SELECT sa.id_user_group AS g, sr.id_site, sr.id_project, sr.service_role_name AS role
@@ -34,24 +34,6 @@ gproject AS (SELECT DISTINCT ON (g, id) g, id, role, inh FROM (
 	SELECT ex.g, p.id_project, 'admin', true FROM ex JOIN core.t_projects p ON p.id_site = ex.id_site AND p.deleted_at IS NULL
 	 WHERE ex.id_project IS NULL AND ex.role = 'admin') x
 	ORDER BY g, id, (role = 'admin') DESC, inh),
-usite AS (SELECT DISTINCT ON (u, id) u, id, role, inh FROM (
-	SELECT uug.id_user AS u, gr.id, gr.role, gr.inh FROM core.t_users_users_groups uug
-	  JOIN gsite gr ON gr.g = uug.id_user_group
-	  JOIN core.t_users us ON us.id_user = uug.id_user AND NOT us.user_superadmin
-	 WHERE uug.deleted_at IS NULL
-	UNION ALL
-	SELECT us.id_user, o.id_site, 'admin', true FROM core.t_users us, core.t_sites o
-	 WHERE us.user_superadmin AND us.deleted_at IS NULL AND o.deleted_at IS NULL) x
-	ORDER BY u, id, (role = 'admin') DESC, inh),
-uproject AS (SELECT DISTINCT ON (u, id) u, id, role, inh FROM (
-	SELECT uug.id_user AS u, gr.id, gr.role, gr.inh FROM core.t_users_users_groups uug
-	  JOIN gproject gr ON gr.g = uug.id_user_group
-	  JOIN core.t_users us ON us.id_user = uug.id_user AND NOT us.user_superadmin
-	 WHERE uug.deleted_at IS NULL
-	UNION ALL
-	SELECT us.id_user, o.id_project, 'admin', true FROM core.t_users us, core.t_projects o
-	 WHERE us.user_superadmin AND us.deleted_at IS NULL AND o.deleted_at IS NULL) x
-	ORDER BY u, id, (role = 'admin') DESC, inh),
 objects AS (
 	SELECT o.id_site AS id, o.site_name AS name, o.site_2fa_required AS flag, NULL::text AS descr,
 	       o.id_site AS site_id, o.site_name AS site_name, true AS is_site
@@ -63,7 +45,17 @@ objects AS (
 	 WHERE o.deleted_at IS NULL
 	   AND NOT @on_site::boolean AND o.id_project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false))),
 groles AS (SELECT g, id, role, inh FROM gsite WHERE @on_site::boolean UNION ALL SELECT g, id, role, inh FROM gproject WHERE NOT @on_site::boolean),
-uroles AS (SELECT u, id, role, inh FROM usite WHERE @on_site::boolean UNION ALL SELECT u, id, role, inh FROM uproject WHERE NOT @on_site::boolean) `
+uroles AS (SELECT DISTINCT ON (u, id) u, id, role, inh FROM (
+	SELECT uug.id_user AS u, gr.id, gr.role, gr.inh FROM core.t_users_users_groups uug
+	  JOIN groles gr ON gr.g = uug.id_user_group
+	  JOIN core.t_users us ON us.id_user = uug.id_user AND NOT us.user_superadmin
+	 WHERE uug.deleted_at IS NULL
+	UNION ALL
+	SELECT us.id_user, o.id, 'admin', true FROM core.t_users us,
+	       (SELECT id_site AS id FROM core.t_sites WHERE deleted_at IS NULL AND @on_site::boolean
+	        UNION ALL SELECT id_project FROM core.t_projects WHERE deleted_at IS NULL AND NOT @on_site::boolean) o
+	 WHERE us.user_superadmin AND us.deleted_at IS NULL) x
+	ORDER BY u, id, (role = 'admin') DESC, inh) `
 
 // RoleAccessFilter selects the rows of one of the three forms: the groups with a role on an
 // object (ID), the objects a group has a role on (IDUserGroup) or those a user has a role on

@@ -235,4 +235,3 @@ added AS (INSERT INTO core.t_services_access (id_user_group, id_service_role)
 SELECT id_service_access FROM kept UNION ALL SELECT id_service_access FROM added`, o.args(pgx.NamedArgs{"g": g, "role": role, "keep": keep})).Scan(&keep)
 	return keep, wrap("set group role", err)
 }
-

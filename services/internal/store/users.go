@@ -175,7 +175,7 @@ func ListUsers(ctx context.Context, db DB, scope access.Scope, f UserFilter) ([]
 // default on insert). Password is in clear: the store checks the policy and hashes it.
 type UserPatch struct {
 	Username, Email, Firstname, Lastname, Notes, Profile, Password *string
-	Enabled, ForcePassword, TwoFAEnabled, Superadmin           *bool
+	Enabled, ForcePassword, TwoFAEnabled, Superadmin               *bool
 	// Groups, when not nil, is the user's set of groups among those the scope may grant
 	// (access.Scope.GrantableUserGroups); other memberships are kept. Superadmins get none.
 	Groups []int32
