@@ -81,6 +81,12 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterDeviceServiceServer(g, &devices{Service: s})
 	corev1.RegisterSessionTypeServiceServer(g, &sessionTypes{Service: s})
 	corev1.RegisterAssetServiceServer(g, &assets{Service: s})
+	corev1.RegisterDeviceSiteServiceServer(g, &deviceSites{Service: s})
+	corev1.RegisterDeviceProjectServiceServer(g, &deviceProjects{Service: s})
+	corev1.RegisterDeviceParticipantServiceServer(g, &deviceParticipants{Service: s})
+	corev1.RegisterSessionTypeSiteServiceServer(g, &sessionTypeSites{Service: s})
+	corev1.RegisterSessionTypeProjectServiceServer(g, &sessionTypeProjects{Service: s})
+	corev1.RegisterSessionTypeServiceServiceServer(g, &sessionTypeServices{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -113,6 +119,12 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterDeviceServiceHandler,
 		corev1.RegisterSessionTypeServiceHandler,
 		corev1.RegisterAssetServiceHandler,
+		corev1.RegisterDeviceSiteServiceHandler,
+		corev1.RegisterDeviceProjectServiceHandler,
+		corev1.RegisterDeviceParticipantServiceHandler,
+		corev1.RegisterSessionTypeSiteServiceHandler,
+		corev1.RegisterSessionTypeProjectServiceHandler,
+		corev1.RegisterSessionTypeServiceServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/store"
 )
 
@@ -62,6 +63,11 @@ func (s *devices) GetDevices(ctx context.Context, r *corev1.GetDevicesRequest) (
 	if err != nil {
 		return nil, err
 	}
+	for i := 0; r.WithStatus && i < len(out); i++ {
+		if err := s.addStatus(ctx, out[i]); err != nil {
+			return nil, s.internal(ctx, err)
+		}
+	}
 	return &corev1.GetDevicesResponse{Devices: out}, nil
 }
 
@@ -80,6 +86,30 @@ func (s *Service) listDevices(ctx context.Context, f store.DeviceFilter, full bo
 		out = append(out, item)
 	}
 	return out, nil
+}
+
+// addStatus sets OpenTera's device_online, device_busy and device_status (UserManagerModule's
+// status_devices: {online, busy, status} for a device online or busy, else null).
+func (s *devices) addStatus(ctx context.Context, d *corev1.DeviceItem) error {
+	online, busy := s.presence.Online(presence.Device, d.DeviceUuid), s.presence.Busy(presence.Device, d.DeviceUuid)
+	d.DeviceOnline, d.DeviceBusy, d.DeviceStatus = &online, &busy, structpb.NewNullValue()
+	if !online && !busy {
+		return nil
+	}
+	raw, err := s.presence.DeviceStatus(ctx, d.DeviceUuid)
+	if err != nil {
+		return err
+	}
+	status := structpb.NewNullValue()
+	if raw != nil {
+		status = &structpb.Value{}
+		if err := status.UnmarshalJSON(raw); err != nil {
+			return err
+		}
+	}
+	d.DeviceStatus = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+		"online": structpb.NewBoolValue(online), "busy": structpb.NewBoolValue(busy), "status": status}})
+	return nil
 }
 
 func nonZero(v int32) *int32 {
@@ -134,82 +164,15 @@ func jsonList(raw []byte, full bool, drop string) (*structpb.ListValue, error) {
 }
 
 func (s *devices) PostDevice(ctx context.Context, r *corev1.PostDeviceRequest) (*corev1.PostDeviceResponse, error) {
-	b := r.GetDevice()
-	switch {
-	case b == nil:
-		return nil, apierr.MissingArgument("Missing device")
-	case b.IdDevice == nil:
-		return nil, apierr.MissingArgument("Missing id_device")
-	case b.DeviceName != nil && strings.TrimSpace(b.GetDeviceName()) == "":
-		return nil, apierr.InvalidArgument("Invalid device_name")
-	case b.GetIdDevice() == 0 && (b.DeviceName == nil || b.IdDeviceType == nil):
-		return nil, apierr.MissingArgument("Missing device_name or id_device_type")
-	}
-	sites, err := optionalIDList(b.DeviceSites, "id_site")
+	w, err := readDeviceBody(r.GetDevice())
 	if err != nil {
 		return nil, err
 	}
-	projects, err := optionalIDList(b.DeviceProjects, "id_project")
-	if err != nil {
-		return nil, err
-	}
-	p := store.DevicePatch{Name: b.DeviceName, Type: b.IdDeviceType, Subtype: b.IdDeviceSubtype, Enabled: b.DeviceEnabled,
-		Onlineable: b.DeviceOnlineable, Config: b.DeviceConfig, Infos: b.DeviceInfos, Notes: b.DeviceNotes}
-	if b.IdDeviceSubtype != nil && b.GetIdDeviceSubtype() == 0 {
-		p.Subtype, p.ClearSubtype = nil, true
-	}
-	m := caller(ctx)
-	admin := m.acc.AdminOnly()
-	id := b.GetIdDevice()
 	var out store.DeviceRow
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		// Every listed site, and the site of every listed project, must be administered.
-		if bad, err := store.Inaccessible(ctx, tx, admin.Sites(), sites); err != nil || len(bad) > 0 {
-			return errOr(err, apierr.Forbidden("No site admin access for at a least one site in the list"))
-		}
-		if bad, err := store.Inaccessible(ctx, tx, projectsOfSites(admin.Sites()), projects); err != nil || len(bad) > 0 {
-			return errOr(err, apierr.Forbidden("No site admin access for at a least one project in the list"))
-		}
 		var err error
-		if id == 0 {
-			if !m.superadmin && sites == nil && projects == nil {
-				return apierr.Forbidden("Forbidden")
-			}
-			if id, err = s.insertDevice(ctx, tx, p); err != nil {
-				return unknownType(err)
-			}
-		} else {
-			// A caller administering none of the device's projects' sites changes only its
-			// configuration and notes (OpenTera's project-admin update).
-			n, err := store.DeviceProjectCount(ctx, tx, id, projectsOfSites(admin.Sites()), true)
-			if err != nil {
-				return err
-			}
-			if !m.superadmin && n == 0 {
-				p = store.DevicePatch{Config: p.Config, Notes: p.Notes}
-				sites, projects = nil, nil
-			}
-			if err := store.UpdateDevice(ctx, tx, admin, id, p); err != nil {
-				return unknownType(err)
-			}
-		}
-		if sites != nil {
-			if err := store.ReplaceScopedLinks(ctx, tx, store.DeviceSites, id, sites, admin.Sites()); err != nil {
-				return err
-			}
-		}
-		if projects != nil {
-			if err := store.ReplaceScopedLinks(ctx, tx, store.DeviceProjects, id, projects, admin.Projects()); err != nil {
-				return err
-			}
-		}
-		rows, err := store.ListDevices(ctx, tx, m.acc, store.DeviceFilter{ID: &id})
-		if err != nil || len(rows) == 0 {
-			// Invisible after the write (linked to no site of the caller): refuse it whole.
-			return errOr(err, apierr.Forbidden("No site admin access for the device"))
-		}
-		out = rows[0]
-		return nil
+		out, err = s.writeDevice(ctx, tx, caller(ctx), w)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -219,6 +182,88 @@ func (s *devices) PostDevice(ctx context.Context, r *corev1.PostDeviceRequest) (
 		return nil, s.internal(ctx, err)
 	}
 	return &corev1.PostDeviceResponse{Devices: []*corev1.DeviceItem{item}}, nil
+}
+
+// deviceWrite is a validated {"device": {…}}.
+type deviceWrite struct {
+	id              int32
+	patch           store.DevicePatch
+	sites, projects []int32 // nil: links left as they are
+}
+
+func readDeviceBody(b *corev1.DeviceBody) (deviceWrite, error) {
+	switch {
+	case b == nil:
+		return deviceWrite{}, apierr.MissingArgument("Missing device")
+	case b.IdDevice == nil:
+		return deviceWrite{}, apierr.MissingArgument("Missing id_device")
+	case b.DeviceName != nil && strings.TrimSpace(b.GetDeviceName()) == "":
+		return deviceWrite{}, apierr.InvalidArgument("Invalid device_name")
+	case b.GetIdDevice() == 0 && (b.DeviceName == nil || b.IdDeviceType == nil):
+		return deviceWrite{}, apierr.MissingArgument("Missing device_name or id_device_type")
+	}
+	w := deviceWrite{id: b.GetIdDevice(), patch: store.DevicePatch{Name: b.DeviceName, Type: b.IdDeviceType, Subtype: b.IdDeviceSubtype,
+		Enabled: b.DeviceEnabled, Onlineable: b.DeviceOnlineable, Config: b.DeviceConfig, Infos: b.DeviceInfos, Notes: b.DeviceNotes}}
+	if b.IdDeviceSubtype != nil && b.GetIdDeviceSubtype() == 0 {
+		w.patch.Subtype, w.patch.ClearSubtype = nil, true
+	}
+	var err error
+	if w.sites, err = optionalIDList(b.DeviceSites, "id_site"); err != nil {
+		return w, err
+	}
+	w.projects, err = optionalIDList(b.DeviceProjects, "id_project")
+	return w, err
+}
+
+// writeDevice creates or updates a device and its links under the caller's admin rights, and
+// reads it back.
+func (s *devices) writeDevice(ctx context.Context, tx pgx.Tx, m me, w deviceWrite) (store.DeviceRow, error) {
+	admin := m.acc.AdminOnly()
+	// Every listed site, and the site of every listed project, must be administered.
+	if bad, err := store.Inaccessible(ctx, tx, admin.Sites(), w.sites); err != nil || len(bad) > 0 {
+		return store.DeviceRow{}, errOr(err, apierr.Forbidden("No site admin access for at a least one site in the list"))
+	}
+	if bad, err := store.Inaccessible(ctx, tx, projectsOfSites(admin.Sites()), w.projects); err != nil || len(bad) > 0 {
+		return store.DeviceRow{}, errOr(err, apierr.Forbidden("No site admin access for at a least one project in the list"))
+	}
+	var err error
+	if w.id == 0 {
+		if !m.superadmin && w.sites == nil && w.projects == nil {
+			return store.DeviceRow{}, apierr.Forbidden("Forbidden")
+		}
+		w.id, err = s.insertDevice(ctx, tx, w.patch)
+	} else {
+		// A caller administering none of the device's projects' sites changes only its
+		// configuration and notes (OpenTera's project-admin update).
+		n, err := store.DeviceProjectCount(ctx, tx, w.id, projectsOfSites(admin.Sites()), true)
+		if err != nil {
+			return store.DeviceRow{}, err
+		}
+		if !m.superadmin && n == 0 {
+			w = deviceWrite{id: w.id, patch: store.DevicePatch{Config: w.patch.Config, Notes: w.patch.Notes}}
+		}
+		err = store.UpdateDevice(ctx, tx, admin, w.id, w.patch)
+	}
+	if err != nil {
+		return store.DeviceRow{}, unknownType(err)
+	}
+	for _, l := range []struct {
+		link store.Link
+		ids  []int32
+		f    access.Fragment
+	}{{store.DeviceSites, w.sites, admin.Sites()}, {store.DeviceProjects, w.projects, admin.Projects()}} {
+		if l.ids != nil {
+			if err := store.ReplaceScopedLinks(ctx, tx, l.link, w.id, l.ids, l.f); err != nil {
+				return store.DeviceRow{}, err
+			}
+		}
+	}
+	rows, err := store.ListDevices(ctx, tx, m.acc, store.DeviceFilter{ID: &w.id})
+	if err != nil || len(rows) == 0 {
+		// Invisible after the write (linked to no site of the caller): refuse it whole.
+		return store.DeviceRow{}, errOr(err, apierr.Forbidden("No site admin access for the device"))
+	}
+	return rows[0], nil
 }
 
 // unknownType answers a reference to a device type or subtype that does not exist with 400.

@@ -194,3 +194,15 @@ func TestDevicesGRPC(t *testing.T) {
 		t.Error("user updated a device over gRPC")
 	}
 }
+
+func TestDevicesWithStatus(t *testing.T) {
+	e := newEnv(t)
+	// No presence in this harness: every device is offline (OpenTera: false, false, null).
+	d := e.list("user", "/api/user/devices?id_device=1&with_status=true")[0]
+	if v, ok := d["device_status"]; !ok || v != nil || d["device_online"] != false || d["device_busy"] != false {
+		t.Errorf("with_status %v", d)
+	}
+	if _, ok := e.list("user", "/api/user/devices?id_device=1")[0]["device_online"]; ok {
+		t.Error("device_online without with_status")
+	}
+}

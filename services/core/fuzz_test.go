@@ -99,7 +99,8 @@ func FuzzWriteBodies(f *testing.F) {
 	paths := []string{"/api/user/sites", "/api/user/projects", "/api/user/groups", "/api/user/usergroups",
 		"/api/user/siteaccess", "/api/user/projectaccess", "/api/user/users/usergroups", "/api/user/users/preferences",
 		"/api/user/devicetypes", "/api/user/devicesubtypes", "/api/user/sessions", "/api/user/sessions/events", "/api/user/devices",
-		"/api/user/sessiontypes"}
+		"/api/user/sessiontypes", "/api/user/devices/sites", "/api/user/devices/projects", "/api/user/devices/participants",
+		"/api/user/sessiontypes/sites", "/api/user/sessiontypes/projects", "/api/user/sessiontypes/services"}
 	seeds := []string{
 		`{"site": {"id_site": 0, "site_name": "F"}}`,
 		`{"project": {"id_project": 0, "id_site": 1, "project_name": "F", "sessiontypes": [{"id_session_type": 1}]}}`,
@@ -119,6 +120,12 @@ func FuzzWriteBodies(f *testing.F) {
 		  "device_projects": [{"id_project": 1}], "device_config": "{}"}}`,
 		`{"session_type": {"id_session_type": 0, "session_type_name": "F", "session_type_color": "#000000", "session_type_category": 1,
 		  "id_service": 6, "session_type_sites": [{"id_site": 1}], "session_type_projects": [{"id_project": 2}], "session_type_services": [{"id_service": 3}]}}`,
+		`{"device": {"id_device": 3, "sites": [{"id_site": 1}, {"id_site": 2}]}, "device_site": [{"device_uuid": "x", "id_site": 1}]}`,
+		`{"project": {"id_project": 1, "devices": [{"id_device": 1}, {"id_device": 2}, {"id_device": 3}]}}`,
+		`{"device_participant": [{"id_device": 1, "id_participant": 3}, {"id_device": 2, "id_participant": 1e12}]}`,
+		`{"site": {"id_site": 2, "sessiontypes": [{"id_session_type": 1}, {"id_session_type": "2"}]}}`,
+		`{"session_type_project": {"id_session_type": 4, "id_project": 3}, "project": {"id_project": 2, "sessiontypes": null}}`,
+		`{"session_type": {"id_session_type": 3, "services": [{"id_service": 5}]}, "service": {"id_service": 99, "sessiontypes": []}}`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), s)
@@ -131,6 +138,10 @@ func FuzzWriteBodies(f *testing.F) {
 	f.Add(uint8(12), `{"device": {"id_device": 2, "device_projects": [{"id_project": 3}]}}`)
 	f.Add(uint8(13), `{"session_type": {"id_session_type": 1, "id_service": 0, "session_type_projects": [{"id_project": 3}]}}`)
 	f.Add(uint8(11), `{"session_event": {"id_session_event": 1, "id_session": 999999, "session_event_text": "\u0000"}}`)
+	f.Add(uint8(14), `{"site": {"id_site": 1, "devices": []}}`)
+	f.Add(uint8(15), `{"device_project": [{"id_device": 1, "id_project": -1}, {"device_uuid": null, "id_project": 1}]}`)
+	f.Add(uint8(17), `{"session_type": {"id_session_type": 1, "sites": [{}]}}`)
+	f.Add(uint8(19), `{"session_type_service": [[], {"id_session_type": 2147483648, "id_service": 1}]}`)
 	e := newEnv(f)
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		w := e.withT(t)

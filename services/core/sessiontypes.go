@@ -67,77 +67,14 @@ func (s *sessionTypes) GetSessionTypes(ctx context.Context, r *corev1.GetSession
 }
 
 func (s *sessionTypes) PostSessionType(ctx context.Context, r *corev1.PostSessionTypeRequest) (*corev1.PostSessionTypeResponse, error) {
-	b := r.GetSessionType()
 	m := caller(ctx)
-	switch {
-	case b == nil:
-		return nil, apierr.MissingArgument("Missing session_type")
-	case b.IdSessionType == nil:
-		return nil, apierr.MissingArgument("Missing id_session_type")
-	case b.GetIdSessionType() == 0 && b.SessionTypeSites == nil && !m.superadmin:
-		return nil, apierr.MissingArgument("Missing site(s) to associate that session type to")
-	case b.SessionTypeCategory != nil && (b.GetSessionTypeCategory() < 1 || b.GetSessionTypeCategory() > 4):
-		return nil, apierr.InvalidArgument("Invalid session_type_category")
-	case b.SessionTypeName != nil && strings.TrimSpace(b.GetSessionTypeName()) == "":
-		return nil, apierr.InvalidArgument("Invalid session_type_name")
-	case b.GetIdSessionType() == 0 && (b.SessionTypeName == nil || b.SessionTypeColor == nil || b.SessionTypeCategory == nil):
-		return nil, apierr.MissingArgument("Missing session_type_name, session_type_color or session_type_category")
+	w, err := readSessionTypeBody(r.GetSessionType(), m.superadmin)
+	if err != nil {
+		return nil, err
 	}
-	var links [3][]int32 // sites, projects, secondary services
-	for i, lv := range []*structpb.ListValue{b.SessionTypeSites, b.SessionTypeProjects, b.SessionTypeServices} {
-		ids, err := optionalIDList(lv, [3]string{"id_site", "id_project", "id_service"}[i])
-		if err != nil {
-			return nil, err
-		}
-		links[i] = ids
-	}
-	p := store.SessionTypePatch{Service: b.IdService, Name: b.SessionTypeName, Online: b.SessionTypeOnline, Config: b.SessionTypeConfig,
-		Color: b.SessionTypeColor, Category: b.SessionTypeCategory}
-	if b.IdService != nil && b.GetIdService() == 0 {
-		p.Service, p.ClearService = nil, true
-	}
-	admin := m.acc.AdminOnly()
-	id := b.GetIdSessionType()
 	var out []*corev1.SessionType
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		category, service := b.GetSessionTypeCategory(), p.Service
-		if id > 0 {
-			cur, curService, _, _, err := store.SessionTypeInfo(ctx, tx, id, admin.Projects())
-			if err != nil {
-				return err
-			}
-			if b.SessionTypeCategory == nil {
-				category = cur
-			}
-			if service == nil && !p.ClearService {
-				service = curService
-			}
-		}
-		if err := s.checkTypeLinks(ctx, tx, m, category, service, links); err != nil {
-			return err
-		}
-		var err error
-		if id > 0 {
-			err = store.UpdateSessionType(ctx, tx, admin, id, p)
-		} else {
-			id, err = store.InsertSessionType(ctx, tx, p)
-		}
-		if err != nil {
-			return err
-		}
-		for i, l := range []store.Link{store.SessionTypeSites, store.SessionTypeProjects, store.SessionTypeServices} {
-			if links[i] == nil {
-				continue
-			}
-			removable := [3]access.Fragment{admin.Sites(), admin.Projects(), admin.Services()}[i]
-			err := store.ReplaceScopedLinks(ctx, tx, l, id, links[i], removable)
-			if ie, ok := errors.AsType[*store.IntegrityError](err); ok && ie.Message == "Session type not associated to project site" {
-				return apierr.InvalidArgument(ie.Message)
-			} else if err != nil {
-				return err
-			}
-		}
-		row, err := store.SessionTypeWritten(ctx, tx, id)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		row, err := s.writeSessionType(ctx, tx, m, w)
 		out = []*corev1.SessionType{sessionTypeProto(row, true)}
 		return err
 	})
@@ -145,6 +82,88 @@ func (s *sessionTypes) PostSessionType(ctx context.Context, r *corev1.PostSessio
 		return nil, err
 	}
 	return &corev1.PostSessionTypeResponse{SessionTypes: out}, nil
+}
+
+// sessionTypeWrite is a validated {"session_type": {…}}.
+type sessionTypeWrite struct {
+	id       int32
+	category *int32
+	patch    store.SessionTypePatch
+	links    [3][]int32 // sites, projects, secondary services; nil: left as they are
+}
+
+func readSessionTypeBody(b *corev1.SessionTypeBody, superadmin bool) (sessionTypeWrite, error) {
+	switch {
+	case b == nil:
+		return sessionTypeWrite{}, apierr.MissingArgument("Missing session_type")
+	case b.IdSessionType == nil:
+		return sessionTypeWrite{}, apierr.MissingArgument("Missing id_session_type")
+	case b.GetIdSessionType() == 0 && b.SessionTypeSites == nil && !superadmin:
+		return sessionTypeWrite{}, apierr.MissingArgument("Missing site(s) to associate that session type to")
+	case b.SessionTypeCategory != nil && (b.GetSessionTypeCategory() < 1 || b.GetSessionTypeCategory() > 4):
+		return sessionTypeWrite{}, apierr.InvalidArgument("Invalid session_type_category")
+	case b.SessionTypeName != nil && strings.TrimSpace(b.GetSessionTypeName()) == "":
+		return sessionTypeWrite{}, apierr.InvalidArgument("Invalid session_type_name")
+	case b.GetIdSessionType() == 0 && (b.SessionTypeName == nil || b.SessionTypeColor == nil || b.SessionTypeCategory == nil):
+		return sessionTypeWrite{}, apierr.MissingArgument("Missing session_type_name, session_type_color or session_type_category")
+	}
+	w := sessionTypeWrite{id: b.GetIdSessionType(), category: b.SessionTypeCategory, patch: store.SessionTypePatch{Service: b.IdService,
+		Name: b.SessionTypeName, Online: b.SessionTypeOnline, Config: b.SessionTypeConfig, Color: b.SessionTypeColor, Category: b.SessionTypeCategory}}
+	if b.IdService != nil && b.GetIdService() == 0 {
+		w.patch.Service, w.patch.ClearService = nil, true
+	}
+	for i, lv := range []*structpb.ListValue{b.SessionTypeSites, b.SessionTypeProjects, b.SessionTypeServices} {
+		ids, err := optionalIDList(lv, [3]string{"id_site", "id_project", "id_service"}[i])
+		if err != nil {
+			return w, err
+		}
+		w.links[i] = ids
+	}
+	return w, nil
+}
+
+// writeSessionType creates or updates a session type and its links under the caller's admin
+// rights, and reads it back.
+func (s *sessionTypes) writeSessionType(ctx context.Context, tx pgx.Tx, m me, w sessionTypeWrite) (store.SessionTypeRow, error) {
+	admin := m.acc.AdminOnly()
+	category, service := w.category, w.patch.Service
+	if w.id > 0 {
+		cur, curService, _, _, err := store.SessionTypeInfo(ctx, tx, w.id, admin.Projects())
+		if err != nil {
+			return store.SessionTypeRow{}, err
+		}
+		if category == nil {
+			category = &cur
+		}
+		if service == nil && !w.patch.ClearService {
+			service = curService
+		}
+	}
+	if err := s.checkTypeLinks(ctx, tx, m, *category, service, w.links); err != nil {
+		return store.SessionTypeRow{}, err
+	}
+	var err error
+	if w.id > 0 {
+		err = store.UpdateSessionType(ctx, tx, admin, w.id, w.patch)
+	} else {
+		w.id, err = store.InsertSessionType(ctx, tx, w.patch)
+	}
+	if err != nil {
+		return store.SessionTypeRow{}, err
+	}
+	for i, l := range []store.Link{store.SessionTypeSites, store.SessionTypeProjects, store.SessionTypeServices} {
+		if w.links[i] == nil {
+			continue
+		}
+		removable := [3]access.Fragment{admin.Sites(), admin.Projects(), admin.Services()}[i]
+		err := store.ReplaceScopedLinks(ctx, tx, l, w.id, w.links[i], removable)
+		if ie, ok := errors.AsType[*store.IntegrityError](err); ok && ie.Message == "Session type not associated to project site" {
+			return store.SessionTypeRow{}, apierr.InvalidArgument(ie.Message)
+		} else if err != nil {
+			return store.SessionTypeRow{}, err
+		}
+	}
+	return store.SessionTypeWritten(ctx, tx, w.id)
 }
 
 // checkTypeLinks applies OpenTera's rules to a session type write: a SERVICE type needs a

@@ -394,3 +394,12 @@ func (m *Mirror) has(k string) bool {
 	defer m.mu.RUnlock()
 	return m.keys[k]
 }
+
+// DeviceStatus returns a device's last status JSON from the bucket (nil when none, or without
+// a mirror). Read on demand: only the devices online or busy have one worth a round trip.
+func (m *Mirror) DeviceStatus(ctx context.Context, uuid string) (json.RawMessage, error) {
+	if m == nil {
+		return nil, nil
+	}
+	return m.store.DeviceStatusOf(ctx, uuid)
+}

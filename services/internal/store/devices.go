@@ -189,17 +189,10 @@ func ServerSetting(ctx context.Context, db DB, name string) (string, error) {
 	return v, wrap("server setting "+name, err)
 }
 
-// ReplaceScopedLinks makes a's links (in l) to the b's of the removable set equal to keep ∩
-// removable, and adds every b of keep: links outside the removable set (what the caller does not
-// administer) are kept. Removals run before additions, so link prerequisites see the final set.
+// ReplaceScopedLinks is ReplaceLinkSet for an owner on side A, without the added links.
 func ReplaceScopedLinks(ctx context.Context, db DB, l Link, a int32, keep []int32, removable access.Fragment) error {
-	if _, err := db.Exec(ctx, `UPDATE core.`+l.Name+` SET deleted_at = now() WHERE `+l.A+` = @a AND deleted_at IS NULL
-		AND NOT (`+l.B+` = ANY(@keep)) AND `+l.B+` IN (`+removable.SQL+`)`, removable.With(pgx.NamedArgs{"a": a, "keep": keep})); err != nil {
-		return wrap("replace "+l.Name, err)
-	}
-	_, err := db.Exec(ctx, `INSERT INTO core.`+l.Name+` AS l (`+l.A+`, `+l.B+`) SELECT $1, b FROM unnest($2::integer[]) b
-		ON CONFLICT (`+l.A+`, `+l.B+`) DO UPDATE SET deleted_at = NULL WHERE l.deleted_at IS NOT NULL`, a, keep)
-	return wrap("replace "+l.Name, err)
+	_, err := ReplaceLinkSet(ctx, db, l, true, a, keep, removable)
+	return err
 }
 
 // DeviceProjectCount counts the live project links of a device to projects inside (or, inside
@@ -223,4 +216,11 @@ func DeviceExists(ctx context.Context, db DB, id int32) (bool, error) {
 	var ok bool
 	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM core.t_devices WHERE id_device = $1 AND deleted_at IS NULL)`, id).Scan(&ok)
 	return ok, wrap("device exists", err)
+}
+
+// DeviceIDByUUID returns the id of the live device with that uuid; ErrNotFound when none.
+func DeviceIDByUUID(ctx context.Context, db DB, uuid string) (int32, error) {
+	var id int32
+	err := db.QueryRow(ctx, `SELECT id_device FROM core.t_devices WHERE device_uuid = $1 AND deleted_at IS NULL`, uuid).Scan(&id)
+	return id, wrap("device by uuid", err)
 }

@@ -52,6 +52,12 @@ type DeviceItem struct {
 	DeviceProjects *structpb.ListValue `protobuf:"bytes,15,opt,name=device_projects,json=deviceProjects,proto3,oneof" json:"device_projects,omitempty"`
 	// When the device has a subtype.
 	DeviceSubtype *DeviceSubType `protobuf:"bytes,16,opt,name=device_subtype,json=deviceSubtype,proto3,oneof" json:"device_subtype,omitempty"`
+	// with_status: from usermanager's presence.
+	DeviceOnline *bool `protobuf:"varint,17,opt,name=device_online,json=deviceOnline,proto3,oneof" json:"device_online,omitempty"`
+	DeviceBusy   *bool `protobuf:"varint,18,opt,name=device_busy,json=deviceBusy,proto3,oneof" json:"device_busy,omitempty"`
+	// with_status: {online, busy, status (the device's last status or null)} while online or
+	// busy, else null.
+	DeviceStatus  *structpb.Value `protobuf:"bytes,19,opt,name=device_status,json=deviceStatus,proto3,oneof" json:"device_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -198,6 +204,27 @@ func (x *DeviceItem) GetDeviceSubtype() *DeviceSubType {
 	return nil
 }
 
+func (x *DeviceItem) GetDeviceOnline() bool {
+	if x != nil && x.DeviceOnline != nil {
+		return *x.DeviceOnline
+	}
+	return false
+}
+
+func (x *DeviceItem) GetDeviceBusy() bool {
+	if x != nil && x.DeviceBusy != nil {
+		return *x.DeviceBusy
+	}
+	return false
+}
+
+func (x *DeviceItem) GetDeviceStatus() *structpb.Value {
+	if x != nil {
+		return x.DeviceStatus
+	}
+	return nil
+}
+
 // GetDevicesRequest holds the query parameters.
 type GetDevicesRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -217,7 +244,9 @@ type GetDevicesRequest struct {
 	WithParticipants bool   `protobuf:"varint,12,opt,name=with_participants,json=withParticipants,proto3" json:"with_participants,omitempty"`
 	WithSites        bool   `protobuf:"varint,13,opt,name=with_sites,json=withSites,proto3" json:"with_sites,omitempty"`
 	// Adds device_projects.
-	Projects      bool `protobuf:"varint,14,opt,name=projects,proto3" json:"projects,omitempty"`
+	Projects bool `protobuf:"varint,14,opt,name=projects,proto3" json:"projects,omitempty"`
+	// Adds device_online, device_busy and device_status.
+	WithStatus    bool `protobuf:"varint,15,opt,name=with_status,json=withStatus,proto3" json:"with_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -346,6 +375,13 @@ func (x *GetDevicesRequest) GetWithSites() bool {
 func (x *GetDevicesRequest) GetProjects() bool {
 	if x != nil {
 		return x.Projects
+	}
+	return false
+}
+
+func (x *GetDevicesRequest) GetWithStatus() bool {
+	if x != nil {
+		return x.WithStatus
 	}
 	return false
 }
@@ -708,7 +744,8 @@ var File_tera_core_v1_devices_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_devices_proto_rawDesc = "" +
 	"\n" +
-	"\x1atera/core/v1/devices.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x1etera/core/v1/devicetypes.proto\x1a\x1dtera/options/v1/options.proto\"\xe9\b\n" +
+	"\x1atera/core/v1/devices.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x1etera/core/v1/devicetypes.proto\x1a\x1dtera/options/v1/options.proto\"\xaf\n" +
+	"\n" +
 	"\n" +
 	"DeviceItem\x12\x1b\n" +
 	"\tid_device\x18\x01 \x01(\x05R\bidDevice\x12\x1f\n" +
@@ -729,7 +766,12 @@ const file_tera_core_v1_devices_proto_rawDesc = "" +
 	"\x13device_participants\x18\r \x01(\v2\x1a.google.protobuf.ListValueH\x06R\x12deviceParticipants\x88\x01\x01\x12B\n" +
 	"\fdevice_sites\x18\x0e \x01(\v2\x1a.google.protobuf.ListValueH\aR\vdeviceSites\x88\x01\x01\x12H\n" +
 	"\x0fdevice_projects\x18\x0f \x01(\v2\x1a.google.protobuf.ListValueH\bR\x0edeviceProjects\x88\x01\x01\x12G\n" +
-	"\x0edevice_subtype\x18\x10 \x01(\v2\x1b.tera.core.v1.DeviceSubTypeH\tR\rdeviceSubtype\x88\x01\x01B\x0f\n" +
+	"\x0edevice_subtype\x18\x10 \x01(\v2\x1b.tera.core.v1.DeviceSubTypeH\tR\rdeviceSubtype\x88\x01\x01\x12(\n" +
+	"\rdevice_online\x18\x11 \x01(\bH\n" +
+	"R\fdeviceOnline\x88\x01\x01\x12$\n" +
+	"\vdevice_busy\x18\x12 \x01(\bH\vR\n" +
+	"deviceBusy\x88\x01\x01\x12@\n" +
+	"\rdevice_status\x18\x13 \x01(\v2\x16.google.protobuf.ValueH\fR\fdeviceStatus\x88\x01\x01B\x0f\n" +
 	"\r_device_tokenB\x14\n" +
 	"\x12_device_onlineableB\x10\n" +
 	"\x0e_device_configB\x0f\n" +
@@ -739,7 +781,10 @@ const file_tera_core_v1_devices_proto_rawDesc = "" +
 	"\x14_device_participantsB\x0f\n" +
 	"\r_device_sitesB\x12\n" +
 	"\x10_device_projectsB\x11\n" +
-	"\x0f_device_subtype\"\xba\x03\n" +
+	"\x0f_device_subtypeB\x10\n" +
+	"\x0e_device_onlineB\x0e\n" +
+	"\f_device_busyB\x10\n" +
+	"\x0e_device_status\"\xdb\x03\n" +
 	"\x11GetDevicesRequest\x12\x1b\n" +
 	"\tid_device\x18\x01 \x01(\x05R\bidDevice\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x05R\x02id\x12\x1f\n" +
@@ -758,7 +803,9 @@ const file_tera_core_v1_devices_proto_rawDesc = "" +
 	"\x11with_participants\x18\f \x01(\bR\x10withParticipants\x12\x1d\n" +
 	"\n" +
 	"with_sites\x18\r \x01(\bR\twithSites\x12\x1a\n" +
-	"\bprojects\x18\x0e \x01(\bR\bprojectsB\n" +
+	"\bprojects\x18\x0e \x01(\bR\bprojects\x12\x1f\n" +
+	"\vwith_status\x18\x0f \x01(\bR\n" +
+	"withStatusB\n" +
 	"\n" +
 	"\b_enabled\"H\n" +
 	"\x12GetDevicesResponse\x122\n" +
@@ -842,22 +889,23 @@ var file_tera_core_v1_devices_proto_depIdxs = []int32{
 	10, // 7: tera.core.v1.DeviceItem.device_sites:type_name -> google.protobuf.ListValue
 	10, // 8: tera.core.v1.DeviceItem.device_projects:type_name -> google.protobuf.ListValue
 	11, // 9: tera.core.v1.DeviceItem.device_subtype:type_name -> tera.core.v1.DeviceSubType
-	0,  // 10: tera.core.v1.GetDevicesResponse.devices:type_name -> tera.core.v1.DeviceItem
-	10, // 11: tera.core.v1.DeviceBody.device_sites:type_name -> google.protobuf.ListValue
-	10, // 12: tera.core.v1.DeviceBody.device_projects:type_name -> google.protobuf.ListValue
-	3,  // 13: tera.core.v1.PostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
-	0,  // 14: tera.core.v1.PostDeviceResponse.devices:type_name -> tera.core.v1.DeviceItem
-	1,  // 15: tera.core.v1.DeviceService.GetDevices:input_type -> tera.core.v1.GetDevicesRequest
-	4,  // 16: tera.core.v1.DeviceService.PostDevice:input_type -> tera.core.v1.PostDeviceRequest
-	6,  // 17: tera.core.v1.DeviceService.DeleteDevice:input_type -> tera.core.v1.DeleteDeviceRequest
-	2,  // 18: tera.core.v1.DeviceService.GetDevices:output_type -> tera.core.v1.GetDevicesResponse
-	5,  // 19: tera.core.v1.DeviceService.PostDevice:output_type -> tera.core.v1.PostDeviceResponse
-	7,  // 20: tera.core.v1.DeviceService.DeleteDevice:output_type -> tera.core.v1.DeleteDeviceResponse
-	18, // [18:21] is the sub-list for method output_type
-	15, // [15:18] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	9,  // 10: tera.core.v1.DeviceItem.device_status:type_name -> google.protobuf.Value
+	0,  // 11: tera.core.v1.GetDevicesResponse.devices:type_name -> tera.core.v1.DeviceItem
+	10, // 12: tera.core.v1.DeviceBody.device_sites:type_name -> google.protobuf.ListValue
+	10, // 13: tera.core.v1.DeviceBody.device_projects:type_name -> google.protobuf.ListValue
+	3,  // 14: tera.core.v1.PostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
+	0,  // 15: tera.core.v1.PostDeviceResponse.devices:type_name -> tera.core.v1.DeviceItem
+	1,  // 16: tera.core.v1.DeviceService.GetDevices:input_type -> tera.core.v1.GetDevicesRequest
+	4,  // 17: tera.core.v1.DeviceService.PostDevice:input_type -> tera.core.v1.PostDeviceRequest
+	6,  // 18: tera.core.v1.DeviceService.DeleteDevice:input_type -> tera.core.v1.DeleteDeviceRequest
+	2,  // 19: tera.core.v1.DeviceService.GetDevices:output_type -> tera.core.v1.GetDevicesResponse
+	5,  // 20: tera.core.v1.DeviceService.PostDevice:output_type -> tera.core.v1.PostDeviceResponse
+	7,  // 21: tera.core.v1.DeviceService.DeleteDevice:output_type -> tera.core.v1.DeleteDeviceResponse
+	19, // [19:22] is the sub-list for method output_type
+	16, // [16:19] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_tera_core_v1_devices_proto_init() }

@@ -39,7 +39,8 @@ type DeviceServiceClient interface {
 	// device_onlineable, device_config, device_notes, device_lastonline, device_infos and
 	// device_token; device_certificate is never sent. with_participants adds device_participants
 	// (visible participants linked), with_sites device_sites, projects device_projects; a device
-	// with a subtype carries device_subtype. Nothing visible: 200 [].
+	// with a subtype carries device_subtype; with_status adds device_online, device_busy and
+	// device_status. Nothing visible: 200 [].
 	GetDevices(ctx context.Context, in *GetDevicesRequest, opts ...grpc.CallOption) (*GetDevicesResponse, error)
 	// PostDevice creates (id_device = 0) or updates a device from {"device": {…}}. Creating needs
 	// a superadmin, or site admin rights on every site of device_sites and on the site of every
@@ -110,7 +111,8 @@ type DeviceServiceServer interface {
 	// device_onlineable, device_config, device_notes, device_lastonline, device_infos and
 	// device_token; device_certificate is never sent. with_participants adds device_participants
 	// (visible participants linked), with_sites device_sites, projects device_projects; a device
-	// with a subtype carries device_subtype. Nothing visible: 200 [].
+	// with a subtype carries device_subtype; with_status adds device_online, device_busy and
+	// device_status. Nothing visible: 200 [].
 	GetDevices(context.Context, *GetDevicesRequest) (*GetDevicesResponse, error)
 	// PostDevice creates (id_device = 0) or updates a device from {"device": {…}}. Creating needs
 	// a superadmin, or site admin rights on every site of device_sites and on the site of every

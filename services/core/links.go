@@ -1,0 +1,348 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/store"
+)
+
+// The six link endpoints of devices and session types (devicelinks.go, sessiontypelinks.go) are
+// one implementation: a linkEndpoint says, for one association table, how OpenTera reads its POST
+// bodies, whom it lets write or remove which side, and what it answers on a refusal.
+
+// sideSet is the set of ids of one side a caller may touch.
+type sideSet func(m me) access.Fragment
+
+// sideRule refuses with err an id of side A (onA) or B outside set.
+type sideRule struct {
+	onA bool
+	set sideSet
+	err error
+}
+
+// linkForm is a set-replacing POST wrapper: {"<wrapper>": {<id key>, <list key>: [{<other key>}]}}.
+type linkForm struct {
+	name       string // the wrapper
+	onA        bool   // the owner is on side A
+	idKey      string
+	listKey    string
+	missingID  string
+	missingSet string
+	// owner refuses an owner outside its set (nil: no rule).
+	owner *sideRule
+	// removable is what the replacement may remove (nil: every link of the owner).
+	removable sideSet
+	// removed refuses removing a link whose other side is outside its set (nil: no rule).
+	removed *sideRule
+	// allListed answers every listed link, not only the added ones (OpenTera's session type
+	// services).
+	allListed bool
+	// refused answers a refusal of the schema while removing links.
+	refused error
+}
+
+type linkEndpoint struct {
+	link       store.Link
+	keyA, keyB string
+	// uuidA resolves {"<keyA without id_>_uuid": …} (devices) to ids.
+	uuidA bool
+	// forms in OpenTera's order of precedence.
+	forms []linkForm
+	// noForm answers a body with none of the wrappers.
+	noForm error
+	// badItem answers an added link without both ids.
+	badItem error
+	// pair checks every link written.
+	pair []sideRule
+	// integrity maps the schema's refusals of a write to OpenTera's answers.
+	integrity map[string]error
+	// del rules the DELETE by link id.
+	del linkDelete
+}
+
+type linkDelete struct {
+	notFound error
+	rules    []sideRule
+	// refused answers a refusal of the schema (nil: the schema's message, 500).
+	refused func(msg string) error
+}
+
+// linkBody is a parsed POST.
+type linkBody struct {
+	form  *linkForm
+	owner int32
+	set   []int32
+	pairs [][2]int32 // the links to validate and add
+}
+
+// parse reads a POST body given as its wrappers, in the order of sp.forms (nil when absent),
+// and the add form's value.
+func (sp *linkEndpoint) parse(ctx context.Context, tx pgx.Tx, wrappers []*structpb.Struct, add *structpb.Value) (*linkBody, error) {
+	for i, w := range wrappers {
+		if w == nil {
+			continue
+		}
+		f := sp.forms[i]
+		owner, ok := intField(w, f.idKey)
+		if !ok {
+			return nil, apierr.InvalidArgument(f.missingID)
+		}
+		lv := w.GetFields()[f.listKey].GetListValue()
+		if lv == nil {
+			return nil, apierr.InvalidArgument(f.missingSet)
+		}
+		other := sp.keyB
+		if !f.onA {
+			other = sp.keyA
+		}
+		set, err := idList(lv, other)
+		if err != nil {
+			return nil, err
+		}
+		b := &linkBody{form: &f, owner: owner, set: set}
+		current, err := store.LinkedIDs(ctx, tx, sp.link, f.onA, owner)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range set {
+			if f.allListed || !slices.Contains(current, id) {
+				b.pairs = append(b.pairs, sp.pairOf(f.onA, owner, id))
+			}
+		}
+		return b, nil
+	}
+	if add == nil {
+		return nil, sp.noForm
+	}
+	return sp.parseItems(ctx, tx, add)
+}
+
+// parseItems reads the add form: one link object or a list of them.
+func (sp *linkEndpoint) parseItems(ctx context.Context, tx pgx.Tx, add *structpb.Value) (*linkBody, error) {
+	items := []*structpb.Value{add}
+	if l := add.GetListValue(); l != nil {
+		items = l.GetValues()
+	}
+	b := &linkBody{}
+	for _, it := range items {
+		st := it.GetStructValue()
+		if u := st.GetFields()["device_uuid"]; sp.uuidA && u != nil {
+			id, err := store.DeviceIDByUUID(ctx, tx, u.GetStringValue())
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, apierr.InvalidArgument("Invalid device_uuid")
+			} else if err != nil {
+				return nil, err
+			}
+			st.Fields[sp.keyA] = structpb.NewNumberValue(float64(id))
+		}
+		a, okA := intField(st, sp.keyA)
+		bb, okB := intField(st, sp.keyB)
+		if !okA || !okB {
+			return nil, sp.badItem
+		}
+		b.pairs = append(b.pairs, [2]int32{a, bb})
+	}
+	return b, nil
+}
+
+func (sp *linkEndpoint) pairOf(onA bool, owner, other int32) [2]int32 {
+	if onA {
+		return [2]int32{owner, other}
+	}
+	return [2]int32{other, owner}
+}
+
+// check refuses id (of side onA) when outside the rule's set.
+func (r sideRule) check(ctx context.Context, tx pgx.Tx, m me, ids []int32) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	bad, err := store.Inaccessible(ctx, tx, r.set(m), ids)
+	return errOr(err, refusedIf(bad, r.err))
+}
+
+func refusedIf(bad []int32, err error) error {
+	if len(bad) > 0 {
+		return err
+	}
+	return nil
+}
+
+func side(pairs [][2]int32, onA bool) []int32 {
+	out := make([]int32, 0, len(pairs))
+	for _, p := range pairs {
+		if onA {
+			out = append(out, p[0])
+		} else {
+			out = append(out, p[1])
+		}
+	}
+	return out
+}
+
+// write validates a parsed body and writes it, answering the links OpenTera answers.
+func (sp *linkEndpoint) write(ctx context.Context, tx pgx.Tx, m me, b *linkBody) ([]store.LinkRow, error) {
+	if f := b.form; f != nil {
+		if f.owner != nil {
+			if err := f.owner.check(ctx, tx, m, []int32{b.owner}); err != nil {
+				return nil, err
+			}
+		}
+		if f.removed != nil {
+			current, err := store.LinkedIDs(ctx, tx, sp.link, f.onA, b.owner)
+			if err != nil {
+				return nil, err
+			}
+			var gone []int32
+			for _, id := range current {
+				if !slices.Contains(b.set, id) {
+					gone = append(gone, id)
+				}
+			}
+			if err := f.removed.check(ctx, tx, m, gone); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, r := range sp.pair {
+		if err := r.check(ctx, tx, m, side(b.pairs, r.onA)); err != nil {
+			return nil, err
+		}
+	}
+	if b.form == nil {
+		rows, err := store.AddLinks(ctx, tx, sp.link, b.pairs)
+		return rows, sp.refusal(err, nil)
+	}
+	var removable access.Fragment
+	if b.form.removable != nil {
+		removable = b.form.removable(m)
+	}
+	rows, err := store.ReplaceLinkSet(ctx, tx, sp.link, b.form.onA, b.owner, b.set, removable)
+	if err != nil {
+		return nil, sp.refusal(err, b.form.refused)
+	}
+	if b.form.allListed {
+		return store.AddLinks(ctx, tx, sp.link, b.pairs)
+	}
+	return rows, nil
+}
+
+// refusal maps the schema's refusal of a write: a known prerequisite, a removal (removal), or
+// an unknown id (400).
+func (sp *linkEndpoint) refusal(err error, removal error) error {
+	ie, ok := errors.AsType[*store.IntegrityError](err)
+	switch {
+	case !ok:
+		return err
+	case sp.integrity[ie.Message] != nil:
+		return sp.integrity[ie.Message]
+	case len(ie.Message) > 15 && ie.Message[:15] == "Database error:":
+		return apierr.InvalidArgument("Badly formatted request")
+	case removal != nil:
+		return removal
+	}
+	return err
+}
+
+// post runs a POST of the link endpoint.
+func (s *Service) postLinks(ctx context.Context, sp *linkEndpoint, wrappers []*structpb.Struct, add *structpb.Value) ([]store.LinkRow, error) {
+	m := caller(ctx)
+	var out []store.LinkRow
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		b, err := sp.parse(ctx, tx, wrappers, add)
+		if err != nil {
+			return err
+		}
+		out, err = sp.write(ctx, tx, m, b)
+		return err
+	})
+	return out, err
+}
+
+// removeLink runs a DELETE by link id.
+func (s *Service) removeLink(ctx context.Context, sp *linkEndpoint, id *int32) error {
+	if id == nil {
+		return apierr.MissingArgument("Missing id")
+	}
+	m := caller(ctx)
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		a, b, err := store.LinkByID(ctx, tx, sp.link, *id)
+		if errors.Is(err, store.ErrNotFound) {
+			return sp.del.notFound
+		} else if err != nil {
+			return err
+		}
+		for _, r := range sp.del.rules {
+			if err := r.check(ctx, tx, m, side([][2]int32{{a, b}}, r.onA)); err != nil {
+				return err
+			}
+		}
+		err = store.DeleteLinkByID(ctx, tx, sp.link, *id)
+		if ie, ok := errors.AsType[*store.IntegrityError](err); ok && sp.del.refused != nil {
+			return sp.del.refused(ie.Message)
+		}
+		return err
+	})
+}
+
+// listLinks lists links; a zero selector list (no parameter set) is OpenTera's 400.
+// err is the selector's access check.
+func (s *Service) listLinks(ctx context.Context, l store.Link, err error, any bool, q *store.LinkQuery) ([]store.LinkRow, error) {
+	if err != nil {
+		return nil, err
+	}
+	if !any {
+		return nil, apierr.MissingArgument("Missing arguments")
+	}
+	if q == nil {
+		return []store.LinkRow{}, nil
+	}
+	rows, err := store.ListLinks(ctx, s.db, l, *q)
+	return rows, s.dbError(ctx, err)
+}
+
+// visible answers q when the caller sees id of object o, else nil (OpenTera's empty list).
+func (s *Service) visible(ctx context.Context, m me, o access.Object, id int32, q store.LinkQuery) (*store.LinkQuery, error) {
+	ok, err := m.acc.Can(ctx, s.db, o, id)
+	if err != nil || !ok {
+		return nil, s.dbError(ctx, err)
+	}
+	return &q, nil
+}
+
+// Side sets used by the rules.
+var (
+	adminSites        sideSet = func(m me) access.Fragment { return m.acc.AdminOnly().Sites() }
+	adminProjects     sideSet = func(m me) access.Fragment { return m.acc.AdminOnly().Projects() }
+	adminDevices      sideSet = func(m me) access.Fragment { return m.acc.AdminOnly().Devices() }
+	adminParticipants sideSet = func(m me) access.Fragment { return m.acc.AdminOnly().Participants() }
+	adminTypes        sideSet = func(m me) access.Fragment { return m.acc.AdminOnly().SessionTypes() }
+	adminServices     sideSet = func(m me) access.Fragment { return m.acc.AdminOnly().Services() }
+	seenDevices       sideSet = func(m me) access.Fragment { return m.acc.Devices() }
+	// Projects of the sites the caller administers (OpenTera's get_site_role(project.id_site)).
+	siteAdminProjects sideSet = func(m me) access.Fragment { return projectsOfSites(m.acc.AdminOnly().Sites()) }
+)
+
+// names sets the name fields of a link item unless list.
+func names(list bool, r store.LinkRow) (a, b *structpb.Value) {
+	if list {
+		return nil, nil
+	}
+	return nullable(r.AName), nullable(r.BName)
+}
+
+// mapLinks maps link rows to an endpoint's items.
+func mapLinks[T any](rows []store.LinkRow, item func(store.LinkRow) T) []T {
+	out := make([]T, 0, len(rows))
+	for _, l := range rows {
+		out = append(out, item(l))
+	}
+	return out
+}

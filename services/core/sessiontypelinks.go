@@ -1,0 +1,218 @@
+package core
+
+import (
+	"context"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
+	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/store"
+)
+
+// /api/user/sessiontypes/sites, /sessiontypes/projects and /sessiontypes/services, on links.go.
+
+const (
+	msgTypeSiteUsed    = "Can't delete session type from site: please delete all sessions of that type in the site before deleting."
+	msgTypeProjectUsed = "Can't delete session type from project: please delete all sessions using that type in that project before deleting."
+)
+
+var sessionTypeSitesSpec = &linkEndpoint{
+	link: store.SessionTypeSites, keyA: "id_session_type", keyB: "id_site",
+	forms: []linkForm{
+		{name: "session_type", onA: true, idKey: "id_session_type", listKey: "sites", missingID: "Missing id_session_type",
+			missingSet: "Missing sites", owner: &sideRule{true, adminTypes, apierr.Forbidden("Access denied")}, removable: adminSites,
+			refused: apierr.Integrity(msgTypeSiteUsed)},
+		{name: "site", idKey: "id_site", listKey: "sessiontypes", missingID: "Missing site ID", missingSet: "Missing session types",
+			owner: &sideRule{false, adminSites, apierr.Forbidden("Access denied")}, refused: apierr.Integrity(msgTypeSiteUsed)},
+	},
+	noForm: apierr.InvalidArgument(""), badItem: apierr.InvalidArgument("Badly formatted request"),
+	pair: []sideRule{{false, adminSites, apierr.Forbidden("Forbidden")}},
+	del: linkDelete{notFound: apierr.InvalidArgument("Bad parameter"), rules: []sideRule{{false, adminSites, apierr.Forbidden("Forbidden")}},
+		refused: func(string) error { return apierr.Integrity(msgTypeSiteUsed) }},
+}
+
+var sessionTypeProjectsSpec = &linkEndpoint{
+	link: store.SessionTypeProjects, keyA: "id_session_type", keyB: "id_project",
+	forms: []linkForm{
+		{name: "session_type", onA: true, idKey: "id_session_type", listKey: "projects", missingID: "Missing id_session_type",
+			missingSet: "Missing projects", owner: &sideRule{true, adminTypes, apierr.Forbidden("Access denied")}, removable: adminProjects,
+			refused: apierr.Integrity(msgTypeProjectUsed)},
+		{name: "project", idKey: "id_project", listKey: "sessiontypes", missingID: "Missing project ID", missingSet: "Missing session types",
+			owner: &sideRule{false, adminProjects, apierr.Forbidden("Access denied")}, refused: apierr.Integrity(msgTypeProjectUsed)},
+	},
+	noForm: apierr.InvalidArgument("Unknown format"), badItem: apierr.InvalidArgument("Badly formatted request"),
+	pair: []sideRule{{false, adminProjects, apierr.Forbidden("Forbidden")}},
+	integrity: map[string]error{"Session type not associated to project site": apierr.Forbidden(
+		"At least one session type is not associated to the site of its project")},
+	del: linkDelete{notFound: apierr.InvalidArgument("Not found"), rules: []sideRule{{true, adminTypes, apierr.Forbidden("Access denied")}},
+		refused: func(string) error {
+			return apierr.Integrity("Can't delete session type from project: please delete all sessions of that type in the project before deleting.")
+		}},
+}
+
+var sessionTypeServicesSpec = &linkEndpoint{
+	link: store.SessionTypeServices, keyA: "id_session_type", keyB: "id_service",
+	forms: []linkForm{
+		{name: "session_type", onA: true, idKey: "id_session_type", listKey: "services", missingID: "Missing id_session_type",
+			missingSet: "Missing services", owner: &sideRule{true, adminTypes, apierr.Forbidden("Access denied")}, removable: adminServices,
+			allListed: true, refused: apierr.InvalidArgument(
+				"Can't remove associated service from session type: please delete all sessions using that type before deleting.")},
+		{name: "service", idKey: "id_service", listKey: "sessiontypes", missingID: "Missing service ID", missingSet: "Missing session types",
+			owner: &sideRule{false, adminServices, apierr.Forbidden("Access denied")}, refused: apierr.Integrity(
+				"Can't remove session type association from service: please delete all sessions using that type before deleting.")},
+	},
+	noForm: apierr.InvalidArgument("Unknown format"), badItem: apierr.InvalidArgument("Badly formatted request"),
+	pair: []sideRule{{false, adminServices, apierr.Forbidden("Forbidden")}},
+	del: linkDelete{notFound: apierr.NotFound("Not found"),
+		rules: []sideRule{{true, adminTypes, apierr.Forbidden("Access denied")}, {false, adminServices, apierr.Forbidden("Access denied")}},
+		refused: func(string) error {
+			return apierr.Integrity("Can't remove associated service from session type: please delete all sessions of that type before deleting.")
+		}},
+}
+
+// ---- /api/user/sessiontypes/sites
+
+type sessionTypeSites struct {
+	*Service
+	corev1.UnimplementedSessionTypeSiteServiceServer
+}
+
+func (s *sessionTypeSites) GetSessionTypeSites(ctx context.Context, r *corev1.GetSessionTypeSitesRequest) (*corev1.GetSessionTypeSitesResponse, error) {
+	m := caller(ctx)
+	var q *store.LinkQuery
+	var err error
+	switch {
+	case r.IdSessionType != 0:
+		q, err = s.visible(ctx, m, access.SessionTypes, r.IdSessionType, store.LinkQuery{A: store.OneID("sel", r.IdSessionType),
+			B: m.acc.Sites(), Others: when(r.WithSites, m.acc.Sites())})
+	case r.IdSite != 0:
+		// Other types: those the caller sees (OpenTera lists every type of its sites, SERVICE types
+		// of services it does not see included).
+		q, err = s.visible(ctx, m, access.Sites, r.IdSite, store.LinkQuery{B: store.OneID("sel", r.IdSite), ByA: true,
+			Others: when(r.WithSessionType, m.acc.SessionTypes()), OthersOnA: true})
+	}
+	rows, err := s.listLinks(ctx, store.SessionTypeSites, err, r.IdSessionType != 0 || r.IdSite != 0 || r.GetList() || r.WithSessionType || r.WithSites, q)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.GetSessionTypeSitesResponse{SessionTypeSites: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeSite { return sessionTypeSiteItem(l, r.List != nil) })}, nil
+}
+
+func sessionTypeSiteItem(l store.LinkRow, list bool) *corev1.SessionTypeSite {
+	out := &corev1.SessionTypeSite{IdSessionTypeSite: int32Value(l.ID), IdSessionType: int32Value(l.A), IdSite: int32Value(l.B)}
+	out.SessionTypeName, out.SiteName = names(list, l)
+	return out
+}
+
+func (s *sessionTypeSites) PostSessionTypeSites(ctx context.Context, r *corev1.PostSessionTypeSitesRequest) (*corev1.PostSessionTypeSitesResponse, error) {
+	rows, err := s.postLinks(ctx, sessionTypeSitesSpec, []*structpb.Struct{r.SessionType, r.Site}, r.SessionTypeSite)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.PostSessionTypeSitesResponse{SessionTypeSites: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeSite { return sessionTypeSiteItem(l, true) })}, nil
+}
+
+func (s *sessionTypeSites) DeleteSessionTypeSite(ctx context.Context, r *corev1.DeleteSessionTypeSiteRequest) (*corev1.DeleteSessionTypeSiteResponse, error) {
+	return &corev1.DeleteSessionTypeSiteResponse{}, s.removeLink(ctx, sessionTypeSitesSpec, r.Id)
+}
+
+// ---- /api/user/sessiontypes/projects
+
+type sessionTypeProjects struct {
+	*Service
+	corev1.UnimplementedSessionTypeProjectServiceServer
+}
+
+// typesOfProjectSite are the session types linked to the site of the project @sel.
+const typesOfProjectSite = `SELECT sts.id_session_type AS id FROM core.t_sessions_types_sites sts
+	JOIN core.t_projects p ON p.id_site = sts.id_site WHERE p.id_project = @sel AND sts.deleted_at IS NULL`
+
+func (s *sessionTypeProjects) GetSessionTypeProjects(ctx context.Context, r *corev1.GetSessionTypeProjectsRequest) (*corev1.GetSessionTypeProjectsResponse, error) {
+	m := caller(ctx)
+	var q *store.LinkQuery
+	var err error
+	switch {
+	case r.IdProject != 0:
+		q, err = s.visible(ctx, m, access.Projects, r.IdProject, store.LinkQuery{A: m.acc.SessionTypes(), B: store.OneID("sel", r.IdProject),
+			ByA: true, Others: when(r.WithSessionType, store.Fragment(typesOfProjectSite, sel(r.IdProject))), OthersOnA: true})
+	case r.IdSessionType != 0:
+		q, err = s.visible(ctx, m, access.SessionTypes, r.IdSessionType, store.LinkQuery{A: store.OneID("sel", r.IdSessionType),
+			B: m.acc.Projects(), Others: when(r.WithProjects, m.acc.Projects())})
+	}
+	if q != nil {
+		q.Sites = r.WithSites && r.List == nil
+	}
+	rows, err := s.listLinks(ctx, store.SessionTypeProjects, err,
+		r.IdProject != 0 || r.IdSessionType != 0 || r.GetList() || r.WithProjects || r.WithSessionType || r.WithSites, q)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.GetSessionTypeProjectsResponse{SessionTypeProjects: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeProject {
+		return sessionTypeProjectItem(l, r.List != nil, r.WithSites)
+	})}, nil
+}
+
+func sessionTypeProjectItem(l store.LinkRow, list, sites bool) *corev1.SessionTypeProject {
+	out := &corev1.SessionTypeProject{IdSessionTypeProject: int32Value(l.ID), IdSessionType: int32Value(l.A), IdProject: int32Value(l.B)}
+	out.SessionTypeName, out.ProjectName = names(list, l)
+	if sites && !list {
+		out.IdSite, out.SiteName = nullableInt(l.Site), nullable(l.SiteName)
+	}
+	return out
+}
+
+func (s *sessionTypeProjects) PostSessionTypeProjects(ctx context.Context, r *corev1.PostSessionTypeProjectsRequest) (*corev1.PostSessionTypeProjectsResponse, error) {
+	rows, err := s.postLinks(ctx, sessionTypeProjectsSpec, []*structpb.Struct{r.SessionType, r.Project}, r.SessionTypeProject)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.PostSessionTypeProjectsResponse{SessionTypeProjects: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeProject { return sessionTypeProjectItem(l, true, false) })}, nil
+}
+
+func (s *sessionTypeProjects) DeleteSessionTypeProject(ctx context.Context, r *corev1.DeleteSessionTypeProjectRequest) (*corev1.DeleteSessionTypeProjectResponse, error) {
+	return &corev1.DeleteSessionTypeProjectResponse{}, s.removeLink(ctx, sessionTypeProjectsSpec, r.Id)
+}
+
+// ---- /api/user/sessiontypes/services
+
+type sessionTypeServices struct {
+	*Service
+	corev1.UnimplementedSessionTypeServiceServiceServer
+}
+
+func (s *sessionTypeServices) GetSessionTypeServices(ctx context.Context, r *corev1.GetSessionTypeServicesRequest) (*corev1.GetSessionTypeServicesResponse, error) {
+	m := caller(ctx)
+	var q *store.LinkQuery
+	var err error
+	if r.IdSessionType != 0 {
+		// Sorted by service name with the other services, else in link order (OpenTera sorts by
+		// the one type's name).
+		q, err = s.visible(ctx, m, access.SessionTypes, r.IdSessionType, store.LinkQuery{A: store.OneID("sel", r.IdSessionType),
+			ByA: !r.WithServices, Others: when(r.WithServices, m.acc.Services())})
+	}
+	rows, err := s.listLinks(ctx, store.SessionTypeServices, err, r.IdSessionType != 0 || r.GetList() || r.WithServices, q)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.GetSessionTypeServicesResponse{SessionTypeServices: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeServiceLink { return sessionTypeServiceItem(l, r.List != nil) })}, nil
+}
+
+func sessionTypeServiceItem(l store.LinkRow, list bool) *corev1.SessionTypeServiceLink {
+	out := &corev1.SessionTypeServiceLink{IdSessionTypeService: int32Value(l.ID), IdSessionType: int32Value(l.A), IdService: int32Value(l.B)}
+	out.SessionTypeName, out.ServiceName = names(list, l)
+	return out
+}
+
+func (s *sessionTypeServices) PostSessionTypeServices(ctx context.Context, r *corev1.PostSessionTypeServicesRequest) (*corev1.PostSessionTypeServicesResponse, error) {
+	rows, err := s.postLinks(ctx, sessionTypeServicesSpec, []*structpb.Struct{r.SessionType, r.Service}, r.SessionTypeService)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.PostSessionTypeServicesResponse{SessionTypeServices: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeServiceLink { return sessionTypeServiceItem(l, true) })}, nil
+}
+
+func (s *sessionTypeServices) DeleteSessionTypeService(ctx context.Context, r *corev1.DeleteSessionTypeServiceRequest) (*corev1.DeleteSessionTypeServiceResponse, error) {
+	return &corev1.DeleteSessionTypeServiceResponse{}, s.removeLink(ctx, sessionTypeServicesSpec, r.Id)
+}
