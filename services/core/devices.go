@@ -235,8 +235,8 @@ func (s *devices) writeDevice(ctx context.Context, tx pgx.Tx, m me, w deviceWrit
 	} else {
 		// A caller administering none of the device's projects' sites changes only its
 		// configuration and notes (OpenTera's project-admin update).
-		n, err := store.DeviceProjectCount(ctx, tx, w.id, projectsOfSites(admin.Sites()), true)
-		if err != nil {
+		var n int
+		if n, err = store.DeviceProjectCount(ctx, tx, w.id, projectsOfSites(admin.Sites()), true); err != nil {
 			return store.DeviceRow{}, err
 		}
 		if !m.superadmin && n == 0 {

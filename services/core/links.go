@@ -326,6 +326,7 @@ var (
 	adminTypes        sideSet = func(m me) access.Fragment { return m.acc.AdminOnly().SessionTypes() }
 	adminServices     sideSet = func(m me) access.Fragment { return m.acc.AdminOnly().Services() }
 	seenDevices       sideSet = func(m me) access.Fragment { return m.acc.Devices() }
+	seenTypes         sideSet = func(m me) access.Fragment { return m.acc.SessionTypes() }
 	// Projects of the sites the caller administers (OpenTera's get_site_role(project.id_site)).
 	siteAdminProjects sideSet = func(m me) access.Fragment { return projectsOfSites(m.acc.AdminOnly().Sites()) }
 )

@@ -28,7 +28,9 @@ var sessionTypeSitesSpec = &linkEndpoint{
 			owner: &sideRule{false, adminSites, apierr.Forbidden("Access denied")}, refused: apierr.Integrity(msgTypeSiteUsed)},
 	},
 	noForm: apierr.InvalidArgument(""), badItem: apierr.InvalidArgument("Badly formatted request"),
-	pair: []sideRule{{false, adminSites, apierr.Forbidden("Forbidden")}},
+	// OpenTera checks the site alone; Tera also wants a type the caller sees, so that a site
+	// admin cannot pull in (and so learn) a type of someone else's site.
+	pair: []sideRule{{false, adminSites, apierr.Forbidden("Forbidden")}, {true, seenTypes, apierr.Forbidden("Forbidden")}},
 	del: linkDelete{notFound: apierr.InvalidArgument("Bad parameter"), rules: []sideRule{{false, adminSites, apierr.Forbidden("Forbidden")}},
 		refused: func(string) error { return apierr.Integrity(msgTypeSiteUsed) }},
 }
@@ -60,11 +62,13 @@ var sessionTypeServicesSpec = &linkEndpoint{
 			allListed: true, refused: apierr.InvalidArgument(
 				"Can't remove associated service from session type: please delete all sessions using that type before deleting.")},
 		{name: "service", idKey: "id_service", listKey: "sessiontypes", missingID: "Missing service ID", missingSet: "Missing session types",
-			owner: &sideRule{false, adminServices, apierr.Forbidden("Access denied")}, refused: apierr.Integrity(
+			owner: &sideRule{false, adminServices, apierr.Forbidden("Access denied")}, removable: adminTypes, refused: apierr.Integrity(
 				"Can't remove session type association from service: please delete all sessions using that type before deleting.")},
 	},
 	noForm: apierr.InvalidArgument("Unknown format"), badItem: apierr.InvalidArgument("Badly formatted request"),
-	pair: []sideRule{{false, adminServices, apierr.Forbidden("Forbidden")}},
+	// OpenTera checks the service alone; Tera also wants a type the caller administers, so that a
+	// service admin cannot change the services of someone else's type.
+	pair: []sideRule{{false, adminServices, apierr.Forbidden("Forbidden")}, {true, adminTypes, apierr.Forbidden("Forbidden")}},
 	del: linkDelete{notFound: apierr.NotFound("Not found"),
 		rules: []sideRule{{true, adminTypes, apierr.Forbidden("Access denied")}, {false, adminServices, apierr.Forbidden("Access denied")}},
 		refused: func(string) error {
