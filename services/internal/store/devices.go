@@ -61,14 +61,14 @@ SELECT d.id_device, d.device_uuid, d.device_name, d.id_device_type, d.id_device_
          JOIN core.t_participants p ON p.id_participant = dp.id_participant AND p.deleted_at IS NULL
          JOIN core.t_projects pr ON pr.id_project = p.id_project
         WHERE dp.id_device = d.id_device AND dp.deleted_at IS NULL
-          AND p.id_participant IN (SELECT id FROM core.acc_participants(@acc_kind::text, @acc_id::integer, false))) END AS participants,
+          AND core.can_participants(@acc_kind::text, @acc_id::integer, false, p.id_participant)) END AS participants,
        -- Linked sites and projects the caller sees only: a device shared with another site must
        -- not name that site's projects (the matrix of services/internal/accessmatrix).
        CASE WHEN @with_sites::boolean THEN (SELECT coalesce(json_agg(json_build_object('id_site', s.id_site, 'site_name', s.site_name,
               'site_2fa_required', s.site_2fa_required) ORDER BY s.id_site), '[]')
          FROM core.t_devices_sites ds JOIN core.t_sites s ON s.id_site = ds.id_site AND s.deleted_at IS NULL
         WHERE ds.id_device = d.id_device AND ds.deleted_at IS NULL
-          AND s.id_site IN (SELECT id FROM core.acc_sites(@acc_kind::text, @acc_id::integer, false))) END AS sites,
+          AND core.can_sites(@acc_kind::text, @acc_id::integer, false, s.id_site)) END AS sites,
        CASE WHEN @with_projects::boolean THEN (SELECT coalesce(json_agg(json_build_object('id_device_project', dp.id_device_project,
               'id_device', dp.id_device, 'id_project', dp.id_project, 'project', json_build_object('id_project', pr.id_project,
               'id_site', pr.id_site, 'project_name', pr.project_name, 'project_enabled', pr.project_enabled,
@@ -77,7 +77,7 @@ SELECT d.id_device, d.device_uuid, d.device_name, d.id_device_type, d.id_device_
          JOIN core.t_projects pr ON pr.id_project = dp.id_project AND pr.deleted_at IS NULL
          JOIN core.t_sites s ON s.id_site = pr.id_site
         WHERE dp.id_device = d.id_device AND dp.deleted_at IS NULL
-          AND pr.id_project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false))) END AS projects
+          AND core.can_projects(@acc_kind::text, @acc_id::integer, false, pr.id_project)) END AS projects
   FROM core.t_devices d
   LEFT JOIN core.t_devices_subtypes st ON st.id_device_subtype = d.id_device_subtype
   LEFT JOIN core.t_devices_types stt ON stt.id_device_type = st.id_device_type`
@@ -94,20 +94,21 @@ const devicesQuery = deviceCols + `
    AND (@enabled::boolean IS NULL OR d.device_enabled = @enabled)
    AND (@site::integer IS NULL OR (d.id_device IN (SELECT ds.id_device FROM core.t_devices_sites ds
           WHERE ds.id_site = @site AND ds.deleted_at IS NULL)
-        AND @site IN (SELECT id FROM core.acc_sites(@acc_kind::text, @acc_id::integer, false))))
+        AND core.can_sites(@acc_kind::text, @acc_id::integer, false, @site)))
    AND (@project::integer IS NULL OR (d.id_device IN (SELECT dp.id_device FROM core.t_devices_projects dp
           WHERE dp.id_project = @project AND dp.deleted_at IS NULL)
-        AND @project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false))))
+        AND core.can_projects(@acc_kind::text, @acc_id::integer, false, @project)))
  ORDER BY CASE WHEN @by_name::boolean THEN d.device_name END, d.id_device`
 
 // DevicesOfProjectQuery is ListDevices for a project alone (GET /api/user/devices?id_project=…):
-// the selective predicate is a plain parameter, so PostgreSQL can reuse a generic plan instead of
-// planning the inlined access rules on every call (exported for EXPLAIN in benchmarks).
+// the selective predicate is a plain parameter and the access rules are one-object checks
+// (core.can_*, planned once per connection), so PostgreSQL reuses a generic plan instead of
+// planning the inlined rules on every call (exported for EXPLAIN in benchmarks).
 const DevicesOfProjectQuery = deviceCols + `
  WHERE d.deleted_at IS NULL
    AND d.id_device IN (SELECT dp.id_device FROM core.t_devices_projects dp WHERE dp.id_project = @project AND dp.deleted_at IS NULL)
-   AND @project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false))
-   AND d.id_device IN (SELECT id FROM core.acc_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean))
+   AND core.can_projects(@acc_kind::text, @acc_id::integer, false, @project)
+   AND core.can_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, d.id_device)
    AND (@type::integer IS NULL OR d.id_device_type = @type)
    AND (@enabled::boolean IS NULL OR d.device_enabled = @enabled)
  ORDER BY d.device_name, d.id_device`

@@ -126,7 +126,7 @@ const SessionsByParticipantQuery = sessionCols + `s.id_session IN (SELECT x.id_s
         SELECT sp.id_session FROM core.t_sessions_participants sp WHERE sp.id_participant = @id AND sp.deleted_at IS NULL
         UNION SELECT c.id_session FROM core.t_sessions c WHERE c.id_creator_participant = @id AND c.deleted_at IS NULL
         OFFSET 0) x)
-   AND EXISTS (SELECT 1 FROM core.acc_participants(@acc_kind::text, @acc_id::integer, @acc_admin::boolean) a WHERE a.id = @id)` + sessionTail
+   AND core.can_participants(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, @id)` + sessionTail
 
 const sessionsByUser = sessionCols + `s.id_session IN (SELECT x.id_session FROM (
         SELECT su.id_session FROM core.t_sessions_users su WHERE su.id_user = @id AND su.deleted_at IS NULL
@@ -138,7 +138,7 @@ const sessionsByDevice = sessionCols + `s.id_session IN (SELECT x.id_session FRO
         SELECT sd.id_session FROM core.t_sessions_devices sd WHERE sd.id_device = @id AND sd.deleted_at IS NULL
         UNION SELECT c.id_session FROM core.t_sessions c WHERE c.id_creator_device = @id AND c.deleted_at IS NULL
         OFFSET 0) x)
-   AND EXISTS (SELECT 1 FROM core.acc_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean) a WHERE a.id = @id)` + sessionTail
+   AND core.can_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, @id)` + sessionTail
 
 // One session by id or uuid, if the user may see it (OpenTera's query_session).
 const sessionByID = sessionCols + `(s.id_session = @id OR s.session_uuid = @uuid)
