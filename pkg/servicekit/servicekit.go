@@ -42,7 +42,7 @@ type Config struct {
 	ClientSecret     string `json:"client_secret" env:"TERA_SERVICE_CLIENT_SECRET" secret:"true"`
 	ClientSecretFile string `json:"client_secret_file" env:"TERA_SERVICE_CLIENT_SECRET_FILE"`
 	// URL is the site as clients reach it (the ingress), e.g. https://tera.example.org.
-	URL string `json:"url" env:"TERA_URL"`
+	URL string `json:"url" env:"TERA_PUBLIC_URL"`
 	// NATSURL is the site's NATS with JetStream; empty: no events, no RPC.
 	NATSURL             string `json:"nats_url" env:"TERA_NATS_URL"`
 	NATSCredentialsFile string `json:"nats_credentials_file" env:"TERA_NATS_CREDENTIALS_FILE"`
@@ -82,7 +82,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("client_secret is required (TERA_SERVICE_CLIENT_SECRET or TERA_SERVICE_CLIENT_SECRET_FILE)"))
 	}
 	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
-		errs = append(errs, fmt.Errorf("url (TERA_URL) %q must be an http(s) URL", c.URL))
+		errs = append(errs, fmt.Errorf("url (TERA_PUBLIC_URL) %q must be an http(s) URL", c.URL))
 	}
 	return errors.Join(errs...)
 }

@@ -122,12 +122,12 @@ func (s *site) sign(t *testing.T, c authn.Claims, lifetime time.Duration) string
 func TestConfigFromEnvironment(t *testing.T) {
 	t.Setenv("TERA_SERVICE_KEY", "Quiz")
 	t.Setenv("TERA_SERVICE_CLIENT_SECRET", testSecret)
-	t.Setenv("TERA_URL", "https://tera.example.org")
+	t.Setenv("TERA_PUBLIC_URL", "https://tera.example.org")
 	c, err := LoadConfig("")
 	if err != nil || c.ServiceKey != "Quiz" || c.Listen != ":8080" {
 		t.Fatalf("%+v %v", c, err)
 	}
-	t.Setenv("TERA_URL", "tera.example.org")
+	t.Setenv("TERA_PUBLIC_URL", "tera.example.org")
 	t.Setenv("TERA_SERVICE_KEY", "9lives")
 	if _, err := LoadConfig(""); err == nil {
 		t.Fatal("bad key and URL accepted")

@@ -85,6 +85,11 @@ type Fleet struct {
 type env struct {
 	databaseURL, natsURL string
 	extra                []string
+	// args are added to every `tera serve` command line.
+	args []string
+	// services route a path prefix to an external service's base URL, as the operator's
+	// Ingress routes a service_clientendpoint.
+	services map[string]string
 }
 
 func startReplica(t *testing.T, e env, target string) *replica {
@@ -99,6 +104,7 @@ func launchReplica(t *testing.T, e env, target string) *replica {
 	t.Helper()
 	r := &replica{target: target, http: freeAddr(t), done: make(chan error, 1), log: &testenv.Buffer{}}
 	r.cmd = exec.Command(teraBinary(t), "serve", "--target="+target, "--http-listen="+r.http, "--grpc-listen="+freeAddr(t), "--log-format=text")
+	r.cmd.Args = append(r.cmd.Args, e.args...)
 	r.cmd.Env = append(os.Environ(), "TERA_DATABASE_URL="+e.databaseURL, "TERA_NATS_URL="+e.natsURL)
 	r.cmd.Env = append(r.cmd.Env, e.extra...)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
@@ -179,6 +185,10 @@ func startFleet(t *testing.T, e env, replicas map[string]int) *Fleet {
 		if len(backends[rt.Target]) > 0 {
 			routes = append(routes, rt)
 		}
+	}
+	for prefix, base := range e.services {
+		backends["service:"+prefix] = []string{base}
+		routes = append(routes, router.Route{Prefix: prefix, Target: "service:" + prefix})
 	}
 	rt, err := router.New(routes, backends)
 	if err != nil {

@@ -25,6 +25,7 @@ start; the URL, the API docs URL and the admin credentials are printed when the 
 Ctrl-C stops everything it started; data stays in --data-dir for the next run.`,
 		Example: `  tera dev
   tera dev --test-data --listen=127.0.0.1:40075
+  tera dev --test-data --services=examples/questionnaire/tera-dev.yaml --nats-port=4222
   tera dev --database-url=postgres://tera:secret@localhost:5432/tera`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -51,6 +52,7 @@ Ctrl-C stops everything it started; data stays in --data-dir for the next run.`,
 	fl.StringVar(&opts.DataDir, "data-dir", devmode.DefaultDataDir(), "where the private PostgreSQL cluster and NATS store live")
 	fl.StringVar(&opts.DatabaseURL, "database-url", "", "use this PostgreSQL instead of a private cluster (env TERA_DATABASE_URL)")
 	fl.IntVar(&opts.NATSPort, "nats-port", 0, "port of the embedded NATS server on 127.0.0.1 (0: a free one; printed when ready)")
+	fl.StringVar(&opts.ServicesFile, "services", "", "a tera.yaml whose external_services are registered and routed on --listen (see README \"Writing an external service\")")
 	fl.BoolVar(&opts.TestData, "test-data", false, "seed OpenTera's test fixture (admin/admin, user4/user4, participant1/opentera, ...)")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&pprofListen, "pprof-listen", "", "serve Go's /debug/pprof/ profiles on this address (e.g. 127.0.0.1:6060), for profiling the fleet under load")

@@ -35,10 +35,13 @@ type Options struct {
 	DatabaseURL string
 	// NATSPort is the embedded NATS server's port on 127.0.0.1 (0: a free one); printed in the
 	// banner, for the nats CLI and load drivers.
-	NATSPort  int
-	TestData  bool
-	Log       *slog.Logger
-	LogConfig server.LogConfig
+	NATSPort int
+	TestData bool
+	// ServicesFile is a tera.yaml whose external_services are registered and routed beside the
+	// fleet (README "Writing an external service").
+	ServicesFile string
+	Log          *slog.Logger
+	LogConfig    server.LogConfig
 	// Out receives the banner.
 	Out io.Writer
 }
@@ -136,11 +139,25 @@ func Run(ctx context.Context, opts Options, seed Seeder) (err error) {
 	if err := devKeys(&cfg, opts.DataDir); err != nil {
 		return err
 	}
+	var fopts fleet.Options
+	if opts.ServicesFile != "" {
+		sc, err := fleet.Load(opts.ServicesFile)
+		if err != nil {
+			return err
+		}
+		cfg.ExternalServices = sc.ExternalServices
+		proxy, err := newServiceProxy(sc.ExternalServices)
+		if err != nil {
+			return err
+		}
+		fopts.Extra = append(fopts.Extra, proxy)
+	}
+	fopts.Log = log
 	targets, err := fleet.Resolve("all")
 	if err != nil {
 		return err
 	}
-	p, err := fleet.Start(ctx, cfg, targets, fleet.Options{Log: log})
+	p, err := fleet.Start(ctx, cfg, targets, fopts)
 	if err != nil {
 		return err
 	}

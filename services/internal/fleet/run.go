@@ -30,6 +30,8 @@ type Options struct {
 	// Authenticator verifies callers; nil means the pkg/authn verifier built from the
 	// configuration (auth.signing_keys_dir, NATS KV, PostgreSQL).
 	Authenticator authn.Authenticator
+	// Extra services run beside the targets' (tera dev's proxy to external services).
+	Extra []server.Service
 }
 
 // Start opens the dependencies the targets need and builds the server. The returned process
@@ -109,6 +111,7 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 		}
 		services = append(services, svcs...)
 	}
+	services = append(services, opts.Extra...)
 	var consumers []consumerRef
 	for _, t := range targets {
 		if t.Outbox {
