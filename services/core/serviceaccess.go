@@ -8,7 +8,7 @@ import (
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
-	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/store"
 )
 
 // /api/user/services/access: service roles held by user groups, devices and participant groups.
@@ -18,226 +18,161 @@ type serviceAccess struct {
 	corev1.UnimplementedServiceAccessServiceServer
 }
 
-// holders are the columns of t_services_access naming who holds a role, with the object kind
-// whose access rules decide who may see or administer it.
-var accessHolders = []struct {
-	col string
-	obj access.Object
-}{
-	{"id_user_group", access.UserGroups},
-	{"id_device", access.Devices},
-	{"id_participant_group", access.ParticipantGroups},
+func serviceAccessProto(r store.ServiceAccessRow) *corev1.ServiceAccess {
+	a := &corev1.ServiceAccess{IdServiceAccess: r.IDServiceAccess, IdUserGroup: r.IDUserGroup, IdDevice: r.IDDevice,
+		IdParticipantGroup: r.IDParticipantGroup, IdServiceRole: r.IDServiceRole, IdService: r.IDService, IdSite: r.IDSite,
+		IdProject: r.IDProject, ServiceRoleName: r.ServiceRoleName, ServiceAccessRoleName: r.ServiceRoleName,
+		ServiceName: r.ServiceName, ServiceKey: r.ServiceKey, SiteName: r.SiteName, ProjectName: r.ProjectName}
+	if r.IDUserGroup != nil {
+		a.UserGroupName = r.UserGroupName
+	}
+	if r.IDDevice != nil {
+		a.DeviceName = r.DeviceName
+	}
+	if r.IDParticipantGroup != nil {
+		a.ParticipantGroupName = r.ParticipantGroupName
+	}
+	return a
 }
 
-// queryServiceAccess reads assignments matching where (over alias sa; role r, service s),
-// deleted ones included when withDeleted (the POST answer lists removed assignments).
-func queryServiceAccess(ctx context.Context, q access.Querier, where string, args pgx.NamedArgs, withDeleted bool) ([]*corev1.ServiceAccess, error) {
-	live := "sa.deleted_at IS NULL AND r.deleted_at IS NULL AND "
-	if withDeleted {
-		live = ""
-	}
-	rows, err := q.Query(ctx, `SELECT sa.id_service_access, sa.id_user_group, sa.id_device, sa.id_participant_group,
-		       r.id_service_role, r.id_service, r.id_site, r.id_project, r.service_role_name, s.service_name, s.service_key,
-		       st.site_name, p.project_name, g.user_group_name, d.device_name, pg.participant_group_name
-		  FROM core.t_services_access sa
-		  JOIN core.t_services_roles r ON r.id_service_role = sa.id_service_role
-		  JOIN core.t_services s ON s.id_service = r.id_service AND s.deleted_at IS NULL
-		  LEFT JOIN core.t_sites st ON st.id_site = r.id_site
-		  LEFT JOIN core.t_projects p ON p.id_project = r.id_project
-		  LEFT JOIN core.t_users_groups g ON g.id_user_group = sa.id_user_group
-		  LEFT JOIN core.t_devices d ON d.id_device = sa.id_device
-		  LEFT JOIN core.t_participants_groups pg ON pg.id_participant_group = sa.id_participant_group
-		 WHERE `+live+where+` ORDER BY r.id_service, sa.id_service_access`, args)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*corev1.ServiceAccess, error) {
-		a := &corev1.ServiceAccess{}
-		err := row.Scan(&a.IdServiceAccess, &a.IdUserGroup, &a.IdDevice, &a.IdParticipantGroup,
-			&a.IdServiceRole, &a.IdService, &a.IdSite, &a.IdProject, &a.ServiceRoleName, &a.ServiceName, &a.ServiceKey,
-			&a.SiteName, &a.ProjectName, &a.UserGroupName, &a.DeviceName, &a.ParticipantGroupName)
-		a.ServiceAccessRoleName = a.ServiceRoleName
-		if a.IdUserGroup == nil {
-			a.UserGroupName = nil
-		}
-		if a.IdDevice == nil {
-			a.DeviceName = nil
-		}
-		if a.IdParticipantGroup == nil {
-			a.ParticipantGroupName = nil
-		}
-		return a, err
-	})
-}
-
-// visibleAccess restricts assignments (alias sa, role r) to services and holders the caller
-// can see.
-func visibleAccess(m me, args pgx.NamedArgs) (string, pgx.NamedArgs) {
-	sf := m.acc.Services()
-	args = sf.With(args)
-	where := "r.id_service IN (" + sf.SQL + ")"
-	for _, h := range accessHolders {
-		f := m.acc.IDs(h.obj)
-		args = f.With(args)
-		where += " AND (sa." + h.col + " IS NULL OR sa." + h.col + " IN (" + f.SQL + "))"
-	}
-	return where, args
+func (s *Service) listServiceAccess(ctx context.Context, f store.ServiceAccessFilter) ([]*corev1.ServiceAccess, error) {
+	rows, err := store.ListServiceAccess(ctx, s.db, caller(ctx).acc, f)
+	return mapRows(ctx, s, rows, err, serviceAccessProto)
 }
 
 func (s *serviceAccess) GetServiceAccess(ctx context.Context, r *corev1.GetServiceAccessRequest) (*corev1.GetServiceAccessResponse, error) {
-	m := caller(ctx)
-	where, args := visibleAccess(m, pgx.NamedArgs{})
-	switch {
-	case r.IdUserGroup != 0:
-		where, args["sel"] = where+" AND sa.id_user_group = @sel", r.IdUserGroup
-	case r.IdUser != 0:
-		uf := m.acc.Users()
-		args = uf.With(args)
-		where += ` AND @sel IN (` + uf.SQL + `) AND sa.id_user_group IN (SELECT uug.id_user_group FROM core.t_users_users_groups uug
-			WHERE uug.id_user = @sel AND uug.deleted_at IS NULL)`
-		args["sel"] = r.IdUser
-	case r.IdParticipantGroup != 0:
-		where, args["sel"] = where+" AND sa.id_participant_group = @sel", r.IdParticipantGroup
-	case r.IdDevice != 0:
-		where, args["sel"] = where+" AND sa.id_device = @sel", r.IdDevice
-	case r.IdService != 0:
-		where, args["sel"] = where+" AND r.id_service = @sel", r.IdService
-	default:
+	// One selector is honoured, in OpenTera's order.
+	var f store.ServiceAccessFilter
+	set := false
+	for _, sel := range []struct {
+		id  *int32
+		dst **int32
+	}{{&r.IdUserGroup, &f.IDUserGroup}, {&r.IdUser, &f.IDUser}, {&r.IdParticipantGroup, &f.IDParticipantGroup},
+		{&r.IdDevice, &f.IDDevice}, {&r.IdService, &f.IDService}} {
+		if *sel.id != 0 {
+			*sel.dst, set = sel.id, true
+			break
+		}
+	}
+	if !set {
 		return nil, apierr.MissingArgument("Missing arguments")
 	}
-	out, err := queryServiceAccess(ctx, s.db, where, args, false)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	return &corev1.GetServiceAccessResponse{ServiceAccess: out}, nil
+	out, err := s.listServiceAccess(ctx, f)
+	return &corev1.GetServiceAccessResponse{ServiceAccess: out}, err
 }
 
-// svcAccessItem is one entry of a {"service_access": …} body.
+// svcAccessItem is one entry of a {"service_access": …} body: id 0 creates, a role-less
+// entry with an id removes, others change the holder (when given) and the role.
 type svcAccessItem struct {
-	id         int32
-	role       int32 // 0: none given (or "")
-	hasRole    bool
-	holderCol  string
-	holderObj  access.Object
-	holderID   int32
-	holderSeen bool
+	id, role int32
+	holder   store.AccessHolder
 }
 
 func parseServiceAccessItems(v *structpb.Value) ([]svcAccessItem, error) {
-	var items []*structpb.Value
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_StructValue:
-		items = []*structpb.Value{v}
-	case *structpb.Value_ListValue:
-		items = k.ListValue.Values
-	default:
+	items := []*structpb.Value{v}
+	if l, ok := v.GetKind().(*structpb.Value_ListValue); ok {
+		items = l.ListValue.Values
+	} else if _, ok := v.GetKind().(*structpb.Value_StructValue); !ok {
 		return nil, apierr.MissingArgument("Missing service_access")
 	}
 	out := make([]svcAccessItem, 0, len(items))
 	for _, it := range items {
-		st := it.GetStructValue()
-		if st == nil {
-			return nil, apierr.InvalidArgument("Badly formatted request")
-		}
-		var a svcAccessItem
-		if _, has := st.Fields["id_service_access"]; !has {
-			return nil, apierr.MissingArgument("Missing id_service_access")
-		}
-		id, ok := intField(st, "id_service_access")
-		if !ok || id < 0 {
-			return nil, apierr.InvalidArgument("Invalid id_service_access")
-		}
-		a.id = id
-		for _, h := range accessHolders {
-			hv, has := st.Fields[h.col]
-			if !has {
-				continue
-			}
-			if _, null := hv.GetKind().(*structpb.Value_NullValue); null {
-				continue
-			}
-			if a.holderSeen {
-				return nil, apierr.InvalidArgument("Can't combine id_user_group, id_participant_group and id_device in request")
-			}
-			n, ok := intField(st, h.col)
-			if !ok || n <= 0 {
-				return nil, apierr.InvalidArgument("Invalid " + h.col)
-			}
-			a.holderSeen, a.holderCol, a.holderObj, a.holderID = true, h.col, h.obj, n
-		}
-		if rv, has := st.Fields["id_service_role"]; has {
-			switch k := rv.GetKind().(type) {
-			case *structpb.Value_StringValue:
-				if k.StringValue != "" {
-					return nil, apierr.InvalidArgument("Invalid id_service_role")
-				}
-			case *structpb.Value_NullValue:
-			default:
-				n, ok := intField(st, "id_service_role")
-				if !ok || n <= 0 {
-					return nil, apierr.InvalidArgument("Invalid id_service_role")
-				}
-				a.role, a.hasRole = n, true
-			}
-		}
-		if a.id == 0 {
-			if !a.hasRole {
-				return nil, apierr.MissingArgument("Missing id_service_role")
-			}
-			if !a.holderSeen {
-				return nil, apierr.MissingArgument("Missing at least one id field")
-			}
+		a, err := parseServiceAccessItem(it.GetStructValue())
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, a)
 	}
 	return out, nil
 }
 
-// canAdminAccess checks that the caller administers an assignment's holder, the service of its
-// role and, for a role scoped to a site or a project, that site or project: administering a
-// service on one site must not hand out its roles on another (OpenTera checks the service only).
-func (s *Service) canAdminAccess(ctx context.Context, tx pgx.Tx, m me, obj access.Object, holder, role int32) error {
-	if err := s.require(ctx, tx, m, obj, holder, true, "Forbidden"); err != nil {
-		return err
+func parseServiceAccessItem(st *structpb.Struct) (svcAccessItem, error) {
+	var a svcAccessItem
+	if st == nil {
+		return a, apierr.InvalidArgument("Badly formatted request")
 	}
-	var svc int32
-	var site, project *int32
-	err := tx.QueryRow(ctx, `SELECT r.id_service, r.id_site, r.id_project FROM core.t_services_roles r
-		JOIN core.t_services s ON s.id_service = r.id_service AND s.deleted_at IS NULL
-		WHERE r.id_service_role = $1 AND r.deleted_at IS NULL`, role).Scan(&svc, &site, &project)
-	if err == pgx.ErrNoRows {
-		return apierr.InvalidArgument("Bad id_service_role")
-	} else if err != nil {
-		return err
+	if _, has := st.Fields["id_service_access"]; !has {
+		return a, apierr.MissingArgument("Missing id_service_access")
 	}
-	if err := s.require(ctx, tx, m, access.Services, svc, true, "Forbidden"); err != nil {
-		return err
+	id, ok := intField(st, "id_service_access")
+	if !ok || id < 0 {
+		return a, apierr.InvalidArgument("Invalid id_service_access")
 	}
-	if site != nil {
-		if err := s.require(ctx, tx, m, access.Sites, *site, true, "Forbidden"); err != nil {
-			return err
+	a.id = id
+	for _, h := range []struct {
+		col string
+		dst **int32
+	}{{"id_user_group", &a.holder.UserGroup}, {"id_device", &a.holder.Device}, {"id_participant_group", &a.holder.ParticipantGroup}} {
+		if hv, has := st.Fields[h.col]; !has || isNull(hv) {
+			continue
+		}
+		if !a.holder.IsZero() {
+			return a, apierr.InvalidArgument("Can't combine id_user_group, id_participant_group and id_device in request")
+		}
+		n, ok := intField(st, h.col)
+		if !ok || n <= 0 {
+			return a, apierr.InvalidArgument("Invalid " + h.col)
+		}
+		*h.dst = &n
+	}
+	if rv, has := st.Fields["id_service_role"]; has {
+		switch k := rv.GetKind().(type) {
+		case *structpb.Value_StringValue:
+			if k.StringValue != "" {
+				return a, apierr.InvalidArgument("Invalid id_service_role")
+			}
+		case *structpb.Value_NullValue:
+		default:
+			if a.role, ok = intField(st, "id_service_role"); !ok || a.role <= 0 {
+				return a, apierr.InvalidArgument("Invalid id_service_role")
+			}
 		}
 	}
-	if project != nil {
-		return s.require(ctx, tx, m, access.Projects, *project, true, "Forbidden")
+	if a.id == 0 && a.role == 0 {
+		return a, apierr.MissingArgument("Missing id_service_role")
 	}
-	return nil
+	if a.id == 0 && a.holder.IsZero() {
+		return a, apierr.MissingArgument("Missing at least one id field")
+	}
+	return a, nil
 }
 
-// existingAccess reads a live assignment's holder and role.
-func existingAccess(ctx context.Context, tx pgx.Tx, id int32) (col string, obj access.Object, holder, role int32, err error) {
-	var ug, dev, pg *int32
-	err = tx.QueryRow(ctx, `SELECT id_user_group, id_device, id_participant_group, id_service_role
-		FROM core.t_services_access WHERE id_service_access = $1 AND deleted_at IS NULL`, id).Scan(&ug, &dev, &pg, &role)
-	if err != nil {
-		return "", "", 0, 0, err
-	}
-	for i, p := range []*int32{ug, dev, pg} {
-		if p != nil {
-			return accessHolders[i].col, accessHolders[i].obj, *p, role, nil
+func isNull(v *structpb.Value) bool {
+	_, null := v.GetKind().(*structpb.Value_NullValue)
+	return null
+}
+
+// checkServiceAccess checks, as OpenTera does before writing anything, that the caller
+// administers each entry's current assignment and the one it writes; an entry without a holder
+// keeps the current one.
+func checkServiceAccess(ctx context.Context, tx pgx.Tx, m me, items []svcAccessItem) error {
+	for i := range items {
+		it := &items[i]
+		if it.id > 0 {
+			holder, _, err := store.CurrentServiceAccess(ctx, tx, m.acc, it.id)
+			if err = orDenied(err, "Forbidden"); err != nil {
+				return err
+			}
+			if it.holder.IsZero() {
+				it.holder = holder
+			}
+			if it.role == 0 {
+				continue // removal
+			}
+		}
+		c, err := store.CheckServiceAccess(ctx, tx, m.acc, it.holder, it.role)
+		switch {
+		case err != nil:
+			return err
+		case !c.Holder:
+			return apierr.Forbidden("Forbidden")
+		case !c.RoleExists:
+			return apierr.InvalidArgument("Bad id_service_role")
+		case !c.All:
+			return apierr.Forbidden("Forbidden")
 		}
 	}
-	return "", "", 0, role, nil
+	return nil
 }
 
 func (s *serviceAccess) PostServiceAccess(ctx context.Context, r *corev1.PostServiceAccessRequest) (*corev1.PostServiceAccessResponse, error) {
@@ -249,60 +184,23 @@ func (s *serviceAccess) PostServiceAccess(ctx context.Context, r *corev1.PostSer
 	if err != nil {
 		return nil, err
 	}
-	var written []int32
+	written := make([]int32, 0, len(items))
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		// Check every item first, as OpenTera does, then write.
-		for i := range items {
-			it := &items[i]
-			if it.id > 0 {
-				col, obj, holder, role, err := existingAccess(ctx, tx, it.id)
-				if err == pgx.ErrNoRows {
-					return apierr.Forbidden("Forbidden")
-				} else if err != nil {
-					return err
-				}
-				// The current assignment must be administered by the caller…
-				if err := s.canAdminAccess(ctx, tx, m, obj, holder, role); err != nil {
-					return err
-				}
-				if !it.holderSeen {
-					it.holderCol, it.holderObj, it.holderID = col, obj, holder
-				}
-				if !it.hasRole {
-					continue // removal
-				}
-			}
-			// … and so must the one written.
-			if err := s.canAdminAccess(ctx, tx, m, it.holderObj, it.holderID, it.role); err != nil {
-				return err
-			}
+		if err := checkServiceAccess(ctx, tx, m, items); err != nil {
+			return err
 		}
 		for _, it := range items {
+			var err error
 			switch {
-			case it.id > 0 && !it.hasRole:
-				if _, err := tx.Exec(ctx, "UPDATE core.t_services_access SET deleted_at = now() WHERE id_service_access = $1", it.id); err != nil {
-					return err
-				}
+			case it.id > 0 && it.role == 0:
+				err = store.DeleteServiceAccess(ctx, tx, m.acc, it.id)
 			case it.id > 0:
-				set := ""
-				for _, h := range accessHolders {
-					if h.col == it.holderCol {
-						set += h.col + " = $2, "
-					} else {
-						set += h.col + " = NULL, "
-					}
-				}
-				if _, err := tx.Exec(ctx, `UPDATE core.t_services_access SET `+set+`id_service_role = $3 WHERE id_service_access = $1`,
-					it.id, it.holderID, it.role); err != nil {
-					return err
-				}
+				err = store.UpdateServiceAccess(ctx, tx, m.acc, it.id, it.holder, it.role)
 			default:
-				// Soft insert: the same holder and role give back the same assignment.
-				if err := tx.QueryRow(ctx, `INSERT INTO core.t_services_access (`+it.holderCol+`, id_service_role) VALUES ($1, $2)
-					ON CONFLICT ((coalesce(id_user_group, 0)), (coalesce(id_device, 0)), (coalesce(id_participant_group, 0)), id_service_role)
-					DO UPDATE SET deleted_at = NULL RETURNING id_service_access`, it.holderID, it.role).Scan(&it.id); err != nil {
-					return err
-				}
+				it.id, err = store.InsertServiceAccess(ctx, tx, m.acc, it.holder, it.role)
+			}
+			if err = orSystem(orDenied(err, "Forbidden"), "Forbidden"); err != nil {
+				return err
 			}
 			written = append(written, it.id)
 		}
@@ -311,33 +209,10 @@ func (s *serviceAccess) PostServiceAccess(ctx context.Context, r *corev1.PostSer
 	if err != nil {
 		return nil, err
 	}
-	out, err := queryServiceAccess(ctx, s.db, "sa.id_service_access = ANY(@ids)", pgx.NamedArgs{"ids": written}, true)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	return &corev1.PostServiceAccessResponse{ServiceAccess: out}, nil
+	out, err := s.listServiceAccess(ctx, store.ServiceAccessFilter{IDs: written})
+	return &corev1.PostServiceAccessResponse{ServiceAccess: out}, err
 }
 
 func (s *serviceAccess) DeleteServiceAccess(ctx context.Context, r *corev1.DeleteServiceAccessRequest) (*corev1.DeleteServiceAccessResponse, error) {
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
-	m := caller(ctx)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		_, obj, holder, role, err := existingAccess(ctx, tx, r.GetId())
-		if err == pgx.ErrNoRows {
-			return apierr.InvalidArgument("Not found")
-		} else if err != nil {
-			return err
-		}
-		if err := s.canAdminAccess(ctx, tx, m, obj, holder, role); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, "UPDATE core.t_services_access SET deleted_at = now() WHERE id_service_access = $1", r.GetId())
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.DeleteServiceAccessResponse{}, nil
+	return &corev1.DeleteServiceAccessResponse{}, s.deleteRow(ctx, r.Id, "Not found", "Forbidden", store.DeleteServiceAccess)
 }

@@ -11,6 +11,7 @@ import (
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/store"
 )
 
@@ -23,17 +24,54 @@ type linkAPI struct {
 	kind  *store.ServiceLinks
 	other string // id_project, id_site
 	// outOfScope answers a project or site outside the write scope; refused a service not
-	// allowed there; denied a delete outside the write scope.
-	outOfScope, refused, denied error
+	// allowed there.
+	outOfScope, refused error
+	// denied is the message of a delete outside the write scope.
+	denied string
+	// OpenTera's 400s of a POST without: the other side's id in its set, the service's list
+	// of others, any of the three forms.
+	missingOther, missingOthers, missingBody string
 }
 
 var (
 	projectLinks = linkAPI{store.ServiceProjectLinks, "id_project", apierr.Forbidden("Access denied"),
 		apierr.Forbidden("At least one service is not part of the allowed service for that project site"),
-		apierr.Forbidden("Operation not completed")}
+		"Operation not completed", "Missing id_project", "Missing projects", "Missing service, project or service_project"}
 	siteLinks = linkAPI{store.ServiceSiteLinks, "id_site", apierr.InvalidArgument("Invalid id_site"),
-		apierr.Forbidden("Forbidden"), apierr.Forbidden("Forbidden")}
+		apierr.Forbidden("Forbidden"), "Forbidden", "Missing site ID", "Missing sites", "Missing service, site or service_site"}
 )
+
+// linkSet is the body of a set replacement: the owner's id and its list of counterparts.
+type linkSet struct {
+	owner *int32
+	list  *structpb.ListValue
+}
+
+// postLinks answers a POST of a link endpoint from one of its three forms: a service's set of
+// others, another's set of services, items to add.
+func (s *Service) postLinks(ctx context.Context, a linkAPI, service, other *linkSet, items *structpb.Value) ([]store.ServiceLinkRow, error) {
+	var w linkPost
+	var err error
+	switch {
+	case service != nil:
+		w, err = ownerSet(service.owner, service.list, true, "Missing id_service", a.missingOthers, a.other)
+	case other != nil:
+		w, err = ownerSet(other.owner, other.list, false, a.missingOther, "Missing services", "id_service")
+	case items == nil:
+		return nil, apierr.MissingArgument(a.missingBody)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.writeLinks(ctx, a, w, items)
+}
+
+// deleteLink removes one link by id (?id=).
+func (s *Service) deleteLink(ctx context.Context, a linkAPI, id *int32) error {
+	return s.deleteRow(ctx, id, "Not found", a.denied, func(ctx context.Context, db store.DB, scope access.Scope, id int32) error {
+		return store.DeleteServiceLink(ctx, db, scope, a.kind, id)
+	})
+}
 
 // getLinks answers a GET on a link endpoint: by the other side (site or project) when given,
 // else by the service (OpenTera's selector order), with each link's service roles (without
@@ -139,17 +177,6 @@ func (s *Service) writeLinks(ctx context.Context, a linkAPI, w linkPost, items *
 	return out, err
 }
 
-// deleteLink removes one link by id (?id=).
-func (s *Service) deleteLink(ctx context.Context, a linkAPI, id *int32) error {
-	if id == nil {
-		return apierr.MissingArgument("Missing id")
-	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		err := store.DeleteServiceLink(ctx, tx, caller(ctx).acc, a.kind, *id)
-		return orErr(orErr(err, store.ErrNotFound, apierr.InvalidArgument("Not found")), store.ErrRefused, a.denied)
-	})
-}
-
 // orErr replaces an error that is target by with.
 func orErr(err, target, with error) error {
 	if errors.Is(err, target) {
@@ -185,7 +212,8 @@ func linkItems(ctx context.Context, tx pgx.Tx, v *structpb.Value, other string) 
 		svc, ok := intField(st, "id_service")
 		if u, has := st.GetFields()["service_uuid"]; has {
 			var err error
-			if svc, err = store.ServiceIDByUUID(ctx, tx, u.GetStringValue()); err != nil {
+			uuid := u.GetStringValue()
+			if svc, err = store.ServiceIDOf(ctx, tx, &uuid, nil); err != nil {
 				return nil, orErr(err, store.ErrNotFound, apierr.InvalidArgument("Invalid service_uuid"))
 			}
 			ok = true
@@ -226,46 +254,27 @@ func serviceProjectProto(l store.ServiceLinkRow, roles *structpb.ListValue, list
 
 func (s *serviceProjects) GetServiceProjects(ctx context.Context, r *corev1.GetServiceProjectsRequest) (*corev1.GetServiceProjectsResponse, error) {
 	links, roles, err := s.getLinks(ctx, projectLinks, r.IdProject, r.IdService, r.WithServices, r.WithProjects, r.WithRoles)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*corev1.ServiceProject, len(links))
-	for i, l := range links {
-		out[i] = serviceProjectProto(l, roles[l.IDService], r.List, r.WithSites)
-	}
-	return &corev1.GetServiceProjectsResponse{ServiceProjects: out}, nil
+	return &corev1.GetServiceProjectsResponse{ServiceProjects: mapEach(links, func(l store.ServiceLinkRow) *corev1.ServiceProject {
+		return serviceProjectProto(l, roles[l.IDService], r.List, r.WithSites)
+	})}, err
 }
 
 func (s *serviceProjects) PostServiceProjects(ctx context.Context, r *corev1.PostServiceProjectsRequest) (*corev1.PostServiceProjectsResponse, error) {
-	var w linkPost
-	var err error
-	switch {
-	case r.Service != nil:
-		w, err = ownerSet(r.Service.IdService, r.Service.Projects, true, "Missing id_service", "Missing projects", "id_project")
-	case r.Project != nil:
-		w, err = ownerSet(r.Project.IdProject, r.Project.Services, false, "Missing id_project", "Missing services", "id_service")
-	case r.ServiceProject == nil:
-		return nil, apierr.MissingArgument("Missing service, project or service_project")
+	var service, project *linkSet
+	if r.Service != nil {
+		service = &linkSet{r.Service.IdService, r.Service.Projects}
 	}
-	if err != nil {
-		return nil, err
+	if r.Project != nil {
+		project = &linkSet{r.Project.IdProject, r.Project.Services}
 	}
-	links, err := s.writeLinks(ctx, projectLinks, w, r.ServiceProject)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*corev1.ServiceProject, len(links))
-	for i, l := range links {
-		out[i] = serviceProjectProto(l, nil, true, false)
-	}
-	return &corev1.PostServiceProjectsResponse{ServiceProjects: out}, nil
+	links, err := s.postLinks(ctx, projectLinks, service, project, r.ServiceProject)
+	return &corev1.PostServiceProjectsResponse{ServiceProjects: mapEach(links, func(l store.ServiceLinkRow) *corev1.ServiceProject {
+		return serviceProjectProto(l, nil, true, false)
+	})}, err
 }
 
 func (s *serviceProjects) DeleteServiceProject(ctx context.Context, r *corev1.DeleteServiceProjectRequest) (*corev1.DeleteServiceProjectResponse, error) {
-	if err := s.deleteLink(ctx, projectLinks, r.Id); err != nil {
-		return nil, err
-	}
-	return &corev1.DeleteServiceProjectResponse{}, nil
+	return &corev1.DeleteServiceProjectResponse{}, s.deleteLink(ctx, projectLinks, r.Id)
 }
 
 // ---- /api/user/services/sites
@@ -285,45 +294,26 @@ func serviceSiteProto(l store.ServiceLinkRow, roles *structpb.ListValue, list bo
 
 func (s *serviceSites) GetServiceSites(ctx context.Context, r *corev1.GetServiceSitesRequest) (*corev1.GetServiceSitesResponse, error) {
 	links, roles, err := s.getLinks(ctx, siteLinks, r.IdSite, r.IdService, r.WithServices, r.WithSites, r.WithRoles)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*corev1.ServiceSite, len(links))
-	for i, l := range links {
-		out[i] = serviceSiteProto(l, roles[l.IDService], r.List)
-	}
-	return &corev1.GetServiceSitesResponse{ServiceSites: out}, nil
+	return &corev1.GetServiceSitesResponse{ServiceSites: mapEach(links, func(l store.ServiceLinkRow) *corev1.ServiceSite {
+		return serviceSiteProto(l, roles[l.IDService], r.List)
+	})}, err
 }
 
 func (s *serviceSites) PostServiceSites(ctx context.Context, r *corev1.PostServiceSitesRequest) (*corev1.PostServiceSitesResponse, error) {
 	// Superadmin only (declared on the RPC and in the store's statements).
-	var w linkPost
-	var err error
-	switch {
-	case r.Service != nil:
-		w, err = ownerSet(r.Service.IdService, r.Service.Sites, true, "Missing id_service", "Missing sites", "id_site")
-	case r.Site != nil:
-		w, err = ownerSet(r.Site.IdSite, r.Site.Services, false, "Missing site ID", "Missing services", "id_service")
-	case r.ServiceSite == nil:
-		return nil, apierr.MissingArgument("Missing service, site or service_site")
+	var service, site *linkSet
+	if r.Service != nil {
+		service = &linkSet{r.Service.IdService, r.Service.Sites}
 	}
-	if err != nil {
-		return nil, err
+	if r.Site != nil {
+		site = &linkSet{r.Site.IdSite, r.Site.Services}
 	}
-	links, err := s.writeLinks(ctx, siteLinks, w, r.ServiceSite)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*corev1.ServiceSite, len(links))
-	for i, l := range links {
-		out[i] = serviceSiteProto(l, nil, true)
-	}
-	return &corev1.PostServiceSitesResponse{ServiceSites: out}, nil
+	links, err := s.postLinks(ctx, siteLinks, service, site, r.ServiceSite)
+	return &corev1.PostServiceSitesResponse{ServiceSites: mapEach(links, func(l store.ServiceLinkRow) *corev1.ServiceSite {
+		return serviceSiteProto(l, nil, true)
+	})}, err
 }
 
 func (s *serviceSites) DeleteServiceSite(ctx context.Context, r *corev1.DeleteServiceSiteRequest) (*corev1.DeleteServiceSiteResponse, error) {
-	if err := s.deleteLink(ctx, siteLinks, r.Id); err != nil {
-		return nil, err
-	}
-	return &corev1.DeleteServiceSiteResponse{}, nil
+	return &corev1.DeleteServiceSiteResponse{}, s.deleteLink(ctx, siteLinks, r.Id)
 }

@@ -23,32 +23,24 @@ func nullableIDs(objs []map[string]any, key string) []int {
 
 func TestServiceProjectsGet(t *testing.T) {
 	e := newEnv(t)
-	cases := []struct {
-		who, q          string
-		key             string
-		want, wantLinks []int
-	}{
-		{"admin", "id_project=1", "id_service", []int{3, 6}, []int{1, 2}},
-		{"user", "id_project=1", "id_service", []int{3, 6}, []int{1, 2}},
-		{"user4", "id_project=1", "id_service", []int{}, []int{}},
-		{"user", "id_project=3", "id_service", []int{}, []int{}},
-		{"admin", "id_project=3", "id_service", []int{3}, []int{4}},
+	e.expectIDs(t, "/api/user/services/projects", "id_project", "id_service_project", []idCase{
+		{"admin", "id_service=3", []int{1, 2, 3}, []int{1, 3, 4}},
+		{"user", "id_service=3", []int{1, 2}, []int{1, 3}},
+		{"user", "id_service=2", []int{}, []int{}},
+		{"user", "id_service=6&with_projects=true", []int{1, 2}, []int{2, -1}},
+		{"admin", "id_service=6&with_projects=1", []int{1, 2, 3}, []int{2, -1, -1}},
+	})
+	e.expectIDs(t, "/api/user/services/projects", "id_service", "id_service_project", []idCase{
+		{"admin", "id_project=1", []int{3, 6}, []int{1, 2}},
+		{"user", "id_project=1", []int{3, 6}, []int{1, 2}},
+		{"user4", "id_project=1", []int{}, []int{}},
+		{"user", "id_project=3", []int{}, []int{}},
+		{"admin", "id_project=3", []int{3}, []int{4}},
 		// with_services: the services of the project's site not used yet, with a null link id.
-		{"admin", "id_project=1&with_services=true", "id_service", []int{2, 3, 6}, []int{-1, 1, 2}},
-		{"admin", "id_service=3", "id_project", []int{1, 2, 3}, []int{1, 3, 4}},
-		{"user", "id_service=3", "id_project", []int{1, 2}, []int{1, 3}},
-		{"user", "id_service=2", "id_project", []int{}, []int{}},
-		{"user", "id_service=6&with_projects=true", "id_project", []int{1, 2}, []int{2, -1}},
-		{"admin", "id_service=6&with_projects=1", "id_project", []int{1, 2, 3}, []int{2, -1, -1}},
+		{"admin", "id_project=1&with_services=true", []int{2, 3, 6}, []int{-1, 1, 2}},
 		// id_project wins over id_service.
-		{"admin", "id_project=3&id_service=6", "id_service", []int{3}, []int{4}},
-	}
-	for _, c := range cases {
-		got := e.list(c.who, "/api/user/services/projects?"+c.q)
-		if !eqInts(ids(got, c.key), c.want) || !eqInts(nullableIDs(got, "id_service_project"), c.wantLinks) {
-			t.Errorf("%s ?%s: %v / links %v, want %v / %v", c.who, c.q, ids(got, c.key), nullableIDs(got, "id_service_project"), c.want, c.wantLinks)
-		}
-	}
+		{"admin", "id_project=3&id_service=6", []int{3}, []int{4}},
+	})
 	sp := e.list("user", "/api/user/services/projects?id_project=1")[1]
 	if sp["service_key"] != "VideoRehabService" || sp["service_system"] != true || sp["project_name"] != "Default Project #1" || sp["service_name"] == nil {
 		t.Errorf("item %v", sp)
@@ -142,29 +134,21 @@ func TestServiceProjectsWrite(t *testing.T) {
 
 func TestServiceSites(t *testing.T) {
 	e := newEnv(t)
-	cases := []struct {
-		who, q          string
-		key             string
-		want, wantLinks []int
-	}{
-		{"admin", "id_site=1", "id_service", []int{2, 3, 6}, []int{3, 2, 1}},
+	e.expectIDs(t, "/api/user/services/sites", "id_service", "id_service_site", []idCase{
+		{"admin", "id_site=1", []int{2, 3, 6}, []int{3, 2, 1}},
 		// Only the services the requester can access (OpenTera's query_services_sites_for_site):
 		// user holds no role giving it service 2.
-		{"user", "id_site=1", "id_service", []int{3, 6}, []int{2, 1}},
-		{"user", "id_site=2", "id_service", []int{}, []int{}},
-		{"user4", "id_site=1", "id_service", []int{}, []int{}},
-		{"admin", "id_site=2&with_services=true", "id_service", []int{2, 3, 4, 5, 6, 7}, []int{-1, 4, -1, -1, -1, -1}},
-		{"admin", "id_service=3", "id_site", []int{1, 2}, []int{2, 4}},
-		{"user", "id_service=3", "id_site", []int{1}, []int{2}},
-		{"user", "id_service=2", "id_site", []int{}, []int{}},
-		{"admin", "id_service=6&with_sites=true", "id_site", []int{1, 2}, []int{1, -1}},
-	}
-	for _, c := range cases {
-		got := e.list(c.who, "/api/user/services/sites?"+c.q)
-		if !eqInts(ids(got, c.key), c.want) || !eqInts(nullableIDs(got, "id_service_site"), c.wantLinks) {
-			t.Errorf("%s ?%s: %v / links %v, want %v / %v", c.who, c.q, ids(got, c.key), nullableIDs(got, "id_service_site"), c.want, c.wantLinks)
-		}
-	}
+		{"user", "id_site=1", []int{3, 6}, []int{2, 1}},
+		{"user", "id_site=2", []int{}, []int{}},
+		{"user4", "id_site=1", []int{}, []int{}},
+		{"admin", "id_site=2&with_services=true", []int{2, 3, 4, 5, 6, 7}, []int{-1, 4, -1, -1, -1, -1}},
+	})
+	e.expectIDs(t, "/api/user/services/sites", "id_site", "id_service_site", []idCase{
+		{"admin", "id_service=3", []int{1, 2}, []int{2, 4}},
+		{"user", "id_service=3", []int{1}, []int{2}},
+		{"user", "id_service=2", []int{}, []int{}},
+		{"admin", "id_service=6&with_sites=true", []int{1, 2}, []int{1, -1}},
+	})
 	it := e.list("user", "/api/user/services/sites?id_site=1&with_roles=true")[1]
 	if it["service_key"] != "VideoRehabService" || it["site_name"] != "Default Site" || it["service_system"] != true || len(it["service_roles"].([]any)) != 2 {
 		t.Errorf("item %v", it)

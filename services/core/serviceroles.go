@@ -9,6 +9,7 @@ import (
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/store"
 )
 
@@ -32,14 +33,47 @@ func serviceRoleProto(r store.ServiceRoleRow, list bool) *corev1.ServiceRole {
 // listRoles reads roles as their JSON.
 func (s *Service) listRoles(ctx context.Context, f store.ServiceRoleFilter, list bool) ([]*corev1.ServiceRole, error) {
 	rows, err := store.ListServiceRoles(ctx, s.db, caller(ctx).acc, f)
+	return mapRows(ctx, s, rows, err, func(r store.ServiceRoleRow) *corev1.ServiceRole { return serviceRoleProto(r, list) })
+}
+
+// mapRows maps the rows of a store listing to their protos (a failed listing to its answer).
+func mapRows[R, P any](ctx context.Context, s *Service, rows []R, err error, fn func(R) P) ([]P, error) {
 	if err != nil {
 		return nil, s.dbError(ctx, err)
 	}
-	out := make([]*corev1.ServiceRole, len(rows))
+	return mapEach(rows, fn), nil
+}
+
+func mapEach[R, P any](rows []R, fn func(R) P) []P {
+	out := make([]P, len(rows))
 	for i, r := range rows {
-		out[i] = serviceRoleProto(r, list)
+		out[i] = fn(r)
 	}
-	return out, nil
+	return out
+}
+
+// missingBody answers OpenTera's 400s of a POST without its {"<name>": …} wrapper or its id.
+func missingBody(hasBody, hasID bool, name string) error {
+	if !hasBody {
+		return apierr.MissingArgument("Missing " + name)
+	}
+	if !hasID {
+		return apierr.MissingArgument("Missing id_" + name)
+	}
+	return nil
+}
+
+// deleteRow answers a DELETE ?id= through a store delete: no id is 400, no such row 400 with
+// notFound, a row outside the caller's write scope 403 with denied.
+func (s *Service) deleteRow(ctx context.Context, id *int32, notFound, denied string,
+	del func(ctx context.Context, db store.DB, scope access.Scope, id int32) error) error {
+	if id == nil {
+		return apierr.MissingArgument("Missing id")
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		err := orErr(del(ctx, tx, caller(ctx).acc, *id), store.ErrNotFound, apierr.InvalidArgument(notFound))
+		return orSystem(err, denied)
+	})
 }
 
 func (s *serviceRoles) GetServiceRoles(ctx context.Context, r *corev1.GetServiceRolesRequest) (*corev1.GetServiceRolesResponse, error) {
@@ -50,20 +84,15 @@ func (s *serviceRoles) GetServiceRoles(ctx context.Context, r *corev1.GetService
 		f.IDService = &r.IdService
 	}
 	out, err := s.listRoles(ctx, f, r.List)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.GetServiceRolesResponse{ServiceRoles: out}, nil
+	return &corev1.GetServiceRolesResponse{ServiceRoles: out}, err
 }
 
 func (s *serviceRoles) PostServiceRole(ctx context.Context, r *corev1.PostServiceRoleRequest) (*corev1.PostServiceRoleResponse, error) {
 	b := r.GetServiceRole()
-	switch {
-	case b == nil:
-		return nil, apierr.MissingArgument("Missing service_role")
-	case b.IdServiceRole == nil:
-		return nil, apierr.MissingArgument("Missing id_service_role")
-	case b.ServiceRoleName != nil && (strings.TrimSpace(*b.ServiceRoleName) == "" || len(*b.ServiceRoleName) > 100):
+	if err := missingBody(b != nil, b != nil && b.IdServiceRole != nil, "service_role"); err != nil {
+		return nil, err
+	}
+	if b.ServiceRoleName != nil && (strings.TrimSpace(*b.ServiceRoleName) == "" || len(*b.ServiceRoleName) > 100) {
 		return nil, apierr.InvalidArgument("Invalid service_role_name")
 	}
 	id := b.GetIdServiceRole()
@@ -95,27 +124,11 @@ func (s *serviceRoles) PostServiceRole(ctx context.Context, r *corev1.PostServic
 		return nil, err
 	}
 	out, err := s.listRoles(ctx, store.ServiceRoleFilter{IDServiceRole: &id}, false)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostServiceRoleResponse{ServiceRoles: out}, nil
+	return &corev1.PostServiceRoleResponse{ServiceRoles: out}, err
 }
 
 func (s *serviceRoles) DeleteServiceRole(ctx context.Context, r *corev1.DeleteServiceRoleRequest) (*corev1.DeleteServiceRoleResponse, error) {
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		err := store.DeleteServiceRole(ctx, tx, caller(ctx).acc, r.GetId())
-		if errors.Is(err, store.ErrNotFound) {
-			return apierr.InvalidArgument("Invalid service role")
-		}
-		return orSystem(err, "Forbidden")
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.DeleteServiceRoleResponse{}, nil
+	return &corev1.DeleteServiceRoleResponse{}, s.deleteRow(ctx, r.Id, "Invalid service role", "Forbidden", store.DeleteServiceRole)
 }
 
 // orSystem answers a write refused on a system service (or OpenTeraServer) with 403 and msg.

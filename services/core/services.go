@@ -61,10 +61,7 @@ func (s *servicesAPI) GetServices(ctx context.Context, r *corev1.GetServicesRequ
 		f.IDSite = &r.IdSite
 	}
 	out, err := s.listServices(ctx, f, r.List)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.GetServicesResponse{Services: out}, nil
+	return &corev1.GetServicesResponse{Services: out}, err
 }
 
 // listServices reads services as their JSON, with their roles and project links unless list.
@@ -138,22 +135,16 @@ func jsonText(v *structpb.Value, field string) (*string, error) {
 
 // optionalText accepts a string or null.
 func optionalText(v *structpb.Value, field string) (*string, error) {
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_NullValue:
-		return nil, nil
-	case *structpb.Value_StringValue:
-		return &k.StringValue, nil
+	if v.GetStructValue() != nil || v.GetListValue() != nil {
+		return nil, apierr.InvalidArgument("Invalid " + field)
 	}
-	return nil, apierr.InvalidArgument("Invalid " + field)
+	return jsonText(v, field)
 }
 
 func (s *servicesAPI) PostService(ctx context.Context, r *corev1.PostServiceRequest) (*corev1.PostServiceResponse, error) {
 	b := r.GetService()
-	if b == nil {
-		return nil, apierr.MissingArgument("Missing service")
-	}
-	if b.IdService == nil {
-		return nil, apierr.MissingArgument("Missing id_service")
+	if err := missingBody(b != nil, b != nil && b.IdService != nil, "service"); err != nil {
+		return nil, err
 	}
 	p, roles, err := servicePatch(b)
 	if err != nil {
@@ -182,10 +173,7 @@ func (s *servicesAPI) PostService(ctx context.Context, r *corev1.PostServiceRequ
 		return nil, err
 	}
 	out, err := s.listServices(ctx, store.ServiceFilter{IDService: &id}, false)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostServiceResponse{Services: out}, nil
+	return &corev1.PostServiceResponse{Services: out}, err
 }
 
 // requireServiceFields refuses a create without one of the fields OpenTera requires.
@@ -252,19 +240,6 @@ func servicePatch(b *corev1.ServiceBody) (store.ServicePatch, []store.ServiceRol
 }
 
 func (s *servicesAPI) DeleteService(ctx context.Context, r *corev1.DeleteServiceRequest) (*corev1.DeleteServiceResponse, error) {
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
 	// Superadmin only (declared on the RPC and in the statement); the schema cascades and refuses.
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		err := store.DeleteService(ctx, tx, caller(ctx).acc, r.GetId())
-		if errors.Is(err, store.ErrNotFound) {
-			return apierr.InvalidArgument("Invalid service")
-		}
-		return orSystem(err, "Forbidden")
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.DeleteServiceResponse{}, nil
+	return &corev1.DeleteServiceResponse{}, s.deleteRow(ctx, r.Id, "Invalid service", "Forbidden", store.DeleteService)
 }

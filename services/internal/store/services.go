@@ -34,10 +34,12 @@ type ServiceRow struct {
 	ServiceHasTests            bool    `db:"service_has_tests"`
 }
 
-// ServiceFilter selects services; nil fields do not filter. OpenTeraServer is never listed.
+// ServiceFilter selects services; nil fields do not filter.
 type ServiceFilter struct {
-	IDService *int32
-	UUID, Key *string
+	// WithServer lists OpenTeraServer too (the user API's services never do).
+	WithServer bool
+	IDService  *int32
+	UUID, Key  *string
 	// IDProject and IDSite keep the services linked to that project or site of the scope.
 	IDProject, IDSite *int32
 	// EditableConfig keeps services with an editable configuration.
@@ -50,7 +52,7 @@ SELECT s.id_service, s.service_uuid, s.service_name, s.service_key, s.service_ho
        s.service_endpoint_device, s.service_enabled, s.service_system, s.service_editable_config,
        s.service_default_config, s.service_has_assets, s.service_has_tests
   FROM core.t_services s
- WHERE s.deleted_at IS NULL AND s.service_key <> 'OpenTeraServer'
+ WHERE s.deleted_at IS NULL AND (@with_server::boolean OR s.service_key <> 'OpenTeraServer')
    AND s.id_service IN (SELECT id FROM core.acc_services(@acc_kind::text, @acc_id::integer, @acc_admin::boolean))
    AND (@id_service::integer IS NULL OR s.id_service = @id_service)
    AND (@uuid::text IS NULL OR s.service_uuid = @uuid)
@@ -67,7 +69,7 @@ SELECT s.id_service, s.service_uuid, s.service_name, s.service_key, s.service_ho
 // ListServices returns the services of the scope that match f, by id.
 func ListServices(ctx context.Context, db DB, scope access.Scope, f ServiceFilter) ([]ServiceRow, error) {
 	return list[ServiceRow](ctx, db, "list services", listServicesSQL, scope, pgx.NamedArgs{"id_service": f.IDService,
-		"uuid": f.UUID, "key": f.Key, "id_project": f.IDProject, "id_site": f.IDSite, "editable": f.EditableConfig})
+		"uuid": f.UUID, "key": f.Key, "id_project": f.IDProject, "id_site": f.IDSite, "editable": f.EditableConfig, "with_server": f.WithServer})
 }
 
 // NullText is a patch of a nullable text column: Set with a nil Value clears it.
@@ -178,10 +180,14 @@ func guardedWrite(ctx context.Context, db DB, what, sql string, scope access.Sco
 	return nil
 }
 
-// ServiceIDByUUID is the id of the live service with that uuid (ErrNotFound when none). It
-// reveals nothing the caller's scoped write does not check.
-func ServiceIDByUUID(ctx context.Context, db DB, uuid string) (int32, error) {
+const serviceIDOfSQL = `
+SELECT id_service FROM core.t_services
+ WHERE deleted_at IS NULL AND (service_uuid = @uuid::text OR service_key = @key::text)`
+
+// ServiceIDOf is the id of the live service with that uuid or key (the other nil; ErrNotFound
+// when none). It reveals nothing the caller's scoped reads and writes do not check.
+func ServiceIDOf(ctx context.Context, db DB, uuid, key *string) (int32, error) {
 	var id int32
-	err := db.QueryRow(ctx, "SELECT id_service FROM core.t_services WHERE service_uuid = $1 AND deleted_at IS NULL", uuid).Scan(&id)
-	return id, wrap("service by uuid", err)
+	err := db.QueryRow(ctx, serviceIDOfSQL, pgx.NamedArgs{"uuid": uuid, "key": key}).Scan(&id)
+	return id, wrap("service id", err)
 }

@@ -1,0 +1,23 @@
+package core_test
+
+import "testing"
+
+// idCase is a GET as who with the query q, and the ids it must answer in order: want of the
+// listing's key, and links of its nullable link key (candidates -1) when the listing has one.
+type idCase struct {
+	who, q string
+	want   []int
+	links  []int
+}
+
+// expectIDs runs every case against path.
+func (e *env) expectIDs(t *testing.T, path, key, linkKey string, cases []idCase) {
+	t.Helper()
+	for _, c := range cases {
+		got := e.list(c.who, path+"?"+c.q)
+		if !eqInts(ids(got, key), c.want) || linkKey != "" && !eqInts(nullableIDs(got, linkKey), c.links) {
+			t.Errorf("%s %s?%s: %s %v / %s %v, want %v / %v", c.who, path, c.q, key, ids(got, key), linkKey,
+				nullableIDs(got, linkKey), c.want, c.links)
+		}
+	}
+}
