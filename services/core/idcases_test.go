@@ -21,3 +21,10 @@ func (e *env) expectIDs(t *testing.T, path, key, linkKey string, cases []idCase)
 		}
 	}
 }
+
+// expectEach expects the same status of a body-less request to each path.
+func (e *env) expectEach(want int, who, method string, paths ...string) {
+	for _, p := range paths {
+		e.expect(want, who, method, p, nil)
+	}
+}

@@ -56,15 +56,14 @@ func TestServiceAccessGet(t *testing.T) {
 	if pg["participant_group_name"] != "Default Participant Group A" || pg["id_participant_group"] != 1.0 {
 		t.Errorf("participant group access %v", pg)
 	}
-	e.expect(400, "admin", "GET", "/api/user/services/access", nil)
-	e.expect(400, "admin", "GET", "/api/user/services/access?id_device=abc", nil)
+	e.expectEach(400, "admin", "GET", "/api/user/services/access", "/api/user/services/access?id_device=abc")
 	e.expect(401, "", "GET", "/api/user/services/access?id_device=1", nil)
 }
 
-func TestServiceAccessWrite(t *testing.T) {
+// Malformed bodies are 400, no credentials 401.
+func TestServiceAccessWriteErrors(t *testing.T) {
 	e := newEnv(t)
 	const path = "/api/user/services/access"
-	// Errors first.
 	for _, bad := range []string{`{}`, `{"service_access": {}}`, `{"service_access": {"id_service_access": 0}}`,
 		`{"service_access": {"id_service_access": 0, "id_user_group": 1}}`,
 		`{"service_access": {"id_service_access": 0, "id_service_role": 9}}`,
@@ -78,7 +77,38 @@ func TestServiceAccessWrite(t *testing.T) {
 		e.expect(400, "admin", "POST", path, bad)
 	}
 	e.expect(401, "", "POST", path, map[string]any{"service_access": map[string]any{"id_service_access": 0, "id_service_role": 9, "id_user_group": 1}})
+}
 
+func TestServiceAccessWriteList(t *testing.T) {
+	e := newEnv(t)
+	const path = "/api/user/services/access"
+	// A list of items; participant groups and devices hold roles too.
+	b := e.expect(200, "admin", "POST", path, map[string]any{"service_access": []any{
+		map[string]any{"id_service_access": 0, "id_service_role": 5, "id_participant_group": 1},
+		map[string]any{"id_service_access": 0, "id_service_role": 11, "id_device": 2},
+	}})
+	var two []map[string]any
+	_ = json.Unmarshal(b, &two)
+	if len(two) != 2 || !eqInts(ids(two, "id_service_role"), []int{5, 11}) || two[0]["id_participant_group"] != 1.0 || two[1]["device_name"] != "Kit Télé #1" {
+		t.Errorf("list post %s", b)
+	}
+	// The same role twice for a holder is an integrity refusal with a message (group 1 has 18 and 20).
+	var first int
+	for _, it := range e.list("admin", path+"?id_user_group=1") {
+		if it["id_service_role"] == 18.0 {
+			first = int(it["id_service_access"].(float64))
+		}
+	}
+	body := e.expect(500, "admin", "POST", path, map[string]any{"service_access": map[string]any{"id_service_access": first, "id_service_role": 20}})
+	var msg string
+	if json.Unmarshal(body, &msg) != nil || msg == "" {
+		t.Errorf("integrity body %s", body)
+	}
+}
+
+func TestServiceAccessWrite(t *testing.T) {
+	e := newEnv(t)
+	const path = "/api/user/services/access"
 	// Grant VideoRehab admin (role 9) to group 1: the caller administers the group and the service.
 	grant := map[string]any{"service_access": map[string]any{"id_service_access": 0, "id_service_role": 9, "id_user_group": 1}}
 	for _, who := range []string{"user", "user4"} {
@@ -115,32 +145,8 @@ func TestServiceAccessWrite(t *testing.T) {
 	if again := e.post("siteadmin", path, grant); int(again["id_service_access"].(float64)) != id {
 		t.Errorf("re-grant got id %v, want %d", again["id_service_access"], id)
 	}
-	// A list of items; participant groups and devices hold roles too.
-	b := e.expect(200, "admin", "POST", path, map[string]any{"service_access": []any{
-		map[string]any{"id_service_access": 0, "id_service_role": 5, "id_participant_group": 1},
-		map[string]any{"id_service_access": 0, "id_service_role": 11, "id_device": 2},
-	}})
-	var two []map[string]any
-	_ = json.Unmarshal(b, &two)
-	if len(two) != 2 || !eqInts(ids(two, "id_service_role"), []int{5, 11}) || two[0]["id_participant_group"] != 1.0 || two[1]["device_name"] != "Kit Télé #1" {
-		t.Errorf("list post %s", b)
-	}
-	// The same role twice for a holder is an integrity refusal with a message (group 1 has 18 and 20).
-	var first int
-	for _, it := range e.list("admin", path+"?id_user_group=1") {
-		if it["id_service_role"] == 18.0 {
-			first = int(it["id_service_access"].(float64))
-		}
-	}
-	body := e.expect(500, "admin", "POST", path, map[string]any{"service_access": map[string]any{"id_service_access": first, "id_service_role": 20}})
-	var msg string
-	if json.Unmarshal(body, &msg) != nil || msg == "" {
-		t.Errorf("integrity body %s", body)
-	}
 	// Delete by assignment id.
-	e.expect(400, "admin", "DELETE", path, nil)
-	e.expect(400, "admin", "DELETE", path+"?id=x", nil)
-	e.expect(400, "admin", "DELETE", path+"?id=99999", nil)
+	e.expectEach(400, "admin", "DELETE", path, path+"?id=x", path+"?id=99999")
 	e.expect(403, "user4", "DELETE", path+"?id="+itoa(id), nil)
 	e.expect(403, "user", "DELETE", path+"?id="+itoa(id), nil)
 	if b := e.expect(200, "siteadmin", "DELETE", path+"?id="+itoa(id), nil); string(b) != `""` {

@@ -6,43 +6,56 @@ import (
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 )
 
+// Specific configurations merge over the global one; the list form names them.
+func TestServiceConfigsSpecific(t *testing.T) {
+	e := newEnv(t)
+	const path = "/api/user/services/configs"
+	for q, want := range map[string][3]any{
+		"id_participant=1":                    {false, true, nil},
+		"id_participant=1&id_specific=pc-001": {true, true, "pc-001"},
+		"id_participant=1&id_specific=pc-002": {true, false, "pc-002"},
+		"id_participant=1&id_specific=pc-xxx": {false, true, nil},
+	} {
+		it := e.list("admin", path+"?"+q)[0]
+		c := it["service_config_config"].(map[string]any)
+		if c["default_muted"] != want[0] || c["view_local"] != want[1] || it["service_config_specific_id"] != want[2] {
+			t.Errorf("?%s: %v", q, it)
+		}
+	}
+	l := e.list("admin", path+"?id_participant=1&list=1")[0]
+	if sp, _ := l["service_config_specifics"].([]any); len(sp) != 2 || sp[0] != "pc-001" || sp[1] != "pc-002" {
+		t.Errorf("list %v", l)
+	}
+}
+
 func TestServiceConfigsGet(t *testing.T) {
 	e := newEnv(t)
 	const path = "/api/user/services/configs"
-	cases := []struct {
-		who, q  string
-		configs []int // id_service_config, -1 for an empty one
-		svcs    []int
-	}{
+	// The services of the configurations, and their id_service_config (-1 for an empty one).
+	e.expectIDs(t, path, "id_service", "id_service_config", []idCase{
 		{"admin", "", []int{1}, []int{1}}, // no parameter: own
 		{"user4", "", []int{}, []int{}},
 		{"admin", "id_service=1", []int{1}, []int{1}},
-		{"admin", "service_key=VideoRehabService", []int{2, 3}, []int{6, 6}},
-		{"admin", "id_service=1&with_empty=1", []int{1, -1}, []int{1, 6}},
-		{"admin", "id_device=1&with_empty=true", []int{3, -1}, []int{6, 1}},
-		{"admin", "id_participant=1", []int{2}, []int{6}},
-		{"admin", "id_service=6&id_participant=1", []int{2}, []int{6}},
-		{"admin", "id_service=6&id_device=1", []int{3}, []int{6}},
+		{"admin", "service_key=VideoRehabService", []int{6, 6}, []int{2, 3}},
+		{"admin", "id_service=1&with_empty=1", []int{1, 6}, []int{1, -1}},
+		{"admin", "id_device=1&with_empty=true", []int{6, 1}, []int{3, -1}},
+		{"admin", "id_participant=1", []int{6}, []int{2}},
+		{"admin", "id_service=6&id_participant=1", []int{6}, []int{2}},
+		{"admin", "id_service=6&id_device=1", []int{6}, []int{3}},
 		{"admin", "id_service=1&id_user=2", []int{}, []int{}},
 		// service_key is ignored when id_service is given.
 		{"admin", "id_service=1&service_key=VideoRehabService", []int{1}, []int{1}},
 		// user sees participant 1 and device 1 (site 1), and VideoRehab (project 1), not OpenTeraServer.
-		{"user", "id_service=6", []int{2, 3}, []int{6, 6}},
-		{"user", "id_participant=1", []int{2}, []int{6}},
+		{"user", "id_service=6", []int{6, 6}, []int{2, 3}},
+		{"user", "id_participant=1", []int{6}, []int{2}},
 		{"user", "id_service=1", []int{}, []int{}},
 		{"user", "id_user=1", []int{}, []int{}},
-		{"user", "with_empty=1", []int{-1}, []int{6}},
-		{"user3", "id_device=1", []int{3}, []int{6}},
+		{"user", "with_empty=1", []int{6}, []int{-1}},
+		{"user3", "id_device=1", []int{6}, []int{3}},
 		{"user4", "id_participant=1", []int{}, []int{}},
 		{"user4", "id_service=6", []int{}, []int{}},
 		{"user4", "id_participant=1&with_empty=1", []int{}, []int{}},
-	}
-	for _, c := range cases {
-		got := e.list(c.who, path+"?"+c.q)
-		if !eqInts(nullableIDs(got, "id_service_config"), c.configs) || !eqInts(ids(got, "id_service"), c.svcs) {
-			t.Errorf("%s ?%s: configs %v services %v, want %v %v", c.who, c.q, nullableIDs(got, "id_service_config"), ids(got, "id_service"), c.configs, c.svcs)
-		}
-	}
+	})
 	own := e.list("admin", path)[0]
 	cfg, _ := own["service_config_config"].(map[string]any)
 	if cfg["notification_sounds"] != true || own["id_user"] != 1.0 || own["service_config_name"] != "OpenTera Server" ||
@@ -60,23 +73,6 @@ func TestServiceConfigsGet(t *testing.T) {
 	} else if c, ok := empty["service_config_config"].(map[string]any); !ok || len(c) != 0 {
 		t.Errorf("empty config's config %v", empty)
 	}
-	// Specific configurations merge over the global one.
-	for q, want := range map[string][3]any{
-		"id_participant=1":                    {false, true, nil},
-		"id_participant=1&id_specific=pc-001": {true, true, "pc-001"},
-		"id_participant=1&id_specific=pc-002": {true, false, "pc-002"},
-		"id_participant=1&id_specific=pc-xxx": {false, true, nil},
-	} {
-		it := e.list("admin", path+"?"+q)[0]
-		c := it["service_config_config"].(map[string]any)
-		if c["default_muted"] != want[0] || c["view_local"] != want[1] || it["service_config_specific_id"] != want[2] {
-			t.Errorf("?%s: %v", q, it)
-		}
-	}
-	l := e.list("admin", path+"?id_participant=1&list=1")[0]
-	if sp, _ := l["service_config_specifics"].([]any); len(sp) != 2 || sp[0] != "pc-001" || sp[1] != "pc-002" {
-		t.Errorf("list %v", l)
-	}
 	for _, q := range []string{"id_service=1&id_user=1&id_participant=1", "id_user=1&id_device=1", "id_participant=1&id_device=1",
 		"service_key=nope", "id_user=abc", "with_empty=maybe"} {
 		e.expect(400, "admin", "GET", path+"?"+q, nil)
@@ -84,7 +80,7 @@ func TestServiceConfigsGet(t *testing.T) {
 	e.expect(401, "", "GET", path, nil)
 }
 
-func TestServiceConfigsWrite(t *testing.T) {
+func TestServiceConfigsWriteErrors(t *testing.T) {
 	e := newEnv(t)
 	const path = "/api/user/services/configs"
 	for _, bad := range []string{`{}`, `{"service_config": {}}`, `{"service_config": {"id_service_config": 0}}`,
@@ -99,6 +95,11 @@ func TestServiceConfigsWrite(t *testing.T) {
 		`{"service_config": `, `[]`} {
 		e.expect(400, "admin", "POST", path, bad)
 	}
+}
+
+func TestServiceConfigsWrite(t *testing.T) {
+	e := newEnv(t)
+	const path = "/api/user/services/configs"
 	create := map[string]any{"service_config": map[string]any{"id_service_config": 0, "id_service": 3, "id_user": 1, "id_device": 0}}
 	e.expect(401, "", "POST", path, create)
 	// user3 does not administer the superadmin.
@@ -142,8 +143,7 @@ func TestServiceConfigsWrite(t *testing.T) {
 	}
 	e.expect(403, "user", "POST", path, map[string]any{"service_config": map[string]any{"id_service_config": 0, "id_service": 5, "id_user": 3}})
 	// Delete.
-	e.expect(400, "admin", "DELETE", path, nil)
-	e.expect(400, "admin", "DELETE", path+"?id=99999", nil)
+	e.expectEach(400, "admin", "DELETE", path, path+"?id=99999")
 	e.expect(403, "user4", "DELETE", path+"?id=2", nil)
 	e.expect(403, "user", "DELETE", path+"?id=2", nil)
 	if b := e.expect(200, "user3", "DELETE", path+"?id=2", nil); string(b) != `""` {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
-
-	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 )
 
 // nullableIDs extracts an id key that may be null (-1 for null).
@@ -61,9 +59,8 @@ func TestServiceProjectsGet(t *testing.T) {
 	} else if _, has := roles[0].(map[string]any)["id_service"]; has {
 		t.Errorf("roles keep id_service: %v", roles[0])
 	}
-	e.expect(400, "admin", "GET", "/api/user/services/projects", nil)
-	e.expect(400, "admin", "GET", "/api/user/services/projects?list=true", nil)
-	e.expect(400, "admin", "GET", "/api/user/services/projects?id_project=x", nil)
+	e.expectEach(400, "admin", "GET", "/api/user/services/projects", "/api/user/services/projects?list=true",
+		"/api/user/services/projects?id_project=x")
 	e.expect(401, "", "GET", "/api/user/services/projects?id_project=1", nil)
 }
 
@@ -108,15 +105,8 @@ func TestServiceProjectsWrite(t *testing.T) {
 	if got := e.list("admin", "/api/user/services/projects?id_service=3"); !eqInts(ids(got, "id_project"), []int{1}) {
 		t.Errorf("service 3 projects %v", ids(got, "id_project"))
 	}
-	// Errors.
-	for _, bad := range []string{`{}`, `{"service": {"projects": []}}`, `{"service": {"id_service": 3}}`, `{"project": {"services": []}}`,
-		`{"project": {"id_project": 1}}`, `{"project": {"id_project": 1, "services": [{"id_service": "x"}]}}`, `{"project": {"id_project": 1, "services": [3]}}`,
-		`{"service_project": {"id_project": 1}}`, `{"service_project": 3}`, `{"service_project": {"id_service": 3, "id_project": 1.5}}`, `{"project": `, `[]`} {
-		e.expect(400, "admin", "POST", "/api/user/services/projects", bad)
-	}
 	// Delete by link id: admin of the project's site; in-use links refused with a message.
-	e.expect(400, "admin", "DELETE", "/api/user/services/projects", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/services/projects?id=999", nil)
+	e.expectEach(400, "admin", "DELETE", "/api/user/services/projects", "/api/user/services/projects?id=999")
 	e.expect(403, "user", "DELETE", "/api/user/services/projects?id=2", nil)
 	body500 := e.expect(500, "siteadmin", "DELETE", "/api/user/services/projects?id=2", nil)
 	var msg string
@@ -158,8 +148,11 @@ func TestServiceSites(t *testing.T) {
 	}
 	e.expect(400, "admin", "GET", "/api/user/services/sites", nil)
 	e.expect(401, "", "GET", "/api/user/services/sites?id_site=1", nil)
+}
 
-	// Writes: superadmin only.
+// Writes of services/sites: superadmin only.
+func TestServiceSitesWrite(t *testing.T) {
+	e := newEnv(t)
 	add := map[string]any{"service_site": map[string]any{"id_service": 5, "id_site": 2}}
 	for _, who := range []string{"siteadmin", "user2", "user4"} {
 		e.expect(403, who, "POST", "/api/user/services/sites", add)
@@ -184,12 +177,7 @@ func TestServiceSites(t *testing.T) {
 	if got := e.list("admin", "/api/user/services/sites?id_service=3"); !eqInts(nullableIDs(got, "id_service_site"), []int{2, 4}) {
 		t.Errorf("service 3 links %v", nullableIDs(got, "id_service_site"))
 	}
-	for _, bad := range []string{`{}`, `{"service": {"id_service": 3}}`, `{"site": {"services": []}}`, `{"service_site": {"id_site": 1}}`,
-		`{"site": {"id_site": 1, "services": [{"id_service": true}]}}`, `{"service_site": {"service_uuid": "nope", "id_site": 1}}`} {
-		e.expect(400, "admin", "POST", "/api/user/services/sites", bad)
-	}
-	e.expect(400, "admin", "DELETE", "/api/user/services/sites?id=999", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/services/sites", nil)
+	e.expectEach(400, "admin", "DELETE", "/api/user/services/sites?id=999", "/api/user/services/sites")
 	id := int(a["id_service_site"].(float64))
 	if b := e.expect(200, "admin", "DELETE", "/api/user/services/sites?id="+itoa(id), nil); string(b) != `""` {
 		t.Errorf("delete body %s", b)
@@ -199,14 +187,16 @@ func TestServiceSites(t *testing.T) {
 	}
 }
 
-func TestServiceLinksGRPC(t *testing.T) {
+// Malformed POST bodies of both link endpoints are 400.
+func TestServiceLinksPostErrors(t *testing.T) {
 	e := newEnv(t)
-	conn, ctx := e.grpcConn("user")
-	r, err := corev1.NewServiceProjectServiceClient(conn).GetServiceProjects(ctx, &corev1.GetServiceProjectsRequest{IdProject: 1})
-	if err != nil || len(r.ServiceProjects) != 2 || r.ServiceProjects[1].GetIdServiceProject().GetValue() != 2 {
-		t.Fatalf("%v %v", r, err)
+	for _, bad := range []string{`{}`, `{"service": {"projects": []}}`, `{"service": {"id_service": 3}}`, `{"project": {"services": []}}`,
+		`{"project": {"id_project": 1}}`, `{"project": {"id_project": 1, "services": [{"id_service": "x"}]}}`, `{"project": {"id_project": 1, "services": [3]}}`,
+		`{"service_project": {"id_project": 1}}`, `{"service_project": 3}`, `{"service_project": {"id_service": 3, "id_project": 1.5}}`, `{"project": `, `[]`} {
+		e.expect(400, "admin", "POST", "/api/user/services/projects", bad)
 	}
-	if _, err := corev1.NewServiceSiteServiceClient(conn).DeleteServiceSite(ctx, &corev1.DeleteServiceSiteRequest{Id: new(int32(1))}); err == nil {
-		t.Fatal("user deleted a service-site link over gRPC")
+	for _, bad := range []string{`{}`, `{"service": {"id_service": 3}}`, `{"site": {"services": []}}`, `{"service_site": {"id_site": 1}}`,
+		`{"site": {"id_site": 1, "services": [{"id_service": true}]}}`, `{"service_site": {"service_uuid": "nope", "id_site": 1}}`} {
+		e.expect(400, "admin", "POST", "/api/user/services/sites", bad)
 	}
 }

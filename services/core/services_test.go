@@ -127,12 +127,11 @@ func newServiceBody(key string) map[string]any {
 		"service_endpoint_user": "/user", "service_enabled": true, "service_default_config": map[string]any{"a": 1}}}
 }
 
-func TestServicesCreateUpdateDelete(t *testing.T) {
+func TestServicesCreateUpdate(t *testing.T) {
 	e := newEnv(t)
 	for _, who := range []string{"siteadmin", "user", "user4"} {
 		e.expect(403, who, "POST", "/api/user/services", newServiceBody("TestService"))
 		e.expect(403, who, "POST", "/api/user/services", map[string]any{"service": map[string]any{"id_service": 5, "service_name": "x"}})
-		e.expect(403, who, "DELETE", "/api/user/services?id=5", nil)
 	}
 	created := e.outboxCount("service", 1)
 	s := e.post("admin", "/api/user/services", newServiceBody("TestService"))
@@ -141,11 +140,8 @@ func TestServicesCreateUpdateDelete(t *testing.T) {
 		s["service_default_config"] != `{"a":1}` || s["service_system"] != false || len(s["service_uuid"].(string)) != 36 {
 		t.Fatalf("created %v", s)
 	}
-	if _, has := s["service_endpoint_device"]; has {
-		t.Errorf("null endpoint emitted: %v", s)
-	}
-	if e.outboxCount("service", 1) != created+1 {
-		t.Error("no DatabaseEvent for the created service")
+	if _, has := s["service_endpoint_device"]; has || e.outboxCount("service", 1) != created+1 {
+		t.Errorf("null endpoint emitted or no DatabaseEvent for the created service: %v", s)
 	}
 	// No roles come with it: OpenTera's TeraService.insert has its admin/user role creation
 	// disabled; a "roles" list creates them.
@@ -187,6 +183,15 @@ func TestServicesCreateUpdateDelete(t *testing.T) {
 	if len(names) != 2 || names[0] != "owner" || names[1] != "viewer" {
 		t.Errorf("roles after replacement: %v", names)
 	}
+	// Unknown keys (what a client posts back from a GET) are ignored.
+	e.post("admin", "/api/user/services", map[string]any{"service": map[string]any{"id_service": id, "service_projects": []any{}, "whatever": 1}})
+}
+
+// Refused updates: roles of another service, a change of service_system, unknown ids and
+// OpenTeraServer.
+func TestServicesUpdateRefused(t *testing.T) {
+	e := newEnv(t)
+	id := int(e.post("admin", "/api/user/services", newServiceBody("TestService"))["id_service"].(float64))
 	// Roles of another service cannot be kept in this one.
 	e.expect(400, "admin", "POST", "/api/user/services", map[string]any{"service": map[string]any{"id_service": id,
 		"roles": []any{map[string]any{"id_service_role": 1, "service_role_name": "x"}}}})
@@ -195,10 +200,18 @@ func TestServicesCreateUpdateDelete(t *testing.T) {
 	e.post("admin", "/api/user/services", map[string]any{"service": map[string]any{"id_service": id, "service_system": false}})
 	e.expect(403, "admin", "POST", "/api/user/services", map[string]any{"service": map[string]any{"id_service": 999, "service_name": "x"}})
 	e.expect(403, "admin", "POST", "/api/user/services", map[string]any{"service": map[string]any{"id_service": 1, "service_name": "x"}})
-	// Unknown keys (what a client posts back from a GET) are ignored.
-	e.post("admin", "/api/user/services", map[string]any{"service": map[string]any{"id_service": id, "service_projects": []any{}, "whatever": 1}})
+}
 
-	// Delete: system services refused; in-use services refused with a message; others go.
+// Delete: system services refused; in-use services refused with a message; others go, with
+// their roles.
+func TestServicesDelete(t *testing.T) {
+	e := newEnv(t)
+	b := newServiceBody("TestService")
+	b["service"].(map[string]any)["roles"] = []any{map[string]any{"id_service_role": 0, "service_role_name": "admin"}}
+	id := int(e.post("admin", "/api/user/services", b)["id_service"].(float64))
+	for _, who := range []string{"siteadmin", "user", "user4"} {
+		e.expect(403, who, "DELETE", "/api/user/services?id="+itoa(id), nil)
+	}
 	e.expect(403, "admin", "DELETE", "/api/user/services?id=6", nil)
 	deletes := e.outboxCount("service", 3)
 	if b := e.expect(200, "admin", "DELETE", "/api/user/services?id="+itoa(id), nil); string(b) != `""` {
@@ -220,8 +233,8 @@ func TestServicesCreateUpdateDelete(t *testing.T) {
 	if _, err := e.db.Exec(ctx, "UPDATE core.t_services SET service_system = false WHERE id_service = 6"); err != nil {
 		t.Fatal(err)
 	}
-	body = e.expect(500, "admin", "DELETE", "/api/user/services?id=6", nil)
-	if json.Unmarshal(body, &msg) != nil || msg == "" {
+	var msg string
+	if body := e.expect(500, "admin", "DELETE", "/api/user/services?id=6", nil); json.Unmarshal(body, &msg) != nil || msg == "" {
 		t.Errorf("integrity refusal body %s", body)
 	}
 }
@@ -322,5 +335,12 @@ func TestServicesGRPC(t *testing.T) {
 	roles, err := corev1.NewServiceRoleServiceClient(conn).GetServiceRoles(ctx, &corev1.GetServiceRolesRequest{IdService: 6})
 	if err != nil || len(roles.ServiceRoles) != 2 {
 		t.Fatalf("%v %v", roles, err)
+	}
+	sp, err := corev1.NewServiceProjectServiceClient(conn).GetServiceProjects(ctx, &corev1.GetServiceProjectsRequest{IdProject: 1})
+	if err != nil || len(sp.ServiceProjects) != 2 || sp.ServiceProjects[1].GetIdServiceProject().GetValue() != 2 {
+		t.Fatalf("%v %v", sp, err)
+	}
+	if _, err := corev1.NewServiceSiteServiceClient(conn).DeleteServiceSite(ctx, &corev1.DeleteServiceSiteRequest{Id: new(int32(1))}); err == nil {
+		t.Fatal("user deleted a service-site link over gRPC")
 	}
 }
