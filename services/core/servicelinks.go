@@ -47,9 +47,9 @@ type linkSet struct {
 	list  *structpb.ListValue
 }
 
-// postLinks answers a POST of a link endpoint from one of its three forms: a service's set of
+// postServiceLinks answers a POST of a link endpoint from one of its three forms: a service's set of
 // others, another's set of services, items to add.
-func (s *Service) postLinks(ctx context.Context, a linkAPI, service, other *linkSet, items *structpb.Value) ([]store.ServiceLinkRow, error) {
+func (s *Service) postServiceLinks(ctx context.Context, a linkAPI, service, other *linkSet, items *structpb.Value) ([]store.ServiceLinkRow, error) {
 	var w linkPost
 	var err error
 	switch {
@@ -267,7 +267,7 @@ func (s *serviceProjects) PostServiceProjects(ctx context.Context, r *corev1.Pos
 	if r.Project != nil {
 		project = &linkSet{r.Project.IdProject, r.Project.Services}
 	}
-	links, err := s.postLinks(ctx, projectLinks, service, project, r.ServiceProject)
+	links, err := s.postServiceLinks(ctx, projectLinks, service, project, r.ServiceProject)
 	return &corev1.PostServiceProjectsResponse{ServiceProjects: mapEach(links, func(l store.ServiceLinkRow) *corev1.ServiceProject {
 		return serviceProjectProto(l, nil, true, false)
 	})}, err
@@ -308,7 +308,7 @@ func (s *serviceSites) PostServiceSites(ctx context.Context, r *corev1.PostServi
 	if r.Site != nil {
 		site = &linkSet{r.Site.IdSite, r.Site.Services}
 	}
-	links, err := s.postLinks(ctx, siteLinks, service, site, r.ServiceSite)
+	links, err := s.postServiceLinks(ctx, siteLinks, service, site, r.ServiceSite)
 	return &corev1.PostServiceSitesResponse{ServiceSites: mapEach(links, func(l store.ServiceLinkRow) *corev1.ServiceSite {
 		return serviceSiteProto(l, nil, true)
 	})}, err
