@@ -143,12 +143,12 @@ func TestConfigHashFollowsContent(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(cm.Data[ConfigFile]), &c); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"log", "http", "grpc", "shutdown_timeout", "database", "nats", "public_url", "peers", "auth", "oidc", "videorehab"} {
+	for _, k := range []string{"log", "http", "grpc", "shutdown_timeout", "database", "nats", "public_url", "peers", "auth", "oidc", "videorehab", "external_services"} {
 		if _, ok := c[k]; !ok {
 			t.Errorf("tera.yaml lacks %s", k)
 		}
 	}
-	if len(c) != 11 {
+	if len(c) != 12 {
 		t.Errorf("tera.yaml has unexpected keys: %v", c)
 	}
 }

@@ -32,6 +32,25 @@ type TeraConfig struct {
 	VideoRehab      VideoRehabConfig  `json:"videorehab"`
 	// Email is left out without spec.email, so the binary's defaults hold.
 	Email *EmailConfig `json:"email,omitempty"`
+	// ExternalServices are registered by core (every key of the binary's entry is written).
+	ExternalServices []ExternalServiceConfig `json:"external_services"`
+}
+
+type ExternalServiceConfig struct {
+	Key                 string `json:"key"`
+	Name                string `json:"name"`
+	Hostname            string `json:"hostname"`
+	Port                int32  `json:"port"`
+	Endpoint            string `json:"endpoint"`
+	ClientEndpoint      string `json:"client_endpoint"`
+	EndpointUser        string `json:"endpoint_user"`
+	EndpointParticipant string `json:"endpoint_participant"`
+	EndpointDevice      string `json:"endpoint_device"`
+	EditableConfig      bool   `json:"editable_config"`
+	DefaultConfig       string `json:"default_config"`
+	HasAssets           bool   `json:"has_assets"`
+	HasTests            bool   `json:"has_tests"`
+	ClientSecretFile    string `json:"client_secret_file"`
 }
 
 type LogConfig struct {
@@ -125,8 +144,14 @@ func RenderConfig(site *terav1.TeraSite) TeraConfig {
 			c.Email.SMTP.PasswordFile = SMTPSecretDir + "/" + keyOr(e.PasswordSecretRef.Key, DefaultSMTPKey)
 		}
 	}
+	c.ExternalServices = []ExternalServiceConfig{}
 	for _, w := range EnabledWorkloads(site) {
 		if w.IsExternal() {
+			e := w.External
+			// The first path is the service's client endpoint (OpenTera's service_clientendpoint).
+			c.ExternalServices = append(c.ExternalServices, ExternalServiceConfig{Key: e.ServiceKey, Name: e.ServiceKey,
+				Hostname: ObjectName(site, e.Name), Port: e.Port, Endpoint: "/", ClientEndpoint: e.Paths[0],
+				ClientSecretFile: ServiceSecretsDir + "/" + e.Name + "/" + ServiceSecretKey})
 			continue
 		}
 		c.Peers[w.Name] = fmt.Sprintf("%s:%d", ObjectName(site, w.Name), GRPCPort)

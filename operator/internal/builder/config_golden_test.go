@@ -28,6 +28,8 @@ func goldenSite() *terav1.TeraSite {
 	s.Spec.Targets.VideoRehab.Enabled = ptr.To(true)
 	s.Spec.VideoRehab.PublicHost = "media.example"
 	s.Spec.VideoRehab.TURNURLs = []string{"turn:turn.example:3478"}
+	s.Spec.ExternalServices = []terav1.ExternalService{{Name: "questionnaire", Image: "registry.example/questionnaire:1", Port: 8000,
+		ServiceKey: "Questionnaire", Paths: []string{"/questionnaire", "/questionnaire-static"}}}
 	return s
 }
 

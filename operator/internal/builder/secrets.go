@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"math/big"
 	"strings"
@@ -75,5 +76,24 @@ func DeviceCASecret(site *terav1.TeraSite, now time.Time) (*corev1.Secret, error
 			"ca.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 			"ca.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
 		},
+	}, nil
+}
+
+// ServiceCredentialsSecret generates an external service's OAuth2 client credentials: client_id
+// (its service key) and a 256-bit random client_secret. Core reads the secret from its mount
+// (it stores only the SHA-256) and the service from its environment, and trades it at login
+// (POST /api/service/token) for short-lived service tokens. Created once, never overwritten:
+// deleting the Secret rotates it (the operator generates a new one, core re-registers the hash
+// when its pods roll).
+func ServiceCredentialsSecret(site *terav1.TeraSite, e terav1.ExternalService) (*corev1.Secret, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: ServiceCredentialsName(site, e.Name), Namespace: site.Namespace,
+			Labels: ComponentLabels(site, e.Name)},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{ServiceClientIDKey: []byte(e.ServiceKey), ServiceSecretKey: []byte(hex.EncodeToString(b))},
 	}, nil
 }

@@ -43,13 +43,18 @@ const (
 	NATSCredsDir   = "/etc/tera/nats"
 	OIDCSecretDir  = "/etc/tera/oidc"
 	SMTPSecretDir  = "/etc/tera/smtp"
-	DefaultDSNKey  = "url"
-	DefaultNATSKey = "nats.creds"
-	DefaultOIDCKey = "client-secret"
-	DefaultSMTPKey = "password"
-	DefaultImage   = "ghcr.io/tera-health/tera"
-	DefaultUDPPort = 10000
-	RunAsUser      = 65532
+	// ServiceSecretsDir/<name>/client_secret is an external service's secret in core's pods.
+	ServiceSecretsDir = "/etc/tera/services"
+	// ServiceSecretKey and ServiceClientIDKey are the keys of an external service's Secret.
+	ServiceSecretKey   = "client_secret"
+	ServiceClientIDKey = "client_id"
+	DefaultDSNKey      = "url"
+	DefaultNATSKey     = "nats.creds"
+	DefaultOIDCKey     = "client-secret"
+	DefaultSMTPKey     = "password"
+	DefaultImage       = "ghcr.io/tera-health/tera"
+	DefaultUDPPort     = 10000
+	RunAsUser          = 65532
 )
 
 // Names of generated objects.
@@ -59,6 +64,11 @@ func DeviceCAName(site *terav1.TeraSite) string         { return site.Name + "-d
 func IngressName(site *terav1.TeraSite) string          { return site.Name }
 func ObjectName(site *terav1.TeraSite, t string) string { return site.Name + "-" + t }
 func MediaServiceName(site *terav1.TeraSite) string     { return site.Name + "-videorehab-media" }
+
+// ServiceCredentialsName is the Secret holding an external service's OAuth2 client credentials.
+func ServiceCredentialsName(site *terav1.TeraSite, service string) string {
+	return ObjectName(site, service) + "-credentials"
+}
 
 // MigrationJobName is unique per image so a new version gets a new Job.
 func MigrationJobName(site *terav1.TeraSite, image string) string {

@@ -60,6 +60,17 @@ func teraVolumes(site *terav1.TeraSite, withKeys bool, target string) ([]corev1.
 		vols = append(vols, secretVolume("oidc", o.ClientSecretRef.Name, []corev1.KeyToPath{{Key: k, Path: k}}))
 		mounts = append(mounts, corev1.VolumeMount{Name: "oidc", MountPath: OIDCSecretDir, ReadOnly: true})
 	}
+	if target == terav1.TargetCore {
+		// Core registers the external services with the SHA-256 of their client secrets.
+		for _, w := range EnabledWorkloads(site) {
+			if !w.IsExternal() {
+				continue
+			}
+			name := "svc-" + w.Name
+			vols = append(vols, secretVolume(name, ServiceCredentialsName(site, w.Name), []corev1.KeyToPath{{Key: ServiceSecretKey, Path: ServiceSecretKey}}))
+			mounts = append(mounts, corev1.VolumeMount{Name: name, MountPath: ServiceSecretsDir + "/" + w.Name, ReadOnly: true})
+		}
+	}
 	if e := site.Spec.Email; e != nil && e.PasswordSecretRef != nil && target == terav1.TargetEmail {
 		k := keyOr(e.PasswordSecretRef.Key, DefaultSMTPKey)
 		vols = append(vols, secretVolume("smtp", e.PasswordSecretRef.Name, []corev1.KeyToPath{{Key: k, Path: k}}))
@@ -229,6 +240,10 @@ func externalContainer(site *terav1.TeraSite, w Workload) (corev1.Container, []c
 		{Name: "TERA_LOGIN_ADDR", Value: fmt.Sprintf("%s:%d", ObjectName(site, terav1.TargetLogin), GRPCPort)},
 		{Name: "TERA_NATS_URL", Value: site.Spec.NATS.URL},
 		{Name: "PORT", Value: fmt.Sprintf("%d", e.Port)},
+		// pkg/servicekit's configuration: its credential, where it listens.
+		{Name: "TERA_SERVICE_LISTEN", Value: fmt.Sprintf(":%d", e.Port)},
+		{Name: "TERA_SERVICE_CLIENT_SECRET", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: ServiceCredentialsName(site, e.Name)}, Key: ServiceSecretKey}}},
 	}
 	env = append(env, e.Env...)
 	tcp := corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}

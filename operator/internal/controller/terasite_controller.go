@@ -257,7 +257,8 @@ func (r *TeraSiteReconciler) setCondition(site *terav1.TeraSite, typ string, sta
 	})
 }
 
-// ensureSecrets creates the signing keys and the device CA once; existing Secrets are never
+// ensureSecrets creates the signing keys, the device CA and each external service's client
+// credentials once; existing Secrets are never
 // touched (rotating them is an explicit operation, not a reconcile side effect).
 func (r *TeraSiteReconciler) ensureSecrets(ctx context.Context, site *terav1.TeraSite) error {
 	gens := []struct {
@@ -266,6 +267,15 @@ func (r *TeraSiteReconciler) ensureSecrets(ctx context.Context, site *terav1.Ter
 	}{
 		{builder.SigningKeysName(site), func() (*corev1.Secret, error) { return builder.SigningKeysSecret(site, r.Now()) }},
 		{builder.DeviceCAName(site), func() (*corev1.Secret, error) { return builder.DeviceCASecret(site, r.Now()) }},
+	}
+	for _, w := range builder.EnabledWorkloads(site) {
+		if w.IsExternal() {
+			e := *w.External
+			gens = append(gens, struct {
+				name string
+				gen  func() (*corev1.Secret, error)
+			}{builder.ServiceCredentialsName(site, e.Name), func() (*corev1.Secret, error) { return builder.ServiceCredentialsSecret(site, e) }})
+		}
 	}
 	for _, g := range gens {
 		err := r.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: g.name}, &corev1.Secret{})

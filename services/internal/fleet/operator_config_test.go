@@ -35,7 +35,6 @@ var leftToDefaults = map[string]string{
 	"email.smtp.password":             "a secret: the operator writes password_file instead",
 	"email.smtp.ca_file":              "not settable from a TeraSite yet: the SMTP server needs a publicly trusted certificate",
 	"email.smtp.insecure_skip_verify": "deliberately not settable from a TeraSite",
-	"external_services":               "not rendered from spec.externalServices yet",
 }
 
 // The binary reads the operator's tera.yaml strictly (no unknown key), every value the operator
