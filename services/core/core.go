@@ -87,6 +87,10 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterSessionTypeSiteServiceServer(g, &sessionTypeSites{Service: s})
 	corev1.RegisterSessionTypeProjectServiceServer(g, &sessionTypeProjects{Service: s})
 	corev1.RegisterSessionTypeServiceServiceServer(g, &sessionTypeServices{Service: s})
+	corev1.RegisterTestServiceServer(g, &tests{Service: s})
+	corev1.RegisterTestTypeServiceServer(g, &testTypes{Service: s})
+	corev1.RegisterStatsServiceServer(g, &stats{Service: s})
+	corev1.RegisterFormServiceServer(g, &forms{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -125,6 +129,10 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterSessionTypeSiteServiceHandler,
 		corev1.RegisterSessionTypeProjectServiceHandler,
 		corev1.RegisterSessionTypeServiceServiceHandler,
+		corev1.RegisterTestServiceHandler,
+		corev1.RegisterTestTypeServiceHandler,
+		corev1.RegisterStatsServiceHandler,
+		corev1.RegisterFormServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

@@ -156,14 +156,20 @@ func FuzzWriteBodies(f *testing.F) {
 // FuzzAPIPart3Queries sends arbitrary query strings to the GET endpoints of issue 12 (assets,
 // tests, test types, invitations, stats, forms): never a 5xx.
 func FuzzAPIPart3Queries(f *testing.F) {
-	paths := []string{"/api/user/assets"}
+	paths := []string{"/api/user/assets", "/api/user/tests", "/api/user/testtypes", "/api/user/stats", "/api/user/forms"}
 	seeds := []string{
+		"id_test=1&with_urls=true&full=1", "test_uuid=%00", "id_test_type=1&with_only_token=true", "test_type_key=PRE&list=true",
+		"test_type_uuid=x", "id_project=3&with_urls=1", "id_site=2", "id_user_group=1", "id_site=1&with_participants=true&with_warnings=true",
+		"id_project=1&with_participants=1", "id_group=1", "id_participant=1", "type=session&id=1&id_project=1", "type=participant&id=99",
+		"type=group&id_site=-1", "type=session_type_config&id=1", "type=service_config&key=%00", "type=versions", "type=test_type",
 		"id_asset=1&with_urls=true", "asset_uuid=x", "id_device=1&full=true", "id_session=2&with_only_token=1", "id_participant=1",
 		"id_user=1&with_urls=true&with_only_token=true", "service_uuid=%00", "id_creator_service=1", "id_creator_user=2",
 		"id_creator_participant=1", "id_creator_device=1", "id_session=2147483648", "id_asset=-1", "full=maybe", "", "&&&=",
 	}
-	for i, s := range seeds {
-		f.Add(uint8(i), s)
+	for i := range paths {
+		for _, s := range seeds {
+			f.Add(uint8(i), s)
+		}
 	}
 	e := newEnv(f)
 	f.Fuzz(func(t *testing.T, which uint8, q string) {

@@ -77,10 +77,11 @@ const (
 	Users             Object = "users"
 	UserGroups        Object = "user_groups"
 	Sessions          Object = "sessions"
+	TestTypes         Object = "test_types"
 )
 
 // AllObjects lists every Object.
-var AllObjects = []Object{Sites, Projects, ParticipantGroups, Participants, Devices, SessionTypes, Services, Users, UserGroups, Sessions}
+var AllObjects = []Object{Sites, Projects, ParticipantGroups, Participants, Devices, SessionTypes, Services, Users, UserGroups, Sessions, TestTypes}
 
 // Fragment is a SELECT returning one integer column `id`, with the named arguments it uses.
 type Fragment struct {
@@ -159,6 +160,7 @@ func (s Scope) Services() Fragment          { return s.IDs(Services) }
 func (s Scope) Users() Fragment             { return s.IDs(Users) }
 func (s Scope) UserGroups() Fragment        { return s.IDs(UserGroups) }
 func (s Scope) Sessions() Fragment          { return s.IDs(Sessions) }
+func (s Scope) TestTypes() Fragment         { return s.IDs(TestTypes) }
 
 // GrantableUserGroups are the user groups the caller may add users to or remove users from:
 // groups it administers all of whose roles are on sites or projects it administers.

@@ -61,41 +61,41 @@ func TestAccessMatrix(t *testing.T) {
 		{"admin", access.UserCaller(1), want{
 			access.Sites: {1, 2}, access.Projects: {1, 2, 3}, access.ParticipantGroups: {1, 2}, access.Participants: {1, 2, 3, 4},
 			access.Devices: {1, 2, 3}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: rng(1, 7),
-			access.Users: rng(1, 6), access.UserGroups: rng(1, 5), access.Sessions: all28}},
+			access.Users: rng(1, 6), access.UserGroups: rng(1, 5), access.Sessions: all28, access.TestTypes: {1, 2, 3}}},
 		{"siteadmin", access.UserCaller(2), want{
 			access.Sites: {1}, access.Projects: {1, 2}, access.ParticipantGroups: {1, 2}, access.Participants: {1, 2, 3},
 			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {2, 3, 6},
-			access.Users: union([]int32{2}, p1users), access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28}},
+			access.Users: union([]int32{2}, p1users), access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28, access.TestTypes: {1, 2}}},
 		{"user", access.UserCaller(3), want{
 			access.Sites: {1}, access.Projects: {1, 2}, access.ParticipantGroups: {1, 2}, access.Participants: {1, 2, 3},
 			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {3, 6},
-			access.Users: p1users, access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28}},
+			access.Users: p1users, access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28, access.TestTypes: {1, 2}}},
 		{"user2", access.UserCaller(4), want{
 			access.Sites: {1}, access.Projects: {1, 2}, access.ParticipantGroups: {1, 2}, access.Participants: {1, 2, 3},
 			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {2, 3, 6},
-			access.Users: p1users, access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28}},
+			access.Users: p1users, access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28, access.TestTypes: {1, 2}}},
 		{"user3", access.UserCaller(5), want{
 			access.Sites: {1}, access.Projects: {1}, access.ParticipantGroups: {1}, access.Participants: {1, 2, 3},
 			access.Devices: {1, 2}, access.SessionTypes: {1, 2, 3, 4, 5}, access.Services: {3, 6},
-			access.Users: p1users, access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28}},
+			access.Users: p1users, access.UserGroups: {1, 2, 3, 4}, access.Sessions: all28, access.TestTypes: {1, 2}}},
 		{"user4", access.UserCaller(6), want{
 			access.Sites: nil, access.Projects: nil, access.ParticipantGroups: nil, access.Participants: nil,
 			access.Devices: nil, access.SessionTypes: nil, access.Services: nil,
-			access.Users: {6}, access.UserGroups: nil, access.Sessions: nil}},
+			access.Users: {6}, access.UserGroups: nil, access.Sessions: nil, access.TestTypes: nil}},
 		{"participant1", access.ParticipantCaller(1), want{
 			access.Sites: {1}, access.Projects: {1}, access.ParticipantGroups: {1}, access.Participants: {1},
 			access.Devices: {1}, access.SessionTypes: {1, 2, 3, 4}, access.Services: {3, 6},
-			access.Users: nil, access.UserGroups: nil, access.Sessions: all28}},
+			access.Users: nil, access.UserGroups: nil, access.Sessions: all28, access.TestTypes: {1, 2}}},
 		{"device1", access.DeviceCaller(1), want{
 			access.Sites: {1, 2}, access.Projects: {1, 3}, access.ParticipantGroups: nil, access.Participants: {1, 2},
 			access.Devices: {1}, access.SessionTypes: {1, 2, 3, 4}, access.Services: {3, 6},
-			access.Users: nil, access.UserGroups: nil, access.Sessions: rng(9, 20)}},
+			access.Users: nil, access.UserGroups: nil, access.Sessions: rng(9, 20), access.TestTypes: {1, 2, 3}}},
 		{"service VideoRehab", access.ServiceCaller(6), want{
 			access.Sites: {1}, access.Projects: {1}, access.ParticipantGroups: {1}, access.Participants: {1, 2, 3},
 			access.Devices: {1, 2}, access.SessionTypes: {1}, access.Services: {6},
 			// users of P1 (user, user2, user3) + superadmin + admins of site 1 (siteadmin, user2)
 			access.Users: {1, 2, 3, 4, 5}, access.UserGroups: {1, 2, 3, 4},
-			access.Sessions: union([]int32{2, 25, 26, 27, 28}, sessionsOfType(1))}},
+			access.Sessions: union([]int32{2, 25, 26, 27, 28}, sessionsOfType(1)), access.TestTypes: {1, 2}}},
 	}
 	for _, c := range cases {
 		for _, o := range access.AllObjects {

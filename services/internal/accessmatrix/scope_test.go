@@ -208,13 +208,15 @@ var scopeRules = map[string]string{
 	"core.t_sessions_devices":           `t.id_session IN (SELECT id FROM ss)`,
 	"core.t_sessions_events":            `t.id_session IN (SELECT id FROM ss)`,
 	"core.t_assets":                     `t.id_session IN (SELECT id FROM ss)`,
-	"core.t_tests_types":                `false`,
-	"core.t_tests_types_sites":          `false`,
-	"core.t_tests_types_projects":       `t.id_project IN (SELECT id FROM p)`,
-	"core.t_tests":                      `t.id_session IN (SELECT id FROM ss)`,
-	"core.t_tests_invitations":          `t.id_session IN (SELECT id FROM ss)`,
-	"core.daily_jobs":                   `false`,
-	"core.t_services_credentials":       `false`,
+	// A test type of a service it administers (DELETE /api/user/testtypes), with its links.
+	"core.t_tests_types":       `t.id_service = ANY(@services)`,
+	"core.t_tests_types_sites": `EXISTS (SELECT 1 FROM core.t_tests_types x WHERE x.id_test_type = t.id_test_type AND x.id_service = ANY(@services))`,
+	"core.t_tests_types_projects": `t.id_project IN (SELECT id FROM p)
+	     OR EXISTS (SELECT 1 FROM core.t_tests_types x WHERE x.id_test_type = t.id_test_type AND x.id_service = ANY(@services))`,
+	"core.t_tests":                `t.id_session IN (SELECT id FROM ss)`,
+	"core.t_tests_invitations":    `t.id_session IN (SELECT id FROM ss)`,
+	"core.daily_jobs":             `false`,
+	"core.t_services_credentials": `false`,
 	// Audit trails every request may append to (a failed login names its target); existing rows
 	// must never change.
 	"logging.t_log_entry": `t.id_log_entry > @max_logging_t_log_entry`,
