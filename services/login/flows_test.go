@@ -375,6 +375,13 @@ func TestDeviceLoginAndRegistration(t *testing.T) {
 		t.Fatalf("certificate login %s", r.body)
 	}
 	wantUnauthorized(t, "certificate header from an untrusted peer", do(t, req{url: untrusted + "/api/device/login", header: hdr}))
+	// The certificate is the device's credential on core's device API too.
+	core := e.process("core")
+	r = do(t, req{url: core + "/api/device/devices", header: hdr})
+	wantCode(t, "certificate on core's device API", r, 200)
+	if r.json(t)["device_info"].(map[string]any)["device_uuid"] != devUUID {
+		t.Fatalf("device API by certificate %s", r.body)
+	}
 	// A certificate not signed by the device CA.
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: bigOne(), Subject: pkix.Name{CommonName: devUUID}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
