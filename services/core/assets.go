@@ -71,17 +71,28 @@ func (s *assets) GetAssets(ctx context.Context, r *corev1.GetAssetsRequest) (*co
 	if err := s.requireSelected(ctx, m, obj, id, msg); err != nil {
 		return nil, err
 	}
-	rows, err := store.SelectAssets(ctx, s.db, m.acc, by, id, uuid)
+	out, err := s.selectAssets(ctx, by, id, uuid, r.Full, r.WithUrls, r.WithOnlyToken)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.GetAssetsResponse{Assets: out}, nil
+}
+
+// selectAssets lists the assets of one selector in the caller's scope as OpenTera's JSON: the
+// minimal or full form, with_urls adding an access token and the owner's URLs, with_only_token
+// the uuid and token alone.
+func (s *Service) selectAssets(ctx context.Context, by store.AssetSelector, id int32, uuid string, full, withURLs, onlyToken bool) ([]*corev1.UserAsset, error) {
+	rows, err := store.SelectAssets(ctx, s.db, caller(ctx).acc, by, id, uuid)
 	if err != nil {
 		return nil, s.dbError(ctx, err)
 	}
 	out := make([]*corev1.UserAsset, 0, len(rows))
 	for _, a := range rows {
 		p := &corev1.UserAsset{AssetUuid: &a.AssetUUID}
-		if !r.WithOnlyToken {
-			p = userAssetProto(a, r.Full)
+		if !onlyToken {
+			p = userAssetProto(a, full)
 		}
-		if r.WithUrls || r.WithOnlyToken {
+		if withURLs || onlyToken {
 			tok, err := s.sign(func(sg *authn.Signer) (string, error) {
 				return sg.AssetToken(authn.FromContext(ctx).UUID, []string{a.AssetUUID})
 			})
@@ -90,12 +101,12 @@ func (s *assets) GetAssets(ctx context.Context, r *corev1.GetAssetsRequest) (*co
 			}
 			p.AccessToken = &tok
 		}
-		if r.WithUrls && !r.WithOnlyToken {
+		if withURLs && !onlyToken {
 			p.AssetUrl, p.AssetInfosUrl = s.assetURLs(a)
 		}
 		out = append(out, p)
 	}
-	return &corev1.GetAssetsResponse{Assets: out}, nil
+	return out, nil
 }
 
 // sign signs one access token with the service's signer (OpenTera signs one per asset, test

@@ -155,7 +155,7 @@ func (s *deviceSurface) DeleteDeviceSessionEvent(context.Context, *corev1.Delete
 }
 
 func (s *deviceSurface) GetDeviceAssets(ctx context.Context, r *corev1.GetDeviceAssetsRequest) (*corev1.GetDeviceAssetsResponse, error) {
-	out, err := s.ownAssets(ctx, r.IdAsset, r.AssetUuid, r.IdSession)
+	out, err := s.ownAssets(ctx, r.IdAsset, r.AssetUuid, r.IdSession, r.WithUrls, r.WithOnlyToken)
 	if err != nil {
 		return nil, err
 	}

@@ -74,7 +74,9 @@ func (s *participantSurface) GetParticipantAssets(ctx context.Context, r *corev1
 		// A static token names what it fetches.
 		return nil, apierr.Forbidden("Forbidden")
 	}
-	out, err := s.ownAssets(ctx, r.IdAsset, r.AssetUuid, r.IdSession)
+	// Access tokens for the full role only (OpenTera).
+	full := authn.FromContext(ctx).Full
+	out, err := s.ownAssets(ctx, r.IdAsset, r.AssetUuid, r.IdSession, r.WithUrls && full, r.WithOnlyToken && full)
 	if err != nil {
 		return nil, err
 	}
@@ -84,38 +86,20 @@ func (s *participantSurface) GetParticipantAssets(ctx context.Context, r *corev1
 // ownAssets lists the assets of a participant or a device (the store scopes them to the
 // caller) narrowed by OpenTera's one selector: id_asset, else asset_uuid, else id_session, which
 // must be a session the caller created (403).
-func (s *Service) ownAssets(ctx context.Context, id int32, uuid string, session int32) ([]*corev1.Asset, error) {
-	m := caller(ctx)
+func (s *Service) ownAssets(ctx context.Context, id int32, uuid string, session int32, withURLs, onlyToken bool) ([]*corev1.UserAsset, error) {
 	if session != 0 {
-		if ok, err := store.OwnsSession(ctx, s.db, m.acc, session); err != nil || !ok {
+		if ok, err := store.OwnsSession(ctx, s.db, caller(ctx).acc, session); err != nil || !ok {
 			return nil, errOr(s.dbError(ctx, err), apierr.Forbidden("No access to session"))
 		}
 	}
-	var f store.AssetFilter
+	by, key := store.OwnAssets, int32(0)
 	switch {
 	case id != 0:
-		f.ID = &id
+		by, key = store.OwnAssetByID, id
 	case uuid != "":
-		f.UUID = &uuid
+		by = store.OwnAssetByUUID
 	case session != 0:
-		f.Session = &session
+		by, key = store.OwnAssetsOfSession, session
 	}
-	rows, err := store.ListAssets(ctx, s.db, m.acc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.Asset, 0, len(rows))
-	for _, a := range rows {
-		out = append(out, assetProto(a))
-	}
-	return out, nil
-}
-
-func assetProto(a store.AssetRow) *corev1.Asset {
-	return &corev1.Asset{IdAsset: a.IDAsset, IdSession: a.IDSession, IdDevice: int32Value(a.IDDevice),
-		IdParticipant: int32Value(a.IDParticipant), IdUser: int32Value(a.IDUser), IdService: int32Value(a.IDService),
-		AssetName: a.AssetName, AssetUuid: a.AssetUUID, AssetServiceUuid: a.AssetServiceUUID, AssetType: a.AssetType,
-		AssetDatetime: strValue(isoTime(a.AssetDatetime)), AssetExpirationDatetime: strValue(isoTime(a.AssetExpirationDatetime)),
-		AssetServiceOwnerName: a.ServiceOwnerName, AssetSessionName: a.SessionName, AssetDevice: a.DeviceName,
-		AssetUser: a.UserName, AssetParticipant: a.ParticipantName, AssetService: a.ServiceName}
+	return s.selectAssets(ctx, by, key, uuid, true, withURLs, onlyToken)
 }

@@ -199,6 +199,16 @@ func TestParticipantSurfaceAssets(t *testing.T) {
 			t.Errorf("%s: %v", q, ids(got, "id_asset"))
 		}
 	}
+	// Access tokens for the full role only.
+	if got := e.list("participant1", "/api/participant/assets?with_urls=true"); len(got) != 1 || got[0]["access_token"] == nil || got[0]["asset_url"] == nil {
+		t.Errorf("with_urls, full: %v", got)
+	}
+	if got := e.list("participant1", "/api/participant/assets?with_only_token=true"); len(got) != 1 || len(got[0]) != 2 || got[0]["access_token"] == nil {
+		t.Errorf("with_only_token, full: %v", got)
+	}
+	if got := e.list(static, "/api/participant/assets?id_asset=1&with_urls=true&with_only_token=true"); len(got) != 1 || got[0]["access_token"] != nil || got[0]["asset_name"] == nil {
+		t.Errorf("a static token gets no access token: %v", got)
+	}
 	// Assets of others, and sessions it did not create.
 	if got := e.list(static, "/api/participant/assets?id_asset=4"); len(got) != 0 {
 		t.Errorf("asset 4 is device 1's: %v", got)

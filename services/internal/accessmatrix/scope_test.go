@@ -454,12 +454,11 @@ var sessionOwn = map[string]bool{"id_session_type": true, "session_type_name": t
 
 // ownKeys are, by the key that marks an object, the references a visible object carries of its
 // own: a session its type; a participant its group (a device sees its participants, not their
-// groups); an asset its session and creator service (a participant's or device's own assets are
-// those it is the id_participant / id_device of, whatever session holds them, as OpenTera).
+// groups); an asset the service that created it.
 var ownKeys = map[string]map[string]bool{
 	"session_uuid":     sessionOwn,
 	"participant_uuid": {"id_participant_group": true},
-	"asset_uuid":       {"id_session": true, "id_service": true},
+	"asset_uuid":       {"id_service": true},
 }
 
 // leaks lists what of the out-of-scope set a JSON answer carries, key by key, at any depth.

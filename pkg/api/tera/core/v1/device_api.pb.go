@@ -918,10 +918,14 @@ func (*DeleteDeviceSessionEventResponse) Descriptor() ([]byte, []int) {
 
 // GetDeviceAssetsRequest holds the query parameters.
 type GetDeviceAssetsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	IdAsset       int32                  `protobuf:"varint,1,opt,name=id_asset,json=idAsset,proto3" json:"id_asset,omitempty"`
-	AssetUuid     string                 `protobuf:"bytes,2,opt,name=asset_uuid,json=assetUuid,proto3" json:"asset_uuid,omitempty"`
-	IdSession     int32                  `protobuf:"varint,3,opt,name=id_session,json=idSession,proto3" json:"id_session,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	IdAsset   int32                  `protobuf:"varint,1,opt,name=id_asset,json=idAsset,proto3" json:"id_asset,omitempty"`
+	AssetUuid string                 `protobuf:"bytes,2,opt,name=asset_uuid,json=assetUuid,proto3" json:"asset_uuid,omitempty"`
+	IdSession int32                  `protobuf:"varint,3,opt,name=id_session,json=idSession,proto3" json:"id_session,omitempty"`
+	// Adds access_token (a 30 min token for the asset's service), asset_url and asset_infos_url.
+	WithUrls bool `protobuf:"varint,4,opt,name=with_urls,json=withUrls,proto3" json:"with_urls,omitempty"`
+	// Only asset_uuid and access_token.
+	WithOnlyToken bool `protobuf:"varint,5,opt,name=with_only_token,json=withOnlyToken,proto3" json:"with_only_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -977,10 +981,24 @@ func (x *GetDeviceAssetsRequest) GetIdSession() int32 {
 	return 0
 }
 
+func (x *GetDeviceAssetsRequest) GetWithUrls() bool {
+	if x != nil {
+		return x.WithUrls
+	}
+	return false
+}
+
+func (x *GetDeviceAssetsRequest) GetWithOnlyToken() bool {
+	if x != nil {
+		return x.WithOnlyToken
+	}
+	return false
+}
+
 // GetDeviceAssetsResponse is a bare JSON array over REST.
 type GetDeviceAssetsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Assets        []*Asset               `protobuf:"bytes,1,rep,name=assets,proto3" json:"assets,omitempty"`
+	Assets        []*UserAsset           `protobuf:"bytes,1,rep,name=assets,proto3" json:"assets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1015,7 +1033,7 @@ func (*GetDeviceAssetsResponse) Descriptor() ([]byte, []int) {
 	return file_tera_core_v1_device_api_proto_rawDescGZIP(), []int{21}
 }
 
-func (x *GetDeviceAssetsResponse) GetAssets() []*Asset {
+func (x *GetDeviceAssetsResponse) GetAssets() []*UserAsset {
 	if x != nil {
 		return x.Assets
 	}
@@ -1026,7 +1044,7 @@ var File_tera_core_v1_device_api_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_device_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1dtera/core/v1/device_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x18tera/core/v1/asset.proto\x1a\x1atera/core/v1/devices.proto\x1a\"tera/core/v1/participant_api.proto\x1a#tera/core/v1/participant_self.proto\x1a\x1btera/core/v1/sessions.proto\x1a\x1ftera/core/v1/sessiontypes.proto\x1a\x1dtera/options/v1/options.proto\"\x16\n" +
+	"\x1dtera/core/v1/device_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19tera/core/v1/assets.proto\x1a\x1atera/core/v1/devices.proto\x1a\"tera/core/v1/participant_api.proto\x1a#tera/core/v1/participant_self.proto\x1a\x1btera/core/v1/sessions.proto\x1a\x1ftera/core/v1/sessiontypes.proto\x1a\x1dtera/options/v1/options.proto\"\x16\n" +
 	"\x14GetDeviceSelfRequest\"g\n" +
 	"\x0fParticipantInfo\x12)\n" +
 	"\x10participant_name\x18\x01 \x01(\tR\x0fparticipantName\x12)\n" +
@@ -1071,15 +1089,17 @@ const file_tera_core_v1_device_api_proto_rawDesc = "" +
 	"\x0esession_events\x18\x01 \x03(\v2\x1a.tera.core.v1.SessionEventR\rsessionEvents\"1\n" +
 	"\x1fDeleteDeviceSessionEventRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\"\"\n" +
-	" DeleteDeviceSessionEventResponse\"q\n" +
+	" DeleteDeviceSessionEventResponse\"\xb6\x01\n" +
 	"\x16GetDeviceAssetsRequest\x12\x19\n" +
 	"\bid_asset\x18\x01 \x01(\x05R\aidAsset\x12\x1d\n" +
 	"\n" +
 	"asset_uuid\x18\x02 \x01(\tR\tassetUuid\x12\x1d\n" +
 	"\n" +
-	"id_session\x18\x03 \x01(\x05R\tidSession\"F\n" +
-	"\x17GetDeviceAssetsResponse\x12+\n" +
-	"\x06assets\x18\x01 \x03(\v2\x13.tera.core.v1.AssetR\x06assets2\xbd\f\n" +
+	"id_session\x18\x03 \x01(\x05R\tidSession\x12\x1b\n" +
+	"\twith_urls\x18\x04 \x01(\bR\bwithUrls\x12&\n" +
+	"\x0fwith_only_token\x18\x05 \x01(\bR\rwithOnlyToken\"J\n" +
+	"\x17GetDeviceAssetsResponse\x12/\n" +
+	"\x06assets\x18\x01 \x03(\v2\x17.tera.core.v1.UserAssetR\x06assets2\xbd\f\n" +
 	"\x14DeviceSurfaceService\x12~\n" +
 	"\rGetDeviceSelf\x12\".tera.core.v1.GetDeviceSelfRequest\x1a#.tera.core.v1.GetDeviceSelfResponse\"$\x8a\xb5\x18\x05\x12\x01\x03(\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/api/device/devices\x12\x8d\x01\n" +
 	"\x0ePostDeviceSelf\x12#.tera.core.v1.PostDeviceSelfRequest\x1a$.tera.core.v1.PostDeviceSelfResponse\"0\x8a\xb5\x18\x05\x12\x01\x03(\x02\x82\xd3\xe4\x93\x02!:\x01*b\adevices\"\x13/api/device/devices\x12\x9b\x01\n" +
@@ -1136,7 +1156,7 @@ var file_tera_core_v1_device_api_proto_goTypes = []any{
 	(*Session)(nil),                          // 26: tera.core.v1.Session
 	(*SessionEventBody)(nil),                 // 27: tera.core.v1.SessionEventBody
 	(*SessionEvent)(nil),                     // 28: tera.core.v1.SessionEvent
-	(*Asset)(nil),                            // 29: tera.core.v1.Asset
+	(*UserAsset)(nil),                        // 29: tera.core.v1.UserAsset
 }
 var file_tera_core_v1_device_api_proto_depIdxs = []int32{
 	22, // 0: tera.core.v1.GetDeviceSelfResponse.device_info:type_name -> tera.core.v1.DeviceItem
@@ -1149,7 +1169,7 @@ var file_tera_core_v1_device_api_proto_depIdxs = []int32{
 	26, // 7: tera.core.v1.PostDeviceSessionResponse.session:type_name -> tera.core.v1.Session
 	27, // 8: tera.core.v1.PostDeviceSessionEventRequest.session_event:type_name -> tera.core.v1.SessionEventBody
 	28, // 9: tera.core.v1.PostDeviceSessionEventResponse.session_events:type_name -> tera.core.v1.SessionEvent
-	29, // 10: tera.core.v1.GetDeviceAssetsResponse.assets:type_name -> tera.core.v1.Asset
+	29, // 10: tera.core.v1.GetDeviceAssetsResponse.assets:type_name -> tera.core.v1.UserAsset
 	0,  // 11: tera.core.v1.DeviceSurfaceService.GetDeviceSelf:input_type -> tera.core.v1.GetDeviceSelfRequest
 	4,  // 12: tera.core.v1.DeviceSurfaceService.PostDeviceSelf:input_type -> tera.core.v1.PostDeviceSelfRequest
 	6,  // 13: tera.core.v1.DeviceSurfaceService.GetDeviceParticipants:input_type -> tera.core.v1.GetDeviceParticipantsRequest
@@ -1182,7 +1202,7 @@ func file_tera_core_v1_device_api_proto_init() {
 	if File_tera_core_v1_device_api_proto != nil {
 		return
 	}
-	file_tera_core_v1_asset_proto_init()
+	file_tera_core_v1_assets_proto_init()
 	file_tera_core_v1_devices_proto_init()
 	file_tera_core_v1_participant_api_proto_init()
 	file_tera_core_v1_participant_self_proto_init()

@@ -69,9 +69,9 @@ type DeviceSurfaceServiceClient interface {
 	PostDeviceSessionEvent(ctx context.Context, in *PostDeviceSessionEventRequest, opts ...grpc.CallOption) (*PostDeviceSessionEventResponse, error)
 	// DeleteDeviceSessionEvent is OpenTera's 403 "Forbidden for security reasons".
 	DeleteDeviceSessionEvent(ctx context.Context, in *DeleteDeviceSessionEventRequest, opts ...grpc.CallOption) (*DeleteDeviceSessionEventResponse, error)
-	// GetDeviceAssets lists the assets whose id_device is the caller, narrowed by one of id_asset,
-	// asset_uuid, id_session (in that order; id_session must be a session the device created,
-	// else 403).
+	// GetDeviceAssets lists the assets whose id_device is the caller, in sessions it sees, narrowed
+	// by one of id_asset, asset_uuid, id_session (in that order; id_session must be a session the
+	// device created, else 403), in the full form; with_urls and with_only_token as the user API.
 	GetDeviceAssets(ctx context.Context, in *GetDeviceAssetsRequest, opts ...grpc.CallOption) (*GetDeviceAssetsResponse, error)
 }
 
@@ -221,9 +221,9 @@ type DeviceSurfaceServiceServer interface {
 	PostDeviceSessionEvent(context.Context, *PostDeviceSessionEventRequest) (*PostDeviceSessionEventResponse, error)
 	// DeleteDeviceSessionEvent is OpenTera's 403 "Forbidden for security reasons".
 	DeleteDeviceSessionEvent(context.Context, *DeleteDeviceSessionEventRequest) (*DeleteDeviceSessionEventResponse, error)
-	// GetDeviceAssets lists the assets whose id_device is the caller, narrowed by one of id_asset,
-	// asset_uuid, id_session (in that order; id_session must be a session the device created,
-	// else 403).
+	// GetDeviceAssets lists the assets whose id_device is the caller, in sessions it sees, narrowed
+	// by one of id_asset, asset_uuid, id_session (in that order; id_session must be a session the
+	// device created, else 403), in the full form; with_urls and with_only_token as the user API.
 	GetDeviceAssets(context.Context, *GetDeviceAssetsRequest) (*GetDeviceAssetsResponse, error)
 	mustEmbedUnimplementedDeviceSurfaceServiceServer()
 }

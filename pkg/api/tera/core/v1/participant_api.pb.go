@@ -493,10 +493,14 @@ func (x *PostParticipantSessionResponse) GetSession() *Session {
 
 // GetParticipantAssetsRequest holds the query parameters.
 type GetParticipantAssetsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	IdAsset       int32                  `protobuf:"varint,1,opt,name=id_asset,json=idAsset,proto3" json:"id_asset,omitempty"`
-	AssetUuid     string                 `protobuf:"bytes,2,opt,name=asset_uuid,json=assetUuid,proto3" json:"asset_uuid,omitempty"`
-	IdSession     int32                  `protobuf:"varint,3,opt,name=id_session,json=idSession,proto3" json:"id_session,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	IdAsset   int32                  `protobuf:"varint,1,opt,name=id_asset,json=idAsset,proto3" json:"id_asset,omitempty"`
+	AssetUuid string                 `protobuf:"bytes,2,opt,name=asset_uuid,json=assetUuid,proto3" json:"asset_uuid,omitempty"`
+	IdSession int32                  `protobuf:"varint,3,opt,name=id_session,json=idSession,proto3" json:"id_session,omitempty"`
+	// Adds access_token (a 30 min token for the asset's service), asset_url and asset_infos_url.
+	WithUrls bool `protobuf:"varint,4,opt,name=with_urls,json=withUrls,proto3" json:"with_urls,omitempty"`
+	// Only asset_uuid and access_token.
+	WithOnlyToken bool `protobuf:"varint,5,opt,name=with_only_token,json=withOnlyToken,proto3" json:"with_only_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -552,10 +556,24 @@ func (x *GetParticipantAssetsRequest) GetIdSession() int32 {
 	return 0
 }
 
+func (x *GetParticipantAssetsRequest) GetWithUrls() bool {
+	if x != nil {
+		return x.WithUrls
+	}
+	return false
+}
+
+func (x *GetParticipantAssetsRequest) GetWithOnlyToken() bool {
+	if x != nil {
+		return x.WithOnlyToken
+	}
+	return false
+}
+
 // GetParticipantAssetsResponse is a bare JSON array over REST.
 type GetParticipantAssetsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Assets        []*Asset               `protobuf:"bytes,1,rep,name=assets,proto3" json:"assets,omitempty"`
+	Assets        []*UserAsset           `protobuf:"bytes,1,rep,name=assets,proto3" json:"assets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -590,7 +608,7 @@ func (*GetParticipantAssetsResponse) Descriptor() ([]byte, []int) {
 	return file_tera_core_v1_participant_api_proto_rawDescGZIP(), []int{8}
 }
 
-func (x *GetParticipantAssetsResponse) GetAssets() []*Asset {
+func (x *GetParticipantAssetsResponse) GetAssets() []*UserAsset {
 	if x != nil {
 		return x.Assets
 	}
@@ -601,7 +619,7 @@ var File_tera_core_v1_participant_api_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_participant_api_proto_rawDesc = "" +
 	"\n" +
-	"\"tera/core/v1/participant_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x18tera/core/v1/asset.proto\x1a\x1atera/core/v1/devices.proto\x1a\x1btera/core/v1/sessions.proto\x1a\x1dtera/options/v1/options.proto\"O\n" +
+	"\"tera/core/v1/participant_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19tera/core/v1/assets.proto\x1a\x1atera/core/v1/devices.proto\x1a\x1btera/core/v1/sessions.proto\x1a\x1dtera/options/v1/options.proto\"O\n" +
 	"\x1cGetParticipantDevicesRequest\x12\x1b\n" +
 	"\tid_device\x18\x01 \x01(\x05R\bidDevice\x12\x12\n" +
 	"\x04list\x18\x02 \x01(\bR\x04list\"S\n" +
@@ -646,15 +664,17 @@ const file_tera_core_v1_participant_api_proto_rawDesc = "" +
 	"\x1dPostParticipantSessionRequest\x126\n" +
 	"\asession\x18\x01 \x01(\v2\x1c.tera.core.v1.OwnSessionBodyR\asession\"Q\n" +
 	"\x1ePostParticipantSessionResponse\x12/\n" +
-	"\asession\x18\x01 \x01(\v2\x15.tera.core.v1.SessionR\asession\"v\n" +
+	"\asession\x18\x01 \x01(\v2\x15.tera.core.v1.SessionR\asession\"\xbb\x01\n" +
 	"\x1bGetParticipantAssetsRequest\x12\x19\n" +
 	"\bid_asset\x18\x01 \x01(\x05R\aidAsset\x12\x1d\n" +
 	"\n" +
 	"asset_uuid\x18\x02 \x01(\tR\tassetUuid\x12\x1d\n" +
 	"\n" +
-	"id_session\x18\x03 \x01(\x05R\tidSession\"K\n" +
-	"\x1cGetParticipantAssetsResponse\x12+\n" +
-	"\x06assets\x18\x01 \x03(\v2\x13.tera.core.v1.AssetR\x06assets2\xc2\x05\n" +
+	"id_session\x18\x03 \x01(\x05R\tidSession\x12\x1b\n" +
+	"\twith_urls\x18\x04 \x01(\bR\bwithUrls\x12&\n" +
+	"\x0fwith_only_token\x18\x05 \x01(\bR\rwithOnlyToken\"O\n" +
+	"\x1cGetParticipantAssetsResponse\x12/\n" +
+	"\x06assets\x18\x01 \x03(\v2\x17.tera.core.v1.UserAssetR\x06assets2\xc2\x05\n" +
 	"\x19ParticipantSurfaceService\x12\xa6\x01\n" +
 	"\x15GetParticipantDevices\x12*.tera.core.v1.GetParticipantDevicesRequest\x1a+.tera.core.v1.GetParticipantDevicesResponse\"4\x8a\xb5\x18\a\x12\x01\x02\x18\x01(\x01\x82\xd3\xe4\x93\x02#b\adevices\x12\x18/api/participant/devices\x12\xab\x01\n" +
 	"\x16GetParticipantSessions\x12+.tera.core.v1.GetParticipantSessionsRequest\x1a,.tera.core.v1.GetParticipantSessionsResponse\"6\x8a\xb5\x18\a\x12\x01\x02\x18\x01(\x01\x82\xd3\xe4\x93\x02%b\bsessions\x12\x19/api/participant/sessions\x12\xab\x01\n" +
@@ -688,7 +708,7 @@ var file_tera_core_v1_participant_api_proto_goTypes = []any{
 	(*Session)(nil),                        // 10: tera.core.v1.Session
 	(*structpb.Value)(nil),                 // 11: google.protobuf.Value
 	(*structpb.ListValue)(nil),             // 12: google.protobuf.ListValue
-	(*Asset)(nil),                          // 13: tera.core.v1.Asset
+	(*UserAsset)(nil),                      // 13: tera.core.v1.UserAsset
 }
 var file_tera_core_v1_participant_api_proto_depIdxs = []int32{
 	9,  // 0: tera.core.v1.GetParticipantDevicesResponse.devices:type_name -> tera.core.v1.DeviceItem
@@ -699,7 +719,7 @@ var file_tera_core_v1_participant_api_proto_depIdxs = []int32{
 	12, // 5: tera.core.v1.OwnSessionBody.session_devices:type_name -> google.protobuf.ListValue
 	4,  // 6: tera.core.v1.PostParticipantSessionRequest.session:type_name -> tera.core.v1.OwnSessionBody
 	10, // 7: tera.core.v1.PostParticipantSessionResponse.session:type_name -> tera.core.v1.Session
-	13, // 8: tera.core.v1.GetParticipantAssetsResponse.assets:type_name -> tera.core.v1.Asset
+	13, // 8: tera.core.v1.GetParticipantAssetsResponse.assets:type_name -> tera.core.v1.UserAsset
 	0,  // 9: tera.core.v1.ParticipantSurfaceService.GetParticipantDevices:input_type -> tera.core.v1.GetParticipantDevicesRequest
 	2,  // 10: tera.core.v1.ParticipantSurfaceService.GetParticipantSessions:input_type -> tera.core.v1.GetParticipantSessionsRequest
 	5,  // 11: tera.core.v1.ParticipantSurfaceService.PostParticipantSession:input_type -> tera.core.v1.PostParticipantSessionRequest
@@ -720,7 +740,7 @@ func file_tera_core_v1_participant_api_proto_init() {
 	if File_tera_core_v1_participant_api_proto != nil {
 		return
 	}
-	file_tera_core_v1_asset_proto_init()
+	file_tera_core_v1_assets_proto_init()
 	file_tera_core_v1_devices_proto_init()
 	file_tera_core_v1_sessions_proto_init()
 	file_tera_core_v1_participant_api_proto_msgTypes[2].OneofWrappers = []any{}

@@ -51,9 +51,11 @@ type ParticipantSurfaceServiceClient interface {
 	// participant set is updated instead (its start is kept). An update needs a session the
 	// caller created (403). Returns the session object in the full form. Limited role.
 	PostParticipantSession(ctx context.Context, in *PostParticipantSessionRequest, opts ...grpc.CallOption) (*PostParticipantSessionResponse, error)
-	// GetParticipantAssets lists the assets whose id_participant is the caller, narrowed by one of
-	// id_asset, asset_uuid, id_session (in that order; id_session must be a session the caller
-	// created, else 403). A limited caller must name one of them (403). Limited role.
+	// GetParticipantAssets lists the assets whose id_participant is the caller, in sessions it
+	// sees, narrowed by one of id_asset, asset_uuid, id_session (in that order; id_session must
+	// be a session the caller created, else 403), in the full form. A limited caller must name
+	// one of them (403) and gets no access tokens (with_urls and with_only_token are ignored, as
+	// OpenTera). Limited role.
 	GetParticipantAssets(ctx context.Context, in *GetParticipantAssetsRequest, opts ...grpc.CallOption) (*GetParticipantAssetsResponse, error)
 }
 
@@ -131,9 +133,11 @@ type ParticipantSurfaceServiceServer interface {
 	// participant set is updated instead (its start is kept). An update needs a session the
 	// caller created (403). Returns the session object in the full form. Limited role.
 	PostParticipantSession(context.Context, *PostParticipantSessionRequest) (*PostParticipantSessionResponse, error)
-	// GetParticipantAssets lists the assets whose id_participant is the caller, narrowed by one of
-	// id_asset, asset_uuid, id_session (in that order; id_session must be a session the caller
-	// created, else 403). A limited caller must name one of them (403). Limited role.
+	// GetParticipantAssets lists the assets whose id_participant is the caller, in sessions it
+	// sees, narrowed by one of id_asset, asset_uuid, id_session (in that order; id_session must
+	// be a session the caller created, else 403), in the full form. A limited caller must name
+	// one of them (403) and gets no access tokens (with_urls and with_only_token are ignored, as
+	// OpenTera). Limited role.
 	GetParticipantAssets(context.Context, *GetParticipantAssetsRequest) (*GetParticipantAssetsResponse, error)
 	mustEmbedUnimplementedParticipantSurfaceServiceServer()
 }
