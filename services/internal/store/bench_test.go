@@ -181,6 +181,35 @@ func BenchmarkSessionsAndDevices(b *testing.B) {
 	scope0 := access.For(access.UserCaller(t0.User))
 	explain("sessions", store.SessionsByParticipantQuery, store.SessionArgs(scope0, t0.Participant, sessionsFilter))
 	explain("devices", store.DevicesOfProjectQuery, store.DeviceArgs(scope0, store.DeviceFilter{Project: &t0.Project, ByName: true}))
+	// The statements with the access rules inlined as before migration 00015 (A/B below).
+	inlined := strings.NewReplacer(
+		"core.can_participants(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, @id)",
+		"EXISTS (SELECT 1 FROM core.acc_participants(@acc_kind::text, @acc_id::integer, @acc_admin::boolean) a WHERE a.id = @id)",
+		"core.can_participants(@acc_kind::text, @acc_id::integer, false, p.id_participant)",
+		"p.id_participant IN (SELECT id FROM core.acc_participants(@acc_kind::text, @acc_id::integer, false))",
+		"core.can_sites(@acc_kind::text, @acc_id::integer, false, s.id_site)",
+		"s.id_site IN (SELECT id FROM core.acc_sites(@acc_kind::text, @acc_id::integer, false))",
+		"core.can_projects(@acc_kind::text, @acc_id::integer, false, pr.id_project)",
+		"pr.id_project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false))",
+		"core.can_projects(@acc_kind::text, @acc_id::integer, false, @project)",
+		"@project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false))",
+		"core.can_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, d.id_device)",
+		"d.id_device IN (SELECT id FROM core.acc_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean))")
+	oldSessions, oldDevices := inlined.Replace(store.SessionsByParticipantQuery), inlined.Replace(store.DevicesOfProjectQuery)
+	explain("sessions, access rules inlined", oldSessions, store.SessionArgs(scope0, t0.Participant, sessionsFilter))
+	explain("devices, access rules inlined", oldDevices, store.DeviceArgs(scope0, store.DeviceFilter{Project: &t0.Project, ByName: true}))
+	count := func(sql string, args pgx.NamedArgs) (int, error) {
+		rows, err := pool.Query(ctx, sql, args)
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		rows.Close()
+		return n, rows.Err()
+	}
 
 	run := func(b *testing.B, query func(target) (int, error)) {
 		lat := make([]time.Duration, 0, b.N)
@@ -199,12 +228,23 @@ func BenchmarkSessionsAndDevices(b *testing.B) {
 		pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*q))] }
 		b.ReportMetric(float64(pct(0.50).Microseconds()), "p50-µs")
 		b.ReportMetric(float64(pct(0.99).Microseconds()), "p99-µs")
-		b.Logf("n=%d p50=%s p99=%s max=%s", len(lat), pct(0.50), pct(0.99), lat[len(lat)-1])
+		load, _ := os.ReadFile("/proc/loadavg")
+		b.Logf("n=%d p50=%s p99=%s max=%s load=%s", len(lat), pct(0.50), pct(0.99), lat[len(lat)-1], strings.TrimSpace(string(load)))
 	}
 	b.Run("sessions-by-participant-limit-50", func(b *testing.B) {
 		run(b, func(t target) (int, error) {
 			out, err := store.ListSessions(ctx, pool, access.For(access.UserCaller(t.User)), store.SessionsOfParticipant, t.Participant, sessionsFilter)
 			return len(out), err
+		})
+	})
+	b.Run("sessions-inlined-rules", func(b *testing.B) {
+		run(b, func(t target) (int, error) {
+			return count(oldSessions, store.SessionArgs(access.For(access.UserCaller(t.User)), t.Participant, sessionsFilter))
+		})
+	})
+	b.Run("devices-inlined-rules", func(b *testing.B) {
+		run(b, func(t target) (int, error) {
+			return count(oldDevices, store.DeviceArgs(access.For(access.UserCaller(t.User)), store.DeviceFilter{Project: &t.Project, ByName: true}))
 		})
 	})
 	b.Run("devices-by-project", func(b *testing.B) {
