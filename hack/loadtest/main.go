@@ -32,6 +32,7 @@ func main() {
 	conc := flag.Int("c", 8, "concurrent clients")
 	dur := flag.Duration("d", 10*time.Second, "duration of each run")
 	warm := flag.Duration("warmup", 2*time.Second, "warm-up before each run (not measured)")
+	only := flag.String("auth", "", `run only this kind: "token" or "basic" (default: both)`)
 	flag.Parse()
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc * 2}, Timeout: 30 * time.Second}
@@ -46,6 +47,9 @@ func main() {
 	}
 	fmt.Printf("GET %s  concurrency %d  %s per run\n", *path, *conc, *dur)
 	for _, run := range []struct{ name, auth string }{{"token", "OpenTera " + tok}, {"basic", basic}} {
+		if *only != "" && *only != run.name {
+			continue
+		}
 		_ = measure(client, *base+*path, run.auth, *conc, *warm)
 		r := measure(client, *base+*path, run.auth, *conc, *dur)
 		fmt.Printf("%-6s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  n=%d errors=%d\n",
