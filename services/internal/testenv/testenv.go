@@ -141,7 +141,7 @@ func ensureTemplateLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := exec(ctx, c.URL("postgres"), "CREATE DATABASE "+templateDB); err != nil {
+	if err := recreate(ctx, c.URL("postgres"), templateDB, "CREATE DATABASE "+templateDB); err != nil {
 		return err
 	}
 	pool, err := pgxpool.New(ctx, c.URL(templateDB))
@@ -155,6 +155,15 @@ func ensureTemplateLocked(ctx context.Context) error {
 	}
 	template = true
 	return nil
+}
+
+// recreate drops what an earlier, interrupted attempt left of a template database before
+// creating it, so one timed-out preparation does not fail every later test with "already exists".
+func recreate(ctx context.Context, url, name, create string) error {
+	if err := exec(ctx, url, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	return exec(ctx, url, create)
 }
 
 func exec(ctx context.Context, url, sql string) error {
@@ -178,7 +187,7 @@ func ensureFixtureLocked(ctx context.Context) error {
 	if err := ensureTemplateLocked(ctx); err != nil {
 		return err
 	}
-	if err := exec(ctx, cluster.URL("postgres"), fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", fixtureDB, templateDB)); err != nil {
+	if err := recreate(ctx, cluster.URL("postgres"), fixtureDB, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", fixtureDB, templateDB)); err != nil {
 		return err
 	}
 	pool, err := pgxpool.New(ctx, cluster.URL(fixtureDB))
@@ -192,6 +201,15 @@ func ensureFixtureLocked(ctx context.Context) error {
 	}
 	fixture = true
 	return nil
+}
+
+// prepare makes a template once. It has its own bound, longer than a clone's: migrating and
+// seeding under -race on a busy 2-core machine has taken over two minutes, and the bound is
+// a hang guard, not a budget.
+func prepare(ensure func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	return ensure(ctx)
 }
 
 // DatabaseURL returns the URL of a fresh database cloned from the migrated template. It is
@@ -219,7 +237,7 @@ func clone(t testing.TB, template string, ensure func(context.Context) error) st
 	defer cancel()
 	name := "t_" + randomHex(6)
 	mu.Lock()
-	err := ensure(ctx)
+	err := prepare(ensure)
 	if err == nil {
 		// Serialised: CREATE DATABASE refuses a template another backend is copying from.
 		err = exec(ctx, cluster.URL("postgres"), fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", name, template))
