@@ -137,9 +137,14 @@ func SessionTypeCheck(ctx context.Context, db DB, scope access.Scope, site int32
 }
 
 // SetProjectSessionTypes makes a project's session types the wanted set, touching only the links
-// of types the scope can see.
+// of types the scope can see. It must run in a transaction: it unlinks types that have sessions
+// in the project, as OpenTera's project POST does, by turning the link's delete check off for
+// that transaction only (migration 00018).
 func SetProjectSessionTypes(ctx context.Context, db DB, scope access.Scope, id int32, wanted []int32) error {
 	args := scope.Args(pgx.NamedArgs{"wanted": wanted, "id": id})
+	if _, err := db.Exec(ctx, `SELECT set_config('tera.session_type_project_check', 'off', true)`); err != nil {
+		return wrap("link project session types", err)
+	}
 	if _, err := db.Exec(ctx, `
 		INSERT INTO core.t_sessions_types_projects AS l (id_session_type, id_project)
 		SELECT DISTINCT w, @id::int FROM unnest(@wanted::int[]) w
