@@ -91,6 +91,7 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterTestTypeServiceServer(g, &testTypes{Service: s})
 	corev1.RegisterStatsServiceServer(g, &stats{Service: s})
 	corev1.RegisterFormServiceServer(g, &forms{Service: s})
+	corev1.RegisterServiceApiServiceServer(g, &serviceAPI{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -133,6 +134,7 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterTestTypeServiceHandler,
 		corev1.RegisterStatsServiceHandler,
 		corev1.RegisterFormServiceHandler,
+		corev1.RegisterServiceApiServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

@@ -65,32 +65,18 @@ func projectProto(r store.ProjectRow) *corev1.Project {
 func (s *projects) PostProject(ctx context.Context, r *corev1.PostProjectRequest) (*corev1.PostProjectResponse, error) {
 	m := caller(ctx)
 	b := r.GetProject()
-	switch {
-	case b == nil:
-		return nil, apierr.MissingArgument("Missing project")
-	case b.IdProject == nil:
-		return nil, apierr.MissingArgument("Missing id_project")
-	case b.GetIdProject() == 0 && b.IdSite == nil:
-		return nil, apierr.MissingArgument("Missing id_site arguments")
-	case b.GetIdProject() == 0 && b.ProjectName == nil:
-		return nil, apierr.MissingArgument("Missing project_name")
-	case b.ProjectName != nil && strings.TrimSpace(*b.ProjectName) == "":
-		return nil, apierr.InvalidArgument("Invalid project_name")
-	}
-	patch := store.ProjectPatch{IDSite: b.IdSite, Name: b.ProjectName, Enabled: b.ProjectEnabled,
-		SetDescription: b.ProjectDescription != nil}
-	if b.ProjectDescription != nil {
-		patch.Description = &b.ProjectDescription.Value
+	patch, err := projectPatch(b)
+	if err != nil {
+		return nil, err
 	}
 	var sessionTypes []int32
 	if b.Sessiontypes != nil {
-		var err error
 		if sessionTypes, err = idList(b.Sessiontypes, "id_session_type"); err != nil {
 			return nil, err
 		}
 	}
 	var row store.ProjectRow
-	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) (err error) {
 		id := b.GetIdProject()
 		if id == 0 {
 			id, err = store.InsertProject(ctx, tx, m.acc.AdminOnly(), patch)
@@ -111,6 +97,28 @@ func (s *projects) PostProject(ctx context.Context, r *corev1.PostProjectRequest
 	out := projectProto(row)
 	out.ProjectRole, out.ProjectParticipantGroupCount, out.ProjectParticipantCount = nil, nil, nil
 	return &corev1.PostProjectResponse{Projects: []*corev1.Project{out}}, nil
+}
+
+// projectPatch validates a {"project": {…}} body (user and service APIs) into a patch.
+func projectPatch(b *corev1.ProjectBody) (store.ProjectPatch, error) {
+	switch {
+	case b == nil:
+		return store.ProjectPatch{}, apierr.MissingArgument("Missing project")
+	case b.IdProject == nil:
+		return store.ProjectPatch{}, apierr.MissingArgument("Missing id_project")
+	case b.GetIdProject() == 0 && b.IdSite == nil:
+		return store.ProjectPatch{}, apierr.MissingArgument("Missing id_site arguments")
+	case b.GetIdProject() == 0 && b.ProjectName == nil:
+		return store.ProjectPatch{}, apierr.MissingArgument("Missing project_name")
+	case b.ProjectName != nil && strings.TrimSpace(*b.ProjectName) == "":
+		return store.ProjectPatch{}, apierr.InvalidArgument("Invalid project_name")
+	}
+	patch := store.ProjectPatch{IDSite: b.IdSite, Name: b.ProjectName, Enabled: b.ProjectEnabled,
+		SetDescription: b.ProjectDescription != nil}
+	if b.ProjectDescription != nil {
+		patch.Description = &b.ProjectDescription.Value
+	}
+	return patch, nil
 }
 
 // setSessionTypes replaces a project's session types: every listed type must be visible (403)

@@ -19,6 +19,8 @@ type scope struct {
 	super bool
 	// Write scope.
 	sites, projects, pgroups, participants, users, ugroups, devices, services, sessions []int32
+	// Sites it may create projects on (a user's administered sites, a service's linked sites).
+	newProjectSites []int32
 	// Read scope (the widest form of each function).
 	read map[access.Object][]int32
 	// max primary key per table at baseline: rows above it are new.
@@ -71,7 +73,22 @@ func freezeScope(ctx context.Context, db *pgxpool.Pool, a account) (*scope, erro
 			sc.participants = []int32{id}
 		case access.Device:
 			sc.devices = []int32{id}
+		case access.Service:
+			// A service writes what its links give it (the service API): its projects, their
+			// groups, participants and devices; it creates projects on its sites.
+			for _, x := range []struct {
+				dst *[]int32
+				fn  string
+			}{{&sc.projects, "acc_projects"}, {&sc.pgroups, "acc_participant_groups"}, {&sc.participants, "acc_participants"},
+				{&sc.devices, "acc_devices"}, {&sc.newProjectSites, "acc_sites"}} {
+				if *x.dst, err = q(x.fn, ", false"); err != nil {
+					return nil, err
+				}
+			}
 		}
+	}
+	if a.kind == access.User {
+		sc.newProjectSites = sc.sites
 	}
 	// Sessions it may write: those it may see (OpenTera's single-session rule) or was part of.
 	switch a.kind {
@@ -142,7 +159,7 @@ func contains(l []int32, x int32) bool {
 // changed it). The sets are the frozen scope plus the rows the account could have created in it
 // (above the baseline's max id). A table of schema core without a rule here fails the walk.
 const scopeCTE = `WITH
-np AS (SELECT id_project FROM core.t_projects WHERE id_project > @max_core_t_projects AND id_site = ANY(@sites)),
+np AS (SELECT id_project FROM core.t_projects WHERE id_project > @max_core_t_projects AND id_site = ANY(@new_project_sites)),
 p AS (SELECT unnest(@projects::int[]) AS id UNION SELECT id_project FROM np),
 pr AS (SELECT unnest(@projects_read::int[]) AS id UNION SELECT id_project FROM np),
 g AS (SELECT unnest(@ugroups::int[]) AS id UNION SELECT id_user_group FROM core.t_users_groups WHERE id_user_group > @max_core_t_users_groups
@@ -297,7 +314,7 @@ func newFingerprinter(ctx context.Context, db *pgxpool.Pool, sc *scope, a accoun
 	args := pgx.NamedArgs{"sites": sc.sites, "projects": sc.projects, "pgroups": sc.pgroups, "participants": sc.participants,
 		"users": sc.users, "ugroups": sc.ugroups, "devices": sc.devices, "services": sc.services,
 		"projects_read": sc.read[access.Projects], "sites_read": sc.read[access.Sites], "sessions": sc.sessions,
-		"kind": string(a.kind), "me": a.id, "users_read": sc.read[access.Users], "participants_read": sc.read[access.Participants]}
+		"kind": string(a.kind), "me": a.id, "new_project_sites": sc.newProjectSites, "users_read": sc.read[access.Users], "participants_read": sc.read[access.Participants]}
 	drop := ""
 	for _, c := range ignoredColumns {
 		drop += " - '" + c + "'"

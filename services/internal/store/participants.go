@@ -41,9 +41,11 @@ type ParticipantFilter struct {
 	Username      *string
 	UUID          *string
 	Name          *string
-	IDSite        *int32
-	IDProject     *int32
-	IDGroup       *int32
+	// NameContains keeps the participants whose name contains it (OpenTera's service API search).
+	NameContains *string
+	IDSite       *int32
+	IDProject    *int32
+	IDGroup      *int32
 	// IDDevice and IDSession keep the participants linked to that device or session.
 	IDDevice  *int32
 	IDSession *int32
@@ -84,6 +86,7 @@ SELECT p.id_participant, p.participant_uuid, p.participant_name, p.participant_u
    AND (@username::text IS NULL OR p.participant_username = @username)
    AND (@uuid::text IS NULL OR p.participant_uuid = @uuid)
    AND (@name::text IS NULL OR p.participant_name = @name)
+   AND (@name_contains::text IS NULL OR strpos(p.participant_name, @name_contains) > 0)
    AND (@id_site::integer IS NULL OR pr.id_site = @id_site)
    AND (@id_project::integer IS NULL OR p.id_project = @id_project)
    AND (@id_group::integer IS NULL OR p.id_participant_group = @id_group)
@@ -99,7 +102,7 @@ SELECT p.id_participant, p.participant_uuid, p.participant_name, p.participant_u
 // ParticipantArgs are the named arguments of ParticipantsQuery for a filter.
 func ParticipantArgs(scope access.Scope, f ParticipantFilter) pgx.NamedArgs {
 	return scope.Args(pgx.NamedArgs{"id_participant": f.IDParticipant, "username": f.Username, "uuid": f.UUID,
-		"name": f.Name, "id_site": f.IDSite, "id_project": f.IDProject, "id_group": f.IDGroup, "id_device": f.IDDevice,
+		"name": f.Name, "name_contains": f.NameContains, "id_site": f.IDSite, "id_project": f.IDProject, "id_group": f.IDGroup, "id_device": f.IDDevice,
 		"id_session": f.IDSession, "enabled": f.Enabled, "no_group": f.NoGroup, "with_last_session": f.WithLastSession,
 		"orderby_recents": f.OrderByRecents, "limit": f.Limit})
 }

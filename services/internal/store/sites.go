@@ -24,6 +24,8 @@ type SiteFilter struct {
 	IDDevice *int32
 	// UserUUID keeps the sites where that user holds a role.
 	UserUUID *string
+	// IDUser keeps the sites where that user holds a role, if the scope sees the user.
+	IDUser *int32
 }
 
 const listSitesSQL = `
@@ -39,12 +41,14 @@ SELECT s.id_site, s.site_name, s.site_2fa_required, r.role AS site_role
    AND (@user_uuid::text IS NULL OR s.id_site IN
         (SELECT ur.id_site FROM core.t_users u, core.user_site_roles(u.id_user) ur
           WHERE u.user_uuid = @user_uuid AND u.deleted_at IS NULL))
+   AND (@id_user::integer IS NULL OR (s.id_site IN (SELECT ur.id_site FROM core.user_site_roles(@id_user) ur)
+        AND @id_user IN (SELECT id FROM core.acc_users(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, false))))
  ORDER BY s.id_site`
 
 // ListSites returns the sites of the scope that match f, by id.
 func ListSites(ctx context.Context, db DB, scope access.Scope, f SiteFilter) ([]SiteRow, error) {
 	return list[SiteRow](ctx, db, "list sites", listSitesSQL, scope, pgx.NamedArgs{
-		"id_site": f.IDSite, "name": f.Name, "id_device": f.IDDevice, "user_uuid": f.UserUUID})
+		"id_site": f.IDSite, "name": f.Name, "id_device": f.IDDevice, "user_uuid": f.UserUUID, "id_user": f.IDUser})
 }
 
 // SitePatch is a partial update of a site; nil fields are left unchanged.

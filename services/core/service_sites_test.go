@@ -1,0 +1,99 @@
+package core_test
+
+import (
+	"context"
+	"testing"
+)
+
+// The service API's endpoints refuse every other kind of token (401), as OpenTera's
+// service_token_or_certificate_required.
+func TestServiceAPIRefusesOtherKinds(t *testing.T) {
+	e := newEnv(t)
+	paths := []string{"/api/service/sites", "/api/service/projects?id_project=1", "/api/service/participants?id_participant=1",
+		"/api/service/groups?id_project=1", "/api/service/devices?id_device=1"}
+	for kind, who := range e.otherKinds() {
+		for _, p := range paths {
+			if st, body := e.do(who, "GET", p, nil); st != 401 {
+				t.Errorf("%s on GET %s: %d %s, want 401", kind, p, st, body)
+			}
+		}
+		if st, _ := e.do(who, "POST", "/api/service/projects", map[string]any{"project": map[string]any{"id_project": 1, "project_name": "x"}}); st != 401 {
+			t.Errorf("%s on POST projects: %d, want 401", kind, st)
+		}
+	}
+}
+
+func TestServiceAPISites(t *testing.T) {
+	e := newEnv(t)
+	vr, ft := e.svc("VideoRehabService"), e.svc("FileTransferService")
+	cases := []struct {
+		who, q string
+		want   []int
+	}{
+		{vr, "", []int{1}},
+		{ft, "", []int{1, 2}},
+		{vr, "?id_site=1", []int{1}},
+		{vr, "?id_user=1", []int{1}},  // superadmin: every site, among the service's
+		{ft, "?id_user=2", []int{1}},  // siteadmin: site 1
+		{vr, "?id_user=6", []int{}},   // user4: no role anywhere
+		{vr, "?id_user=99", []int{}},  // unknown
+	}
+	for _, c := range cases {
+		if got := ids(e.list(c.who, "/api/service/sites"+c.q), "id_site"); !eqInts(got, c.want) {
+			t.Errorf("sites%s: %v, want %v", c.q, got, c.want)
+		}
+	}
+	e.expect(403, vr, "GET", "/api/service/sites?id_site=2", nil)
+	e.expect(403, vr, "GET", "/api/service/sites?id_site=99", nil)
+	got := e.list(vr, "/api/service/sites")
+	if len(got[0]) != 3 || got[0]["site_name"] != "Default Site" {
+		t.Errorf("minimal site JSON: %v", got[0])
+	}
+}
+
+func TestServiceAPIProjects(t *testing.T) {
+	e := newEnv(t)
+	vr, ft := e.svc("VideoRehabService"), e.svc("FileTransferService")
+	e.expect(400, vr, "GET", "/api/service/projects", nil)
+	e.expect(403, vr, "GET", "/api/service/projects?id_project=3", nil)
+	e.expect(403, vr, "GET", "/api/service/projects?id_site=2", nil)
+	got := e.list(vr, "/api/service/projects?id_project=1")
+	if len(got) != 1 || got[0]["project_name"] != "Default Project #1" || got[0]["site_name"] != nil {
+		t.Errorf("project 1 (minimal): %v", got)
+	}
+	if got := ids(e.list(ft, "/api/service/projects?id_site=1"), "id_project"); !eqInts(got, []int{1, 2}) {
+		t.Errorf("site 1 projects: %v", got)
+	}
+	// Only the projects the service is linked to (OpenTera lists the whole site).
+	if got := ids(e.list(vr, "/api/service/projects?id_site=1"), "id_project"); !eqInts(got, []int{1}) {
+		t.Errorf("site 1 projects of VideoRehab: %v", got)
+	}
+
+	// Writes, OpenTera's test_post_and_delete_endpoint_with_token.
+	e.expect(400, vr, "POST", "/api/service/projects", map[string]any{})
+	e.expect(400, vr, "POST", "/api/service/projects", map[string]any{"project": map[string]any{"project_name": "x"}})
+	e.expect(400, vr, "POST", "/api/service/projects", map[string]any{"project": map[string]any{"id_project": 0, "project_name": "x"}})
+	e.expect(400, vr, "POST", "/api/service/projects", "{not json")
+	e.expect(400, vr, "POST", "/api/service/projects", map[string]any{"project": map[string]any{"id_project": "one"}})
+	e.expect(403, vr, "POST", "/api/service/projects", map[string]any{"project": map[string]any{"id_project": 0, "id_site": 2, "project_name": "x"}})
+	p := e.postObject(vr, "/api/service/projects", map[string]any{"project": map[string]any{"id_project": 0, "id_site": 1, "project_name": "Service Project"}})
+	id := int(p["id_project"].(float64))
+	if p["site_name"] != "Default Site" || p["project_enabled"] != true {
+		t.Errorf("created project: %v", p)
+	}
+	var linked bool
+	_ = e.db.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM core.t_services_projects WHERE id_service = 6 AND id_project = $1 AND deleted_at IS NULL)", id).Scan(&linked)
+	if !linked {
+		t.Error("the creating service is not linked to its project")
+	}
+	e.expect(403, vr, "POST", "/api/service/projects", map[string]any{"project": map[string]any{"id_project": 3, "project_name": "x"}})
+	e.expect(403, vr, "POST", "/api/service/projects", map[string]any{"project": map[string]any{"id_project": id, "id_site": 2}})
+	p = e.postObject(vr, "/api/service/projects", map[string]any{"project": map[string]any{"id_project": id, "project_name": "Renamed"}})
+	if p["project_name"] != "Renamed" {
+		t.Errorf("updated: %v", p)
+	}
+	e.expect(403, vr, "DELETE", "/api/service/projects?id=3", nil)
+	e.expect(400, vr, "DELETE", "/api/service/projects", nil)
+	e.expect(500, vr, "DELETE", "/api/service/projects?id=1", nil) // participants with sessions
+	e.expect(200, vr, "DELETE", "/api/service/projects?id="+itoa(id), nil)
+}
