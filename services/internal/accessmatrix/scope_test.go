@@ -101,7 +101,8 @@ func freezeScope(ctx context.Context, db *pgxpool.Pool, a account) (*scope, erro
 		sc.sessions, err = list(ctx, db, `SELECT id_session FROM core.t_sessions WHERE id_creator_device = $1
 			UNION SELECT id_session FROM core.t_sessions_devices WHERE id_device = $1`, id)
 	default:
-		sc.sessions, err = list(ctx, db, "SELECT id_session FROM core.t_sessions WHERE id_creator_service = $1", id)
+		// A service writes the sessions of its scope (created, of its types, of its participants).
+		sc.sessions, err = q("acc_sessions", ", false")
 	}
 	if err != nil {
 		return nil, err
@@ -122,6 +123,14 @@ func freezeScope(ctx context.Context, db *pgxpool.Pool, a account) (*scope, erro
 		return nil, err
 	}
 	sc.read[access.Services] = union(sc.read[access.Services], onSites)
+	if a.kind == access.Service {
+		// The service registry is open to every service (GET /api/service/services, as OpenTera).
+		all, err := list(ctx, db, "SELECT id_service FROM core.t_services WHERE deleted_at IS NULL")
+		if err != nil {
+			return nil, err
+		}
+		sc.read[access.Services] = all
+	}
 	// Users and user groups are read in both forms (by projects and by sites): take the union.
 	for _, o := range []access.Object{access.Users, access.UserGroups} {
 		narrow, err := q("acc_"+string(o), ", false, false")

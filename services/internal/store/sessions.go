@@ -111,9 +111,13 @@ const sessionCols = `SELECT s.id_session, s.session_uuid, s.id_session_type, s.i
   LEFT JOIN core.t_services cs ON cs.id_service = s.id_creator_service
  WHERE s.deleted_at IS NULL AND `
 
+// A service sees only the sessions of its scope, whatever it lists them by (OpenTera's service
+// API lists every session of a user it sees, its other projects' included).
 const sessionTail = `
    AND (@only_id::integer IS NULL OR s.id_session = @only_id)
    AND (@only_uuid::text IS NULL OR s.session_uuid = @only_uuid)
+   AND (@acc_kind::text <> 'service'
+        OR s.id_session IN (SELECT id FROM core.acc_sessions(@acc_kind::text, @acc_id::integer, false)))
    AND (@status::integer IS NULL OR s.session_status = @status)
    AND (@start::date IS NULL OR s.session_start_datetime::date >= @start)
    AND (@end::date IS NULL OR s.session_start_datetime::date <= @end)
@@ -140,9 +144,9 @@ const sessionsByDevice = sessionCols + `s.id_session IN (SELECT x.id_session FRO
         OFFSET 0) x)
    AND core.can_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, @id)` + sessionTail
 
-// One session by id or uuid, if the user may see it (OpenTera's query_session).
+// One session by id or uuid, if the caller may see it (OpenTera's query_session for users).
 const sessionByID = sessionCols + `(s.id_session = @id OR s.session_uuid = @uuid)
-   AND core.user_can_session(@acc_id::integer, s.id_session)` + sessionTail
+   AND core.can_session(@acc_kind::text, @acc_id::integer, s.id_session)` + sessionTail
 
 // SessionSelector says which sessions to list.
 type SessionSelector int
@@ -306,7 +310,7 @@ const eventCols = `SELECT e.id_session_event, e.id_session, e.id_session_event_t
 // ListSessionEvents returns the events of a session the user may see, oldest first (none when
 // it may not).
 func ListSessionEvents(ctx context.Context, db DBTX, scope access.Scope, idSession int32) ([]SessionEvent, error) {
-	return queryEvents(ctx, db, eventCols+`e.id_session = @session AND core.user_can_session(@acc_id::integer, e.id_session)
+	return queryEvents(ctx, db, eventCols+`e.id_session = @session AND core.can_session(@acc_kind::text, @acc_id::integer, e.id_session)
 		ORDER BY e.session_event_datetime, e.id_session_event`, scope.Projects().With(pgx.NamedArgs{"session": idSession}))
 }
 
@@ -336,9 +340,7 @@ func queryEvents(ctx context.Context, db DBTX, q string, args pgx.NamedArgs) ([]
 // sessions it created or is invited to).
 func CanSession(ctx context.Context, db DBTX, scope access.Scope, id int32) (bool, error) {
 	var ok bool
-	err := db.QueryRow(ctx, `SELECT CASE WHEN @acc_kind::text = 'user' THEN core.user_can_session(@acc_id::integer, @id)
-		ELSE EXISTS (SELECT 1 FROM core.acc_sessions(@acc_kind::text, @acc_id::integer, false) a WHERE a.id = @id) END`,
-		scope.Projects().With(pgx.NamedArgs{"id": id})).Scan(&ok)
+	err := db.QueryRow(ctx, `SELECT core.can_session(@acc_kind::text, @acc_id::integer, @id)`, scope.Projects().With(pgx.NamedArgs{"id": id})).Scan(&ok)
 	return ok, mapErr(err)
 }
 
@@ -377,7 +379,7 @@ func UpdateSessionEvent(ctx context.Context, db DBTX, id int32, w SessionEventWr
 // otherwise).
 func DeleteSessionEvent(ctx context.Context, db DBTX, scope access.Scope, id int32) error {
 	tag, err := db.Exec(ctx, `UPDATE core.t_sessions_events e SET deleted_at = now()
-		WHERE e.id_session_event = @id AND e.deleted_at IS NULL AND core.user_can_session(@acc_id::integer, e.id_session)`,
+		WHERE e.id_session_event = @id AND e.deleted_at IS NULL AND core.can_session(@acc_kind::text, @acc_id::integer, e.id_session)`,
 		scope.Args(pgx.NamedArgs{"id": id}))
 	return affected(tag.RowsAffected(), err)
 }

@@ -31,6 +31,10 @@ type SessionTypeFilter struct {
 	// Site keeps every type linked to that site, visible or not (OpenTera's session types of a
 	// site; the caller checks the site).
 	Site *int32
+	// TypeID keeps that type, without ID's project rule (with Scoped).
+	TypeID *int32
+	// Scoped keeps only the types the scope sees (acc_session_types), whatever the selector.
+	Scoped bool
 }
 
 const listSessionTypesSQL = `
@@ -49,13 +53,49 @@ SELECT st.id_session_type, st.id_service, st.session_type_name, st.session_type_
         AND @project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false))))
    AND (@site::integer IS NULL OR st.id_session_type IN (SELECT sts.id_session_type FROM core.t_sessions_types_sites sts
         WHERE sts.id_site = @site AND sts.deleted_at IS NULL))
+   AND (@type_id::integer IS NULL OR st.id_session_type = @type_id)
+   AND (NOT @scoped::boolean
+        OR st.id_session_type IN (SELECT id FROM core.acc_session_types(@acc_kind::text, @acc_id::integer, @acc_admin::boolean)))
  ORDER BY CASE WHEN core.is_superadmin(@acc_kind::text, @acc_id::integer) AND @project::integer IS NULL AND @site::integer IS NULL
           THEN NULL ELSE st.session_type_name END, st.id_session_type`
 
 // ListSessionTypes returns the session types matching f.
 func ListSessionTypes(ctx context.Context, db DB, scope access.Scope, f SessionTypeFilter) ([]SessionTypeRow, error) {
 	return list[SessionTypeRow](ctx, db, "list session types", listSessionTypesSQL, scope,
-		pgx.NamedArgs{"id": f.ID, "project": f.Project, "site": f.Site})
+		pgx.NamedArgs{"id": f.ID, "project": f.Project, "site": f.Site, "type_id": f.TypeID, "scoped": f.Scoped})
+}
+
+// SessionTypeProjectRow is a session type - project link with the names.
+type SessionTypeProjectRow struct {
+	ID              int32  `db:"id_session_type_project"`
+	IDSessionType   int32  `db:"id_session_type"`
+	IDProject       int32  `db:"id_project"`
+	SessionTypeName string `db:"session_type_name"`
+	ProjectName     string `db:"project_name"`
+	IDSite          int32  `db:"id_site"`
+	SiteName        string `db:"site_name"`
+}
+
+// The links between the scope's session types and the scope's projects.
+const listSessionTypeProjectsSQL = `
+SELECT stp.id_session_type_project, stp.id_session_type, stp.id_project, st.session_type_name, p.project_name,
+       p.id_site, s.site_name
+  FROM core.t_sessions_types_projects stp
+  JOIN core.t_sessions_types st ON st.id_session_type = stp.id_session_type AND st.deleted_at IS NULL
+  JOIN core.t_projects p ON p.id_project = stp.id_project AND p.deleted_at IS NULL
+  JOIN core.t_sites s ON s.id_site = p.id_site
+ WHERE stp.deleted_at IS NULL
+   AND stp.id_project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, @acc_admin::boolean))
+   AND stp.id_session_type IN (SELECT id FROM core.acc_session_types(@acc_kind::text, @acc_id::integer, @acc_admin::boolean))
+   AND (@id_project::integer IS NULL OR stp.id_project = @id_project)
+   AND (@id_session_type::integer IS NULL OR stp.id_session_type = @id_session_type)
+ ORDER BY stp.id_session_type_project`
+
+// ListSessionTypeProjects returns the session type - project links of the scope, of one
+// project or one session type (nil: any).
+func ListSessionTypeProjects(ctx context.Context, db DB, scope access.Scope, idProject, idSessionType *int32) ([]SessionTypeProjectRow, error) {
+	return list[SessionTypeProjectRow](ctx, db, "list session type projects", listSessionTypeProjectsSQL, scope,
+		pgx.NamedArgs{"id_project": idProject, "id_session_type": idSessionType})
 }
 
 // SessionTypePatch is a partial write of a session type; nil fields are left unchanged.

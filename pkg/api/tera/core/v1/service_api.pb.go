@@ -1102,11 +1102,899 @@ func (x *SvcPostDeviceResponse) GetDevice() *DeviceItem {
 	return nil
 }
 
+// SvcGetSessionsRequest holds the query parameters.
+type SvcGetSessionsRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	IdSession       int32                  `protobuf:"varint,1,opt,name=id_session,json=idSession,proto3" json:"id_session,omitempty"`
+	UuidSession     string                 `protobuf:"bytes,2,opt,name=uuid_session,json=uuidSession,proto3" json:"uuid_session,omitempty"`
+	IdParticipant   int32                  `protobuf:"varint,3,opt,name=id_participant,json=idParticipant,proto3" json:"id_participant,omitempty"`
+	IdUser          int32                  `protobuf:"varint,4,opt,name=id_user,json=idUser,proto3" json:"id_user,omitempty"`
+	IdDevice        int32                  `protobuf:"varint,5,opt,name=id_device,json=idDevice,proto3" json:"id_device,omitempty"`
+	List            bool                   `protobuf:"varint,6,opt,name=list,proto3" json:"list,omitempty"`
+	WithEvents      bool                   `protobuf:"varint,7,opt,name=with_events,json=withEvents,proto3" json:"with_events,omitempty"`
+	WithSessionType bool                   `protobuf:"varint,8,opt,name=with_session_type,json=withSessionType,proto3" json:"with_session_type,omitempty"`
+	Status          *int32                 `protobuf:"varint,9,opt,name=status,proto3,oneof" json:"status,omitempty"`
+	Limit           int32                  `protobuf:"varint,10,opt,name=limit,proto3" json:"limit,omitempty"`
+	Offset          int32                  `protobuf:"varint,11,opt,name=offset,proto3" json:"offset,omitempty"`
+	// YYYY-MM-DD: sessions starting before are left out.
+	StartDate string `protobuf:"bytes,12,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
+	// YYYY-MM-DD: sessions starting after are left out.
+	EndDate       string `protobuf:"bytes,13,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetSessionsRequest) Reset() {
+	*x = SvcGetSessionsRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetSessionsRequest) ProtoMessage() {}
+
+func (x *SvcGetSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetSessionsRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SvcGetSessionsRequest) GetIdSession() int32 {
+	if x != nil {
+		return x.IdSession
+	}
+	return 0
+}
+
+func (x *SvcGetSessionsRequest) GetUuidSession() string {
+	if x != nil {
+		return x.UuidSession
+	}
+	return ""
+}
+
+func (x *SvcGetSessionsRequest) GetIdParticipant() int32 {
+	if x != nil {
+		return x.IdParticipant
+	}
+	return 0
+}
+
+func (x *SvcGetSessionsRequest) GetIdUser() int32 {
+	if x != nil {
+		return x.IdUser
+	}
+	return 0
+}
+
+func (x *SvcGetSessionsRequest) GetIdDevice() int32 {
+	if x != nil {
+		return x.IdDevice
+	}
+	return 0
+}
+
+func (x *SvcGetSessionsRequest) GetList() bool {
+	if x != nil {
+		return x.List
+	}
+	return false
+}
+
+func (x *SvcGetSessionsRequest) GetWithEvents() bool {
+	if x != nil {
+		return x.WithEvents
+	}
+	return false
+}
+
+func (x *SvcGetSessionsRequest) GetWithSessionType() bool {
+	if x != nil {
+		return x.WithSessionType
+	}
+	return false
+}
+
+func (x *SvcGetSessionsRequest) GetStatus() int32 {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return 0
+}
+
+func (x *SvcGetSessionsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *SvcGetSessionsRequest) GetOffset() int32 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *SvcGetSessionsRequest) GetStartDate() string {
+	if x != nil {
+		return x.StartDate
+	}
+	return ""
+}
+
+func (x *SvcGetSessionsRequest) GetEndDate() string {
+	if x != nil {
+		return x.EndDate
+	}
+	return ""
+}
+
+// SvcGetSessionsResponse is a bare JSON array of sessions over REST.
+type SvcGetSessionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Json          *structpb.Value        `protobuf:"bytes,1,opt,name=json,proto3" json:"json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetSessionsResponse) Reset() {
+	*x = SvcGetSessionsResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetSessionsResponse) ProtoMessage() {}
+
+func (x *SvcGetSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetSessionsResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SvcGetSessionsResponse) GetJson() *structpb.Value {
+	if x != nil {
+		return x.Json
+	}
+	return nil
+}
+
+// SvcGetSessionEventsRequest holds the query parameters.
+type SvcGetSessionEventsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdSession     int32                  `protobuf:"varint,1,opt,name=id_session,json=idSession,proto3" json:"id_session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetSessionEventsRequest) Reset() {
+	*x = SvcGetSessionEventsRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetSessionEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetSessionEventsRequest) ProtoMessage() {}
+
+func (x *SvcGetSessionEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetSessionEventsRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetSessionEventsRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SvcGetSessionEventsRequest) GetIdSession() int32 {
+	if x != nil {
+		return x.IdSession
+	}
+	return 0
+}
+
+// SvcGetSessionEventsResponse is a bare JSON array over REST.
+type SvcGetSessionEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionEvents []*SessionEvent        `protobuf:"bytes,1,rep,name=session_events,json=sessionEvents,proto3" json:"session_events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetSessionEventsResponse) Reset() {
+	*x = SvcGetSessionEventsResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetSessionEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetSessionEventsResponse) ProtoMessage() {}
+
+func (x *SvcGetSessionEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetSessionEventsResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetSessionEventsResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SvcGetSessionEventsResponse) GetSessionEvents() []*SessionEvent {
+	if x != nil {
+		return x.SessionEvents
+	}
+	return nil
+}
+
+// SvcPostSessionEventRequest is the {"session_event": {…}} body.
+type SvcPostSessionEventRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionEvent  *SessionEventBody      `protobuf:"bytes,1,opt,name=session_event,json=sessionEvent,proto3" json:"session_event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostSessionEventRequest) Reset() {
+	*x = SvcPostSessionEventRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostSessionEventRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostSessionEventRequest) ProtoMessage() {}
+
+func (x *SvcPostSessionEventRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostSessionEventRequest.ProtoReflect.Descriptor instead.
+func (*SvcPostSessionEventRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SvcPostSessionEventRequest) GetSessionEvent() *SessionEventBody {
+	if x != nil {
+		return x.SessionEvent
+	}
+	return nil
+}
+
+// SvcPostSessionEventResponse is [event] over REST.
+type SvcPostSessionEventResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionEvents []*SessionEvent        `protobuf:"bytes,1,rep,name=session_events,json=sessionEvents,proto3" json:"session_events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostSessionEventResponse) Reset() {
+	*x = SvcPostSessionEventResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostSessionEventResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostSessionEventResponse) ProtoMessage() {}
+
+func (x *SvcPostSessionEventResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostSessionEventResponse.ProtoReflect.Descriptor instead.
+func (*SvcPostSessionEventResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SvcPostSessionEventResponse) GetSessionEvents() []*SessionEvent {
+	if x != nil {
+		return x.SessionEvents
+	}
+	return nil
+}
+
+// SvcDeleteSessionEventRequest holds ?id=.
+type SvcDeleteSessionEventRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            *int32                 `protobuf:"varint,1,opt,name=id,proto3,oneof" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteSessionEventRequest) Reset() {
+	*x = SvcDeleteSessionEventRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteSessionEventRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteSessionEventRequest) ProtoMessage() {}
+
+func (x *SvcDeleteSessionEventRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteSessionEventRequest.ProtoReflect.Descriptor instead.
+func (*SvcDeleteSessionEventRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SvcDeleteSessionEventRequest) GetId() int32 {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return 0
+}
+
+// SvcDeleteSessionEventResponse is OpenTera's empty-string answer to a DELETE.
+type SvcDeleteSessionEventResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        string                 `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteSessionEventResponse) Reset() {
+	*x = SvcDeleteSessionEventResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteSessionEventResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteSessionEventResponse) ProtoMessage() {}
+
+func (x *SvcDeleteSessionEventResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteSessionEventResponse.ProtoReflect.Descriptor instead.
+func (*SvcDeleteSessionEventResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SvcDeleteSessionEventResponse) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+// SvcGetSessionTypesRequest holds the query parameters.
+type SvcGetSessionTypesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdSite        int32                  `protobuf:"varint,1,opt,name=id_site,json=idSite,proto3" json:"id_site,omitempty"`
+	IdProject     int32                  `protobuf:"varint,2,opt,name=id_project,json=idProject,proto3" json:"id_project,omitempty"`
+	IdParticipant int32                  `protobuf:"varint,3,opt,name=id_participant,json=idParticipant,proto3" json:"id_participant,omitempty"`
+	IdSessionType int32                  `protobuf:"varint,4,opt,name=id_session_type,json=idSessionType,proto3" json:"id_session_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetSessionTypesRequest) Reset() {
+	*x = SvcGetSessionTypesRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetSessionTypesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetSessionTypesRequest) ProtoMessage() {}
+
+func (x *SvcGetSessionTypesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetSessionTypesRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetSessionTypesRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SvcGetSessionTypesRequest) GetIdSite() int32 {
+	if x != nil {
+		return x.IdSite
+	}
+	return 0
+}
+
+func (x *SvcGetSessionTypesRequest) GetIdProject() int32 {
+	if x != nil {
+		return x.IdProject
+	}
+	return 0
+}
+
+func (x *SvcGetSessionTypesRequest) GetIdParticipant() int32 {
+	if x != nil {
+		return x.IdParticipant
+	}
+	return 0
+}
+
+func (x *SvcGetSessionTypesRequest) GetIdSessionType() int32 {
+	if x != nil {
+		return x.IdSessionType
+	}
+	return 0
+}
+
+// SvcGetSessionTypesResponse is a bare JSON array over REST.
+type SvcGetSessionTypesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionTypes  []*SessionType         `protobuf:"bytes,1,rep,name=session_types,json=sessionTypes,proto3" json:"session_types,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetSessionTypesResponse) Reset() {
+	*x = SvcGetSessionTypesResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetSessionTypesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetSessionTypesResponse) ProtoMessage() {}
+
+func (x *SvcGetSessionTypesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetSessionTypesResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetSessionTypesResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *SvcGetSessionTypesResponse) GetSessionTypes() []*SessionType {
+	if x != nil {
+		return x.SessionTypes
+	}
+	return nil
+}
+
+// SvcGetSessionTypeProjectsRequest holds the query parameters.
+type SvcGetSessionTypeProjectsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdProject     int32                  `protobuf:"varint,1,opt,name=id_project,json=idProject,proto3" json:"id_project,omitempty"`
+	IdSessionType int32                  `protobuf:"varint,2,opt,name=id_session_type,json=idSessionType,proto3" json:"id_session_type,omitempty"`
+	WithSites     bool                   `protobuf:"varint,3,opt,name=with_sites,json=withSites,proto3" json:"with_sites,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetSessionTypeProjectsRequest) Reset() {
+	*x = SvcGetSessionTypeProjectsRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetSessionTypeProjectsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetSessionTypeProjectsRequest) ProtoMessage() {}
+
+func (x *SvcGetSessionTypeProjectsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetSessionTypeProjectsRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetSessionTypeProjectsRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SvcGetSessionTypeProjectsRequest) GetIdProject() int32 {
+	if x != nil {
+		return x.IdProject
+	}
+	return 0
+}
+
+func (x *SvcGetSessionTypeProjectsRequest) GetIdSessionType() int32 {
+	if x != nil {
+		return x.IdSessionType
+	}
+	return 0
+}
+
+func (x *SvcGetSessionTypeProjectsRequest) GetWithSites() bool {
+	if x != nil {
+		return x.WithSites
+	}
+	return false
+}
+
+// SessionTypeProject is OpenTera's session type - project link JSON with the names.
+type SessionTypeProject struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	IdSessionTypeProject int32                  `protobuf:"varint,1,opt,name=id_session_type_project,json=idSessionTypeProject,proto3" json:"id_session_type_project,omitempty"`
+	IdSessionType        int32                  `protobuf:"varint,2,opt,name=id_session_type,json=idSessionType,proto3" json:"id_session_type,omitempty"`
+	IdProject            int32                  `protobuf:"varint,3,opt,name=id_project,json=idProject,proto3" json:"id_project,omitempty"`
+	SessionTypeName      string                 `protobuf:"bytes,4,opt,name=session_type_name,json=sessionTypeName,proto3" json:"session_type_name,omitempty"`
+	ProjectName          string                 `protobuf:"bytes,5,opt,name=project_name,json=projectName,proto3" json:"project_name,omitempty"`
+	// with_sites.
+	IdSite *int32 `protobuf:"varint,6,opt,name=id_site,json=idSite,proto3,oneof" json:"id_site,omitempty"`
+	// with_sites.
+	SiteName      *string `protobuf:"bytes,7,opt,name=site_name,json=siteName,proto3,oneof" json:"site_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionTypeProject) Reset() {
+	*x = SessionTypeProject{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionTypeProject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionTypeProject) ProtoMessage() {}
+
+func (x *SessionTypeProject) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionTypeProject.ProtoReflect.Descriptor instead.
+func (*SessionTypeProject) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SessionTypeProject) GetIdSessionTypeProject() int32 {
+	if x != nil {
+		return x.IdSessionTypeProject
+	}
+	return 0
+}
+
+func (x *SessionTypeProject) GetIdSessionType() int32 {
+	if x != nil {
+		return x.IdSessionType
+	}
+	return 0
+}
+
+func (x *SessionTypeProject) GetIdProject() int32 {
+	if x != nil {
+		return x.IdProject
+	}
+	return 0
+}
+
+func (x *SessionTypeProject) GetSessionTypeName() string {
+	if x != nil {
+		return x.SessionTypeName
+	}
+	return ""
+}
+
+func (x *SessionTypeProject) GetProjectName() string {
+	if x != nil {
+		return x.ProjectName
+	}
+	return ""
+}
+
+func (x *SessionTypeProject) GetIdSite() int32 {
+	if x != nil && x.IdSite != nil {
+		return *x.IdSite
+	}
+	return 0
+}
+
+func (x *SessionTypeProject) GetSiteName() string {
+	if x != nil && x.SiteName != nil {
+		return *x.SiteName
+	}
+	return ""
+}
+
+// SvcGetSessionTypeProjectsResponse is a bare JSON array over REST.
+type SvcGetSessionTypeProjectsResponse struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	SessionTypeProjects []*SessionTypeProject  `protobuf:"bytes,1,rep,name=session_type_projects,json=sessionTypeProjects,proto3" json:"session_type_projects,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *SvcGetSessionTypeProjectsResponse) Reset() {
+	*x = SvcGetSessionTypeProjectsResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetSessionTypeProjectsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetSessionTypeProjectsResponse) ProtoMessage() {}
+
+func (x *SvcGetSessionTypeProjectsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetSessionTypeProjectsResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetSessionTypeProjectsResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *SvcGetSessionTypeProjectsResponse) GetSessionTypeProjects() []*SessionTypeProject {
+	if x != nil {
+		return x.SessionTypeProjects
+	}
+	return nil
+}
+
+// SvcGetServicesRequest holds the query parameters.
+type SvcGetServicesRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	IdService   int32                  `protobuf:"varint,1,opt,name=id_service,json=idService,proto3" json:"id_service,omitempty"`
+	UuidService string                 `protobuf:"bytes,2,opt,name=uuid_service,json=uuidService,proto3" json:"uuid_service,omitempty"`
+	ServiceKey  string                 `protobuf:"bytes,3,opt,name=service_key,json=serviceKey,proto3" json:"service_key,omitempty"`
+	// Not answered (Tera has no server hostname to build it from).
+	WithBaseUrl   bool `protobuf:"varint,4,opt,name=with_base_url,json=withBaseUrl,proto3" json:"with_base_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetServicesRequest) Reset() {
+	*x = SvcGetServicesRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetServicesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetServicesRequest) ProtoMessage() {}
+
+func (x *SvcGetServicesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetServicesRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetServicesRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *SvcGetServicesRequest) GetIdService() int32 {
+	if x != nil {
+		return x.IdService
+	}
+	return 0
+}
+
+func (x *SvcGetServicesRequest) GetUuidService() string {
+	if x != nil {
+		return x.UuidService
+	}
+	return ""
+}
+
+func (x *SvcGetServicesRequest) GetServiceKey() string {
+	if x != nil {
+		return x.ServiceKey
+	}
+	return ""
+}
+
+func (x *SvcGetServicesRequest) GetWithBaseUrl() bool {
+	if x != nil {
+		return x.WithBaseUrl
+	}
+	return false
+}
+
+// SvcGetServicesResponse is a bare JSON array over REST.
+type SvcGetServicesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Services      []*Service             `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetServicesResponse) Reset() {
+	*x = SvcGetServicesResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetServicesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetServicesResponse) ProtoMessage() {}
+
+func (x *SvcGetServicesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetServicesResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetServicesResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *SvcGetServicesResponse) GetServices() []*Service {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
 var File_tera_core_v1_service_api_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1etera/core/v1/service_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1atera/core/v1/devices.proto\x1a\x19tera/core/v1/groups.proto\x1a\x1ftera/core/v1/participants.proto\x1a\x1btera/core/v1/projects.proto\x1a\x18tera/core/v1/sites.proto\x1a\x1dtera/options/v1/options.proto\"F\n" +
+	"\x1etera/core/v1/service_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1atera/core/v1/devices.proto\x1a\x19tera/core/v1/groups.proto\x1a\x1ftera/core/v1/participants.proto\x1a\x1btera/core/v1/projects.proto\x1a\x1btera/core/v1/services.proto\x1a\x1btera/core/v1/sessions.proto\x1a\x1ftera/core/v1/sessiontypes.proto\x1a\x18tera/core/v1/sites.proto\x1a\x1dtera/options/v1/options.proto\"F\n" +
 	"\x12SvcGetSitesRequest\x12\x17\n" +
 	"\aid_site\x18\x01 \x01(\x05R\x06idSite\x12\x17\n" +
 	"\aid_user\x18\x02 \x01(\x05R\x06idUser\"?\n" +
@@ -1167,7 +2055,80 @@ const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"\x14SvcPostDeviceRequest\x120\n" +
 	"\x06device\x18\x01 \x01(\v2\x18.tera.core.v1.DeviceBodyR\x06device\"I\n" +
 	"\x15SvcPostDeviceResponse\x120\n" +
-	"\x06device\x18\x01 \x01(\v2\x18.tera.core.v1.DeviceItemR\x06device2\xa0\x0e\n" +
+	"\x06device\x18\x01 \x01(\v2\x18.tera.core.v1.DeviceItemR\x06device\"\xa7\x03\n" +
+	"\x15SvcGetSessionsRequest\x12\x1d\n" +
+	"\n" +
+	"id_session\x18\x01 \x01(\x05R\tidSession\x12!\n" +
+	"\fuuid_session\x18\x02 \x01(\tR\vuuidSession\x12%\n" +
+	"\x0eid_participant\x18\x03 \x01(\x05R\ridParticipant\x12\x17\n" +
+	"\aid_user\x18\x04 \x01(\x05R\x06idUser\x12\x1b\n" +
+	"\tid_device\x18\x05 \x01(\x05R\bidDevice\x12\x12\n" +
+	"\x04list\x18\x06 \x01(\bR\x04list\x12\x1f\n" +
+	"\vwith_events\x18\a \x01(\bR\n" +
+	"withEvents\x12*\n" +
+	"\x11with_session_type\x18\b \x01(\bR\x0fwithSessionType\x12\x1b\n" +
+	"\x06status\x18\t \x01(\x05H\x00R\x06status\x88\x01\x01\x12\x14\n" +
+	"\x05limit\x18\n" +
+	" \x01(\x05R\x05limit\x12\x16\n" +
+	"\x06offset\x18\v \x01(\x05R\x06offset\x12\x1d\n" +
+	"\n" +
+	"start_date\x18\f \x01(\tR\tstartDate\x12\x19\n" +
+	"\bend_date\x18\r \x01(\tR\aendDateB\t\n" +
+	"\a_status\"D\n" +
+	"\x16SvcGetSessionsResponse\x12*\n" +
+	"\x04json\x18\x01 \x01(\v2\x16.google.protobuf.ValueR\x04json\";\n" +
+	"\x1aSvcGetSessionEventsRequest\x12\x1d\n" +
+	"\n" +
+	"id_session\x18\x01 \x01(\x05R\tidSession\"`\n" +
+	"\x1bSvcGetSessionEventsResponse\x12A\n" +
+	"\x0esession_events\x18\x01 \x03(\v2\x1a.tera.core.v1.SessionEventR\rsessionEvents\"a\n" +
+	"\x1aSvcPostSessionEventRequest\x12C\n" +
+	"\rsession_event\x18\x01 \x01(\v2\x1e.tera.core.v1.SessionEventBodyR\fsessionEvent\"`\n" +
+	"\x1bSvcPostSessionEventResponse\x12A\n" +
+	"\x0esession_events\x18\x01 \x03(\v2\x1a.tera.core.v1.SessionEventR\rsessionEvents\":\n" +
+	"\x1cSvcDeleteSessionEventRequest\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
+	"\x03_id\"7\n" +
+	"\x1dSvcDeleteSessionEventResponse\x12\x16\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result\"\xa2\x01\n" +
+	"\x19SvcGetSessionTypesRequest\x12\x17\n" +
+	"\aid_site\x18\x01 \x01(\x05R\x06idSite\x12\x1d\n" +
+	"\n" +
+	"id_project\x18\x02 \x01(\x05R\tidProject\x12%\n" +
+	"\x0eid_participant\x18\x03 \x01(\x05R\ridParticipant\x12&\n" +
+	"\x0fid_session_type\x18\x04 \x01(\x05R\ridSessionType\"\\\n" +
+	"\x1aSvcGetSessionTypesResponse\x12>\n" +
+	"\rsession_types\x18\x01 \x03(\v2\x19.tera.core.v1.SessionTypeR\fsessionTypes\"\x88\x01\n" +
+	" SvcGetSessionTypeProjectsRequest\x12\x1d\n" +
+	"\n" +
+	"id_project\x18\x01 \x01(\x05R\tidProject\x12&\n" +
+	"\x0fid_session_type\x18\x02 \x01(\x05R\ridSessionType\x12\x1d\n" +
+	"\n" +
+	"with_sites\x18\x03 \x01(\bR\twithSites\"\xbb\x02\n" +
+	"\x12SessionTypeProject\x125\n" +
+	"\x17id_session_type_project\x18\x01 \x01(\x05R\x14idSessionTypeProject\x12&\n" +
+	"\x0fid_session_type\x18\x02 \x01(\x05R\ridSessionType\x12\x1d\n" +
+	"\n" +
+	"id_project\x18\x03 \x01(\x05R\tidProject\x12*\n" +
+	"\x11session_type_name\x18\x04 \x01(\tR\x0fsessionTypeName\x12!\n" +
+	"\fproject_name\x18\x05 \x01(\tR\vprojectName\x12\x1c\n" +
+	"\aid_site\x18\x06 \x01(\x05H\x00R\x06idSite\x88\x01\x01\x12 \n" +
+	"\tsite_name\x18\a \x01(\tH\x01R\bsiteName\x88\x01\x01B\n" +
+	"\n" +
+	"\b_id_siteB\f\n" +
+	"\n" +
+	"_site_name\"y\n" +
+	"!SvcGetSessionTypeProjectsResponse\x12T\n" +
+	"\x15session_type_projects\x18\x01 \x03(\v2 .tera.core.v1.SessionTypeProjectR\x13sessionTypeProjects\"\x9e\x01\n" +
+	"\x15SvcGetServicesRequest\x12\x1d\n" +
+	"\n" +
+	"id_service\x18\x01 \x01(\x05R\tidService\x12!\n" +
+	"\fuuid_service\x18\x02 \x01(\tR\vuuidService\x12\x1f\n" +
+	"\vservice_key\x18\x03 \x01(\tR\n" +
+	"serviceKey\x12\"\n" +
+	"\rwith_base_url\x18\x04 \x01(\bR\vwithBaseUrl\"K\n" +
+	"\x16SvcGetServicesResponse\x121\n" +
+	"\bservices\x18\x01 \x03(\v2\x15.tera.core.v1.ServiceR\bservices2\xdb\x17\n" +
 	"\x11ServiceApiService\x12\x89\x01\n" +
 	"\vSvcGetSites\x12 .tera.core.v1.SvcGetSitesRequest\x1a!.tera.core.v1.SvcGetSitesResponse\"5\x8a\xb5\x18\x10\x12\x01\x04(\x012\aid_site8\x01\x82\xd3\xe4\x93\x02\x1bb\x05sites\x12\x12/api/service/sites\x12\x9b\x01\n" +
 	"\x0eSvcGetProjects\x12#.tera.core.v1.SvcGetProjectsRequest\x1a$.tera.core.v1.SvcGetProjectsResponse\">\x8a\xb5\x18\x13\x12\x01\x04(\x012\n" +
@@ -1180,7 +2141,17 @@ const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"\fSvcPostGroup\x12!.tera.core.v1.SvcPostGroupRequest\x1a\".tera.core.v1.SvcPostGroupResponse\"d\x8a\xb5\x18/\x12\x01\x04(\x022&participant_group.id_participant_group8\x03\x82\xd3\xe4\x93\x02+:\x01*b\x11participant_group\"\x13/api/service/groups\x12\x8f\x01\n" +
 	"\x0eSvcDeleteGroup\x12#.tera.core.v1.SvcDeleteGroupRequest\x1a$.tera.core.v1.SvcDeleteGroupResponse\"2\x8a\xb5\x18\v\x12\x01\x04(\x022\x02id8\x03\x82\xd3\xe4\x93\x02\x1db\x06result*\x13/api/service/groups\x12\x94\x01\n" +
 	"\rSvcGetDevices\x12\".tera.core.v1.SvcGetDevicesRequest\x1a#.tera.core.v1.SvcGetDevicesResponse\":\x8a\xb5\x18\x12\x12\x01\x04(\x012\tid_device8\x05\x82\xd3\xe4\x93\x02\x1eb\x06device\x12\x14/api/service/devices\x12\x9e\x01\n" +
-	"\rSvcPostDevice\x12\".tera.core.v1.SvcPostDeviceRequest\x1a#.tera.core.v1.SvcPostDeviceResponse\"D\x8a\xb5\x18\x19\x12\x01\x04(\x022\x10device.id_device8\x05\x82\xd3\xe4\x93\x02!:\x01*b\x06device\"\x14/api/service/devicesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\rSvcPostDevice\x12\".tera.core.v1.SvcPostDeviceRequest\x1a#.tera.core.v1.SvcPostDeviceResponse\"D\x8a\xb5\x18\x19\x12\x01\x04(\x022\x10device.id_device8\x05\x82\xd3\xe4\x93\x02!:\x01*b\x06device\"\x14/api/service/devices\x12\x97\x01\n" +
+	"\x0eSvcGetSessions\x12#.tera.core.v1.SvcGetSessionsRequest\x1a$.tera.core.v1.SvcGetSessionsResponse\":\x8a\xb5\x18\x13\x12\x01\x04(\x012\n" +
+	"id_session8\n" +
+	"\x82\xd3\xe4\x93\x02\x1db\x04json\x12\x15/api/service/sessions\x12\xa9\x01\n" +
+	"\x13SvcGetSessionEvents\x12(.tera.core.v1.SvcGetSessionEventsRequest\x1a).tera.core.v1.SvcGetSessionEventsResponse\"=\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02.b\x0esession_events\x12\x1c/api/service/sessions/events\x12\xc8\x01\n" +
+	"\x13SvcPostSessionEvent\x12(.tera.core.v1.SvcPostSessionEventRequest\x1a).tera.core.v1.SvcPostSessionEventResponse\"\\\x8a\xb5\x18!\x12\x01\x04(\x022\x18session_event.id_session8\n" +
+	"\x82\xd3\xe4\x93\x021:\x01*b\x0esession_events\"\x1c/api/service/sessions/events\x12\xa7\x01\n" +
+	"\x15SvcDeleteSessionEvent\x12*.tera.core.v1.SvcDeleteSessionEventRequest\x1a+.tera.core.v1.SvcDeleteSessionEventResponse\"5\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02&b\x06result*\x1c/api/service/sessions/events\x12\xa2\x01\n" +
+	"\x12SvcGetSessionTypes\x12'.tera.core.v1.SvcGetSessionTypesRequest\x1a(.tera.core.v1.SvcGetSessionTypesResponse\"9\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02*b\rsession_types\x12\x19/api/service/sessiontypes\x12\xc8\x01\n" +
+	"\x19SvcGetSessionTypeProjects\x12..tera.core.v1.SvcGetSessionTypeProjectsRequest\x1a/.tera.core.v1.SvcGetSessionTypeProjectsResponse\"J\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02;b\x15session_type_projects\x12\"/api/service/sessiontypes/projects\x12\x8d\x01\n" +
+	"\x0eSvcGetServices\x12#.tera.core.v1.SvcGetServicesRequest\x1a$.tera.core.v1.SvcGetServicesResponse\"0\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02!b\bservices\x12\x15/api/service/servicesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_service_api_proto_rawDescOnce sync.Once
@@ -1194,83 +2165,123 @@ func file_tera_core_v1_service_api_proto_rawDescGZIP() []byte {
 	return file_tera_core_v1_service_api_proto_rawDescData
 }
 
-var file_tera_core_v1_service_api_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_tera_core_v1_service_api_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_tera_core_v1_service_api_proto_goTypes = []any{
-	(*SvcGetSitesRequest)(nil),         // 0: tera.core.v1.SvcGetSitesRequest
-	(*SvcGetSitesResponse)(nil),        // 1: tera.core.v1.SvcGetSitesResponse
-	(*SvcGetProjectsRequest)(nil),      // 2: tera.core.v1.SvcGetProjectsRequest
-	(*SvcGetProjectsResponse)(nil),     // 3: tera.core.v1.SvcGetProjectsResponse
-	(*SvcPostProjectRequest)(nil),      // 4: tera.core.v1.SvcPostProjectRequest
-	(*SvcPostProjectResponse)(nil),     // 5: tera.core.v1.SvcPostProjectResponse
-	(*SvcDeleteProjectRequest)(nil),    // 6: tera.core.v1.SvcDeleteProjectRequest
-	(*SvcDeleteProjectResponse)(nil),   // 7: tera.core.v1.SvcDeleteProjectResponse
-	(*SvcGetParticipantsRequest)(nil),  // 8: tera.core.v1.SvcGetParticipantsRequest
-	(*SvcGetParticipantsResponse)(nil), // 9: tera.core.v1.SvcGetParticipantsResponse
-	(*SvcPostParticipantRequest)(nil),  // 10: tera.core.v1.SvcPostParticipantRequest
-	(*SvcPostParticipantResponse)(nil), // 11: tera.core.v1.SvcPostParticipantResponse
-	(*SvcGetGroupsRequest)(nil),        // 12: tera.core.v1.SvcGetGroupsRequest
-	(*SvcGetGroupsResponse)(nil),       // 13: tera.core.v1.SvcGetGroupsResponse
-	(*SvcPostGroupRequest)(nil),        // 14: tera.core.v1.SvcPostGroupRequest
-	(*SvcPostGroupResponse)(nil),       // 15: tera.core.v1.SvcPostGroupResponse
-	(*SvcDeleteGroupRequest)(nil),      // 16: tera.core.v1.SvcDeleteGroupRequest
-	(*SvcDeleteGroupResponse)(nil),     // 17: tera.core.v1.SvcDeleteGroupResponse
-	(*SvcGetDevicesRequest)(nil),       // 18: tera.core.v1.SvcGetDevicesRequest
-	(*SvcGetDevicesResponse)(nil),      // 19: tera.core.v1.SvcGetDevicesResponse
-	(*SvcPostDeviceRequest)(nil),       // 20: tera.core.v1.SvcPostDeviceRequest
-	(*SvcPostDeviceResponse)(nil),      // 21: tera.core.v1.SvcPostDeviceResponse
-	(*Site)(nil),                       // 22: tera.core.v1.Site
-	(*Project)(nil),                    // 23: tera.core.v1.Project
-	(*ProjectBody)(nil),                // 24: tera.core.v1.ProjectBody
-	(*structpb.Value)(nil),             // 25: google.protobuf.Value
-	(*ParticipantBody)(nil),            // 26: tera.core.v1.ParticipantBody
-	(*Participant)(nil),                // 27: tera.core.v1.Participant
-	(*GroupBody)(nil),                  // 28: tera.core.v1.GroupBody
-	(*ParticipantGroup)(nil),           // 29: tera.core.v1.ParticipantGroup
-	(*structpb.Struct)(nil),            // 30: google.protobuf.Struct
-	(*DeviceBody)(nil),                 // 31: tera.core.v1.DeviceBody
-	(*DeviceItem)(nil),                 // 32: tera.core.v1.DeviceItem
+	(*SvcGetSitesRequest)(nil),                // 0: tera.core.v1.SvcGetSitesRequest
+	(*SvcGetSitesResponse)(nil),               // 1: tera.core.v1.SvcGetSitesResponse
+	(*SvcGetProjectsRequest)(nil),             // 2: tera.core.v1.SvcGetProjectsRequest
+	(*SvcGetProjectsResponse)(nil),            // 3: tera.core.v1.SvcGetProjectsResponse
+	(*SvcPostProjectRequest)(nil),             // 4: tera.core.v1.SvcPostProjectRequest
+	(*SvcPostProjectResponse)(nil),            // 5: tera.core.v1.SvcPostProjectResponse
+	(*SvcDeleteProjectRequest)(nil),           // 6: tera.core.v1.SvcDeleteProjectRequest
+	(*SvcDeleteProjectResponse)(nil),          // 7: tera.core.v1.SvcDeleteProjectResponse
+	(*SvcGetParticipantsRequest)(nil),         // 8: tera.core.v1.SvcGetParticipantsRequest
+	(*SvcGetParticipantsResponse)(nil),        // 9: tera.core.v1.SvcGetParticipantsResponse
+	(*SvcPostParticipantRequest)(nil),         // 10: tera.core.v1.SvcPostParticipantRequest
+	(*SvcPostParticipantResponse)(nil),        // 11: tera.core.v1.SvcPostParticipantResponse
+	(*SvcGetGroupsRequest)(nil),               // 12: tera.core.v1.SvcGetGroupsRequest
+	(*SvcGetGroupsResponse)(nil),              // 13: tera.core.v1.SvcGetGroupsResponse
+	(*SvcPostGroupRequest)(nil),               // 14: tera.core.v1.SvcPostGroupRequest
+	(*SvcPostGroupResponse)(nil),              // 15: tera.core.v1.SvcPostGroupResponse
+	(*SvcDeleteGroupRequest)(nil),             // 16: tera.core.v1.SvcDeleteGroupRequest
+	(*SvcDeleteGroupResponse)(nil),            // 17: tera.core.v1.SvcDeleteGroupResponse
+	(*SvcGetDevicesRequest)(nil),              // 18: tera.core.v1.SvcGetDevicesRequest
+	(*SvcGetDevicesResponse)(nil),             // 19: tera.core.v1.SvcGetDevicesResponse
+	(*SvcPostDeviceRequest)(nil),              // 20: tera.core.v1.SvcPostDeviceRequest
+	(*SvcPostDeviceResponse)(nil),             // 21: tera.core.v1.SvcPostDeviceResponse
+	(*SvcGetSessionsRequest)(nil),             // 22: tera.core.v1.SvcGetSessionsRequest
+	(*SvcGetSessionsResponse)(nil),            // 23: tera.core.v1.SvcGetSessionsResponse
+	(*SvcGetSessionEventsRequest)(nil),        // 24: tera.core.v1.SvcGetSessionEventsRequest
+	(*SvcGetSessionEventsResponse)(nil),       // 25: tera.core.v1.SvcGetSessionEventsResponse
+	(*SvcPostSessionEventRequest)(nil),        // 26: tera.core.v1.SvcPostSessionEventRequest
+	(*SvcPostSessionEventResponse)(nil),       // 27: tera.core.v1.SvcPostSessionEventResponse
+	(*SvcDeleteSessionEventRequest)(nil),      // 28: tera.core.v1.SvcDeleteSessionEventRequest
+	(*SvcDeleteSessionEventResponse)(nil),     // 29: tera.core.v1.SvcDeleteSessionEventResponse
+	(*SvcGetSessionTypesRequest)(nil),         // 30: tera.core.v1.SvcGetSessionTypesRequest
+	(*SvcGetSessionTypesResponse)(nil),        // 31: tera.core.v1.SvcGetSessionTypesResponse
+	(*SvcGetSessionTypeProjectsRequest)(nil),  // 32: tera.core.v1.SvcGetSessionTypeProjectsRequest
+	(*SessionTypeProject)(nil),                // 33: tera.core.v1.SessionTypeProject
+	(*SvcGetSessionTypeProjectsResponse)(nil), // 34: tera.core.v1.SvcGetSessionTypeProjectsResponse
+	(*SvcGetServicesRequest)(nil),             // 35: tera.core.v1.SvcGetServicesRequest
+	(*SvcGetServicesResponse)(nil),            // 36: tera.core.v1.SvcGetServicesResponse
+	(*Site)(nil),                              // 37: tera.core.v1.Site
+	(*Project)(nil),                           // 38: tera.core.v1.Project
+	(*ProjectBody)(nil),                       // 39: tera.core.v1.ProjectBody
+	(*structpb.Value)(nil),                    // 40: google.protobuf.Value
+	(*ParticipantBody)(nil),                   // 41: tera.core.v1.ParticipantBody
+	(*Participant)(nil),                       // 42: tera.core.v1.Participant
+	(*GroupBody)(nil),                         // 43: tera.core.v1.GroupBody
+	(*ParticipantGroup)(nil),                  // 44: tera.core.v1.ParticipantGroup
+	(*structpb.Struct)(nil),                   // 45: google.protobuf.Struct
+	(*DeviceBody)(nil),                        // 46: tera.core.v1.DeviceBody
+	(*DeviceItem)(nil),                        // 47: tera.core.v1.DeviceItem
+	(*SessionEvent)(nil),                      // 48: tera.core.v1.SessionEvent
+	(*SessionEventBody)(nil),                  // 49: tera.core.v1.SessionEventBody
+	(*SessionType)(nil),                       // 50: tera.core.v1.SessionType
+	(*Service)(nil),                           // 51: tera.core.v1.Service
 }
 var file_tera_core_v1_service_api_proto_depIdxs = []int32{
-	22, // 0: tera.core.v1.SvcGetSitesResponse.sites:type_name -> tera.core.v1.Site
-	23, // 1: tera.core.v1.SvcGetProjectsResponse.projects:type_name -> tera.core.v1.Project
-	24, // 2: tera.core.v1.SvcPostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
-	23, // 3: tera.core.v1.SvcPostProjectResponse.project:type_name -> tera.core.v1.Project
-	25, // 4: tera.core.v1.SvcGetParticipantsResponse.json:type_name -> google.protobuf.Value
-	26, // 5: tera.core.v1.SvcPostParticipantRequest.participant:type_name -> tera.core.v1.ParticipantBody
-	27, // 6: tera.core.v1.SvcPostParticipantResponse.participant:type_name -> tera.core.v1.Participant
-	25, // 7: tera.core.v1.SvcGetGroupsResponse.json:type_name -> google.protobuf.Value
-	28, // 8: tera.core.v1.SvcPostGroupRequest.participant_group:type_name -> tera.core.v1.GroupBody
-	29, // 9: tera.core.v1.SvcPostGroupResponse.participant_group:type_name -> tera.core.v1.ParticipantGroup
-	30, // 10: tera.core.v1.SvcGetDevicesResponse.device:type_name -> google.protobuf.Struct
-	31, // 11: tera.core.v1.SvcPostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
-	32, // 12: tera.core.v1.SvcPostDeviceResponse.device:type_name -> tera.core.v1.DeviceItem
-	0,  // 13: tera.core.v1.ServiceApiService.SvcGetSites:input_type -> tera.core.v1.SvcGetSitesRequest
-	2,  // 14: tera.core.v1.ServiceApiService.SvcGetProjects:input_type -> tera.core.v1.SvcGetProjectsRequest
-	4,  // 15: tera.core.v1.ServiceApiService.SvcPostProject:input_type -> tera.core.v1.SvcPostProjectRequest
-	6,  // 16: tera.core.v1.ServiceApiService.SvcDeleteProject:input_type -> tera.core.v1.SvcDeleteProjectRequest
-	8,  // 17: tera.core.v1.ServiceApiService.SvcGetParticipants:input_type -> tera.core.v1.SvcGetParticipantsRequest
-	10, // 18: tera.core.v1.ServiceApiService.SvcPostParticipant:input_type -> tera.core.v1.SvcPostParticipantRequest
-	12, // 19: tera.core.v1.ServiceApiService.SvcGetGroups:input_type -> tera.core.v1.SvcGetGroupsRequest
-	14, // 20: tera.core.v1.ServiceApiService.SvcPostGroup:input_type -> tera.core.v1.SvcPostGroupRequest
-	16, // 21: tera.core.v1.ServiceApiService.SvcDeleteGroup:input_type -> tera.core.v1.SvcDeleteGroupRequest
-	18, // 22: tera.core.v1.ServiceApiService.SvcGetDevices:input_type -> tera.core.v1.SvcGetDevicesRequest
-	20, // 23: tera.core.v1.ServiceApiService.SvcPostDevice:input_type -> tera.core.v1.SvcPostDeviceRequest
-	1,  // 24: tera.core.v1.ServiceApiService.SvcGetSites:output_type -> tera.core.v1.SvcGetSitesResponse
-	3,  // 25: tera.core.v1.ServiceApiService.SvcGetProjects:output_type -> tera.core.v1.SvcGetProjectsResponse
-	5,  // 26: tera.core.v1.ServiceApiService.SvcPostProject:output_type -> tera.core.v1.SvcPostProjectResponse
-	7,  // 27: tera.core.v1.ServiceApiService.SvcDeleteProject:output_type -> tera.core.v1.SvcDeleteProjectResponse
-	9,  // 28: tera.core.v1.ServiceApiService.SvcGetParticipants:output_type -> tera.core.v1.SvcGetParticipantsResponse
-	11, // 29: tera.core.v1.ServiceApiService.SvcPostParticipant:output_type -> tera.core.v1.SvcPostParticipantResponse
-	13, // 30: tera.core.v1.ServiceApiService.SvcGetGroups:output_type -> tera.core.v1.SvcGetGroupsResponse
-	15, // 31: tera.core.v1.ServiceApiService.SvcPostGroup:output_type -> tera.core.v1.SvcPostGroupResponse
-	17, // 32: tera.core.v1.ServiceApiService.SvcDeleteGroup:output_type -> tera.core.v1.SvcDeleteGroupResponse
-	19, // 33: tera.core.v1.ServiceApiService.SvcGetDevices:output_type -> tera.core.v1.SvcGetDevicesResponse
-	21, // 34: tera.core.v1.ServiceApiService.SvcPostDevice:output_type -> tera.core.v1.SvcPostDeviceResponse
-	24, // [24:35] is the sub-list for method output_type
-	13, // [13:24] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	37, // 0: tera.core.v1.SvcGetSitesResponse.sites:type_name -> tera.core.v1.Site
+	38, // 1: tera.core.v1.SvcGetProjectsResponse.projects:type_name -> tera.core.v1.Project
+	39, // 2: tera.core.v1.SvcPostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
+	38, // 3: tera.core.v1.SvcPostProjectResponse.project:type_name -> tera.core.v1.Project
+	40, // 4: tera.core.v1.SvcGetParticipantsResponse.json:type_name -> google.protobuf.Value
+	41, // 5: tera.core.v1.SvcPostParticipantRequest.participant:type_name -> tera.core.v1.ParticipantBody
+	42, // 6: tera.core.v1.SvcPostParticipantResponse.participant:type_name -> tera.core.v1.Participant
+	40, // 7: tera.core.v1.SvcGetGroupsResponse.json:type_name -> google.protobuf.Value
+	43, // 8: tera.core.v1.SvcPostGroupRequest.participant_group:type_name -> tera.core.v1.GroupBody
+	44, // 9: tera.core.v1.SvcPostGroupResponse.participant_group:type_name -> tera.core.v1.ParticipantGroup
+	45, // 10: tera.core.v1.SvcGetDevicesResponse.device:type_name -> google.protobuf.Struct
+	46, // 11: tera.core.v1.SvcPostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
+	47, // 12: tera.core.v1.SvcPostDeviceResponse.device:type_name -> tera.core.v1.DeviceItem
+	40, // 13: tera.core.v1.SvcGetSessionsResponse.json:type_name -> google.protobuf.Value
+	48, // 14: tera.core.v1.SvcGetSessionEventsResponse.session_events:type_name -> tera.core.v1.SessionEvent
+	49, // 15: tera.core.v1.SvcPostSessionEventRequest.session_event:type_name -> tera.core.v1.SessionEventBody
+	48, // 16: tera.core.v1.SvcPostSessionEventResponse.session_events:type_name -> tera.core.v1.SessionEvent
+	50, // 17: tera.core.v1.SvcGetSessionTypesResponse.session_types:type_name -> tera.core.v1.SessionType
+	33, // 18: tera.core.v1.SvcGetSessionTypeProjectsResponse.session_type_projects:type_name -> tera.core.v1.SessionTypeProject
+	51, // 19: tera.core.v1.SvcGetServicesResponse.services:type_name -> tera.core.v1.Service
+	0,  // 20: tera.core.v1.ServiceApiService.SvcGetSites:input_type -> tera.core.v1.SvcGetSitesRequest
+	2,  // 21: tera.core.v1.ServiceApiService.SvcGetProjects:input_type -> tera.core.v1.SvcGetProjectsRequest
+	4,  // 22: tera.core.v1.ServiceApiService.SvcPostProject:input_type -> tera.core.v1.SvcPostProjectRequest
+	6,  // 23: tera.core.v1.ServiceApiService.SvcDeleteProject:input_type -> tera.core.v1.SvcDeleteProjectRequest
+	8,  // 24: tera.core.v1.ServiceApiService.SvcGetParticipants:input_type -> tera.core.v1.SvcGetParticipantsRequest
+	10, // 25: tera.core.v1.ServiceApiService.SvcPostParticipant:input_type -> tera.core.v1.SvcPostParticipantRequest
+	12, // 26: tera.core.v1.ServiceApiService.SvcGetGroups:input_type -> tera.core.v1.SvcGetGroupsRequest
+	14, // 27: tera.core.v1.ServiceApiService.SvcPostGroup:input_type -> tera.core.v1.SvcPostGroupRequest
+	16, // 28: tera.core.v1.ServiceApiService.SvcDeleteGroup:input_type -> tera.core.v1.SvcDeleteGroupRequest
+	18, // 29: tera.core.v1.ServiceApiService.SvcGetDevices:input_type -> tera.core.v1.SvcGetDevicesRequest
+	20, // 30: tera.core.v1.ServiceApiService.SvcPostDevice:input_type -> tera.core.v1.SvcPostDeviceRequest
+	22, // 31: tera.core.v1.ServiceApiService.SvcGetSessions:input_type -> tera.core.v1.SvcGetSessionsRequest
+	24, // 32: tera.core.v1.ServiceApiService.SvcGetSessionEvents:input_type -> tera.core.v1.SvcGetSessionEventsRequest
+	26, // 33: tera.core.v1.ServiceApiService.SvcPostSessionEvent:input_type -> tera.core.v1.SvcPostSessionEventRequest
+	28, // 34: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:input_type -> tera.core.v1.SvcDeleteSessionEventRequest
+	30, // 35: tera.core.v1.ServiceApiService.SvcGetSessionTypes:input_type -> tera.core.v1.SvcGetSessionTypesRequest
+	32, // 36: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:input_type -> tera.core.v1.SvcGetSessionTypeProjectsRequest
+	35, // 37: tera.core.v1.ServiceApiService.SvcGetServices:input_type -> tera.core.v1.SvcGetServicesRequest
+	1,  // 38: tera.core.v1.ServiceApiService.SvcGetSites:output_type -> tera.core.v1.SvcGetSitesResponse
+	3,  // 39: tera.core.v1.ServiceApiService.SvcGetProjects:output_type -> tera.core.v1.SvcGetProjectsResponse
+	5,  // 40: tera.core.v1.ServiceApiService.SvcPostProject:output_type -> tera.core.v1.SvcPostProjectResponse
+	7,  // 41: tera.core.v1.ServiceApiService.SvcDeleteProject:output_type -> tera.core.v1.SvcDeleteProjectResponse
+	9,  // 42: tera.core.v1.ServiceApiService.SvcGetParticipants:output_type -> tera.core.v1.SvcGetParticipantsResponse
+	11, // 43: tera.core.v1.ServiceApiService.SvcPostParticipant:output_type -> tera.core.v1.SvcPostParticipantResponse
+	13, // 44: tera.core.v1.ServiceApiService.SvcGetGroups:output_type -> tera.core.v1.SvcGetGroupsResponse
+	15, // 45: tera.core.v1.ServiceApiService.SvcPostGroup:output_type -> tera.core.v1.SvcPostGroupResponse
+	17, // 46: tera.core.v1.ServiceApiService.SvcDeleteGroup:output_type -> tera.core.v1.SvcDeleteGroupResponse
+	19, // 47: tera.core.v1.ServiceApiService.SvcGetDevices:output_type -> tera.core.v1.SvcGetDevicesResponse
+	21, // 48: tera.core.v1.ServiceApiService.SvcPostDevice:output_type -> tera.core.v1.SvcPostDeviceResponse
+	23, // 49: tera.core.v1.ServiceApiService.SvcGetSessions:output_type -> tera.core.v1.SvcGetSessionsResponse
+	25, // 50: tera.core.v1.ServiceApiService.SvcGetSessionEvents:output_type -> tera.core.v1.SvcGetSessionEventsResponse
+	27, // 51: tera.core.v1.ServiceApiService.SvcPostSessionEvent:output_type -> tera.core.v1.SvcPostSessionEventResponse
+	29, // 52: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:output_type -> tera.core.v1.SvcDeleteSessionEventResponse
+	31, // 53: tera.core.v1.ServiceApiService.SvcGetSessionTypes:output_type -> tera.core.v1.SvcGetSessionTypesResponse
+	34, // 54: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:output_type -> tera.core.v1.SvcGetSessionTypeProjectsResponse
+	36, // 55: tera.core.v1.ServiceApiService.SvcGetServices:output_type -> tera.core.v1.SvcGetServicesResponse
+	38, // [38:56] is the sub-list for method output_type
+	20, // [20:38] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_tera_core_v1_service_api_proto_init() }
@@ -1282,16 +2293,22 @@ func file_tera_core_v1_service_api_proto_init() {
 	file_tera_core_v1_groups_proto_init()
 	file_tera_core_v1_participants_proto_init()
 	file_tera_core_v1_projects_proto_init()
+	file_tera_core_v1_services_proto_init()
+	file_tera_core_v1_sessions_proto_init()
+	file_tera_core_v1_sessiontypes_proto_init()
 	file_tera_core_v1_sites_proto_init()
 	file_tera_core_v1_service_api_proto_msgTypes[6].OneofWrappers = []any{}
 	file_tera_core_v1_service_api_proto_msgTypes[16].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[22].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[28].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[33].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tera_core_v1_service_api_proto_rawDesc), len(file_tera_core_v1_service_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

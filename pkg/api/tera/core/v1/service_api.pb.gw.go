@@ -388,6 +388,243 @@ func local_request_ServiceApiService_SvcPostDevice_0(ctx context.Context, marsha
 	return msg, metadata, err
 }
 
+var filter_ServiceApiService_SvcGetSessions_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcGetSessions_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetSessionsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetSessions_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetSessions(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetSessions_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetSessionsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetSessions_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcGetSessions(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcGetSessionEvents_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcGetSessionEvents_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetSessionEventsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetSessionEvents_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetSessionEvents(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetSessionEvents_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetSessionEventsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetSessionEvents_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcGetSessionEvents(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_ServiceApiService_SvcPostSessionEvent_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostSessionEventRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcPostSessionEvent(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcPostSessionEvent_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostSessionEventRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcPostSessionEvent(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcDeleteSessionEvent_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcDeleteSessionEvent_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteSessionEventRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteSessionEvent_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcDeleteSessionEvent(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcDeleteSessionEvent_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteSessionEventRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteSessionEvent_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcDeleteSessionEvent(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcGetSessionTypes_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcGetSessionTypes_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetSessionTypesRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetSessionTypes_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetSessionTypes(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetSessionTypes_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetSessionTypesRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetSessionTypes_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcGetSessionTypes(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcGetSessionTypeProjects_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcGetSessionTypeProjects_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetSessionTypeProjectsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetSessionTypeProjects_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetSessionTypeProjects(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetSessionTypeProjects_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetSessionTypeProjectsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetSessionTypeProjects_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcGetSessionTypeProjects(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcGetServices_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcGetServices_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetServicesRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetServices_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetServices(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetServices_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetServicesRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetServices_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcGetServices(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterServiceApiServiceHandlerServer registers the http handlers for service ServiceApiService to "mux".
 // UnaryRPC     :call ServiceApiServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -613,6 +850,146 @@ func RegisterServiceApiServiceHandlerServer(ctx context.Context, mux *runtime.Se
 			return
 		}
 		forward_ServiceApiService_SvcPostDevice_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostDevice_0{resp.(*SvcPostDeviceResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetSessions_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetSessions", runtime.WithHTTPPathPattern("/api/service/sessions"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetSessions_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetSessions_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetSessions_0{resp.(*SvcGetSessionsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetSessionEvents_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetSessionEvents", runtime.WithHTTPPathPattern("/api/service/sessions/events"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetSessionEvents_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetSessionEvents_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetSessionEvents_0{resp.(*SvcGetSessionEventsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostSessionEvent_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostSessionEvent", runtime.WithHTTPPathPattern("/api/service/sessions/events"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcPostSessionEvent_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostSessionEvent_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostSessionEvent_0{resp.(*SvcPostSessionEventResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteSessionEvent_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteSessionEvent", runtime.WithHTTPPathPattern("/api/service/sessions/events"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcDeleteSessionEvent_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteSessionEvent_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteSessionEvent_0{resp.(*SvcDeleteSessionEventResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetSessionTypes_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetSessionTypes", runtime.WithHTTPPathPattern("/api/service/sessiontypes"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetSessionTypes_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetSessionTypes_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetSessionTypes_0{resp.(*SvcGetSessionTypesResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetSessionTypeProjects_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetSessionTypeProjects", runtime.WithHTTPPathPattern("/api/service/sessiontypes/projects"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetSessionTypeProjects_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetSessionTypeProjects_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetSessionTypeProjects_0{resp.(*SvcGetSessionTypeProjectsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetServices_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetServices", runtime.WithHTTPPathPattern("/api/service/services"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetServices_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetServices_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetServices_0{resp.(*SvcGetServicesResponse)}, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -841,6 +1218,125 @@ func RegisterServiceApiServiceHandlerClient(ctx context.Context, mux *runtime.Se
 		}
 		forward_ServiceApiService_SvcPostDevice_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostDevice_0{resp.(*SvcPostDeviceResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetSessions_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetSessions", runtime.WithHTTPPathPattern("/api/service/sessions"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetSessions_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetSessions_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetSessions_0{resp.(*SvcGetSessionsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetSessionEvents_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetSessionEvents", runtime.WithHTTPPathPattern("/api/service/sessions/events"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetSessionEvents_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetSessionEvents_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetSessionEvents_0{resp.(*SvcGetSessionEventsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostSessionEvent_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostSessionEvent", runtime.WithHTTPPathPattern("/api/service/sessions/events"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcPostSessionEvent_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostSessionEvent_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostSessionEvent_0{resp.(*SvcPostSessionEventResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteSessionEvent_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteSessionEvent", runtime.WithHTTPPathPattern("/api/service/sessions/events"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcDeleteSessionEvent_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteSessionEvent_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteSessionEvent_0{resp.(*SvcDeleteSessionEventResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetSessionTypes_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetSessionTypes", runtime.WithHTTPPathPattern("/api/service/sessiontypes"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetSessionTypes_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetSessionTypes_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetSessionTypes_0{resp.(*SvcGetSessionTypesResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetSessionTypeProjects_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetSessionTypeProjects", runtime.WithHTTPPathPattern("/api/service/sessiontypes/projects"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetSessionTypeProjects_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetSessionTypeProjects_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetSessionTypeProjects_0{resp.(*SvcGetSessionTypeProjectsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetServices_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetServices", runtime.WithHTTPPathPattern("/api/service/services"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetServices_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetServices_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetServices_0{resp.(*SvcGetServicesResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -943,30 +1439,107 @@ func (m response_ServiceApiService_SvcPostDevice_0) XXX_ResponseBody() interface
 	return response.Device
 }
 
+type response_ServiceApiService_SvcGetSessions_0 struct {
+	*SvcGetSessionsResponse
+}
+
+func (m response_ServiceApiService_SvcGetSessions_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetSessionsResponse
+	return response.Json
+}
+
+type response_ServiceApiService_SvcGetSessionEvents_0 struct {
+	*SvcGetSessionEventsResponse
+}
+
+func (m response_ServiceApiService_SvcGetSessionEvents_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetSessionEventsResponse
+	return response.SessionEvents
+}
+
+type response_ServiceApiService_SvcPostSessionEvent_0 struct {
+	*SvcPostSessionEventResponse
+}
+
+func (m response_ServiceApiService_SvcPostSessionEvent_0) XXX_ResponseBody() interface{} {
+	response := m.SvcPostSessionEventResponse
+	return response.SessionEvents
+}
+
+type response_ServiceApiService_SvcDeleteSessionEvent_0 struct {
+	*SvcDeleteSessionEventResponse
+}
+
+func (m response_ServiceApiService_SvcDeleteSessionEvent_0) XXX_ResponseBody() interface{} {
+	response := m.SvcDeleteSessionEventResponse
+	return response.Result
+}
+
+type response_ServiceApiService_SvcGetSessionTypes_0 struct {
+	*SvcGetSessionTypesResponse
+}
+
+func (m response_ServiceApiService_SvcGetSessionTypes_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetSessionTypesResponse
+	return response.SessionTypes
+}
+
+type response_ServiceApiService_SvcGetSessionTypeProjects_0 struct {
+	*SvcGetSessionTypeProjectsResponse
+}
+
+func (m response_ServiceApiService_SvcGetSessionTypeProjects_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetSessionTypeProjectsResponse
+	return response.SessionTypeProjects
+}
+
+type response_ServiceApiService_SvcGetServices_0 struct {
+	*SvcGetServicesResponse
+}
+
+func (m response_ServiceApiService_SvcGetServices_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetServicesResponse
+	return response.Services
+}
+
 var (
-	pattern_ServiceApiService_SvcGetSites_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sites"}, ""))
-	pattern_ServiceApiService_SvcGetProjects_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
-	pattern_ServiceApiService_SvcPostProject_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
-	pattern_ServiceApiService_SvcDeleteProject_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
-	pattern_ServiceApiService_SvcGetParticipants_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "participants"}, ""))
-	pattern_ServiceApiService_SvcPostParticipant_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "participants"}, ""))
-	pattern_ServiceApiService_SvcGetGroups_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
-	pattern_ServiceApiService_SvcPostGroup_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
-	pattern_ServiceApiService_SvcDeleteGroup_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
-	pattern_ServiceApiService_SvcGetDevices_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "devices"}, ""))
-	pattern_ServiceApiService_SvcPostDevice_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "devices"}, ""))
+	pattern_ServiceApiService_SvcGetSites_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sites"}, ""))
+	pattern_ServiceApiService_SvcGetProjects_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
+	pattern_ServiceApiService_SvcPostProject_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
+	pattern_ServiceApiService_SvcDeleteProject_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
+	pattern_ServiceApiService_SvcGetParticipants_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "participants"}, ""))
+	pattern_ServiceApiService_SvcPostParticipant_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "participants"}, ""))
+	pattern_ServiceApiService_SvcGetGroups_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
+	pattern_ServiceApiService_SvcPostGroup_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
+	pattern_ServiceApiService_SvcDeleteGroup_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
+	pattern_ServiceApiService_SvcGetDevices_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "devices"}, ""))
+	pattern_ServiceApiService_SvcPostDevice_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "devices"}, ""))
+	pattern_ServiceApiService_SvcGetSessions_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessions"}, ""))
+	pattern_ServiceApiService_SvcGetSessionEvents_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
+	pattern_ServiceApiService_SvcPostSessionEvent_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
+	pattern_ServiceApiService_SvcDeleteSessionEvent_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
+	pattern_ServiceApiService_SvcGetSessionTypes_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessiontypes"}, ""))
+	pattern_ServiceApiService_SvcGetSessionTypeProjects_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessiontypes", "projects"}, ""))
+	pattern_ServiceApiService_SvcGetServices_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "services"}, ""))
 )
 
 var (
-	forward_ServiceApiService_SvcGetSites_0        = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetProjects_0     = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostProject_0     = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcDeleteProject_0   = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetParticipants_0 = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostParticipant_0 = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetGroups_0       = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostGroup_0       = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcDeleteGroup_0     = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetDevices_0      = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostDevice_0      = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetSites_0               = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetProjects_0            = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostProject_0            = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteProject_0          = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetParticipants_0        = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostParticipant_0        = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetGroups_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostGroup_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteGroup_0            = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetDevices_0             = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostDevice_0             = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetSessions_0            = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetSessionEvents_0       = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostSessionEvent_0       = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteSessionEvent_0     = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetSessionTypes_0        = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetSessionTypeProjects_0 = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetServices_0            = runtime.ForwardResponseMessage
 )

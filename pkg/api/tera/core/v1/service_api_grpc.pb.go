@@ -19,17 +19,24 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ServiceApiService_SvcGetSites_FullMethodName        = "/tera.core.v1.ServiceApiService/SvcGetSites"
-	ServiceApiService_SvcGetProjects_FullMethodName     = "/tera.core.v1.ServiceApiService/SvcGetProjects"
-	ServiceApiService_SvcPostProject_FullMethodName     = "/tera.core.v1.ServiceApiService/SvcPostProject"
-	ServiceApiService_SvcDeleteProject_FullMethodName   = "/tera.core.v1.ServiceApiService/SvcDeleteProject"
-	ServiceApiService_SvcGetParticipants_FullMethodName = "/tera.core.v1.ServiceApiService/SvcGetParticipants"
-	ServiceApiService_SvcPostParticipant_FullMethodName = "/tera.core.v1.ServiceApiService/SvcPostParticipant"
-	ServiceApiService_SvcGetGroups_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcGetGroups"
-	ServiceApiService_SvcPostGroup_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcPostGroup"
-	ServiceApiService_SvcDeleteGroup_FullMethodName     = "/tera.core.v1.ServiceApiService/SvcDeleteGroup"
-	ServiceApiService_SvcGetDevices_FullMethodName      = "/tera.core.v1.ServiceApiService/SvcGetDevices"
-	ServiceApiService_SvcPostDevice_FullMethodName      = "/tera.core.v1.ServiceApiService/SvcPostDevice"
+	ServiceApiService_SvcGetSites_FullMethodName               = "/tera.core.v1.ServiceApiService/SvcGetSites"
+	ServiceApiService_SvcGetProjects_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcGetProjects"
+	ServiceApiService_SvcPostProject_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcPostProject"
+	ServiceApiService_SvcDeleteProject_FullMethodName          = "/tera.core.v1.ServiceApiService/SvcDeleteProject"
+	ServiceApiService_SvcGetParticipants_FullMethodName        = "/tera.core.v1.ServiceApiService/SvcGetParticipants"
+	ServiceApiService_SvcPostParticipant_FullMethodName        = "/tera.core.v1.ServiceApiService/SvcPostParticipant"
+	ServiceApiService_SvcGetGroups_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcGetGroups"
+	ServiceApiService_SvcPostGroup_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcPostGroup"
+	ServiceApiService_SvcDeleteGroup_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcDeleteGroup"
+	ServiceApiService_SvcGetDevices_FullMethodName             = "/tera.core.v1.ServiceApiService/SvcGetDevices"
+	ServiceApiService_SvcPostDevice_FullMethodName             = "/tera.core.v1.ServiceApiService/SvcPostDevice"
+	ServiceApiService_SvcGetSessions_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcGetSessions"
+	ServiceApiService_SvcGetSessionEvents_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcGetSessionEvents"
+	ServiceApiService_SvcPostSessionEvent_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcPostSessionEvent"
+	ServiceApiService_SvcDeleteSessionEvent_FullMethodName     = "/tera.core.v1.ServiceApiService/SvcDeleteSessionEvent"
+	ServiceApiService_SvcGetSessionTypes_FullMethodName        = "/tera.core.v1.ServiceApiService/SvcGetSessionTypes"
+	ServiceApiService_SvcGetSessionTypeProjects_FullMethodName = "/tera.core.v1.ServiceApiService/SvcGetSessionTypeProjects"
+	ServiceApiService_SvcGetServices_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcGetServices"
 )
 
 // ServiceApiServiceClient is the client API for ServiceApiService service.
@@ -82,6 +89,32 @@ type ServiceApiServiceClient interface {
 	// device object. Creating (id_device = 0) is refused: OpenTera creates a device linked to no
 	// site or project, which no one but a superadmin could see again.
 	SvcPostDevice(ctx context.Context, in *SvcPostDeviceRequest, opts ...grpc.CallOption) (*SvcPostDeviceResponse, error)
+	// SvcGetSessions lists sessions (an array): id_session or uuid_session (403 outside the
+	// service's sessions), or those of a participant, user or device it sees (403 otherwise),
+	// filtered by status, start_date, end_date, limit and offset; without a selector 400. The
+	// service's sessions are those it created, of its session types, or of the participants of its
+	// projects. list gives the minimal form, with_session_type adds the session_type object,
+	// with_events the session_events.
+	SvcGetSessions(ctx context.Context, in *SvcGetSessionsRequest, opts ...grpc.CallOption) (*SvcGetSessionsResponse, error)
+	// SvcGetSessionEvents lists the events of one of the service's sessions (id_session
+	// required; nothing for another session).
+	SvcGetSessionEvents(ctx context.Context, in *SvcGetSessionEventsRequest, opts ...grpc.CallOption) (*SvcGetSessionEventsResponse, error)
+	// SvcPostSessionEvent creates or updates an event of one of the service's sessions from
+	// {"session_event": {…}}. Returns [event].
+	SvcPostSessionEvent(ctx context.Context, in *SvcPostSessionEventRequest, opts ...grpc.CallOption) (*SvcPostSessionEventResponse, error)
+	// SvcDeleteSessionEvent deletes an event of one of the service's sessions (?id=).
+	SvcDeleteSessionEvent(ctx context.Context, in *SvcDeleteSessionEventRequest, opts ...grpc.CallOption) (*SvcDeleteSessionEventResponse, error)
+	// SvcGetSessionTypes lists the service's session types (those it owns or is a secondary
+	// service of), all of them or those of a site, project or participant it sees, or one by
+	// id_session_type; what it does not see gives [].
+	SvcGetSessionTypes(ctx context.Context, in *SvcGetSessionTypesRequest, opts ...grpc.CallOption) (*SvcGetSessionTypesResponse, error)
+	// SvcGetSessionTypeProjects lists session type - project links by id_project or
+	// id_session_type (with_sites adds id_site and site_name), among the service's projects and
+	// session types; without a selector 400.
+	SvcGetSessionTypeProjects(ctx context.Context, in *SvcGetSessionTypeProjectsRequest, opts ...grpc.CallOption) (*SvcGetSessionTypeProjectsResponse, error)
+	// SvcGetServices looks a service up by id_service, uuid_service or service_key (minimal JSON,
+	// an array; 400 without one). The service registry is open to every service, as in OpenTera.
+	SvcGetServices(ctx context.Context, in *SvcGetServicesRequest, opts ...grpc.CallOption) (*SvcGetServicesResponse, error)
 }
 
 type serviceApiServiceClient struct {
@@ -202,6 +235,76 @@ func (c *serviceApiServiceClient) SvcPostDevice(ctx context.Context, in *SvcPost
 	return out, nil
 }
 
+func (c *serviceApiServiceClient) SvcGetSessions(ctx context.Context, in *SvcGetSessionsRequest, opts ...grpc.CallOption) (*SvcGetSessionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetSessionsResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetSessions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcGetSessionEvents(ctx context.Context, in *SvcGetSessionEventsRequest, opts ...grpc.CallOption) (*SvcGetSessionEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetSessionEventsResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetSessionEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcPostSessionEvent(ctx context.Context, in *SvcPostSessionEventRequest, opts ...grpc.CallOption) (*SvcPostSessionEventResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcPostSessionEventResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcPostSessionEvent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcDeleteSessionEvent(ctx context.Context, in *SvcDeleteSessionEventRequest, opts ...grpc.CallOption) (*SvcDeleteSessionEventResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcDeleteSessionEventResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcDeleteSessionEvent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcGetSessionTypes(ctx context.Context, in *SvcGetSessionTypesRequest, opts ...grpc.CallOption) (*SvcGetSessionTypesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetSessionTypesResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetSessionTypes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcGetSessionTypeProjects(ctx context.Context, in *SvcGetSessionTypeProjectsRequest, opts ...grpc.CallOption) (*SvcGetSessionTypeProjectsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetSessionTypeProjectsResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetSessionTypeProjects_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcGetServices(ctx context.Context, in *SvcGetServicesRequest, opts ...grpc.CallOption) (*SvcGetServicesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetServicesResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetServices_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServiceApiServiceServer is the server API for ServiceApiService service.
 // All implementations must embed UnimplementedServiceApiServiceServer
 // for forward compatibility.
@@ -252,6 +355,32 @@ type ServiceApiServiceServer interface {
 	// device object. Creating (id_device = 0) is refused: OpenTera creates a device linked to no
 	// site or project, which no one but a superadmin could see again.
 	SvcPostDevice(context.Context, *SvcPostDeviceRequest) (*SvcPostDeviceResponse, error)
+	// SvcGetSessions lists sessions (an array): id_session or uuid_session (403 outside the
+	// service's sessions), or those of a participant, user or device it sees (403 otherwise),
+	// filtered by status, start_date, end_date, limit and offset; without a selector 400. The
+	// service's sessions are those it created, of its session types, or of the participants of its
+	// projects. list gives the minimal form, with_session_type adds the session_type object,
+	// with_events the session_events.
+	SvcGetSessions(context.Context, *SvcGetSessionsRequest) (*SvcGetSessionsResponse, error)
+	// SvcGetSessionEvents lists the events of one of the service's sessions (id_session
+	// required; nothing for another session).
+	SvcGetSessionEvents(context.Context, *SvcGetSessionEventsRequest) (*SvcGetSessionEventsResponse, error)
+	// SvcPostSessionEvent creates or updates an event of one of the service's sessions from
+	// {"session_event": {…}}. Returns [event].
+	SvcPostSessionEvent(context.Context, *SvcPostSessionEventRequest) (*SvcPostSessionEventResponse, error)
+	// SvcDeleteSessionEvent deletes an event of one of the service's sessions (?id=).
+	SvcDeleteSessionEvent(context.Context, *SvcDeleteSessionEventRequest) (*SvcDeleteSessionEventResponse, error)
+	// SvcGetSessionTypes lists the service's session types (those it owns or is a secondary
+	// service of), all of them or those of a site, project or participant it sees, or one by
+	// id_session_type; what it does not see gives [].
+	SvcGetSessionTypes(context.Context, *SvcGetSessionTypesRequest) (*SvcGetSessionTypesResponse, error)
+	// SvcGetSessionTypeProjects lists session type - project links by id_project or
+	// id_session_type (with_sites adds id_site and site_name), among the service's projects and
+	// session types; without a selector 400.
+	SvcGetSessionTypeProjects(context.Context, *SvcGetSessionTypeProjectsRequest) (*SvcGetSessionTypeProjectsResponse, error)
+	// SvcGetServices looks a service up by id_service, uuid_service or service_key (minimal JSON,
+	// an array; 400 without one). The service registry is open to every service, as in OpenTera.
+	SvcGetServices(context.Context, *SvcGetServicesRequest) (*SvcGetServicesResponse, error)
 	mustEmbedUnimplementedServiceApiServiceServer()
 }
 
@@ -294,6 +423,27 @@ func (UnimplementedServiceApiServiceServer) SvcGetDevices(context.Context, *SvcG
 }
 func (UnimplementedServiceApiServiceServer) SvcPostDevice(context.Context, *SvcPostDeviceRequest) (*SvcPostDeviceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SvcPostDevice not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetSessions(context.Context, *SvcGetSessionsRequest) (*SvcGetSessionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetSessions not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetSessionEvents(context.Context, *SvcGetSessionEventsRequest) (*SvcGetSessionEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetSessionEvents not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcPostSessionEvent(context.Context, *SvcPostSessionEventRequest) (*SvcPostSessionEventResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcPostSessionEvent not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcDeleteSessionEvent(context.Context, *SvcDeleteSessionEventRequest) (*SvcDeleteSessionEventResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcDeleteSessionEvent not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetSessionTypes(context.Context, *SvcGetSessionTypesRequest) (*SvcGetSessionTypesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetSessionTypes not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetSessionTypeProjects(context.Context, *SvcGetSessionTypeProjectsRequest) (*SvcGetSessionTypeProjectsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetSessionTypeProjects not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetServices(context.Context, *SvcGetServicesRequest) (*SvcGetServicesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetServices not implemented")
 }
 func (UnimplementedServiceApiServiceServer) mustEmbedUnimplementedServiceApiServiceServer() {}
 func (UnimplementedServiceApiServiceServer) testEmbeddedByValue()                           {}
@@ -514,6 +664,132 @@ func _ServiceApiService_SvcPostDevice_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ServiceApiService_SvcGetSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetSessionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetSessions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetSessions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetSessions(ctx, req.(*SvcGetSessionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcGetSessionEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetSessionEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetSessionEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetSessionEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetSessionEvents(ctx, req.(*SvcGetSessionEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcPostSessionEvent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcPostSessionEventRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcPostSessionEvent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcPostSessionEvent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcPostSessionEvent(ctx, req.(*SvcPostSessionEventRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcDeleteSessionEvent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcDeleteSessionEventRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcDeleteSessionEvent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcDeleteSessionEvent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcDeleteSessionEvent(ctx, req.(*SvcDeleteSessionEventRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcGetSessionTypes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetSessionTypesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetSessionTypes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetSessionTypes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetSessionTypes(ctx, req.(*SvcGetSessionTypesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcGetSessionTypeProjects_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetSessionTypeProjectsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetSessionTypeProjects(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetSessionTypeProjects_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetSessionTypeProjects(ctx, req.(*SvcGetSessionTypeProjectsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcGetServices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetServicesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetServices(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetServices_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetServices(ctx, req.(*SvcGetServicesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ServiceApiService_ServiceDesc is the grpc.ServiceDesc for ServiceApiService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -564,6 +840,34 @@ var ServiceApiService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SvcPostDevice",
 			Handler:    _ServiceApiService_SvcPostDevice_Handler,
+		},
+		{
+			MethodName: "SvcGetSessions",
+			Handler:    _ServiceApiService_SvcGetSessions_Handler,
+		},
+		{
+			MethodName: "SvcGetSessionEvents",
+			Handler:    _ServiceApiService_SvcGetSessionEvents_Handler,
+		},
+		{
+			MethodName: "SvcPostSessionEvent",
+			Handler:    _ServiceApiService_SvcPostSessionEvent_Handler,
+		},
+		{
+			MethodName: "SvcDeleteSessionEvent",
+			Handler:    _ServiceApiService_SvcDeleteSessionEvent_Handler,
+		},
+		{
+			MethodName: "SvcGetSessionTypes",
+			Handler:    _ServiceApiService_SvcGetSessionTypes_Handler,
+		},
+		{
+			MethodName: "SvcGetSessionTypeProjects",
+			Handler:    _ServiceApiService_SvcGetSessionTypeProjects_Handler,
+		},
+		{
+			MethodName: "SvcGetServices",
+			Handler:    _ServiceApiService_SvcGetServices_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
