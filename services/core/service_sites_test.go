@@ -33,10 +33,10 @@ func TestServiceAPISites(t *testing.T) {
 		{vr, "", []int{1}},
 		{ft, "", []int{1, 2}},
 		{vr, "?id_site=1", []int{1}},
-		{vr, "?id_user=1", []int{1}},  // superadmin: every site, among the service's
-		{ft, "?id_user=2", []int{1}},  // siteadmin: site 1
-		{vr, "?id_user=6", []int{}},   // user4: no role anywhere
-		{vr, "?id_user=99", []int{}},  // unknown
+		{vr, "?id_user=1", []int{1}}, // superadmin: every site, among the service's
+		{ft, "?id_user=2", []int{1}}, // siteadmin: site 1
+		{vr, "?id_user=6", []int{}},  // user4: no role anywhere
+		{vr, "?id_user=99", []int{}}, // unknown
 	}
 	for _, c := range cases {
 		if got := ids(e.list(c.who, "/api/service/sites"+c.q), "id_site"); !eqInts(got, c.want) {
