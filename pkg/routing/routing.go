@@ -41,7 +41,7 @@ var Prefixes = map[string][]string{
 	Core: {"/api"},
 	UserManager: {
 		"/api/user/users/online", "/api/user/participants/online", "/api/user/devices/online",
-		"/api/user/disconnect", "/api/device/status",
+		"/api/user/disconnect", "/api/device/status", "/api/service/disconnect",
 	},
 	WebSocket:    {"/wss"},
 	FileTransfer: {"/file"},

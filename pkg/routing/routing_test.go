@@ -26,6 +26,7 @@ func TestTarget(t *testing.T) {
 		"/api/device/status":              UserManager,
 		"/api/service/auth/code":          Login,
 		"/api/service/sessions":           Core,
+		"/api/service/disconnect":         UserManager,
 		"/rehab/room":                     VideoRehab,
 		"/file/api/assets":                FileTransfer,
 		"/api/participant/refresh_token":  Login,

@@ -34,6 +34,7 @@ func (s *Service) HTTPRoutes() []server.Route {
 		{Path: "/api/user/participants/online", Methods: get(s.userOnly(s.onlineParticipants)), Access: public},
 		{Path: "/api/user/devices/online", Methods: get(s.userOnly(s.onlineDevices)), Access: public},
 		{Path: "/api/user/disconnect", Methods: get(s.userOnly(s.disconnectPrincipal)), Access: public},
+		{Path: "/api/service/disconnect", Methods: get(s.only(authn.KindService, s.disconnectPrincipal)), Access: public},
 		{Path: "/api/device/status", Methods: map[string]http.HandlerFunc{http.MethodPost: s.deviceStatus}, Access: public},
 	}
 }
@@ -72,8 +73,13 @@ func (s *Service) caller(r *http.Request, kind authn.Kind) (*authn.Caller, error
 }
 
 func (s *Service) userOnly(h func(http.ResponseWriter, *http.Request, *authn.Caller)) http.HandlerFunc {
+	return s.only(authn.KindUser, h)
+}
+
+// only admits one kind of principal; the others are 401, as OpenTera's per-API decorators.
+func (s *Service) only(kind authn.Kind, h func(http.ResponseWriter, *http.Request, *authn.Caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.caller(r, authn.KindUser)
+		c, err := s.caller(r, kind)
 		if err != nil {
 			var ae *authn.Error
 			if !errors.As(err, &ae) {
@@ -262,7 +268,8 @@ func (s *Service) onlineDevices(w http.ResponseWriter, r *http.Request, c *authn
 
 // disconnectPrincipal is GET /api/user/disconnect?id_user|user_uuid|id_participant|
 // participant_uuid|id_device|device_uuid (UserQueryDisconnect): admins of the principal only;
-// the caller uses logout for itself.
+// the caller uses logout for itself. /api/service/disconnect (ServiceQueryDisconnect) is the
+// same for a service, over what its projects give it.
 func (s *Service) disconnectPrincipal(w http.ResponseWriter, r *http.Request, c *authn.Caller) {
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -296,7 +303,7 @@ func (s *Service) disconnectPrincipal(w http.ResponseWriter, r *http.Request, c 
 		writeJSON(w, http.StatusBadRequest, "Invalid request")
 		return
 	}
-	sc := access.For(access.FromAuthn(c)).AdminOnly()
+	sc := access.For(access.FromAuthn(c)).AdminOnly() // a service's scope ignores admin_only
 	var f access.Fragment
 	switch chosen.kind {
 	case presence.User:
@@ -321,7 +328,7 @@ func (s *Service) disconnectPrincipal(w http.ResponseWriter, r *http.Request, c 
 		s.internal(w, r, err)
 		return
 	}
-	if chosen.kind == presence.User && uuid == c.UUID {
+	if chosen.kind == presence.User && c.Kind == authn.KindUser && uuid == c.UUID {
 		writeJSON(w, http.StatusBadRequest, "Use Logout instead to disconnect current user")
 		return
 	}
