@@ -3,6 +3,9 @@ package core
 import (
 	"context"
 	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -112,4 +115,111 @@ func (s *serviceAPI) SvcDeleteSessionEvent(ctx context.Context, r *corev1.SvcDel
 		return nil, err
 	}
 	return &corev1.SvcDeleteSessionEventResponse{}, nil
+}
+
+func (s *serviceAPI) SvcPostSession(ctx context.Context, r *corev1.SvcPostSessionRequest) (*corev1.SvcPostSessionResponse, error) {
+	b := r.GetSession()
+	switch {
+	case b == nil:
+		return nil, apierr.MissingArgument("Missing session")
+	case b.IdSession == nil:
+		return nil, apierr.MissingArgument("Missing id_session")
+	case b.GetIdSession() == 0 && b.IdSessionType == nil:
+		return nil, apierr.MissingArgument("Missing id_session_type")
+	}
+	body := &corev1.SessionBody{IdSession: b.IdSession, IdSessionType: b.IdSessionType, SessionName: b.SessionName,
+		SessionStartDatetime: b.SessionStartDatetime, SessionDuration: b.SessionDuration, SessionStatus: b.SessionStatus,
+		SessionComments: b.SessionComments, SessionParameters: b.SessionParameters, IdCreatorUser: b.IdCreatorUser,
+		IdCreatorDevice: b.IdCreatorDevice, IdCreatorParticipant: b.IdCreatorParticipant, IdCreatorService: b.IdCreatorService}
+	// Invitees by uuid, each one the service sees (OpenTera's messages).
+	for _, l := range []struct {
+		uuids                 []string
+		o                     access.Object
+		table, idCol, uuidCol string
+		msg                   string
+		dst                   **structpb.ListValue
+	}{
+		{b.SessionParticipantsUuids, access.Participants, "t_participants", "id_participant", "participant_uuid",
+			"Service doesn't have access to at least one participant of that session.", &body.SessionParticipantsIds},
+		{b.SessionUsersUuids, access.Users, "t_users", "id_user", "user_uuid",
+			"Service doesn't have access to at least one user of that session.", &body.SessionUsersIds},
+		{b.SessionDevicesUuids, access.Devices, "t_devices", "id_device", "device_uuid",
+			"Service doesn't have access to at least one device of that session.", &body.SessionDevicesIds},
+	} {
+		if len(l.uuids) == 0 {
+			continue
+		}
+		ids, err := s.visibleIDs(ctx, l.o, l.table, l.idCol, l.uuidCol, l.uuids)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) != len(distinct(l.uuids)) {
+			return nil, apierr.Forbidden(l.msg)
+		}
+		*l.dst = &structpb.ListValue{}
+		for _, id := range ids {
+			(*l.dst).Values = append((*l.dst).Values, structpb.NewNumberValue(float64(id)))
+		}
+	}
+	if b.GetIdSession() == 0 {
+		if err := s.sessionDefaults(ctx, body); err != nil {
+			return nil, err
+		}
+	}
+	res, err := (&sessions{Service: s.Service}).PostSession(ctx, &corev1.PostSessionRequest{Session: body})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.SvcPostSessionResponse{Sessions: res.Sessions}, nil
+}
+
+// sessionDefaults are OpenTera's for a session a service creates: the service as creator, now
+// as start, in progress, named after its type ("<type> [<year>.<count>]").
+func (s *serviceAPI) sessionDefaults(ctx context.Context, b *corev1.SessionBody) error {
+	if b.IdCreatorService == nil && b.IdCreatorUser == nil && b.IdCreatorDevice == nil && b.IdCreatorParticipant == nil {
+		b.IdCreatorService = new(serviceID(ctx))
+	}
+	if b.SessionStartDatetime == nil {
+		b.SessionStartDatetime = new(time.Now().UTC().Format(time.RFC3339Nano))
+	}
+	if b.SessionStatus == nil {
+		b.SessionStatus = new(int32(statusInProgress))
+	}
+	if b.SessionName != nil {
+		return nil
+	}
+	start, err := parseDatetime(b.GetSessionStartDatetime(), "session_start_datetime")
+	if err != nil {
+		return err
+	}
+	var name string
+	err = s.db.QueryRow(ctx, `SELECT st.session_type_name || ' [' || $2::int || '.' || (SELECT count(*) FROM core.t_sessions) || ']'
+		FROM core.t_sessions_types st WHERE st.id_session_type = $1 AND st.deleted_at IS NULL`, b.GetIdSessionType(), start.Year()).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return apierr.Forbidden("No access to session type")
+	} else if err != nil {
+		return s.dbError(ctx, err)
+	}
+	b.SessionName = &name
+	return nil
+}
+
+// visibleIDs maps uuids to the ids of the objects the caller sees (the others are left out).
+func (s *serviceAPI) visibleIDs(ctx context.Context, o access.Object, table, idCol, uuidCol string, uuids []string) ([]int32, error) {
+	f := caller(ctx).acc.IDs(o)
+	rows, err := s.db.Query(ctx, `SELECT `+idCol+` FROM core.`+table+` WHERE `+uuidCol+` = ANY(@uuids) AND deleted_at IS NULL
+		AND `+idCol+` IN (`+f.SQL+`) ORDER BY `+idCol, f.With(pgx.NamedArgs{"uuids": uuids}))
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	return ids, s.dbError(ctx, err)
+}
+
+func distinct(l []string) map[string]bool {
+	out := map[string]bool{}
+	for _, x := range l {
+		out[x] = true
+	}
+	return out
 }

@@ -147,3 +147,40 @@ func TestServiceAPIServices(t *testing.T) {
 		t.Errorf("unknown key: %v", got)
 	}
 }
+
+func TestServiceAPIPostSession(t *testing.T) {
+	e := newEnv(t)
+	vr := e.svc("VideoRehabService")
+	p1 := e.uuidOf("t_participants", "participant_uuid", "id_participant = 1")
+	p4 := e.uuidOf("t_participants", "participant_uuid", "id_participant = 4")
+	user4 := e.uuidOf("t_users", "user_uuid", "id_user = 6")
+	admin := e.uuidOf("t_users", "user_uuid", "id_user = 1")
+	post := func(want int, s map[string]any) []byte {
+		t.Helper()
+		return e.expect(want, vr, "POST", "/api/service/sessions", map[string]any{"session": s})
+	}
+	e.expect(400, vr, "POST", "/api/service/sessions", map[string]any{})
+	post(400, map[string]any{"id_session_type": 1})
+	post(400, map[string]any{"id_session": 0, "session_participants_uuids": []string{p1}})
+	post(400, map[string]any{"id_session": 0, "id_session_type": 1, "session_participants_uuids": "x"})
+	post(403, map[string]any{"id_session": 0, "id_session_type": 1, "session_participants_uuids": []string{p4}})
+	post(403, map[string]any{"id_session": 0, "id_session_type": 1, "session_participants_uuids": []string{p1}, "session_users_uuids": []string{user4}})
+	post(403, map[string]any{"id_session": 0, "id_session_type": 1, "session_devices_uuids": []string{"nope"}, "session_participants_uuids": []string{p1}})
+	post(403, map[string]any{"id_session": 0, "id_session_type": 2, "session_participants_uuids": []string{p1}}) // not its type
+	s := e.post(vr, "/api/service/sessions", map[string]any{"session": map[string]any{"id_session": 0, "id_session_type": 1,
+		"session_participants_uuids": []string{p1}, "session_users_uuids": []string{admin}}})
+	if s["id_creator_service"] != 6.0 || s["session_status"] != 1.0 || s["session_name"] == nil || len(s["session_participants"].([]any)) != 1 ||
+		len(s["session_users"].([]any)) != 1 {
+		t.Errorf("created session: %v", s)
+	}
+	id := int(s["id_session"].(float64))
+	s = e.post(vr, "/api/service/sessions", map[string]any{"session": map[string]any{"id_session": id, "session_name": "Renamed", "session_status": 2}})
+	if s["session_name"] != "Renamed" || s["session_status"] != 2.0 {
+		t.Errorf("updated session: %v", s)
+	}
+	secret := e.secretSession()
+	post(403, map[string]any{"id_session": secret, "session_name": "x"})
+	if e.outboxCount("session", 1) == 0 {
+		t.Error("no DatabaseEvent for the created session")
+	}
+}

@@ -10,7 +10,11 @@ import (
 func TestServiceAPIRefusesOtherKinds(t *testing.T) {
 	e := newEnv(t)
 	paths := []string{"/api/service/sites", "/api/service/projects?id_project=1", "/api/service/participants?id_participant=1",
-		"/api/service/groups?id_project=1", "/api/service/devices?id_device=1"}
+		"/api/service/groups?id_project=1", "/api/service/devices?id_device=1", "/api/service/sessions?id_session=1",
+		"/api/service/sessions/events?id_session=1", "/api/service/sessiontypes", "/api/service/sessiontypes/projects?id_project=1",
+		"/api/service/services?id_service=1", "/api/service/users?id_user=1", "/api/service/users/access?uuid_user=x&id_site=1",
+		"/api/service/usergroups", "/api/service/roles", "/api/service/serviceaccess?id_user_group=1",
+		"/api/service/access?from_user_uuid=x"}
 	for kind, who := range e.otherKinds() {
 		for _, p := range paths {
 			if st, body := e.do(who, "GET", p, nil); st != 401 {

@@ -1990,11 +1990,1166 @@ func (x *SvcGetServicesResponse) GetServices() []*Service {
 	return nil
 }
 
+// SvcGetUsersRequest holds the query parameters.
+type SvcGetUsersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdUser        int32                  `protobuf:"varint,1,opt,name=id_user,json=idUser,proto3" json:"id_user,omitempty"`
+	UserUuid      string                 `protobuf:"bytes,2,opt,name=user_uuid,json=userUuid,proto3" json:"user_uuid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetUsersRequest) Reset() {
+	*x = SvcGetUsersRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetUsersRequest) ProtoMessage() {}
+
+func (x *SvcGetUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetUsersRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetUsersRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *SvcGetUsersRequest) GetIdUser() int32 {
+	if x != nil {
+		return x.IdUser
+	}
+	return 0
+}
+
+func (x *SvcGetUsersRequest) GetUserUuid() string {
+	if x != nil {
+		return x.UserUuid
+	}
+	return ""
+}
+
+// SvcGetUsersResponse is the user object over REST.
+type SvcGetUsersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetUsersResponse) Reset() {
+	*x = SvcGetUsersResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetUsersResponse) ProtoMessage() {}
+
+func (x *SvcGetUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetUsersResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetUsersResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SvcGetUsersResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// SvcGetUserAccessRequest holds the query parameters.
+type SvcGetUserAccessRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UuidUser      string                 `protobuf:"bytes,1,opt,name=uuid_user,json=uuidUser,proto3" json:"uuid_user,omitempty"`
+	IdProject     int32                  `protobuf:"varint,2,opt,name=id_project,json=idProject,proto3" json:"id_project,omitempty"`
+	IdSite        int32                  `protobuf:"varint,3,opt,name=id_site,json=idSite,proto3" json:"id_site,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetUserAccessRequest) Reset() {
+	*x = SvcGetUserAccessRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetUserAccessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetUserAccessRequest) ProtoMessage() {}
+
+func (x *SvcGetUserAccessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetUserAccessRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetUserAccessRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SvcGetUserAccessRequest) GetUuidUser() string {
+	if x != nil {
+		return x.UuidUser
+	}
+	return ""
+}
+
+func (x *SvcGetUserAccessRequest) GetIdProject() int32 {
+	if x != nil {
+		return x.IdProject
+	}
+	return 0
+}
+
+func (x *SvcGetUserAccessRequest) GetIdSite() int32 {
+	if x != nil {
+		return x.IdSite
+	}
+	return 0
+}
+
+// SvcGetUserAccessResponse is {"project_role": …} or {"site_role": …} over REST.
+type SvcGetUserAccessResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Access        *structpb.Struct       `protobuf:"bytes,1,opt,name=access,proto3" json:"access,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetUserAccessResponse) Reset() {
+	*x = SvcGetUserAccessResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetUserAccessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetUserAccessResponse) ProtoMessage() {}
+
+func (x *SvcGetUserAccessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetUserAccessResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetUserAccessResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *SvcGetUserAccessResponse) GetAccess() *structpb.Struct {
+	if x != nil {
+		return x.Access
+	}
+	return nil
+}
+
+// SvcGetUserGroupsRequest holds the query parameters.
+type SvcGetUserGroupsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdUserGroup   int32                  `protobuf:"varint,1,opt,name=id_user_group,json=idUserGroup,proto3" json:"id_user_group,omitempty"`
+	IdProject     int32                  `protobuf:"varint,2,opt,name=id_project,json=idProject,proto3" json:"id_project,omitempty"`
+	IdSite        int32                  `protobuf:"varint,3,opt,name=id_site,json=idSite,proto3" json:"id_site,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetUserGroupsRequest) Reset() {
+	*x = SvcGetUserGroupsRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetUserGroupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetUserGroupsRequest) ProtoMessage() {}
+
+func (x *SvcGetUserGroupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetUserGroupsRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetUserGroupsRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *SvcGetUserGroupsRequest) GetIdUserGroup() int32 {
+	if x != nil {
+		return x.IdUserGroup
+	}
+	return 0
+}
+
+func (x *SvcGetUserGroupsRequest) GetIdProject() int32 {
+	if x != nil {
+		return x.IdProject
+	}
+	return 0
+}
+
+func (x *SvcGetUserGroupsRequest) GetIdSite() int32 {
+	if x != nil {
+		return x.IdSite
+	}
+	return 0
+}
+
+// SvcGetUserGroupsResponse is a bare JSON array over REST.
+type SvcGetUserGroupsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserGroups    []*UserGroup           `protobuf:"bytes,1,rep,name=user_groups,json=userGroups,proto3" json:"user_groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetUserGroupsResponse) Reset() {
+	*x = SvcGetUserGroupsResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetUserGroupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetUserGroupsResponse) ProtoMessage() {}
+
+func (x *SvcGetUserGroupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetUserGroupsResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetUserGroupsResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *SvcGetUserGroupsResponse) GetUserGroups() []*UserGroup {
+	if x != nil {
+		return x.UserGroups
+	}
+	return nil
+}
+
+// SvcGetRolesRequest has no parameter.
+type SvcGetRolesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetRolesRequest) Reset() {
+	*x = SvcGetRolesRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetRolesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetRolesRequest) ProtoMessage() {}
+
+func (x *SvcGetRolesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetRolesRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetRolesRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{43}
+}
+
+// SvcGetRolesResponse is a bare JSON array over REST.
+type SvcGetRolesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceRoles  []*ServiceRole         `protobuf:"bytes,1,rep,name=service_roles,json=serviceRoles,proto3" json:"service_roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetRolesResponse) Reset() {
+	*x = SvcGetRolesResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetRolesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetRolesResponse) ProtoMessage() {}
+
+func (x *SvcGetRolesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetRolesResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetRolesResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *SvcGetRolesResponse) GetServiceRoles() []*ServiceRole {
+	if x != nil {
+		return x.ServiceRoles
+	}
+	return nil
+}
+
+// SvcRoleBody is the {"service_role": {…}} object (id_service is always the caller's).
+type SvcRoleBody struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 creates.
+	IdServiceRole   *int32  `protobuf:"varint,1,opt,name=id_service_role,json=idServiceRole,proto3,oneof" json:"id_service_role,omitempty"`
+	ServiceRoleName *string `protobuf:"bytes,2,opt,name=service_role_name,json=serviceRoleName,proto3,oneof" json:"service_role_name,omitempty"`
+	IdSite          *int32  `protobuf:"varint,3,opt,name=id_site,json=idSite,proto3,oneof" json:"id_site,omitempty"`
+	IdProject       *int32  `protobuf:"varint,4,opt,name=id_project,json=idProject,proto3,oneof" json:"id_project,omitempty"`
+	// Ignored: the role is the calling service's.
+	IdService     *int32 `protobuf:"varint,5,opt,name=id_service,json=idService,proto3,oneof" json:"id_service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcRoleBody) Reset() {
+	*x = SvcRoleBody{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcRoleBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcRoleBody) ProtoMessage() {}
+
+func (x *SvcRoleBody) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcRoleBody.ProtoReflect.Descriptor instead.
+func (*SvcRoleBody) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *SvcRoleBody) GetIdServiceRole() int32 {
+	if x != nil && x.IdServiceRole != nil {
+		return *x.IdServiceRole
+	}
+	return 0
+}
+
+func (x *SvcRoleBody) GetServiceRoleName() string {
+	if x != nil && x.ServiceRoleName != nil {
+		return *x.ServiceRoleName
+	}
+	return ""
+}
+
+func (x *SvcRoleBody) GetIdSite() int32 {
+	if x != nil && x.IdSite != nil {
+		return *x.IdSite
+	}
+	return 0
+}
+
+func (x *SvcRoleBody) GetIdProject() int32 {
+	if x != nil && x.IdProject != nil {
+		return *x.IdProject
+	}
+	return 0
+}
+
+func (x *SvcRoleBody) GetIdService() int32 {
+	if x != nil && x.IdService != nil {
+		return *x.IdService
+	}
+	return 0
+}
+
+// SvcPostRoleRequest is the request body.
+type SvcPostRoleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceRole   *SvcRoleBody           `protobuf:"bytes,1,opt,name=service_role,json=serviceRole,proto3" json:"service_role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostRoleRequest) Reset() {
+	*x = SvcPostRoleRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostRoleRequest) ProtoMessage() {}
+
+func (x *SvcPostRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostRoleRequest.ProtoReflect.Descriptor instead.
+func (*SvcPostRoleRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SvcPostRoleRequest) GetServiceRole() *SvcRoleBody {
+	if x != nil {
+		return x.ServiceRole
+	}
+	return nil
+}
+
+// SvcPostRoleResponse is the written role object over REST.
+type SvcPostRoleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceRole   *ServiceRole           `protobuf:"bytes,1,opt,name=service_role,json=serviceRole,proto3" json:"service_role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostRoleResponse) Reset() {
+	*x = SvcPostRoleResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostRoleResponse) ProtoMessage() {}
+
+func (x *SvcPostRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostRoleResponse.ProtoReflect.Descriptor instead.
+func (*SvcPostRoleResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *SvcPostRoleResponse) GetServiceRole() *ServiceRole {
+	if x != nil {
+		return x.ServiceRole
+	}
+	return nil
+}
+
+// SvcDeleteRoleRequest holds ?id=.
+type SvcDeleteRoleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            *int32                 `protobuf:"varint,1,opt,name=id,proto3,oneof" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteRoleRequest) Reset() {
+	*x = SvcDeleteRoleRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteRoleRequest) ProtoMessage() {}
+
+func (x *SvcDeleteRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteRoleRequest.ProtoReflect.Descriptor instead.
+func (*SvcDeleteRoleRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *SvcDeleteRoleRequest) GetId() int32 {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return 0
+}
+
+// SvcDeleteRoleResponse is OpenTera's empty-string answer to a DELETE.
+type SvcDeleteRoleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        string                 `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteRoleResponse) Reset() {
+	*x = SvcDeleteRoleResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteRoleResponse) ProtoMessage() {}
+
+func (x *SvcDeleteRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteRoleResponse.ProtoReflect.Descriptor instead.
+func (*SvcDeleteRoleResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SvcDeleteRoleResponse) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+// SvcGetServiceAccessRequest holds the query parameters.
+type SvcGetServiceAccessRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdUserGroup   int32                  `protobuf:"varint,1,opt,name=id_user_group,json=idUserGroup,proto3" json:"id_user_group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetServiceAccessRequest) Reset() {
+	*x = SvcGetServiceAccessRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetServiceAccessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetServiceAccessRequest) ProtoMessage() {}
+
+func (x *SvcGetServiceAccessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetServiceAccessRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetServiceAccessRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *SvcGetServiceAccessRequest) GetIdUserGroup() int32 {
+	if x != nil {
+		return x.IdUserGroup
+	}
+	return 0
+}
+
+// SvcGetServiceAccessResponse is a bare JSON array over REST.
+type SvcGetServiceAccessResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceAccess []*ServiceAccess       `protobuf:"bytes,1,rep,name=service_access,json=serviceAccess,proto3" json:"service_access,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetServiceAccessResponse) Reset() {
+	*x = SvcGetServiceAccessResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetServiceAccessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetServiceAccessResponse) ProtoMessage() {}
+
+func (x *SvcGetServiceAccessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetServiceAccessResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetServiceAccessResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *SvcGetServiceAccessResponse) GetServiceAccess() []*ServiceAccess {
+	if x != nil {
+		return x.ServiceAccess
+	}
+	return nil
+}
+
+// SvcGetAccessRequest holds the query parameters.
+type SvcGetAccessRequest struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	FromUserUuid        string                 `protobuf:"bytes,1,opt,name=from_user_uuid,json=fromUserUuid,proto3" json:"from_user_uuid,omitempty"`
+	FromParticipantUuid string                 `protobuf:"bytes,2,opt,name=from_participant_uuid,json=fromParticipantUuid,proto3" json:"from_participant_uuid,omitempty"`
+	FromDeviceUuid      string                 `protobuf:"bytes,3,opt,name=from_device_uuid,json=fromDeviceUuid,proto3" json:"from_device_uuid,omitempty"`
+	WithUsers           bool                   `protobuf:"varint,4,opt,name=with_users,json=withUsers,proto3" json:"with_users,omitempty"`
+	WithProjects        bool                   `protobuf:"varint,5,opt,name=with_projects,json=withProjects,proto3" json:"with_projects,omitempty"`
+	WithParticipants    bool                   `protobuf:"varint,6,opt,name=with_participants,json=withParticipants,proto3" json:"with_participants,omitempty"`
+	WithDevices         bool                   `protobuf:"varint,7,opt,name=with_devices,json=withDevices,proto3" json:"with_devices,omitempty"`
+	WithSites           bool                   `protobuf:"varint,8,opt,name=with_sites,json=withSites,proto3" json:"with_sites,omitempty"`
+	Admin               bool                   `protobuf:"varint,9,opt,name=admin,proto3" json:"admin,omitempty"`
+	WithNames           bool                   `protobuf:"varint,10,opt,name=with_names,json=withNames,proto3" json:"with_names,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *SvcGetAccessRequest) Reset() {
+	*x = SvcGetAccessRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetAccessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetAccessRequest) ProtoMessage() {}
+
+func (x *SvcGetAccessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetAccessRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetAccessRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *SvcGetAccessRequest) GetFromUserUuid() string {
+	if x != nil {
+		return x.FromUserUuid
+	}
+	return ""
+}
+
+func (x *SvcGetAccessRequest) GetFromParticipantUuid() string {
+	if x != nil {
+		return x.FromParticipantUuid
+	}
+	return ""
+}
+
+func (x *SvcGetAccessRequest) GetFromDeviceUuid() string {
+	if x != nil {
+		return x.FromDeviceUuid
+	}
+	return ""
+}
+
+func (x *SvcGetAccessRequest) GetWithUsers() bool {
+	if x != nil {
+		return x.WithUsers
+	}
+	return false
+}
+
+func (x *SvcGetAccessRequest) GetWithProjects() bool {
+	if x != nil {
+		return x.WithProjects
+	}
+	return false
+}
+
+func (x *SvcGetAccessRequest) GetWithParticipants() bool {
+	if x != nil {
+		return x.WithParticipants
+	}
+	return false
+}
+
+func (x *SvcGetAccessRequest) GetWithDevices() bool {
+	if x != nil {
+		return x.WithDevices
+	}
+	return false
+}
+
+func (x *SvcGetAccessRequest) GetWithSites() bool {
+	if x != nil {
+		return x.WithSites
+	}
+	return false
+}
+
+func (x *SvcGetAccessRequest) GetAdmin() bool {
+	if x != nil {
+		return x.Admin
+	}
+	return false
+}
+
+func (x *SvcGetAccessRequest) GetWithNames() bool {
+	if x != nil {
+		return x.WithNames
+	}
+	return false
+}
+
+// SvcGetAccessResponse is OpenTera's access object over REST.
+type SvcGetAccessResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Access        *structpb.Struct       `protobuf:"bytes,1,opt,name=access,proto3" json:"access,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetAccessResponse) Reset() {
+	*x = SvcGetAccessResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetAccessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetAccessResponse) ProtoMessage() {}
+
+func (x *SvcGetAccessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetAccessResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetAccessResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *SvcGetAccessResponse) GetAccess() *structpb.Struct {
+	if x != nil {
+		return x.Access
+	}
+	return nil
+}
+
+// SvcSessionBody is the {"session": {…}} object of the service API: the user API's keys, with
+// invitees by uuid.
+type SvcSessionBody struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 creates.
+	IdSession     *int32  `protobuf:"varint,1,opt,name=id_session,json=idSession,proto3,oneof" json:"id_session,omitempty"`
+	IdSessionType *int32  `protobuf:"varint,2,opt,name=id_session_type,json=idSessionType,proto3,oneof" json:"id_session_type,omitempty"`
+	SessionName   *string `protobuf:"bytes,3,opt,name=session_name,json=sessionName,proto3,oneof" json:"session_name,omitempty"`
+	// ISO 8601 (a missing offset means UTC).
+	SessionStartDatetime *string `protobuf:"bytes,4,opt,name=session_start_datetime,json=sessionStartDatetime,proto3,oneof" json:"session_start_datetime,omitempty"`
+	SessionDuration      *int32  `protobuf:"varint,5,opt,name=session_duration,json=sessionDuration,proto3,oneof" json:"session_duration,omitempty"`
+	SessionStatus        *int32  `protobuf:"varint,6,opt,name=session_status,json=sessionStatus,proto3,oneof" json:"session_status,omitempty"`
+	SessionComments      *string `protobuf:"bytes,7,opt,name=session_comments,json=sessionComments,proto3,oneof" json:"session_comments,omitempty"`
+	// A JSON object (stored as its text) or a string.
+	SessionParameters    *structpb.Value `protobuf:"bytes,8,opt,name=session_parameters,json=sessionParameters,proto3,oneof" json:"session_parameters,omitempty"`
+	IdCreatorUser        *int32          `protobuf:"varint,9,opt,name=id_creator_user,json=idCreatorUser,proto3,oneof" json:"id_creator_user,omitempty"`
+	IdCreatorDevice      *int32          `protobuf:"varint,10,opt,name=id_creator_device,json=idCreatorDevice,proto3,oneof" json:"id_creator_device,omitempty"`
+	IdCreatorParticipant *int32          `protobuf:"varint,11,opt,name=id_creator_participant,json=idCreatorParticipant,proto3,oneof" json:"id_creator_participant,omitempty"`
+	IdCreatorService     *int32          `protobuf:"varint,12,opt,name=id_creator_service,json=idCreatorService,proto3,oneof" json:"id_creator_service,omitempty"`
+	// Replace the invitee sets (absent or empty: unchanged).
+	SessionParticipantsUuids []string `protobuf:"bytes,13,rep,name=session_participants_uuids,json=sessionParticipantsUuids,proto3" json:"session_participants_uuids,omitempty"`
+	SessionUsersUuids        []string `protobuf:"bytes,14,rep,name=session_users_uuids,json=sessionUsersUuids,proto3" json:"session_users_uuids,omitempty"`
+	SessionDevicesUuids      []string `protobuf:"bytes,15,rep,name=session_devices_uuids,json=sessionDevicesUuids,proto3" json:"session_devices_uuids,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *SvcSessionBody) Reset() {
+	*x = SvcSessionBody{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcSessionBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcSessionBody) ProtoMessage() {}
+
+func (x *SvcSessionBody) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcSessionBody.ProtoReflect.Descriptor instead.
+func (*SvcSessionBody) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *SvcSessionBody) GetIdSession() int32 {
+	if x != nil && x.IdSession != nil {
+		return *x.IdSession
+	}
+	return 0
+}
+
+func (x *SvcSessionBody) GetIdSessionType() int32 {
+	if x != nil && x.IdSessionType != nil {
+		return *x.IdSessionType
+	}
+	return 0
+}
+
+func (x *SvcSessionBody) GetSessionName() string {
+	if x != nil && x.SessionName != nil {
+		return *x.SessionName
+	}
+	return ""
+}
+
+func (x *SvcSessionBody) GetSessionStartDatetime() string {
+	if x != nil && x.SessionStartDatetime != nil {
+		return *x.SessionStartDatetime
+	}
+	return ""
+}
+
+func (x *SvcSessionBody) GetSessionDuration() int32 {
+	if x != nil && x.SessionDuration != nil {
+		return *x.SessionDuration
+	}
+	return 0
+}
+
+func (x *SvcSessionBody) GetSessionStatus() int32 {
+	if x != nil && x.SessionStatus != nil {
+		return *x.SessionStatus
+	}
+	return 0
+}
+
+func (x *SvcSessionBody) GetSessionComments() string {
+	if x != nil && x.SessionComments != nil {
+		return *x.SessionComments
+	}
+	return ""
+}
+
+func (x *SvcSessionBody) GetSessionParameters() *structpb.Value {
+	if x != nil {
+		return x.SessionParameters
+	}
+	return nil
+}
+
+func (x *SvcSessionBody) GetIdCreatorUser() int32 {
+	if x != nil && x.IdCreatorUser != nil {
+		return *x.IdCreatorUser
+	}
+	return 0
+}
+
+func (x *SvcSessionBody) GetIdCreatorDevice() int32 {
+	if x != nil && x.IdCreatorDevice != nil {
+		return *x.IdCreatorDevice
+	}
+	return 0
+}
+
+func (x *SvcSessionBody) GetIdCreatorParticipant() int32 {
+	if x != nil && x.IdCreatorParticipant != nil {
+		return *x.IdCreatorParticipant
+	}
+	return 0
+}
+
+func (x *SvcSessionBody) GetIdCreatorService() int32 {
+	if x != nil && x.IdCreatorService != nil {
+		return *x.IdCreatorService
+	}
+	return 0
+}
+
+func (x *SvcSessionBody) GetSessionParticipantsUuids() []string {
+	if x != nil {
+		return x.SessionParticipantsUuids
+	}
+	return nil
+}
+
+func (x *SvcSessionBody) GetSessionUsersUuids() []string {
+	if x != nil {
+		return x.SessionUsersUuids
+	}
+	return nil
+}
+
+func (x *SvcSessionBody) GetSessionDevicesUuids() []string {
+	if x != nil {
+		return x.SessionDevicesUuids
+	}
+	return nil
+}
+
+// SvcPostSessionRequest is the request body.
+type SvcPostSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       *SvcSessionBody        `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostSessionRequest) Reset() {
+	*x = SvcPostSessionRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostSessionRequest) ProtoMessage() {}
+
+func (x *SvcPostSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostSessionRequest.ProtoReflect.Descriptor instead.
+func (*SvcPostSessionRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *SvcPostSessionRequest) GetSession() *SvcSessionBody {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+// SvcPostSessionResponse is [session] over REST.
+type SvcPostSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sessions      []*Session             `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostSessionResponse) Reset() {
+	*x = SvcPostSessionResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostSessionResponse) ProtoMessage() {}
+
+func (x *SvcPostSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostSessionResponse.ProtoReflect.Descriptor instead.
+func (*SvcPostSessionResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *SvcPostSessionResponse) GetSessions() []*Session {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
 var File_tera_core_v1_service_api_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1etera/core/v1/service_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1atera/core/v1/devices.proto\x1a\x19tera/core/v1/groups.proto\x1a\x1ftera/core/v1/participants.proto\x1a\x1btera/core/v1/projects.proto\x1a\x1btera/core/v1/services.proto\x1a\x1btera/core/v1/sessions.proto\x1a\x1ftera/core/v1/sessiontypes.proto\x1a\x18tera/core/v1/sites.proto\x1a\x1dtera/options/v1/options.proto\"F\n" +
+	"\x1etera/core/v1/service_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1atera/core/v1/devices.proto\x1a\x19tera/core/v1/groups.proto\x1a\x1ftera/core/v1/participants.proto\x1a\x1btera/core/v1/projects.proto\x1a tera/core/v1/serviceaccess.proto\x1a\x1btera/core/v1/services.proto\x1a\x1btera/core/v1/sessions.proto\x1a\x1ftera/core/v1/sessiontypes.proto\x1a\x18tera/core/v1/sites.proto\x1a\x1dtera/core/v1/usergroups.proto\x1a\x18tera/core/v1/users.proto\x1a\x1dtera/options/v1/options.proto\"F\n" +
 	"\x12SvcGetSitesRequest\x12\x17\n" +
 	"\aid_site\x18\x01 \x01(\x05R\x06idSite\x12\x17\n" +
 	"\aid_user\x18\x02 \x01(\x05R\x06idUser\"?\n" +
@@ -2128,7 +3283,109 @@ const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"serviceKey\x12\"\n" +
 	"\rwith_base_url\x18\x04 \x01(\bR\vwithBaseUrl\"K\n" +
 	"\x16SvcGetServicesResponse\x121\n" +
-	"\bservices\x18\x01 \x03(\v2\x15.tera.core.v1.ServiceR\bservices2\xdb\x17\n" +
+	"\bservices\x18\x01 \x03(\v2\x15.tera.core.v1.ServiceR\bservices\"J\n" +
+	"\x12SvcGetUsersRequest\x12\x17\n" +
+	"\aid_user\x18\x01 \x01(\x05R\x06idUser\x12\x1b\n" +
+	"\tuser_uuid\x18\x02 \x01(\tR\buserUuid\"=\n" +
+	"\x13SvcGetUsersResponse\x12&\n" +
+	"\x04user\x18\x01 \x01(\v2\x12.tera.core.v1.UserR\x04user\"n\n" +
+	"\x17SvcGetUserAccessRequest\x12\x1b\n" +
+	"\tuuid_user\x18\x01 \x01(\tR\buuidUser\x12\x1d\n" +
+	"\n" +
+	"id_project\x18\x02 \x01(\x05R\tidProject\x12\x17\n" +
+	"\aid_site\x18\x03 \x01(\x05R\x06idSite\"K\n" +
+	"\x18SvcGetUserAccessResponse\x12/\n" +
+	"\x06access\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x06access\"u\n" +
+	"\x17SvcGetUserGroupsRequest\x12\"\n" +
+	"\rid_user_group\x18\x01 \x01(\x05R\vidUserGroup\x12\x1d\n" +
+	"\n" +
+	"id_project\x18\x02 \x01(\x05R\tidProject\x12\x17\n" +
+	"\aid_site\x18\x03 \x01(\x05R\x06idSite\"T\n" +
+	"\x18SvcGetUserGroupsResponse\x128\n" +
+	"\vuser_groups\x18\x01 \x03(\v2\x17.tera.core.v1.UserGroupR\n" +
+	"userGroups\"\x14\n" +
+	"\x12SvcGetRolesRequest\"U\n" +
+	"\x13SvcGetRolesResponse\x12>\n" +
+	"\rservice_roles\x18\x01 \x03(\v2\x19.tera.core.v1.ServiceRoleR\fserviceRoles\"\xa5\x02\n" +
+	"\vSvcRoleBody\x12+\n" +
+	"\x0fid_service_role\x18\x01 \x01(\x05H\x00R\ridServiceRole\x88\x01\x01\x12/\n" +
+	"\x11service_role_name\x18\x02 \x01(\tH\x01R\x0fserviceRoleName\x88\x01\x01\x12\x1c\n" +
+	"\aid_site\x18\x03 \x01(\x05H\x02R\x06idSite\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"id_project\x18\x04 \x01(\x05H\x03R\tidProject\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"id_service\x18\x05 \x01(\x05H\x04R\tidService\x88\x01\x01B\x12\n" +
+	"\x10_id_service_roleB\x14\n" +
+	"\x12_service_role_nameB\n" +
+	"\n" +
+	"\b_id_siteB\r\n" +
+	"\v_id_projectB\r\n" +
+	"\v_id_service\"R\n" +
+	"\x12SvcPostRoleRequest\x12<\n" +
+	"\fservice_role\x18\x01 \x01(\v2\x19.tera.core.v1.SvcRoleBodyR\vserviceRole\"S\n" +
+	"\x13SvcPostRoleResponse\x12<\n" +
+	"\fservice_role\x18\x01 \x01(\v2\x19.tera.core.v1.ServiceRoleR\vserviceRole\"2\n" +
+	"\x14SvcDeleteRoleRequest\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
+	"\x03_id\"/\n" +
+	"\x15SvcDeleteRoleResponse\x12\x16\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result\"@\n" +
+	"\x1aSvcGetServiceAccessRequest\x12\"\n" +
+	"\rid_user_group\x18\x01 \x01(\x05R\vidUserGroup\"a\n" +
+	"\x1bSvcGetServiceAccessResponse\x12B\n" +
+	"\x0eservice_access\x18\x01 \x03(\v2\x1b.tera.core.v1.ServiceAccessR\rserviceAccess\"\x81\x03\n" +
+	"\x13SvcGetAccessRequest\x12$\n" +
+	"\x0efrom_user_uuid\x18\x01 \x01(\tR\ffromUserUuid\x122\n" +
+	"\x15from_participant_uuid\x18\x02 \x01(\tR\x13fromParticipantUuid\x12(\n" +
+	"\x10from_device_uuid\x18\x03 \x01(\tR\x0efromDeviceUuid\x12\x1d\n" +
+	"\n" +
+	"with_users\x18\x04 \x01(\bR\twithUsers\x12#\n" +
+	"\rwith_projects\x18\x05 \x01(\bR\fwithProjects\x12+\n" +
+	"\x11with_participants\x18\x06 \x01(\bR\x10withParticipants\x12!\n" +
+	"\fwith_devices\x18\a \x01(\bR\vwithDevices\x12\x1d\n" +
+	"\n" +
+	"with_sites\x18\b \x01(\bR\twithSites\x12\x14\n" +
+	"\x05admin\x18\t \x01(\bR\x05admin\x12\x1d\n" +
+	"\n" +
+	"with_names\x18\n" +
+	" \x01(\bR\twithNames\"G\n" +
+	"\x14SvcGetAccessResponse\x12/\n" +
+	"\x06access\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x06access\"\x89\b\n" +
+	"\x0eSvcSessionBody\x12\"\n" +
+	"\n" +
+	"id_session\x18\x01 \x01(\x05H\x00R\tidSession\x88\x01\x01\x12+\n" +
+	"\x0fid_session_type\x18\x02 \x01(\x05H\x01R\ridSessionType\x88\x01\x01\x12&\n" +
+	"\fsession_name\x18\x03 \x01(\tH\x02R\vsessionName\x88\x01\x01\x129\n" +
+	"\x16session_start_datetime\x18\x04 \x01(\tH\x03R\x14sessionStartDatetime\x88\x01\x01\x12.\n" +
+	"\x10session_duration\x18\x05 \x01(\x05H\x04R\x0fsessionDuration\x88\x01\x01\x12*\n" +
+	"\x0esession_status\x18\x06 \x01(\x05H\x05R\rsessionStatus\x88\x01\x01\x12.\n" +
+	"\x10session_comments\x18\a \x01(\tH\x06R\x0fsessionComments\x88\x01\x01\x12J\n" +
+	"\x12session_parameters\x18\b \x01(\v2\x16.google.protobuf.ValueH\aR\x11sessionParameters\x88\x01\x01\x12+\n" +
+	"\x0fid_creator_user\x18\t \x01(\x05H\bR\ridCreatorUser\x88\x01\x01\x12/\n" +
+	"\x11id_creator_device\x18\n" +
+	" \x01(\x05H\tR\x0fidCreatorDevice\x88\x01\x01\x129\n" +
+	"\x16id_creator_participant\x18\v \x01(\x05H\n" +
+	"R\x14idCreatorParticipant\x88\x01\x01\x121\n" +
+	"\x12id_creator_service\x18\f \x01(\x05H\vR\x10idCreatorService\x88\x01\x01\x12<\n" +
+	"\x1asession_participants_uuids\x18\r \x03(\tR\x18sessionParticipantsUuids\x12.\n" +
+	"\x13session_users_uuids\x18\x0e \x03(\tR\x11sessionUsersUuids\x122\n" +
+	"\x15session_devices_uuids\x18\x0f \x03(\tR\x13sessionDevicesUuidsB\r\n" +
+	"\v_id_sessionB\x12\n" +
+	"\x10_id_session_typeB\x0f\n" +
+	"\r_session_nameB\x19\n" +
+	"\x17_session_start_datetimeB\x13\n" +
+	"\x11_session_durationB\x11\n" +
+	"\x0f_session_statusB\x13\n" +
+	"\x11_session_commentsB\x15\n" +
+	"\x13_session_parametersB\x12\n" +
+	"\x10_id_creator_userB\x14\n" +
+	"\x12_id_creator_deviceB\x19\n" +
+	"\x17_id_creator_participantB\x15\n" +
+	"\x13_id_creator_service\"O\n" +
+	"\x15SvcPostSessionRequest\x126\n" +
+	"\asession\x18\x01 \x01(\v2\x1c.tera.core.v1.SvcSessionBodyR\asession\"K\n" +
+	"\x16SvcPostSessionResponse\x121\n" +
+	"\bsessions\x18\x01 \x03(\v2\x15.tera.core.v1.SessionR\bsessions2\xe3\"\n" +
 	"\x11ServiceApiService\x12\x89\x01\n" +
 	"\vSvcGetSites\x12 .tera.core.v1.SvcGetSitesRequest\x1a!.tera.core.v1.SvcGetSitesResponse\"5\x8a\xb5\x18\x10\x12\x01\x04(\x012\aid_site8\x01\x82\xd3\xe4\x93\x02\x1bb\x05sites\x12\x12/api/service/sites\x12\x9b\x01\n" +
 	"\x0eSvcGetProjects\x12#.tera.core.v1.SvcGetProjectsRequest\x1a$.tera.core.v1.SvcGetProjectsResponse\">\x8a\xb5\x18\x13\x12\x01\x04(\x012\n" +
@@ -2144,14 +3401,24 @@ const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"\rSvcPostDevice\x12\".tera.core.v1.SvcPostDeviceRequest\x1a#.tera.core.v1.SvcPostDeviceResponse\"D\x8a\xb5\x18\x19\x12\x01\x04(\x022\x10device.id_device8\x05\x82\xd3\xe4\x93\x02!:\x01*b\x06device\"\x14/api/service/devices\x12\x97\x01\n" +
 	"\x0eSvcGetSessions\x12#.tera.core.v1.SvcGetSessionsRequest\x1a$.tera.core.v1.SvcGetSessionsResponse\":\x8a\xb5\x18\x13\x12\x01\x04(\x012\n" +
 	"id_session8\n" +
-	"\x82\xd3\xe4\x93\x02\x1db\x04json\x12\x15/api/service/sessions\x12\xa9\x01\n" +
+	"\x82\xd3\xe4\x93\x02\x1db\x04json\x12\x15/api/service/sessions\x12\xbd\x01\n" +
+	"\x0eSvcPostSession\x12#.tera.core.v1.SvcPostSessionRequest\x1a$.tera.core.v1.SvcPostSessionResponse\"`\x8a\xb5\x182\x12\x01\x04(\x022\x12session.id_session8\n" +
+	"B\x15No access to session.\x82\xd3\xe4\x93\x02$:\x01*b\bsessions\"\x15/api/service/sessions\x12\xa9\x01\n" +
 	"\x13SvcGetSessionEvents\x12(.tera.core.v1.SvcGetSessionEventsRequest\x1a).tera.core.v1.SvcGetSessionEventsResponse\"=\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02.b\x0esession_events\x12\x1c/api/service/sessions/events\x12\xc8\x01\n" +
 	"\x13SvcPostSessionEvent\x12(.tera.core.v1.SvcPostSessionEventRequest\x1a).tera.core.v1.SvcPostSessionEventResponse\"\\\x8a\xb5\x18!\x12\x01\x04(\x022\x18session_event.id_session8\n" +
 	"\x82\xd3\xe4\x93\x021:\x01*b\x0esession_events\"\x1c/api/service/sessions/events\x12\xa7\x01\n" +
 	"\x15SvcDeleteSessionEvent\x12*.tera.core.v1.SvcDeleteSessionEventRequest\x1a+.tera.core.v1.SvcDeleteSessionEventResponse\"5\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02&b\x06result*\x1c/api/service/sessions/events\x12\xa2\x01\n" +
 	"\x12SvcGetSessionTypes\x12'.tera.core.v1.SvcGetSessionTypesRequest\x1a(.tera.core.v1.SvcGetSessionTypesResponse\"9\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02*b\rsession_types\x12\x19/api/service/sessiontypes\x12\xc8\x01\n" +
 	"\x19SvcGetSessionTypeProjects\x12..tera.core.v1.SvcGetSessionTypeProjectsRequest\x1a/.tera.core.v1.SvcGetSessionTypeProjectsResponse\"J\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02;b\x15session_type_projects\x12\"/api/service/sessiontypes/projects\x12\x8d\x01\n" +
-	"\x0eSvcGetServices\x12#.tera.core.v1.SvcGetServicesRequest\x1a$.tera.core.v1.SvcGetServicesResponse\"0\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02!b\bservices\x12\x15/api/service/servicesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\x0eSvcGetServices\x12#.tera.core.v1.SvcGetServicesRequest\x1a$.tera.core.v1.SvcGetServicesResponse\"0\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02!b\bservices\x12\x15/api/service/services\x12\xc6\x01\n" +
+	"\vSvcGetUsers\x12 .tera.core.v1.SvcGetUsersRequest\x1a!.tera.core.v1.SvcGetUsersResponse\"r\x8a\xb5\x18N\x12\x01\x04(\x012\aid_user8\bB<Service doesn't have permission to access the requested data\x82\xd3\xe4\x93\x02\x1ab\x04user\x12\x12/api/service/users\x12\x95\x01\n" +
+	"\x10SvcGetUserAccess\x12%.tera.core.v1.SvcGetUserAccessRequest\x1a&.tera.core.v1.SvcGetUserAccessResponse\"2\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02#b\x06access\x12\x19/api/service/users/access\x12\x98\x01\n" +
+	"\x10SvcGetUserGroups\x12%.tera.core.v1.SvcGetUserGroupsRequest\x1a&.tera.core.v1.SvcGetUserGroupsResponse\"5\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02&b\vuser_groups\x12\x17/api/service/usergroups\x12\x86\x01\n" +
+	"\vSvcGetRoles\x12 .tera.core.v1.SvcGetRolesRequest\x1a!.tera.core.v1.SvcGetRolesResponse\"2\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02#b\rservice_roles\x12\x12/api/service/roles\x12\x88\x01\n" +
+	"\vSvcPostRole\x12 .tera.core.v1.SvcPostRoleRequest\x1a!.tera.core.v1.SvcPostRoleResponse\"4\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02%:\x01*b\fservice_role\"\x12/api/service/roles\x12\x85\x01\n" +
+	"\rSvcDeleteRole\x12\".tera.core.v1.SvcDeleteRoleRequest\x1a#.tera.core.v1.SvcDeleteRoleResponse\"+\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02\x1cb\x06result*\x12/api/service/roles\x12\xa7\x01\n" +
+	"\x13SvcGetServiceAccess\x12(.tera.core.v1.SvcGetServiceAccessRequest\x1a).tera.core.v1.SvcGetServiceAccessResponse\";\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02,b\x0eservice_access\x12\x1a/api/service/serviceaccess\x12\x83\x01\n" +
+	"\fSvcGetAccess\x12!.tera.core.v1.SvcGetAccessRequest\x1a\".tera.core.v1.SvcGetAccessResponse\",\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02\x1db\x06access\x12\x13/api/service/accessB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_service_api_proto_rawDescOnce sync.Once
@@ -2165,7 +3432,7 @@ func file_tera_core_v1_service_api_proto_rawDescGZIP() []byte {
 	return file_tera_core_v1_service_api_proto_rawDescData
 }
 
-var file_tera_core_v1_service_api_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_tera_core_v1_service_api_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_tera_core_v1_service_api_proto_goTypes = []any{
 	(*SvcGetSitesRequest)(nil),                // 0: tera.core.v1.SvcGetSitesRequest
 	(*SvcGetSitesResponse)(nil),               // 1: tera.core.v1.SvcGetSitesResponse
@@ -2204,84 +3471,138 @@ var file_tera_core_v1_service_api_proto_goTypes = []any{
 	(*SvcGetSessionTypeProjectsResponse)(nil), // 34: tera.core.v1.SvcGetSessionTypeProjectsResponse
 	(*SvcGetServicesRequest)(nil),             // 35: tera.core.v1.SvcGetServicesRequest
 	(*SvcGetServicesResponse)(nil),            // 36: tera.core.v1.SvcGetServicesResponse
-	(*Site)(nil),                              // 37: tera.core.v1.Site
-	(*Project)(nil),                           // 38: tera.core.v1.Project
-	(*ProjectBody)(nil),                       // 39: tera.core.v1.ProjectBody
-	(*structpb.Value)(nil),                    // 40: google.protobuf.Value
-	(*ParticipantBody)(nil),                   // 41: tera.core.v1.ParticipantBody
-	(*Participant)(nil),                       // 42: tera.core.v1.Participant
-	(*GroupBody)(nil),                         // 43: tera.core.v1.GroupBody
-	(*ParticipantGroup)(nil),                  // 44: tera.core.v1.ParticipantGroup
-	(*structpb.Struct)(nil),                   // 45: google.protobuf.Struct
-	(*DeviceBody)(nil),                        // 46: tera.core.v1.DeviceBody
-	(*DeviceItem)(nil),                        // 47: tera.core.v1.DeviceItem
-	(*SessionEvent)(nil),                      // 48: tera.core.v1.SessionEvent
-	(*SessionEventBody)(nil),                  // 49: tera.core.v1.SessionEventBody
-	(*SessionType)(nil),                       // 50: tera.core.v1.SessionType
-	(*Service)(nil),                           // 51: tera.core.v1.Service
+	(*SvcGetUsersRequest)(nil),                // 37: tera.core.v1.SvcGetUsersRequest
+	(*SvcGetUsersResponse)(nil),               // 38: tera.core.v1.SvcGetUsersResponse
+	(*SvcGetUserAccessRequest)(nil),           // 39: tera.core.v1.SvcGetUserAccessRequest
+	(*SvcGetUserAccessResponse)(nil),          // 40: tera.core.v1.SvcGetUserAccessResponse
+	(*SvcGetUserGroupsRequest)(nil),           // 41: tera.core.v1.SvcGetUserGroupsRequest
+	(*SvcGetUserGroupsResponse)(nil),          // 42: tera.core.v1.SvcGetUserGroupsResponse
+	(*SvcGetRolesRequest)(nil),                // 43: tera.core.v1.SvcGetRolesRequest
+	(*SvcGetRolesResponse)(nil),               // 44: tera.core.v1.SvcGetRolesResponse
+	(*SvcRoleBody)(nil),                       // 45: tera.core.v1.SvcRoleBody
+	(*SvcPostRoleRequest)(nil),                // 46: tera.core.v1.SvcPostRoleRequest
+	(*SvcPostRoleResponse)(nil),               // 47: tera.core.v1.SvcPostRoleResponse
+	(*SvcDeleteRoleRequest)(nil),              // 48: tera.core.v1.SvcDeleteRoleRequest
+	(*SvcDeleteRoleResponse)(nil),             // 49: tera.core.v1.SvcDeleteRoleResponse
+	(*SvcGetServiceAccessRequest)(nil),        // 50: tera.core.v1.SvcGetServiceAccessRequest
+	(*SvcGetServiceAccessResponse)(nil),       // 51: tera.core.v1.SvcGetServiceAccessResponse
+	(*SvcGetAccessRequest)(nil),               // 52: tera.core.v1.SvcGetAccessRequest
+	(*SvcGetAccessResponse)(nil),              // 53: tera.core.v1.SvcGetAccessResponse
+	(*SvcSessionBody)(nil),                    // 54: tera.core.v1.SvcSessionBody
+	(*SvcPostSessionRequest)(nil),             // 55: tera.core.v1.SvcPostSessionRequest
+	(*SvcPostSessionResponse)(nil),            // 56: tera.core.v1.SvcPostSessionResponse
+	(*Site)(nil),                              // 57: tera.core.v1.Site
+	(*Project)(nil),                           // 58: tera.core.v1.Project
+	(*ProjectBody)(nil),                       // 59: tera.core.v1.ProjectBody
+	(*structpb.Value)(nil),                    // 60: google.protobuf.Value
+	(*ParticipantBody)(nil),                   // 61: tera.core.v1.ParticipantBody
+	(*Participant)(nil),                       // 62: tera.core.v1.Participant
+	(*GroupBody)(nil),                         // 63: tera.core.v1.GroupBody
+	(*ParticipantGroup)(nil),                  // 64: tera.core.v1.ParticipantGroup
+	(*structpb.Struct)(nil),                   // 65: google.protobuf.Struct
+	(*DeviceBody)(nil),                        // 66: tera.core.v1.DeviceBody
+	(*DeviceItem)(nil),                        // 67: tera.core.v1.DeviceItem
+	(*SessionEvent)(nil),                      // 68: tera.core.v1.SessionEvent
+	(*SessionEventBody)(nil),                  // 69: tera.core.v1.SessionEventBody
+	(*SessionType)(nil),                       // 70: tera.core.v1.SessionType
+	(*Service)(nil),                           // 71: tera.core.v1.Service
+	(*User)(nil),                              // 72: tera.core.v1.User
+	(*UserGroup)(nil),                         // 73: tera.core.v1.UserGroup
+	(*ServiceRole)(nil),                       // 74: tera.core.v1.ServiceRole
+	(*ServiceAccess)(nil),                     // 75: tera.core.v1.ServiceAccess
+	(*Session)(nil),                           // 76: tera.core.v1.Session
 }
 var file_tera_core_v1_service_api_proto_depIdxs = []int32{
-	37, // 0: tera.core.v1.SvcGetSitesResponse.sites:type_name -> tera.core.v1.Site
-	38, // 1: tera.core.v1.SvcGetProjectsResponse.projects:type_name -> tera.core.v1.Project
-	39, // 2: tera.core.v1.SvcPostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
-	38, // 3: tera.core.v1.SvcPostProjectResponse.project:type_name -> tera.core.v1.Project
-	40, // 4: tera.core.v1.SvcGetParticipantsResponse.json:type_name -> google.protobuf.Value
-	41, // 5: tera.core.v1.SvcPostParticipantRequest.participant:type_name -> tera.core.v1.ParticipantBody
-	42, // 6: tera.core.v1.SvcPostParticipantResponse.participant:type_name -> tera.core.v1.Participant
-	40, // 7: tera.core.v1.SvcGetGroupsResponse.json:type_name -> google.protobuf.Value
-	43, // 8: tera.core.v1.SvcPostGroupRequest.participant_group:type_name -> tera.core.v1.GroupBody
-	44, // 9: tera.core.v1.SvcPostGroupResponse.participant_group:type_name -> tera.core.v1.ParticipantGroup
-	45, // 10: tera.core.v1.SvcGetDevicesResponse.device:type_name -> google.protobuf.Struct
-	46, // 11: tera.core.v1.SvcPostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
-	47, // 12: tera.core.v1.SvcPostDeviceResponse.device:type_name -> tera.core.v1.DeviceItem
-	40, // 13: tera.core.v1.SvcGetSessionsResponse.json:type_name -> google.protobuf.Value
-	48, // 14: tera.core.v1.SvcGetSessionEventsResponse.session_events:type_name -> tera.core.v1.SessionEvent
-	49, // 15: tera.core.v1.SvcPostSessionEventRequest.session_event:type_name -> tera.core.v1.SessionEventBody
-	48, // 16: tera.core.v1.SvcPostSessionEventResponse.session_events:type_name -> tera.core.v1.SessionEvent
-	50, // 17: tera.core.v1.SvcGetSessionTypesResponse.session_types:type_name -> tera.core.v1.SessionType
+	57, // 0: tera.core.v1.SvcGetSitesResponse.sites:type_name -> tera.core.v1.Site
+	58, // 1: tera.core.v1.SvcGetProjectsResponse.projects:type_name -> tera.core.v1.Project
+	59, // 2: tera.core.v1.SvcPostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
+	58, // 3: tera.core.v1.SvcPostProjectResponse.project:type_name -> tera.core.v1.Project
+	60, // 4: tera.core.v1.SvcGetParticipantsResponse.json:type_name -> google.protobuf.Value
+	61, // 5: tera.core.v1.SvcPostParticipantRequest.participant:type_name -> tera.core.v1.ParticipantBody
+	62, // 6: tera.core.v1.SvcPostParticipantResponse.participant:type_name -> tera.core.v1.Participant
+	60, // 7: tera.core.v1.SvcGetGroupsResponse.json:type_name -> google.protobuf.Value
+	63, // 8: tera.core.v1.SvcPostGroupRequest.participant_group:type_name -> tera.core.v1.GroupBody
+	64, // 9: tera.core.v1.SvcPostGroupResponse.participant_group:type_name -> tera.core.v1.ParticipantGroup
+	65, // 10: tera.core.v1.SvcGetDevicesResponse.device:type_name -> google.protobuf.Struct
+	66, // 11: tera.core.v1.SvcPostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
+	67, // 12: tera.core.v1.SvcPostDeviceResponse.device:type_name -> tera.core.v1.DeviceItem
+	60, // 13: tera.core.v1.SvcGetSessionsResponse.json:type_name -> google.protobuf.Value
+	68, // 14: tera.core.v1.SvcGetSessionEventsResponse.session_events:type_name -> tera.core.v1.SessionEvent
+	69, // 15: tera.core.v1.SvcPostSessionEventRequest.session_event:type_name -> tera.core.v1.SessionEventBody
+	68, // 16: tera.core.v1.SvcPostSessionEventResponse.session_events:type_name -> tera.core.v1.SessionEvent
+	70, // 17: tera.core.v1.SvcGetSessionTypesResponse.session_types:type_name -> tera.core.v1.SessionType
 	33, // 18: tera.core.v1.SvcGetSessionTypeProjectsResponse.session_type_projects:type_name -> tera.core.v1.SessionTypeProject
-	51, // 19: tera.core.v1.SvcGetServicesResponse.services:type_name -> tera.core.v1.Service
-	0,  // 20: tera.core.v1.ServiceApiService.SvcGetSites:input_type -> tera.core.v1.SvcGetSitesRequest
-	2,  // 21: tera.core.v1.ServiceApiService.SvcGetProjects:input_type -> tera.core.v1.SvcGetProjectsRequest
-	4,  // 22: tera.core.v1.ServiceApiService.SvcPostProject:input_type -> tera.core.v1.SvcPostProjectRequest
-	6,  // 23: tera.core.v1.ServiceApiService.SvcDeleteProject:input_type -> tera.core.v1.SvcDeleteProjectRequest
-	8,  // 24: tera.core.v1.ServiceApiService.SvcGetParticipants:input_type -> tera.core.v1.SvcGetParticipantsRequest
-	10, // 25: tera.core.v1.ServiceApiService.SvcPostParticipant:input_type -> tera.core.v1.SvcPostParticipantRequest
-	12, // 26: tera.core.v1.ServiceApiService.SvcGetGroups:input_type -> tera.core.v1.SvcGetGroupsRequest
-	14, // 27: tera.core.v1.ServiceApiService.SvcPostGroup:input_type -> tera.core.v1.SvcPostGroupRequest
-	16, // 28: tera.core.v1.ServiceApiService.SvcDeleteGroup:input_type -> tera.core.v1.SvcDeleteGroupRequest
-	18, // 29: tera.core.v1.ServiceApiService.SvcGetDevices:input_type -> tera.core.v1.SvcGetDevicesRequest
-	20, // 30: tera.core.v1.ServiceApiService.SvcPostDevice:input_type -> tera.core.v1.SvcPostDeviceRequest
-	22, // 31: tera.core.v1.ServiceApiService.SvcGetSessions:input_type -> tera.core.v1.SvcGetSessionsRequest
-	24, // 32: tera.core.v1.ServiceApiService.SvcGetSessionEvents:input_type -> tera.core.v1.SvcGetSessionEventsRequest
-	26, // 33: tera.core.v1.ServiceApiService.SvcPostSessionEvent:input_type -> tera.core.v1.SvcPostSessionEventRequest
-	28, // 34: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:input_type -> tera.core.v1.SvcDeleteSessionEventRequest
-	30, // 35: tera.core.v1.ServiceApiService.SvcGetSessionTypes:input_type -> tera.core.v1.SvcGetSessionTypesRequest
-	32, // 36: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:input_type -> tera.core.v1.SvcGetSessionTypeProjectsRequest
-	35, // 37: tera.core.v1.ServiceApiService.SvcGetServices:input_type -> tera.core.v1.SvcGetServicesRequest
-	1,  // 38: tera.core.v1.ServiceApiService.SvcGetSites:output_type -> tera.core.v1.SvcGetSitesResponse
-	3,  // 39: tera.core.v1.ServiceApiService.SvcGetProjects:output_type -> tera.core.v1.SvcGetProjectsResponse
-	5,  // 40: tera.core.v1.ServiceApiService.SvcPostProject:output_type -> tera.core.v1.SvcPostProjectResponse
-	7,  // 41: tera.core.v1.ServiceApiService.SvcDeleteProject:output_type -> tera.core.v1.SvcDeleteProjectResponse
-	9,  // 42: tera.core.v1.ServiceApiService.SvcGetParticipants:output_type -> tera.core.v1.SvcGetParticipantsResponse
-	11, // 43: tera.core.v1.ServiceApiService.SvcPostParticipant:output_type -> tera.core.v1.SvcPostParticipantResponse
-	13, // 44: tera.core.v1.ServiceApiService.SvcGetGroups:output_type -> tera.core.v1.SvcGetGroupsResponse
-	15, // 45: tera.core.v1.ServiceApiService.SvcPostGroup:output_type -> tera.core.v1.SvcPostGroupResponse
-	17, // 46: tera.core.v1.ServiceApiService.SvcDeleteGroup:output_type -> tera.core.v1.SvcDeleteGroupResponse
-	19, // 47: tera.core.v1.ServiceApiService.SvcGetDevices:output_type -> tera.core.v1.SvcGetDevicesResponse
-	21, // 48: tera.core.v1.ServiceApiService.SvcPostDevice:output_type -> tera.core.v1.SvcPostDeviceResponse
-	23, // 49: tera.core.v1.ServiceApiService.SvcGetSessions:output_type -> tera.core.v1.SvcGetSessionsResponse
-	25, // 50: tera.core.v1.ServiceApiService.SvcGetSessionEvents:output_type -> tera.core.v1.SvcGetSessionEventsResponse
-	27, // 51: tera.core.v1.ServiceApiService.SvcPostSessionEvent:output_type -> tera.core.v1.SvcPostSessionEventResponse
-	29, // 52: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:output_type -> tera.core.v1.SvcDeleteSessionEventResponse
-	31, // 53: tera.core.v1.ServiceApiService.SvcGetSessionTypes:output_type -> tera.core.v1.SvcGetSessionTypesResponse
-	34, // 54: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:output_type -> tera.core.v1.SvcGetSessionTypeProjectsResponse
-	36, // 55: tera.core.v1.ServiceApiService.SvcGetServices:output_type -> tera.core.v1.SvcGetServicesResponse
-	38, // [38:56] is the sub-list for method output_type
-	20, // [20:38] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	71, // 19: tera.core.v1.SvcGetServicesResponse.services:type_name -> tera.core.v1.Service
+	72, // 20: tera.core.v1.SvcGetUsersResponse.user:type_name -> tera.core.v1.User
+	65, // 21: tera.core.v1.SvcGetUserAccessResponse.access:type_name -> google.protobuf.Struct
+	73, // 22: tera.core.v1.SvcGetUserGroupsResponse.user_groups:type_name -> tera.core.v1.UserGroup
+	74, // 23: tera.core.v1.SvcGetRolesResponse.service_roles:type_name -> tera.core.v1.ServiceRole
+	45, // 24: tera.core.v1.SvcPostRoleRequest.service_role:type_name -> tera.core.v1.SvcRoleBody
+	74, // 25: tera.core.v1.SvcPostRoleResponse.service_role:type_name -> tera.core.v1.ServiceRole
+	75, // 26: tera.core.v1.SvcGetServiceAccessResponse.service_access:type_name -> tera.core.v1.ServiceAccess
+	65, // 27: tera.core.v1.SvcGetAccessResponse.access:type_name -> google.protobuf.Struct
+	60, // 28: tera.core.v1.SvcSessionBody.session_parameters:type_name -> google.protobuf.Value
+	54, // 29: tera.core.v1.SvcPostSessionRequest.session:type_name -> tera.core.v1.SvcSessionBody
+	76, // 30: tera.core.v1.SvcPostSessionResponse.sessions:type_name -> tera.core.v1.Session
+	0,  // 31: tera.core.v1.ServiceApiService.SvcGetSites:input_type -> tera.core.v1.SvcGetSitesRequest
+	2,  // 32: tera.core.v1.ServiceApiService.SvcGetProjects:input_type -> tera.core.v1.SvcGetProjectsRequest
+	4,  // 33: tera.core.v1.ServiceApiService.SvcPostProject:input_type -> tera.core.v1.SvcPostProjectRequest
+	6,  // 34: tera.core.v1.ServiceApiService.SvcDeleteProject:input_type -> tera.core.v1.SvcDeleteProjectRequest
+	8,  // 35: tera.core.v1.ServiceApiService.SvcGetParticipants:input_type -> tera.core.v1.SvcGetParticipantsRequest
+	10, // 36: tera.core.v1.ServiceApiService.SvcPostParticipant:input_type -> tera.core.v1.SvcPostParticipantRequest
+	12, // 37: tera.core.v1.ServiceApiService.SvcGetGroups:input_type -> tera.core.v1.SvcGetGroupsRequest
+	14, // 38: tera.core.v1.ServiceApiService.SvcPostGroup:input_type -> tera.core.v1.SvcPostGroupRequest
+	16, // 39: tera.core.v1.ServiceApiService.SvcDeleteGroup:input_type -> tera.core.v1.SvcDeleteGroupRequest
+	18, // 40: tera.core.v1.ServiceApiService.SvcGetDevices:input_type -> tera.core.v1.SvcGetDevicesRequest
+	20, // 41: tera.core.v1.ServiceApiService.SvcPostDevice:input_type -> tera.core.v1.SvcPostDeviceRequest
+	22, // 42: tera.core.v1.ServiceApiService.SvcGetSessions:input_type -> tera.core.v1.SvcGetSessionsRequest
+	55, // 43: tera.core.v1.ServiceApiService.SvcPostSession:input_type -> tera.core.v1.SvcPostSessionRequest
+	24, // 44: tera.core.v1.ServiceApiService.SvcGetSessionEvents:input_type -> tera.core.v1.SvcGetSessionEventsRequest
+	26, // 45: tera.core.v1.ServiceApiService.SvcPostSessionEvent:input_type -> tera.core.v1.SvcPostSessionEventRequest
+	28, // 46: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:input_type -> tera.core.v1.SvcDeleteSessionEventRequest
+	30, // 47: tera.core.v1.ServiceApiService.SvcGetSessionTypes:input_type -> tera.core.v1.SvcGetSessionTypesRequest
+	32, // 48: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:input_type -> tera.core.v1.SvcGetSessionTypeProjectsRequest
+	35, // 49: tera.core.v1.ServiceApiService.SvcGetServices:input_type -> tera.core.v1.SvcGetServicesRequest
+	37, // 50: tera.core.v1.ServiceApiService.SvcGetUsers:input_type -> tera.core.v1.SvcGetUsersRequest
+	39, // 51: tera.core.v1.ServiceApiService.SvcGetUserAccess:input_type -> tera.core.v1.SvcGetUserAccessRequest
+	41, // 52: tera.core.v1.ServiceApiService.SvcGetUserGroups:input_type -> tera.core.v1.SvcGetUserGroupsRequest
+	43, // 53: tera.core.v1.ServiceApiService.SvcGetRoles:input_type -> tera.core.v1.SvcGetRolesRequest
+	46, // 54: tera.core.v1.ServiceApiService.SvcPostRole:input_type -> tera.core.v1.SvcPostRoleRequest
+	48, // 55: tera.core.v1.ServiceApiService.SvcDeleteRole:input_type -> tera.core.v1.SvcDeleteRoleRequest
+	50, // 56: tera.core.v1.ServiceApiService.SvcGetServiceAccess:input_type -> tera.core.v1.SvcGetServiceAccessRequest
+	52, // 57: tera.core.v1.ServiceApiService.SvcGetAccess:input_type -> tera.core.v1.SvcGetAccessRequest
+	1,  // 58: tera.core.v1.ServiceApiService.SvcGetSites:output_type -> tera.core.v1.SvcGetSitesResponse
+	3,  // 59: tera.core.v1.ServiceApiService.SvcGetProjects:output_type -> tera.core.v1.SvcGetProjectsResponse
+	5,  // 60: tera.core.v1.ServiceApiService.SvcPostProject:output_type -> tera.core.v1.SvcPostProjectResponse
+	7,  // 61: tera.core.v1.ServiceApiService.SvcDeleteProject:output_type -> tera.core.v1.SvcDeleteProjectResponse
+	9,  // 62: tera.core.v1.ServiceApiService.SvcGetParticipants:output_type -> tera.core.v1.SvcGetParticipantsResponse
+	11, // 63: tera.core.v1.ServiceApiService.SvcPostParticipant:output_type -> tera.core.v1.SvcPostParticipantResponse
+	13, // 64: tera.core.v1.ServiceApiService.SvcGetGroups:output_type -> tera.core.v1.SvcGetGroupsResponse
+	15, // 65: tera.core.v1.ServiceApiService.SvcPostGroup:output_type -> tera.core.v1.SvcPostGroupResponse
+	17, // 66: tera.core.v1.ServiceApiService.SvcDeleteGroup:output_type -> tera.core.v1.SvcDeleteGroupResponse
+	19, // 67: tera.core.v1.ServiceApiService.SvcGetDevices:output_type -> tera.core.v1.SvcGetDevicesResponse
+	21, // 68: tera.core.v1.ServiceApiService.SvcPostDevice:output_type -> tera.core.v1.SvcPostDeviceResponse
+	23, // 69: tera.core.v1.ServiceApiService.SvcGetSessions:output_type -> tera.core.v1.SvcGetSessionsResponse
+	56, // 70: tera.core.v1.ServiceApiService.SvcPostSession:output_type -> tera.core.v1.SvcPostSessionResponse
+	25, // 71: tera.core.v1.ServiceApiService.SvcGetSessionEvents:output_type -> tera.core.v1.SvcGetSessionEventsResponse
+	27, // 72: tera.core.v1.ServiceApiService.SvcPostSessionEvent:output_type -> tera.core.v1.SvcPostSessionEventResponse
+	29, // 73: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:output_type -> tera.core.v1.SvcDeleteSessionEventResponse
+	31, // 74: tera.core.v1.ServiceApiService.SvcGetSessionTypes:output_type -> tera.core.v1.SvcGetSessionTypesResponse
+	34, // 75: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:output_type -> tera.core.v1.SvcGetSessionTypeProjectsResponse
+	36, // 76: tera.core.v1.ServiceApiService.SvcGetServices:output_type -> tera.core.v1.SvcGetServicesResponse
+	38, // 77: tera.core.v1.ServiceApiService.SvcGetUsers:output_type -> tera.core.v1.SvcGetUsersResponse
+	40, // 78: tera.core.v1.ServiceApiService.SvcGetUserAccess:output_type -> tera.core.v1.SvcGetUserAccessResponse
+	42, // 79: tera.core.v1.ServiceApiService.SvcGetUserGroups:output_type -> tera.core.v1.SvcGetUserGroupsResponse
+	44, // 80: tera.core.v1.ServiceApiService.SvcGetRoles:output_type -> tera.core.v1.SvcGetRolesResponse
+	47, // 81: tera.core.v1.ServiceApiService.SvcPostRole:output_type -> tera.core.v1.SvcPostRoleResponse
+	49, // 82: tera.core.v1.ServiceApiService.SvcDeleteRole:output_type -> tera.core.v1.SvcDeleteRoleResponse
+	51, // 83: tera.core.v1.ServiceApiService.SvcGetServiceAccess:output_type -> tera.core.v1.SvcGetServiceAccessResponse
+	53, // 84: tera.core.v1.ServiceApiService.SvcGetAccess:output_type -> tera.core.v1.SvcGetAccessResponse
+	58, // [58:85] is the sub-list for method output_type
+	31, // [31:58] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_tera_core_v1_service_api_proto_init() }
@@ -2293,22 +3614,28 @@ func file_tera_core_v1_service_api_proto_init() {
 	file_tera_core_v1_groups_proto_init()
 	file_tera_core_v1_participants_proto_init()
 	file_tera_core_v1_projects_proto_init()
+	file_tera_core_v1_serviceaccess_proto_init()
 	file_tera_core_v1_services_proto_init()
 	file_tera_core_v1_sessions_proto_init()
 	file_tera_core_v1_sessiontypes_proto_init()
 	file_tera_core_v1_sites_proto_init()
+	file_tera_core_v1_usergroups_proto_init()
+	file_tera_core_v1_users_proto_init()
 	file_tera_core_v1_service_api_proto_msgTypes[6].OneofWrappers = []any{}
 	file_tera_core_v1_service_api_proto_msgTypes[16].OneofWrappers = []any{}
 	file_tera_core_v1_service_api_proto_msgTypes[22].OneofWrappers = []any{}
 	file_tera_core_v1_service_api_proto_msgTypes[28].OneofWrappers = []any{}
 	file_tera_core_v1_service_api_proto_msgTypes[33].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[45].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[48].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[54].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tera_core_v1_service_api_proto_rawDesc), len(file_tera_core_v1_service_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

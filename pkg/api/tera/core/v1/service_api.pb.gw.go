@@ -423,6 +423,33 @@ func local_request_ServiceApiService_SvcGetSessions_0(ctx context.Context, marsh
 	return msg, metadata, err
 }
 
+func request_ServiceApiService_SvcPostSession_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostSessionRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcPostSession(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcPostSession_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostSessionRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcPostSession(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 var filter_ServiceApiService_SvcGetSessionEvents_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_ServiceApiService_SvcGetSessionEvents_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -622,6 +649,264 @@ func local_request_ServiceApiService_SvcGetServices_0(ctx context.Context, marsh
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	msg, err := server.SvcGetServices(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcGetUsers_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcGetUsers_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetUsersRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetUsers_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetUsers(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetUsers_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetUsersRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetUsers_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcGetUsers(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcGetUserAccess_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcGetUserAccess_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetUserAccessRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetUserAccess_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetUserAccess(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetUserAccess_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetUserAccessRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetUserAccess_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcGetUserAccess(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcGetUserGroups_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcGetUserGroups_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetUserGroupsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetUserGroups_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetUserGroups(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetUserGroups_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetUserGroupsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetUserGroups_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcGetUserGroups(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_ServiceApiService_SvcGetRoles_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetRolesRequest
+		metadata runtime.ServerMetadata
+	)
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetRoles(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetRoles_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetRolesRequest
+		metadata runtime.ServerMetadata
+	)
+	msg, err := server.SvcGetRoles(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_ServiceApiService_SvcPostRole_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostRoleRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcPostRole(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcPostRole_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostRoleRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcPostRole(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcDeleteRole_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcDeleteRole_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteRoleRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteRole_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcDeleteRole(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcDeleteRole_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteRoleRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteRole_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcDeleteRole(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcGetServiceAccess_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcGetServiceAccess_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetServiceAccessRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetServiceAccess_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetServiceAccess(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetServiceAccess_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetServiceAccessRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetServiceAccess_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcGetServiceAccess(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcGetAccess_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcGetAccess_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetAccessRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetAccess_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetAccess(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetAccess_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetAccessRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetAccess_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcGetAccess(ctx, &protoReq)
 	return msg, metadata, err
 }
 
@@ -871,6 +1156,26 @@ func RegisterServiceApiServiceHandlerServer(ctx context.Context, mux *runtime.Se
 		}
 		forward_ServiceApiService_SvcGetSessions_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetSessions_0{resp.(*SvcGetSessionsResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostSession_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostSession", runtime.WithHTTPPathPattern("/api/service/sessions"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcPostSession_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostSession_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostSession_0{resp.(*SvcPostSessionResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetSessionEvents_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -990,6 +1295,166 @@ func RegisterServiceApiServiceHandlerServer(ctx context.Context, mux *runtime.Se
 			return
 		}
 		forward_ServiceApiService_SvcGetServices_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetServices_0{resp.(*SvcGetServicesResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetUsers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetUsers", runtime.WithHTTPPathPattern("/api/service/users"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetUsers_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetUsers_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetUsers_0{resp.(*SvcGetUsersResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetUserAccess_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetUserAccess", runtime.WithHTTPPathPattern("/api/service/users/access"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetUserAccess_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetUserAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetUserAccess_0{resp.(*SvcGetUserAccessResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetUserGroups_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetUserGroups", runtime.WithHTTPPathPattern("/api/service/usergroups"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetUserGroups_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetUserGroups_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetUserGroups_0{resp.(*SvcGetUserGroupsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetRoles_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetRoles", runtime.WithHTTPPathPattern("/api/service/roles"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetRoles_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetRoles_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetRoles_0{resp.(*SvcGetRolesResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostRole_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostRole", runtime.WithHTTPPathPattern("/api/service/roles"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcPostRole_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostRole_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostRole_0{resp.(*SvcPostRoleResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteRole_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteRole", runtime.WithHTTPPathPattern("/api/service/roles"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcDeleteRole_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteRole_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteRole_0{resp.(*SvcDeleteRoleResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetServiceAccess_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetServiceAccess", runtime.WithHTTPPathPattern("/api/service/serviceaccess"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetServiceAccess_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetServiceAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetServiceAccess_0{resp.(*SvcGetServiceAccessResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetAccess_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetAccess", runtime.WithHTTPPathPattern("/api/service/access"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetAccess_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetAccess_0{resp.(*SvcGetAccessResponse)}, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -1235,6 +1700,23 @@ func RegisterServiceApiServiceHandlerClient(ctx context.Context, mux *runtime.Se
 		}
 		forward_ServiceApiService_SvcGetSessions_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetSessions_0{resp.(*SvcGetSessionsResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostSession_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostSession", runtime.WithHTTPPathPattern("/api/service/sessions"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcPostSession_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostSession_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostSession_0{resp.(*SvcPostSessionResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetSessionEvents_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1336,6 +1818,142 @@ func RegisterServiceApiServiceHandlerClient(ctx context.Context, mux *runtime.Se
 			return
 		}
 		forward_ServiceApiService_SvcGetServices_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetServices_0{resp.(*SvcGetServicesResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetUsers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetUsers", runtime.WithHTTPPathPattern("/api/service/users"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetUsers_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetUsers_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetUsers_0{resp.(*SvcGetUsersResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetUserAccess_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetUserAccess", runtime.WithHTTPPathPattern("/api/service/users/access"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetUserAccess_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetUserAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetUserAccess_0{resp.(*SvcGetUserAccessResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetUserGroups_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetUserGroups", runtime.WithHTTPPathPattern("/api/service/usergroups"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetUserGroups_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetUserGroups_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetUserGroups_0{resp.(*SvcGetUserGroupsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetRoles_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetRoles", runtime.WithHTTPPathPattern("/api/service/roles"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetRoles_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetRoles_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetRoles_0{resp.(*SvcGetRolesResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostRole_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostRole", runtime.WithHTTPPathPattern("/api/service/roles"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcPostRole_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostRole_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostRole_0{resp.(*SvcPostRoleResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteRole_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteRole", runtime.WithHTTPPathPattern("/api/service/roles"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcDeleteRole_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteRole_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteRole_0{resp.(*SvcDeleteRoleResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetServiceAccess_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetServiceAccess", runtime.WithHTTPPathPattern("/api/service/serviceaccess"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetServiceAccess_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetServiceAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetServiceAccess_0{resp.(*SvcGetServiceAccessResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetAccess_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetAccess", runtime.WithHTTPPathPattern("/api/service/access"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetAccess_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetAccess_0{resp.(*SvcGetAccessResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	return nil
 }
@@ -1448,6 +2066,15 @@ func (m response_ServiceApiService_SvcGetSessions_0) XXX_ResponseBody() interfac
 	return response.Json
 }
 
+type response_ServiceApiService_SvcPostSession_0 struct {
+	*SvcPostSessionResponse
+}
+
+func (m response_ServiceApiService_SvcPostSession_0) XXX_ResponseBody() interface{} {
+	response := m.SvcPostSessionResponse
+	return response.Sessions
+}
+
 type response_ServiceApiService_SvcGetSessionEvents_0 struct {
 	*SvcGetSessionEventsResponse
 }
@@ -1502,6 +2129,78 @@ func (m response_ServiceApiService_SvcGetServices_0) XXX_ResponseBody() interfac
 	return response.Services
 }
 
+type response_ServiceApiService_SvcGetUsers_0 struct {
+	*SvcGetUsersResponse
+}
+
+func (m response_ServiceApiService_SvcGetUsers_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetUsersResponse
+	return response.User
+}
+
+type response_ServiceApiService_SvcGetUserAccess_0 struct {
+	*SvcGetUserAccessResponse
+}
+
+func (m response_ServiceApiService_SvcGetUserAccess_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetUserAccessResponse
+	return response.Access
+}
+
+type response_ServiceApiService_SvcGetUserGroups_0 struct {
+	*SvcGetUserGroupsResponse
+}
+
+func (m response_ServiceApiService_SvcGetUserGroups_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetUserGroupsResponse
+	return response.UserGroups
+}
+
+type response_ServiceApiService_SvcGetRoles_0 struct {
+	*SvcGetRolesResponse
+}
+
+func (m response_ServiceApiService_SvcGetRoles_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetRolesResponse
+	return response.ServiceRoles
+}
+
+type response_ServiceApiService_SvcPostRole_0 struct {
+	*SvcPostRoleResponse
+}
+
+func (m response_ServiceApiService_SvcPostRole_0) XXX_ResponseBody() interface{} {
+	response := m.SvcPostRoleResponse
+	return response.ServiceRole
+}
+
+type response_ServiceApiService_SvcDeleteRole_0 struct {
+	*SvcDeleteRoleResponse
+}
+
+func (m response_ServiceApiService_SvcDeleteRole_0) XXX_ResponseBody() interface{} {
+	response := m.SvcDeleteRoleResponse
+	return response.Result
+}
+
+type response_ServiceApiService_SvcGetServiceAccess_0 struct {
+	*SvcGetServiceAccessResponse
+}
+
+func (m response_ServiceApiService_SvcGetServiceAccess_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetServiceAccessResponse
+	return response.ServiceAccess
+}
+
+type response_ServiceApiService_SvcGetAccess_0 struct {
+	*SvcGetAccessResponse
+}
+
+func (m response_ServiceApiService_SvcGetAccess_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetAccessResponse
+	return response.Access
+}
+
 var (
 	pattern_ServiceApiService_SvcGetSites_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sites"}, ""))
 	pattern_ServiceApiService_SvcGetProjects_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
@@ -1515,12 +2214,21 @@ var (
 	pattern_ServiceApiService_SvcGetDevices_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "devices"}, ""))
 	pattern_ServiceApiService_SvcPostDevice_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "devices"}, ""))
 	pattern_ServiceApiService_SvcGetSessions_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessions"}, ""))
+	pattern_ServiceApiService_SvcPostSession_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessions"}, ""))
 	pattern_ServiceApiService_SvcGetSessionEvents_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
 	pattern_ServiceApiService_SvcPostSessionEvent_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
 	pattern_ServiceApiService_SvcDeleteSessionEvent_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
 	pattern_ServiceApiService_SvcGetSessionTypes_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessiontypes"}, ""))
 	pattern_ServiceApiService_SvcGetSessionTypeProjects_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessiontypes", "projects"}, ""))
 	pattern_ServiceApiService_SvcGetServices_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "services"}, ""))
+	pattern_ServiceApiService_SvcGetUsers_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "users"}, ""))
+	pattern_ServiceApiService_SvcGetUserAccess_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "users", "access"}, ""))
+	pattern_ServiceApiService_SvcGetUserGroups_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "usergroups"}, ""))
+	pattern_ServiceApiService_SvcGetRoles_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "roles"}, ""))
+	pattern_ServiceApiService_SvcPostRole_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "roles"}, ""))
+	pattern_ServiceApiService_SvcDeleteRole_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "roles"}, ""))
+	pattern_ServiceApiService_SvcGetServiceAccess_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "serviceaccess"}, ""))
+	pattern_ServiceApiService_SvcGetAccess_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "access"}, ""))
 )
 
 var (
@@ -1536,10 +2244,19 @@ var (
 	forward_ServiceApiService_SvcGetDevices_0             = runtime.ForwardResponseMessage
 	forward_ServiceApiService_SvcPostDevice_0             = runtime.ForwardResponseMessage
 	forward_ServiceApiService_SvcGetSessions_0            = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostSession_0            = runtime.ForwardResponseMessage
 	forward_ServiceApiService_SvcGetSessionEvents_0       = runtime.ForwardResponseMessage
 	forward_ServiceApiService_SvcPostSessionEvent_0       = runtime.ForwardResponseMessage
 	forward_ServiceApiService_SvcDeleteSessionEvent_0     = runtime.ForwardResponseMessage
 	forward_ServiceApiService_SvcGetSessionTypes_0        = runtime.ForwardResponseMessage
 	forward_ServiceApiService_SvcGetSessionTypeProjects_0 = runtime.ForwardResponseMessage
 	forward_ServiceApiService_SvcGetServices_0            = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetUsers_0               = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetUserAccess_0          = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetUserGroups_0          = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetRoles_0               = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostRole_0               = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteRole_0             = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetServiceAccess_0       = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetAccess_0              = runtime.ForwardResponseMessage
 )

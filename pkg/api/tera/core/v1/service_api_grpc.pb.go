@@ -31,12 +31,21 @@ const (
 	ServiceApiService_SvcGetDevices_FullMethodName             = "/tera.core.v1.ServiceApiService/SvcGetDevices"
 	ServiceApiService_SvcPostDevice_FullMethodName             = "/tera.core.v1.ServiceApiService/SvcPostDevice"
 	ServiceApiService_SvcGetSessions_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcGetSessions"
+	ServiceApiService_SvcPostSession_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcPostSession"
 	ServiceApiService_SvcGetSessionEvents_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcGetSessionEvents"
 	ServiceApiService_SvcPostSessionEvent_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcPostSessionEvent"
 	ServiceApiService_SvcDeleteSessionEvent_FullMethodName     = "/tera.core.v1.ServiceApiService/SvcDeleteSessionEvent"
 	ServiceApiService_SvcGetSessionTypes_FullMethodName        = "/tera.core.v1.ServiceApiService/SvcGetSessionTypes"
 	ServiceApiService_SvcGetSessionTypeProjects_FullMethodName = "/tera.core.v1.ServiceApiService/SvcGetSessionTypeProjects"
 	ServiceApiService_SvcGetServices_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcGetServices"
+	ServiceApiService_SvcGetUsers_FullMethodName               = "/tera.core.v1.ServiceApiService/SvcGetUsers"
+	ServiceApiService_SvcGetUserAccess_FullMethodName          = "/tera.core.v1.ServiceApiService/SvcGetUserAccess"
+	ServiceApiService_SvcGetUserGroups_FullMethodName          = "/tera.core.v1.ServiceApiService/SvcGetUserGroups"
+	ServiceApiService_SvcGetRoles_FullMethodName               = "/tera.core.v1.ServiceApiService/SvcGetRoles"
+	ServiceApiService_SvcPostRole_FullMethodName               = "/tera.core.v1.ServiceApiService/SvcPostRole"
+	ServiceApiService_SvcDeleteRole_FullMethodName             = "/tera.core.v1.ServiceApiService/SvcDeleteRole"
+	ServiceApiService_SvcGetServiceAccess_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcGetServiceAccess"
+	ServiceApiService_SvcGetAccess_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcGetAccess"
 )
 
 // ServiceApiServiceClient is the client API for ServiceApiService service.
@@ -96,6 +105,12 @@ type ServiceApiServiceClient interface {
 	// projects. list gives the minimal form, with_session_type adds the session_type object,
 	// with_events the session_events.
 	SvcGetSessions(ctx context.Context, in *SvcGetSessionsRequest, opts ...grpc.CallOption) (*SvcGetSessionsResponse, error)
+	// SvcPostSession creates (id_session = 0; the service is its creator) or updates one of the
+	// service's sessions from {"session": {…}}, invitees given by uuid
+	// (session_participants_uuids, session_users_uuids, session_devices_uuids), each of which the
+	// service must see (403). A new session without a name is named after its type, and starts
+	// now, in progress, unless told. Returns [session].
+	SvcPostSession(ctx context.Context, in *SvcPostSessionRequest, opts ...grpc.CallOption) (*SvcPostSessionResponse, error)
 	// SvcGetSessionEvents lists the events of one of the service's sessions (id_session
 	// required; nothing for another session).
 	SvcGetSessionEvents(ctx context.Context, in *SvcGetSessionEventsRequest, opts ...grpc.CallOption) (*SvcGetSessionEventsResponse, error)
@@ -115,6 +130,35 @@ type ServiceApiServiceClient interface {
 	// SvcGetServices looks a service up by id_service, uuid_service or service_key (minimal JSON,
 	// an array; 400 without one). The service registry is open to every service, as in OpenTera.
 	SvcGetServices(ctx context.Context, in *SvcGetServicesRequest, opts ...grpc.CallOption) (*SvcGetServicesResponse, error)
+	// SvcGetUsers answers one user object by user_uuid or id_user (403 when the user is not one
+	// of the service's: users with a role in its projects, its sites' admins, superadmins); 400
+	// without a selector.
+	SvcGetUsers(ctx context.Context, in *SvcGetUsersRequest, opts ...grpc.CallOption) (*SvcGetUsersResponse, error)
+	// SvcGetUserAccess is a user's OpenTeraServer role on a project ({"project_role": …}) or a
+	// site ({"site_role": …}) of the service: null when the user has none, is not one of the
+	// service's users, or the project or site is not the service's. uuid_user is required.
+	SvcGetUserAccess(ctx context.Context, in *SvcGetUserAccessRequest, opts ...grpc.CallOption) (*SvcGetUserAccessResponse, error)
+	// SvcGetUserGroups lists the user groups holding one of the service's roles: all of them, one
+	// (id_user_group), or those with a role on a project (id_project) or site (id_site) of the
+	// service (403 outside them).
+	SvcGetUserGroups(ctx context.Context, in *SvcGetUserGroupsRequest, opts ...grpc.CallOption) (*SvcGetUserGroupsResponse, error)
+	// SvcGetRoles lists the service's own roles.
+	SvcGetRoles(ctx context.Context, in *SvcGetRolesRequest, opts ...grpc.CallOption) (*SvcGetRolesResponse, error)
+	// SvcPostRole creates (id_service_role = 0) or renames one of the service's roles from
+	// {"service_role": {…}}; a role is global or on a site or project of the service. Returns the
+	// role object.
+	SvcPostRole(ctx context.Context, in *SvcPostRoleRequest, opts ...grpc.CallOption) (*SvcPostRoleResponse, error)
+	// SvcDeleteRole deletes one of the service's roles (?id=; another service's: 403).
+	SvcDeleteRole(ctx context.Context, in *SvcDeleteRoleRequest, opts ...grpc.CallOption) (*SvcDeleteRoleResponse, error)
+	// SvcGetServiceAccess lists a user group's assignments of the service's roles (id_user_group
+	// required; nothing for a group holding none of them).
+	SvcGetServiceAccess(ctx context.Context, in *SvcGetServiceAccessRequest, opts ...grpc.CallOption) (*SvcGetServiceAccessResponse, error)
+	// SvcGetAccess is what a user (from_user_uuid; admin: admin rights only), participant
+	// (from_participant_uuid) or device (from_device_uuid) of the service can reach, among what
+	// the service reaches: with_users, with_projects, with_participants, with_devices and
+	// with_sites add those lists ([{uuid}] or [{id}], with_names adding name). A principal the
+	// service does not see is 400, as an unknown one.
+	SvcGetAccess(ctx context.Context, in *SvcGetAccessRequest, opts ...grpc.CallOption) (*SvcGetAccessResponse, error)
 }
 
 type serviceApiServiceClient struct {
@@ -245,6 +289,16 @@ func (c *serviceApiServiceClient) SvcGetSessions(ctx context.Context, in *SvcGet
 	return out, nil
 }
 
+func (c *serviceApiServiceClient) SvcPostSession(ctx context.Context, in *SvcPostSessionRequest, opts ...grpc.CallOption) (*SvcPostSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcPostSessionResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcPostSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *serviceApiServiceClient) SvcGetSessionEvents(ctx context.Context, in *SvcGetSessionEventsRequest, opts ...grpc.CallOption) (*SvcGetSessionEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SvcGetSessionEventsResponse)
@@ -299,6 +353,86 @@ func (c *serviceApiServiceClient) SvcGetServices(ctx context.Context, in *SvcGet
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SvcGetServicesResponse)
 	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetServices_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcGetUsers(ctx context.Context, in *SvcGetUsersRequest, opts ...grpc.CallOption) (*SvcGetUsersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetUsersResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcGetUserAccess(ctx context.Context, in *SvcGetUserAccessRequest, opts ...grpc.CallOption) (*SvcGetUserAccessResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetUserAccessResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetUserAccess_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcGetUserGroups(ctx context.Context, in *SvcGetUserGroupsRequest, opts ...grpc.CallOption) (*SvcGetUserGroupsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetUserGroupsResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetUserGroups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcGetRoles(ctx context.Context, in *SvcGetRolesRequest, opts ...grpc.CallOption) (*SvcGetRolesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetRolesResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetRoles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcPostRole(ctx context.Context, in *SvcPostRoleRequest, opts ...grpc.CallOption) (*SvcPostRoleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcPostRoleResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcPostRole_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcDeleteRole(ctx context.Context, in *SvcDeleteRoleRequest, opts ...grpc.CallOption) (*SvcDeleteRoleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcDeleteRoleResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcDeleteRole_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcGetServiceAccess(ctx context.Context, in *SvcGetServiceAccessRequest, opts ...grpc.CallOption) (*SvcGetServiceAccessResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetServiceAccessResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetServiceAccess_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcGetAccess(ctx context.Context, in *SvcGetAccessRequest, opts ...grpc.CallOption) (*SvcGetAccessResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetAccessResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetAccess_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -362,6 +496,12 @@ type ServiceApiServiceServer interface {
 	// projects. list gives the minimal form, with_session_type adds the session_type object,
 	// with_events the session_events.
 	SvcGetSessions(context.Context, *SvcGetSessionsRequest) (*SvcGetSessionsResponse, error)
+	// SvcPostSession creates (id_session = 0; the service is its creator) or updates one of the
+	// service's sessions from {"session": {…}}, invitees given by uuid
+	// (session_participants_uuids, session_users_uuids, session_devices_uuids), each of which the
+	// service must see (403). A new session without a name is named after its type, and starts
+	// now, in progress, unless told. Returns [session].
+	SvcPostSession(context.Context, *SvcPostSessionRequest) (*SvcPostSessionResponse, error)
 	// SvcGetSessionEvents lists the events of one of the service's sessions (id_session
 	// required; nothing for another session).
 	SvcGetSessionEvents(context.Context, *SvcGetSessionEventsRequest) (*SvcGetSessionEventsResponse, error)
@@ -381,6 +521,35 @@ type ServiceApiServiceServer interface {
 	// SvcGetServices looks a service up by id_service, uuid_service or service_key (minimal JSON,
 	// an array; 400 without one). The service registry is open to every service, as in OpenTera.
 	SvcGetServices(context.Context, *SvcGetServicesRequest) (*SvcGetServicesResponse, error)
+	// SvcGetUsers answers one user object by user_uuid or id_user (403 when the user is not one
+	// of the service's: users with a role in its projects, its sites' admins, superadmins); 400
+	// without a selector.
+	SvcGetUsers(context.Context, *SvcGetUsersRequest) (*SvcGetUsersResponse, error)
+	// SvcGetUserAccess is a user's OpenTeraServer role on a project ({"project_role": …}) or a
+	// site ({"site_role": …}) of the service: null when the user has none, is not one of the
+	// service's users, or the project or site is not the service's. uuid_user is required.
+	SvcGetUserAccess(context.Context, *SvcGetUserAccessRequest) (*SvcGetUserAccessResponse, error)
+	// SvcGetUserGroups lists the user groups holding one of the service's roles: all of them, one
+	// (id_user_group), or those with a role on a project (id_project) or site (id_site) of the
+	// service (403 outside them).
+	SvcGetUserGroups(context.Context, *SvcGetUserGroupsRequest) (*SvcGetUserGroupsResponse, error)
+	// SvcGetRoles lists the service's own roles.
+	SvcGetRoles(context.Context, *SvcGetRolesRequest) (*SvcGetRolesResponse, error)
+	// SvcPostRole creates (id_service_role = 0) or renames one of the service's roles from
+	// {"service_role": {…}}; a role is global or on a site or project of the service. Returns the
+	// role object.
+	SvcPostRole(context.Context, *SvcPostRoleRequest) (*SvcPostRoleResponse, error)
+	// SvcDeleteRole deletes one of the service's roles (?id=; another service's: 403).
+	SvcDeleteRole(context.Context, *SvcDeleteRoleRequest) (*SvcDeleteRoleResponse, error)
+	// SvcGetServiceAccess lists a user group's assignments of the service's roles (id_user_group
+	// required; nothing for a group holding none of them).
+	SvcGetServiceAccess(context.Context, *SvcGetServiceAccessRequest) (*SvcGetServiceAccessResponse, error)
+	// SvcGetAccess is what a user (from_user_uuid; admin: admin rights only), participant
+	// (from_participant_uuid) or device (from_device_uuid) of the service can reach, among what
+	// the service reaches: with_users, with_projects, with_participants, with_devices and
+	// with_sites add those lists ([{uuid}] or [{id}], with_names adding name). A principal the
+	// service does not see is 400, as an unknown one.
+	SvcGetAccess(context.Context, *SvcGetAccessRequest) (*SvcGetAccessResponse, error)
 	mustEmbedUnimplementedServiceApiServiceServer()
 }
 
@@ -427,6 +596,9 @@ func (UnimplementedServiceApiServiceServer) SvcPostDevice(context.Context, *SvcP
 func (UnimplementedServiceApiServiceServer) SvcGetSessions(context.Context, *SvcGetSessionsRequest) (*SvcGetSessionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SvcGetSessions not implemented")
 }
+func (UnimplementedServiceApiServiceServer) SvcPostSession(context.Context, *SvcPostSessionRequest) (*SvcPostSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcPostSession not implemented")
+}
 func (UnimplementedServiceApiServiceServer) SvcGetSessionEvents(context.Context, *SvcGetSessionEventsRequest) (*SvcGetSessionEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SvcGetSessionEvents not implemented")
 }
@@ -444,6 +616,30 @@ func (UnimplementedServiceApiServiceServer) SvcGetSessionTypeProjects(context.Co
 }
 func (UnimplementedServiceApiServiceServer) SvcGetServices(context.Context, *SvcGetServicesRequest) (*SvcGetServicesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SvcGetServices not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetUsers(context.Context, *SvcGetUsersRequest) (*SvcGetUsersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetUsers not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetUserAccess(context.Context, *SvcGetUserAccessRequest) (*SvcGetUserAccessResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetUserAccess not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetUserGroups(context.Context, *SvcGetUserGroupsRequest) (*SvcGetUserGroupsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetUserGroups not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetRoles(context.Context, *SvcGetRolesRequest) (*SvcGetRolesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetRoles not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcPostRole(context.Context, *SvcPostRoleRequest) (*SvcPostRoleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcPostRole not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcDeleteRole(context.Context, *SvcDeleteRoleRequest) (*SvcDeleteRoleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcDeleteRole not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetServiceAccess(context.Context, *SvcGetServiceAccessRequest) (*SvcGetServiceAccessResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetServiceAccess not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetAccess(context.Context, *SvcGetAccessRequest) (*SvcGetAccessResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetAccess not implemented")
 }
 func (UnimplementedServiceApiServiceServer) mustEmbedUnimplementedServiceApiServiceServer() {}
 func (UnimplementedServiceApiServiceServer) testEmbeddedByValue()                           {}
@@ -682,6 +878,24 @@ func _ServiceApiService_SvcGetSessions_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ServiceApiService_SvcPostSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcPostSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcPostSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcPostSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcPostSession(ctx, req.(*SvcPostSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ServiceApiService_SvcGetSessionEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SvcGetSessionEventsRequest)
 	if err := dec(in); err != nil {
@@ -790,6 +1004,150 @@ func _ServiceApiService_SvcGetServices_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ServiceApiService_SvcGetUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetUsersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetUsers(ctx, req.(*SvcGetUsersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcGetUserAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetUserAccessRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetUserAccess(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetUserAccess_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetUserAccess(ctx, req.(*SvcGetUserAccessRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcGetUserGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetUserGroupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetUserGroups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetUserGroups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetUserGroups(ctx, req.(*SvcGetUserGroupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcGetRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetRolesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetRoles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetRoles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetRoles(ctx, req.(*SvcGetRolesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcPostRole_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcPostRoleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcPostRole(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcPostRole_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcPostRole(ctx, req.(*SvcPostRoleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcDeleteRole_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcDeleteRoleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcDeleteRole(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcDeleteRole_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcDeleteRole(ctx, req.(*SvcDeleteRoleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcGetServiceAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetServiceAccessRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetServiceAccess(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetServiceAccess_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetServiceAccess(ctx, req.(*SvcGetServiceAccessRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcGetAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetAccessRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetAccess(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetAccess_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetAccess(ctx, req.(*SvcGetAccessRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ServiceApiService_ServiceDesc is the grpc.ServiceDesc for ServiceApiService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -846,6 +1204,10 @@ var ServiceApiService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ServiceApiService_SvcGetSessions_Handler,
 		},
 		{
+			MethodName: "SvcPostSession",
+			Handler:    _ServiceApiService_SvcPostSession_Handler,
+		},
+		{
 			MethodName: "SvcGetSessionEvents",
 			Handler:    _ServiceApiService_SvcGetSessionEvents_Handler,
 		},
@@ -868,6 +1230,38 @@ var ServiceApiService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SvcGetServices",
 			Handler:    _ServiceApiService_SvcGetServices_Handler,
+		},
+		{
+			MethodName: "SvcGetUsers",
+			Handler:    _ServiceApiService_SvcGetUsers_Handler,
+		},
+		{
+			MethodName: "SvcGetUserAccess",
+			Handler:    _ServiceApiService_SvcGetUserAccess_Handler,
+		},
+		{
+			MethodName: "SvcGetUserGroups",
+			Handler:    _ServiceApiService_SvcGetUserGroups_Handler,
+		},
+		{
+			MethodName: "SvcGetRoles",
+			Handler:    _ServiceApiService_SvcGetRoles_Handler,
+		},
+		{
+			MethodName: "SvcPostRole",
+			Handler:    _ServiceApiService_SvcPostRole_Handler,
+		},
+		{
+			MethodName: "SvcDeleteRole",
+			Handler:    _ServiceApiService_SvcDeleteRole_Handler,
+		},
+		{
+			MethodName: "SvcGetServiceAccess",
+			Handler:    _ServiceApiService_SvcGetServiceAccess_Handler,
+		},
+		{
+			MethodName: "SvcGetAccess",
+			Handler:    _ServiceApiService_SvcGetAccess_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
