@@ -16,9 +16,10 @@ import (
 // assignments.
 
 func (s *serviceAPI) SvcGetRoles(ctx context.Context, _ *corev1.SvcGetRolesRequest) (*corev1.SvcGetRolesResponse, error) {
-	out, err := queryRoles(ctx, s.db, "r.id_service = @svc", pgx.NamedArgs{"svc": serviceID(ctx)}, true)
+	svc := serviceID(ctx)
+	out, err := s.listRoles(ctx, store.ServiceRoleFilter{IDService: &svc}, true)
 	if err != nil {
-		return nil, s.dbError(ctx, err)
+		return nil, err
 	}
 	return &corev1.SvcGetRolesResponse{ServiceRoles: out}, nil
 }
@@ -66,9 +67,9 @@ func (s *serviceAPI) SvcPostRole(ctx context.Context, r *corev1.SvcPostRoleReque
 	if err != nil {
 		return nil, err
 	}
-	out, err := queryRoles(ctx, s.db, "r.id_service_role = @id", pgx.NamedArgs{"id": id}, true)
+	out, err := s.listRoles(ctx, store.ServiceRoleFilter{IDServiceRole: &id}, true)
 	if err != nil || len(out) == 0 {
-		return nil, s.dbError(ctx, errOr(err, store.ErrNotFound))
+		return nil, errOr(err, s.internal(ctx, store.ErrNotFound))
 	}
 	return &corev1.SvcPostRoleResponse{ServiceRole: out[0]}, nil
 }

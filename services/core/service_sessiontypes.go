@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/jackc/pgx/v5"
-
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/services/internal/access"
@@ -77,26 +75,25 @@ func (s *serviceAPI) SvcGetSessionTypeProjects(ctx context.Context, r *corev1.Sv
 }
 
 func (s *serviceAPI) SvcGetServices(ctx context.Context, r *corev1.SvcGetServicesRequest) (*corev1.SvcGetServicesResponse, error) {
-	var where string
-	args := pgx.NamedArgs{}
-	// OpenTera honours the last one given; the registry is open to every service.
+	// OpenTera honours the last one given.
+	f := store.ServiceFilter{Registry: true}
 	switch {
 	case r.ServiceKey != "":
-		where, args["v"] = "s.service_key = @v", r.ServiceKey
+		f.Key = &r.ServiceKey
 	case r.UuidService != "":
-		where, args["v"] = "s.service_uuid = @v", r.UuidService
+		f.UUID = &r.UuidService
 	case r.IdService != 0:
-		where, args["v"] = "s.id_service = @v", r.IdService
+		f.IDService = &r.IdService
 	default:
 		return nil, apierr.MissingArgument("Missing service key, id or uuid")
 	}
-	rows, err := s.db.Query(ctx, `SELECT `+serviceCols+` FROM core.t_services s WHERE s.deleted_at IS NULL AND `+where, args)
+	rows, err := store.ListServices(ctx, s.db, caller(ctx).acc, f)
 	if err != nil {
 		return nil, s.dbError(ctx, err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*corev1.Service, error) { return scanService(row, true) })
-	if err != nil {
-		return nil, s.dbError(ctx, err)
+	out := make([]*corev1.Service, len(rows))
+	for i, row := range rows {
+		out[i] = serviceProto(row, true)
 	}
 	return &corev1.SvcGetServicesResponse{Services: out}, nil
 }

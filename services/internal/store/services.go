@@ -44,6 +44,9 @@ type ServiceFilter struct {
 	IDProject, IDSite *int32
 	// EditableConfig keeps services with an editable configuration.
 	EditableConfig bool
+	// Registry looks services up whatever the scope, OpenTeraServer included (the service
+	// API's registry, open to every service as in OpenTera).
+	Registry bool
 }
 
 const listServicesSQL = `
@@ -52,8 +55,9 @@ SELECT s.id_service, s.service_uuid, s.service_name, s.service_key, s.service_ho
        s.service_endpoint_device, s.service_enabled, s.service_system, s.service_editable_config,
        s.service_default_config, s.service_has_assets, s.service_has_tests
   FROM core.t_services s
- WHERE s.deleted_at IS NULL AND (@with_server::boolean OR s.service_key <> 'OpenTeraServer')
-   AND s.id_service IN (SELECT id FROM core.acc_services(@acc_kind::text, @acc_id::integer, @acc_admin::boolean))
+ WHERE s.deleted_at IS NULL
+   AND (@registry::boolean OR (@with_server::boolean OR s.service_key <> 'OpenTeraServer')
+        AND s.id_service IN (SELECT id FROM core.acc_services(@acc_kind::text, @acc_id::integer, @acc_admin::boolean)))
    AND (@id_service::integer IS NULL OR s.id_service = @id_service)
    AND (@uuid::text IS NULL OR s.service_uuid = @uuid)
    AND (@key::text IS NULL OR s.service_key = @key)
@@ -69,7 +73,8 @@ SELECT s.id_service, s.service_uuid, s.service_name, s.service_key, s.service_ho
 // ListServices returns the services of the scope that match f, by id.
 func ListServices(ctx context.Context, db DB, scope access.Scope, f ServiceFilter) ([]ServiceRow, error) {
 	return list[ServiceRow](ctx, db, "list services", listServicesSQL, scope, pgx.NamedArgs{"id_service": f.IDService,
-		"uuid": f.UUID, "key": f.Key, "id_project": f.IDProject, "id_site": f.IDSite, "editable": f.EditableConfig, "with_server": f.WithServer})
+		"uuid": f.UUID, "key": f.Key, "id_project": f.IDProject, "id_site": f.IDSite, "editable": f.EditableConfig,
+		"with_server": f.WithServer, "registry": f.Registry})
 }
 
 // NullText is a patch of a nullable text column: Set with a nil Value clears it.
