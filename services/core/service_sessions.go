@@ -18,15 +18,8 @@ import (
 // /api/service/sessions and /api/service/sessions/events
 
 func (s *serviceAPI) SvcGetSessions(ctx context.Context, r *corev1.SvcGetSessionsRequest) (*corev1.SvcGetSessionsResponse, error) {
-	f := store.SessionFilter{Status: r.Status, Limit: r.Limit, Offset: r.Offset, Full: !r.List}
-	var err error
-	if r.Limit < 0 || r.Offset < 0 {
-		return nil, apierr.InvalidArgument("Invalid limit or offset")
-	}
-	if f.Start, err = parseDate(r.StartDate, "start_date"); err != nil {
-		return nil, err
-	}
-	if f.End, err = parseDate(r.EndDate, "end_date"); err != nil {
+	f, err := sessionFilter(r.Status, r.Limit, r.Offset, r.List, r.StartDate, r.EndDate)
+	if err != nil {
 		return nil, err
 	}
 	m := caller(ctx)

@@ -37,15 +37,8 @@ func (s *sessions) GetSessions(ctx context.Context, r *corev1.GetSessionsRequest
 		r.GetStatus() == 0 && r.Limit == 0 && r.Offset == 0 && r.StartDate == "" && r.EndDate == "" && !r.List && !r.WithSessionType {
 		return nil, apierr.MissingArgument("Missing arguments")
 	}
-	f := store.SessionFilter{Status: r.Status, Limit: r.Limit, Offset: r.Offset, Full: !r.List}
-	if r.Limit < 0 || r.Offset < 0 {
-		return nil, apierr.InvalidArgument("Invalid limit or offset")
-	}
-	var err error
-	if f.Start, err = parseDate(r.StartDate, "start_date"); err != nil {
-		return nil, err
-	}
-	if f.End, err = parseDate(r.EndDate, "end_date"); err != nil {
+	f, err := sessionFilter(r.Status, r.Limit, r.Offset, r.List, r.StartDate, r.EndDate)
+	if err != nil {
 		return nil, err
 	}
 	m := caller(ctx)
@@ -70,6 +63,20 @@ func (s *sessions) GetSessions(ctx context.Context, r *corev1.GetSessionsRequest
 		out = append(out, sessionProto(row, !r.List, r.WithSessionType))
 	}
 	return &corev1.GetSessionsResponse{Sessions: out}, nil
+}
+
+// sessionFilter reads the filters of a sessions GET (user and service APIs).
+func sessionFilter(status *int32, limit, offset int32, list bool, start, end string) (store.SessionFilter, error) {
+	f := store.SessionFilter{Status: status, Limit: limit, Offset: offset, Full: !list}
+	if limit < 0 || offset < 0 {
+		return f, apierr.InvalidArgument("Invalid limit or offset")
+	}
+	var err error
+	if f.Start, err = parseDate(start, "start_date"); err != nil {
+		return f, err
+	}
+	f.End, err = parseDate(end, "end_date")
+	return f, err
 }
 
 // one is the session with that id or uuid if the caller may see it, else none.

@@ -212,7 +212,8 @@ var scopeRules = map[string]string{
 	"core.t_devices_projects":     `t.id_project IN (SELECT id FROM p)`,
 	"core.t_devices_participants": `t.id_participant IN (SELECT id FROM pa)`,
 	"core.t_services":             `false`,
-	"core.t_services_roles":       `t.id_project IN (SELECT id FROM p)`,
+	// Roles on its projects; a service's own roles are its to create, rename and delete.
+	"core.t_services_roles": `t.id_project IN (SELECT id FROM p) OR (@kind = 'service' AND t.id_service = @me)`,
 	// A role on a site or project of the scope, whoever holds it (a site admin grants its site's
 	// roles to any group, as OpenTera); a global role of a service it administers, held by a
 	// group, participant group or device of its scope.
