@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/services/internal/access"
@@ -65,10 +68,11 @@ func (s *serviceAPI) SvcGetSessionTypeProjects(ctx context.Context, r *corev1.Sv
 	}
 	out := make([]*corev1.SessionTypeProject, len(rows))
 	for i, row := range rows {
-		out[i] = &corev1.SessionTypeProject{IdSessionTypeProject: row.ID, IdSessionType: row.IDSessionType, IdProject: row.IDProject,
-			SessionTypeName: row.SessionTypeName, ProjectName: row.ProjectName}
+		out[i] = &corev1.SessionTypeProject{IdSessionTypeProject: wrapperspb.Int32(row.ID), IdSessionType: wrapperspb.Int32(row.IDSessionType),
+			IdProject: wrapperspb.Int32(row.IDProject), SessionTypeName: structpb.NewStringValue(row.SessionTypeName),
+			ProjectName: structpb.NewStringValue(row.ProjectName)}
 		if r.WithSites {
-			out[i].IdSite, out[i].SiteName = &row.IDSite, &row.SiteName
+			out[i].IdSite, out[i].SiteName = structpb.NewNumberValue(float64(row.IDSite)), structpb.NewStringValue(row.SiteName)
 		}
 	}
 	return &corev1.SvcGetSessionTypeProjectsResponse{SessionTypeProjects: out}, nil

@@ -1735,101 +1735,6 @@ func (x *SvcGetSessionTypeProjectsRequest) GetWithSites() bool {
 	return false
 }
 
-// SessionTypeProject is OpenTera's session type - project link JSON with the names.
-type SessionTypeProject struct {
-	state                protoimpl.MessageState `protogen:"open.v1"`
-	IdSessionTypeProject int32                  `protobuf:"varint,1,opt,name=id_session_type_project,json=idSessionTypeProject,proto3" json:"id_session_type_project,omitempty"`
-	IdSessionType        int32                  `protobuf:"varint,2,opt,name=id_session_type,json=idSessionType,proto3" json:"id_session_type,omitempty"`
-	IdProject            int32                  `protobuf:"varint,3,opt,name=id_project,json=idProject,proto3" json:"id_project,omitempty"`
-	SessionTypeName      string                 `protobuf:"bytes,4,opt,name=session_type_name,json=sessionTypeName,proto3" json:"session_type_name,omitempty"`
-	ProjectName          string                 `protobuf:"bytes,5,opt,name=project_name,json=projectName,proto3" json:"project_name,omitempty"`
-	// with_sites.
-	IdSite *int32 `protobuf:"varint,6,opt,name=id_site,json=idSite,proto3,oneof" json:"id_site,omitempty"`
-	// with_sites.
-	SiteName      *string `protobuf:"bytes,7,opt,name=site_name,json=siteName,proto3,oneof" json:"site_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SessionTypeProject) Reset() {
-	*x = SessionTypeProject{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[33]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SessionTypeProject) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SessionTypeProject) ProtoMessage() {}
-
-func (x *SessionTypeProject) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[33]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SessionTypeProject.ProtoReflect.Descriptor instead.
-func (*SessionTypeProject) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{33}
-}
-
-func (x *SessionTypeProject) GetIdSessionTypeProject() int32 {
-	if x != nil {
-		return x.IdSessionTypeProject
-	}
-	return 0
-}
-
-func (x *SessionTypeProject) GetIdSessionType() int32 {
-	if x != nil {
-		return x.IdSessionType
-	}
-	return 0
-}
-
-func (x *SessionTypeProject) GetIdProject() int32 {
-	if x != nil {
-		return x.IdProject
-	}
-	return 0
-}
-
-func (x *SessionTypeProject) GetSessionTypeName() string {
-	if x != nil {
-		return x.SessionTypeName
-	}
-	return ""
-}
-
-func (x *SessionTypeProject) GetProjectName() string {
-	if x != nil {
-		return x.ProjectName
-	}
-	return ""
-}
-
-func (x *SessionTypeProject) GetIdSite() int32 {
-	if x != nil && x.IdSite != nil {
-		return *x.IdSite
-	}
-	return 0
-}
-
-func (x *SessionTypeProject) GetSiteName() string {
-	if x != nil && x.SiteName != nil {
-		return *x.SiteName
-	}
-	return ""
-}
-
 // SvcGetSessionTypeProjectsResponse is a bare JSON array over REST.
 type SvcGetSessionTypeProjectsResponse struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
@@ -1840,7 +1745,7 @@ type SvcGetSessionTypeProjectsResponse struct {
 
 func (x *SvcGetSessionTypeProjectsResponse) Reset() {
 	*x = SvcGetSessionTypeProjectsResponse{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[34]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1852,7 +1757,7 @@ func (x *SvcGetSessionTypeProjectsResponse) String() string {
 func (*SvcGetSessionTypeProjectsResponse) ProtoMessage() {}
 
 func (x *SvcGetSessionTypeProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[34]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1865,7 +1770,7 @@ func (x *SvcGetSessionTypeProjectsResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use SvcGetSessionTypeProjectsResponse.ProtoReflect.Descriptor instead.
 func (*SvcGetSessionTypeProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{34}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SvcGetSessionTypeProjectsResponse) GetSessionTypeProjects() []*SessionTypeProject {
@@ -1889,7 +1794,7 @@ type SvcGetServicesRequest struct {
 
 func (x *SvcGetServicesRequest) Reset() {
 	*x = SvcGetServicesRequest{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[35]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +1806,7 @@ func (x *SvcGetServicesRequest) String() string {
 func (*SvcGetServicesRequest) ProtoMessage() {}
 
 func (x *SvcGetServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[35]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +1819,7 @@ func (x *SvcGetServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetServicesRequest.ProtoReflect.Descriptor instead.
 func (*SvcGetServicesRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{35}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SvcGetServicesRequest) GetIdService() int32 {
@@ -1955,7 +1860,7 @@ type SvcGetServicesResponse struct {
 
 func (x *SvcGetServicesResponse) Reset() {
 	*x = SvcGetServicesResponse{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[36]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1967,7 +1872,7 @@ func (x *SvcGetServicesResponse) String() string {
 func (*SvcGetServicesResponse) ProtoMessage() {}
 
 func (x *SvcGetServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[36]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1980,7 +1885,7 @@ func (x *SvcGetServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetServicesResponse.ProtoReflect.Descriptor instead.
 func (*SvcGetServicesResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{36}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SvcGetServicesResponse) GetServices() []*Service {
@@ -2001,7 +1906,7 @@ type SvcGetUsersRequest struct {
 
 func (x *SvcGetUsersRequest) Reset() {
 	*x = SvcGetUsersRequest{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[37]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2013,7 +1918,7 @@ func (x *SvcGetUsersRequest) String() string {
 func (*SvcGetUsersRequest) ProtoMessage() {}
 
 func (x *SvcGetUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[37]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2026,7 +1931,7 @@ func (x *SvcGetUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetUsersRequest.ProtoReflect.Descriptor instead.
 func (*SvcGetUsersRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{37}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SvcGetUsersRequest) GetIdUser() int32 {
@@ -2053,7 +1958,7 @@ type SvcGetUsersResponse struct {
 
 func (x *SvcGetUsersResponse) Reset() {
 	*x = SvcGetUsersResponse{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[38]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +1970,7 @@ func (x *SvcGetUsersResponse) String() string {
 func (*SvcGetUsersResponse) ProtoMessage() {}
 
 func (x *SvcGetUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[38]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +1983,7 @@ func (x *SvcGetUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetUsersResponse.ProtoReflect.Descriptor instead.
 func (*SvcGetUsersResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{38}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SvcGetUsersResponse) GetUser() *User {
@@ -2100,7 +2005,7 @@ type SvcGetUserAccessRequest struct {
 
 func (x *SvcGetUserAccessRequest) Reset() {
 	*x = SvcGetUserAccessRequest{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[39]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2017,7 @@ func (x *SvcGetUserAccessRequest) String() string {
 func (*SvcGetUserAccessRequest) ProtoMessage() {}
 
 func (x *SvcGetUserAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[39]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2030,7 @@ func (x *SvcGetUserAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetUserAccessRequest.ProtoReflect.Descriptor instead.
 func (*SvcGetUserAccessRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{39}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SvcGetUserAccessRequest) GetUuidUser() string {
@@ -2159,7 +2064,7 @@ type SvcGetUserAccessResponse struct {
 
 func (x *SvcGetUserAccessResponse) Reset() {
 	*x = SvcGetUserAccessResponse{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[40]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2171,7 +2076,7 @@ func (x *SvcGetUserAccessResponse) String() string {
 func (*SvcGetUserAccessResponse) ProtoMessage() {}
 
 func (x *SvcGetUserAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[40]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2184,7 +2089,7 @@ func (x *SvcGetUserAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetUserAccessResponse.ProtoReflect.Descriptor instead.
 func (*SvcGetUserAccessResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{40}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SvcGetUserAccessResponse) GetAccess() *structpb.Struct {
@@ -2206,7 +2111,7 @@ type SvcGetUserGroupsRequest struct {
 
 func (x *SvcGetUserGroupsRequest) Reset() {
 	*x = SvcGetUserGroupsRequest{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[41]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2123,7 @@ func (x *SvcGetUserGroupsRequest) String() string {
 func (*SvcGetUserGroupsRequest) ProtoMessage() {}
 
 func (x *SvcGetUserGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[41]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,7 +2136,7 @@ func (x *SvcGetUserGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetUserGroupsRequest.ProtoReflect.Descriptor instead.
 func (*SvcGetUserGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{41}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SvcGetUserGroupsRequest) GetIdUserGroup() int32 {
@@ -2265,7 +2170,7 @@ type SvcGetUserGroupsResponse struct {
 
 func (x *SvcGetUserGroupsResponse) Reset() {
 	*x = SvcGetUserGroupsResponse{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[42]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2182,7 @@ func (x *SvcGetUserGroupsResponse) String() string {
 func (*SvcGetUserGroupsResponse) ProtoMessage() {}
 
 func (x *SvcGetUserGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[42]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2195,7 @@ func (x *SvcGetUserGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetUserGroupsResponse.ProtoReflect.Descriptor instead.
 func (*SvcGetUserGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{42}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SvcGetUserGroupsResponse) GetUserGroups() []*UserGroup {
@@ -2309,7 +2214,7 @@ type SvcGetRolesRequest struct {
 
 func (x *SvcGetRolesRequest) Reset() {
 	*x = SvcGetRolesRequest{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[43]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2321,7 +2226,7 @@ func (x *SvcGetRolesRequest) String() string {
 func (*SvcGetRolesRequest) ProtoMessage() {}
 
 func (x *SvcGetRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[43]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2334,7 +2239,7 @@ func (x *SvcGetRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetRolesRequest.ProtoReflect.Descriptor instead.
 func (*SvcGetRolesRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{43}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{42}
 }
 
 // SvcGetRolesResponse is a bare JSON array over REST.
@@ -2347,7 +2252,7 @@ type SvcGetRolesResponse struct {
 
 func (x *SvcGetRolesResponse) Reset() {
 	*x = SvcGetRolesResponse{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[44]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2359,7 +2264,7 @@ func (x *SvcGetRolesResponse) String() string {
 func (*SvcGetRolesResponse) ProtoMessage() {}
 
 func (x *SvcGetRolesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[44]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2372,7 +2277,7 @@ func (x *SvcGetRolesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetRolesResponse.ProtoReflect.Descriptor instead.
 func (*SvcGetRolesResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{44}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SvcGetRolesResponse) GetServiceRoles() []*ServiceRole {
@@ -2398,7 +2303,7 @@ type SvcRoleBody struct {
 
 func (x *SvcRoleBody) Reset() {
 	*x = SvcRoleBody{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[45]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2410,7 +2315,7 @@ func (x *SvcRoleBody) String() string {
 func (*SvcRoleBody) ProtoMessage() {}
 
 func (x *SvcRoleBody) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[45]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2423,7 +2328,7 @@ func (x *SvcRoleBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcRoleBody.ProtoReflect.Descriptor instead.
 func (*SvcRoleBody) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{45}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SvcRoleBody) GetIdServiceRole() int32 {
@@ -2471,7 +2376,7 @@ type SvcPostRoleRequest struct {
 
 func (x *SvcPostRoleRequest) Reset() {
 	*x = SvcPostRoleRequest{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[46]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2483,7 +2388,7 @@ func (x *SvcPostRoleRequest) String() string {
 func (*SvcPostRoleRequest) ProtoMessage() {}
 
 func (x *SvcPostRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[46]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2496,7 +2401,7 @@ func (x *SvcPostRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcPostRoleRequest.ProtoReflect.Descriptor instead.
 func (*SvcPostRoleRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{46}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SvcPostRoleRequest) GetServiceRole() *SvcRoleBody {
@@ -2516,7 +2421,7 @@ type SvcPostRoleResponse struct {
 
 func (x *SvcPostRoleResponse) Reset() {
 	*x = SvcPostRoleResponse{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[47]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +2433,7 @@ func (x *SvcPostRoleResponse) String() string {
 func (*SvcPostRoleResponse) ProtoMessage() {}
 
 func (x *SvcPostRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[47]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +2446,7 @@ func (x *SvcPostRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcPostRoleResponse.ProtoReflect.Descriptor instead.
 func (*SvcPostRoleResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{47}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SvcPostRoleResponse) GetServiceRole() *ServiceRole {
@@ -2561,7 +2466,7 @@ type SvcDeleteRoleRequest struct {
 
 func (x *SvcDeleteRoleRequest) Reset() {
 	*x = SvcDeleteRoleRequest{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[48]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2573,7 +2478,7 @@ func (x *SvcDeleteRoleRequest) String() string {
 func (*SvcDeleteRoleRequest) ProtoMessage() {}
 
 func (x *SvcDeleteRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[48]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2586,7 +2491,7 @@ func (x *SvcDeleteRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcDeleteRoleRequest.ProtoReflect.Descriptor instead.
 func (*SvcDeleteRoleRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{48}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SvcDeleteRoleRequest) GetId() int32 {
@@ -2606,7 +2511,7 @@ type SvcDeleteRoleResponse struct {
 
 func (x *SvcDeleteRoleResponse) Reset() {
 	*x = SvcDeleteRoleResponse{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[49]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2618,7 +2523,7 @@ func (x *SvcDeleteRoleResponse) String() string {
 func (*SvcDeleteRoleResponse) ProtoMessage() {}
 
 func (x *SvcDeleteRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[49]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2631,7 +2536,7 @@ func (x *SvcDeleteRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcDeleteRoleResponse.ProtoReflect.Descriptor instead.
 func (*SvcDeleteRoleResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{49}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SvcDeleteRoleResponse) GetResult() string {
@@ -2651,7 +2556,7 @@ type SvcGetServiceAccessRequest struct {
 
 func (x *SvcGetServiceAccessRequest) Reset() {
 	*x = SvcGetServiceAccessRequest{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[50]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2663,7 +2568,7 @@ func (x *SvcGetServiceAccessRequest) String() string {
 func (*SvcGetServiceAccessRequest) ProtoMessage() {}
 
 func (x *SvcGetServiceAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[50]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2676,7 +2581,7 @@ func (x *SvcGetServiceAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetServiceAccessRequest.ProtoReflect.Descriptor instead.
 func (*SvcGetServiceAccessRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{50}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SvcGetServiceAccessRequest) GetIdUserGroup() int32 {
@@ -2696,7 +2601,7 @@ type SvcGetServiceAccessResponse struct {
 
 func (x *SvcGetServiceAccessResponse) Reset() {
 	*x = SvcGetServiceAccessResponse{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[51]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2708,7 +2613,7 @@ func (x *SvcGetServiceAccessResponse) String() string {
 func (*SvcGetServiceAccessResponse) ProtoMessage() {}
 
 func (x *SvcGetServiceAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[51]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2721,7 +2626,7 @@ func (x *SvcGetServiceAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetServiceAccessResponse.ProtoReflect.Descriptor instead.
 func (*SvcGetServiceAccessResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{51}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SvcGetServiceAccessResponse) GetServiceAccess() []*ServiceAccess {
@@ -2750,7 +2655,7 @@ type SvcGetAccessRequest struct {
 
 func (x *SvcGetAccessRequest) Reset() {
 	*x = SvcGetAccessRequest{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[52]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2762,7 +2667,7 @@ func (x *SvcGetAccessRequest) String() string {
 func (*SvcGetAccessRequest) ProtoMessage() {}
 
 func (x *SvcGetAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[52]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2775,7 +2680,7 @@ func (x *SvcGetAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetAccessRequest.ProtoReflect.Descriptor instead.
 func (*SvcGetAccessRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{52}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SvcGetAccessRequest) GetFromUserUuid() string {
@@ -2858,7 +2763,7 @@ type SvcGetAccessResponse struct {
 
 func (x *SvcGetAccessResponse) Reset() {
 	*x = SvcGetAccessResponse{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[53]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2870,7 +2775,7 @@ func (x *SvcGetAccessResponse) String() string {
 func (*SvcGetAccessResponse) ProtoMessage() {}
 
 func (x *SvcGetAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[53]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2883,7 +2788,7 @@ func (x *SvcGetAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcGetAccessResponse.ProtoReflect.Descriptor instead.
 func (*SvcGetAccessResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{53}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SvcGetAccessResponse) GetAccess() *structpb.Struct {
@@ -2922,7 +2827,7 @@ type SvcSessionBody struct {
 
 func (x *SvcSessionBody) Reset() {
 	*x = SvcSessionBody{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[54]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +2839,7 @@ func (x *SvcSessionBody) String() string {
 func (*SvcSessionBody) ProtoMessage() {}
 
 func (x *SvcSessionBody) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[54]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +2852,7 @@ func (x *SvcSessionBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcSessionBody.ProtoReflect.Descriptor instead.
 func (*SvcSessionBody) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{54}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SvcSessionBody) GetIdSession() int32 {
@@ -3065,7 +2970,7 @@ type SvcPostSessionRequest struct {
 
 func (x *SvcPostSessionRequest) Reset() {
 	*x = SvcPostSessionRequest{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[55]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3077,7 +2982,7 @@ func (x *SvcPostSessionRequest) String() string {
 func (*SvcPostSessionRequest) ProtoMessage() {}
 
 func (x *SvcPostSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[55]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3090,7 +2995,7 @@ func (x *SvcPostSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcPostSessionRequest.ProtoReflect.Descriptor instead.
 func (*SvcPostSessionRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{55}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SvcPostSessionRequest) GetSession() *SvcSessionBody {
@@ -3110,7 +3015,7 @@ type SvcPostSessionResponse struct {
 
 func (x *SvcPostSessionResponse) Reset() {
 	*x = SvcPostSessionResponse{}
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[56]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3122,7 +3027,7 @@ func (x *SvcPostSessionResponse) String() string {
 func (*SvcPostSessionResponse) ProtoMessage() {}
 
 func (x *SvcPostSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_service_api_proto_msgTypes[56]
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3135,7 +3040,7 @@ func (x *SvcPostSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SvcPostSessionResponse.ProtoReflect.Descriptor instead.
 func (*SvcPostSessionResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{56}
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SvcPostSessionResponse) GetSessions() []*Session {
@@ -3149,7 +3054,7 @@ var File_tera_core_v1_service_api_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1etera/core/v1/service_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1atera/core/v1/devices.proto\x1a\x19tera/core/v1/groups.proto\x1a\x1ftera/core/v1/participants.proto\x1a\x1btera/core/v1/projects.proto\x1a tera/core/v1/serviceaccess.proto\x1a\x1btera/core/v1/services.proto\x1a\x1btera/core/v1/sessions.proto\x1a\x1ftera/core/v1/sessiontypes.proto\x1a\x18tera/core/v1/sites.proto\x1a\x1dtera/core/v1/usergroups.proto\x1a\x18tera/core/v1/users.proto\x1a\x1dtera/options/v1/options.proto\"F\n" +
+	"\x1etera/core/v1/service_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1atera/core/v1/devices.proto\x1a\x19tera/core/v1/groups.proto\x1a\x1ftera/core/v1/participants.proto\x1a\x1btera/core/v1/projects.proto\x1a tera/core/v1/serviceaccess.proto\x1a\x1btera/core/v1/services.proto\x1a\x1btera/core/v1/sessions.proto\x1a#tera/core/v1/sessiontypelinks.proto\x1a\x1ftera/core/v1/sessiontypes.proto\x1a\x18tera/core/v1/sites.proto\x1a\x1dtera/core/v1/usergroups.proto\x1a\x18tera/core/v1/users.proto\x1a\x1dtera/options/v1/options.proto\"F\n" +
 	"\x12SvcGetSitesRequest\x12\x17\n" +
 	"\aid_site\x18\x01 \x01(\x05R\x06idSite\x12\x17\n" +
 	"\aid_user\x18\x02 \x01(\x05R\x06idUser\"?\n" +
@@ -3259,20 +3164,7 @@ const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"id_project\x18\x01 \x01(\x05R\tidProject\x12&\n" +
 	"\x0fid_session_type\x18\x02 \x01(\x05R\ridSessionType\x12\x1d\n" +
 	"\n" +
-	"with_sites\x18\x03 \x01(\bR\twithSites\"\xbb\x02\n" +
-	"\x12SessionTypeProject\x125\n" +
-	"\x17id_session_type_project\x18\x01 \x01(\x05R\x14idSessionTypeProject\x12&\n" +
-	"\x0fid_session_type\x18\x02 \x01(\x05R\ridSessionType\x12\x1d\n" +
-	"\n" +
-	"id_project\x18\x03 \x01(\x05R\tidProject\x12*\n" +
-	"\x11session_type_name\x18\x04 \x01(\tR\x0fsessionTypeName\x12!\n" +
-	"\fproject_name\x18\x05 \x01(\tR\vprojectName\x12\x1c\n" +
-	"\aid_site\x18\x06 \x01(\x05H\x00R\x06idSite\x88\x01\x01\x12 \n" +
-	"\tsite_name\x18\a \x01(\tH\x01R\bsiteName\x88\x01\x01B\n" +
-	"\n" +
-	"\b_id_siteB\f\n" +
-	"\n" +
-	"_site_name\"y\n" +
+	"with_sites\x18\x03 \x01(\bR\twithSites\"y\n" +
 	"!SvcGetSessionTypeProjectsResponse\x12T\n" +
 	"\x15session_type_projects\x18\x01 \x03(\v2 .tera.core.v1.SessionTypeProjectR\x13sessionTypeProjects\"\x9e\x01\n" +
 	"\x15SvcGetServicesRequest\x12\x1d\n" +
@@ -3432,7 +3324,7 @@ func file_tera_core_v1_service_api_proto_rawDescGZIP() []byte {
 	return file_tera_core_v1_service_api_proto_rawDescData
 }
 
-var file_tera_core_v1_service_api_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_tera_core_v1_service_api_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_tera_core_v1_service_api_proto_goTypes = []any{
 	(*SvcGetSitesRequest)(nil),                // 0: tera.core.v1.SvcGetSitesRequest
 	(*SvcGetSitesResponse)(nil),               // 1: tera.core.v1.SvcGetSitesResponse
@@ -3467,44 +3359,44 @@ var file_tera_core_v1_service_api_proto_goTypes = []any{
 	(*SvcGetSessionTypesRequest)(nil),         // 30: tera.core.v1.SvcGetSessionTypesRequest
 	(*SvcGetSessionTypesResponse)(nil),        // 31: tera.core.v1.SvcGetSessionTypesResponse
 	(*SvcGetSessionTypeProjectsRequest)(nil),  // 32: tera.core.v1.SvcGetSessionTypeProjectsRequest
-	(*SessionTypeProject)(nil),                // 33: tera.core.v1.SessionTypeProject
-	(*SvcGetSessionTypeProjectsResponse)(nil), // 34: tera.core.v1.SvcGetSessionTypeProjectsResponse
-	(*SvcGetServicesRequest)(nil),             // 35: tera.core.v1.SvcGetServicesRequest
-	(*SvcGetServicesResponse)(nil),            // 36: tera.core.v1.SvcGetServicesResponse
-	(*SvcGetUsersRequest)(nil),                // 37: tera.core.v1.SvcGetUsersRequest
-	(*SvcGetUsersResponse)(nil),               // 38: tera.core.v1.SvcGetUsersResponse
-	(*SvcGetUserAccessRequest)(nil),           // 39: tera.core.v1.SvcGetUserAccessRequest
-	(*SvcGetUserAccessResponse)(nil),          // 40: tera.core.v1.SvcGetUserAccessResponse
-	(*SvcGetUserGroupsRequest)(nil),           // 41: tera.core.v1.SvcGetUserGroupsRequest
-	(*SvcGetUserGroupsResponse)(nil),          // 42: tera.core.v1.SvcGetUserGroupsResponse
-	(*SvcGetRolesRequest)(nil),                // 43: tera.core.v1.SvcGetRolesRequest
-	(*SvcGetRolesResponse)(nil),               // 44: tera.core.v1.SvcGetRolesResponse
-	(*SvcRoleBody)(nil),                       // 45: tera.core.v1.SvcRoleBody
-	(*SvcPostRoleRequest)(nil),                // 46: tera.core.v1.SvcPostRoleRequest
-	(*SvcPostRoleResponse)(nil),               // 47: tera.core.v1.SvcPostRoleResponse
-	(*SvcDeleteRoleRequest)(nil),              // 48: tera.core.v1.SvcDeleteRoleRequest
-	(*SvcDeleteRoleResponse)(nil),             // 49: tera.core.v1.SvcDeleteRoleResponse
-	(*SvcGetServiceAccessRequest)(nil),        // 50: tera.core.v1.SvcGetServiceAccessRequest
-	(*SvcGetServiceAccessResponse)(nil),       // 51: tera.core.v1.SvcGetServiceAccessResponse
-	(*SvcGetAccessRequest)(nil),               // 52: tera.core.v1.SvcGetAccessRequest
-	(*SvcGetAccessResponse)(nil),              // 53: tera.core.v1.SvcGetAccessResponse
-	(*SvcSessionBody)(nil),                    // 54: tera.core.v1.SvcSessionBody
-	(*SvcPostSessionRequest)(nil),             // 55: tera.core.v1.SvcPostSessionRequest
-	(*SvcPostSessionResponse)(nil),            // 56: tera.core.v1.SvcPostSessionResponse
-	(*Site)(nil),                              // 57: tera.core.v1.Site
-	(*Project)(nil),                           // 58: tera.core.v1.Project
-	(*ProjectBody)(nil),                       // 59: tera.core.v1.ProjectBody
-	(*structpb.Value)(nil),                    // 60: google.protobuf.Value
-	(*ParticipantBody)(nil),                   // 61: tera.core.v1.ParticipantBody
-	(*Participant)(nil),                       // 62: tera.core.v1.Participant
-	(*GroupBody)(nil),                         // 63: tera.core.v1.GroupBody
-	(*ParticipantGroup)(nil),                  // 64: tera.core.v1.ParticipantGroup
-	(*structpb.Struct)(nil),                   // 65: google.protobuf.Struct
-	(*DeviceBody)(nil),                        // 66: tera.core.v1.DeviceBody
-	(*DeviceItem)(nil),                        // 67: tera.core.v1.DeviceItem
-	(*SessionEvent)(nil),                      // 68: tera.core.v1.SessionEvent
-	(*SessionEventBody)(nil),                  // 69: tera.core.v1.SessionEventBody
-	(*SessionType)(nil),                       // 70: tera.core.v1.SessionType
+	(*SvcGetSessionTypeProjectsResponse)(nil), // 33: tera.core.v1.SvcGetSessionTypeProjectsResponse
+	(*SvcGetServicesRequest)(nil),             // 34: tera.core.v1.SvcGetServicesRequest
+	(*SvcGetServicesResponse)(nil),            // 35: tera.core.v1.SvcGetServicesResponse
+	(*SvcGetUsersRequest)(nil),                // 36: tera.core.v1.SvcGetUsersRequest
+	(*SvcGetUsersResponse)(nil),               // 37: tera.core.v1.SvcGetUsersResponse
+	(*SvcGetUserAccessRequest)(nil),           // 38: tera.core.v1.SvcGetUserAccessRequest
+	(*SvcGetUserAccessResponse)(nil),          // 39: tera.core.v1.SvcGetUserAccessResponse
+	(*SvcGetUserGroupsRequest)(nil),           // 40: tera.core.v1.SvcGetUserGroupsRequest
+	(*SvcGetUserGroupsResponse)(nil),          // 41: tera.core.v1.SvcGetUserGroupsResponse
+	(*SvcGetRolesRequest)(nil),                // 42: tera.core.v1.SvcGetRolesRequest
+	(*SvcGetRolesResponse)(nil),               // 43: tera.core.v1.SvcGetRolesResponse
+	(*SvcRoleBody)(nil),                       // 44: tera.core.v1.SvcRoleBody
+	(*SvcPostRoleRequest)(nil),                // 45: tera.core.v1.SvcPostRoleRequest
+	(*SvcPostRoleResponse)(nil),               // 46: tera.core.v1.SvcPostRoleResponse
+	(*SvcDeleteRoleRequest)(nil),              // 47: tera.core.v1.SvcDeleteRoleRequest
+	(*SvcDeleteRoleResponse)(nil),             // 48: tera.core.v1.SvcDeleteRoleResponse
+	(*SvcGetServiceAccessRequest)(nil),        // 49: tera.core.v1.SvcGetServiceAccessRequest
+	(*SvcGetServiceAccessResponse)(nil),       // 50: tera.core.v1.SvcGetServiceAccessResponse
+	(*SvcGetAccessRequest)(nil),               // 51: tera.core.v1.SvcGetAccessRequest
+	(*SvcGetAccessResponse)(nil),              // 52: tera.core.v1.SvcGetAccessResponse
+	(*SvcSessionBody)(nil),                    // 53: tera.core.v1.SvcSessionBody
+	(*SvcPostSessionRequest)(nil),             // 54: tera.core.v1.SvcPostSessionRequest
+	(*SvcPostSessionResponse)(nil),            // 55: tera.core.v1.SvcPostSessionResponse
+	(*Site)(nil),                              // 56: tera.core.v1.Site
+	(*Project)(nil),                           // 57: tera.core.v1.Project
+	(*ProjectBody)(nil),                       // 58: tera.core.v1.ProjectBody
+	(*structpb.Value)(nil),                    // 59: google.protobuf.Value
+	(*ParticipantBody)(nil),                   // 60: tera.core.v1.ParticipantBody
+	(*Participant)(nil),                       // 61: tera.core.v1.Participant
+	(*GroupBody)(nil),                         // 62: tera.core.v1.GroupBody
+	(*ParticipantGroup)(nil),                  // 63: tera.core.v1.ParticipantGroup
+	(*structpb.Struct)(nil),                   // 64: google.protobuf.Struct
+	(*DeviceBody)(nil),                        // 65: tera.core.v1.DeviceBody
+	(*DeviceItem)(nil),                        // 66: tera.core.v1.DeviceItem
+	(*SessionEvent)(nil),                      // 67: tera.core.v1.SessionEvent
+	(*SessionEventBody)(nil),                  // 68: tera.core.v1.SessionEventBody
+	(*SessionType)(nil),                       // 69: tera.core.v1.SessionType
+	(*SessionTypeProject)(nil),                // 70: tera.core.v1.SessionTypeProject
 	(*Service)(nil),                           // 71: tera.core.v1.Service
 	(*User)(nil),                              // 72: tera.core.v1.User
 	(*UserGroup)(nil),                         // 73: tera.core.v1.UserGroup
@@ -3513,36 +3405,36 @@ var file_tera_core_v1_service_api_proto_goTypes = []any{
 	(*Session)(nil),                           // 76: tera.core.v1.Session
 }
 var file_tera_core_v1_service_api_proto_depIdxs = []int32{
-	57, // 0: tera.core.v1.SvcGetSitesResponse.sites:type_name -> tera.core.v1.Site
-	58, // 1: tera.core.v1.SvcGetProjectsResponse.projects:type_name -> tera.core.v1.Project
-	59, // 2: tera.core.v1.SvcPostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
-	58, // 3: tera.core.v1.SvcPostProjectResponse.project:type_name -> tera.core.v1.Project
-	60, // 4: tera.core.v1.SvcGetParticipantsResponse.json:type_name -> google.protobuf.Value
-	61, // 5: tera.core.v1.SvcPostParticipantRequest.participant:type_name -> tera.core.v1.ParticipantBody
-	62, // 6: tera.core.v1.SvcPostParticipantResponse.participant:type_name -> tera.core.v1.Participant
-	60, // 7: tera.core.v1.SvcGetGroupsResponse.json:type_name -> google.protobuf.Value
-	63, // 8: tera.core.v1.SvcPostGroupRequest.participant_group:type_name -> tera.core.v1.GroupBody
-	64, // 9: tera.core.v1.SvcPostGroupResponse.participant_group:type_name -> tera.core.v1.ParticipantGroup
-	65, // 10: tera.core.v1.SvcGetDevicesResponse.device:type_name -> google.protobuf.Struct
-	66, // 11: tera.core.v1.SvcPostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
-	67, // 12: tera.core.v1.SvcPostDeviceResponse.device:type_name -> tera.core.v1.DeviceItem
-	60, // 13: tera.core.v1.SvcGetSessionsResponse.json:type_name -> google.protobuf.Value
-	68, // 14: tera.core.v1.SvcGetSessionEventsResponse.session_events:type_name -> tera.core.v1.SessionEvent
-	69, // 15: tera.core.v1.SvcPostSessionEventRequest.session_event:type_name -> tera.core.v1.SessionEventBody
-	68, // 16: tera.core.v1.SvcPostSessionEventResponse.session_events:type_name -> tera.core.v1.SessionEvent
-	70, // 17: tera.core.v1.SvcGetSessionTypesResponse.session_types:type_name -> tera.core.v1.SessionType
-	33, // 18: tera.core.v1.SvcGetSessionTypeProjectsResponse.session_type_projects:type_name -> tera.core.v1.SessionTypeProject
+	56, // 0: tera.core.v1.SvcGetSitesResponse.sites:type_name -> tera.core.v1.Site
+	57, // 1: tera.core.v1.SvcGetProjectsResponse.projects:type_name -> tera.core.v1.Project
+	58, // 2: tera.core.v1.SvcPostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
+	57, // 3: tera.core.v1.SvcPostProjectResponse.project:type_name -> tera.core.v1.Project
+	59, // 4: tera.core.v1.SvcGetParticipantsResponse.json:type_name -> google.protobuf.Value
+	60, // 5: tera.core.v1.SvcPostParticipantRequest.participant:type_name -> tera.core.v1.ParticipantBody
+	61, // 6: tera.core.v1.SvcPostParticipantResponse.participant:type_name -> tera.core.v1.Participant
+	59, // 7: tera.core.v1.SvcGetGroupsResponse.json:type_name -> google.protobuf.Value
+	62, // 8: tera.core.v1.SvcPostGroupRequest.participant_group:type_name -> tera.core.v1.GroupBody
+	63, // 9: tera.core.v1.SvcPostGroupResponse.participant_group:type_name -> tera.core.v1.ParticipantGroup
+	64, // 10: tera.core.v1.SvcGetDevicesResponse.device:type_name -> google.protobuf.Struct
+	65, // 11: tera.core.v1.SvcPostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
+	66, // 12: tera.core.v1.SvcPostDeviceResponse.device:type_name -> tera.core.v1.DeviceItem
+	59, // 13: tera.core.v1.SvcGetSessionsResponse.json:type_name -> google.protobuf.Value
+	67, // 14: tera.core.v1.SvcGetSessionEventsResponse.session_events:type_name -> tera.core.v1.SessionEvent
+	68, // 15: tera.core.v1.SvcPostSessionEventRequest.session_event:type_name -> tera.core.v1.SessionEventBody
+	67, // 16: tera.core.v1.SvcPostSessionEventResponse.session_events:type_name -> tera.core.v1.SessionEvent
+	69, // 17: tera.core.v1.SvcGetSessionTypesResponse.session_types:type_name -> tera.core.v1.SessionType
+	70, // 18: tera.core.v1.SvcGetSessionTypeProjectsResponse.session_type_projects:type_name -> tera.core.v1.SessionTypeProject
 	71, // 19: tera.core.v1.SvcGetServicesResponse.services:type_name -> tera.core.v1.Service
 	72, // 20: tera.core.v1.SvcGetUsersResponse.user:type_name -> tera.core.v1.User
-	65, // 21: tera.core.v1.SvcGetUserAccessResponse.access:type_name -> google.protobuf.Struct
+	64, // 21: tera.core.v1.SvcGetUserAccessResponse.access:type_name -> google.protobuf.Struct
 	73, // 22: tera.core.v1.SvcGetUserGroupsResponse.user_groups:type_name -> tera.core.v1.UserGroup
 	74, // 23: tera.core.v1.SvcGetRolesResponse.service_roles:type_name -> tera.core.v1.ServiceRole
-	45, // 24: tera.core.v1.SvcPostRoleRequest.service_role:type_name -> tera.core.v1.SvcRoleBody
+	44, // 24: tera.core.v1.SvcPostRoleRequest.service_role:type_name -> tera.core.v1.SvcRoleBody
 	74, // 25: tera.core.v1.SvcPostRoleResponse.service_role:type_name -> tera.core.v1.ServiceRole
 	75, // 26: tera.core.v1.SvcGetServiceAccessResponse.service_access:type_name -> tera.core.v1.ServiceAccess
-	65, // 27: tera.core.v1.SvcGetAccessResponse.access:type_name -> google.protobuf.Struct
-	60, // 28: tera.core.v1.SvcSessionBody.session_parameters:type_name -> google.protobuf.Value
-	54, // 29: tera.core.v1.SvcPostSessionRequest.session:type_name -> tera.core.v1.SvcSessionBody
+	64, // 27: tera.core.v1.SvcGetAccessResponse.access:type_name -> google.protobuf.Struct
+	59, // 28: tera.core.v1.SvcSessionBody.session_parameters:type_name -> google.protobuf.Value
+	53, // 29: tera.core.v1.SvcPostSessionRequest.session:type_name -> tera.core.v1.SvcSessionBody
 	76, // 30: tera.core.v1.SvcPostSessionResponse.sessions:type_name -> tera.core.v1.Session
 	0,  // 31: tera.core.v1.ServiceApiService.SvcGetSites:input_type -> tera.core.v1.SvcGetSitesRequest
 	2,  // 32: tera.core.v1.ServiceApiService.SvcGetProjects:input_type -> tera.core.v1.SvcGetProjectsRequest
@@ -3556,21 +3448,21 @@ var file_tera_core_v1_service_api_proto_depIdxs = []int32{
 	18, // 40: tera.core.v1.ServiceApiService.SvcGetDevices:input_type -> tera.core.v1.SvcGetDevicesRequest
 	20, // 41: tera.core.v1.ServiceApiService.SvcPostDevice:input_type -> tera.core.v1.SvcPostDeviceRequest
 	22, // 42: tera.core.v1.ServiceApiService.SvcGetSessions:input_type -> tera.core.v1.SvcGetSessionsRequest
-	55, // 43: tera.core.v1.ServiceApiService.SvcPostSession:input_type -> tera.core.v1.SvcPostSessionRequest
+	54, // 43: tera.core.v1.ServiceApiService.SvcPostSession:input_type -> tera.core.v1.SvcPostSessionRequest
 	24, // 44: tera.core.v1.ServiceApiService.SvcGetSessionEvents:input_type -> tera.core.v1.SvcGetSessionEventsRequest
 	26, // 45: tera.core.v1.ServiceApiService.SvcPostSessionEvent:input_type -> tera.core.v1.SvcPostSessionEventRequest
 	28, // 46: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:input_type -> tera.core.v1.SvcDeleteSessionEventRequest
 	30, // 47: tera.core.v1.ServiceApiService.SvcGetSessionTypes:input_type -> tera.core.v1.SvcGetSessionTypesRequest
 	32, // 48: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:input_type -> tera.core.v1.SvcGetSessionTypeProjectsRequest
-	35, // 49: tera.core.v1.ServiceApiService.SvcGetServices:input_type -> tera.core.v1.SvcGetServicesRequest
-	37, // 50: tera.core.v1.ServiceApiService.SvcGetUsers:input_type -> tera.core.v1.SvcGetUsersRequest
-	39, // 51: tera.core.v1.ServiceApiService.SvcGetUserAccess:input_type -> tera.core.v1.SvcGetUserAccessRequest
-	41, // 52: tera.core.v1.ServiceApiService.SvcGetUserGroups:input_type -> tera.core.v1.SvcGetUserGroupsRequest
-	43, // 53: tera.core.v1.ServiceApiService.SvcGetRoles:input_type -> tera.core.v1.SvcGetRolesRequest
-	46, // 54: tera.core.v1.ServiceApiService.SvcPostRole:input_type -> tera.core.v1.SvcPostRoleRequest
-	48, // 55: tera.core.v1.ServiceApiService.SvcDeleteRole:input_type -> tera.core.v1.SvcDeleteRoleRequest
-	50, // 56: tera.core.v1.ServiceApiService.SvcGetServiceAccess:input_type -> tera.core.v1.SvcGetServiceAccessRequest
-	52, // 57: tera.core.v1.ServiceApiService.SvcGetAccess:input_type -> tera.core.v1.SvcGetAccessRequest
+	34, // 49: tera.core.v1.ServiceApiService.SvcGetServices:input_type -> tera.core.v1.SvcGetServicesRequest
+	36, // 50: tera.core.v1.ServiceApiService.SvcGetUsers:input_type -> tera.core.v1.SvcGetUsersRequest
+	38, // 51: tera.core.v1.ServiceApiService.SvcGetUserAccess:input_type -> tera.core.v1.SvcGetUserAccessRequest
+	40, // 52: tera.core.v1.ServiceApiService.SvcGetUserGroups:input_type -> tera.core.v1.SvcGetUserGroupsRequest
+	42, // 53: tera.core.v1.ServiceApiService.SvcGetRoles:input_type -> tera.core.v1.SvcGetRolesRequest
+	45, // 54: tera.core.v1.ServiceApiService.SvcPostRole:input_type -> tera.core.v1.SvcPostRoleRequest
+	47, // 55: tera.core.v1.ServiceApiService.SvcDeleteRole:input_type -> tera.core.v1.SvcDeleteRoleRequest
+	49, // 56: tera.core.v1.ServiceApiService.SvcGetServiceAccess:input_type -> tera.core.v1.SvcGetServiceAccessRequest
+	51, // 57: tera.core.v1.ServiceApiService.SvcGetAccess:input_type -> tera.core.v1.SvcGetAccessRequest
 	1,  // 58: tera.core.v1.ServiceApiService.SvcGetSites:output_type -> tera.core.v1.SvcGetSitesResponse
 	3,  // 59: tera.core.v1.ServiceApiService.SvcGetProjects:output_type -> tera.core.v1.SvcGetProjectsResponse
 	5,  // 60: tera.core.v1.ServiceApiService.SvcPostProject:output_type -> tera.core.v1.SvcPostProjectResponse
@@ -3583,21 +3475,21 @@ var file_tera_core_v1_service_api_proto_depIdxs = []int32{
 	19, // 67: tera.core.v1.ServiceApiService.SvcGetDevices:output_type -> tera.core.v1.SvcGetDevicesResponse
 	21, // 68: tera.core.v1.ServiceApiService.SvcPostDevice:output_type -> tera.core.v1.SvcPostDeviceResponse
 	23, // 69: tera.core.v1.ServiceApiService.SvcGetSessions:output_type -> tera.core.v1.SvcGetSessionsResponse
-	56, // 70: tera.core.v1.ServiceApiService.SvcPostSession:output_type -> tera.core.v1.SvcPostSessionResponse
+	55, // 70: tera.core.v1.ServiceApiService.SvcPostSession:output_type -> tera.core.v1.SvcPostSessionResponse
 	25, // 71: tera.core.v1.ServiceApiService.SvcGetSessionEvents:output_type -> tera.core.v1.SvcGetSessionEventsResponse
 	27, // 72: tera.core.v1.ServiceApiService.SvcPostSessionEvent:output_type -> tera.core.v1.SvcPostSessionEventResponse
 	29, // 73: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:output_type -> tera.core.v1.SvcDeleteSessionEventResponse
 	31, // 74: tera.core.v1.ServiceApiService.SvcGetSessionTypes:output_type -> tera.core.v1.SvcGetSessionTypesResponse
-	34, // 75: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:output_type -> tera.core.v1.SvcGetSessionTypeProjectsResponse
-	36, // 76: tera.core.v1.ServiceApiService.SvcGetServices:output_type -> tera.core.v1.SvcGetServicesResponse
-	38, // 77: tera.core.v1.ServiceApiService.SvcGetUsers:output_type -> tera.core.v1.SvcGetUsersResponse
-	40, // 78: tera.core.v1.ServiceApiService.SvcGetUserAccess:output_type -> tera.core.v1.SvcGetUserAccessResponse
-	42, // 79: tera.core.v1.ServiceApiService.SvcGetUserGroups:output_type -> tera.core.v1.SvcGetUserGroupsResponse
-	44, // 80: tera.core.v1.ServiceApiService.SvcGetRoles:output_type -> tera.core.v1.SvcGetRolesResponse
-	47, // 81: tera.core.v1.ServiceApiService.SvcPostRole:output_type -> tera.core.v1.SvcPostRoleResponse
-	49, // 82: tera.core.v1.ServiceApiService.SvcDeleteRole:output_type -> tera.core.v1.SvcDeleteRoleResponse
-	51, // 83: tera.core.v1.ServiceApiService.SvcGetServiceAccess:output_type -> tera.core.v1.SvcGetServiceAccessResponse
-	53, // 84: tera.core.v1.ServiceApiService.SvcGetAccess:output_type -> tera.core.v1.SvcGetAccessResponse
+	33, // 75: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:output_type -> tera.core.v1.SvcGetSessionTypeProjectsResponse
+	35, // 76: tera.core.v1.ServiceApiService.SvcGetServices:output_type -> tera.core.v1.SvcGetServicesResponse
+	37, // 77: tera.core.v1.ServiceApiService.SvcGetUsers:output_type -> tera.core.v1.SvcGetUsersResponse
+	39, // 78: tera.core.v1.ServiceApiService.SvcGetUserAccess:output_type -> tera.core.v1.SvcGetUserAccessResponse
+	41, // 79: tera.core.v1.ServiceApiService.SvcGetUserGroups:output_type -> tera.core.v1.SvcGetUserGroupsResponse
+	43, // 80: tera.core.v1.ServiceApiService.SvcGetRoles:output_type -> tera.core.v1.SvcGetRolesResponse
+	46, // 81: tera.core.v1.ServiceApiService.SvcPostRole:output_type -> tera.core.v1.SvcPostRoleResponse
+	48, // 82: tera.core.v1.ServiceApiService.SvcDeleteRole:output_type -> tera.core.v1.SvcDeleteRoleResponse
+	50, // 83: tera.core.v1.ServiceApiService.SvcGetServiceAccess:output_type -> tera.core.v1.SvcGetServiceAccessResponse
+	52, // 84: tera.core.v1.ServiceApiService.SvcGetAccess:output_type -> tera.core.v1.SvcGetAccessResponse
 	58, // [58:85] is the sub-list for method output_type
 	31, // [31:58] is the sub-list for method input_type
 	31, // [31:31] is the sub-list for extension type_name
@@ -3617,6 +3509,7 @@ func file_tera_core_v1_service_api_proto_init() {
 	file_tera_core_v1_serviceaccess_proto_init()
 	file_tera_core_v1_services_proto_init()
 	file_tera_core_v1_sessions_proto_init()
+	file_tera_core_v1_sessiontypelinks_proto_init()
 	file_tera_core_v1_sessiontypes_proto_init()
 	file_tera_core_v1_sites_proto_init()
 	file_tera_core_v1_usergroups_proto_init()
@@ -3625,17 +3518,16 @@ func file_tera_core_v1_service_api_proto_init() {
 	file_tera_core_v1_service_api_proto_msgTypes[16].OneofWrappers = []any{}
 	file_tera_core_v1_service_api_proto_msgTypes[22].OneofWrappers = []any{}
 	file_tera_core_v1_service_api_proto_msgTypes[28].OneofWrappers = []any{}
-	file_tera_core_v1_service_api_proto_msgTypes[33].OneofWrappers = []any{}
-	file_tera_core_v1_service_api_proto_msgTypes[45].OneofWrappers = []any{}
-	file_tera_core_v1_service_api_proto_msgTypes[48].OneofWrappers = []any{}
-	file_tera_core_v1_service_api_proto_msgTypes[54].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[44].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[47].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[53].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tera_core_v1_service_api_proto_rawDesc), len(file_tera_core_v1_service_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   57,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
