@@ -96,11 +96,10 @@ func (s *serviceAPI) SvcGetServiceAccess(ctx context.Context, r *corev1.SvcGetSe
 	if r.IdUserGroup == 0 {
 		return nil, apierr.MissingArgument("Missing arguments")
 	}
-	f := caller(ctx).acc.UserGroups()
-	out, err := queryServiceAccess(ctx, s.db, "sa.id_user_group = @g AND r.id_service = @svc AND sa.id_user_group IN ("+f.SQL+")",
-		f.With(pgx.NamedArgs{"g": r.IdUserGroup, "svc": serviceID(ctx)}), false)
+	svc := serviceID(ctx)
+	out, err := s.listServiceAccess(ctx, store.ServiceAccessFilter{IDUserGroup: &r.IdUserGroup, IDService: &svc})
 	if err != nil {
-		return nil, s.dbError(ctx, err)
+		return nil, err
 	}
 	return &corev1.SvcGetServiceAccessResponse{ServiceAccess: out}, nil
 }
