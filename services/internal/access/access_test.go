@@ -84,7 +84,7 @@ func TestAccessMatrix(t *testing.T) {
 			access.Devices: {1, 2}, access.SessionTypes: {1}, access.Services: {6},
 			// users of P1 (user, user2, user3) + superadmin + admins of site 1 (siteadmin, user2);
 			// no user group holds a VideoRehab role in the fixture (OpenTera's
-			// get_accessible_usergroups, migration 00018).
+			// get_accessible_usergroups, migration 00019).
 			access.Users: {1, 2, 3, 4, 5}, access.UserGroups: {},
 			// Every fixture session has Participant #1 (project 1) among its participants.
 			access.Sessions: all28, access.TestTypes: {1, 2}}},
