@@ -109,6 +109,7 @@ func TestDocPageTryItOutInChromium(t *testing.T) {
 		chromedp.Click(scheme+`//button[contains(@class,"authorize")]`),
 		chromedp.Click(chromedp.CSS(".btn-done")),
 		chromedp.WaitNotPresent(chromedp.CSS(".dialog-ux")),
+		chromedp.Click(chromedp.CSS("#operations-tag-user")),
 		chromedp.Click(chromedp.CSS(op+" .opblock-summary")),
 		chromedp.WaitVisible(chromedp.CSS(op+" .try-out__btn")),
 		chromedp.Click(chromedp.CSS(op+" .try-out__btn")),
