@@ -158,6 +158,16 @@ func TestPresenceAcrossReplicasAndFaults(t *testing.T) {
 	for _, r := range f.replicas {
 		r.waitReady(t, 30*time.Second)
 	}
+	// The ingress polls readiness on its own clock: until it has seen login ready again it
+	// answers 503, as a Kubernetes Service without ready endpoints would.
+	eventually(t, "the ingress routes to login again", func() bool {
+		resp, err := http.Get(f.URL + "/api/user/login")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode != http.StatusServiceUnavailable
+	})
 	user3 := loginWS(t, f.URL, b, "user3", "user3")
 	admin.waitFor(20*time.Second, "USER_CONNECTED", `"userFullname": "Project Admin"`)
 	user3.c.CloseNow()
