@@ -1,0 +1,151 @@
+package blob_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tera-health/tera/services/internal/blob"
+	"github.com/tera-health/tera/services/internal/blob/blobtest"
+)
+
+// Both backends pass the same behaviour: the S3 one against a real S3 server (gofakes3).
+func TestStores(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range map[string]func(t *testing.T) blob.Store{
+		"filesystem": func(t *testing.T) blob.Store {
+			s, err := blob.Open(ctx, blob.Config{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		"s3": func(t *testing.T) blob.Store {
+			s, err := blob.Open(ctx, blob.Config{Backend: "s3", S3: blobtest.NewS3(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			if err := s.Check(ctx); err != nil {
+				t.Fatalf("check: %v", err)
+			}
+			// Larger than two S3 parts (5 MiB each): the multipart path.
+			data := make([]byte, 12<<20+123)
+			rand.Read(data)
+			n, err := s.Put(ctx, "0f1e2d3c-aaaa-bbbb-cccc-000000000001", bytes.NewReader(data))
+			if err != nil || n != int64(len(data)) {
+				t.Fatalf("put: %d %v", n, err)
+			}
+			o, err := s.Open(ctx, "0f1e2d3c-aaaa-bbbb-cccc-000000000001")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Info().Size != int64(len(data)) {
+				t.Errorf("size %d, want %d", o.Info().Size, len(data))
+			}
+			h := sha256.New()
+			if _, err := io.Copy(h, o); err != nil {
+				t.Fatal(err)
+			}
+			if want := sha256.Sum256(data); !bytes.Equal(h.Sum(nil), want[:]) {
+				t.Error("content read back differs")
+			}
+			// A range: seek into the middle.
+			if _, err := o.Seek(7<<20, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 1000)
+			if _, err := io.ReadFull(o, buf); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(buf, data[7<<20:7<<20+1000]) {
+				t.Error("ranged read differs")
+			}
+			o.Close()
+			// Replace, small.
+			if _, err := s.Put(ctx, "0f1e2d3c-aaaa-bbbb-cccc-000000000001", bytes.NewReader([]byte("small"))); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := s.Stat(ctx, "0f1e2d3c-aaaa-bbbb-cccc-000000000001"); err != nil || st.Size != 5 {
+				t.Errorf("stat after replace: %+v %v", st, err)
+			}
+			if err := s.Delete(ctx, "0f1e2d3c-aaaa-bbbb-cccc-000000000001"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Open(ctx, "0f1e2d3c-aaaa-bbbb-cccc-000000000001"); !errors.Is(err, blob.ErrNotFound) {
+				t.Errorf("open after delete: %v, want ErrNotFound", err)
+			}
+			if _, err := s.Stat(ctx, "missing"); !errors.Is(err, blob.ErrNotFound) {
+				t.Errorf("stat missing: %v, want ErrNotFound", err)
+			}
+			if err := s.Delete(ctx, "missing"); err != nil {
+				t.Errorf("delete missing: %v", err)
+			}
+			for _, k := range []string{"", "../x", "/abs", "a//b", "a/./b", ".tmp-x", "a b", "é"} {
+				if _, err := s.Put(ctx, k, bytes.NewReader(nil)); err == nil {
+					t.Errorf("key %q accepted", k)
+				}
+			}
+			// A failed upload leaves nothing readable.
+			_, err = s.Put(ctx, "broken", io.MultiReader(bytes.NewReader(data[:6<<20]), failing{}))
+			if err == nil {
+				t.Fatal("put of a failing reader succeeded")
+			}
+			if _, err := s.Stat(ctx, "broken"); !errors.Is(err, blob.ErrNotFound) {
+				t.Errorf("a failed put left an object: %v", err)
+			}
+		})
+	}
+}
+
+type failing struct{}
+
+func (failing) Read([]byte) (int, error) { return 0, errors.New("client went away") }
+
+// A cancelled put on the filesystem leaves no temporary file behind.
+func TestDirCancelledPut(t *testing.T) {
+	dir := t.TempDir()
+	s, err := blob.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Put(ctx, "k", bytes.NewReader(make([]byte, 1<<20))); !errors.Is(err, context.Canceled) {
+		t.Fatalf("put: %v, want context.Canceled", err)
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "k")); !os.IsNotExist(err) {
+		t.Errorf("object exists: %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []blob.Config{
+		{}, {Backend: "ftp", Dir: "/x"}, {Backend: "s3"}, {Backend: "s3", S3: blob.S3Config{Endpoint: "https://s3", Bucket: "b"}},
+		{Backend: "s3", S3: blob.S3Config{Endpoint: "s3", Bucket: "b", AccessKeyID: "id"}},
+		{Backend: "s3", S3: blob.S3Config{Endpoint: "s3", Bucket: "b", PartSize: 1024}},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+	for _, c := range []blob.Config{{Dir: "/x"}, {Backend: "s3", S3: blob.S3Config{Endpoint: "s3:9000", Bucket: "b"}}} {
+		if err := c.Validate(); err != nil {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}

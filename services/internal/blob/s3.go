@@ -1,0 +1,157 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// S3 is the S3 backend (minio-go, which speaks to AWS S3 and every compatible store).
+type S3 struct {
+	c        *minio.Client
+	bucket   string
+	prefix   string
+	partSize uint64
+}
+
+// OpenS3 connects to the bucket (creating it when CreateBucket is set). The connection is not
+// tested beyond that: an unreachable store makes the target unready (Check), not crash.
+func OpenS3(ctx context.Context, c S3Config) (*S3, error) {
+	secret := c.SecretAccessKey
+	if c.SecretAccessKeyFile != "" {
+		b, err := os.ReadFile(c.SecretAccessKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("blob.s3.secret_access_key_file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	creds := credentials.NewChainCredentials([]credentials.Provider{&credentials.EnvAWS{}, &credentials.EnvMinio{}, &credentials.IAM{}})
+	if c.AccessKeyID != "" {
+		creds = credentials.NewStaticV4(c.AccessKeyID, secret, "")
+	}
+	cl, err := minio.New(c.Endpoint, &minio.Options{Creds: creds, Secure: !c.Insecure, Region: c.Region})
+	if err != nil {
+		return nil, fmt.Errorf("blob s3 %s: %w", c.Endpoint, err)
+	}
+	ps := c.PartSize
+	if ps == 0 {
+		ps = DefaultPartSize
+	}
+	s := &S3{c: cl, bucket: c.Bucket, prefix: c.Prefix, partSize: uint64(ps)}
+	if c.CreateBucket {
+		ok, err := cl.BucketExists(ctx, c.Bucket)
+		if err != nil {
+			return nil, fmt.Errorf("blob s3 bucket %s: %w", c.Bucket, err)
+		}
+		if !ok {
+			if err := cl.MakeBucket(ctx, c.Bucket, minio.MakeBucketOptions{Region: c.Region}); err != nil {
+				return nil, fmt.Errorf("blob s3 create bucket %s: %w", c.Bucket, err)
+			}
+		}
+	}
+	return s, nil
+}
+
+func (s *S3) name(key string) (string, error) {
+	if err := CheckKey(key); err != nil {
+		return "", err
+	}
+	return s.prefix + key, nil
+}
+
+// Put streams r as a multipart upload of PartSize parts (one part buffered at a time); the
+// object appears only when the upload completes.
+func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	name, err := s.name(key)
+	if err != nil {
+		return 0, err
+	}
+	// Unsigned payloads (as the AWS SDKs send over TLS): each part still carries its CRC32C
+	// checksum, which the store verifies, and no aws-chunked re-encoding of the stream is needed
+	// (some S3-compatible stores do not decode it).
+	info, err := s.c.PutObject(ctx, s.bucket, name, r, -1, minio.PutObjectOptions{
+		PartSize: s.partSize, ContentType: "application/octet-stream", DisableContentSha256: true})
+	if err != nil {
+		return 0, fmt.Errorf("blob put %s: %w", key, err)
+	}
+	return info.Size, nil
+}
+
+type s3Object struct {
+	*minio.Object
+	info Info
+}
+
+func (o s3Object) Info() Info { return o.info }
+
+// Open returns a lazy reader: reads and seeks become ranged GETs.
+func (s *S3) Open(ctx context.Context, key string) (Object, error) {
+	name, err := s.name(key)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.c.GetObject(ctx, s.bucket, name, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, s3Err(key, err)
+	}
+	st, err := o.Stat()
+	if err != nil {
+		o.Close()
+		return nil, s3Err(key, err)
+	}
+	return s3Object{o, Info{Size: st.Size, ModTime: st.LastModified}}, nil
+}
+
+// Stat heads the object.
+func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
+	name, err := s.name(key)
+	if err != nil {
+		return Info{}, err
+	}
+	st, err := s.c.StatObject(ctx, s.bucket, name, minio.StatObjectOptions{})
+	if err != nil {
+		return Info{}, s3Err(key, err)
+	}
+	return Info{Size: st.Size, ModTime: st.LastModified}, nil
+}
+
+// Delete removes the object (S3 answers success for a missing key).
+func (s *S3) Delete(ctx context.Context, key string) error {
+	name, err := s.name(key)
+	if err != nil {
+		return err
+	}
+	if err := s.c.RemoveObject(ctx, s.bucket, name, minio.RemoveObjectOptions{}); err != nil {
+		if e := s3Err(key, err); errors.Is(e, ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("blob delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// Check asks whether the bucket exists.
+func (s *S3) Check(ctx context.Context) error {
+	ok, err := s.c.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return errors.New("object store does not answer")
+	}
+	if !ok {
+		return errors.New("object store bucket is missing")
+	}
+	return nil
+}
+
+func s3Err(key string, err error) error {
+	switch minio.ToErrorResponse(err).Code {
+	case minio.NoSuchKey, "NotFound":
+		return ErrNotFound
+	}
+	return fmt.Errorf("blob %s: %w", key, err)
+}
