@@ -89,6 +89,9 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterSessionTypeServiceServiceServer(g, &sessionTypeServices{Service: s})
 	corev1.RegisterTestServiceServer(g, &tests{Service: s})
 	corev1.RegisterTestTypeServiceServer(g, &testTypes{Service: s})
+	corev1.RegisterTestInvitationServiceServer(g, &testInvitations{Service: s})
+	corev1.RegisterTestTypeSiteServiceServer(g, &testTypeSites{Service: s})
+	corev1.RegisterTestTypeProjectServiceServer(g, &testTypeProjects{Service: s})
 	corev1.RegisterStatsServiceServer(g, &stats{Service: s})
 	corev1.RegisterFormServiceServer(g, &forms{Service: s})
 	corev1.RegisterServiceApiServiceServer(g, &serviceAPI{Service: s})
@@ -132,6 +135,9 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterSessionTypeServiceServiceHandler,
 		corev1.RegisterTestServiceHandler,
 		corev1.RegisterTestTypeServiceHandler,
+		corev1.RegisterTestInvitationServiceHandler,
+		corev1.RegisterTestTypeSiteServiceHandler,
+		corev1.RegisterTestTypeProjectServiceHandler,
 		corev1.RegisterStatsServiceHandler,
 		corev1.RegisterFormServiceHandler,
 		corev1.RegisterServiceApiServiceHandler,

@@ -112,3 +112,125 @@ func (s *testTypes) DeleteTestType(ctx context.Context, r *corev1.DeleteTestType
 	}
 	return &corev1.DeleteTestTypeResponse{}, nil
 }
+
+func (s *testTypes) PostTestType(ctx context.Context, r *corev1.PostTestTypeRequest) (*corev1.PostTestTypeResponse, error) {
+	m := caller(ctx)
+	w, err := readTestTypeBody(r.GetTestType(), m.superadmin)
+	if err != nil {
+		return nil, err
+	}
+	var out []*corev1.TestType
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		row, err := s.writeTestType(ctx, tx, m, w)
+		out = []*corev1.TestType{testTypeProto(row, true)}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.PostTestTypeResponse{TestTypes: out}, nil
+}
+
+// testTypeWrite is a validated {"test_type": {…}}.
+type testTypeWrite struct {
+	id              int32
+	patch           store.TestTypePatch
+	sites, projects []int32 // nil: left as they are
+}
+
+func readTestTypeBody(b *corev1.TestTypeBody, superadmin bool) (testTypeWrite, error) {
+	switch {
+	case b == nil:
+		return testTypeWrite{}, apierr.MissingArgument("Missing test_type")
+	case b.IdTestType == nil:
+		return testTypeWrite{}, apierr.MissingArgument("Missing id_test_type")
+	case b.GetIdTestType() == 0 && b.TestTypeProjects == nil && !superadmin:
+		return testTypeWrite{}, apierr.MissingArgument("Missing project(s) to associate that test type to")
+	case b.TestTypeName != nil && strings.TrimSpace(b.GetTestTypeName()) == "":
+		return testTypeWrite{}, apierr.InvalidArgument("Invalid test_type_name")
+	}
+	w := testTypeWrite{id: b.GetIdTestType(), patch: store.TestTypePatch{Service: b.IdService, Name: b.TestTypeName,
+		Description: b.TestTypeDescription, Key: b.TestTypeKey, JSONFormat: b.TestTypeHasJsonFormat, WebFormat: b.TestTypeHasWebFormat,
+		WebEditor: b.TestTypeHasWebEditor}}
+	if v := b.TestTypeSites; v != nil {
+		l := v.GetListValue()
+		if l == nil {
+			// OpenTera takes a single {id_site} object as a list of one.
+			l = &structpb.ListValue{Values: []*structpb.Value{v}}
+		}
+		ids, err := idList(l, "id_site")
+		if err != nil {
+			return w, err
+		}
+		w.sites = ids
+	}
+	ids, err := optionalIDList(b.TestTypeProjects, "id_project")
+	w.projects = ids
+	return w, err
+}
+
+// writeTestType creates or updates a test type and its links under the caller's admin rights
+// (its service, the listed sites and projects), and reads it back.
+func (s *testTypes) writeTestType(ctx context.Context, tx pgx.Tx, m me, w testTypeWrite) (store.TestType, error) {
+	admin := m.acc.AdminOnly()
+	service := w.patch.Service
+	if service == nil && w.id > 0 {
+		svc, err := store.TestTypeServiceOf(ctx, tx, w.id)
+		if err != nil {
+			return store.TestType{}, orDenied(err, "Forbidden")
+		}
+		service = &svc
+	}
+	if service == nil {
+		return store.TestType{}, apierr.Forbidden("Forbidden")
+	}
+	for _, c := range []struct {
+		f   access.Fragment
+		ids []int32
+		msg string
+	}{{admin.Services(), []int32{*service}, "Forbidden"},
+		{admin.Sites(), w.sites, "No site admin access for at least one site in the list"},
+		{admin.Projects(), w.projects, "No project admin access for at a least one project in the list"}} {
+		if bad, err := store.Inaccessible(ctx, tx, c.f, c.ids); err != nil || len(bad) > 0 {
+			return store.TestType{}, errOr(err, apierr.Forbidden(c.msg))
+		}
+	}
+	if w.patch.Service != nil && !m.superadmin && len(w.sites) > 0 {
+		if bad, err := store.SitesWithoutService(ctx, tx, *service, w.sites); err != nil || len(bad) > 0 {
+			return store.TestType{}, errOr(err, apierr.Forbidden("At least one site isn't associated with the service of that test type"))
+		}
+	}
+	var err error
+	if w.id > 0 {
+		err = orDenied(store.UpdateTestType(ctx, tx, m.acc, w.id, w.patch), "Forbidden")
+	} else if w.patch.Name == nil {
+		err = apierr.MissingArgument("Missing test_type_name")
+	} else {
+		w.id, err = store.InsertTestType(ctx, tx, w.patch)
+	}
+	if err != nil {
+		return store.TestType{}, err
+	}
+	// A POST edits the type's relationships directly and is never refused (OpenTera).
+	if w.projects != nil || w.sites != nil {
+		if err := store.UncheckedTestTypeProjects(ctx, tx); err != nil {
+			return store.TestType{}, err
+		}
+	}
+	for _, l := range []struct {
+		link      store.Link
+		ids       []int32
+		removable access.Fragment
+	}{{store.TestTypeSites, w.sites, admin.Sites()}, {store.TestTypeProjects, w.projects, admin.Projects()}} {
+		if l.ids == nil {
+			continue
+		}
+		err := store.ReplaceScopedLinks(ctx, tx, l.link, w.id, l.ids, l.removable)
+		if ie, ok := errors.AsType[*store.IntegrityError](err); ok && ie.Message == "Test type not associated to project site" {
+			return store.TestType{}, apierr.InvalidArgument(ie.Message)
+		} else if err != nil {
+			return store.TestType{}, err
+		}
+	}
+	return store.TestTypeWritten(ctx, tx, m.acc, w.id)
+}

@@ -240,8 +240,13 @@ var scopeRules = map[string]string{
 	"core.t_tests_types_sites": `EXISTS (SELECT 1 FROM core.t_tests_types x WHERE x.id_test_type = t.id_test_type AND x.id_service = ANY(@services))`,
 	"core.t_tests_types_projects": `t.id_project IN (SELECT id FROM p)
 	     OR EXISTS (SELECT 1 FROM core.t_tests_types x WHERE x.id_test_type = t.id_test_type AND x.id_service = ANY(@services))`,
-	"core.t_tests":                `t.id_session IN (SELECT id FROM ss)`,
-	"core.t_tests_invitations":    `t.id_session IN (SELECT id FROM ss)`,
+	"core.t_tests": `t.id_session IN (SELECT id FROM ss)`,
+	// An invitation of its sessions, of a project it sees to an invitee it sees (any reader
+	// writes them, as in OpenTera), or, for a service, of its own test types.
+	"core.t_tests_invitations": `t.id_session IN (SELECT id FROM ss)
+	     OR (@kind = 'service' AND EXISTS (SELECT 1 FROM core.t_tests_types x WHERE x.id_test_type = t.id_test_type AND x.id_service = @me))
+	     OR t.id_project IN (SELECT id FROM pr) AND (t.id_user = ANY(@users_read) OR t.id_user IN (SELECT id FROM u)
+	        OR t.id_participant = ANY(@participants_read) OR t.id_participant IN (SELECT id FROM pa) OR t.id_device = ANY(@devices_read))`,
 	"core.daily_jobs":             `false`,
 	"core.t_services_credentials": `false`,
 	// Audit trails every request may append to (a failed login names its target); existing rows
@@ -324,7 +329,8 @@ func newFingerprinter(ctx context.Context, db *pgxpool.Pool, sc *scope, a accoun
 	args := pgx.NamedArgs{"sites": sc.sites, "projects": sc.projects, "pgroups": sc.pgroups, "participants": sc.participants,
 		"users": sc.users, "ugroups": sc.ugroups, "devices": sc.devices, "services": sc.services,
 		"projects_read": sc.read[access.Projects], "sites_read": sc.read[access.Sites], "sessions": sc.sessions,
-		"kind": string(a.kind), "me": a.id, "new_project_sites": sc.newProjectSites, "users_read": sc.read[access.Users], "participants_read": sc.read[access.Participants]}
+		"kind": string(a.kind), "me": a.id, "new_project_sites": sc.newProjectSites, "users_read": sc.read[access.Users], "participants_read": sc.read[access.Participants],
+		"devices_read": sc.read[access.Devices]}
 	drop := ""
 	for _, c := range ignoredColumns {
 		drop += " - '" + c + "'"

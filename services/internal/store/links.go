@@ -21,6 +21,7 @@ var sideTables = map[string][2]string{
 	"id_participant":  {"t_participants", "participant_name"},
 	"id_session_type": {"t_sessions_types", "session_type_name"},
 	"id_service":      {"t_services", "service_name"},
+	"id_test_type":    {"t_tests_types", "test_type_name"},
 }
 
 // LinkRow is a link, or an unlinked counterpart (nil ID and nil selector side), with the names

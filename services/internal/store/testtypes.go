@@ -101,3 +101,64 @@ func DeleteTestType(ctx context.Context, db DB, scope access.Scope, id int32) er
 	_, err := db.Exec(ctx, `UPDATE core.t_tests_types SET deleted_at = now() WHERE id_test_type = $1 AND deleted_at IS NULL`, id)
 	return wrap("delete test type", err)
 }
+
+// TestTypePatch is the columns of a test type write (nil: unchanged, or the default on insert).
+type TestTypePatch struct {
+	Service                *int32
+	Name, Description, Key *string
+	JSONFormat, WebFormat  *bool
+	WebEditor              *bool
+}
+
+func (p TestTypePatch) args() pgx.NamedArgs {
+	return pgx.NamedArgs{"service": p.Service, "name": p.Name, "description": p.Description, "key": p.Key,
+		"json": p.JSONFormat, "web": p.WebFormat, "editor": p.WebEditor}
+}
+
+// InsertTestType creates a test type with a fresh uuid.
+func InsertTestType(ctx context.Context, db DB, p TestTypePatch) (int32, error) {
+	var id int32
+	err := db.QueryRow(ctx, `INSERT INTO core.t_tests_types (id_service, test_type_uuid, test_type_name, test_type_description,
+		test_type_key, test_type_has_json_format, test_type_has_web_format, test_type_has_web_editor)
+		VALUES (@service, gen_random_uuid()::text, @name, @description, @key, coalesce(@json::boolean, false),
+		        coalesce(@web::boolean, false), coalesce(@editor::boolean, false))
+		RETURNING id_test_type`, p.args()).Scan(&id)
+	return id, wrap("insert test type", err)
+}
+
+// UpdateTestType changes a live test type whose service the caller administers (ErrNotFound
+// otherwise): OpenTera checks only the service named in the body, so a service admin could
+// move another service's type to its own.
+func UpdateTestType(ctx context.Context, db DB, scope access.Scope, id int32, p TestTypePatch) error {
+	f := scope.AdminOnly().Services()
+	a := p.args()
+	a["id"] = id
+	tag, err := db.Exec(ctx, `UPDATE core.t_tests_types
+		SET id_service = coalesce(@service, id_service), test_type_name = coalesce(@name, test_type_name),
+		    test_type_description = coalesce(@description, test_type_description), test_type_key = coalesce(@key, test_type_key),
+		    test_type_has_json_format = coalesce(@json::boolean, test_type_has_json_format),
+		    test_type_has_web_format = coalesce(@web::boolean, test_type_has_web_format),
+		    test_type_has_web_editor = coalesce(@editor::boolean, test_type_has_web_editor)
+		WHERE id_test_type = @id AND deleted_at IS NULL AND id_service IN (`+f.SQL+`)`, f.With(a))
+	return affected(tag.RowsAffected(), wrap("update test type", err))
+}
+
+// TestTypeServiceOf returns a live test type's service; ErrNotFound when absent.
+func TestTypeServiceOf(ctx context.Context, db DB, id int32) (int32, error) {
+	var svc int32
+	err := db.QueryRow(ctx, `SELECT id_service FROM core.t_tests_types WHERE id_test_type = $1 AND deleted_at IS NULL`, id).Scan(&svc)
+	return svc, wrap("test type service", err)
+}
+
+// TestTypeWritten reads back a test type the caller has just written in its transaction (the
+// write was checked against its scope; the type may lie outside what it can list).
+func TestTypeWritten(ctx context.Context, db DB, scope access.Scope, id int32) (TestType, error) {
+	return one[TestType](ctx, db, "test type", testTypeCols+`tt.id_test_type = @id`, scope, pgx.NamedArgs{"id": id})
+}
+
+// UncheckedTestTypeProjects lets the transaction remove test type-project links while tests of
+// the type exist there (a test type POST replacing its projects, as OpenTera; migration 00020).
+func UncheckedTestTypeProjects(ctx context.Context, db DB) error {
+	_, err := db.Exec(ctx, `SELECT set_config('tera.test_type_project_check', 'off', true)`)
+	return wrap("test type project check", err)
+}

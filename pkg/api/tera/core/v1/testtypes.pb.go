@@ -332,6 +332,216 @@ func (x *GetTestTypesResponse) GetTestTypes() []*TestType {
 	return nil
 }
 
+// PostTestTypeRequest is the request body.
+type PostTestTypeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TestType      *TestTypeBody          `protobuf:"bytes,1,opt,name=test_type,json=testType,proto3" json:"test_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostTestTypeRequest) Reset() {
+	*x = PostTestTypeRequest{}
+	mi := &file_tera_core_v1_testtypes_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostTestTypeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostTestTypeRequest) ProtoMessage() {}
+
+func (x *PostTestTypeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_testtypes_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostTestTypeRequest.ProtoReflect.Descriptor instead.
+func (*PostTestTypeRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_testtypes_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PostTestTypeRequest) GetTestType() *TestTypeBody {
+	if x != nil {
+		return x.TestType
+	}
+	return nil
+}
+
+// TestTypeBody is the {"test_type": {…}} object; presence tells which keys were sent.
+type TestTypeBody struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 creates.
+	IdTestType            *int32  `protobuf:"varint,1,opt,name=id_test_type,json=idTestType,proto3,oneof" json:"id_test_type,omitempty"`
+	IdService             *int32  `protobuf:"varint,2,opt,name=id_service,json=idService,proto3,oneof" json:"id_service,omitempty"`
+	TestTypeName          *string `protobuf:"bytes,3,opt,name=test_type_name,json=testTypeName,proto3,oneof" json:"test_type_name,omitempty"`
+	TestTypeDescription   *string `protobuf:"bytes,4,opt,name=test_type_description,json=testTypeDescription,proto3,oneof" json:"test_type_description,omitempty"`
+	TestTypeKey           *string `protobuf:"bytes,5,opt,name=test_type_key,json=testTypeKey,proto3,oneof" json:"test_type_key,omitempty"`
+	TestTypeHasJsonFormat *bool   `protobuf:"varint,6,opt,name=test_type_has_json_format,json=testTypeHasJsonFormat,proto3,oneof" json:"test_type_has_json_format,omitempty"`
+	TestTypeHasWebFormat  *bool   `protobuf:"varint,7,opt,name=test_type_has_web_format,json=testTypeHasWebFormat,proto3,oneof" json:"test_type_has_web_format,omitempty"`
+	TestTypeHasWebEditor  *bool   `protobuf:"varint,8,opt,name=test_type_has_web_editor,json=testTypeHasWebEditor,proto3,oneof" json:"test_type_has_web_editor,omitempty"`
+	// [{id_site}] (or one object, as OpenTera accepts).
+	TestTypeSites *structpb.Value `protobuf:"bytes,9,opt,name=test_type_sites,json=testTypeSites,proto3" json:"test_type_sites,omitempty"`
+	// [{id_project}].
+	TestTypeProjects *structpb.ListValue `protobuf:"bytes,10,opt,name=test_type_projects,json=testTypeProjects,proto3" json:"test_type_projects,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TestTypeBody) Reset() {
+	*x = TestTypeBody{}
+	mi := &file_tera_core_v1_testtypes_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestTypeBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestTypeBody) ProtoMessage() {}
+
+func (x *TestTypeBody) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_testtypes_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestTypeBody.ProtoReflect.Descriptor instead.
+func (*TestTypeBody) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_testtypes_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TestTypeBody) GetIdTestType() int32 {
+	if x != nil && x.IdTestType != nil {
+		return *x.IdTestType
+	}
+	return 0
+}
+
+func (x *TestTypeBody) GetIdService() int32 {
+	if x != nil && x.IdService != nil {
+		return *x.IdService
+	}
+	return 0
+}
+
+func (x *TestTypeBody) GetTestTypeName() string {
+	if x != nil && x.TestTypeName != nil {
+		return *x.TestTypeName
+	}
+	return ""
+}
+
+func (x *TestTypeBody) GetTestTypeDescription() string {
+	if x != nil && x.TestTypeDescription != nil {
+		return *x.TestTypeDescription
+	}
+	return ""
+}
+
+func (x *TestTypeBody) GetTestTypeKey() string {
+	if x != nil && x.TestTypeKey != nil {
+		return *x.TestTypeKey
+	}
+	return ""
+}
+
+func (x *TestTypeBody) GetTestTypeHasJsonFormat() bool {
+	if x != nil && x.TestTypeHasJsonFormat != nil {
+		return *x.TestTypeHasJsonFormat
+	}
+	return false
+}
+
+func (x *TestTypeBody) GetTestTypeHasWebFormat() bool {
+	if x != nil && x.TestTypeHasWebFormat != nil {
+		return *x.TestTypeHasWebFormat
+	}
+	return false
+}
+
+func (x *TestTypeBody) GetTestTypeHasWebEditor() bool {
+	if x != nil && x.TestTypeHasWebEditor != nil {
+		return *x.TestTypeHasWebEditor
+	}
+	return false
+}
+
+func (x *TestTypeBody) GetTestTypeSites() *structpb.Value {
+	if x != nil {
+		return x.TestTypeSites
+	}
+	return nil
+}
+
+func (x *TestTypeBody) GetTestTypeProjects() *structpb.ListValue {
+	if x != nil {
+		return x.TestTypeProjects
+	}
+	return nil
+}
+
+// PostTestTypeResponse is a bare JSON array of the written type over REST.
+type PostTestTypeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TestTypes     []*TestType            `protobuf:"bytes,1,rep,name=test_types,json=testTypes,proto3" json:"test_types,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostTestTypeResponse) Reset() {
+	*x = PostTestTypeResponse{}
+	mi := &file_tera_core_v1_testtypes_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostTestTypeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostTestTypeResponse) ProtoMessage() {}
+
+func (x *PostTestTypeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_testtypes_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostTestTypeResponse.ProtoReflect.Descriptor instead.
+func (*PostTestTypeResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_testtypes_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PostTestTypeResponse) GetTestTypes() []*TestType {
+	if x != nil {
+		return x.TestTypes
+	}
+	return nil
+}
+
 // DeleteTestTypeRequest holds ?id=.
 type DeleteTestTypeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -342,7 +552,7 @@ type DeleteTestTypeRequest struct {
 
 func (x *DeleteTestTypeRequest) Reset() {
 	*x = DeleteTestTypeRequest{}
-	mi := &file_tera_core_v1_testtypes_proto_msgTypes[3]
+	mi := &file_tera_core_v1_testtypes_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -354,7 +564,7 @@ func (x *DeleteTestTypeRequest) String() string {
 func (*DeleteTestTypeRequest) ProtoMessage() {}
 
 func (x *DeleteTestTypeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_testtypes_proto_msgTypes[3]
+	mi := &file_tera_core_v1_testtypes_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -367,7 +577,7 @@ func (x *DeleteTestTypeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTestTypeRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTestTypeRequest) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_testtypes_proto_rawDescGZIP(), []int{3}
+	return file_tera_core_v1_testtypes_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeleteTestTypeRequest) GetId() int32 {
@@ -387,7 +597,7 @@ type DeleteTestTypeResponse struct {
 
 func (x *DeleteTestTypeResponse) Reset() {
 	*x = DeleteTestTypeResponse{}
-	mi := &file_tera_core_v1_testtypes_proto_msgTypes[4]
+	mi := &file_tera_core_v1_testtypes_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -399,7 +609,7 @@ func (x *DeleteTestTypeResponse) String() string {
 func (*DeleteTestTypeResponse) ProtoMessage() {}
 
 func (x *DeleteTestTypeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tera_core_v1_testtypes_proto_msgTypes[4]
+	mi := &file_tera_core_v1_testtypes_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -412,7 +622,7 @@ func (x *DeleteTestTypeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTestTypeResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTestTypeResponse) Descriptor() ([]byte, []int) {
-	return file_tera_core_v1_testtypes_proto_rawDescGZIP(), []int{4}
+	return file_tera_core_v1_testtypes_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeleteTestTypeResponse) GetResult() string {
@@ -475,15 +685,44 @@ const file_tera_core_v1_testtypes_proto_rawDesc = "" +
 	"\x19_test_type_web_editor_url\"M\n" +
 	"\x14GetTestTypesResponse\x125\n" +
 	"\n" +
+	"test_types\x18\x01 \x03(\v2\x16.tera.core.v1.TestTypeR\ttestTypes\"N\n" +
+	"\x13PostTestTypeRequest\x127\n" +
+	"\ttest_type\x18\x01 \x01(\v2\x1a.tera.core.v1.TestTypeBodyR\btestType\"\xe0\x05\n" +
+	"\fTestTypeBody\x12%\n" +
+	"\fid_test_type\x18\x01 \x01(\x05H\x00R\n" +
+	"idTestType\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"id_service\x18\x02 \x01(\x05H\x01R\tidService\x88\x01\x01\x12)\n" +
+	"\x0etest_type_name\x18\x03 \x01(\tH\x02R\ftestTypeName\x88\x01\x01\x127\n" +
+	"\x15test_type_description\x18\x04 \x01(\tH\x03R\x13testTypeDescription\x88\x01\x01\x12'\n" +
+	"\rtest_type_key\x18\x05 \x01(\tH\x04R\vtestTypeKey\x88\x01\x01\x12=\n" +
+	"\x19test_type_has_json_format\x18\x06 \x01(\bH\x05R\x15testTypeHasJsonFormat\x88\x01\x01\x12;\n" +
+	"\x18test_type_has_web_format\x18\a \x01(\bH\x06R\x14testTypeHasWebFormat\x88\x01\x01\x12;\n" +
+	"\x18test_type_has_web_editor\x18\b \x01(\bH\aR\x14testTypeHasWebEditor\x88\x01\x01\x12>\n" +
+	"\x0ftest_type_sites\x18\t \x01(\v2\x16.google.protobuf.ValueR\rtestTypeSites\x12H\n" +
+	"\x12test_type_projects\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.ListValueR\x10testTypeProjectsB\x0f\n" +
+	"\r_id_test_typeB\r\n" +
+	"\v_id_serviceB\x11\n" +
+	"\x0f_test_type_nameB\x18\n" +
+	"\x16_test_type_descriptionB\x10\n" +
+	"\x0e_test_type_keyB\x1c\n" +
+	"\x1a_test_type_has_json_formatB\x1b\n" +
+	"\x19_test_type_has_web_formatB\x1b\n" +
+	"\x19_test_type_has_web_editor\"M\n" +
+	"\x14PostTestTypeResponse\x125\n" +
+	"\n" +
 	"test_types\x18\x01 \x03(\v2\x16.tera.core.v1.TestTypeR\ttestTypes\"3\n" +
 	"\x15DeleteTestTypeRequest\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
 	"\x03_id\"0\n" +
 	"\x16DeleteTestTypeResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\xa7\x02\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xb4\x03\n" +
 	"\x0fTestTypeService\x12\x87\x01\n" +
 	"\fGetTestTypes\x12!.tera.core.v1.GetTestTypesRequest\x1a\".tera.core.v1.GetTestTypesResponse\"0\x8a\xb5\x18\x05\x12\x01\x01(\x01\x82\xd3\xe4\x93\x02!b\n" +
-	"test_types\x12\x13/api/user/testtypes\x12\x89\x01\n" +
+	"test_types\x12\x13/api/user/testtypes\x12\x8a\x01\n" +
+	"\fPostTestType\x12!.tera.core.v1.PostTestTypeRequest\x1a\".tera.core.v1.PostTestTypeResponse\"3\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02$:\x01*b\n" +
+	"test_types\"\x13/api/user/testtypes\x12\x89\x01\n" +
 	"\x0eDeleteTestType\x12#.tera.core.v1.DeleteTestTypeRequest\x1a$.tera.core.v1.DeleteTestTypeResponse\",\x8a\xb5\x18\x05\x12\x01\x01(\x03\x82\xd3\xe4\x93\x02\x1db\x06result*\x13/api/user/testtypesB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
@@ -498,31 +737,41 @@ func file_tera_core_v1_testtypes_proto_rawDescGZIP() []byte {
 	return file_tera_core_v1_testtypes_proto_rawDescData
 }
 
-var file_tera_core_v1_testtypes_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_tera_core_v1_testtypes_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_tera_core_v1_testtypes_proto_goTypes = []any{
 	(*GetTestTypesRequest)(nil),    // 0: tera.core.v1.GetTestTypesRequest
 	(*TestType)(nil),               // 1: tera.core.v1.TestType
 	(*GetTestTypesResponse)(nil),   // 2: tera.core.v1.GetTestTypesResponse
-	(*DeleteTestTypeRequest)(nil),  // 3: tera.core.v1.DeleteTestTypeRequest
-	(*DeleteTestTypeResponse)(nil), // 4: tera.core.v1.DeleteTestTypeResponse
-	(*structpb.Value)(nil),         // 5: google.protobuf.Value
+	(*PostTestTypeRequest)(nil),    // 3: tera.core.v1.PostTestTypeRequest
+	(*TestTypeBody)(nil),           // 4: tera.core.v1.TestTypeBody
+	(*PostTestTypeResponse)(nil),   // 5: tera.core.v1.PostTestTypeResponse
+	(*DeleteTestTypeRequest)(nil),  // 6: tera.core.v1.DeleteTestTypeRequest
+	(*DeleteTestTypeResponse)(nil), // 7: tera.core.v1.DeleteTestTypeResponse
+	(*structpb.Value)(nil),         // 8: google.protobuf.Value
+	(*structpb.ListValue)(nil),     // 9: google.protobuf.ListValue
 }
 var file_tera_core_v1_testtypes_proto_depIdxs = []int32{
-	5, // 0: tera.core.v1.TestType.test_type_description:type_name -> google.protobuf.Value
-	5, // 1: tera.core.v1.TestType.test_type_key:type_name -> google.protobuf.Value
-	5, // 2: tera.core.v1.TestType.test_type_json_url:type_name -> google.protobuf.Value
-	5, // 3: tera.core.v1.TestType.test_type_web_url:type_name -> google.protobuf.Value
-	5, // 4: tera.core.v1.TestType.test_type_web_editor_url:type_name -> google.protobuf.Value
-	1, // 5: tera.core.v1.GetTestTypesResponse.test_types:type_name -> tera.core.v1.TestType
-	0, // 6: tera.core.v1.TestTypeService.GetTestTypes:input_type -> tera.core.v1.GetTestTypesRequest
-	3, // 7: tera.core.v1.TestTypeService.DeleteTestType:input_type -> tera.core.v1.DeleteTestTypeRequest
-	2, // 8: tera.core.v1.TestTypeService.GetTestTypes:output_type -> tera.core.v1.GetTestTypesResponse
-	4, // 9: tera.core.v1.TestTypeService.DeleteTestType:output_type -> tera.core.v1.DeleteTestTypeResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8,  // 0: tera.core.v1.TestType.test_type_description:type_name -> google.protobuf.Value
+	8,  // 1: tera.core.v1.TestType.test_type_key:type_name -> google.protobuf.Value
+	8,  // 2: tera.core.v1.TestType.test_type_json_url:type_name -> google.protobuf.Value
+	8,  // 3: tera.core.v1.TestType.test_type_web_url:type_name -> google.protobuf.Value
+	8,  // 4: tera.core.v1.TestType.test_type_web_editor_url:type_name -> google.protobuf.Value
+	1,  // 5: tera.core.v1.GetTestTypesResponse.test_types:type_name -> tera.core.v1.TestType
+	4,  // 6: tera.core.v1.PostTestTypeRequest.test_type:type_name -> tera.core.v1.TestTypeBody
+	8,  // 7: tera.core.v1.TestTypeBody.test_type_sites:type_name -> google.protobuf.Value
+	9,  // 8: tera.core.v1.TestTypeBody.test_type_projects:type_name -> google.protobuf.ListValue
+	1,  // 9: tera.core.v1.PostTestTypeResponse.test_types:type_name -> tera.core.v1.TestType
+	0,  // 10: tera.core.v1.TestTypeService.GetTestTypes:input_type -> tera.core.v1.GetTestTypesRequest
+	3,  // 11: tera.core.v1.TestTypeService.PostTestType:input_type -> tera.core.v1.PostTestTypeRequest
+	6,  // 12: tera.core.v1.TestTypeService.DeleteTestType:input_type -> tera.core.v1.DeleteTestTypeRequest
+	2,  // 13: tera.core.v1.TestTypeService.GetTestTypes:output_type -> tera.core.v1.GetTestTypesResponse
+	5,  // 14: tera.core.v1.TestTypeService.PostTestType:output_type -> tera.core.v1.PostTestTypeResponse
+	7,  // 15: tera.core.v1.TestTypeService.DeleteTestType:output_type -> tera.core.v1.DeleteTestTypeResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_tera_core_v1_testtypes_proto_init() }
@@ -531,14 +780,15 @@ func file_tera_core_v1_testtypes_proto_init() {
 		return
 	}
 	file_tera_core_v1_testtypes_proto_msgTypes[1].OneofWrappers = []any{}
-	file_tera_core_v1_testtypes_proto_msgTypes[3].OneofWrappers = []any{}
+	file_tera_core_v1_testtypes_proto_msgTypes[4].OneofWrappers = []any{}
+	file_tera_core_v1_testtypes_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tera_core_v1_testtypes_proto_rawDesc), len(file_tera_core_v1_testtypes_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

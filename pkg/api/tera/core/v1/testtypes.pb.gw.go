@@ -70,6 +70,33 @@ func local_request_TestTypeService_GetTestTypes_0(ctx context.Context, marshaler
 	return msg, metadata, err
 }
 
+func request_TestTypeService_PostTestType_0(ctx context.Context, marshaler runtime.Marshaler, client TestTypeServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq PostTestTypeRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.PostTestType(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_TestTypeService_PostTestType_0(ctx context.Context, marshaler runtime.Marshaler, server TestTypeServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq PostTestTypeRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.PostTestType(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 var filter_TestTypeService_DeleteTestType_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_TestTypeService_DeleteTestType_0(ctx context.Context, marshaler runtime.Marshaler, client TestTypeServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -130,6 +157,26 @@ func RegisterTestTypeServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			return
 		}
 		forward_TestTypeService_GetTestTypes_0(annotatedContext, mux, outboundMarshaler, w, req, response_TestTypeService_GetTestTypes_0{resp.(*GetTestTypesResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_TestTypeService_PostTestType_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.TestTypeService/PostTestType", runtime.WithHTTPPathPattern("/api/user/testtypes"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_TestTypeService_PostTestType_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_TestTypeService_PostTestType_0(annotatedContext, mux, outboundMarshaler, w, req, response_TestTypeService_PostTestType_0{resp.(*PostTestTypeResponse)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodDelete, pattern_TestTypeService_DeleteTestType_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -208,6 +255,23 @@ func RegisterTestTypeServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_TestTypeService_GetTestTypes_0(annotatedContext, mux, outboundMarshaler, w, req, response_TestTypeService_GetTestTypes_0{resp.(*GetTestTypesResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_TestTypeService_PostTestType_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.TestTypeService/PostTestType", runtime.WithHTTPPathPattern("/api/user/testtypes"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_TestTypeService_PostTestType_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_TestTypeService_PostTestType_0(annotatedContext, mux, outboundMarshaler, w, req, response_TestTypeService_PostTestType_0{resp.(*PostTestTypeResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodDelete, pattern_TestTypeService_DeleteTestType_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -237,6 +301,15 @@ func (m response_TestTypeService_GetTestTypes_0) XXX_ResponseBody() interface{} 
 	return response.TestTypes
 }
 
+type response_TestTypeService_PostTestType_0 struct {
+	*PostTestTypeResponse
+}
+
+func (m response_TestTypeService_PostTestType_0) XXX_ResponseBody() interface{} {
+	response := m.PostTestTypeResponse
+	return response.TestTypes
+}
+
 type response_TestTypeService_DeleteTestType_0 struct {
 	*DeleteTestTypeResponse
 }
@@ -248,10 +321,12 @@ func (m response_TestTypeService_DeleteTestType_0) XXX_ResponseBody() interface{
 
 var (
 	pattern_TestTypeService_GetTestTypes_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "user", "testtypes"}, ""))
+	pattern_TestTypeService_PostTestType_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "user", "testtypes"}, ""))
 	pattern_TestTypeService_DeleteTestType_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "user", "testtypes"}, ""))
 )
 
 var (
 	forward_TestTypeService_GetTestTypes_0   = runtime.ForwardResponseMessage
+	forward_TestTypeService_PostTestType_0   = runtime.ForwardResponseMessage
 	forward_TestTypeService_DeleteTestType_0 = runtime.ForwardResponseMessage
 )

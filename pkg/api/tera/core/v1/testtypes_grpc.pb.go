@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	TestTypeService_GetTestTypes_FullMethodName   = "/tera.core.v1.TestTypeService/GetTestTypes"
+	TestTypeService_PostTestType_FullMethodName   = "/tera.core.v1.TestTypeService/PostTestType"
 	TestTypeService_DeleteTestType_FullMethodName = "/tera.core.v1.TestTypeService/DeleteTestType"
 )
 
@@ -40,6 +41,14 @@ type TestTypeServiceClient interface {
 	// service's endpoints by format; null when the service is disabled); with_only_token answers
 	// {test_type_uuid, access_token} only.
 	GetTestTypes(ctx context.Context, in *GetTestTypesRequest, opts ...grpc.CallOption) (*GetTestTypesResponse, error)
+	// PostTestType creates (id_test_type = 0) or updates a test type from {"test_type": {…}}.
+	// Its service (id_service, or the type's own) must be one the caller administers (403);
+	// creating needs test_type_projects unless superadmin, and test_type_name and id_service
+	// (400). test_type_sites / test_type_projects ([{id_site}] …) must be administered by the
+	// caller (403) and replace the links it administers (a created type gets exactly them); a site
+	// admin may list only sites using the type's service (403); a project outside the type's sites
+	// is 400. Links pull the service into the sites and projects. Returns [test_type], full.
+	PostTestType(ctx context.Context, in *PostTestTypeRequest, opts ...grpc.CallOption) (*PostTestTypeResponse, error)
 	// DeleteTestType soft-deletes a test type (?id=, 400 without) and its links. The caller must
 	// administer its service (403); refused with 500 and a message while tests use it.
 	DeleteTestType(ctx context.Context, in *DeleteTestTypeRequest, opts ...grpc.CallOption) (*DeleteTestTypeResponse, error)
@@ -57,6 +66,16 @@ func (c *testTypeServiceClient) GetTestTypes(ctx context.Context, in *GetTestTyp
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetTestTypesResponse)
 	err := c.cc.Invoke(ctx, TestTypeService_GetTestTypes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *testTypeServiceClient) PostTestType(ctx context.Context, in *PostTestTypeRequest, opts ...grpc.CallOption) (*PostTestTypeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PostTestTypeResponse)
+	err := c.cc.Invoke(ctx, TestTypeService_PostTestType_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +109,14 @@ type TestTypeServiceServer interface {
 	// service's endpoints by format; null when the service is disabled); with_only_token answers
 	// {test_type_uuid, access_token} only.
 	GetTestTypes(context.Context, *GetTestTypesRequest) (*GetTestTypesResponse, error)
+	// PostTestType creates (id_test_type = 0) or updates a test type from {"test_type": {…}}.
+	// Its service (id_service, or the type's own) must be one the caller administers (403);
+	// creating needs test_type_projects unless superadmin, and test_type_name and id_service
+	// (400). test_type_sites / test_type_projects ([{id_site}] …) must be administered by the
+	// caller (403) and replace the links it administers (a created type gets exactly them); a site
+	// admin may list only sites using the type's service (403); a project outside the type's sites
+	// is 400. Links pull the service into the sites and projects. Returns [test_type], full.
+	PostTestType(context.Context, *PostTestTypeRequest) (*PostTestTypeResponse, error)
 	// DeleteTestType soft-deletes a test type (?id=, 400 without) and its links. The caller must
 	// administer its service (403); refused with 500 and a message while tests use it.
 	DeleteTestType(context.Context, *DeleteTestTypeRequest) (*DeleteTestTypeResponse, error)
@@ -105,6 +132,9 @@ type UnimplementedTestTypeServiceServer struct{}
 
 func (UnimplementedTestTypeServiceServer) GetTestTypes(context.Context, *GetTestTypesRequest) (*GetTestTypesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTestTypes not implemented")
+}
+func (UnimplementedTestTypeServiceServer) PostTestType(context.Context, *PostTestTypeRequest) (*PostTestTypeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PostTestType not implemented")
 }
 func (UnimplementedTestTypeServiceServer) DeleteTestType(context.Context, *DeleteTestTypeRequest) (*DeleteTestTypeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteTestType not implemented")
@@ -148,6 +178,24 @@ func _TestTypeService_GetTestTypes_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TestTypeService_PostTestType_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PostTestTypeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TestTypeServiceServer).PostTestType(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TestTypeService_PostTestType_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TestTypeServiceServer).PostTestType(ctx, req.(*PostTestTypeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _TestTypeService_DeleteTestType_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DeleteTestTypeRequest)
 	if err := dec(in); err != nil {
@@ -176,6 +224,10 @@ var TestTypeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTestTypes",
 			Handler:    _TestTypeService_GetTestTypes_Handler,
+		},
+		{
+			MethodName: "PostTestType",
+			Handler:    _TestTypeService_PostTestType_Handler,
 		},
 		{
 			MethodName: "DeleteTestType",
