@@ -152,18 +152,11 @@ func readTestTypeBody(b *corev1.TestTypeBody, superadmin bool) (testTypeWrite, e
 	w := testTypeWrite{id: b.GetIdTestType(), patch: store.TestTypePatch{Service: b.IdService, Name: b.TestTypeName,
 		Description: b.TestTypeDescription, Key: b.TestTypeKey, JSONFormat: b.TestTypeHasJsonFormat, WebFormat: b.TestTypeHasWebFormat,
 		WebEditor: b.TestTypeHasWebEditor}}
-	if v := b.TestTypeSites; v != nil {
-		l := v.GetListValue()
-		if l == nil {
-			// OpenTera takes a single {id_site} object as a list of one.
-			l = &structpb.ListValue{Values: []*structpb.Value{v}}
-		}
-		ids, err := idList(l, "id_site")
-		if err != nil {
-			return w, err
-		}
-		w.sites = ids
+	sites, err := optionalIDList(b.TestTypeSites, "id_site")
+	if err != nil {
+		return w, err
 	}
+	w.sites = sites
 	ids, err := optionalIDList(b.TestTypeProjects, "id_project")
 	w.projects = ids
 	return w, err

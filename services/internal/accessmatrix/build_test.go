@@ -149,6 +149,7 @@ var listKeys = map[string]string{
 	"services": "id_service", "sites": "id_site", "service_roles": "id_service_role", "service_projects": "id_project",
 	"device_projects": "id_project", "device_sites": "id_site",
 	"session_type_projects": "id_project", "session_type_sites": "id_site", "session_type_services": "id_service",
+	"test_type_projects": "id_project", "test_type_sites": "id_site",
 	"session_participants_ids": "=id_participant", "session_users_ids": "=id_user", "session_devices_ids": "=id_device",
 	// The participant and device APIs name a session's invitees by uuid.
 	"session_participants": "=participant_uuid", "session_users": "=user_uuid", "session_devices": "=device_uuid",

@@ -33,6 +33,7 @@ var idTables = map[string]string{
 	"id_test": "t_tests", "id_test_type": "t_tests_types", "id_session_event": "t_sessions_events",
 	"id_test_invitation": "t_tests_invitations", "id_session_type_site": "t_sessions_types_sites",
 	"id_session_type_project": "t_sessions_types_projects", "id_session_type_service": "t_sessions_types_services",
+	"id_test_type_site": "t_tests_types_sites", "id_test_type_project": "t_tests_types_projects",
 	"id_device_site":    "t_devices_sites",
 	"id_device_project": "t_devices_projects", "id_device_participant": "t_devices_participants",
 	"id_creator_user": "t_users", "id_creator_participant": "t_participants", "id_creator_device": "t_devices",

@@ -389,8 +389,8 @@ type TestTypeBody struct {
 	TestTypeHasJsonFormat *bool   `protobuf:"varint,6,opt,name=test_type_has_json_format,json=testTypeHasJsonFormat,proto3,oneof" json:"test_type_has_json_format,omitempty"`
 	TestTypeHasWebFormat  *bool   `protobuf:"varint,7,opt,name=test_type_has_web_format,json=testTypeHasWebFormat,proto3,oneof" json:"test_type_has_web_format,omitempty"`
 	TestTypeHasWebEditor  *bool   `protobuf:"varint,8,opt,name=test_type_has_web_editor,json=testTypeHasWebEditor,proto3,oneof" json:"test_type_has_web_editor,omitempty"`
-	// [{id_site}] (or one object, as OpenTera accepts).
-	TestTypeSites *structpb.Value `protobuf:"bytes,9,opt,name=test_type_sites,json=testTypeSites,proto3" json:"test_type_sites,omitempty"`
+	// [{id_site}].
+	TestTypeSites *structpb.ListValue `protobuf:"bytes,9,opt,name=test_type_sites,json=testTypeSites,proto3" json:"test_type_sites,omitempty"`
 	// [{id_project}].
 	TestTypeProjects *structpb.ListValue `protobuf:"bytes,10,opt,name=test_type_projects,json=testTypeProjects,proto3" json:"test_type_projects,omitempty"`
 	unknownFields    protoimpl.UnknownFields
@@ -483,7 +483,7 @@ func (x *TestTypeBody) GetTestTypeHasWebEditor() bool {
 	return false
 }
 
-func (x *TestTypeBody) GetTestTypeSites() *structpb.Value {
+func (x *TestTypeBody) GetTestTypeSites() *structpb.ListValue {
 	if x != nil {
 		return x.TestTypeSites
 	}
@@ -687,7 +687,7 @@ const file_tera_core_v1_testtypes_proto_rawDesc = "" +
 	"\n" +
 	"test_types\x18\x01 \x03(\v2\x16.tera.core.v1.TestTypeR\ttestTypes\"N\n" +
 	"\x13PostTestTypeRequest\x127\n" +
-	"\ttest_type\x18\x01 \x01(\v2\x1a.tera.core.v1.TestTypeBodyR\btestType\"\xe0\x05\n" +
+	"\ttest_type\x18\x01 \x01(\v2\x1a.tera.core.v1.TestTypeBodyR\btestType\"\xe4\x05\n" +
 	"\fTestTypeBody\x12%\n" +
 	"\fid_test_type\x18\x01 \x01(\x05H\x00R\n" +
 	"idTestType\x88\x01\x01\x12\"\n" +
@@ -698,8 +698,8 @@ const file_tera_core_v1_testtypes_proto_rawDesc = "" +
 	"\rtest_type_key\x18\x05 \x01(\tH\x04R\vtestTypeKey\x88\x01\x01\x12=\n" +
 	"\x19test_type_has_json_format\x18\x06 \x01(\bH\x05R\x15testTypeHasJsonFormat\x88\x01\x01\x12;\n" +
 	"\x18test_type_has_web_format\x18\a \x01(\bH\x06R\x14testTypeHasWebFormat\x88\x01\x01\x12;\n" +
-	"\x18test_type_has_web_editor\x18\b \x01(\bH\aR\x14testTypeHasWebEditor\x88\x01\x01\x12>\n" +
-	"\x0ftest_type_sites\x18\t \x01(\v2\x16.google.protobuf.ValueR\rtestTypeSites\x12H\n" +
+	"\x18test_type_has_web_editor\x18\b \x01(\bH\aR\x14testTypeHasWebEditor\x88\x01\x01\x12B\n" +
+	"\x0ftest_type_sites\x18\t \x01(\v2\x1a.google.protobuf.ListValueR\rtestTypeSites\x12H\n" +
 	"\x12test_type_projects\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.ListValueR\x10testTypeProjectsB\x0f\n" +
 	"\r_id_test_typeB\r\n" +
@@ -758,7 +758,7 @@ var file_tera_core_v1_testtypes_proto_depIdxs = []int32{
 	8,  // 4: tera.core.v1.TestType.test_type_web_editor_url:type_name -> google.protobuf.Value
 	1,  // 5: tera.core.v1.GetTestTypesResponse.test_types:type_name -> tera.core.v1.TestType
 	4,  // 6: tera.core.v1.PostTestTypeRequest.test_type:type_name -> tera.core.v1.TestTypeBody
-	8,  // 7: tera.core.v1.TestTypeBody.test_type_sites:type_name -> google.protobuf.Value
+	9,  // 7: tera.core.v1.TestTypeBody.test_type_sites:type_name -> google.protobuf.ListValue
 	9,  // 8: tera.core.v1.TestTypeBody.test_type_projects:type_name -> google.protobuf.ListValue
 	1,  // 9: tera.core.v1.PostTestTypeResponse.test_types:type_name -> tera.core.v1.TestType
 	0,  // 10: tera.core.v1.TestTypeService.GetTestTypes:input_type -> tera.core.v1.GetTestTypesRequest
