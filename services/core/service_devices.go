@@ -56,6 +56,18 @@ func (s *serviceAPI) SvcGetDevices(ctx context.Context, r *corev1.SvcGetDevicesR
 			out.Fields["device_subtype"], _ = messageValue(sub)
 		}
 	}
+	if r.WithDeviceAssets {
+		// The assets it created (OpenTera's device_assets), minimal, in sessions the service sees.
+		assets, err := s.selectAssets(ctx, store.AssetsByCreatorDevice, rows[0].IDDevice, "", false, false, false)
+		if err != nil {
+			return nil, err
+		}
+		l, err := messageList(assets)
+		if err != nil {
+			return nil, s.internal(ctx, err)
+		}
+		out.Fields["device_assets"] = structpb.NewListValue(l)
+	}
 	return &corev1.SvcGetDevicesResponse{Device: out}, nil
 }
 

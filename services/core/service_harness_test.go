@@ -52,3 +52,14 @@ func (e *env) postObject(who, path string, body any) map[string]any {
 	}
 	return obj
 }
+
+// postList POSTs expecting 200 and a JSON array of objects.
+func (e *env) postList(who, path string, body any) []map[string]any {
+	e.t.Helper()
+	out := e.expect(200, who, "POST", path, body)
+	var l []map[string]any
+	if err := json.Unmarshal(out, &l); err != nil {
+		e.t.Fatalf("POST %s: want an array, got %s", path, out)
+	}
+	return l
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -98,6 +99,10 @@ func (s *serviceAPI) SvcGetServices(ctx context.Context, r *corev1.SvcGetService
 	out := make([]*corev1.Service, len(rows))
 	for i, row := range rows {
 		out[i] = serviceProto(row, true)
+		if r.WithBaseUrl {
+			// Every service is behind the ingress: OpenTera's https://<server>:<port><clientendpoint>.
+			out[i].ServiceBaseUrl = proto.String(s.publicURL + row.ServiceClientendpoint)
+		}
 	}
 	return &corev1.SvcGetServicesResponse{Services: out}, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,6 +59,7 @@ const (
 	OwnAssetByID                                    // one of them
 	OwnAssetByUUID                                  // one of them
 	OwnAssetsOfSession                              // those of one session
+	AssetInSession                                  // one asset, whatever its owner (the service API)
 )
 
 // ownAsset is true for an asset of the calling participant or device (OpenTera's
@@ -105,6 +107,7 @@ var assetWhere = map[AssetSelector]string{
 	AssetsByCreatorDevice:      `a.id_device = @id AND @id IN (SELECT x.id FROM core.acc_devices(@acc_kind::text, @acc_id::integer, false) x)`,
 	AssetByID:                  `a.id_asset = @id AND o.id_service IN (SELECT x.id FROM core.acc_services(@acc_kind::text, @acc_id::integer, false) x)`,
 	AssetByUUID:                `a.asset_uuid = @uuid AND o.id_service IN (SELECT x.id FROM core.acc_services(@acc_kind::text, @acc_id::integer, false) x)`,
+	AssetInSession:             `a.id_asset = @id`,
 	OwnAssets:                  ownAsset,
 	OwnAssetByID:               ownAsset + ` AND a.id_asset = @id`,
 	OwnAssetByUUID:             ownAsset + ` AND a.asset_uuid = @uuid`,
@@ -130,4 +133,83 @@ func SelectAssets(ctx context.Context, db DB, scope access.Scope, by AssetSelect
 		return nil, fmt.Errorf("select assets: unknown selector %d", by)
 	}
 	return list[Asset](ctx, db, "select assets", q, scope, pgx.NamedArgs{"id": id, "uuid": uuid})
+}
+
+// AssetWrite is a service's write of an asset (OpenTera's ServiceQueryAssets POST); nil fields
+// are left unchanged. The creators are checked visible to the caller in the write statement.
+type AssetWrite struct {
+	Session                            *int32
+	Name, Type                         *string
+	Datetime, Expiration               *time.Time
+	Participant, User, Device, Service *int32
+}
+
+func (w AssetWrite) args(id int32, owner string) pgx.NamedArgs {
+	return pgx.NamedArgs{"id": id, "owner": owner, "session": w.Session, "name": w.Name, "type": w.Type,
+		"datetime": w.Datetime, "expiration": w.Expiration, "participant": w.Participant, "user": w.User,
+		"device": w.Device, "service": w.Service}
+}
+
+// assetWritable is the condition that the caller sees the asset's session (@session, or the
+// current one) and every creator named.
+const assetWritable = `core.can_session(@acc_kind::text, @acc_id::integer, {session})
+   AND (@participant::integer IS NULL OR @participant IN (SELECT x.id FROM core.acc_participants(@acc_kind::text, @acc_id::integer, false) x))
+   AND (@user::integer IS NULL OR @user IN (SELECT x.id FROM core.acc_users(@acc_kind::text, @acc_id::integer, false, false) x))
+   AND (@device::integer IS NULL OR @device IN (SELECT x.id FROM core.acc_devices(@acc_kind::text, @acc_id::integer, false) x))
+   AND (@service::integer IS NULL OR @service IN (SELECT x.id FROM core.acc_services(@acc_kind::text, @acc_id::integer, false) x))`
+
+var (
+	insertAssetSQL = `
+INSERT INTO core.t_assets (id_session, id_participant, id_user, id_device, id_service, asset_name, asset_uuid,
+       asset_service_uuid, asset_type, asset_datetime, asset_expiration_datetime)
+SELECT @session, @participant, @user, @device, @service, @name, gen_random_uuid()::text, @owner, @type,
+       @datetime, @expiration
+ WHERE ` + strings.ReplaceAll(assetWritable, "{session}", "@session::integer") + `
+RETURNING id_asset`
+	// The owner becomes the caller when the body names one (OpenTera's "identity theft" guard).
+	updateAssetSQL = `
+WITH cur AS (SELECT a.id_asset, a.id_session FROM core.t_assets a WHERE a.id_asset = @id AND a.deleted_at IS NULL),
+w AS (
+  UPDATE core.t_assets a
+     SET id_session = coalesce(@session, a.id_session), id_participant = coalesce(@participant, a.id_participant),
+         id_user = coalesce(@user, a.id_user), id_device = coalesce(@device, a.id_device),
+         id_service = coalesce(@service, a.id_service), asset_name = coalesce(@name, a.asset_name),
+         asset_type = coalesce(@type, a.asset_type), asset_datetime = coalesce(@datetime, a.asset_datetime),
+         asset_expiration_datetime = coalesce(@expiration, a.asset_expiration_datetime),
+         asset_service_uuid = coalesce(@owner, a.asset_service_uuid)
+    FROM cur
+   WHERE a.id_asset = cur.id_asset AND core.can_session(@acc_kind::text, @acc_id::integer, cur.id_session)
+     AND ` + strings.ReplaceAll(assetWritable, "{session}", "coalesce(@session::integer, cur.id_session)") + `
+  RETURNING a.id_asset)
+SELECT (SELECT id_asset FROM w) FROM cur`
+	deleteAssetSQL = `
+WITH cur AS (SELECT a.id_asset, a.id_session FROM core.t_assets a WHERE a.asset_uuid = @uuid AND a.deleted_at IS NULL),
+w AS (
+  UPDATE core.t_assets a SET deleted_at = now() FROM cur
+   WHERE a.id_asset = cur.id_asset AND core.can_session(@acc_kind::text, @acc_id::integer, cur.id_session)
+  RETURNING a.id_asset)
+SELECT (SELECT id_asset FROM w) FROM cur`
+)
+
+// InsertAsset creates an asset owned by the service of uuid owner in a session the scope sees,
+// its creators among those the scope sees (ErrNotFound otherwise).
+func InsertAsset(ctx context.Context, db DB, scope access.Scope, owner string, w AssetWrite) (int32, error) {
+	return writeID(ctx, db, "insert asset", insertAssetSQL, scope, w.args(0, owner))
+}
+
+// UpdateAsset changes a live asset of a session the scope sees (and may move it to another
+// one); owner "" keeps its owner service. ErrNotFound for no such asset, ErrRefused outside
+// the scope.
+func UpdateAsset(ctx context.Context, db DB, scope access.Scope, id int32, owner string, w AssetWrite) error {
+	a := w.args(id, owner)
+	if owner == "" {
+		a["owner"] = nil
+	}
+	return guardedWrite(ctx, db, "update asset", updateAssetSQL, scope, a)
+}
+
+// DeleteAsset soft-deletes the live asset of that uuid in a session the scope sees (ErrNotFound
+// for none, ErrRefused outside the scope).
+func DeleteAsset(ctx context.Context, db DB, scope access.Scope, uuid string) error {
+	return guardedWrite(ctx, db, "delete asset", deleteAssetSQL, scope, pgx.NamedArgs{"uuid": uuid})
 }

@@ -1786,7 +1786,7 @@ type SvcGetServicesRequest struct {
 	IdService   int32                  `protobuf:"varint,1,opt,name=id_service,json=idService,proto3" json:"id_service,omitempty"`
 	UuidService string                 `protobuf:"bytes,2,opt,name=uuid_service,json=uuidService,proto3" json:"uuid_service,omitempty"`
 	ServiceKey  string                 `protobuf:"bytes,3,opt,name=service_key,json=serviceKey,proto3" json:"service_key,omitempty"`
-	// Not answered (Tera has no server hostname to build it from).
+	// Adds service_base_url: the service's client endpoint on the public URL.
 	WithBaseUrl   bool `protobuf:"varint,4,opt,name=with_base_url,json=withBaseUrl,proto3" json:"with_base_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3050,11 +3050,523 @@ func (x *SvcPostSessionResponse) GetSessions() []*Session {
 	return nil
 }
 
+// SvcGetAssetsRequest holds the query parameters.
+type SvcGetAssetsRequest struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	IdAsset              int32                  `protobuf:"varint,1,opt,name=id_asset,json=idAsset,proto3" json:"id_asset,omitempty"`
+	IdDevice             int32                  `protobuf:"varint,2,opt,name=id_device,json=idDevice,proto3" json:"id_device,omitempty"`
+	IdSession            int32                  `protobuf:"varint,3,opt,name=id_session,json=idSession,proto3" json:"id_session,omitempty"`
+	IdParticipant        int32                  `protobuf:"varint,4,opt,name=id_participant,json=idParticipant,proto3" json:"id_participant,omitempty"`
+	IdUser               int32                  `protobuf:"varint,5,opt,name=id_user,json=idUser,proto3" json:"id_user,omitempty"`
+	ServiceUuid          string                 `protobuf:"bytes,6,opt,name=service_uuid,json=serviceUuid,proto3" json:"service_uuid,omitempty"`
+	IdCreatorService     int32                  `protobuf:"varint,7,opt,name=id_creator_service,json=idCreatorService,proto3" json:"id_creator_service,omitempty"`
+	IdCreatorUser        int32                  `protobuf:"varint,8,opt,name=id_creator_user,json=idCreatorUser,proto3" json:"id_creator_user,omitempty"`
+	IdCreatorParticipant int32                  `protobuf:"varint,9,opt,name=id_creator_participant,json=idCreatorParticipant,proto3" json:"id_creator_participant,omitempty"`
+	IdCreatorDevice      int32                  `protobuf:"varint,10,opt,name=id_creator_device,json=idCreatorDevice,proto3" json:"id_creator_device,omitempty"`
+	WithUrls             bool                   `protobuf:"varint,11,opt,name=with_urls,json=withUrls,proto3" json:"with_urls,omitempty"`
+	WithOnlyToken        bool                   `protobuf:"varint,12,opt,name=with_only_token,json=withOnlyToken,proto3" json:"with_only_token,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *SvcGetAssetsRequest) Reset() {
+	*x = SvcGetAssetsRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetAssetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetAssetsRequest) ProtoMessage() {}
+
+func (x *SvcGetAssetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetAssetsRequest.ProtoReflect.Descriptor instead.
+func (*SvcGetAssetsRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *SvcGetAssetsRequest) GetIdAsset() int32 {
+	if x != nil {
+		return x.IdAsset
+	}
+	return 0
+}
+
+func (x *SvcGetAssetsRequest) GetIdDevice() int32 {
+	if x != nil {
+		return x.IdDevice
+	}
+	return 0
+}
+
+func (x *SvcGetAssetsRequest) GetIdSession() int32 {
+	if x != nil {
+		return x.IdSession
+	}
+	return 0
+}
+
+func (x *SvcGetAssetsRequest) GetIdParticipant() int32 {
+	if x != nil {
+		return x.IdParticipant
+	}
+	return 0
+}
+
+func (x *SvcGetAssetsRequest) GetIdUser() int32 {
+	if x != nil {
+		return x.IdUser
+	}
+	return 0
+}
+
+func (x *SvcGetAssetsRequest) GetServiceUuid() string {
+	if x != nil {
+		return x.ServiceUuid
+	}
+	return ""
+}
+
+func (x *SvcGetAssetsRequest) GetIdCreatorService() int32 {
+	if x != nil {
+		return x.IdCreatorService
+	}
+	return 0
+}
+
+func (x *SvcGetAssetsRequest) GetIdCreatorUser() int32 {
+	if x != nil {
+		return x.IdCreatorUser
+	}
+	return 0
+}
+
+func (x *SvcGetAssetsRequest) GetIdCreatorParticipant() int32 {
+	if x != nil {
+		return x.IdCreatorParticipant
+	}
+	return 0
+}
+
+func (x *SvcGetAssetsRequest) GetIdCreatorDevice() int32 {
+	if x != nil {
+		return x.IdCreatorDevice
+	}
+	return 0
+}
+
+func (x *SvcGetAssetsRequest) GetWithUrls() bool {
+	if x != nil {
+		return x.WithUrls
+	}
+	return false
+}
+
+func (x *SvcGetAssetsRequest) GetWithOnlyToken() bool {
+	if x != nil {
+		return x.WithOnlyToken
+	}
+	return false
+}
+
+// SvcGetAssetsResponse is a bare JSON array over REST.
+type SvcGetAssetsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Assets        []*UserAsset           `protobuf:"bytes,1,rep,name=assets,proto3" json:"assets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcGetAssetsResponse) Reset() {
+	*x = SvcGetAssetsResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcGetAssetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcGetAssetsResponse) ProtoMessage() {}
+
+func (x *SvcGetAssetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcGetAssetsResponse.ProtoReflect.Descriptor instead.
+func (*SvcGetAssetsResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *SvcGetAssetsResponse) GetAssets() []*UserAsset {
+	if x != nil {
+		return x.Assets
+	}
+	return nil
+}
+
+// SvcAssetBody is the {"asset": {…}} object of a service's asset write.
+type SvcAssetBody struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 creates.
+	IdAsset   *int32  `protobuf:"varint,1,opt,name=id_asset,json=idAsset,proto3,oneof" json:"id_asset,omitempty"`
+	IdSession *int32  `protobuf:"varint,2,opt,name=id_session,json=idSession,proto3,oneof" json:"id_session,omitempty"`
+	AssetName *string `protobuf:"bytes,3,opt,name=asset_name,json=assetName,proto3,oneof" json:"asset_name,omitempty"`
+	// MIME type.
+	AssetType *string `protobuf:"bytes,4,opt,name=asset_type,json=assetType,proto3,oneof" json:"asset_type,omitempty"`
+	// ISO 8601 (a missing offset means UTC).
+	AssetDatetime           *string `protobuf:"bytes,5,opt,name=asset_datetime,json=assetDatetime,proto3,oneof" json:"asset_datetime,omitempty"`
+	AssetExpirationDatetime *string `protobuf:"bytes,6,opt,name=asset_expiration_datetime,json=assetExpirationDatetime,proto3,oneof" json:"asset_expiration_datetime,omitempty"`
+	// The creator: a participant, user, device or service, by id or (the first three) by uuid.
+	IdParticipant   *int32  `protobuf:"varint,7,opt,name=id_participant,json=idParticipant,proto3,oneof" json:"id_participant,omitempty"`
+	IdUser          *int32  `protobuf:"varint,8,opt,name=id_user,json=idUser,proto3,oneof" json:"id_user,omitempty"`
+	IdDevice        *int32  `protobuf:"varint,9,opt,name=id_device,json=idDevice,proto3,oneof" json:"id_device,omitempty"`
+	IdService       *int32  `protobuf:"varint,10,opt,name=id_service,json=idService,proto3,oneof" json:"id_service,omitempty"`
+	ParticipantUuid *string `protobuf:"bytes,11,opt,name=participant_uuid,json=participantUuid,proto3,oneof" json:"participant_uuid,omitempty"`
+	UserUuid        *string `protobuf:"bytes,12,opt,name=user_uuid,json=userUuid,proto3,oneof" json:"user_uuid,omitempty"`
+	DeviceUuid      *string `protobuf:"bytes,13,opt,name=device_uuid,json=deviceUuid,proto3,oneof" json:"device_uuid,omitempty"`
+	// Replaced by the calling service's uuid.
+	AssetServiceUuid *string `protobuf:"bytes,14,opt,name=asset_service_uuid,json=assetServiceUuid,proto3,oneof" json:"asset_service_uuid,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SvcAssetBody) Reset() {
+	*x = SvcAssetBody{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcAssetBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcAssetBody) ProtoMessage() {}
+
+func (x *SvcAssetBody) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcAssetBody.ProtoReflect.Descriptor instead.
+func (*SvcAssetBody) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *SvcAssetBody) GetIdAsset() int32 {
+	if x != nil && x.IdAsset != nil {
+		return *x.IdAsset
+	}
+	return 0
+}
+
+func (x *SvcAssetBody) GetIdSession() int32 {
+	if x != nil && x.IdSession != nil {
+		return *x.IdSession
+	}
+	return 0
+}
+
+func (x *SvcAssetBody) GetAssetName() string {
+	if x != nil && x.AssetName != nil {
+		return *x.AssetName
+	}
+	return ""
+}
+
+func (x *SvcAssetBody) GetAssetType() string {
+	if x != nil && x.AssetType != nil {
+		return *x.AssetType
+	}
+	return ""
+}
+
+func (x *SvcAssetBody) GetAssetDatetime() string {
+	if x != nil && x.AssetDatetime != nil {
+		return *x.AssetDatetime
+	}
+	return ""
+}
+
+func (x *SvcAssetBody) GetAssetExpirationDatetime() string {
+	if x != nil && x.AssetExpirationDatetime != nil {
+		return *x.AssetExpirationDatetime
+	}
+	return ""
+}
+
+func (x *SvcAssetBody) GetIdParticipant() int32 {
+	if x != nil && x.IdParticipant != nil {
+		return *x.IdParticipant
+	}
+	return 0
+}
+
+func (x *SvcAssetBody) GetIdUser() int32 {
+	if x != nil && x.IdUser != nil {
+		return *x.IdUser
+	}
+	return 0
+}
+
+func (x *SvcAssetBody) GetIdDevice() int32 {
+	if x != nil && x.IdDevice != nil {
+		return *x.IdDevice
+	}
+	return 0
+}
+
+func (x *SvcAssetBody) GetIdService() int32 {
+	if x != nil && x.IdService != nil {
+		return *x.IdService
+	}
+	return 0
+}
+
+func (x *SvcAssetBody) GetParticipantUuid() string {
+	if x != nil && x.ParticipantUuid != nil {
+		return *x.ParticipantUuid
+	}
+	return ""
+}
+
+func (x *SvcAssetBody) GetUserUuid() string {
+	if x != nil && x.UserUuid != nil {
+		return *x.UserUuid
+	}
+	return ""
+}
+
+func (x *SvcAssetBody) GetDeviceUuid() string {
+	if x != nil && x.DeviceUuid != nil {
+		return *x.DeviceUuid
+	}
+	return ""
+}
+
+func (x *SvcAssetBody) GetAssetServiceUuid() string {
+	if x != nil && x.AssetServiceUuid != nil {
+		return *x.AssetServiceUuid
+	}
+	return ""
+}
+
+// SvcPostAssetRequest is the request body.
+type SvcPostAssetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Asset         *SvcAssetBody          `protobuf:"bytes,1,opt,name=asset,proto3" json:"asset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostAssetRequest) Reset() {
+	*x = SvcPostAssetRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostAssetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostAssetRequest) ProtoMessage() {}
+
+func (x *SvcPostAssetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostAssetRequest.ProtoReflect.Descriptor instead.
+func (*SvcPostAssetRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *SvcPostAssetRequest) GetAsset() *SvcAssetBody {
+	if x != nil {
+		return x.Asset
+	}
+	return nil
+}
+
+// SvcPostAssetResponse is [asset] over REST.
+type SvcPostAssetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Assets        []*UserAsset           `protobuf:"bytes,1,rep,name=assets,proto3" json:"assets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostAssetResponse) Reset() {
+	*x = SvcPostAssetResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostAssetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostAssetResponse) ProtoMessage() {}
+
+func (x *SvcPostAssetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostAssetResponse.ProtoReflect.Descriptor instead.
+func (*SvcPostAssetResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *SvcPostAssetResponse) GetAssets() []*UserAsset {
+	if x != nil {
+		return x.Assets
+	}
+	return nil
+}
+
+// SvcDeleteAssetRequest holds ?uuid=.
+type SvcDeleteAssetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uuid          string                 `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteAssetRequest) Reset() {
+	*x = SvcDeleteAssetRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteAssetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteAssetRequest) ProtoMessage() {}
+
+func (x *SvcDeleteAssetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteAssetRequest.ProtoReflect.Descriptor instead.
+func (*SvcDeleteAssetRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *SvcDeleteAssetRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+// SvcDeleteAssetResponse is OpenTera's empty-string answer to a DELETE.
+type SvcDeleteAssetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        string                 `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteAssetResponse) Reset() {
+	*x = SvcDeleteAssetResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteAssetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteAssetResponse) ProtoMessage() {}
+
+func (x *SvcDeleteAssetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteAssetResponse.ProtoReflect.Descriptor instead.
+func (*SvcDeleteAssetResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *SvcDeleteAssetResponse) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
 var File_tera_core_v1_service_api_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1etera/core/v1/service_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1atera/core/v1/devices.proto\x1a\x19tera/core/v1/groups.proto\x1a\x1ftera/core/v1/participants.proto\x1a\x1btera/core/v1/projects.proto\x1a tera/core/v1/serviceaccess.proto\x1a\x1btera/core/v1/services.proto\x1a\x1btera/core/v1/sessions.proto\x1a#tera/core/v1/sessiontypelinks.proto\x1a\x1ftera/core/v1/sessiontypes.proto\x1a\x18tera/core/v1/sites.proto\x1a\x1dtera/core/v1/usergroups.proto\x1a\x18tera/core/v1/users.proto\x1a\x1dtera/options/v1/options.proto\"F\n" +
+	"\x1etera/core/v1/service_api.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19tera/core/v1/assets.proto\x1a\x1atera/core/v1/devices.proto\x1a\x19tera/core/v1/groups.proto\x1a\x1ftera/core/v1/participants.proto\x1a\x1btera/core/v1/projects.proto\x1a tera/core/v1/serviceaccess.proto\x1a\x1btera/core/v1/services.proto\x1a\x1btera/core/v1/sessions.proto\x1a#tera/core/v1/sessiontypelinks.proto\x1a\x1ftera/core/v1/sessiontypes.proto\x1a\x18tera/core/v1/sites.proto\x1a\x1dtera/core/v1/usergroups.proto\x1a\x18tera/core/v1/users.proto\x1a\x1dtera/options/v1/options.proto\"F\n" +
 	"\x12SvcGetSitesRequest\x12\x17\n" +
 	"\aid_site\x18\x01 \x01(\x05R\x06idSite\x12\x17\n" +
 	"\aid_user\x18\x02 \x01(\x05R\x06idUser\"?\n" +
@@ -3277,7 +3789,71 @@ const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"\x15SvcPostSessionRequest\x126\n" +
 	"\asession\x18\x01 \x01(\v2\x1c.tera.core.v1.SvcSessionBodyR\asession\"K\n" +
 	"\x16SvcPostSessionResponse\x121\n" +
-	"\bsessions\x18\x01 \x03(\v2\x15.tera.core.v1.SessionR\bsessions2\xe3\"\n" +
+	"\bsessions\x18\x01 \x03(\v2\x15.tera.core.v1.SessionR\bsessions\"\xcc\x03\n" +
+	"\x13SvcGetAssetsRequest\x12\x19\n" +
+	"\bid_asset\x18\x01 \x01(\x05R\aidAsset\x12\x1b\n" +
+	"\tid_device\x18\x02 \x01(\x05R\bidDevice\x12\x1d\n" +
+	"\n" +
+	"id_session\x18\x03 \x01(\x05R\tidSession\x12%\n" +
+	"\x0eid_participant\x18\x04 \x01(\x05R\ridParticipant\x12\x17\n" +
+	"\aid_user\x18\x05 \x01(\x05R\x06idUser\x12!\n" +
+	"\fservice_uuid\x18\x06 \x01(\tR\vserviceUuid\x12,\n" +
+	"\x12id_creator_service\x18\a \x01(\x05R\x10idCreatorService\x12&\n" +
+	"\x0fid_creator_user\x18\b \x01(\x05R\ridCreatorUser\x124\n" +
+	"\x16id_creator_participant\x18\t \x01(\x05R\x14idCreatorParticipant\x12*\n" +
+	"\x11id_creator_device\x18\n" +
+	" \x01(\x05R\x0fidCreatorDevice\x12\x1b\n" +
+	"\twith_urls\x18\v \x01(\bR\bwithUrls\x12&\n" +
+	"\x0fwith_only_token\x18\f \x01(\bR\rwithOnlyToken\"G\n" +
+	"\x14SvcGetAssetsResponse\x12/\n" +
+	"\x06assets\x18\x01 \x03(\v2\x17.tera.core.v1.UserAssetR\x06assets\"\xb3\x06\n" +
+	"\fSvcAssetBody\x12\x1e\n" +
+	"\bid_asset\x18\x01 \x01(\x05H\x00R\aidAsset\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"id_session\x18\x02 \x01(\x05H\x01R\tidSession\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"asset_name\x18\x03 \x01(\tH\x02R\tassetName\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"asset_type\x18\x04 \x01(\tH\x03R\tassetType\x88\x01\x01\x12*\n" +
+	"\x0easset_datetime\x18\x05 \x01(\tH\x04R\rassetDatetime\x88\x01\x01\x12?\n" +
+	"\x19asset_expiration_datetime\x18\x06 \x01(\tH\x05R\x17assetExpirationDatetime\x88\x01\x01\x12*\n" +
+	"\x0eid_participant\x18\a \x01(\x05H\x06R\ridParticipant\x88\x01\x01\x12\x1c\n" +
+	"\aid_user\x18\b \x01(\x05H\aR\x06idUser\x88\x01\x01\x12 \n" +
+	"\tid_device\x18\t \x01(\x05H\bR\bidDevice\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"id_service\x18\n" +
+	" \x01(\x05H\tR\tidService\x88\x01\x01\x12.\n" +
+	"\x10participant_uuid\x18\v \x01(\tH\n" +
+	"R\x0fparticipantUuid\x88\x01\x01\x12 \n" +
+	"\tuser_uuid\x18\f \x01(\tH\vR\buserUuid\x88\x01\x01\x12$\n" +
+	"\vdevice_uuid\x18\r \x01(\tH\fR\n" +
+	"deviceUuid\x88\x01\x01\x121\n" +
+	"\x12asset_service_uuid\x18\x0e \x01(\tH\rR\x10assetServiceUuid\x88\x01\x01B\v\n" +
+	"\t_id_assetB\r\n" +
+	"\v_id_sessionB\r\n" +
+	"\v_asset_nameB\r\n" +
+	"\v_asset_typeB\x11\n" +
+	"\x0f_asset_datetimeB\x1c\n" +
+	"\x1a_asset_expiration_datetimeB\x11\n" +
+	"\x0f_id_participantB\n" +
+	"\n" +
+	"\b_id_userB\f\n" +
+	"\n" +
+	"_id_deviceB\r\n" +
+	"\v_id_serviceB\x13\n" +
+	"\x11_participant_uuidB\f\n" +
+	"\n" +
+	"_user_uuidB\x0e\n" +
+	"\f_device_uuidB\x15\n" +
+	"\x13_asset_service_uuid\"G\n" +
+	"\x13SvcPostAssetRequest\x120\n" +
+	"\x05asset\x18\x01 \x01(\v2\x1a.tera.core.v1.SvcAssetBodyR\x05asset\"G\n" +
+	"\x14SvcPostAssetResponse\x12/\n" +
+	"\x06assets\x18\x01 \x03(\v2\x17.tera.core.v1.UserAssetR\x06assets\"+\n" +
+	"\x15SvcDeleteAssetRequest\x12\x12\n" +
+	"\x04uuid\x18\x01 \x01(\tR\x04uuid\"0\n" +
+	"\x16SvcDeleteAssetResponse\x12\x16\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xa1&\n" +
 	"\x11ServiceApiService\x12\x89\x01\n" +
 	"\vSvcGetSites\x12 .tera.core.v1.SvcGetSitesRequest\x1a!.tera.core.v1.SvcGetSitesResponse\"5\x8a\xb5\x18\x10\x12\x01\x04(\x012\aid_site8\x01\x82\xd3\xe4\x93\x02\x1bb\x05sites\x12\x12/api/service/sites\x12\x9b\x01\n" +
 	"\x0eSvcGetProjects\x12#.tera.core.v1.SvcGetProjectsRequest\x1a$.tera.core.v1.SvcGetProjectsResponse\">\x8a\xb5\x18\x13\x12\x01\x04(\x012\n" +
@@ -3310,7 +3886,10 @@ const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"\vSvcPostRole\x12 .tera.core.v1.SvcPostRoleRequest\x1a!.tera.core.v1.SvcPostRoleResponse\"4\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02%:\x01*b\fservice_role\"\x12/api/service/roles\x12\x85\x01\n" +
 	"\rSvcDeleteRole\x12\".tera.core.v1.SvcDeleteRoleRequest\x1a#.tera.core.v1.SvcDeleteRoleResponse\"+\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02\x1cb\x06result*\x12/api/service/roles\x12\xa7\x01\n" +
 	"\x13SvcGetServiceAccess\x12(.tera.core.v1.SvcGetServiceAccessRequest\x1a).tera.core.v1.SvcGetServiceAccessResponse\";\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02,b\x0eservice_access\x12\x1a/api/service/serviceaccess\x12\x83\x01\n" +
-	"\fSvcGetAccess\x12!.tera.core.v1.SvcGetAccessRequest\x1a\".tera.core.v1.SvcGetAccessResponse\",\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02\x1db\x06access\x12\x13/api/service/accessB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\fSvcGetAccess\x12!.tera.core.v1.SvcGetAccessRequest\x1a\".tera.core.v1.SvcGetAccessResponse\",\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02\x1db\x06access\x12\x13/api/service/access\x12\xa6\x01\n" +
+	"\fSvcGetAssets\x12!.tera.core.v1.SvcGetAssetsRequest\x1a\".tera.core.v1.SvcGetAssetsResponse\"O\x8a\xb5\x18(\x12\x01\x04(\x012\tid_device8\x05B\x14Device access denied\x82\xd3\xe4\x93\x02\x1db\x06assets\x12\x13/api/service/assets\x12\x86\x01\n" +
+	"\fSvcPostAsset\x12!.tera.core.v1.SvcPostAssetRequest\x1a\".tera.core.v1.SvcPostAssetResponse\"/\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02 :\x01*b\x06assets\"\x13/api/service/assets\x12\x89\x01\n" +
+	"\x0eSvcDeleteAsset\x12#.tera.core.v1.SvcDeleteAssetRequest\x1a$.tera.core.v1.SvcDeleteAssetResponse\",\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02\x1db\x06result*\x13/api/service/assetsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_service_api_proto_rawDescOnce sync.Once
@@ -3324,7 +3903,7 @@ func file_tera_core_v1_service_api_proto_rawDescGZIP() []byte {
 	return file_tera_core_v1_service_api_proto_rawDescData
 }
 
-var file_tera_core_v1_service_api_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_tera_core_v1_service_api_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_tera_core_v1_service_api_proto_goTypes = []any{
 	(*SvcGetSitesRequest)(nil),                // 0: tera.core.v1.SvcGetSitesRequest
 	(*SvcGetSitesResponse)(nil),               // 1: tera.core.v1.SvcGetSitesResponse
@@ -3382,119 +3961,136 @@ var file_tera_core_v1_service_api_proto_goTypes = []any{
 	(*SvcSessionBody)(nil),                    // 53: tera.core.v1.SvcSessionBody
 	(*SvcPostSessionRequest)(nil),             // 54: tera.core.v1.SvcPostSessionRequest
 	(*SvcPostSessionResponse)(nil),            // 55: tera.core.v1.SvcPostSessionResponse
-	(*Site)(nil),                              // 56: tera.core.v1.Site
-	(*Project)(nil),                           // 57: tera.core.v1.Project
-	(*ProjectBody)(nil),                       // 58: tera.core.v1.ProjectBody
-	(*structpb.Value)(nil),                    // 59: google.protobuf.Value
-	(*ParticipantBody)(nil),                   // 60: tera.core.v1.ParticipantBody
-	(*Participant)(nil),                       // 61: tera.core.v1.Participant
-	(*GroupBody)(nil),                         // 62: tera.core.v1.GroupBody
-	(*ParticipantGroup)(nil),                  // 63: tera.core.v1.ParticipantGroup
-	(*structpb.Struct)(nil),                   // 64: google.protobuf.Struct
-	(*DeviceBody)(nil),                        // 65: tera.core.v1.DeviceBody
-	(*DeviceItem)(nil),                        // 66: tera.core.v1.DeviceItem
-	(*SessionEvent)(nil),                      // 67: tera.core.v1.SessionEvent
-	(*SessionEventBody)(nil),                  // 68: tera.core.v1.SessionEventBody
-	(*SessionType)(nil),                       // 69: tera.core.v1.SessionType
-	(*SessionTypeProject)(nil),                // 70: tera.core.v1.SessionTypeProject
-	(*Service)(nil),                           // 71: tera.core.v1.Service
-	(*User)(nil),                              // 72: tera.core.v1.User
-	(*UserGroup)(nil),                         // 73: tera.core.v1.UserGroup
-	(*ServiceRole)(nil),                       // 74: tera.core.v1.ServiceRole
-	(*ServiceAccess)(nil),                     // 75: tera.core.v1.ServiceAccess
-	(*Session)(nil),                           // 76: tera.core.v1.Session
+	(*SvcGetAssetsRequest)(nil),               // 56: tera.core.v1.SvcGetAssetsRequest
+	(*SvcGetAssetsResponse)(nil),              // 57: tera.core.v1.SvcGetAssetsResponse
+	(*SvcAssetBody)(nil),                      // 58: tera.core.v1.SvcAssetBody
+	(*SvcPostAssetRequest)(nil),               // 59: tera.core.v1.SvcPostAssetRequest
+	(*SvcPostAssetResponse)(nil),              // 60: tera.core.v1.SvcPostAssetResponse
+	(*SvcDeleteAssetRequest)(nil),             // 61: tera.core.v1.SvcDeleteAssetRequest
+	(*SvcDeleteAssetResponse)(nil),            // 62: tera.core.v1.SvcDeleteAssetResponse
+	(*Site)(nil),                              // 63: tera.core.v1.Site
+	(*Project)(nil),                           // 64: tera.core.v1.Project
+	(*ProjectBody)(nil),                       // 65: tera.core.v1.ProjectBody
+	(*structpb.Value)(nil),                    // 66: google.protobuf.Value
+	(*ParticipantBody)(nil),                   // 67: tera.core.v1.ParticipantBody
+	(*Participant)(nil),                       // 68: tera.core.v1.Participant
+	(*GroupBody)(nil),                         // 69: tera.core.v1.GroupBody
+	(*ParticipantGroup)(nil),                  // 70: tera.core.v1.ParticipantGroup
+	(*structpb.Struct)(nil),                   // 71: google.protobuf.Struct
+	(*DeviceBody)(nil),                        // 72: tera.core.v1.DeviceBody
+	(*DeviceItem)(nil),                        // 73: tera.core.v1.DeviceItem
+	(*SessionEvent)(nil),                      // 74: tera.core.v1.SessionEvent
+	(*SessionEventBody)(nil),                  // 75: tera.core.v1.SessionEventBody
+	(*SessionType)(nil),                       // 76: tera.core.v1.SessionType
+	(*SessionTypeProject)(nil),                // 77: tera.core.v1.SessionTypeProject
+	(*Service)(nil),                           // 78: tera.core.v1.Service
+	(*User)(nil),                              // 79: tera.core.v1.User
+	(*UserGroup)(nil),                         // 80: tera.core.v1.UserGroup
+	(*ServiceRole)(nil),                       // 81: tera.core.v1.ServiceRole
+	(*ServiceAccess)(nil),                     // 82: tera.core.v1.ServiceAccess
+	(*Session)(nil),                           // 83: tera.core.v1.Session
+	(*UserAsset)(nil),                         // 84: tera.core.v1.UserAsset
 }
 var file_tera_core_v1_service_api_proto_depIdxs = []int32{
-	56, // 0: tera.core.v1.SvcGetSitesResponse.sites:type_name -> tera.core.v1.Site
-	57, // 1: tera.core.v1.SvcGetProjectsResponse.projects:type_name -> tera.core.v1.Project
-	58, // 2: tera.core.v1.SvcPostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
-	57, // 3: tera.core.v1.SvcPostProjectResponse.project:type_name -> tera.core.v1.Project
-	59, // 4: tera.core.v1.SvcGetParticipantsResponse.json:type_name -> google.protobuf.Value
-	60, // 5: tera.core.v1.SvcPostParticipantRequest.participant:type_name -> tera.core.v1.ParticipantBody
-	61, // 6: tera.core.v1.SvcPostParticipantResponse.participant:type_name -> tera.core.v1.Participant
-	59, // 7: tera.core.v1.SvcGetGroupsResponse.json:type_name -> google.protobuf.Value
-	62, // 8: tera.core.v1.SvcPostGroupRequest.participant_group:type_name -> tera.core.v1.GroupBody
-	63, // 9: tera.core.v1.SvcPostGroupResponse.participant_group:type_name -> tera.core.v1.ParticipantGroup
-	64, // 10: tera.core.v1.SvcGetDevicesResponse.device:type_name -> google.protobuf.Struct
-	65, // 11: tera.core.v1.SvcPostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
-	66, // 12: tera.core.v1.SvcPostDeviceResponse.device:type_name -> tera.core.v1.DeviceItem
-	59, // 13: tera.core.v1.SvcGetSessionsResponse.json:type_name -> google.protobuf.Value
-	67, // 14: tera.core.v1.SvcGetSessionEventsResponse.session_events:type_name -> tera.core.v1.SessionEvent
-	68, // 15: tera.core.v1.SvcPostSessionEventRequest.session_event:type_name -> tera.core.v1.SessionEventBody
-	67, // 16: tera.core.v1.SvcPostSessionEventResponse.session_events:type_name -> tera.core.v1.SessionEvent
-	69, // 17: tera.core.v1.SvcGetSessionTypesResponse.session_types:type_name -> tera.core.v1.SessionType
-	70, // 18: tera.core.v1.SvcGetSessionTypeProjectsResponse.session_type_projects:type_name -> tera.core.v1.SessionTypeProject
-	71, // 19: tera.core.v1.SvcGetServicesResponse.services:type_name -> tera.core.v1.Service
-	72, // 20: tera.core.v1.SvcGetUsersResponse.user:type_name -> tera.core.v1.User
-	64, // 21: tera.core.v1.SvcGetUserAccessResponse.access:type_name -> google.protobuf.Struct
-	73, // 22: tera.core.v1.SvcGetUserGroupsResponse.user_groups:type_name -> tera.core.v1.UserGroup
-	74, // 23: tera.core.v1.SvcGetRolesResponse.service_roles:type_name -> tera.core.v1.ServiceRole
+	63, // 0: tera.core.v1.SvcGetSitesResponse.sites:type_name -> tera.core.v1.Site
+	64, // 1: tera.core.v1.SvcGetProjectsResponse.projects:type_name -> tera.core.v1.Project
+	65, // 2: tera.core.v1.SvcPostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
+	64, // 3: tera.core.v1.SvcPostProjectResponse.project:type_name -> tera.core.v1.Project
+	66, // 4: tera.core.v1.SvcGetParticipantsResponse.json:type_name -> google.protobuf.Value
+	67, // 5: tera.core.v1.SvcPostParticipantRequest.participant:type_name -> tera.core.v1.ParticipantBody
+	68, // 6: tera.core.v1.SvcPostParticipantResponse.participant:type_name -> tera.core.v1.Participant
+	66, // 7: tera.core.v1.SvcGetGroupsResponse.json:type_name -> google.protobuf.Value
+	69, // 8: tera.core.v1.SvcPostGroupRequest.participant_group:type_name -> tera.core.v1.GroupBody
+	70, // 9: tera.core.v1.SvcPostGroupResponse.participant_group:type_name -> tera.core.v1.ParticipantGroup
+	71, // 10: tera.core.v1.SvcGetDevicesResponse.device:type_name -> google.protobuf.Struct
+	72, // 11: tera.core.v1.SvcPostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
+	73, // 12: tera.core.v1.SvcPostDeviceResponse.device:type_name -> tera.core.v1.DeviceItem
+	66, // 13: tera.core.v1.SvcGetSessionsResponse.json:type_name -> google.protobuf.Value
+	74, // 14: tera.core.v1.SvcGetSessionEventsResponse.session_events:type_name -> tera.core.v1.SessionEvent
+	75, // 15: tera.core.v1.SvcPostSessionEventRequest.session_event:type_name -> tera.core.v1.SessionEventBody
+	74, // 16: tera.core.v1.SvcPostSessionEventResponse.session_events:type_name -> tera.core.v1.SessionEvent
+	76, // 17: tera.core.v1.SvcGetSessionTypesResponse.session_types:type_name -> tera.core.v1.SessionType
+	77, // 18: tera.core.v1.SvcGetSessionTypeProjectsResponse.session_type_projects:type_name -> tera.core.v1.SessionTypeProject
+	78, // 19: tera.core.v1.SvcGetServicesResponse.services:type_name -> tera.core.v1.Service
+	79, // 20: tera.core.v1.SvcGetUsersResponse.user:type_name -> tera.core.v1.User
+	71, // 21: tera.core.v1.SvcGetUserAccessResponse.access:type_name -> google.protobuf.Struct
+	80, // 22: tera.core.v1.SvcGetUserGroupsResponse.user_groups:type_name -> tera.core.v1.UserGroup
+	81, // 23: tera.core.v1.SvcGetRolesResponse.service_roles:type_name -> tera.core.v1.ServiceRole
 	44, // 24: tera.core.v1.SvcPostRoleRequest.service_role:type_name -> tera.core.v1.SvcRoleBody
-	74, // 25: tera.core.v1.SvcPostRoleResponse.service_role:type_name -> tera.core.v1.ServiceRole
-	75, // 26: tera.core.v1.SvcGetServiceAccessResponse.service_access:type_name -> tera.core.v1.ServiceAccess
-	64, // 27: tera.core.v1.SvcGetAccessResponse.access:type_name -> google.protobuf.Struct
-	59, // 28: tera.core.v1.SvcSessionBody.session_parameters:type_name -> google.protobuf.Value
+	81, // 25: tera.core.v1.SvcPostRoleResponse.service_role:type_name -> tera.core.v1.ServiceRole
+	82, // 26: tera.core.v1.SvcGetServiceAccessResponse.service_access:type_name -> tera.core.v1.ServiceAccess
+	71, // 27: tera.core.v1.SvcGetAccessResponse.access:type_name -> google.protobuf.Struct
+	66, // 28: tera.core.v1.SvcSessionBody.session_parameters:type_name -> google.protobuf.Value
 	53, // 29: tera.core.v1.SvcPostSessionRequest.session:type_name -> tera.core.v1.SvcSessionBody
-	76, // 30: tera.core.v1.SvcPostSessionResponse.sessions:type_name -> tera.core.v1.Session
-	0,  // 31: tera.core.v1.ServiceApiService.SvcGetSites:input_type -> tera.core.v1.SvcGetSitesRequest
-	2,  // 32: tera.core.v1.ServiceApiService.SvcGetProjects:input_type -> tera.core.v1.SvcGetProjectsRequest
-	4,  // 33: tera.core.v1.ServiceApiService.SvcPostProject:input_type -> tera.core.v1.SvcPostProjectRequest
-	6,  // 34: tera.core.v1.ServiceApiService.SvcDeleteProject:input_type -> tera.core.v1.SvcDeleteProjectRequest
-	8,  // 35: tera.core.v1.ServiceApiService.SvcGetParticipants:input_type -> tera.core.v1.SvcGetParticipantsRequest
-	10, // 36: tera.core.v1.ServiceApiService.SvcPostParticipant:input_type -> tera.core.v1.SvcPostParticipantRequest
-	12, // 37: tera.core.v1.ServiceApiService.SvcGetGroups:input_type -> tera.core.v1.SvcGetGroupsRequest
-	14, // 38: tera.core.v1.ServiceApiService.SvcPostGroup:input_type -> tera.core.v1.SvcPostGroupRequest
-	16, // 39: tera.core.v1.ServiceApiService.SvcDeleteGroup:input_type -> tera.core.v1.SvcDeleteGroupRequest
-	18, // 40: tera.core.v1.ServiceApiService.SvcGetDevices:input_type -> tera.core.v1.SvcGetDevicesRequest
-	20, // 41: tera.core.v1.ServiceApiService.SvcPostDevice:input_type -> tera.core.v1.SvcPostDeviceRequest
-	22, // 42: tera.core.v1.ServiceApiService.SvcGetSessions:input_type -> tera.core.v1.SvcGetSessionsRequest
-	54, // 43: tera.core.v1.ServiceApiService.SvcPostSession:input_type -> tera.core.v1.SvcPostSessionRequest
-	24, // 44: tera.core.v1.ServiceApiService.SvcGetSessionEvents:input_type -> tera.core.v1.SvcGetSessionEventsRequest
-	26, // 45: tera.core.v1.ServiceApiService.SvcPostSessionEvent:input_type -> tera.core.v1.SvcPostSessionEventRequest
-	28, // 46: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:input_type -> tera.core.v1.SvcDeleteSessionEventRequest
-	30, // 47: tera.core.v1.ServiceApiService.SvcGetSessionTypes:input_type -> tera.core.v1.SvcGetSessionTypesRequest
-	32, // 48: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:input_type -> tera.core.v1.SvcGetSessionTypeProjectsRequest
-	34, // 49: tera.core.v1.ServiceApiService.SvcGetServices:input_type -> tera.core.v1.SvcGetServicesRequest
-	36, // 50: tera.core.v1.ServiceApiService.SvcGetUsers:input_type -> tera.core.v1.SvcGetUsersRequest
-	38, // 51: tera.core.v1.ServiceApiService.SvcGetUserAccess:input_type -> tera.core.v1.SvcGetUserAccessRequest
-	40, // 52: tera.core.v1.ServiceApiService.SvcGetUserGroups:input_type -> tera.core.v1.SvcGetUserGroupsRequest
-	42, // 53: tera.core.v1.ServiceApiService.SvcGetRoles:input_type -> tera.core.v1.SvcGetRolesRequest
-	45, // 54: tera.core.v1.ServiceApiService.SvcPostRole:input_type -> tera.core.v1.SvcPostRoleRequest
-	47, // 55: tera.core.v1.ServiceApiService.SvcDeleteRole:input_type -> tera.core.v1.SvcDeleteRoleRequest
-	49, // 56: tera.core.v1.ServiceApiService.SvcGetServiceAccess:input_type -> tera.core.v1.SvcGetServiceAccessRequest
-	51, // 57: tera.core.v1.ServiceApiService.SvcGetAccess:input_type -> tera.core.v1.SvcGetAccessRequest
-	1,  // 58: tera.core.v1.ServiceApiService.SvcGetSites:output_type -> tera.core.v1.SvcGetSitesResponse
-	3,  // 59: tera.core.v1.ServiceApiService.SvcGetProjects:output_type -> tera.core.v1.SvcGetProjectsResponse
-	5,  // 60: tera.core.v1.ServiceApiService.SvcPostProject:output_type -> tera.core.v1.SvcPostProjectResponse
-	7,  // 61: tera.core.v1.ServiceApiService.SvcDeleteProject:output_type -> tera.core.v1.SvcDeleteProjectResponse
-	9,  // 62: tera.core.v1.ServiceApiService.SvcGetParticipants:output_type -> tera.core.v1.SvcGetParticipantsResponse
-	11, // 63: tera.core.v1.ServiceApiService.SvcPostParticipant:output_type -> tera.core.v1.SvcPostParticipantResponse
-	13, // 64: tera.core.v1.ServiceApiService.SvcGetGroups:output_type -> tera.core.v1.SvcGetGroupsResponse
-	15, // 65: tera.core.v1.ServiceApiService.SvcPostGroup:output_type -> tera.core.v1.SvcPostGroupResponse
-	17, // 66: tera.core.v1.ServiceApiService.SvcDeleteGroup:output_type -> tera.core.v1.SvcDeleteGroupResponse
-	19, // 67: tera.core.v1.ServiceApiService.SvcGetDevices:output_type -> tera.core.v1.SvcGetDevicesResponse
-	21, // 68: tera.core.v1.ServiceApiService.SvcPostDevice:output_type -> tera.core.v1.SvcPostDeviceResponse
-	23, // 69: tera.core.v1.ServiceApiService.SvcGetSessions:output_type -> tera.core.v1.SvcGetSessionsResponse
-	55, // 70: tera.core.v1.ServiceApiService.SvcPostSession:output_type -> tera.core.v1.SvcPostSessionResponse
-	25, // 71: tera.core.v1.ServiceApiService.SvcGetSessionEvents:output_type -> tera.core.v1.SvcGetSessionEventsResponse
-	27, // 72: tera.core.v1.ServiceApiService.SvcPostSessionEvent:output_type -> tera.core.v1.SvcPostSessionEventResponse
-	29, // 73: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:output_type -> tera.core.v1.SvcDeleteSessionEventResponse
-	31, // 74: tera.core.v1.ServiceApiService.SvcGetSessionTypes:output_type -> tera.core.v1.SvcGetSessionTypesResponse
-	33, // 75: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:output_type -> tera.core.v1.SvcGetSessionTypeProjectsResponse
-	35, // 76: tera.core.v1.ServiceApiService.SvcGetServices:output_type -> tera.core.v1.SvcGetServicesResponse
-	37, // 77: tera.core.v1.ServiceApiService.SvcGetUsers:output_type -> tera.core.v1.SvcGetUsersResponse
-	39, // 78: tera.core.v1.ServiceApiService.SvcGetUserAccess:output_type -> tera.core.v1.SvcGetUserAccessResponse
-	41, // 79: tera.core.v1.ServiceApiService.SvcGetUserGroups:output_type -> tera.core.v1.SvcGetUserGroupsResponse
-	43, // 80: tera.core.v1.ServiceApiService.SvcGetRoles:output_type -> tera.core.v1.SvcGetRolesResponse
-	46, // 81: tera.core.v1.ServiceApiService.SvcPostRole:output_type -> tera.core.v1.SvcPostRoleResponse
-	48, // 82: tera.core.v1.ServiceApiService.SvcDeleteRole:output_type -> tera.core.v1.SvcDeleteRoleResponse
-	50, // 83: tera.core.v1.ServiceApiService.SvcGetServiceAccess:output_type -> tera.core.v1.SvcGetServiceAccessResponse
-	52, // 84: tera.core.v1.ServiceApiService.SvcGetAccess:output_type -> tera.core.v1.SvcGetAccessResponse
-	58, // [58:85] is the sub-list for method output_type
-	31, // [31:58] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	83, // 30: tera.core.v1.SvcPostSessionResponse.sessions:type_name -> tera.core.v1.Session
+	84, // 31: tera.core.v1.SvcGetAssetsResponse.assets:type_name -> tera.core.v1.UserAsset
+	58, // 32: tera.core.v1.SvcPostAssetRequest.asset:type_name -> tera.core.v1.SvcAssetBody
+	84, // 33: tera.core.v1.SvcPostAssetResponse.assets:type_name -> tera.core.v1.UserAsset
+	0,  // 34: tera.core.v1.ServiceApiService.SvcGetSites:input_type -> tera.core.v1.SvcGetSitesRequest
+	2,  // 35: tera.core.v1.ServiceApiService.SvcGetProjects:input_type -> tera.core.v1.SvcGetProjectsRequest
+	4,  // 36: tera.core.v1.ServiceApiService.SvcPostProject:input_type -> tera.core.v1.SvcPostProjectRequest
+	6,  // 37: tera.core.v1.ServiceApiService.SvcDeleteProject:input_type -> tera.core.v1.SvcDeleteProjectRequest
+	8,  // 38: tera.core.v1.ServiceApiService.SvcGetParticipants:input_type -> tera.core.v1.SvcGetParticipantsRequest
+	10, // 39: tera.core.v1.ServiceApiService.SvcPostParticipant:input_type -> tera.core.v1.SvcPostParticipantRequest
+	12, // 40: tera.core.v1.ServiceApiService.SvcGetGroups:input_type -> tera.core.v1.SvcGetGroupsRequest
+	14, // 41: tera.core.v1.ServiceApiService.SvcPostGroup:input_type -> tera.core.v1.SvcPostGroupRequest
+	16, // 42: tera.core.v1.ServiceApiService.SvcDeleteGroup:input_type -> tera.core.v1.SvcDeleteGroupRequest
+	18, // 43: tera.core.v1.ServiceApiService.SvcGetDevices:input_type -> tera.core.v1.SvcGetDevicesRequest
+	20, // 44: tera.core.v1.ServiceApiService.SvcPostDevice:input_type -> tera.core.v1.SvcPostDeviceRequest
+	22, // 45: tera.core.v1.ServiceApiService.SvcGetSessions:input_type -> tera.core.v1.SvcGetSessionsRequest
+	54, // 46: tera.core.v1.ServiceApiService.SvcPostSession:input_type -> tera.core.v1.SvcPostSessionRequest
+	24, // 47: tera.core.v1.ServiceApiService.SvcGetSessionEvents:input_type -> tera.core.v1.SvcGetSessionEventsRequest
+	26, // 48: tera.core.v1.ServiceApiService.SvcPostSessionEvent:input_type -> tera.core.v1.SvcPostSessionEventRequest
+	28, // 49: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:input_type -> tera.core.v1.SvcDeleteSessionEventRequest
+	30, // 50: tera.core.v1.ServiceApiService.SvcGetSessionTypes:input_type -> tera.core.v1.SvcGetSessionTypesRequest
+	32, // 51: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:input_type -> tera.core.v1.SvcGetSessionTypeProjectsRequest
+	34, // 52: tera.core.v1.ServiceApiService.SvcGetServices:input_type -> tera.core.v1.SvcGetServicesRequest
+	36, // 53: tera.core.v1.ServiceApiService.SvcGetUsers:input_type -> tera.core.v1.SvcGetUsersRequest
+	38, // 54: tera.core.v1.ServiceApiService.SvcGetUserAccess:input_type -> tera.core.v1.SvcGetUserAccessRequest
+	40, // 55: tera.core.v1.ServiceApiService.SvcGetUserGroups:input_type -> tera.core.v1.SvcGetUserGroupsRequest
+	42, // 56: tera.core.v1.ServiceApiService.SvcGetRoles:input_type -> tera.core.v1.SvcGetRolesRequest
+	45, // 57: tera.core.v1.ServiceApiService.SvcPostRole:input_type -> tera.core.v1.SvcPostRoleRequest
+	47, // 58: tera.core.v1.ServiceApiService.SvcDeleteRole:input_type -> tera.core.v1.SvcDeleteRoleRequest
+	49, // 59: tera.core.v1.ServiceApiService.SvcGetServiceAccess:input_type -> tera.core.v1.SvcGetServiceAccessRequest
+	51, // 60: tera.core.v1.ServiceApiService.SvcGetAccess:input_type -> tera.core.v1.SvcGetAccessRequest
+	56, // 61: tera.core.v1.ServiceApiService.SvcGetAssets:input_type -> tera.core.v1.SvcGetAssetsRequest
+	59, // 62: tera.core.v1.ServiceApiService.SvcPostAsset:input_type -> tera.core.v1.SvcPostAssetRequest
+	61, // 63: tera.core.v1.ServiceApiService.SvcDeleteAsset:input_type -> tera.core.v1.SvcDeleteAssetRequest
+	1,  // 64: tera.core.v1.ServiceApiService.SvcGetSites:output_type -> tera.core.v1.SvcGetSitesResponse
+	3,  // 65: tera.core.v1.ServiceApiService.SvcGetProjects:output_type -> tera.core.v1.SvcGetProjectsResponse
+	5,  // 66: tera.core.v1.ServiceApiService.SvcPostProject:output_type -> tera.core.v1.SvcPostProjectResponse
+	7,  // 67: tera.core.v1.ServiceApiService.SvcDeleteProject:output_type -> tera.core.v1.SvcDeleteProjectResponse
+	9,  // 68: tera.core.v1.ServiceApiService.SvcGetParticipants:output_type -> tera.core.v1.SvcGetParticipantsResponse
+	11, // 69: tera.core.v1.ServiceApiService.SvcPostParticipant:output_type -> tera.core.v1.SvcPostParticipantResponse
+	13, // 70: tera.core.v1.ServiceApiService.SvcGetGroups:output_type -> tera.core.v1.SvcGetGroupsResponse
+	15, // 71: tera.core.v1.ServiceApiService.SvcPostGroup:output_type -> tera.core.v1.SvcPostGroupResponse
+	17, // 72: tera.core.v1.ServiceApiService.SvcDeleteGroup:output_type -> tera.core.v1.SvcDeleteGroupResponse
+	19, // 73: tera.core.v1.ServiceApiService.SvcGetDevices:output_type -> tera.core.v1.SvcGetDevicesResponse
+	21, // 74: tera.core.v1.ServiceApiService.SvcPostDevice:output_type -> tera.core.v1.SvcPostDeviceResponse
+	23, // 75: tera.core.v1.ServiceApiService.SvcGetSessions:output_type -> tera.core.v1.SvcGetSessionsResponse
+	55, // 76: tera.core.v1.ServiceApiService.SvcPostSession:output_type -> tera.core.v1.SvcPostSessionResponse
+	25, // 77: tera.core.v1.ServiceApiService.SvcGetSessionEvents:output_type -> tera.core.v1.SvcGetSessionEventsResponse
+	27, // 78: tera.core.v1.ServiceApiService.SvcPostSessionEvent:output_type -> tera.core.v1.SvcPostSessionEventResponse
+	29, // 79: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:output_type -> tera.core.v1.SvcDeleteSessionEventResponse
+	31, // 80: tera.core.v1.ServiceApiService.SvcGetSessionTypes:output_type -> tera.core.v1.SvcGetSessionTypesResponse
+	33, // 81: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:output_type -> tera.core.v1.SvcGetSessionTypeProjectsResponse
+	35, // 82: tera.core.v1.ServiceApiService.SvcGetServices:output_type -> tera.core.v1.SvcGetServicesResponse
+	37, // 83: tera.core.v1.ServiceApiService.SvcGetUsers:output_type -> tera.core.v1.SvcGetUsersResponse
+	39, // 84: tera.core.v1.ServiceApiService.SvcGetUserAccess:output_type -> tera.core.v1.SvcGetUserAccessResponse
+	41, // 85: tera.core.v1.ServiceApiService.SvcGetUserGroups:output_type -> tera.core.v1.SvcGetUserGroupsResponse
+	43, // 86: tera.core.v1.ServiceApiService.SvcGetRoles:output_type -> tera.core.v1.SvcGetRolesResponse
+	46, // 87: tera.core.v1.ServiceApiService.SvcPostRole:output_type -> tera.core.v1.SvcPostRoleResponse
+	48, // 88: tera.core.v1.ServiceApiService.SvcDeleteRole:output_type -> tera.core.v1.SvcDeleteRoleResponse
+	50, // 89: tera.core.v1.ServiceApiService.SvcGetServiceAccess:output_type -> tera.core.v1.SvcGetServiceAccessResponse
+	52, // 90: tera.core.v1.ServiceApiService.SvcGetAccess:output_type -> tera.core.v1.SvcGetAccessResponse
+	57, // 91: tera.core.v1.ServiceApiService.SvcGetAssets:output_type -> tera.core.v1.SvcGetAssetsResponse
+	60, // 92: tera.core.v1.ServiceApiService.SvcPostAsset:output_type -> tera.core.v1.SvcPostAssetResponse
+	62, // 93: tera.core.v1.ServiceApiService.SvcDeleteAsset:output_type -> tera.core.v1.SvcDeleteAssetResponse
+	64, // [64:94] is the sub-list for method output_type
+	34, // [34:64] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_tera_core_v1_service_api_proto_init() }
@@ -3502,6 +4098,7 @@ func file_tera_core_v1_service_api_proto_init() {
 	if File_tera_core_v1_service_api_proto != nil {
 		return
 	}
+	file_tera_core_v1_assets_proto_init()
 	file_tera_core_v1_devices_proto_init()
 	file_tera_core_v1_groups_proto_init()
 	file_tera_core_v1_participants_proto_init()
@@ -3521,13 +4118,14 @@ func file_tera_core_v1_service_api_proto_init() {
 	file_tera_core_v1_service_api_proto_msgTypes[44].OneofWrappers = []any{}
 	file_tera_core_v1_service_api_proto_msgTypes[47].OneofWrappers = []any{}
 	file_tera_core_v1_service_api_proto_msgTypes[53].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[58].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tera_core_v1_service_api_proto_rawDesc), len(file_tera_core_v1_service_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   56,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -910,6 +910,103 @@ func local_request_ServiceApiService_SvcGetAccess_0(ctx context.Context, marshal
 	return msg, metadata, err
 }
 
+var filter_ServiceApiService_SvcGetAssets_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcGetAssets_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetAssetsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetAssets_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcGetAssets(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcGetAssets_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcGetAssetsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcGetAssets_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcGetAssets(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_ServiceApiService_SvcPostAsset_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostAssetRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcPostAsset(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcPostAsset_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostAssetRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcPostAsset(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcDeleteAsset_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcDeleteAsset_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteAssetRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteAsset_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcDeleteAsset(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcDeleteAsset_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteAssetRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteAsset_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcDeleteAsset(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterServiceApiServiceHandlerServer registers the http handlers for service ServiceApiService to "mux".
 // UnaryRPC     :call ServiceApiServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -1456,6 +1553,66 @@ func RegisterServiceApiServiceHandlerServer(ctx context.Context, mux *runtime.Se
 		}
 		forward_ServiceApiService_SvcGetAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetAccess_0{resp.(*SvcGetAccessResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetAssets_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetAssets", runtime.WithHTTPPathPattern("/api/service/assets"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcGetAssets_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetAssets_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetAssets_0{resp.(*SvcGetAssetsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostAsset_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostAsset", runtime.WithHTTPPathPattern("/api/service/assets"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcPostAsset_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostAsset_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostAsset_0{resp.(*SvcPostAssetResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteAsset_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteAsset", runtime.WithHTTPPathPattern("/api/service/assets"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcDeleteAsset_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteAsset_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteAsset_0{resp.(*SvcDeleteAssetResponse)}, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -1955,6 +2112,57 @@ func RegisterServiceApiServiceHandlerClient(ctx context.Context, mux *runtime.Se
 		}
 		forward_ServiceApiService_SvcGetAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetAccess_0{resp.(*SvcGetAccessResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_ServiceApiService_SvcGetAssets_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcGetAssets", runtime.WithHTTPPathPattern("/api/service/assets"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcGetAssets_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcGetAssets_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcGetAssets_0{resp.(*SvcGetAssetsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostAsset_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostAsset", runtime.WithHTTPPathPattern("/api/service/assets"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcPostAsset_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostAsset_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostAsset_0{resp.(*SvcPostAssetResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteAsset_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteAsset", runtime.WithHTTPPathPattern("/api/service/assets"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcDeleteAsset_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteAsset_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteAsset_0{resp.(*SvcDeleteAssetResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -2201,6 +2409,33 @@ func (m response_ServiceApiService_SvcGetAccess_0) XXX_ResponseBody() interface{
 	return response.Access
 }
 
+type response_ServiceApiService_SvcGetAssets_0 struct {
+	*SvcGetAssetsResponse
+}
+
+func (m response_ServiceApiService_SvcGetAssets_0) XXX_ResponseBody() interface{} {
+	response := m.SvcGetAssetsResponse
+	return response.Assets
+}
+
+type response_ServiceApiService_SvcPostAsset_0 struct {
+	*SvcPostAssetResponse
+}
+
+func (m response_ServiceApiService_SvcPostAsset_0) XXX_ResponseBody() interface{} {
+	response := m.SvcPostAssetResponse
+	return response.Assets
+}
+
+type response_ServiceApiService_SvcDeleteAsset_0 struct {
+	*SvcDeleteAssetResponse
+}
+
+func (m response_ServiceApiService_SvcDeleteAsset_0) XXX_ResponseBody() interface{} {
+	response := m.SvcDeleteAssetResponse
+	return response.Result
+}
+
 var (
 	pattern_ServiceApiService_SvcGetSites_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sites"}, ""))
 	pattern_ServiceApiService_SvcGetProjects_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
@@ -2229,6 +2464,9 @@ var (
 	pattern_ServiceApiService_SvcDeleteRole_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "roles"}, ""))
 	pattern_ServiceApiService_SvcGetServiceAccess_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "serviceaccess"}, ""))
 	pattern_ServiceApiService_SvcGetAccess_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "access"}, ""))
+	pattern_ServiceApiService_SvcGetAssets_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "assets"}, ""))
+	pattern_ServiceApiService_SvcPostAsset_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "assets"}, ""))
+	pattern_ServiceApiService_SvcDeleteAsset_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "assets"}, ""))
 )
 
 var (
@@ -2259,4 +2497,7 @@ var (
 	forward_ServiceApiService_SvcDeleteRole_0             = runtime.ForwardResponseMessage
 	forward_ServiceApiService_SvcGetServiceAccess_0       = runtime.ForwardResponseMessage
 	forward_ServiceApiService_SvcGetAccess_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetAssets_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostAsset_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteAsset_0            = runtime.ForwardResponseMessage
 )

@@ -46,6 +46,9 @@ const (
 	ServiceApiService_SvcDeleteRole_FullMethodName             = "/tera.core.v1.ServiceApiService/SvcDeleteRole"
 	ServiceApiService_SvcGetServiceAccess_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcGetServiceAccess"
 	ServiceApiService_SvcGetAccess_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcGetAccess"
+	ServiceApiService_SvcGetAssets_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcGetAssets"
+	ServiceApiService_SvcPostAsset_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcPostAsset"
+	ServiceApiService_SvcDeleteAsset_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcDeleteAsset"
 )
 
 // ServiceApiServiceClient is the client API for ServiceApiService service.
@@ -159,6 +162,20 @@ type ServiceApiServiceClient interface {
 	// with_sites add those lists ([{uuid}] or [{id}], with_names adding name). A principal the
 	// service does not see is 400, as an unknown one.
 	SvcGetAccess(ctx context.Context, in *SvcGetAccessRequest, opts ...grpc.CallOption) (*SvcGetAccessResponse, error)
+	// SvcGetAssets lists assets as OpenTera's ServiceQueryAssets (full JSON), one selector in its
+	// order: id_device, id_session, id_participant, id_user (403 when not the service's),
+	// id_creator_service, id_creator_user, id_creator_participant, id_creator_device (403 for a
+	// user, participant or device not the service's), id_asset, service_uuid (the owner). Only
+	// assets of sessions the service sees are listed. No parameter at all: 400. with_urls and
+	// with_only_token as /api/user/assets (the access token names the service as requester).
+	SvcGetAssets(ctx context.Context, in *SvcGetAssetsRequest, opts ...grpc.CallOption) (*SvcGetAssetsResponse, error)
+	// SvcPostAsset creates (id_asset = 0: id_session, asset_name and asset_type required) or
+	// updates an asset of a session the service sees from {"asset": {…}}; the service is always
+	// the owner it writes (asset_service_uuid), creators may be given by uuid (participant_uuid,
+	// user_uuid, device_uuid) and must be the service's. Returns [asset].
+	SvcPostAsset(ctx context.Context, in *SvcPostAssetRequest, opts ...grpc.CallOption) (*SvcPostAssetResponse, error)
+	// SvcDeleteAsset deletes an asset of a session the service sees (?uuid=; unknown: 400).
+	SvcDeleteAsset(ctx context.Context, in *SvcDeleteAssetRequest, opts ...grpc.CallOption) (*SvcDeleteAssetResponse, error)
 }
 
 type serviceApiServiceClient struct {
@@ -439,6 +456,36 @@ func (c *serviceApiServiceClient) SvcGetAccess(ctx context.Context, in *SvcGetAc
 	return out, nil
 }
 
+func (c *serviceApiServiceClient) SvcGetAssets(ctx context.Context, in *SvcGetAssetsRequest, opts ...grpc.CallOption) (*SvcGetAssetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcGetAssetsResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcGetAssets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcPostAsset(ctx context.Context, in *SvcPostAssetRequest, opts ...grpc.CallOption) (*SvcPostAssetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcPostAssetResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcPostAsset_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcDeleteAsset(ctx context.Context, in *SvcDeleteAssetRequest, opts ...grpc.CallOption) (*SvcDeleteAssetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcDeleteAssetResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcDeleteAsset_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServiceApiServiceServer is the server API for ServiceApiService service.
 // All implementations must embed UnimplementedServiceApiServiceServer
 // for forward compatibility.
@@ -550,6 +597,20 @@ type ServiceApiServiceServer interface {
 	// with_sites add those lists ([{uuid}] or [{id}], with_names adding name). A principal the
 	// service does not see is 400, as an unknown one.
 	SvcGetAccess(context.Context, *SvcGetAccessRequest) (*SvcGetAccessResponse, error)
+	// SvcGetAssets lists assets as OpenTera's ServiceQueryAssets (full JSON), one selector in its
+	// order: id_device, id_session, id_participant, id_user (403 when not the service's),
+	// id_creator_service, id_creator_user, id_creator_participant, id_creator_device (403 for a
+	// user, participant or device not the service's), id_asset, service_uuid (the owner). Only
+	// assets of sessions the service sees are listed. No parameter at all: 400. with_urls and
+	// with_only_token as /api/user/assets (the access token names the service as requester).
+	SvcGetAssets(context.Context, *SvcGetAssetsRequest) (*SvcGetAssetsResponse, error)
+	// SvcPostAsset creates (id_asset = 0: id_session, asset_name and asset_type required) or
+	// updates an asset of a session the service sees from {"asset": {…}}; the service is always
+	// the owner it writes (asset_service_uuid), creators may be given by uuid (participant_uuid,
+	// user_uuid, device_uuid) and must be the service's. Returns [asset].
+	SvcPostAsset(context.Context, *SvcPostAssetRequest) (*SvcPostAssetResponse, error)
+	// SvcDeleteAsset deletes an asset of a session the service sees (?uuid=; unknown: 400).
+	SvcDeleteAsset(context.Context, *SvcDeleteAssetRequest) (*SvcDeleteAssetResponse, error)
 	mustEmbedUnimplementedServiceApiServiceServer()
 }
 
@@ -640,6 +701,15 @@ func (UnimplementedServiceApiServiceServer) SvcGetServiceAccess(context.Context,
 }
 func (UnimplementedServiceApiServiceServer) SvcGetAccess(context.Context, *SvcGetAccessRequest) (*SvcGetAccessResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SvcGetAccess not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcGetAssets(context.Context, *SvcGetAssetsRequest) (*SvcGetAssetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcGetAssets not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcPostAsset(context.Context, *SvcPostAssetRequest) (*SvcPostAssetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcPostAsset not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcDeleteAsset(context.Context, *SvcDeleteAssetRequest) (*SvcDeleteAssetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcDeleteAsset not implemented")
 }
 func (UnimplementedServiceApiServiceServer) mustEmbedUnimplementedServiceApiServiceServer() {}
 func (UnimplementedServiceApiServiceServer) testEmbeddedByValue()                           {}
@@ -1148,6 +1218,60 @@ func _ServiceApiService_SvcGetAccess_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ServiceApiService_SvcGetAssets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcGetAssetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcGetAssets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcGetAssets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcGetAssets(ctx, req.(*SvcGetAssetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcPostAsset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcPostAssetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcPostAsset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcPostAsset_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcPostAsset(ctx, req.(*SvcPostAssetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcDeleteAsset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcDeleteAssetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcDeleteAsset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcDeleteAsset_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcDeleteAsset(ctx, req.(*SvcDeleteAssetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ServiceApiService_ServiceDesc is the grpc.ServiceDesc for ServiceApiService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1262,6 +1386,18 @@ var ServiceApiService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SvcGetAccess",
 			Handler:    _ServiceApiService_SvcGetAccess_Handler,
+		},
+		{
+			MethodName: "SvcGetAssets",
+			Handler:    _ServiceApiService_SvcGetAssets_Handler,
+		},
+		{
+			MethodName: "SvcPostAsset",
+			Handler:    _ServiceApiService_SvcPostAsset_Handler,
+		},
+		{
+			MethodName: "SvcDeleteAsset",
+			Handler:    _ServiceApiService_SvcDeleteAsset_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

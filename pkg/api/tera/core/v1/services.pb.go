@@ -52,8 +52,10 @@ type Service struct {
 	ServiceRoles *structpb.ListValue `protobuf:"bytes,18,opt,name=service_roles,json=serviceRoles,proto3,oneof" json:"service_roles,omitempty"`
 	// Not in list: the service's project links {id_service_project, id_service, id_project}.
 	ServiceProjects *structpb.ListValue `protobuf:"bytes,19,opt,name=service_projects,json=serviceProjects,proto3,oneof" json:"service_projects,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The service API's with_base_url: its client endpoint on the public URL.
+	ServiceBaseUrl *string `protobuf:"bytes,20,opt,name=service_base_url,json=serviceBaseUrl,proto3,oneof" json:"service_base_url,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
@@ -217,6 +219,13 @@ func (x *Service) GetServiceProjects() *structpb.ListValue {
 		return x.ServiceProjects
 	}
 	return nil
+}
+
+func (x *Service) GetServiceBaseUrl() string {
+	if x != nil && x.ServiceBaseUrl != nil {
+		return *x.ServiceBaseUrl
+	}
+	return ""
 }
 
 // GetServicesRequest holds the query parameters.
@@ -1290,7 +1299,7 @@ var File_tera_core_v1_services_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_services_proto_rawDesc = "" +
 	"\n" +
-	"\x1btera/core/v1/services.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1dtera/options/v1/options.proto\"\xdc\b\n" +
+	"\x1btera/core/v1/services.proto\x12\ftera.core.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1dtera/options/v1/options.proto\"\xa0\t\n" +
 	"\aService\x12\x1d\n" +
 	"\n" +
 	"id_service\x18\x01 \x01(\x05R\tidService\x12!\n" +
@@ -1313,13 +1322,15 @@ const file_tera_core_v1_services_proto_rawDesc = "" +
 	"\x12service_has_assets\x18\x10 \x01(\bR\x10serviceHasAssets\x12*\n" +
 	"\x11service_has_tests\x18\x11 \x01(\bR\x0fserviceHasTests\x12D\n" +
 	"\rservice_roles\x18\x12 \x01(\v2\x1a.google.protobuf.ListValueH\x04R\fserviceRoles\x88\x01\x01\x12J\n" +
-	"\x10service_projects\x18\x13 \x01(\v2\x1a.google.protobuf.ListValueH\x05R\x0fserviceProjects\x88\x01\x01B\x18\n" +
+	"\x10service_projects\x18\x13 \x01(\v2\x1a.google.protobuf.ListValueH\x05R\x0fserviceProjects\x88\x01\x01\x12-\n" +
+	"\x10service_base_url\x18\x14 \x01(\tH\x06R\x0eserviceBaseUrl\x88\x01\x01B\x18\n" +
 	"\x16_service_endpoint_userB\x1f\n" +
 	"\x1d_service_endpoint_participantB\x1a\n" +
 	"\x18_service_endpoint_deviceB\x19\n" +
 	"\x17_service_default_configB\x10\n" +
 	"\x0e_service_rolesB\x13\n" +
-	"\x11_service_projects\"\x9a\x02\n" +
+	"\x11_service_projectsB\x13\n" +
+	"\x11_service_base_url\"\x9a\x02\n" +
 	"\x12GetServicesRequest\x12\x1d\n" +
 	"\n" +
 	"id_service\x18\x01 \x01(\x05R\tidService\x12\x0e\n" +
