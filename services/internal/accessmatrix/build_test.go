@@ -1,6 +1,7 @@
 package accessmatrix_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -311,6 +312,10 @@ func itemMessage(out protoreflect.MessageDescriptor, name string) protoreflect.M
 	return nil
 }
 
+// queryUUIDs names the stringSelectors entry of a write's uuid query parameter ("<path>?<name>")
+// where the name alone does not say what it identifies.
+var queryUUIDs = map[string]string{"/api/service/assets?uuid": "asset_uuid"}
+
 // writeTemplates are the templates of a gateway write route: one per wrapper of a "*" body
 // (OpenTera accepts several, e.g. {"group": …} or {"participant_group": …}), one for a query.
 func writeTemplates(r route, v *values) ([]*template, []string) {
@@ -338,8 +343,19 @@ func writeTemplates(r route, v *values) ([]*template, []string) {
 	fields := r.input.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		f := fields.Get(i)
-		if isID(string(f.Name())) && !f.IsList() {
-			t.tree[string(f.Name())] = t.idSlot(string(f.Name()), v)
+		name := string(f.Name())
+		switch {
+		case f.IsList():
+		case isID(name):
+			t.tree[name] = t.idSlot(name, v)
+		case f.Kind() == protoreflect.StringKind && len(v.strings[cmp.Or(queryUUIDs[r.path+"?"+name], name)]) > 0:
+			// A write by uuid (OpenTera's DELETE ?uuid= of assets and tests).
+			s := &slot{field: name}
+			for _, u := range v.strings[cmp.Or(queryUUIDs[r.path+"?"+name], name)] {
+				s.values = append(s.values, u)
+			}
+			t.slots = append(t.slots, s)
+			t.tree[name] = s
 		}
 	}
 	if len(t.slots) == 0 {
