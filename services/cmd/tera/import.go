@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/tera-health/tera/services/internal/fleet"
 	"github.com/tera-health/tera/services/internal/importer"
@@ -84,7 +86,10 @@ its transaction. Freeze writes on the OpenTera site first; the source is read in
 			if err := migrations.Apply(ctx, dst, log); err != nil {
 				return err
 			}
-			rep, err := importer.Run(ctx, importer.Options{Sources: sources, Target: dst, DryRun: dryRun, Progress: cmd.ErrOrStderr()})
+			progress := cmd.ErrOrStderr()
+			f, ok := progress.(*os.File)
+			bars := ok && term.IsTerminal(int(f.Fd()))
+			rep, err := importer.Run(ctx, importer.Options{Sources: sources, Target: dst, DryRun: dryRun, Progress: progress, ProgressBars: bars})
 			rep.Write(cmd.OutOrStdout())
 			if err != nil {
 				return err

@@ -79,6 +79,13 @@ func TestStores(t *testing.T) {
 			if st, err := s.Stat(ctx, "0f1e2d3c-aaaa-bbbb-cccc-000000000001"); err != nil || st.Size != 5 {
 				t.Errorf("stat after replace: %+v %v", st, err)
 			}
+			// Empty, as an OpenTera upload of an empty file.
+			if n, err := s.Put(ctx, "0f1e2d3c-aaaa-bbbb-cccc-000000000001", bytes.NewReader(nil)); err != nil || n != 0 {
+				t.Fatalf("put empty: %d %v", n, err)
+			}
+			if st, err := s.Stat(ctx, "0f1e2d3c-aaaa-bbbb-cccc-000000000001"); err != nil || st.Size != 0 {
+				t.Errorf("stat after an empty put: %+v %v", st, err)
+			}
 			if err := s.Delete(ctx, "0f1e2d3c-aaaa-bbbb-cccc-000000000001"); err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -72,10 +73,23 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// An empty stream of unknown length goes out without a Content-Length, which S3 refuses
+	// (MissingContentLength): an empty file (OpenTera accepts them) is sent with its length.
+	size := int64(-1)
+	var first [1]byte
+	n, err := io.ReadFull(r, first[:])
+	switch {
+	case errors.Is(err, io.EOF):
+		size, r = 0, bytes.NewReader(nil)
+	case err != nil:
+		return 0, fmt.Errorf("blob put %s: %w", key, err)
+	default:
+		r = io.MultiReader(bytes.NewReader(first[:n]), r)
+	}
 	// Unsigned payloads (as the AWS SDKs send over TLS): each part still carries its CRC32C
 	// checksum, which the store verifies, and no aws-chunked re-encoding of the stream is needed
 	// (some S3-compatible stores do not decode it).
-	info, err := s.c.PutObject(ctx, s.bucket, name, r, -1, minio.PutObjectOptions{
+	info, err := s.c.PutObject(ctx, s.bucket, name, r, size, minio.PutObjectOptions{
 		PartSize: s.partSize, ContentType: "application/octet-stream", DisableContentSha256: true})
 	if err != nil {
 		return 0, fmt.Errorf("blob put %s: %w", key, err)

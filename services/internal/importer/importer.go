@@ -1,10 +1,14 @@
-// Package importer copies an existing OpenTera core database into Tera's schema `core`, keeping
-// every id, uuid, password hash, TOTP secret, static token, deleted_at and version_id, so that
-// users, participants and devices in the field keep working after a site switches.
+// Package importer copies an existing OpenTera site into Tera: its core database into Tera's
+// schema `core` (and its logging, email and file-transfer databases into theirs), keeping every
+// id, uuid, password hash, TOTP secret, static token, deleted_at and version_id, so that users,
+// participants and devices in the field keep working after a site switches; and the
+// FileTransferService files directory into Tera's blob store.
 //
 // Tera keeps OpenTera's table and column names, so the import is a table-by-table COPY of the
 // columns both sides have, in foreign-key order, in one target transaction: either every row
-// lands and the verify report matches, or nothing is written.
+// lands and the verify report matches, or nothing is written. Files cannot be part of a
+// transaction: they are checked before anything is copied and copied before the commit, so a
+// refused or failed import leaves at most blobs no row names, which the next run reuses.
 package importer
 
 import (
@@ -12,13 +16,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tera-health/tera/services/internal/blob"
 )
 
 // SourceSchema is where pg_dump/OpenTera keep the tables.
@@ -35,6 +43,9 @@ type Database struct {
 	// release that has it; "" is an alembic_version table without a row (OpenTera's services
 	// create their tables without recording a revision).
 	Supported map[string]string
+	// Unversioned, when set, is the release whose database has no alembic_version table at all
+	// (FileTransferService never creates one).
+	Unversioned string
 }
 
 // Core is TeraServer's database.
@@ -75,10 +86,19 @@ type Source struct {
 
 // Options configure one import.
 type Options struct {
-	Sources  []Source
-	Target   *pgxpool.Pool // Tera's database, migrated
-	DryRun   bool          // run everything, then roll back
-	Progress io.Writer     // one line per copied table; nil for none
+	Sources []Source
+	Target  *pgxpool.Pool // Tera's database, migrated
+	DryRun  bool          // run everything, then roll back (files: checked, not copied)
+	// FilesDir is FileTransferService's files directory, Blob Tera's blob store: both are
+	// required with a Files source, whose rows name the files to copy.
+	FilesDir string
+	Blob     blob.Store
+	// Progress receives a closing line per copied table and for the files, and while one is
+	// under way a bar redrawn in place (ProgressBars: a terminal) or else a plain line every
+	// ProgressEvery (default 10 s); nil for none.
+	Progress      io.Writer
+	ProgressBars  bool
+	ProgressEvery time.Duration
 }
 
 // TableReport is one table's outcome.
@@ -112,6 +132,7 @@ type Report struct {
 	Tables    []TableReport
 	Refusals  []Refusal
 	Skipped   []string // source tables not imported
+	Files     *FilesReport
 	Committed bool
 	DryRun    bool
 	Elapsed   time.Duration
@@ -140,10 +161,11 @@ type column struct {
 
 // open is one source during the import: its snapshot and its tables' plans.
 type open struct {
-	db    Database
-	conn  *pgxpool.Conn
-	tx    pgx.Tx
-	plans []plan
+	db      Database
+	release string
+	conn    *pgxpool.Conn
+	tx      pgx.Tx
+	plans   []plan
 }
 
 // Run imports every source into Options.Target in ONE target transaction: all databases or
@@ -154,6 +176,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if len(o.Sources) == 0 {
 		return rep, errors.New("nothing to import: no source database")
 	}
+	var files *open
+	hasFiles := false
+	for _, so := range o.Sources {
+		hasFiles = hasFiles || so.DB.Name == Files.Name
+	}
+	if hasFiles != (o.FilesDir != "") || (hasFiles && o.Blob == nil) {
+		return rep, errors.New("the files database and the files directory go together, with a blob store: the rows name the files, the directory holds them")
+	}
+	pg := newProgress(o.Progress, o.ProgressBars, o.ProgressEvery)
+	defer pg.close()
 	var srcs []*open
 	defer func() {
 		for _, s := range srcs {
@@ -174,6 +206,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return rep, fmt.Errorf("open a snapshot of the OpenTera %s database: %w", so.DB.Name, err)
 		}
 		srcs = append(srcs, &open{db: so.DB, conn: conn, tx: stx})
+		if so.DB.Name == Files.Name {
+			files = srcs[len(srcs)-1]
+		}
 		if err := setSession(ctx, stx); err != nil {
 			return rep, err
 		}
@@ -181,6 +216,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return rep, err
 		}
+		srcs[len(srcs)-1].release = rel
 		rep.Versions = append(rep.Versions, so.DB.Name+": "+rel)
 	}
 
@@ -224,8 +260,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return rep, err
 		}
 		known := map[string]bool{"alembic_version": true}
+		var missing []string
 		for _, t := range s.db.Tables {
 			known[t] = true
+			if len(srcCols[t]) == 0 {
+				missing = append(missing, t)
+			}
+		}
+		if len(missing) > 0 {
+			return rep, fmt.Errorf("%w: the %s source lacks %s, which its version (%s) has: a half-created or half-restored database",
+				ErrRefused, s.db.Name, strings.Join(missing, ", "), s.release)
 		}
 		for t := range srcCols {
 			if !known[t] {
@@ -242,8 +286,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	sort.Strings(rep.Skipped)
+	if files != nil {
+		fr, refusals, err := checkFiles(ctx, files.tx, o.FilesDir)
+		rep.Files = fr
+		rep.Refusals = append(rep.Refusals, refusals...)
+		if err != nil {
+			return rep, err
+		}
+	}
 	if len(rep.Refusals) > 0 && !o.DryRun {
-		return rep, fmt.Errorf("%w: %d source rows break Tera's constraints (run with --dry-run for the list)", ErrRefused, len(rep.Refusals))
+		return rep, fmt.Errorf("%w: %d source rows cannot be imported as they are (the report lists them; --dry-run lists them without writing)", ErrRefused, len(rep.Refusals))
 	}
 	if len(rep.Refusals) > 0 {
 		// The copy would fail on the first of them; the refusals are the dry run's answer.
@@ -257,17 +309,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	for _, s := range srcs {
 		for _, p := range s.plans {
-			if !p.present {
-				continue
-			}
 			t0 := time.Now()
-			n, err := copyTable(ctx, s.conn.Conn().PgConn(), dst.Conn().PgConn(), p)
+			st := pg.begin(p.schema+"."+p.table, "rows", p.rows)
+			n, err := copyTable(ctx, s.conn.Conn().PgConn(), dst.Conn().PgConn(), p, st)
 			if err != nil {
 				return rep, err
 			}
-			if o.Progress != nil {
-				fmt.Fprintf(o.Progress, "copied %s.%s: %d rows in %s\n", p.schema, p.table, n, time.Since(t0).Round(time.Millisecond))
-			}
+			pg.end(st, fmt.Sprintf("copied %s.%s: %d rows in %s", p.schema, p.table, n, time.Since(t0).Round(time.Millisecond)))
 		}
 		for _, p := range s.plans {
 			if err := advanceSequences(ctx, s.tx, ttx, p); err != nil {
@@ -284,6 +332,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if bad := rep.Mismatches(); len(bad) > 0 {
 		return rep, fmt.Errorf("%w: verify found differences in %s", ErrRefused, strings.Join(bad, ", "))
+	}
+	// The files last, once every row is known to land: a refusal found above costs no copying.
+	// The target transaction waits for them (idle, its tables locked against other writers).
+	if files != nil && !o.DryRun {
+		if err := copyFiles(ctx, files.tx, o.FilesDir, o.Blob, rep.Files, pg); err != nil {
+			return rep, err
+		}
 	}
 	if o.DryRun {
 		rep.Elapsed = time.Since(start)
@@ -305,14 +360,12 @@ func compare(ctx context.Context, srcs []*open, ttx pgx.Tx) ([]TableReport, erro
 	for _, s := range srcs {
 		for _, p := range s.plans {
 			tr := TableReport{Database: s.db.Name, Table: p.table, Columns: p.cols, Dropped: p.dropped}
-			if p.present {
-				if tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, s.tx, SourceSchema, p); err != nil {
+			if tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, s.tx, SourceSchema, p); err != nil {
+				return out, err
+			}
+			if ttx != nil {
+				if tr.TargetRows, tr.TargetChecksum, err = checksum(ctx, ttx, p.schema, p); err != nil {
 					return out, err
-				}
-				if ttx != nil {
-					if tr.TargetRows, tr.TargetChecksum, err = checksum(ctx, ttx, p.schema, p); err != nil {
-						return out, err
-					}
 				}
 			}
 			out = append(out, tr)
@@ -332,7 +385,9 @@ func setTriggers(ctx context.Context, tx pgx.Tx, db Database, how string) error 
 
 // setSession fixes the text forms COPY and the checksums use, identically on both sides.
 func setSession(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3")
+	// A long files copy leaves the transactions idle for hours: no server timeout may end them.
+	_, err := tx.Exec(ctx, "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3; "+
+		"SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL statement_timeout = 0")
 	if err != nil {
 		return fmt.Errorf("set session formats: %w", err)
 	}
@@ -347,6 +402,9 @@ func supportedList(db Database) string {
 		}
 		vs = append(vs, fmt.Sprintf("%s (%s)", rev, rel))
 	}
+	if db.Unversioned != "" {
+		vs = append(vs, "no alembic_version table ("+db.Unversioned+")")
+	}
 	sort.Strings(vs)
 	return strings.Join(vs, ", ")
 }
@@ -355,6 +413,9 @@ func checkVersion(ctx context.Context, tx pgx.Tx, db Database) (string, error) {
 	var exists bool
 	if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", SourceSchema+".alembic_version").Scan(&exists); err != nil {
 		return "", fmt.Errorf("look for alembic_version: %w", err)
+	}
+	if !exists && db.Unversioned != "" {
+		return db.Unversioned, checkHasTables(ctx, tx, db)
 	}
 	if !exists {
 		return "", fmt.Errorf("%w: the %s source has no %s.alembic_version table: not an OpenTera %s database (supported: %s)", ErrRefused, db.Name, SourceSchema, db.Name, supportedList(db))
@@ -382,15 +443,20 @@ func checkVersion(ctx context.Context, tx pgx.Tx, db Database) (string, error) {
 		}
 		return "", fmt.Errorf("%w: OpenTera %s schema version %q is not one this importer knows; supported: %s", ErrRefused, db.Name, rev, supportedList(db))
 	}
-	// A database holding none of the tables is another product's or half-created.
+	return rel, checkHasTables(ctx, tx, db)
+}
+
+// checkHasTables refuses a database holding none of the tables: another product's, or the
+// wrong URL. (One holding some of them is refused once its tables are read.)
+func checkHasTables(ctx context.Context, tx pgx.Tx, db Database) error {
 	var have int
 	if err := tx.QueryRow(ctx, "SELECT count(*) FROM unnest($1::text[]) t WHERE to_regclass($2 || '.' || t) IS NOT NULL", db.Tables, SourceSchema).Scan(&have); err != nil {
-		return "", fmt.Errorf("look for the %s tables: %w", db.Name, err)
+		return fmt.Errorf("look for the %s tables: %w", db.Name, err)
 	}
 	if have == 0 {
-		return "", fmt.Errorf("%w: the %s source has none of OpenTera's %s tables (%s)", ErrRefused, db.Name, db.Name, strings.Join(db.Tables, ", "))
+		return fmt.Errorf("%w: the %s source has none of OpenTera's %s tables (%s)", ErrRefused, db.Name, db.Name, strings.Join(db.Tables, ", "))
 	}
-	return rel, nil
+	return nil
 }
 
 // checkEmpty refuses a target that holds any row in the imported tables: merging two sites'
@@ -442,7 +508,7 @@ type plan struct {
 	db      string
 	schema  string
 	table   string
-	present bool     // the source has the table
+	rows    int64    // in the source
 	cols    []string // copied, in the target's order
 	keys    []string // checksummed: copied columns of the same type on both sides, JSON aside
 	pk      []string
@@ -468,10 +534,21 @@ func quoteList(cols []string) string {
 }
 
 func planTable(ctx context.Context, stx, ttx pgx.Tx, db Database, table string, src, dst []column) (plan, []Refusal, error) {
-	p := plan{db: db.Name, schema: db.Schema, table: table, present: len(src) > 0}
+	p := plan{db: db.Name, schema: db.Schema, table: table}
 	qual := db.Schema + "." + table
-	if !p.present {
-		return p, nil, nil
+	srcTable := SourceSchema + "." + table
+	// pg_dump writes the data before the constraints: a dump cut short, or restored past its
+	// errors, has the tables with some of their rows and none of their keys.
+	var keyed bool
+	if err := stx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = $1::regclass AND indisprimary)", srcTable).Scan(&keyed); err != nil {
+		return p, nil, fmt.Errorf("read the primary key of the source's %s: %w", table, err)
+	}
+	if !keyed {
+		return p, nil, fmt.Errorf("%w: the %s source's %s has no primary key, which OpenTera creates with every table: "+
+			"a dump restored only in part (pg_dump writes the keys after the rows: cut short, or loaded past an error)", ErrRefused, db.Name, table)
+	}
+	if err := stx.QueryRow(ctx, "SELECT count(*) FROM "+srcTable).Scan(&p.rows); err != nil {
+		return p, nil, fmt.Errorf("count the source's %s: %w", table, err)
 	}
 	srcBy := map[string]column{}
 	for _, c := range src {
@@ -521,7 +598,6 @@ SELECT coalesce(array_agg(a.attname ORDER BY k.ord), '{}')
 	}
 
 	rowID := "concat_ws(',', " + quoteList(p.pk) + ")"
-	srcTable := SourceSchema + "." + table
 	// NOT NULL in Tera, NULL in OpenTera.
 	for _, d := range dst {
 		s, ok := srcBy[d.name]
@@ -612,7 +688,102 @@ SELECT c.relname, (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER
 			refusals = append(refusals, Refusal{db.Name, table, id, fmt.Sprintf("breaks Tera's rule %s: %s", c[0], c[1])})
 		}
 	}
-	return p, refusals, nil
+	fks, err := checkReferences(ctx, stx, ttx, db, p, rowID)
+	if err != nil {
+		return p, nil, err
+	}
+	return p, append(refusals, fks...), nil
+}
+
+// listedPerRule caps the rows listed for one broken rule: a source cut mid-table can leave
+// millions of rows pointing at nothing, and the count says as much as the list.
+const listedPerRule = 20
+
+// checkReferences runs Tera's foreign keys against the source: a row pointing at a row the
+// source lacks (a half-written source, or an OpenTera without the constraint) is listed, where
+// the copy would stop at the first with PostgreSQL's error.
+func checkReferences(ctx context.Context, stx, ttx pgx.Tx, db Database, p plan, rowID string) ([]Refusal, error) {
+	qual := db.Schema + "." + p.table
+	rows, err := ttx.Query(ctx, `
+SELECT c.conname, rn.nspname, r.relname,
+       (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(n, ord)
+          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n),
+       (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(n, ord)
+          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n)
+  FROM pg_constraint c JOIN pg_class r ON r.oid = c.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
+ WHERE c.conrelid = $1::regclass AND c.contype = 'f' ORDER BY c.conname`, qual)
+	if err != nil {
+		return nil, fmt.Errorf("read the foreign keys of %s: %w", qual, err)
+	}
+	type fk struct {
+		name, schema, table string
+		cols, refs          []string
+	}
+	fks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (fk, error) {
+		var f fk
+		return f, r.Scan(&f.name, &f.schema, &f.table, &f.cols, &f.refs)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the foreign keys of %s: %w", qual, err)
+	}
+	var out []Refusal
+	for _, f := range fks {
+		// A key into another schema or a table Tera alone has cannot be checked on this source;
+		// a key on columns the source lacks stays NULL.
+		if f.schema != db.Schema || !slices.Contains(db.Tables, f.table) || !allIn(f.cols, p.cols) {
+			continue
+		}
+		where := make([]string, 0, len(f.cols))
+		match := make([]string, 0, len(f.cols))
+		vals := make([]string, 0, len(f.cols))
+		for i, c := range f.cols {
+			col := "s." + pgx.Identifier{c}.Sanitize()
+			where = append(where, col+" IS NOT NULL")
+			match = append(match, "r."+pgx.Identifier{f.refs[i]}.Sanitize()+" = "+col)
+			vals = append(vals, col)
+		}
+		q := fmt.Sprintf(`SELECT %s, concat_ws(', ', %s), count(*) OVER () FROM %s.%s s
+ WHERE %s AND NOT EXISTS (SELECT 1 FROM %s.%s r WHERE %s) ORDER BY %s LIMIT %d`,
+			rowID, strings.Join(vals, ", "), SourceSchema, p.table, strings.Join(where, " AND "),
+			SourceSchema, pgx.Identifier{f.table}.Sanitize(), strings.Join(match, " AND "), quoteList(p.pk), listedPerRule)
+		var found [][3]string
+		err := onSource(ctx, stx, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, q)
+			if err != nil {
+				return err
+			}
+			found, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) ([3]string, error) {
+				var d [3]string
+				var n int64
+				err := r.Scan(&d[0], &d[1], &n)
+				d[2] = strconv.FormatInt(n, 10)
+				return d, err
+			})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("check %s against Tera's foreign key %s: %w", p.table, f.name, err)
+		}
+		for _, d := range found {
+			out = append(out, Refusal{db.Name, p.table, d[0], fmt.Sprintf("%s = %s points at no row of %s (%s: a half-written source?)",
+				strings.Join(f.cols, ", "), d[1], f.table, f.name)})
+		}
+		if len(found) > 0 {
+			if n, _ := strconv.ParseInt(found[0][2], 10, 64); n > int64(len(found)) {
+				out = append(out, Refusal{db.Name, p.table, "…", fmt.Sprintf("and %d more rows pointing at no row of %s (%s)", n-int64(len(found)), f.table, f.name)})
+			}
+		}
+	}
+	return out, nil
+}
+
+func allIn(cols, in []string) bool {
+	for _, c := range cols {
+		if !slices.Contains(in, c) {
+			return false
+		}
+	}
+	return true
 }
 
 // onSource runs one check of a Tera rule against the source in a savepoint. A rule on a column
@@ -645,7 +816,7 @@ func queryIDs(ctx context.Context, tx pgx.Tx, q string) ([]string, error) {
 
 // copyTable streams the table from source to target through COPY's text format: memory stays
 // flat in the row count and every type travels as PostgreSQL's own text form.
-func copyTable(ctx context.Context, src, dst *pgconn.PgConn, p plan) (int64, error) {
+func copyTable(ctx context.Context, src, dst *pgconn.PgConn, p plan, st *step) (int64, error) {
 	cols := quoteList(p.cols)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -654,7 +825,7 @@ func copyTable(ctx context.Context, src, dst *pgconn.PgConn, p plan) (int64, err
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	tag, err := dst.CopyFrom(ctx, pr, fmt.Sprintf("COPY %s.%s (%s) FROM STDIN", p.schema, p.table, cols))
+	tag, err := dst.CopyFrom(ctx, lineCounter{pr, st}, fmt.Sprintf("COPY %s.%s (%s) FROM STDIN", p.schema, p.table, cols))
 	pr.CloseWithError(errors.New("target COPY ended"))
 	srcErr := <-done
 	if srcErr != nil && err == nil {

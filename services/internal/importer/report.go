@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/dustin/go-humanize"
 )
 
 // Write prints the report: per-table counts and checksums, dropped columns, refused rows.
@@ -35,6 +37,23 @@ func (r *Report) Write(w io.Writer) {
 	}
 	if len(r.Skipped) > 0 {
 		fmt.Fprintf(w, "OpenTera tables not imported: %s\n", strings.Join(r.Skipped, ", "))
+	}
+	if f := r.Files; f != nil {
+		fmt.Fprintf(w, "files: %d in the files directory %s (%s)", f.Files, f.Dir, humanize.IBytes(uint64(f.Bytes)))
+		switch {
+		case f.Copied+f.Present > 0 || (r.Committed && f.Files == 0):
+			fmt.Fprintf(w, ": %d copied to the blob store and verified by size and sha256 (%s), %d already there (%s)\n",
+				f.Copied, humanize.IBytes(uint64(f.CopiedBytes)), f.Present, humanize.IBytes(uint64(f.PresentBytes)))
+		case r.DryRun:
+			fmt.Fprintf(w, " with the sizes their rows record: not copied (dry run)\n")
+		default:
+			fmt.Fprintf(w, ": not copied\n")
+		}
+		if f.Unreferenced == 1 {
+			fmt.Fprintf(w, "1 file in the directory belongs to no asset (an archive, a leftover): not imported\n")
+		} else if f.Unreferenced > 1 {
+			fmt.Fprintf(w, "%d files in the directory belong to no asset (archives, leftovers): not imported\n", f.Unreferenced)
+		}
 	}
 	for _, f := range r.Refusals {
 		fmt.Fprintf(w, "refused: %s.%s row %s: %s\n", f.Database, f.Table, f.Row, f.Reason)

@@ -19,10 +19,14 @@ import (
 // Dumps holds the four databases of a real OpenTera v1.3.0 server, as pg_dump wrote them.
 const Dumps = "/work/shared/opentera/dumps/"
 
-// Load loads one dump (opentera.sql, openteralogs.sql, openteraemails.sql) into a fresh
-// database with psql; it returns the database's URL and a pool on it, both gone after the test.
+// Load loads one dump (opentera.sql, openteralogs.sql, openteraemails.sql, openterafiles.sql,
+// or a file at an absolute path) into a fresh database with psql; it returns the database's
+// URL and a pool on it, both gone after the test.
 func Load(t testing.TB, file string) (string, *pgxpool.Pool) {
 	t.Helper()
+	if !filepath.IsAbs(file) {
+		file = Dumps + file
+	}
 	psql := findPsql(t)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
@@ -45,7 +49,7 @@ func Load(t testing.TB, file string) (string, *pgxpool.Pool) {
 			_ = c.Close(context.Background())
 		}
 	})
-	out, err := exec.Command(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", Dumps+file).CombinedOutput()
+	out, err := exec.Command(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", file).CombinedOutput()
 	if err != nil {
 		t.Fatalf("load %s: %v\n%s", file, err, out)
 	}
