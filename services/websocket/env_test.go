@@ -40,6 +40,8 @@ type env struct {
 	natsURL string
 	keysDir string
 	nc      *nats.Conn
+	// publicURL is the site's public URL (websocket_url's base); https://tera.test unless set.
+	publicURL string
 }
 
 func newEnv(t testing.TB) *env {
@@ -72,6 +74,9 @@ func (e *env) process(spec string) string {
 	cfg.Database.MaxConns = 6
 	cfg.NATS.URL = e.natsURL
 	cfg.PublicURL = "https://tera.test"
+	if e.publicURL != "" {
+		cfg.PublicURL = e.publicURL
+	}
 	cfg.Auth.SigningKeysDir = e.keysDir
 	targets, err := fleet.Resolve(spec)
 	if err != nil {
@@ -87,7 +92,8 @@ func (e *env) process(spec string) string {
 	go func() { done <- p.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	base := "http://" + p.Server.HTTPAddr()
-	deadline := time.Now().Add(15 * time.Second)
+	// Generous: a loaded 2-core CI machine starts every target slowly.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
