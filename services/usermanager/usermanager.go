@@ -48,6 +48,11 @@ type Service struct {
 	o     Options
 	log   *slog.Logger
 	store *presence.Store
+
+	replicasMu sync.Mutex
+	// replicas are the websocket replicas seen (heartbeat, report, first sweep) whose
+	// connections the sweep has not found gone yet.
+	replicas map[string]bool
 }
 
 // New builds the usermanager target.
@@ -58,7 +63,7 @@ func New(o Options) *Service {
 	if o.SweepInterval == 0 {
 		o.SweepInterval = presence.HeartbeatInterval
 	}
-	return &Service{o: o, log: o.Log.With("target", "usermanager"), store: presence.NewStore(o.JS)}
+	return &Service{o: o, log: o.Log.With("target", "usermanager"), store: presence.NewStore(o.JS), replicas: map[string]bool{}}
 }
 
 // Name implements server.Service.
@@ -96,8 +101,10 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 	}
 	defer workers.Wait()
-	dispatch := func(h func(*nats.Msg, presence.Conn)) nats.MsgHandler {
+	// maxWait is how long a report may wait for its worker and still be applied (0: always).
+	dispatch := func(h func(*nats.Msg, presence.Conn), maxWait time.Duration) nats.MsgHandler {
 		return func(m *nats.Msg) {
+			queued := time.Now()
 			var c presence.Conn
 			if err := json.Unmarshal(m.Data, &c); err != nil {
 				reply(m, fmt.Errorf("bad connection report: %w", err))
@@ -110,7 +117,11 @@ func (s *Service) Run(ctx context.Context) error {
 			h32 := fnv.New32a()
 			_, _ = h32.Write([]byte(c.Kind + "." + c.UUID))
 			select {
-			case shards[h32.Sum32()%reportWorkers] <- func() { h(m, c) }:
+			case shards[h32.Sum32()%reportWorkers] <- func() {
+				if maxWait == 0 || time.Since(queued) < maxWait {
+					h(m, c)
+				}
+			}:
 			case <-ctx.Done():
 				reply(m, errors.New("usermanager shutting down"))
 			}
@@ -118,8 +129,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	var subs []*nats.Subscription
 	for subj, h := range map[string]nats.MsgHandler{
-		presence.SubjectConnect:    dispatch(s.onConnect),
-		presence.SubjectDisconnect: dispatch(s.onDisconnect),
+		presence.SubjectConnect: dispatch(s.onConnect, presence.ConnectTimeout),
+		// A close is applied however late: its sender may have given up retrying.
+		presence.SubjectDisconnect: dispatch(s.onDisconnect, 0),
 	} {
 		sub, err := nc.QueueSubscribe(subj, presence.QueueUserManager, h)
 		if err != nil {
@@ -189,6 +201,7 @@ func (s *Service) onConnect(m *nats.Msg, c presence.Conn) {
 }
 
 func (s *Service) connect(ctx context.Context, c presence.Conn) error {
+	s.noteReplica(c.Replica)
 	kv, err := s.store.Presence(ctx)
 	if err != nil {
 		return err
@@ -371,22 +384,39 @@ func (s *Service) publish(c presence.Conn, online bool) error {
 
 // sweep drops the connections of websocket replicas whose heartbeat expired (killed, or cut
 // off from NATS longer than presence.ReplicaTTL), so their clients go offline by themselves.
+// Only the first pass lists every connection; later ones list the connections of the replicas
+// that died since. (Listing 10,000 connections every few seconds made the embedded NATS and
+// the garbage collector stall every delivery of the process.)
 func (s *Service) sweep(ctx context.Context) {
 	t := time.NewTicker(s.o.SweepInterval)
 	defer t.Stop()
+	full := true
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if err := s.sweepOnce(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("presence sweep", "err", err)
+		if err := s.sweepOnce(ctx, full); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("presence sweep", "err", err)
+			}
+		} else {
+			full = false
 		}
 	}
 }
 
-func (s *Service) sweepOnce(ctx context.Context) error {
+// noteReplica remembers a websocket replica that holds (or held) connections, for the sweep.
+func (s *Service) noteReplica(r string) {
+	s.replicasMu.Lock()
+	defer s.replicasMu.Unlock()
+	s.replicas[r] = true
+}
+
+// sweepOnce drops the connections of dead replicas: of every replica (full), or of the known
+// ones whose heartbeat is gone. A known replica is forgotten once it has no connection left.
+func (s *Service) sweepOnce(ctx context.Context, full bool) error {
 	replicas, err := s.store.Replicas(ctx)
 	if err != nil {
 		return err
@@ -399,40 +429,68 @@ func (s *Service) sweepOnce(ctx context.Context) error {
 	if lister != nil {
 		for k := range lister.Keys() {
 			live[k] = true
+			s.noteReplica(k)
 		}
 	}
 	kv, err := s.store.Presence(ctx)
 	if err != nil {
 		return err
 	}
-	for _, kind := range []string{presence.User, presence.Participant, presence.Device} {
-		conns, err := s.store.Conns(ctx, kind, "")
-		if err != nil {
-			return err
-		}
-		for _, c := range conns {
-			if live[c.Replica] {
-				continue
-			}
-			e, err := kv.Get(ctx, c.Key())
-			if errors.Is(err, jetstream.ErrKeyNotFound) {
-				continue
-			}
+	var conns []presence.Conn
+	if full {
+		for _, kind := range []string{presence.User, presence.Participant, presence.Device} {
+			cs, err := s.store.Conns(ctx, kind, "")
 			if err != nil {
-				return fmt.Errorf("read connection: %w", err)
-			}
-			// A replica that just started writes its heartbeat before it accepts sockets, but
-			// give a record younger than the TTL the benefit of the doubt.
-			if time.Since(e.Created()) < presence.ReplicaTTL {
-				continue
-			}
-			if err := json.Unmarshal(e.Value(), &c); err != nil {
-				return fmt.Errorf("read connection: %w", err)
-			}
-			s.log.Info("dropping connection of a dead websocket replica", "replica", c.Replica, "kind", c.Kind, "uuid", c.UUID)
-			if err := s.disconnect(ctx, c, e.Revision()); err != nil {
 				return err
 			}
+			for _, c := range cs {
+				s.noteReplica(c.Replica)
+				if !live[c.Replica] {
+					conns = append(conns, c)
+				}
+			}
+		}
+	} else {
+		s.replicasMu.Lock()
+		var dead []string
+		for r := range s.replicas {
+			if !live[r] {
+				dead = append(dead, r)
+			}
+		}
+		s.replicasMu.Unlock()
+		for _, r := range dead {
+			cs, err := s.store.ConnsOfReplica(ctx, r)
+			if err != nil {
+				return err
+			}
+			if len(cs) == 0 {
+				s.replicasMu.Lock()
+				delete(s.replicas, r)
+				s.replicasMu.Unlock()
+			}
+			conns = append(conns, cs...)
+		}
+	}
+	for _, c := range conns {
+		e, err := kv.Get(ctx, c.Key())
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read connection: %w", err)
+		}
+		// A replica that just started writes its heartbeat before it accepts sockets, but
+		// give a record younger than the TTL the benefit of the doubt.
+		if time.Since(e.Created()) < presence.ReplicaTTL {
+			continue
+		}
+		if err := json.Unmarshal(e.Value(), &c); err != nil {
+			return fmt.Errorf("read connection: %w", err)
+		}
+		s.log.Info("dropping connection of a dead websocket replica", "replica", c.Replica, "kind", c.Kind, "uuid", c.UUID)
+		if err := s.disconnect(ctx, c, e.Revision()); err != nil {
+			return err
 		}
 	}
 	return nil

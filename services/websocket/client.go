@@ -80,6 +80,11 @@ func (c *client) serve(ctx context.Context) {
 	go c.read(ctx, readDone)
 	ping := time.NewTicker(c.s.o.PingInterval)
 	defer ping.Stop()
+	// A ping waits for its pong (a round trip, long on a loaded client or network): it runs
+	// beside the writer, which would otherwise hold every frame queued meanwhile. Buffered, so
+	// a ping still waiting when the socket ends returns (on the close) without a reader.
+	pinged := make(chan error, 1)
+	pinging := false
 	for {
 		select {
 		case f := <-c.send:
@@ -90,11 +95,19 @@ func (c *client) serve(ctx context.Context) {
 				return
 			}
 		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, c.s.o.PingTimeout)
-			err := c.ws.Ping(pctx)
-			cancel()
+			if pinging {
+				continue // the ping in flight times out by itself
+			}
+			pinging = true
+			go func() {
+				pctx, cancel := context.WithTimeout(ctx, c.s.o.PingTimeout)
+				defer cancel()
+				pinged <- c.ws.Ping(pctx)
+			}()
+		case err := <-pinged:
+			pinging = false
 			if err != nil {
-				c.s.log.Debug("ping timeout", "kind", c.p.Kind, "uuid", c.p.UUID)
+				c.s.log.Debug("ping timeout", "kind", c.p.Kind, "uuid", c.p.UUID, "err", err)
 				return
 			}
 		case cmd := <-c.cmd:

@@ -22,12 +22,17 @@ type hub struct {
 	mu          sync.RWMutex
 	clients     map[*client]struct{}
 	byPrincipal map[string]map[*client]struct{}
+	// byKind holds the clients of each principal kind: a presence event is filtered over the
+	// kinds that may see it, not over every socket (10,000 participants connecting would
+	// otherwise be 10,000² filter checks, for frames that reach a few users).
+	byKind map[string]map[*client]struct{}
 	// connections counts open sockets by principal kind (user, participant, device).
 	connections *prometheus.GaugeVec
 }
 
 func newHub(s *Service) *hub {
 	h := &hub{s: s, clients: map[*client]struct{}{}, byPrincipal: map[string]map[*client]struct{}{},
+		byKind: map[string]map[*client]struct{}{presence.User: {}, presence.Participant: {}, presence.Device: {}},
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tera_websocket_connections",
 			Help: "Open websocket connections of this replica by principal kind."}, []string{"kind"})}
 	// Zero from the start, so dashboards and alerts see the series before the first client.
@@ -46,6 +51,7 @@ func (h *hub) add(c *client) {
 		h.byPrincipal[k] = map[*client]struct{}{}
 	}
 	h.byPrincipal[k][c] = struct{}{}
+	h.byKind[c.p.Kind][c] = struct{}{}
 	h.connections.WithLabelValues(c.p.Kind).Inc()
 }
 
@@ -56,6 +62,7 @@ func (h *hub) remove(c *client) {
 		h.connections.WithLabelValues(c.p.Kind).Dec()
 	}
 	delete(h.clients, c)
+	delete(h.byKind[c.p.Kind], c)
 	k := c.p.key()
 	delete(h.byPrincipal[k], c)
 	if len(h.byPrincipal[k]) == 0 {
@@ -69,6 +76,51 @@ func (h *hub) all() []*client {
 	out := make([]*client, 0, len(h.clients))
 	for c := range h.clients {
 		out = append(out, c)
+	}
+	return out
+}
+
+// audience is the clients that may see one of evs (REFERENCE §5): for presence events the kinds
+// that can access the principal and the principal's own sockets, for anything else every
+// client. The filter decides for each.
+func (h *hub) audience(evs []event) []*client {
+	var kinds [3]bool // user, participant, device
+	var own []string
+	for _, e := range evs {
+		switch m := e.msg.(type) {
+		case *eventsv1.UserEvent:
+			kinds[0] = true
+		case *eventsv1.ParticipantEvent:
+			kinds[0], kinds[2] = true, true
+			own = append(own, presence.Participant+"."+m.ParticipantUuid)
+		case *eventsv1.DeviceEvent:
+			kinds[0], kinds[1] = true, true
+			own = append(own, presence.Device+"."+m.DeviceUuid)
+		case *eventsv1.ArchiveEvent:
+			own = append(own, presence.User+"."+m.OwnerUuid, presence.Participant+"."+m.OwnerUuid, presence.Device+"."+m.OwnerUuid)
+		default:
+			return h.all()
+		}
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	seen := map[*client]struct{}{}
+	var out []*client
+	add := func(set map[*client]struct{}) {
+		for c := range set {
+			if _, dup := seen[c]; !dup {
+				seen[c] = struct{}{}
+				out = append(out, c)
+			}
+		}
+	}
+	for i, k := range []string{presence.User, presence.Participant, presence.Device} {
+		if kinds[i] {
+			add(h.byKind[k])
+		}
+	}
+	for _, k := range own {
+		add(h.byPrincipal[k])
 	}
 	return out
 }
@@ -100,7 +152,7 @@ func (h *hub) closeAll(code websocket.StatusCode, reason string) {
 // drop them).
 func (h *hub) reportAll(ctx context.Context) {
 	for _, c := range h.all() {
-		if err := h.s.report(ctx, presence.SubjectConnect, c.conn); err != nil {
+		if err := h.s.reportOnce(ctx, presence.SubjectConnect, c.conn, presence.ConnectTimeout); err != nil {
 			h.s.log.Warn("connection not reported again", "conn", c.conn.Key(), "err", err)
 		}
 	}
@@ -162,7 +214,7 @@ func (h *hub) broadcast(data []byte) {
 		h.s.log.Debug("event dropped", "err", err)
 		return
 	}
-	h.deliver(te, evs, h.all())
+	h.deliver(te, evs, h.audience(evs))
 }
 
 // direct handles tera.client.<kind>.<uuid>: a disconnect command, or events for that client

@@ -61,6 +61,7 @@ type Service struct {
 	access   *accessCache
 	runCtx   context.Context
 	started  chan struct{}
+	reports  chan struct{} // slots of reportsInFlight
 	handlers sync.WaitGroup
 }
 
@@ -85,7 +86,7 @@ func New(o Options) *Service {
 		o.SendQueue = 64
 	}
 	s := &Service{o: o, log: o.Log.With("target", "websocket", "replica", o.Replica), store: presence.NewStore(o.JS),
-		started: make(chan struct{})}
+		started: make(chan struct{}), reports: make(chan struct{}, reportsInFlight)}
 	s.access = newAccessCache(o.DB, o.AccessTTL, s.log)
 	s.hub = newHub(s)
 	if o.Metrics != nil {
@@ -337,15 +338,36 @@ func (s *Service) report(ctx context.Context, subject string, c presence.Conn) e
 	return nil
 }
 
-// reportConnect reports an open, retrying (the report is idempotent) for up to a minute while
-// usermanager is slow or restarting.
+// reportsInFlight bounds the reports a replica has waiting for usermanager. Past what
+// usermanager applies per second, more in flight only wait in its queues until they time out
+// and are sent again: 10,000 sockets opened at once on a loaded machine then had their reports
+// time out over and over and were closed, though each would have been applied in its turn.
+const reportsInFlight = 256
+
+// reportAttempts is how many times a report is sent before it is given up on (about a minute
+// of usermanager not answering a connect report).
+const reportAttempts = 6
+
+// reportOnce sends one report when a slot is free (waiting for it is not counted against the
+// report's timeout).
+func (s *Service) reportOnce(ctx context.Context, subject string, c presence.Conn, timeout time.Duration) error {
+	select {
+	case s.reports <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.reports }()
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return s.report(rctx, subject, c)
+}
+
+// reportConnect reports an open, retrying (the report is idempotent) while usermanager is slow
+// or restarting, up to reportAttempts times.
 func (s *Service) reportConnect(ctx context.Context, c presence.Conn) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := s.report(rctx, presence.SubjectConnect, c)
-		cancel()
-		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+	for attempt := 1; ; attempt++ {
+		err := s.reportOnce(ctx, presence.SubjectConnect, c, presence.ConnectTimeout)
+		if err == nil || ctx.Err() != nil || attempt == reportAttempts {
 			return err
 		}
 		select {
@@ -358,17 +380,24 @@ func (s *Service) reportConnect(ctx context.Context, c presence.Conn) error {
 
 // reportRetry reports a close until usermanager answers (bounded): a lost disconnect would leave
 // the client online until the replica's heartbeat expires. While the replica shuts down it tries
-// once: its heartbeat key goes with it, so usermanager sweeps what was not reported.
+// once, without waiting for a slot: its heartbeat key goes with it, so usermanager sweeps what
+// was not reported.
 func (s *Service) reportRetry(c presence.Conn) {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := s.report(ctx, presence.SubjectDisconnect, c)
-		cancel()
+	const timeout = 5 * time.Second
+	for attempt := 1; ; attempt++ {
+		err := s.reportOnce(s.runCtx, presence.SubjectDisconnect, c, timeout)
 		if err == nil {
 			return
 		}
-		if time.Now().After(deadline) || s.runCtx.Err() != nil {
+		if s.runCtx.Err() != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err = s.report(ctx, presence.SubjectDisconnect, c)
+			cancel()
+		}
+		if err == nil {
+			return
+		}
+		if attempt == reportAttempts || s.runCtx.Err() != nil {
 			s.log.Warn("disconnect not reported; usermanager will drop it with this replica", "conn", c.Key(), "err", err)
 			return
 		}

@@ -49,6 +49,11 @@ const (
 
 	HeartbeatInterval = 5 * time.Second
 	ReplicaTTL        = 15 * time.Second
+
+	// ConnectTimeout is how long a websocket replica waits for the answer to a connect report
+	// before sending it again; usermanager skips a report that waited longer in its queue (its
+	// sender has retried: applying both would double the work of an overloaded usermanager).
+	ConnectTimeout = 10 * time.Second
 )
 
 // Kinds of principal, as they appear in subjects, keys and /wss paths.
@@ -172,6 +177,21 @@ func (s *Store) Conns(ctx context.Context, kind, uuid string) ([]Conn, error) {
 		filter = "conn." + kind + "." + uuid + ".>"
 	}
 	keys, err := s.keys(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Conn, 0, len(keys))
+	for _, k := range keys {
+		if c, ok := ParseConnKey(k); ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// ConnsOfReplica lists the live connections a websocket replica reported.
+func (s *Store) ConnsOfReplica(ctx context.Context, replica string) ([]Conn, error) {
+	keys, err := s.keys(ctx, "conn.*.*."+replica+".*")
 	if err != nil {
 		return nil, err
 	}
