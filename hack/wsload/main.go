@@ -10,6 +10,8 @@
 // websocket and usermanager targets, not logins. Each event is a StopSessionEvent (every client
 // may see it) carrying its publish time: -mode direct sends each to one connected participant's sockets,
 // in turn (tera.client.participant.<uuid>), -mode broadcast to every socket (tera.session.<id>.stop).
+// The same events read by a plain NATS subscriber of the driver give the floor: what the
+// machine alone costs any reader at that moment, to read the websocket path's share against.
 package main
 
 import (
@@ -54,12 +56,36 @@ func main() {
 
 type stats struct {
 	mu        sync.Mutex
-	latencies []time.Duration
+	latencies []sample
 	received  atomic.Int64
 	open      atomic.Int64
 }
 
-var sentRe = regexp.MustCompile(`"sessionUuid": "wsload-(\d+)"`)
+// sample is one frame's latency and when its event was published (unix ns).
+type sample struct {
+	at int64
+	d  time.Duration
+}
+
+func (st *stats) record(sentNS int64, now time.Time) {
+	st.received.Add(1)
+	st.mu.Lock()
+	st.latencies = append(st.latencies, sample{sentNS, now.Sub(time.Unix(0, sentNS))})
+	st.mu.Unlock()
+}
+
+func (st *stats) reset() {
+	st.received.Store(0)
+	st.mu.Lock()
+	st.latencies = st.latencies[:0]
+	st.mu.Unlock()
+}
+
+var (
+	sentRe = regexp.MustCompile(`"sessionUuid": "wsload-(\d+)"`)
+	// wireRe finds the publish time in an event's protobuf bytes (the floor subscriber).
+	wireRe = regexp.MustCompile(`wsload-(\d+)`)
+)
 
 func run(base, natsURL, user string, n, dialers, rate int, dur time.Duration, mode string) error {
 	if mode != "direct" && mode != "broadcast" {
@@ -149,11 +175,33 @@ func run(base, natsURL, user string, n, dialers, rate int, dur time.Duration, mo
 			(after["go_goroutines"]-before["go_goroutines"])/float64(held))
 	}
 
-	// Publish at a fixed rate, paced per millisecond tick.
-	st.received.Store(0)
-	st.mu.Lock()
-	st.latencies = st.latencies[:0]
-	st.mu.Unlock()
+	// The floor: the same events read by a plain NATS subscriber of this process. Its latency is
+	// what the machine (scheduling, NATS) gives any reader; the websocket path adds to it.
+	floor := &stats{}
+	fnc, err := nats.Connect(natsURL)
+	if err != nil {
+		return err
+	}
+	defer fnc.Close()
+	floorSubject := "tera.session.wsload.stop"
+	if mode == "direct" {
+		floorSubject = "tera.client.participant.>"
+	}
+	fsub, err := fnc.Subscribe(floorSubject, func(m *nats.Msg) {
+		now := time.Now()
+		if x := wireRe.FindSubmatch(m.Data); x != nil {
+			ns, _ := strconv.ParseInt(string(x[1]), 10, 64)
+			floor.record(ns, now)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	_ = fsub.SetPendingLimits(-1, -1)
+	_ = fnc.Flush()
+
+	// Publish at a fixed rate, paced per 10 ms tick.
+	st.reset()
 	var expected int64
 	var connected []int // participants holding at least one socket
 	for i, k := range socketsOf {
@@ -194,21 +242,59 @@ func run(base, natsURL, user string, n, dialers, rate int, dur time.Duration, mo
 	for st.received.Load() < expected && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	st.mu.Lock()
-	lat := slices.Clone(st.latencies)
-	st.mu.Unlock()
-	slices.Sort(lat)
+	for floor.received.Load() < int64(sent) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
 	fmt.Printf("published %d events in %v (%.0f/s, mode %s); frames expected %d, received %d (%.0f frames/s)\n",
 		sent, elapsed.Round(time.Millisecond), float64(sent)/elapsed.Seconds(), mode, expected, st.received.Load(),
 		float64(st.received.Load())/elapsed.Seconds())
-	if len(lat) > 0 {
-		fmt.Printf("event→client latency: p50 %v  p99 %v  max %v\n", pct(lat, 50), pct(lat, 99), lat[len(lat)-1])
-	}
+	report("event→client latency", st, pubStart)
+	report("floor, event→plain NATS subscriber of the driver", floor, pubStart)
 	fmt.Printf("clients still open: %d of %d\n", st.open.Load(), held)
 	for _, c := range conns {
 		_ = c.Close(websocket.StatusNormalClosure, "")
 	}
 	return nil
+}
+
+// report prints p50/p99/max of the samples, and the worst seconds of the run by p99 (a tail
+// from a stall shows as one or two bad seconds, a steady tail as all of them).
+func report(what string, st *stats, start time.Time) {
+	st.mu.Lock()
+	samples := slices.Clone(st.latencies)
+	st.mu.Unlock()
+	if len(samples) == 0 {
+		fmt.Printf("%s: no samples\n", what)
+		return
+	}
+	all := make([]time.Duration, len(samples))
+	bySecond := map[int64][]time.Duration{}
+	for i, x := range samples {
+		all[i] = x.d
+		sec := (x.at - start.UnixNano()) / int64(time.Second)
+		bySecond[sec] = append(bySecond[sec], x.d)
+	}
+	slices.Sort(all)
+	fmt.Printf("%s: p50 %v  p99 %v  p99.9 %v  max %v\n", what, pct(all, 50), pct(all, 99), pct10(all, 999), all[len(all)-1])
+	type secP99 struct {
+		sec int64
+		p99 time.Duration
+	}
+	var secs []secP99
+	for sec, l := range bySecond {
+		slices.Sort(l)
+		secs = append(secs, secP99{sec, pct(l, 99)})
+	}
+	slices.SortFunc(secs, func(a, b secP99) int { return int(b.p99 - a.p99) })
+	var worst []string
+	for _, x := range secs[:min(5, len(secs))] {
+		worst = append(worst, fmt.Sprintf("s%d %v", x.sec, x.p99))
+	}
+	fmt.Printf("  worst seconds by p99: %s\n", strings.Join(worst, ", "))
+}
+
+func pct10(l []time.Duration, permille int) time.Duration {
+	return l[min(len(l)-1, len(l)*permille/1000)].Round(10 * time.Microsecond)
 }
 
 func pct(l []time.Duration, p int) time.Duration {
@@ -267,10 +353,7 @@ func connect(ctx context.Context, keys jetstream.KeyValue, base, participant str
 				continue // presence events
 			}
 			ns, _ := strconv.ParseInt(string(m[1]), 10, 64)
-			st.received.Add(1)
-			st.mu.Lock()
-			st.latencies = append(st.latencies, now.Sub(time.Unix(0, ns)))
-			st.mu.Unlock()
+			st.record(ns, now)
 		}
 	}()
 	return c, nil
