@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
@@ -180,7 +181,7 @@ func TestStatsAPI(t *testing.T) {
 		"participants_groups_count": 2, "devices_total_count": 2})
 	check("user3", "id_site=1", map[string]float64{"projects_count": 1, "participants_total_count": 3, "participants_groups_count": 1})
 	check("admin", "id_participant=1", map[string]float64{"sessions_total_count": 28, "assets_total_count": 7, "tests_total_count": 0})
-	check("admin", "id_project=1", map[string]float64{"participants_total_count": 3, "devices_total_count": 2, "sessions_total_count": 0})
+	check("admin", "id_project=1", map[string]float64{"participants_total_count": 3, "devices_total_count": 2})
 	check("admin", "id_group=1", map[string]float64{"participants_total_count": 1})
 	check("admin", "id_user_group=1", map[string]float64{"users_total_count": 1, "users_enabled_count": 1, "projects_total_count": 2,
 		"projects_admin_count": 0, "sites_total_count": 0})
@@ -205,4 +206,69 @@ func TestStatsAPI(t *testing.T) {
 	e.expect(400, "admin", "GET", "/api/user/stats", nil)
 	e.expect(400, "admin", "GET", "/api/user/stats?with_participants=true", nil)
 	e.expect(400, "admin", "GET", "/api/user/stats?id_site=x", nil)
+}
+
+// A site's and a project's session counts are kept by triggers (migration 00020): they follow
+// sessions created, re-invited and deleted through the API and a participant's move to another
+// project, and always equal OpenTera's sum over the participants' live session links.
+func TestStatsSessionCountsFollowWrites(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	stat := func(q string) float64 {
+		t.Helper()
+		var out map[string]any
+		st, body := e.do("admin", "GET", "/api/user/stats?"+q, nil)
+		if st != 200 || json.Unmarshal(body, &out) != nil {
+			t.Fatalf("?%s: %d %s", q, st, body)
+		}
+		return out["sessions_total_count"].(float64)
+	}
+	// OpenTera's count: every live link of the object's live participants.
+	direct := func(where string, id int) float64 {
+		t.Helper()
+		var n int
+		if err := e.db.QueryRow(ctx, `SELECT count(*) FROM core.t_sessions_participants sp
+			JOIN core.t_participants pa ON pa.id_participant = sp.id_participant AND pa.deleted_at IS NULL
+			JOIN core.t_projects p ON p.id_project = pa.id_project
+			WHERE sp.deleted_at IS NULL AND `+where+` = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return float64(n)
+	}
+	agree := func(when string) {
+		t.Helper()
+		for _, c := range []struct {
+			q, where string
+			id       int
+		}{{"id_site=1", "p.id_site", 1}, {"id_project=1", "p.id_project", 1}, {"id_project=2", "p.id_project", 2}} {
+			if got, want := stat(c.q), direct(c.where, c.id); got != want {
+				t.Errorf("%s: ?%s sessions_total_count = %v, want %v", when, c.q, got, want)
+			}
+		}
+	}
+	agree("fixture")
+	if stat("id_project=1") == 0 {
+		t.Fatal("project 1 of the fixture has sessions")
+	}
+	before := stat("id_site=1")
+	ses := int(e.post("admin", "/api/user/sessions", map[string]any{"session": map[string]any{"id_session": 0, "id_session_type": 1,
+		"session_name": "Counted", "session_status": 0, "session_participants_ids": []int{1, 2}}})["id_session"].(float64))
+	agree("after a session with two participants")
+	if got := stat("id_site=1"); got != before+2 {
+		t.Errorf("site count %v after one session of two participants, was %v", got, before)
+	}
+	e.post("admin", "/api/user/sessions", map[string]any{"session": map[string]any{"id_session": ses, "session_participants_ids": []int{2}}})
+	agree("after removing an invitee")
+	// Project 2 is the fixture's other project of site 1.
+	e.post("admin", "/api/user/participants", map[string]any{"participant": map[string]any{"id_participant": 2, "id_project": 2}})
+	agree("after participant 2 moved to project 2")
+	e.expect(200, "admin", "DELETE", "/api/user/sessions?id="+itoa(ses), nil)
+	agree("after the session's deletion")
+	var stored, recounted int64
+	if err := e.db.QueryRow(ctx, `SELECT coalesce(sum(sessions), 0) FROM core.t_project_session_counts`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.QueryRow(ctx, `SELECT core.recount_project_sessions(); SELECT coalesce(sum(sessions), 0) FROM core.t_project_session_counts`).Scan(&recounted); err == nil && stored != recounted {
+		t.Errorf("kept sums total %d, a recount %d", stored, recounted)
+	}
 }

@@ -46,6 +46,8 @@ type Database struct {
 	// Unversioned, when set, is the release whose database has no alembic_version table at all
 	// (FileTransferService never creates one).
 	Unversioned string
+	// Derive rebuilds what Tera's triggers derive from these tables, which are off for the copy.
+	Derive []string
 }
 
 // Core is TeraServer's database.
@@ -62,6 +64,7 @@ var Core = Database{
 		"t_assets", "t_tests_types", "t_tests_types_sites", "t_tests_types_projects", "t_tests", "t_tests_invitations",
 	},
 	Supported: map[string]string{"6b9c4707d8ef": "OpenTera v1.3.0"},
+	Derive:    []string{"SELECT core.recount_project_sessions()"},
 }
 
 // Logs is LoggingService's database.
@@ -324,6 +327,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		if err := setTriggers(ctx, ttx, s.db, "ENABLE"); err != nil {
 			return rep, err
+		}
+		for _, q := range s.db.Derive {
+			if _, err := ttx.Exec(ctx, q); err != nil {
+				return rep, fmt.Errorf("derive %s data (%s): %w", s.db.Name, q, err)
+			}
 		}
 	}
 	// Verify before commit: a difference rolls everything back.

@@ -25,7 +25,8 @@ const (
 )
 
 // The statistics of OpenTera's UserQueryStats, one statement per object, each answering one
-// JSON object with OpenTera's keys. Counts go through the caller's access where OpenTera's do
+// JSON object with OpenTera's keys. A site's and a project's session counts are the per-project
+// sums kept by migration 00020's triggers. Counts go through the caller's access where OpenTera's do
 // (the users, projects and participants it may see); the object itself is checked by the
 // caller of Stats. @parts adds the participants list, @warn the warnings (sites only).
 const (
@@ -87,7 +88,7 @@ var statsQueries = map[StatsSelector]string{
 	  'projects_count', (SELECT count(*) FROM pr),
 	  'participants_groups_count', (SELECT count(*) FROM core.t_participants_groups g WHERE g.id_project IN (SELECT id_project FROM pr) AND g.deleted_at IS NULL),
 	  'participants_total_count', (SELECT count(*) FROM pa), 'participants_enabled_count', (SELECT count(*) FROM pa WHERE participant_enabled),
-	  'sessions_total_count', (SELECT count(*) FROM core.t_sessions_participants sp WHERE sp.id_participant IN (SELECT id_participant FROM pa) AND sp.deleted_at IS NULL),
+	  'sessions_total_count', (SELECT coalesce(sum(c.sessions), 0) FROM core.t_project_session_counts c WHERE c.id_project IN (SELECT id_project FROM pr)),
 	  'devices_total_count', (SELECT count(*) FROM core.t_devices_sites ds WHERE ds.id_site = @id AND ds.deleted_at IS NULL))`,
 
 	StatsOfProject: `WITH us AS (SELECT u.user_enabled FROM core.t_users u
@@ -101,7 +102,7 @@ var statsQueries = map[StatsSelector]string{
 	  'participants_groups_count', (SELECT count(*) FROM core.t_participants_groups g WHERE g.id_project = @id AND g.deleted_at IS NULL),
 	  'participants_total_count', (SELECT count(*) FROM pa), 'participants_enabled_count', (SELECT count(*) FROM pa WHERE participant_enabled),
 	  'devices_total_count', (SELECT count(*) FROM dv), 'devices_enabled_count', (SELECT count(*) FROM dv WHERE device_enabled),
-	  'sessions_total_count', 0)`,
+	  'sessions_total_count', (SELECT coalesce(sum(c.sessions), 0) FROM core.t_project_session_counts c WHERE c.id_project = @id))`,
 
 	StatsOfGroup: `WITH pa AS (SELECT pa.id_participant, pa.participant_enabled FROM core.t_participants pa
 	    WHERE pa.id_participant_group = @id AND pa.deleted_at IS NULL
