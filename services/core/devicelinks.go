@@ -80,26 +80,15 @@ type deviceSites struct {
 }
 
 func (s *deviceSites) GetDeviceSites(ctx context.Context, r *corev1.GetDeviceSitesRequest) (*corev1.GetDeviceSitesResponse, error) {
-	m := caller(ctx)
-	full := r.List == nil
-	var q *store.LinkQuery
-	var err error
-	switch {
-	case r.IdDevice != 0:
-		q, err = s.visible(ctx, m, access.Devices, r.IdDevice, store.LinkQuery{A: store.OneID("sel", r.IdDevice), B: m.acc.Sites(),
-			Others: when(r.WithSites, m.acc.Sites())})
-	case r.IdSite != 0:
-		q, err = s.visible(ctx, m, access.Sites, r.IdSite, store.LinkQuery{B: store.OneID("sel", r.IdSite), ByA: true,
-			Others: when(r.WithDevices, m.acc.Devices()), OthersOnA: true})
-	}
-	if q != nil && full {
-		q.Available = m.acc.Participants()
-	}
-	rows, err := s.listLinks(ctx, store.DeviceSites, err, r.IdDevice != 0 || r.IdSite != 0 || r.GetList() || r.WithDevices || r.WithSites, q)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.GetDeviceSitesResponse{DeviceSites: mapLinks(rows, func(l store.LinkRow) *corev1.DeviceSite { return deviceSiteItem(l, !full) })}, nil
+	m, list := caller(ctx), r.List != nil
+	available := when(!list, m.acc.Participants())
+	items, err := selectLinks(ctx, s.Service, store.DeviceSites, r.GetList() || r.WithDevices || r.WithSites,
+		func(l store.LinkRow) *corev1.DeviceSite { return deviceSiteItem(l, list) },
+		linkSelector{r.IdDevice, access.Devices, store.LinkQuery{A: store.OneID("sel", r.IdDevice), B: m.acc.Sites(),
+			Others: when(r.WithSites, m.acc.Sites()), Available: available}},
+		linkSelector{r.IdSite, access.Sites, store.LinkQuery{B: store.OneID("sel", r.IdSite), ByA: true,
+			Others: when(r.WithDevices, m.acc.Devices()), OthersOnA: true, Available: available}})
+	return &corev1.GetDeviceSitesResponse{DeviceSites: items}, err
 }
 
 func deviceSiteItem(l store.LinkRow, list bool) *corev1.DeviceSite {
@@ -109,11 +98,9 @@ func deviceSiteItem(l store.LinkRow, list bool) *corev1.DeviceSite {
 }
 
 func (s *deviceSites) PostDeviceSites(ctx context.Context, r *corev1.PostDeviceSitesRequest) (*corev1.PostDeviceSitesResponse, error) {
-	rows, err := s.postLinks(ctx, deviceSitesSpec, []*structpb.Struct{r.Device, r.Site}, r.DeviceSite)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostDeviceSitesResponse{DeviceSites: mapLinks(rows, func(l store.LinkRow) *corev1.DeviceSite { return deviceSiteItem(l, true) })}, nil
+	items, err := postLinkItems(ctx, s.Service, deviceSitesSpec, []*structpb.Struct{r.Device, r.Site}, r.DeviceSite,
+		func(l store.LinkRow) *corev1.DeviceSite { return deviceSiteItem(l, true) })
+	return &corev1.PostDeviceSitesResponse{DeviceSites: items}, err
 }
 
 func (s *deviceSites) DeleteDeviceSite(ctx context.Context, r *corev1.DeleteDeviceSiteRequest) (*corev1.DeleteDeviceSiteResponse, error) {
@@ -132,27 +119,15 @@ const devicesOfProjectSite = `SELECT ds.id_device AS id FROM core.t_devices_site
 	JOIN core.t_projects p ON p.id_site = ds.id_site WHERE p.id_project = @sel AND ds.deleted_at IS NULL`
 
 func (s *deviceProjects) GetDeviceProjects(ctx context.Context, r *corev1.GetDeviceProjectsRequest) (*corev1.GetDeviceProjectsResponse, error) {
-	m := caller(ctx)
-	full := r.List == nil
-	var q *store.LinkQuery
-	var err error
-	switch {
-	case r.IdDevice != 0:
-		q, err = s.visible(ctx, m, access.Devices, r.IdDevice, store.LinkQuery{A: store.OneID("sel", r.IdDevice), B: m.acc.Projects(),
-			Others: when(r.WithProjects, m.acc.Projects())})
-	case r.IdProject != 0:
-		q, err = s.visible(ctx, m, access.Projects, r.IdProject, store.LinkQuery{A: m.acc.Devices(), B: store.OneID("sel", r.IdProject),
-			ByA: true, Others: when(r.WithDevices, store.Fragment(devicesOfProjectSite, sel(r.IdProject))), OthersOnA: true})
-	}
-	if q != nil && full {
-		q.Available, q.Sites = m.acc.Participants(), r.WithSites
-	}
-	rows, err := s.listLinks(ctx, store.DeviceProjects, err,
-		r.IdDevice != 0 || r.IdProject != 0 || r.GetList() || r.WithProjects || r.WithDevices || r.WithSites, q)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.GetDeviceProjectsResponse{DeviceProjects: mapLinks(rows, func(l store.LinkRow) *corev1.DeviceProject { return deviceProjectItem(l, !full, r.WithSites) })}, nil
+	m, list := caller(ctx), r.List != nil
+	available, sites := when(!list, m.acc.Participants()), r.WithSites && !list
+	items, err := selectLinks(ctx, s.Service, store.DeviceProjects, r.GetList() || r.WithProjects || r.WithDevices || r.WithSites,
+		func(l store.LinkRow) *corev1.DeviceProject { return deviceProjectItem(l, list, r.WithSites) },
+		linkSelector{r.IdDevice, access.Devices, store.LinkQuery{A: store.OneID("sel", r.IdDevice), B: m.acc.Projects(),
+			Others: when(r.WithProjects, m.acc.Projects()), Available: available, Sites: sites}},
+		linkSelector{r.IdProject, access.Projects, store.LinkQuery{A: m.acc.Devices(), B: store.OneID("sel", r.IdProject), ByA: true,
+			Others: when(r.WithDevices, store.Fragment(devicesOfProjectSite, sel(r.IdProject))), OthersOnA: true, Available: available, Sites: sites}})
+	return &corev1.GetDeviceProjectsResponse{DeviceProjects: items}, err
 }
 
 func deviceProjectItem(l store.LinkRow, list, sites bool) *corev1.DeviceProject {
@@ -165,11 +140,9 @@ func deviceProjectItem(l store.LinkRow, list, sites bool) *corev1.DeviceProject 
 }
 
 func (s *deviceProjects) PostDeviceProjects(ctx context.Context, r *corev1.PostDeviceProjectsRequest) (*corev1.PostDeviceProjectsResponse, error) {
-	rows, err := s.postLinks(ctx, deviceProjectsSpec, []*structpb.Struct{r.Device, r.Project}, r.DeviceProject)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostDeviceProjectsResponse{DeviceProjects: mapLinks(rows, func(l store.LinkRow) *corev1.DeviceProject { return deviceProjectItem(l, true, false) })}, nil
+	items, err := postLinkItems(ctx, s.Service, deviceProjectsSpec, []*structpb.Struct{r.Device, r.Project}, r.DeviceProject,
+		func(l store.LinkRow) *corev1.DeviceProject { return deviceProjectItem(l, true, false) })
+	return &corev1.PostDeviceProjectsResponse{DeviceProjects: items}, err
 }
 
 func (s *deviceProjects) DeleteDeviceProject(ctx context.Context, r *corev1.DeleteDeviceProjectRequest) (*corev1.DeleteDeviceProjectResponse, error) {
@@ -193,26 +166,19 @@ const (
 
 func (s *deviceParticipants) GetDeviceParticipantLinks(ctx context.Context, r *corev1.GetDeviceParticipantLinksRequest) (*corev1.GetDeviceParticipantLinksResponse, error) {
 	m := caller(ctx)
-	var q *store.LinkQuery
-	var err error
-	switch {
-	case r.IdDevice != 0:
-		q, err = s.visible(ctx, m, access.Devices, r.IdDevice, store.LinkQuery{A: store.OneID("sel", r.IdDevice), B: m.acc.Participants(), ByA: true})
-	case r.IdParticipant != 0:
-		byType := store.LinkQuery{B: store.OneID("part", r.IdParticipant)}
-		if r.IdDeviceType != 0 {
-			byType.A = store.Fragment(devicesOfType, sel(r.IdDeviceType))
-		}
-		q, err = s.visible(ctx, m, access.Participants, r.IdParticipant, byType)
-	case r.IdSite != 0:
-		q, err = s.visible(ctx, m, access.Sites, r.IdSite, store.LinkQuery{A: store.Fragment(devicesOfSite, sel(r.IdSite)),
-			B: store.Fragment(participantsOfSite, sel(r.IdSite)), ByA: true})
+	byType := store.LinkQuery{B: store.OneID("part", r.IdParticipant)}
+	if r.IdDeviceType != 0 {
+		byType.A = store.Fragment(devicesOfType, sel(r.IdDeviceType))
 	}
-	rows, err := s.listLinks(ctx, store.DeviceParticipants, err, r.IdDevice != 0 || r.IdParticipant != 0 || r.IdSite != 0 || r.IdDeviceType != 0 || r.GetList(), q)
+	rows, err := selectLinks(ctx, s.Service, store.DeviceParticipants, r.IdDeviceType != 0 || r.GetList(), func(l store.LinkRow) store.LinkRow { return l },
+		linkSelector{r.IdDevice, access.Devices, store.LinkQuery{A: store.OneID("sel", r.IdDevice), B: m.acc.Participants(), ByA: true}},
+		linkSelector{r.IdParticipant, access.Participants, byType},
+		linkSelector{r.IdSite, access.Sites, store.LinkQuery{A: store.Fragment(devicesOfSite, sel(r.IdSite)),
+			B: store.Fragment(participantsOfSite, sel(r.IdSite)), ByA: true}})
 	if err != nil {
 		return nil, err
 	}
-	return &corev1.GetDeviceParticipantLinksResponse{DeviceParticipants: s.deviceParticipantItems(ctx, m, rows, r.List != nil, true)}, err
+	return &corev1.GetDeviceParticipantLinksResponse{DeviceParticipants: s.deviceParticipantItems(ctx, m, rows, r.List != nil, true)}, nil
 }
 
 // deviceParticipantItems maps links; unless list, with names and, when withDevice, each device

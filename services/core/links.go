@@ -292,6 +292,36 @@ func (s *Service) removeLink(ctx context.Context, sp *linkEndpoint, id *int32) e
 	})
 }
 
+// linkSelector is one selector of a link GET: when id is set, the caller must see the object o
+// of that id (else OpenTera's empty list), and q lists its links.
+type linkSelector struct {
+	id int32
+	o  access.Object
+	q  store.LinkQuery
+}
+
+// selectLinks lists, mapped by item, the links of the first selector set (OpenTera's order of
+// precedence); flags says whether a parameter other than the selectors is set (none at all: 400).
+func selectLinks[T any](ctx context.Context, s *Service, l store.Link, flags bool, item func(store.LinkRow) T, sels ...linkSelector) ([]T, error) {
+	var q *store.LinkQuery
+	var err error
+	for _, sl := range sels {
+		if sl.id != 0 {
+			q, err = s.visible(ctx, caller(ctx), sl.o, sl.id, sl.q)
+			flags = true
+			break
+		}
+	}
+	rows, err := s.listLinks(ctx, l, err, flags, q)
+	return mapLinks(rows, item), err
+}
+
+// postLinkItems runs a POST of a link endpoint and maps the links it answers.
+func postLinkItems[T any](ctx context.Context, s *Service, sp *linkEndpoint, wrappers []*structpb.Struct, add *structpb.Value, item func(store.LinkRow) T) ([]T, error) {
+	rows, err := s.postLinks(ctx, sp, wrappers, add)
+	return mapLinks(rows, item), err
+}
+
 // listLinks lists links; a zero selector list (no parameter set) is OpenTera's 400.
 // err is the selector's access check.
 func (s *Service) listLinks(ctx context.Context, l store.Link, err error, any bool, q *store.LinkQuery) ([]store.LinkRow, error) {

@@ -84,24 +84,16 @@ type sessionTypeSites struct {
 }
 
 func (s *sessionTypeSites) GetSessionTypeSites(ctx context.Context, r *corev1.GetSessionTypeSitesRequest) (*corev1.GetSessionTypeSitesResponse, error) {
-	m := caller(ctx)
-	var q *store.LinkQuery
-	var err error
-	switch {
-	case r.IdSessionType != 0:
-		q, err = s.visible(ctx, m, access.SessionTypes, r.IdSessionType, store.LinkQuery{A: store.OneID("sel", r.IdSessionType),
-			B: m.acc.Sites(), Others: when(r.WithSites, m.acc.Sites())})
-	case r.IdSite != 0:
-		// Other types: those the caller sees (OpenTera lists every type of its sites, SERVICE types
-		// of services it does not see included).
-		q, err = s.visible(ctx, m, access.Sites, r.IdSite, store.LinkQuery{B: store.OneID("sel", r.IdSite), ByA: true,
-			Others: when(r.WithSessionType, m.acc.SessionTypes()), OthersOnA: true})
-	}
-	rows, err := s.listLinks(ctx, store.SessionTypeSites, err, r.IdSessionType != 0 || r.IdSite != 0 || r.GetList() || r.WithSessionType || r.WithSites, q)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.GetSessionTypeSitesResponse{SessionTypeSites: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeSite { return sessionTypeSiteItem(l, r.List != nil) })}, nil
+	m, list := caller(ctx), r.List != nil
+	items, err := selectLinks(ctx, s.Service, store.SessionTypeSites, r.GetList() || r.WithSessionType || r.WithSites,
+		func(l store.LinkRow) *corev1.SessionTypeSite { return sessionTypeSiteItem(l, list) },
+		linkSelector{r.IdSessionType, access.SessionTypes, store.LinkQuery{A: store.OneID("sel", r.IdSessionType),
+			B: m.acc.Sites(), Others: when(r.WithSites, m.acc.Sites())}},
+		// Other types: those the caller sees (OpenTera lists every type of its sites, SERVICE
+		// types of services it does not see included).
+		linkSelector{r.IdSite, access.Sites, store.LinkQuery{B: store.OneID("sel", r.IdSite), ByA: true,
+			Others: when(r.WithSessionType, m.acc.SessionTypes()), OthersOnA: true}})
+	return &corev1.GetSessionTypeSitesResponse{SessionTypeSites: items}, err
 }
 
 func sessionTypeSiteItem(l store.LinkRow, list bool) *corev1.SessionTypeSite {
@@ -111,11 +103,9 @@ func sessionTypeSiteItem(l store.LinkRow, list bool) *corev1.SessionTypeSite {
 }
 
 func (s *sessionTypeSites) PostSessionTypeSites(ctx context.Context, r *corev1.PostSessionTypeSitesRequest) (*corev1.PostSessionTypeSitesResponse, error) {
-	rows, err := s.postLinks(ctx, sessionTypeSitesSpec, []*structpb.Struct{r.SessionType, r.Site}, r.SessionTypeSite)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostSessionTypeSitesResponse{SessionTypeSites: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeSite { return sessionTypeSiteItem(l, true) })}, nil
+	items, err := postLinkItems(ctx, s.Service, sessionTypeSitesSpec, []*structpb.Struct{r.SessionType, r.Site}, r.SessionTypeSite,
+		func(l store.LinkRow) *corev1.SessionTypeSite { return sessionTypeSiteItem(l, true) })
+	return &corev1.PostSessionTypeSitesResponse{SessionTypeSites: items}, err
 }
 
 func (s *sessionTypeSites) DeleteSessionTypeSite(ctx context.Context, r *corev1.DeleteSessionTypeSiteRequest) (*corev1.DeleteSessionTypeSiteResponse, error) {
@@ -134,28 +124,15 @@ const typesOfProjectSite = `SELECT sts.id_session_type AS id FROM core.t_session
 	JOIN core.t_projects p ON p.id_site = sts.id_site WHERE p.id_project = @sel AND sts.deleted_at IS NULL`
 
 func (s *sessionTypeProjects) GetSessionTypeProjects(ctx context.Context, r *corev1.GetSessionTypeProjectsRequest) (*corev1.GetSessionTypeProjectsResponse, error) {
-	m := caller(ctx)
-	var q *store.LinkQuery
-	var err error
-	switch {
-	case r.IdProject != 0:
-		q, err = s.visible(ctx, m, access.Projects, r.IdProject, store.LinkQuery{A: m.acc.SessionTypes(), B: store.OneID("sel", r.IdProject),
-			ByA: true, Others: when(r.WithSessionType, store.Fragment(typesOfProjectSite, sel(r.IdProject))), OthersOnA: true})
-	case r.IdSessionType != 0:
-		q, err = s.visible(ctx, m, access.SessionTypes, r.IdSessionType, store.LinkQuery{A: store.OneID("sel", r.IdSessionType),
-			B: m.acc.Projects(), Others: when(r.WithProjects, m.acc.Projects())})
-	}
-	if q != nil {
-		q.Sites = r.WithSites && r.List == nil
-	}
-	rows, err := s.listLinks(ctx, store.SessionTypeProjects, err,
-		r.IdProject != 0 || r.IdSessionType != 0 || r.GetList() || r.WithProjects || r.WithSessionType || r.WithSites, q)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.GetSessionTypeProjectsResponse{SessionTypeProjects: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeProject {
-		return sessionTypeProjectItem(l, r.List != nil, r.WithSites)
-	})}, nil
+	m, list := caller(ctx), r.List != nil
+	sites := r.WithSites && !list
+	items, err := selectLinks(ctx, s.Service, store.SessionTypeProjects, r.GetList() || r.WithProjects || r.WithSessionType || r.WithSites,
+		func(l store.LinkRow) *corev1.SessionTypeProject { return sessionTypeProjectItem(l, list, r.WithSites) },
+		linkSelector{r.IdProject, access.Projects, store.LinkQuery{A: m.acc.SessionTypes(), B: store.OneID("sel", r.IdProject), ByA: true,
+			Others: when(r.WithSessionType, store.Fragment(typesOfProjectSite, sel(r.IdProject))), OthersOnA: true, Sites: sites}},
+		linkSelector{r.IdSessionType, access.SessionTypes, store.LinkQuery{A: store.OneID("sel", r.IdSessionType),
+			B: m.acc.Projects(), Others: when(r.WithProjects, m.acc.Projects()), Sites: sites}})
+	return &corev1.GetSessionTypeProjectsResponse{SessionTypeProjects: items}, err
 }
 
 func sessionTypeProjectItem(l store.LinkRow, list, sites bool) *corev1.SessionTypeProject {
@@ -168,11 +145,9 @@ func sessionTypeProjectItem(l store.LinkRow, list, sites bool) *corev1.SessionTy
 }
 
 func (s *sessionTypeProjects) PostSessionTypeProjects(ctx context.Context, r *corev1.PostSessionTypeProjectsRequest) (*corev1.PostSessionTypeProjectsResponse, error) {
-	rows, err := s.postLinks(ctx, sessionTypeProjectsSpec, []*structpb.Struct{r.SessionType, r.Project}, r.SessionTypeProject)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostSessionTypeProjectsResponse{SessionTypeProjects: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeProject { return sessionTypeProjectItem(l, true, false) })}, nil
+	items, err := postLinkItems(ctx, s.Service, sessionTypeProjectsSpec, []*structpb.Struct{r.SessionType, r.Project}, r.SessionTypeProject,
+		func(l store.LinkRow) *corev1.SessionTypeProject { return sessionTypeProjectItem(l, true, false) })
+	return &corev1.PostSessionTypeProjectsResponse{SessionTypeProjects: items}, err
 }
 
 func (s *sessionTypeProjects) DeleteSessionTypeProject(ctx context.Context, r *corev1.DeleteSessionTypeProjectRequest) (*corev1.DeleteSessionTypeProjectResponse, error) {
@@ -187,20 +162,14 @@ type sessionTypeServices struct {
 }
 
 func (s *sessionTypeServices) GetSessionTypeServices(ctx context.Context, r *corev1.GetSessionTypeServicesRequest) (*corev1.GetSessionTypeServicesResponse, error) {
-	m := caller(ctx)
-	var q *store.LinkQuery
-	var err error
-	if r.IdSessionType != 0 {
-		// Sorted by service name with the other services, else in link order (OpenTera sorts by
-		// the one type's name).
-		q, err = s.visible(ctx, m, access.SessionTypes, r.IdSessionType, store.LinkQuery{A: store.OneID("sel", r.IdSessionType),
-			ByA: !r.WithServices, Others: when(r.WithServices, m.acc.Services())})
-	}
-	rows, err := s.listLinks(ctx, store.SessionTypeServices, err, r.IdSessionType != 0 || r.GetList() || r.WithServices, q)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.GetSessionTypeServicesResponse{SessionTypeServices: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeServiceLink { return sessionTypeServiceItem(l, r.List != nil) })}, nil
+	m, list := caller(ctx), r.List != nil
+	// Sorted by service name with the other services, else in link order (OpenTera sorts by the
+	// one type's name).
+	items, err := selectLinks(ctx, s.Service, store.SessionTypeServices, r.GetList() || r.WithServices,
+		func(l store.LinkRow) *corev1.SessionTypeServiceLink { return sessionTypeServiceItem(l, list) },
+		linkSelector{r.IdSessionType, access.SessionTypes, store.LinkQuery{A: store.OneID("sel", r.IdSessionType),
+			ByA: !r.WithServices, Others: when(r.WithServices, m.acc.Services())}})
+	return &corev1.GetSessionTypeServicesResponse{SessionTypeServices: items}, err
 }
 
 func sessionTypeServiceItem(l store.LinkRow, list bool) *corev1.SessionTypeServiceLink {
@@ -210,11 +179,9 @@ func sessionTypeServiceItem(l store.LinkRow, list bool) *corev1.SessionTypeServi
 }
 
 func (s *sessionTypeServices) PostSessionTypeServices(ctx context.Context, r *corev1.PostSessionTypeServicesRequest) (*corev1.PostSessionTypeServicesResponse, error) {
-	rows, err := s.postLinks(ctx, sessionTypeServicesSpec, []*structpb.Struct{r.SessionType, r.Service}, r.SessionTypeService)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostSessionTypeServicesResponse{SessionTypeServices: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeServiceLink { return sessionTypeServiceItem(l, true) })}, nil
+	items, err := postLinkItems(ctx, s.Service, sessionTypeServicesSpec, []*structpb.Struct{r.SessionType, r.Service}, r.SessionTypeService,
+		func(l store.LinkRow) *corev1.SessionTypeServiceLink { return sessionTypeServiceItem(l, true) })
+	return &corev1.PostSessionTypeServicesResponse{SessionTypeServices: items}, err
 }
 
 func (s *sessionTypeServices) DeleteSessionTypeService(ctx context.Context, r *corev1.DeleteSessionTypeServiceRequest) (*corev1.DeleteSessionTypeServiceResponse, error) {
