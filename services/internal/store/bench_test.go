@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/seed"
@@ -52,19 +53,27 @@ func TestScaleAndProjectAdminPage(t *testing.T) {
 	}
 }
 
-// BenchmarkParticipantsProjectAdminFirstPage: the query of GET /api/user/participants?id_project=N
-// as the project's admin (store.ListParticipants, every participant of the project: ~1000
-// rows, projects hold 1000 each) on a synthetic set of TERA_BENCH_SCALE participants
-// (default 1,000,000) with TERA_BENCH_SESSIONS sessions each (default 1). Skipped unless
-// TERA_BENCH_SCALE is set, so `go test -bench .` in CI stays fast:
+// The benchmarks at scale run on a synthetic set of TERA_BENCH_SCALE participants (default
+// 1,000,000 when set to 1) with TERA_BENCH_SESSIONS sessions each, as `tera seed --scale`. They
+// are skipped unless TERA_BENCH_SCALE is set, so `go test -bench .` in CI stays fast. Seeding
+// 10M sessions takes minutes: BenchmarkAtScale seeds once and runs every query on that set.
 //
-//	TERA_BENCH_SCALE=1000000 go test -run '^$' -bench ParticipantsProjectAdmin -benchtime 2000x ./internal/store/
-func BenchmarkParticipantsProjectAdminFirstPage(b *testing.B) {
+//	TERA_BENCH_SCALE=1000000 go test -run '^$' -bench AtScale -benchtime 2000x ./internal/store/
+func BenchmarkAtScale(b *testing.B) {
+	pool, res := scaleSet(b, 10)
+	b.Run("participants-project-admin", func(b *testing.B) { benchParticipants(b, pool, res) })
+	b.Run("sessions-and-devices", func(b *testing.B) { benchSessionsAndDevices(b, pool) })
+	b.Run("stats-site", func(b *testing.B) { benchStatsSite(b, pool) })
+}
+
+// scaleSet seeds the synthetic set (sessions per participant unless TERA_BENCH_SESSIONS says)
+// in a fresh database, or skips.
+func scaleSet(b *testing.B, sessions int) (*pgxpool.Pool, seed.ScaleResult) {
+	b.Helper()
 	scale, _ := strconv.Atoi(os.Getenv("TERA_BENCH_SCALE"))
 	if scale == 0 {
 		b.Skip("set TERA_BENCH_SCALE=1000000 to run")
 	}
-	sessions := 1
 	if s := os.Getenv("TERA_BENCH_SESSIONS"); s != "" {
 		sessions, _ = strconv.Atoi(s)
 	}
@@ -82,6 +91,33 @@ func BenchmarkParticipantsProjectAdminFirstPage(b *testing.B) {
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 		b.Fatal(err)
 	}
+	return pool, res
+}
+
+// latencies are one benchmark's call times, reported as p50/p99 metrics with the load average
+// (figures taken on a busy machine are floors).
+type latencies []time.Duration
+
+func (l latencies) report(b *testing.B) {
+	b.Helper()
+	slices.Sort(l)
+	pct := func(q float64) time.Duration { return l[min(len(l)-1, int(float64(len(l))*q))] }
+	b.ReportMetric(float64(pct(0.50).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(pct(0.99).Microseconds()), "p99-µs")
+	load, _ := os.ReadFile("/proc/loadavg")
+	b.Logf("n=%d p50=%s p99=%s max=%s load=%s", len(l), pct(0.50), pct(0.99), l[len(l)-1], strings.TrimSpace(string(load)))
+}
+
+// BenchmarkParticipantsProjectAdminFirstPage: the query of GET /api/user/participants?id_project=N
+// as the project's admin (store.ListParticipants, every participant of the project: ~1000
+// rows, projects hold 1000 each), one session per participant unless TERA_BENCH_SESSIONS says.
+func BenchmarkParticipantsProjectAdminFirstPage(b *testing.B) {
+	pool, res := scaleSet(b, 1)
+	benchParticipants(b, pool, res)
+}
+
+func benchParticipants(b *testing.B, pool *pgxpool.Pool, res seed.ScaleResult) {
+	ctx := context.Background()
 	// Spread the benchmark over every project (and its admin), not one hot project.
 	rows, err := pool.Query(ctx, `SELECT r.id_project, uug.id_user FROM core.t_services_roles r
 		JOIN core.t_services_access sa ON sa.id_service_role = r.id_service_role
@@ -105,7 +141,7 @@ func BenchmarkParticipantsProjectAdminFirstPage(b *testing.B) {
 	// Benchmark logs are truncated to a few lines; the plan goes to stderr whole.
 	fmt.Fprintf(os.Stderr, "EXPLAIN ANALYZE (project admin %d, project %d):\n%s\n", res.ProjectAdmin, res.FirstProject, strings.Join(lines, "\n"))
 
-	lat := make([]time.Duration, 0, b.N)
+	lat := make(latencies, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p := pairs[i%len(pairs)]
@@ -117,42 +153,19 @@ func BenchmarkParticipantsProjectAdminFirstPage(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	slices.Sort(lat)
-	pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*q))] }
-	b.ReportMetric(float64(pct(0.50).Microseconds()), "p50-µs")
-	b.ReportMetric(float64(pct(0.99).Microseconds()), "p99-µs")
-	b.Logf("%s", fmt.Sprintf("n=%d p50=%s p99=%s max=%s", len(lat), pct(0.50), pct(0.99), lat[len(lat)-1]))
+	lat.report(b)
 }
 
 // BenchmarkSessionsAndDevices: the queries of GET /api/user/sessions?id_participant=<p>&limit=50
 // (store.ListSessions, full form) and GET /api/user/devices?id_project=<p> (store.ListDevices)
-// as each project's admin, on TERA_BENCH_SCALE participants with TERA_BENCH_SESSIONS sessions
-// each (default 10: 10M sessions at 1M participants). Skipped unless TERA_BENCH_SCALE is set:
-//
-//	TERA_BENCH_SCALE=1000000 go test -run '^$' -bench SessionsAndDevices -benchtime 2000x ./internal/store/
+// as each project's admin, 10 sessions per participant (10M sessions at 1M participants).
 func BenchmarkSessionsAndDevices(b *testing.B) {
-	scale, _ := strconv.Atoi(os.Getenv("TERA_BENCH_SCALE"))
-	if scale == 0 {
-		b.Skip("set TERA_BENCH_SCALE=1000000 to run")
-	}
-	sessions := 10
-	if s := os.Getenv("TERA_BENCH_SESSIONS"); s != "" {
-		sessions, _ = strconv.Atoi(s)
-	}
+	pool, _ := scaleSet(b, 10)
+	benchSessionsAndDevices(b, pool)
+}
+
+func benchSessionsAndDevices(b *testing.B, pool *pgxpool.Pool) {
 	ctx := context.Background()
-	pool := testenv.DB(b)
-	if err := seed.Defaults(ctx, pool); err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	res, err := seed.ScaleWith(ctx, pool, seed.ScaleOptions{Participants: scale, SessionsPerParticipant: sessions})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("scale: %+v in %s", res, time.Since(start).Round(time.Millisecond))
-	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
-		b.Fatal(err)
-	}
 	// Every project with its admin and one of its participants (spread over the whole table).
 	rows, err := pool.Query(ctx, `SELECT r.id_project, uug.id_user,
 		(SELECT p.id_participant FROM core.t_participants p WHERE p.id_project = r.id_project ORDER BY p.id_participant DESC LIMIT 1)
@@ -212,7 +225,7 @@ func BenchmarkSessionsAndDevices(b *testing.B) {
 	}
 
 	run := func(b *testing.B, query func(target) (int, error)) {
-		lat := make([]time.Duration, 0, b.N)
+		lat := make(latencies, 0, b.N)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			t := targets[i%len(targets)]
@@ -224,12 +237,7 @@ func BenchmarkSessionsAndDevices(b *testing.B) {
 			}
 		}
 		b.StopTimer()
-		slices.Sort(lat)
-		pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*q))] }
-		b.ReportMetric(float64(pct(0.50).Microseconds()), "p50-µs")
-		b.ReportMetric(float64(pct(0.99).Microseconds()), "p99-µs")
-		load, _ := os.ReadFile("/proc/loadavg")
-		b.Logf("n=%d p50=%s p99=%s max=%s load=%s", len(lat), pct(0.50), pct(0.99), lat[len(lat)-1], strings.TrimSpace(string(load)))
+		lat.report(b)
 	}
 	b.Run("sessions-by-participant-limit-50", func(b *testing.B) {
 		run(b, func(t target) (int, error) {

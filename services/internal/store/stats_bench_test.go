@@ -4,50 +4,28 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tera-health/tera/services/internal/access"
-	"github.com/tera-health/tera/services/internal/seed"
 	"github.com/tera-health/tera/services/internal/store"
-	"github.com/tera-health/tera/services/internal/testenv"
 )
 
 // BenchmarkStatsSite: the statement of GET /api/user/stats?id_site=<s> (store.Stats, counts
-// only, and with_participants) on TERA_BENCH_SCALE participants with TERA_BENCH_SESSIONS
-// sessions each (default 10, as `tera seed --scale`): sites of 10 projects × ~1000
+// only, and with_participants) with 10 sessions per participant: sites of 10 projects × ~1000
 // participants, ~100k sessions each at 1M. As the superadmin over every site, and as a
-// project's admin over its site (its one project). Skipped unless TERA_BENCH_SCALE is set:
-//
-//	TERA_BENCH_SCALE=1000000 go test -run '^$' -bench StatsSite -benchtime 500x ./internal/store/
+// project's admin over its site (its one project).
 func BenchmarkStatsSite(b *testing.B) {
-	scale, _ := strconv.Atoi(os.Getenv("TERA_BENCH_SCALE"))
-	if scale == 0 {
-		b.Skip("set TERA_BENCH_SCALE=1000000 to run")
-	}
-	sessions := 10
-	if s := os.Getenv("TERA_BENCH_SESSIONS"); s != "" {
-		sessions, _ = strconv.Atoi(s)
-	}
+	pool, _ := scaleSet(b, 10)
+	benchStatsSite(b, pool)
+}
+
+func benchStatsSite(b *testing.B, pool *pgxpool.Pool) {
 	ctx := context.Background()
-	pool := testenv.DB(b)
-	if err := seed.Defaults(ctx, pool); err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	res, err := seed.ScaleWith(ctx, pool, seed.ScaleOptions{Participants: scale, SessionsPerParticipant: sessions})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("scale: %+v in %s", res, time.Since(start).Round(time.Millisecond))
-	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
-		b.Fatal(err)
-	}
 	var super int32
 	if err := pool.QueryRow(ctx, "SELECT id_user FROM core.t_users WHERE user_superadmin ORDER BY id_user LIMIT 1").Scan(&super); err != nil {
 		b.Fatal(err)
@@ -85,7 +63,7 @@ func BenchmarkStatsSite(b *testing.B) {
 		parts   bool
 	}{{"superadmin", sites, false}, {"project-admin", admins, false}, {"project-admin/with_participants", admins, true}} {
 		b.Run(c.name, func(b *testing.B) {
-			lat := make([]time.Duration, 0, b.N)
+			lat := make(latencies, 0, b.N)
 			for i := 0; b.Loop(); i++ {
 				t := c.targets[i%len(c.targets)]
 				t0 := time.Now()
@@ -95,11 +73,7 @@ func BenchmarkStatsSite(b *testing.B) {
 					b.Fatalf("%+v: %v %v", t, out, err)
 				}
 			}
-			slices.Sort(lat)
-			pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*q))] }
-			b.ReportMetric(float64(pct(0.50).Microseconds()), "p50-µs")
-			b.ReportMetric(float64(pct(0.99).Microseconds()), "p99-µs")
-			b.Logf("n=%d p50=%s p99=%s max=%s", len(lat), pct(0.50), pct(0.99), lat[len(lat)-1])
+			lat.report(b)
 		})
 	}
 }
