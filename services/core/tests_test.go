@@ -208,7 +208,7 @@ func TestStatsAPI(t *testing.T) {
 	e.expect(400, "admin", "GET", "/api/user/stats?id_site=x", nil)
 }
 
-// A site's and a project's session counts are kept by triggers (migration 00020): they follow
+// A site's and a project's session counts are kept by triggers (migration 00021): they follow
 // sessions created, re-invited and deleted through the API and a participant's move to another
 // project, and always equal OpenTera's sum over the participants' live session links.
 func TestStatsSessionCountsFollowWrites(t *testing.T) {

@@ -26,7 +26,7 @@ const (
 
 // The statistics of OpenTera's UserQueryStats, one statement per object, each answering one
 // JSON object with OpenTera's keys. A site's and a project's session counts are the per-project
-// sums kept by migration 00020's triggers. Counts go through the caller's access where OpenTera's do
+// sums kept by migration 00021's triggers. Counts go through the caller's access where OpenTera's do
 // (the users, projects and participants it may see); the object itself is checked by the
 // caller of Stats. @parts adds the participants list, @warn the warnings (sites only).
 const (
