@@ -65,6 +65,8 @@ type linkEndpoint struct {
 	integrity map[string]error
 	// del rules the DELETE by link id.
 	del linkDelete
+	// prepare, when set, runs once the links to add are checked, before they are written.
+	prepare func(ctx context.Context, tx pgx.Tx, pairs [][2]int32) error
 }
 
 type linkDelete struct {
@@ -213,6 +215,11 @@ func (sp *linkEndpoint) write(ctx context.Context, tx pgx.Tx, m me, b *linkBody)
 	}
 	for _, r := range sp.pair {
 		if err := r.check(ctx, tx, m, side(b.pairs, r.onA)); err != nil {
+			return nil, err
+		}
+	}
+	if sp.prepare != nil {
+		if err := sp.prepare(ctx, tx, b.pairs); err != nil {
 			return nil, err
 		}
 	}

@@ -186,3 +186,37 @@ func UpdateServiceAccess(ctx context.Context, db DB, scope access.Scope, id int3
 func DeleteServiceAccess(ctx context.Context, db DB, scope access.Scope, id int32) error {
 	return guardedWrite(ctx, db, "delete service access", deleteServiceAccessSQL, scope, pgx.NamedArgs{"id": id})
 }
+
+// setGroupServiceRolesSQL makes a user group's assignments of the caller's service roles the
+// set @roles, when the scope administers every one of them (else it writes nothing).
+var setGroupServiceRolesSQL = `
+WITH keep AS (
+  SELECT r.id_service_role FROM core.t_services_roles r
+   WHERE r.id_service_role = ANY(@roles::integer[]) AND ` + strings.ReplaceAll(administersRole, "{role}", "r.id_service_role") + `),
+ok AS (SELECT (SELECT count(*) FROM keep) = (SELECT count(DISTINCT x) FROM unnest(@roles::integer[]) x) AS ok),
+gone AS (
+  UPDATE core.t_services_access sa SET deleted_at = now()
+   WHERE sa.id_user_group = @id_user_group AND sa.deleted_at IS NULL AND (SELECT ok FROM ok)
+     AND NOT (sa.id_service_role = ANY(@roles::integer[]))
+     AND sa.id_service_role IN (SELECT r.id_service_role FROM core.t_services_roles r
+                                 WHERE r.id_service IN (SELECT id FROM core.acc_services(@acc_kind::text, @acc_id::integer, true)))
+  RETURNING 1),
+added AS (
+  INSERT INTO core.t_services_access (id_user_group, id_service_role)
+  SELECT @id_user_group, id_service_role FROM keep WHERE (SELECT ok FROM ok)
+  ON CONFLICT ((coalesce(id_user_group, 0)), (coalesce(id_device, 0)), (coalesce(id_participant_group, 0)), id_service_role)
+  DO UPDATE SET deleted_at = NULL WHERE core.t_services_access.deleted_at IS NOT NULL
+  RETURNING 1)
+SELECT ok FROM ok`
+
+// SetGroupServiceRoles makes a user group's assignments of the scope's services' roles exactly
+// roles (those of other services stay); ErrRefused, with nothing written, when the scope does
+// not administer every role.
+func SetGroupServiceRoles(ctx context.Context, db DB, scope access.Scope, group int32, roles []int32) error {
+	var ok bool
+	err := db.QueryRow(ctx, setGroupServiceRolesSQL, scope.Args(pgx.NamedArgs{"id_user_group": group, "roles": roles})).Scan(&ok)
+	if err == nil && !ok {
+		return ErrRefused
+	}
+	return wrap("set group service roles", err)
+}

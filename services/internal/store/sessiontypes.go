@@ -170,3 +170,32 @@ func SessionTypeWritten(ctx context.Context, db DB, id int32) (SessionTypeRow, e
 		FROM core.t_sessions_types st LEFT JOIN core.t_services sv ON sv.id_service = st.id_service
 		WHERE st.id_session_type = @id AND st.deleted_at IS NULL`, access.Scope{}, pgx.NamedArgs{"id": id})
 }
+
+// ProjectSitePairs maps each (x, project) pair to (x, the project's site), for links that need
+// the site's first; unknown projects are left out.
+func ProjectSitePairs(ctx context.Context, db DB, pairs [][2]int32) ([][2]int32, error) {
+	xs, projects := make([]int32, len(pairs)), make([]int32, len(pairs))
+	for i, p := range pairs {
+		xs[i], projects[i] = p[0], p[1]
+	}
+	rows, err := db.Query(ctx, `SELECT DISTINCT u.x, p.id_site FROM unnest($1::integer[], $2::integer[]) u(x, project)
+		JOIN core.t_projects p ON p.id_project = u.project ORDER BY 1, 2`, xs, projects)
+	if err != nil {
+		return nil, wrap("project sites", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]int32, error) {
+		var p [2]int32
+		return p, r.Scan(&p[0], &p[1])
+	})
+	return out, wrap("project sites", err)
+}
+
+// ParticipantProjects returns the projects of the participants, ascending.
+func ParticipantProjects(ctx context.Context, db DB, participants []int32) ([]int32, error) {
+	rows, err := db.Query(ctx, `SELECT DISTINCT id_project FROM core.t_participants WHERE id_participant = ANY($1) ORDER BY 1`, participants)
+	if err != nil {
+		return nil, wrap("participant projects", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	return out, wrap("participant projects", err)
+}

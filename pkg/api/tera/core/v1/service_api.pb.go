@@ -3562,6 +3562,962 @@ func (x *SvcDeleteAssetResponse) GetResult() string {
 	return ""
 }
 
+// SvcUserGroupBody is the {"user_group": {…}} object of the service API.
+type SvcUserGroupBody struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 creates.
+	IdUserGroup   *int32  `protobuf:"varint,1,opt,name=id_user_group,json=idUserGroup,proto3,oneof" json:"id_user_group,omitempty"`
+	UserGroupName *string `protobuf:"bytes,2,opt,name=user_group_name,json=userGroupName,proto3,oneof" json:"user_group_name,omitempty"`
+	// The group's roles of the calling service (absent or empty: unchanged).
+	UserGroupServicesAccess []*SvcUserGroupAccess `protobuf:"bytes,3,rep,name=user_group_services_access,json=userGroupServicesAccess,proto3" json:"user_group_services_access,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *SvcUserGroupBody) Reset() {
+	*x = SvcUserGroupBody{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcUserGroupBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcUserGroupBody) ProtoMessage() {}
+
+func (x *SvcUserGroupBody) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcUserGroupBody.ProtoReflect.Descriptor instead.
+func (*SvcUserGroupBody) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *SvcUserGroupBody) GetIdUserGroup() int32 {
+	if x != nil && x.IdUserGroup != nil {
+		return *x.IdUserGroup
+	}
+	return 0
+}
+
+func (x *SvcUserGroupBody) GetUserGroupName() string {
+	if x != nil && x.UserGroupName != nil {
+		return *x.UserGroupName
+	}
+	return ""
+}
+
+func (x *SvcUserGroupBody) GetUserGroupServicesAccess() []*SvcUserGroupAccess {
+	if x != nil {
+		return x.UserGroupServicesAccess
+	}
+	return nil
+}
+
+// SvcUserGroupAccess is one of the service's roles for a user group: by id_service_role, or
+// by service_role_name with the role's id_site / id_project.
+type SvcUserGroupAccess struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	IdServiceRole   *int32                 `protobuf:"varint,1,opt,name=id_service_role,json=idServiceRole,proto3,oneof" json:"id_service_role,omitempty"`
+	ServiceRoleName *string                `protobuf:"bytes,2,opt,name=service_role_name,json=serviceRoleName,proto3,oneof" json:"service_role_name,omitempty"`
+	IdSite          *int32                 `protobuf:"varint,3,opt,name=id_site,json=idSite,proto3,oneof" json:"id_site,omitempty"`
+	IdProject       *int32                 `protobuf:"varint,4,opt,name=id_project,json=idProject,proto3,oneof" json:"id_project,omitempty"`
+	// The calling service's (another one: 403).
+	IdService     *int32 `protobuf:"varint,5,opt,name=id_service,json=idService,proto3,oneof" json:"id_service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcUserGroupAccess) Reset() {
+	*x = SvcUserGroupAccess{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcUserGroupAccess) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcUserGroupAccess) ProtoMessage() {}
+
+func (x *SvcUserGroupAccess) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcUserGroupAccess.ProtoReflect.Descriptor instead.
+func (*SvcUserGroupAccess) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *SvcUserGroupAccess) GetIdServiceRole() int32 {
+	if x != nil && x.IdServiceRole != nil {
+		return *x.IdServiceRole
+	}
+	return 0
+}
+
+func (x *SvcUserGroupAccess) GetServiceRoleName() string {
+	if x != nil && x.ServiceRoleName != nil {
+		return *x.ServiceRoleName
+	}
+	return ""
+}
+
+func (x *SvcUserGroupAccess) GetIdSite() int32 {
+	if x != nil && x.IdSite != nil {
+		return *x.IdSite
+	}
+	return 0
+}
+
+func (x *SvcUserGroupAccess) GetIdProject() int32 {
+	if x != nil && x.IdProject != nil {
+		return *x.IdProject
+	}
+	return 0
+}
+
+func (x *SvcUserGroupAccess) GetIdService() int32 {
+	if x != nil && x.IdService != nil {
+		return *x.IdService
+	}
+	return 0
+}
+
+// SvcPostUserGroupRequest is the request body.
+type SvcPostUserGroupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserGroup     *SvcUserGroupBody      `protobuf:"bytes,1,opt,name=user_group,json=userGroup,proto3" json:"user_group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostUserGroupRequest) Reset() {
+	*x = SvcPostUserGroupRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostUserGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostUserGroupRequest) ProtoMessage() {}
+
+func (x *SvcPostUserGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostUserGroupRequest.ProtoReflect.Descriptor instead.
+func (*SvcPostUserGroupRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *SvcPostUserGroupRequest) GetUserGroup() *SvcUserGroupBody {
+	if x != nil {
+		return x.UserGroup
+	}
+	return nil
+}
+
+// SvcPostUserGroupResponse is the written group object over REST.
+type SvcPostUserGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserGroup     *UserGroup             `protobuf:"bytes,1,opt,name=user_group,json=userGroup,proto3" json:"user_group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostUserGroupResponse) Reset() {
+	*x = SvcPostUserGroupResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostUserGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostUserGroupResponse) ProtoMessage() {}
+
+func (x *SvcPostUserGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostUserGroupResponse.ProtoReflect.Descriptor instead.
+func (*SvcPostUserGroupResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *SvcPostUserGroupResponse) GetUserGroup() *UserGroup {
+	if x != nil {
+		return x.UserGroup
+	}
+	return nil
+}
+
+// SvcDeleteUserGroupRequest holds ?id=.
+type SvcDeleteUserGroupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            *int32                 `protobuf:"varint,1,opt,name=id,proto3,oneof" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteUserGroupRequest) Reset() {
+	*x = SvcDeleteUserGroupRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteUserGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteUserGroupRequest) ProtoMessage() {}
+
+func (x *SvcDeleteUserGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteUserGroupRequest.ProtoReflect.Descriptor instead.
+func (*SvcDeleteUserGroupRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *SvcDeleteUserGroupRequest) GetId() int32 {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return 0
+}
+
+// SvcDeleteUserGroupResponse is OpenTera's empty-string answer to a DELETE.
+type SvcDeleteUserGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        string                 `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteUserGroupResponse) Reset() {
+	*x = SvcDeleteUserGroupResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteUserGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteUserGroupResponse) ProtoMessage() {}
+
+func (x *SvcDeleteUserGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteUserGroupResponse.ProtoReflect.Descriptor instead.
+func (*SvcDeleteUserGroupResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *SvcDeleteUserGroupResponse) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+// SvcPostServiceAccessRequest is the request body.
+type SvcPostServiceAccessRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One assignment object or a list of them.
+	ServiceAccess *structpb.Value `protobuf:"bytes,1,opt,name=service_access,json=serviceAccess,proto3" json:"service_access,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostServiceAccessRequest) Reset() {
+	*x = SvcPostServiceAccessRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostServiceAccessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostServiceAccessRequest) ProtoMessage() {}
+
+func (x *SvcPostServiceAccessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostServiceAccessRequest.ProtoReflect.Descriptor instead.
+func (*SvcPostServiceAccessRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *SvcPostServiceAccessRequest) GetServiceAccess() *structpb.Value {
+	if x != nil {
+		return x.ServiceAccess
+	}
+	return nil
+}
+
+// SvcPostServiceAccessResponse is a bare JSON array over REST.
+type SvcPostServiceAccessResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceAccess []*ServiceAccess       `protobuf:"bytes,1,rep,name=service_access,json=serviceAccess,proto3" json:"service_access,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostServiceAccessResponse) Reset() {
+	*x = SvcPostServiceAccessResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostServiceAccessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostServiceAccessResponse) ProtoMessage() {}
+
+func (x *SvcPostServiceAccessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostServiceAccessResponse.ProtoReflect.Descriptor instead.
+func (*SvcPostServiceAccessResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *SvcPostServiceAccessResponse) GetServiceAccess() []*ServiceAccess {
+	if x != nil {
+		return x.ServiceAccess
+	}
+	return nil
+}
+
+// SvcDeleteServiceAccessRequest holds ?id=.
+type SvcDeleteServiceAccessRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            *int32                 `protobuf:"varint,1,opt,name=id,proto3,oneof" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteServiceAccessRequest) Reset() {
+	*x = SvcDeleteServiceAccessRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteServiceAccessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteServiceAccessRequest) ProtoMessage() {}
+
+func (x *SvcDeleteServiceAccessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteServiceAccessRequest.ProtoReflect.Descriptor instead.
+func (*SvcDeleteServiceAccessRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *SvcDeleteServiceAccessRequest) GetId() int32 {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return 0
+}
+
+// SvcDeleteServiceAccessResponse is OpenTera's empty-string answer to a DELETE.
+type SvcDeleteServiceAccessResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        string                 `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteServiceAccessResponse) Reset() {
+	*x = SvcDeleteServiceAccessResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteServiceAccessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteServiceAccessResponse) ProtoMessage() {}
+
+func (x *SvcDeleteServiceAccessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteServiceAccessResponse.ProtoReflect.Descriptor instead.
+func (*SvcDeleteServiceAccessResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *SvcDeleteServiceAccessResponse) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+// SvcSessionTypeBody is the session_type object of a service's session type POST.
+type SvcSessionTypeBody struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 creates.
+	IdSessionType *int32 `protobuf:"varint,1,opt,name=id_session_type,json=idSessionType,proto3,oneof" json:"id_session_type,omitempty"`
+	// Ignored: the type is the calling service's.
+	IdService           *int32  `protobuf:"varint,2,opt,name=id_service,json=idService,proto3,oneof" json:"id_service,omitempty"`
+	SessionTypeName     *string `protobuf:"bytes,3,opt,name=session_type_name,json=sessionTypeName,proto3,oneof" json:"session_type_name,omitempty"`
+	SessionTypeOnline   *bool   `protobuf:"varint,4,opt,name=session_type_online,json=sessionTypeOnline,proto3,oneof" json:"session_type_online,omitempty"`
+	SessionTypeConfig   *string `protobuf:"bytes,5,opt,name=session_type_config,json=sessionTypeConfig,proto3,oneof" json:"session_type_config,omitempty"`
+	SessionTypeColor    *string `protobuf:"bytes,6,opt,name=session_type_color,json=sessionTypeColor,proto3,oneof" json:"session_type_color,omitempty"`
+	SessionTypeCategory *int32  `protobuf:"varint,7,opt,name=session_type_category,json=sessionTypeCategory,proto3,oneof" json:"session_type_category,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *SvcSessionTypeBody) Reset() {
+	*x = SvcSessionTypeBody{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcSessionTypeBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcSessionTypeBody) ProtoMessage() {}
+
+func (x *SvcSessionTypeBody) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcSessionTypeBody.ProtoReflect.Descriptor instead.
+func (*SvcSessionTypeBody) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *SvcSessionTypeBody) GetIdSessionType() int32 {
+	if x != nil && x.IdSessionType != nil {
+		return *x.IdSessionType
+	}
+	return 0
+}
+
+func (x *SvcSessionTypeBody) GetIdService() int32 {
+	if x != nil && x.IdService != nil {
+		return *x.IdService
+	}
+	return 0
+}
+
+func (x *SvcSessionTypeBody) GetSessionTypeName() string {
+	if x != nil && x.SessionTypeName != nil {
+		return *x.SessionTypeName
+	}
+	return ""
+}
+
+func (x *SvcSessionTypeBody) GetSessionTypeOnline() bool {
+	if x != nil && x.SessionTypeOnline != nil {
+		return *x.SessionTypeOnline
+	}
+	return false
+}
+
+func (x *SvcSessionTypeBody) GetSessionTypeConfig() string {
+	if x != nil && x.SessionTypeConfig != nil {
+		return *x.SessionTypeConfig
+	}
+	return ""
+}
+
+func (x *SvcSessionTypeBody) GetSessionTypeColor() string {
+	if x != nil && x.SessionTypeColor != nil {
+		return *x.SessionTypeColor
+	}
+	return ""
+}
+
+func (x *SvcSessionTypeBody) GetSessionTypeCategory() int32 {
+	if x != nil && x.SessionTypeCategory != nil {
+		return *x.SessionTypeCategory
+	}
+	return 0
+}
+
+// SvcServiceSessionType is the {"service_session_type": {…}} object.
+type SvcServiceSessionType struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SessionType    *SvcSessionTypeBody    `protobuf:"bytes,1,opt,name=session_type,json=sessionType,proto3" json:"session_type,omitempty"`
+	IdSites        []int32                `protobuf:"varint,2,rep,packed,name=id_sites,json=idSites,proto3" json:"id_sites,omitempty"`
+	IdProjects     []int32                `protobuf:"varint,3,rep,packed,name=id_projects,json=idProjects,proto3" json:"id_projects,omitempty"`
+	IdParticipants []int32                `protobuf:"varint,4,rep,packed,name=id_participants,json=idParticipants,proto3" json:"id_participants,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SvcServiceSessionType) Reset() {
+	*x = SvcServiceSessionType{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcServiceSessionType) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcServiceSessionType) ProtoMessage() {}
+
+func (x *SvcServiceSessionType) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcServiceSessionType.ProtoReflect.Descriptor instead.
+func (*SvcServiceSessionType) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *SvcServiceSessionType) GetSessionType() *SvcSessionTypeBody {
+	if x != nil {
+		return x.SessionType
+	}
+	return nil
+}
+
+func (x *SvcServiceSessionType) GetIdSites() []int32 {
+	if x != nil {
+		return x.IdSites
+	}
+	return nil
+}
+
+func (x *SvcServiceSessionType) GetIdProjects() []int32 {
+	if x != nil {
+		return x.IdProjects
+	}
+	return nil
+}
+
+func (x *SvcServiceSessionType) GetIdParticipants() []int32 {
+	if x != nil {
+		return x.IdParticipants
+	}
+	return nil
+}
+
+// SvcPostSessionTypeRequest is the request body.
+type SvcPostSessionTypeRequest struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	ServiceSessionType *SvcServiceSessionType `protobuf:"bytes,1,opt,name=service_session_type,json=serviceSessionType,proto3" json:"service_session_type,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *SvcPostSessionTypeRequest) Reset() {
+	*x = SvcPostSessionTypeRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostSessionTypeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostSessionTypeRequest) ProtoMessage() {}
+
+func (x *SvcPostSessionTypeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostSessionTypeRequest.ProtoReflect.Descriptor instead.
+func (*SvcPostSessionTypeRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *SvcPostSessionTypeRequest) GetServiceSessionType() *SvcServiceSessionType {
+	if x != nil {
+		return x.ServiceSessionType
+	}
+	return nil
+}
+
+// SvcPostSessionTypeResponse is the session type object over REST.
+type SvcPostSessionTypeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionType   *SessionType           `protobuf:"bytes,1,opt,name=session_type,json=sessionType,proto3" json:"session_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcPostSessionTypeResponse) Reset() {
+	*x = SvcPostSessionTypeResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostSessionTypeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostSessionTypeResponse) ProtoMessage() {}
+
+func (x *SvcPostSessionTypeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostSessionTypeResponse.ProtoReflect.Descriptor instead.
+func (*SvcPostSessionTypeResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *SvcPostSessionTypeResponse) GetSessionType() *SessionType {
+	if x != nil {
+		return x.SessionType
+	}
+	return nil
+}
+
+// SvcPostSessionTypeProjectsRequest is the request body, in one of three forms.
+type SvcPostSessionTypeProjectsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// {id_session_type, projects: [{id_project}]}.
+	SessionType *structpb.Struct `protobuf:"bytes,1,opt,name=session_type,json=sessionType,proto3" json:"session_type,omitempty"`
+	// {id_project, sessions_types: [{id_session_type}]}.
+	Project *structpb.Struct `protobuf:"bytes,2,opt,name=project,proto3" json:"project,omitempty"`
+	// {id_session_type, id_project} or a list of them.
+	SessionsTypesProjects *structpb.Value `protobuf:"bytes,3,opt,name=sessions_types_projects,json=sessionsTypesProjects,proto3" json:"sessions_types_projects,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *SvcPostSessionTypeProjectsRequest) Reset() {
+	*x = SvcPostSessionTypeProjectsRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostSessionTypeProjectsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostSessionTypeProjectsRequest) ProtoMessage() {}
+
+func (x *SvcPostSessionTypeProjectsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostSessionTypeProjectsRequest.ProtoReflect.Descriptor instead.
+func (*SvcPostSessionTypeProjectsRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *SvcPostSessionTypeProjectsRequest) GetSessionType() *structpb.Struct {
+	if x != nil {
+		return x.SessionType
+	}
+	return nil
+}
+
+func (x *SvcPostSessionTypeProjectsRequest) GetProject() *structpb.Struct {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
+func (x *SvcPostSessionTypeProjectsRequest) GetSessionsTypesProjects() *structpb.Value {
+	if x != nil {
+		return x.SessionsTypesProjects
+	}
+	return nil
+}
+
+// SvcPostSessionTypeProjectsResponse is a bare JSON array of the links added over REST.
+type SvcPostSessionTypeProjectsResponse struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	SessionTypeProjects []*SessionTypeProject  `protobuf:"bytes,1,rep,name=session_type_projects,json=sessionTypeProjects,proto3" json:"session_type_projects,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *SvcPostSessionTypeProjectsResponse) Reset() {
+	*x = SvcPostSessionTypeProjectsResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcPostSessionTypeProjectsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcPostSessionTypeProjectsResponse) ProtoMessage() {}
+
+func (x *SvcPostSessionTypeProjectsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcPostSessionTypeProjectsResponse.ProtoReflect.Descriptor instead.
+func (*SvcPostSessionTypeProjectsResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *SvcPostSessionTypeProjectsResponse) GetSessionTypeProjects() []*SessionTypeProject {
+	if x != nil {
+		return x.SessionTypeProjects
+	}
+	return nil
+}
+
+// SvcDeleteSessionTypeProjectRequest holds ?id=.
+type SvcDeleteSessionTypeProjectRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            *int32                 `protobuf:"varint,1,opt,name=id,proto3,oneof" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteSessionTypeProjectRequest) Reset() {
+	*x = SvcDeleteSessionTypeProjectRequest{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteSessionTypeProjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteSessionTypeProjectRequest) ProtoMessage() {}
+
+func (x *SvcDeleteSessionTypeProjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteSessionTypeProjectRequest.ProtoReflect.Descriptor instead.
+func (*SvcDeleteSessionTypeProjectRequest) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *SvcDeleteSessionTypeProjectRequest) GetId() int32 {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return 0
+}
+
+// SvcDeleteSessionTypeProjectResponse is OpenTera's empty-string answer to a DELETE.
+type SvcDeleteSessionTypeProjectResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        string                 `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SvcDeleteSessionTypeProjectResponse) Reset() {
+	*x = SvcDeleteSessionTypeProjectResponse{}
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SvcDeleteSessionTypeProjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SvcDeleteSessionTypeProjectResponse) ProtoMessage() {}
+
+func (x *SvcDeleteSessionTypeProjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tera_core_v1_service_api_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SvcDeleteSessionTypeProjectResponse.ProtoReflect.Descriptor instead.
+func (*SvcDeleteSessionTypeProjectResponse) Descriptor() ([]byte, []int) {
+	return file_tera_core_v1_service_api_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *SvcDeleteSessionTypeProjectResponse) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
 var File_tera_core_v1_service_api_proto protoreflect.FileDescriptor
 
 const file_tera_core_v1_service_api_proto_rawDesc = "" +
@@ -3853,7 +4809,84 @@ const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"\x15SvcDeleteAssetRequest\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\"0\n" +
 	"\x16SvcDeleteAssetResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result2\xa1&\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result\"\xed\x01\n" +
+	"\x10SvcUserGroupBody\x12'\n" +
+	"\rid_user_group\x18\x01 \x01(\x05H\x00R\vidUserGroup\x88\x01\x01\x12+\n" +
+	"\x0fuser_group_name\x18\x02 \x01(\tH\x01R\ruserGroupName\x88\x01\x01\x12]\n" +
+	"\x1auser_group_services_access\x18\x03 \x03(\v2 .tera.core.v1.SvcUserGroupAccessR\x17userGroupServicesAccessB\x10\n" +
+	"\x0e_id_user_groupB\x12\n" +
+	"\x10_user_group_name\"\xac\x02\n" +
+	"\x12SvcUserGroupAccess\x12+\n" +
+	"\x0fid_service_role\x18\x01 \x01(\x05H\x00R\ridServiceRole\x88\x01\x01\x12/\n" +
+	"\x11service_role_name\x18\x02 \x01(\tH\x01R\x0fserviceRoleName\x88\x01\x01\x12\x1c\n" +
+	"\aid_site\x18\x03 \x01(\x05H\x02R\x06idSite\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"id_project\x18\x04 \x01(\x05H\x03R\tidProject\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"id_service\x18\x05 \x01(\x05H\x04R\tidService\x88\x01\x01B\x12\n" +
+	"\x10_id_service_roleB\x14\n" +
+	"\x12_service_role_nameB\n" +
+	"\n" +
+	"\b_id_siteB\r\n" +
+	"\v_id_projectB\r\n" +
+	"\v_id_service\"X\n" +
+	"\x17SvcPostUserGroupRequest\x12=\n" +
+	"\n" +
+	"user_group\x18\x01 \x01(\v2\x1e.tera.core.v1.SvcUserGroupBodyR\tuserGroup\"R\n" +
+	"\x18SvcPostUserGroupResponse\x126\n" +
+	"\n" +
+	"user_group\x18\x01 \x01(\v2\x17.tera.core.v1.UserGroupR\tuserGroup\"7\n" +
+	"\x19SvcDeleteUserGroupRequest\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
+	"\x03_id\"4\n" +
+	"\x1aSvcDeleteUserGroupResponse\x12\x16\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result\"\\\n" +
+	"\x1bSvcPostServiceAccessRequest\x12=\n" +
+	"\x0eservice_access\x18\x01 \x01(\v2\x16.google.protobuf.ValueR\rserviceAccess\"b\n" +
+	"\x1cSvcPostServiceAccessResponse\x12B\n" +
+	"\x0eservice_access\x18\x01 \x03(\v2\x1b.tera.core.v1.ServiceAccessR\rserviceAccess\";\n" +
+	"\x1dSvcDeleteServiceAccessRequest\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
+	"\x03_id\"8\n" +
+	"\x1eSvcDeleteServiceAccessResponse\x12\x16\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result\"\x86\x04\n" +
+	"\x12SvcSessionTypeBody\x12+\n" +
+	"\x0fid_session_type\x18\x01 \x01(\x05H\x00R\ridSessionType\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"id_service\x18\x02 \x01(\x05H\x01R\tidService\x88\x01\x01\x12/\n" +
+	"\x11session_type_name\x18\x03 \x01(\tH\x02R\x0fsessionTypeName\x88\x01\x01\x123\n" +
+	"\x13session_type_online\x18\x04 \x01(\bH\x03R\x11sessionTypeOnline\x88\x01\x01\x123\n" +
+	"\x13session_type_config\x18\x05 \x01(\tH\x04R\x11sessionTypeConfig\x88\x01\x01\x121\n" +
+	"\x12session_type_color\x18\x06 \x01(\tH\x05R\x10sessionTypeColor\x88\x01\x01\x127\n" +
+	"\x15session_type_category\x18\a \x01(\x05H\x06R\x13sessionTypeCategory\x88\x01\x01B\x12\n" +
+	"\x10_id_session_typeB\r\n" +
+	"\v_id_serviceB\x14\n" +
+	"\x12_session_type_nameB\x16\n" +
+	"\x14_session_type_onlineB\x16\n" +
+	"\x14_session_type_configB\x15\n" +
+	"\x13_session_type_colorB\x18\n" +
+	"\x16_session_type_category\"\xc1\x01\n" +
+	"\x15SvcServiceSessionType\x12C\n" +
+	"\fsession_type\x18\x01 \x01(\v2 .tera.core.v1.SvcSessionTypeBodyR\vsessionType\x12\x19\n" +
+	"\bid_sites\x18\x02 \x03(\x05R\aidSites\x12\x1f\n" +
+	"\vid_projects\x18\x03 \x03(\x05R\n" +
+	"idProjects\x12'\n" +
+	"\x0fid_participants\x18\x04 \x03(\x05R\x0eidParticipants\"r\n" +
+	"\x19SvcPostSessionTypeRequest\x12U\n" +
+	"\x14service_session_type\x18\x01 \x01(\v2#.tera.core.v1.SvcServiceSessionTypeR\x12serviceSessionType\"Z\n" +
+	"\x1aSvcPostSessionTypeResponse\x12<\n" +
+	"\fsession_type\x18\x01 \x01(\v2\x19.tera.core.v1.SessionTypeR\vsessionType\"\xe2\x01\n" +
+	"!SvcPostSessionTypeProjectsRequest\x12:\n" +
+	"\fsession_type\x18\x01 \x01(\v2\x17.google.protobuf.StructR\vsessionType\x121\n" +
+	"\aproject\x18\x02 \x01(\v2\x17.google.protobuf.StructR\aproject\x12N\n" +
+	"\x17sessions_types_projects\x18\x03 \x01(\v2\x16.google.protobuf.ValueR\x15sessionsTypesProjects\"z\n" +
+	"\"SvcPostSessionTypeProjectsResponse\x12T\n" +
+	"\x15session_type_projects\x18\x01 \x03(\v2 .tera.core.v1.SessionTypeProjectR\x13sessionTypeProjects\"@\n" +
+	"\"SvcDeleteSessionTypeProjectRequest\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\x05H\x00R\x02id\x88\x01\x01B\x05\n" +
+	"\x03_id\"=\n" +
+	"#SvcDeleteSessionTypeProjectResponse\x12\x16\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result2\xf5/\n" +
 	"\x11ServiceApiService\x12\x89\x01\n" +
 	"\vSvcGetSites\x12 .tera.core.v1.SvcGetSitesRequest\x1a!.tera.core.v1.SvcGetSitesResponse\"5\x8a\xb5\x18\x10\x12\x01\x04(\x012\aid_site8\x01\x82\xd3\xe4\x93\x02\x1bb\x05sites\x12\x12/api/service/sites\x12\x9b\x01\n" +
 	"\x0eSvcGetProjects\x12#.tera.core.v1.SvcGetProjectsRequest\x1a$.tera.core.v1.SvcGetProjectsResponse\">\x8a\xb5\x18\x13\x12\x01\x04(\x012\n" +
@@ -3889,7 +4922,15 @@ const file_tera_core_v1_service_api_proto_rawDesc = "" +
 	"\fSvcGetAccess\x12!.tera.core.v1.SvcGetAccessRequest\x1a\".tera.core.v1.SvcGetAccessResponse\",\x8a\xb5\x18\x05\x12\x01\x04(\x01\x82\xd3\xe4\x93\x02\x1db\x06access\x12\x13/api/service/access\x12\xa6\x01\n" +
 	"\fSvcGetAssets\x12!.tera.core.v1.SvcGetAssetsRequest\x1a\".tera.core.v1.SvcGetAssetsResponse\"O\x8a\xb5\x18(\x12\x01\x04(\x012\tid_device8\x05B\x14Device access denied\x82\xd3\xe4\x93\x02\x1db\x06assets\x12\x13/api/service/assets\x12\x86\x01\n" +
 	"\fSvcPostAsset\x12!.tera.core.v1.SvcPostAssetRequest\x1a\".tera.core.v1.SvcPostAssetResponse\"/\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02 :\x01*b\x06assets\"\x13/api/service/assets\x12\x89\x01\n" +
-	"\x0eSvcDeleteAsset\x12#.tera.core.v1.SvcDeleteAssetRequest\x1a$.tera.core.v1.SvcDeleteAssetResponse\",\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02\x1db\x06result*\x13/api/service/assetsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
+	"\x0eSvcDeleteAsset\x12#.tera.core.v1.SvcDeleteAssetRequest\x1a$.tera.core.v1.SvcDeleteAssetResponse\",\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02\x1db\x06result*\x13/api/service/assets\x12\x9a\x01\n" +
+	"\x10SvcPostUserGroup\x12%.tera.core.v1.SvcPostUserGroupRequest\x1a&.tera.core.v1.SvcPostUserGroupResponse\"7\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02(:\x01*b\n" +
+	"user_group\"\x17/api/service/usergroups\x12\x9f\x01\n" +
+	"\x12SvcDeleteUserGroup\x12'.tera.core.v1.SvcDeleteUserGroupRequest\x1a(.tera.core.v1.SvcDeleteUserGroupResponse\"6\x8a\xb5\x18\v\x12\x01\x04(\x022\x02id8\t\x82\xd3\xe4\x93\x02!b\x06result*\x17/api/service/usergroups\x12\xad\x01\n" +
+	"\x14SvcPostServiceAccess\x12).tera.core.v1.SvcPostServiceAccessRequest\x1a*.tera.core.v1.SvcPostServiceAccessResponse\">\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02/:\x01*b\x0eservice_access\"\x1a/api/service/serviceaccess\x12\xa8\x01\n" +
+	"\x16SvcDeleteServiceAccess\x12+.tera.core.v1.SvcDeleteServiceAccessRequest\x1a,.tera.core.v1.SvcDeleteServiceAccessResponse\"3\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02$b\x06result*\x1a/api/service/serviceaccess\x12\xa4\x01\n" +
+	"\x12SvcPostSessionType\x12'.tera.core.v1.SvcPostSessionTypeRequest\x1a(.tera.core.v1.SvcPostSessionTypeResponse\";\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02,:\x01*b\fsession_type\"\x19/api/service/sessiontypes\x12\xce\x01\n" +
+	"\x1aSvcPostSessionTypeProjects\x12/.tera.core.v1.SvcPostSessionTypeProjectsRequest\x1a0.tera.core.v1.SvcPostSessionTypeProjectsResponse\"M\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02>:\x01*b\x15session_type_projects\"\"/api/service/sessiontypes/projects\x12\xbf\x01\n" +
+	"\x1bSvcDeleteSessionTypeProject\x120.tera.core.v1.SvcDeleteSessionTypeProjectRequest\x1a1.tera.core.v1.SvcDeleteSessionTypeProjectResponse\";\x8a\xb5\x18\x05\x12\x01\x04(\x02\x82\xd3\xe4\x93\x02,b\x06result*\"/api/service/sessiontypes/projectsB9Z7github.com/tera-health/tera/pkg/api/tera/core/v1;corev1b\x06proto3"
 
 var (
 	file_tera_core_v1_service_api_proto_rawDescOnce sync.Once
@@ -3903,194 +4944,238 @@ func file_tera_core_v1_service_api_proto_rawDescGZIP() []byte {
 	return file_tera_core_v1_service_api_proto_rawDescData
 }
 
-var file_tera_core_v1_service_api_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_tera_core_v1_service_api_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_tera_core_v1_service_api_proto_goTypes = []any{
-	(*SvcGetSitesRequest)(nil),                // 0: tera.core.v1.SvcGetSitesRequest
-	(*SvcGetSitesResponse)(nil),               // 1: tera.core.v1.SvcGetSitesResponse
-	(*SvcGetProjectsRequest)(nil),             // 2: tera.core.v1.SvcGetProjectsRequest
-	(*SvcGetProjectsResponse)(nil),            // 3: tera.core.v1.SvcGetProjectsResponse
-	(*SvcPostProjectRequest)(nil),             // 4: tera.core.v1.SvcPostProjectRequest
-	(*SvcPostProjectResponse)(nil),            // 5: tera.core.v1.SvcPostProjectResponse
-	(*SvcDeleteProjectRequest)(nil),           // 6: tera.core.v1.SvcDeleteProjectRequest
-	(*SvcDeleteProjectResponse)(nil),          // 7: tera.core.v1.SvcDeleteProjectResponse
-	(*SvcGetParticipantsRequest)(nil),         // 8: tera.core.v1.SvcGetParticipantsRequest
-	(*SvcGetParticipantsResponse)(nil),        // 9: tera.core.v1.SvcGetParticipantsResponse
-	(*SvcPostParticipantRequest)(nil),         // 10: tera.core.v1.SvcPostParticipantRequest
-	(*SvcPostParticipantResponse)(nil),        // 11: tera.core.v1.SvcPostParticipantResponse
-	(*SvcGetGroupsRequest)(nil),               // 12: tera.core.v1.SvcGetGroupsRequest
-	(*SvcGetGroupsResponse)(nil),              // 13: tera.core.v1.SvcGetGroupsResponse
-	(*SvcPostGroupRequest)(nil),               // 14: tera.core.v1.SvcPostGroupRequest
-	(*SvcPostGroupResponse)(nil),              // 15: tera.core.v1.SvcPostGroupResponse
-	(*SvcDeleteGroupRequest)(nil),             // 16: tera.core.v1.SvcDeleteGroupRequest
-	(*SvcDeleteGroupResponse)(nil),            // 17: tera.core.v1.SvcDeleteGroupResponse
-	(*SvcGetDevicesRequest)(nil),              // 18: tera.core.v1.SvcGetDevicesRequest
-	(*SvcGetDevicesResponse)(nil),             // 19: tera.core.v1.SvcGetDevicesResponse
-	(*SvcPostDeviceRequest)(nil),              // 20: tera.core.v1.SvcPostDeviceRequest
-	(*SvcPostDeviceResponse)(nil),             // 21: tera.core.v1.SvcPostDeviceResponse
-	(*SvcGetSessionsRequest)(nil),             // 22: tera.core.v1.SvcGetSessionsRequest
-	(*SvcGetSessionsResponse)(nil),            // 23: tera.core.v1.SvcGetSessionsResponse
-	(*SvcGetSessionEventsRequest)(nil),        // 24: tera.core.v1.SvcGetSessionEventsRequest
-	(*SvcGetSessionEventsResponse)(nil),       // 25: tera.core.v1.SvcGetSessionEventsResponse
-	(*SvcPostSessionEventRequest)(nil),        // 26: tera.core.v1.SvcPostSessionEventRequest
-	(*SvcPostSessionEventResponse)(nil),       // 27: tera.core.v1.SvcPostSessionEventResponse
-	(*SvcDeleteSessionEventRequest)(nil),      // 28: tera.core.v1.SvcDeleteSessionEventRequest
-	(*SvcDeleteSessionEventResponse)(nil),     // 29: tera.core.v1.SvcDeleteSessionEventResponse
-	(*SvcGetSessionTypesRequest)(nil),         // 30: tera.core.v1.SvcGetSessionTypesRequest
-	(*SvcGetSessionTypesResponse)(nil),        // 31: tera.core.v1.SvcGetSessionTypesResponse
-	(*SvcGetSessionTypeProjectsRequest)(nil),  // 32: tera.core.v1.SvcGetSessionTypeProjectsRequest
-	(*SvcGetSessionTypeProjectsResponse)(nil), // 33: tera.core.v1.SvcGetSessionTypeProjectsResponse
-	(*SvcGetServicesRequest)(nil),             // 34: tera.core.v1.SvcGetServicesRequest
-	(*SvcGetServicesResponse)(nil),            // 35: tera.core.v1.SvcGetServicesResponse
-	(*SvcGetUsersRequest)(nil),                // 36: tera.core.v1.SvcGetUsersRequest
-	(*SvcGetUsersResponse)(nil),               // 37: tera.core.v1.SvcGetUsersResponse
-	(*SvcGetUserAccessRequest)(nil),           // 38: tera.core.v1.SvcGetUserAccessRequest
-	(*SvcGetUserAccessResponse)(nil),          // 39: tera.core.v1.SvcGetUserAccessResponse
-	(*SvcGetUserGroupsRequest)(nil),           // 40: tera.core.v1.SvcGetUserGroupsRequest
-	(*SvcGetUserGroupsResponse)(nil),          // 41: tera.core.v1.SvcGetUserGroupsResponse
-	(*SvcGetRolesRequest)(nil),                // 42: tera.core.v1.SvcGetRolesRequest
-	(*SvcGetRolesResponse)(nil),               // 43: tera.core.v1.SvcGetRolesResponse
-	(*SvcRoleBody)(nil),                       // 44: tera.core.v1.SvcRoleBody
-	(*SvcPostRoleRequest)(nil),                // 45: tera.core.v1.SvcPostRoleRequest
-	(*SvcPostRoleResponse)(nil),               // 46: tera.core.v1.SvcPostRoleResponse
-	(*SvcDeleteRoleRequest)(nil),              // 47: tera.core.v1.SvcDeleteRoleRequest
-	(*SvcDeleteRoleResponse)(nil),             // 48: tera.core.v1.SvcDeleteRoleResponse
-	(*SvcGetServiceAccessRequest)(nil),        // 49: tera.core.v1.SvcGetServiceAccessRequest
-	(*SvcGetServiceAccessResponse)(nil),       // 50: tera.core.v1.SvcGetServiceAccessResponse
-	(*SvcGetAccessRequest)(nil),               // 51: tera.core.v1.SvcGetAccessRequest
-	(*SvcGetAccessResponse)(nil),              // 52: tera.core.v1.SvcGetAccessResponse
-	(*SvcSessionBody)(nil),                    // 53: tera.core.v1.SvcSessionBody
-	(*SvcPostSessionRequest)(nil),             // 54: tera.core.v1.SvcPostSessionRequest
-	(*SvcPostSessionResponse)(nil),            // 55: tera.core.v1.SvcPostSessionResponse
-	(*SvcGetAssetsRequest)(nil),               // 56: tera.core.v1.SvcGetAssetsRequest
-	(*SvcGetAssetsResponse)(nil),              // 57: tera.core.v1.SvcGetAssetsResponse
-	(*SvcAssetBody)(nil),                      // 58: tera.core.v1.SvcAssetBody
-	(*SvcPostAssetRequest)(nil),               // 59: tera.core.v1.SvcPostAssetRequest
-	(*SvcPostAssetResponse)(nil),              // 60: tera.core.v1.SvcPostAssetResponse
-	(*SvcDeleteAssetRequest)(nil),             // 61: tera.core.v1.SvcDeleteAssetRequest
-	(*SvcDeleteAssetResponse)(nil),            // 62: tera.core.v1.SvcDeleteAssetResponse
-	(*Site)(nil),                              // 63: tera.core.v1.Site
-	(*Project)(nil),                           // 64: tera.core.v1.Project
-	(*ProjectBody)(nil),                       // 65: tera.core.v1.ProjectBody
-	(*structpb.Value)(nil),                    // 66: google.protobuf.Value
-	(*ParticipantBody)(nil),                   // 67: tera.core.v1.ParticipantBody
-	(*Participant)(nil),                       // 68: tera.core.v1.Participant
-	(*GroupBody)(nil),                         // 69: tera.core.v1.GroupBody
-	(*ParticipantGroup)(nil),                  // 70: tera.core.v1.ParticipantGroup
-	(*structpb.Struct)(nil),                   // 71: google.protobuf.Struct
-	(*DeviceBody)(nil),                        // 72: tera.core.v1.DeviceBody
-	(*DeviceItem)(nil),                        // 73: tera.core.v1.DeviceItem
-	(*SessionEvent)(nil),                      // 74: tera.core.v1.SessionEvent
-	(*SessionEventBody)(nil),                  // 75: tera.core.v1.SessionEventBody
-	(*SessionType)(nil),                       // 76: tera.core.v1.SessionType
-	(*SessionTypeProject)(nil),                // 77: tera.core.v1.SessionTypeProject
-	(*Service)(nil),                           // 78: tera.core.v1.Service
-	(*User)(nil),                              // 79: tera.core.v1.User
-	(*UserGroup)(nil),                         // 80: tera.core.v1.UserGroup
-	(*ServiceRole)(nil),                       // 81: tera.core.v1.ServiceRole
-	(*ServiceAccess)(nil),                     // 82: tera.core.v1.ServiceAccess
-	(*Session)(nil),                           // 83: tera.core.v1.Session
-	(*UserAsset)(nil),                         // 84: tera.core.v1.UserAsset
+	(*SvcGetSitesRequest)(nil),                  // 0: tera.core.v1.SvcGetSitesRequest
+	(*SvcGetSitesResponse)(nil),                 // 1: tera.core.v1.SvcGetSitesResponse
+	(*SvcGetProjectsRequest)(nil),               // 2: tera.core.v1.SvcGetProjectsRequest
+	(*SvcGetProjectsResponse)(nil),              // 3: tera.core.v1.SvcGetProjectsResponse
+	(*SvcPostProjectRequest)(nil),               // 4: tera.core.v1.SvcPostProjectRequest
+	(*SvcPostProjectResponse)(nil),              // 5: tera.core.v1.SvcPostProjectResponse
+	(*SvcDeleteProjectRequest)(nil),             // 6: tera.core.v1.SvcDeleteProjectRequest
+	(*SvcDeleteProjectResponse)(nil),            // 7: tera.core.v1.SvcDeleteProjectResponse
+	(*SvcGetParticipantsRequest)(nil),           // 8: tera.core.v1.SvcGetParticipantsRequest
+	(*SvcGetParticipantsResponse)(nil),          // 9: tera.core.v1.SvcGetParticipantsResponse
+	(*SvcPostParticipantRequest)(nil),           // 10: tera.core.v1.SvcPostParticipantRequest
+	(*SvcPostParticipantResponse)(nil),          // 11: tera.core.v1.SvcPostParticipantResponse
+	(*SvcGetGroupsRequest)(nil),                 // 12: tera.core.v1.SvcGetGroupsRequest
+	(*SvcGetGroupsResponse)(nil),                // 13: tera.core.v1.SvcGetGroupsResponse
+	(*SvcPostGroupRequest)(nil),                 // 14: tera.core.v1.SvcPostGroupRequest
+	(*SvcPostGroupResponse)(nil),                // 15: tera.core.v1.SvcPostGroupResponse
+	(*SvcDeleteGroupRequest)(nil),               // 16: tera.core.v1.SvcDeleteGroupRequest
+	(*SvcDeleteGroupResponse)(nil),              // 17: tera.core.v1.SvcDeleteGroupResponse
+	(*SvcGetDevicesRequest)(nil),                // 18: tera.core.v1.SvcGetDevicesRequest
+	(*SvcGetDevicesResponse)(nil),               // 19: tera.core.v1.SvcGetDevicesResponse
+	(*SvcPostDeviceRequest)(nil),                // 20: tera.core.v1.SvcPostDeviceRequest
+	(*SvcPostDeviceResponse)(nil),               // 21: tera.core.v1.SvcPostDeviceResponse
+	(*SvcGetSessionsRequest)(nil),               // 22: tera.core.v1.SvcGetSessionsRequest
+	(*SvcGetSessionsResponse)(nil),              // 23: tera.core.v1.SvcGetSessionsResponse
+	(*SvcGetSessionEventsRequest)(nil),          // 24: tera.core.v1.SvcGetSessionEventsRequest
+	(*SvcGetSessionEventsResponse)(nil),         // 25: tera.core.v1.SvcGetSessionEventsResponse
+	(*SvcPostSessionEventRequest)(nil),          // 26: tera.core.v1.SvcPostSessionEventRequest
+	(*SvcPostSessionEventResponse)(nil),         // 27: tera.core.v1.SvcPostSessionEventResponse
+	(*SvcDeleteSessionEventRequest)(nil),        // 28: tera.core.v1.SvcDeleteSessionEventRequest
+	(*SvcDeleteSessionEventResponse)(nil),       // 29: tera.core.v1.SvcDeleteSessionEventResponse
+	(*SvcGetSessionTypesRequest)(nil),           // 30: tera.core.v1.SvcGetSessionTypesRequest
+	(*SvcGetSessionTypesResponse)(nil),          // 31: tera.core.v1.SvcGetSessionTypesResponse
+	(*SvcGetSessionTypeProjectsRequest)(nil),    // 32: tera.core.v1.SvcGetSessionTypeProjectsRequest
+	(*SvcGetSessionTypeProjectsResponse)(nil),   // 33: tera.core.v1.SvcGetSessionTypeProjectsResponse
+	(*SvcGetServicesRequest)(nil),               // 34: tera.core.v1.SvcGetServicesRequest
+	(*SvcGetServicesResponse)(nil),              // 35: tera.core.v1.SvcGetServicesResponse
+	(*SvcGetUsersRequest)(nil),                  // 36: tera.core.v1.SvcGetUsersRequest
+	(*SvcGetUsersResponse)(nil),                 // 37: tera.core.v1.SvcGetUsersResponse
+	(*SvcGetUserAccessRequest)(nil),             // 38: tera.core.v1.SvcGetUserAccessRequest
+	(*SvcGetUserAccessResponse)(nil),            // 39: tera.core.v1.SvcGetUserAccessResponse
+	(*SvcGetUserGroupsRequest)(nil),             // 40: tera.core.v1.SvcGetUserGroupsRequest
+	(*SvcGetUserGroupsResponse)(nil),            // 41: tera.core.v1.SvcGetUserGroupsResponse
+	(*SvcGetRolesRequest)(nil),                  // 42: tera.core.v1.SvcGetRolesRequest
+	(*SvcGetRolesResponse)(nil),                 // 43: tera.core.v1.SvcGetRolesResponse
+	(*SvcRoleBody)(nil),                         // 44: tera.core.v1.SvcRoleBody
+	(*SvcPostRoleRequest)(nil),                  // 45: tera.core.v1.SvcPostRoleRequest
+	(*SvcPostRoleResponse)(nil),                 // 46: tera.core.v1.SvcPostRoleResponse
+	(*SvcDeleteRoleRequest)(nil),                // 47: tera.core.v1.SvcDeleteRoleRequest
+	(*SvcDeleteRoleResponse)(nil),               // 48: tera.core.v1.SvcDeleteRoleResponse
+	(*SvcGetServiceAccessRequest)(nil),          // 49: tera.core.v1.SvcGetServiceAccessRequest
+	(*SvcGetServiceAccessResponse)(nil),         // 50: tera.core.v1.SvcGetServiceAccessResponse
+	(*SvcGetAccessRequest)(nil),                 // 51: tera.core.v1.SvcGetAccessRequest
+	(*SvcGetAccessResponse)(nil),                // 52: tera.core.v1.SvcGetAccessResponse
+	(*SvcSessionBody)(nil),                      // 53: tera.core.v1.SvcSessionBody
+	(*SvcPostSessionRequest)(nil),               // 54: tera.core.v1.SvcPostSessionRequest
+	(*SvcPostSessionResponse)(nil),              // 55: tera.core.v1.SvcPostSessionResponse
+	(*SvcGetAssetsRequest)(nil),                 // 56: tera.core.v1.SvcGetAssetsRequest
+	(*SvcGetAssetsResponse)(nil),                // 57: tera.core.v1.SvcGetAssetsResponse
+	(*SvcAssetBody)(nil),                        // 58: tera.core.v1.SvcAssetBody
+	(*SvcPostAssetRequest)(nil),                 // 59: tera.core.v1.SvcPostAssetRequest
+	(*SvcPostAssetResponse)(nil),                // 60: tera.core.v1.SvcPostAssetResponse
+	(*SvcDeleteAssetRequest)(nil),               // 61: tera.core.v1.SvcDeleteAssetRequest
+	(*SvcDeleteAssetResponse)(nil),              // 62: tera.core.v1.SvcDeleteAssetResponse
+	(*SvcUserGroupBody)(nil),                    // 63: tera.core.v1.SvcUserGroupBody
+	(*SvcUserGroupAccess)(nil),                  // 64: tera.core.v1.SvcUserGroupAccess
+	(*SvcPostUserGroupRequest)(nil),             // 65: tera.core.v1.SvcPostUserGroupRequest
+	(*SvcPostUserGroupResponse)(nil),            // 66: tera.core.v1.SvcPostUserGroupResponse
+	(*SvcDeleteUserGroupRequest)(nil),           // 67: tera.core.v1.SvcDeleteUserGroupRequest
+	(*SvcDeleteUserGroupResponse)(nil),          // 68: tera.core.v1.SvcDeleteUserGroupResponse
+	(*SvcPostServiceAccessRequest)(nil),         // 69: tera.core.v1.SvcPostServiceAccessRequest
+	(*SvcPostServiceAccessResponse)(nil),        // 70: tera.core.v1.SvcPostServiceAccessResponse
+	(*SvcDeleteServiceAccessRequest)(nil),       // 71: tera.core.v1.SvcDeleteServiceAccessRequest
+	(*SvcDeleteServiceAccessResponse)(nil),      // 72: tera.core.v1.SvcDeleteServiceAccessResponse
+	(*SvcSessionTypeBody)(nil),                  // 73: tera.core.v1.SvcSessionTypeBody
+	(*SvcServiceSessionType)(nil),               // 74: tera.core.v1.SvcServiceSessionType
+	(*SvcPostSessionTypeRequest)(nil),           // 75: tera.core.v1.SvcPostSessionTypeRequest
+	(*SvcPostSessionTypeResponse)(nil),          // 76: tera.core.v1.SvcPostSessionTypeResponse
+	(*SvcPostSessionTypeProjectsRequest)(nil),   // 77: tera.core.v1.SvcPostSessionTypeProjectsRequest
+	(*SvcPostSessionTypeProjectsResponse)(nil),  // 78: tera.core.v1.SvcPostSessionTypeProjectsResponse
+	(*SvcDeleteSessionTypeProjectRequest)(nil),  // 79: tera.core.v1.SvcDeleteSessionTypeProjectRequest
+	(*SvcDeleteSessionTypeProjectResponse)(nil), // 80: tera.core.v1.SvcDeleteSessionTypeProjectResponse
+	(*Site)(nil),               // 81: tera.core.v1.Site
+	(*Project)(nil),            // 82: tera.core.v1.Project
+	(*ProjectBody)(nil),        // 83: tera.core.v1.ProjectBody
+	(*structpb.Value)(nil),     // 84: google.protobuf.Value
+	(*ParticipantBody)(nil),    // 85: tera.core.v1.ParticipantBody
+	(*Participant)(nil),        // 86: tera.core.v1.Participant
+	(*GroupBody)(nil),          // 87: tera.core.v1.GroupBody
+	(*ParticipantGroup)(nil),   // 88: tera.core.v1.ParticipantGroup
+	(*structpb.Struct)(nil),    // 89: google.protobuf.Struct
+	(*DeviceBody)(nil),         // 90: tera.core.v1.DeviceBody
+	(*DeviceItem)(nil),         // 91: tera.core.v1.DeviceItem
+	(*SessionEvent)(nil),       // 92: tera.core.v1.SessionEvent
+	(*SessionEventBody)(nil),   // 93: tera.core.v1.SessionEventBody
+	(*SessionType)(nil),        // 94: tera.core.v1.SessionType
+	(*SessionTypeProject)(nil), // 95: tera.core.v1.SessionTypeProject
+	(*Service)(nil),            // 96: tera.core.v1.Service
+	(*User)(nil),               // 97: tera.core.v1.User
+	(*UserGroup)(nil),          // 98: tera.core.v1.UserGroup
+	(*ServiceRole)(nil),        // 99: tera.core.v1.ServiceRole
+	(*ServiceAccess)(nil),      // 100: tera.core.v1.ServiceAccess
+	(*Session)(nil),            // 101: tera.core.v1.Session
+	(*UserAsset)(nil),          // 102: tera.core.v1.UserAsset
 }
 var file_tera_core_v1_service_api_proto_depIdxs = []int32{
-	63, // 0: tera.core.v1.SvcGetSitesResponse.sites:type_name -> tera.core.v1.Site
-	64, // 1: tera.core.v1.SvcGetProjectsResponse.projects:type_name -> tera.core.v1.Project
-	65, // 2: tera.core.v1.SvcPostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
-	64, // 3: tera.core.v1.SvcPostProjectResponse.project:type_name -> tera.core.v1.Project
-	66, // 4: tera.core.v1.SvcGetParticipantsResponse.json:type_name -> google.protobuf.Value
-	67, // 5: tera.core.v1.SvcPostParticipantRequest.participant:type_name -> tera.core.v1.ParticipantBody
-	68, // 6: tera.core.v1.SvcPostParticipantResponse.participant:type_name -> tera.core.v1.Participant
-	66, // 7: tera.core.v1.SvcGetGroupsResponse.json:type_name -> google.protobuf.Value
-	69, // 8: tera.core.v1.SvcPostGroupRequest.participant_group:type_name -> tera.core.v1.GroupBody
-	70, // 9: tera.core.v1.SvcPostGroupResponse.participant_group:type_name -> tera.core.v1.ParticipantGroup
-	71, // 10: tera.core.v1.SvcGetDevicesResponse.device:type_name -> google.protobuf.Struct
-	72, // 11: tera.core.v1.SvcPostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
-	73, // 12: tera.core.v1.SvcPostDeviceResponse.device:type_name -> tera.core.v1.DeviceItem
-	66, // 13: tera.core.v1.SvcGetSessionsResponse.json:type_name -> google.protobuf.Value
-	74, // 14: tera.core.v1.SvcGetSessionEventsResponse.session_events:type_name -> tera.core.v1.SessionEvent
-	75, // 15: tera.core.v1.SvcPostSessionEventRequest.session_event:type_name -> tera.core.v1.SessionEventBody
-	74, // 16: tera.core.v1.SvcPostSessionEventResponse.session_events:type_name -> tera.core.v1.SessionEvent
-	76, // 17: tera.core.v1.SvcGetSessionTypesResponse.session_types:type_name -> tera.core.v1.SessionType
-	77, // 18: tera.core.v1.SvcGetSessionTypeProjectsResponse.session_type_projects:type_name -> tera.core.v1.SessionTypeProject
-	78, // 19: tera.core.v1.SvcGetServicesResponse.services:type_name -> tera.core.v1.Service
-	79, // 20: tera.core.v1.SvcGetUsersResponse.user:type_name -> tera.core.v1.User
-	71, // 21: tera.core.v1.SvcGetUserAccessResponse.access:type_name -> google.protobuf.Struct
-	80, // 22: tera.core.v1.SvcGetUserGroupsResponse.user_groups:type_name -> tera.core.v1.UserGroup
-	81, // 23: tera.core.v1.SvcGetRolesResponse.service_roles:type_name -> tera.core.v1.ServiceRole
-	44, // 24: tera.core.v1.SvcPostRoleRequest.service_role:type_name -> tera.core.v1.SvcRoleBody
-	81, // 25: tera.core.v1.SvcPostRoleResponse.service_role:type_name -> tera.core.v1.ServiceRole
-	82, // 26: tera.core.v1.SvcGetServiceAccessResponse.service_access:type_name -> tera.core.v1.ServiceAccess
-	71, // 27: tera.core.v1.SvcGetAccessResponse.access:type_name -> google.protobuf.Struct
-	66, // 28: tera.core.v1.SvcSessionBody.session_parameters:type_name -> google.protobuf.Value
-	53, // 29: tera.core.v1.SvcPostSessionRequest.session:type_name -> tera.core.v1.SvcSessionBody
-	83, // 30: tera.core.v1.SvcPostSessionResponse.sessions:type_name -> tera.core.v1.Session
-	84, // 31: tera.core.v1.SvcGetAssetsResponse.assets:type_name -> tera.core.v1.UserAsset
-	58, // 32: tera.core.v1.SvcPostAssetRequest.asset:type_name -> tera.core.v1.SvcAssetBody
-	84, // 33: tera.core.v1.SvcPostAssetResponse.assets:type_name -> tera.core.v1.UserAsset
-	0,  // 34: tera.core.v1.ServiceApiService.SvcGetSites:input_type -> tera.core.v1.SvcGetSitesRequest
-	2,  // 35: tera.core.v1.ServiceApiService.SvcGetProjects:input_type -> tera.core.v1.SvcGetProjectsRequest
-	4,  // 36: tera.core.v1.ServiceApiService.SvcPostProject:input_type -> tera.core.v1.SvcPostProjectRequest
-	6,  // 37: tera.core.v1.ServiceApiService.SvcDeleteProject:input_type -> tera.core.v1.SvcDeleteProjectRequest
-	8,  // 38: tera.core.v1.ServiceApiService.SvcGetParticipants:input_type -> tera.core.v1.SvcGetParticipantsRequest
-	10, // 39: tera.core.v1.ServiceApiService.SvcPostParticipant:input_type -> tera.core.v1.SvcPostParticipantRequest
-	12, // 40: tera.core.v1.ServiceApiService.SvcGetGroups:input_type -> tera.core.v1.SvcGetGroupsRequest
-	14, // 41: tera.core.v1.ServiceApiService.SvcPostGroup:input_type -> tera.core.v1.SvcPostGroupRequest
-	16, // 42: tera.core.v1.ServiceApiService.SvcDeleteGroup:input_type -> tera.core.v1.SvcDeleteGroupRequest
-	18, // 43: tera.core.v1.ServiceApiService.SvcGetDevices:input_type -> tera.core.v1.SvcGetDevicesRequest
-	20, // 44: tera.core.v1.ServiceApiService.SvcPostDevice:input_type -> tera.core.v1.SvcPostDeviceRequest
-	22, // 45: tera.core.v1.ServiceApiService.SvcGetSessions:input_type -> tera.core.v1.SvcGetSessionsRequest
-	54, // 46: tera.core.v1.ServiceApiService.SvcPostSession:input_type -> tera.core.v1.SvcPostSessionRequest
-	24, // 47: tera.core.v1.ServiceApiService.SvcGetSessionEvents:input_type -> tera.core.v1.SvcGetSessionEventsRequest
-	26, // 48: tera.core.v1.ServiceApiService.SvcPostSessionEvent:input_type -> tera.core.v1.SvcPostSessionEventRequest
-	28, // 49: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:input_type -> tera.core.v1.SvcDeleteSessionEventRequest
-	30, // 50: tera.core.v1.ServiceApiService.SvcGetSessionTypes:input_type -> tera.core.v1.SvcGetSessionTypesRequest
-	32, // 51: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:input_type -> tera.core.v1.SvcGetSessionTypeProjectsRequest
-	34, // 52: tera.core.v1.ServiceApiService.SvcGetServices:input_type -> tera.core.v1.SvcGetServicesRequest
-	36, // 53: tera.core.v1.ServiceApiService.SvcGetUsers:input_type -> tera.core.v1.SvcGetUsersRequest
-	38, // 54: tera.core.v1.ServiceApiService.SvcGetUserAccess:input_type -> tera.core.v1.SvcGetUserAccessRequest
-	40, // 55: tera.core.v1.ServiceApiService.SvcGetUserGroups:input_type -> tera.core.v1.SvcGetUserGroupsRequest
-	42, // 56: tera.core.v1.ServiceApiService.SvcGetRoles:input_type -> tera.core.v1.SvcGetRolesRequest
-	45, // 57: tera.core.v1.ServiceApiService.SvcPostRole:input_type -> tera.core.v1.SvcPostRoleRequest
-	47, // 58: tera.core.v1.ServiceApiService.SvcDeleteRole:input_type -> tera.core.v1.SvcDeleteRoleRequest
-	49, // 59: tera.core.v1.ServiceApiService.SvcGetServiceAccess:input_type -> tera.core.v1.SvcGetServiceAccessRequest
-	51, // 60: tera.core.v1.ServiceApiService.SvcGetAccess:input_type -> tera.core.v1.SvcGetAccessRequest
-	56, // 61: tera.core.v1.ServiceApiService.SvcGetAssets:input_type -> tera.core.v1.SvcGetAssetsRequest
-	59, // 62: tera.core.v1.ServiceApiService.SvcPostAsset:input_type -> tera.core.v1.SvcPostAssetRequest
-	61, // 63: tera.core.v1.ServiceApiService.SvcDeleteAsset:input_type -> tera.core.v1.SvcDeleteAssetRequest
-	1,  // 64: tera.core.v1.ServiceApiService.SvcGetSites:output_type -> tera.core.v1.SvcGetSitesResponse
-	3,  // 65: tera.core.v1.ServiceApiService.SvcGetProjects:output_type -> tera.core.v1.SvcGetProjectsResponse
-	5,  // 66: tera.core.v1.ServiceApiService.SvcPostProject:output_type -> tera.core.v1.SvcPostProjectResponse
-	7,  // 67: tera.core.v1.ServiceApiService.SvcDeleteProject:output_type -> tera.core.v1.SvcDeleteProjectResponse
-	9,  // 68: tera.core.v1.ServiceApiService.SvcGetParticipants:output_type -> tera.core.v1.SvcGetParticipantsResponse
-	11, // 69: tera.core.v1.ServiceApiService.SvcPostParticipant:output_type -> tera.core.v1.SvcPostParticipantResponse
-	13, // 70: tera.core.v1.ServiceApiService.SvcGetGroups:output_type -> tera.core.v1.SvcGetGroupsResponse
-	15, // 71: tera.core.v1.ServiceApiService.SvcPostGroup:output_type -> tera.core.v1.SvcPostGroupResponse
-	17, // 72: tera.core.v1.ServiceApiService.SvcDeleteGroup:output_type -> tera.core.v1.SvcDeleteGroupResponse
-	19, // 73: tera.core.v1.ServiceApiService.SvcGetDevices:output_type -> tera.core.v1.SvcGetDevicesResponse
-	21, // 74: tera.core.v1.ServiceApiService.SvcPostDevice:output_type -> tera.core.v1.SvcPostDeviceResponse
-	23, // 75: tera.core.v1.ServiceApiService.SvcGetSessions:output_type -> tera.core.v1.SvcGetSessionsResponse
-	55, // 76: tera.core.v1.ServiceApiService.SvcPostSession:output_type -> tera.core.v1.SvcPostSessionResponse
-	25, // 77: tera.core.v1.ServiceApiService.SvcGetSessionEvents:output_type -> tera.core.v1.SvcGetSessionEventsResponse
-	27, // 78: tera.core.v1.ServiceApiService.SvcPostSessionEvent:output_type -> tera.core.v1.SvcPostSessionEventResponse
-	29, // 79: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:output_type -> tera.core.v1.SvcDeleteSessionEventResponse
-	31, // 80: tera.core.v1.ServiceApiService.SvcGetSessionTypes:output_type -> tera.core.v1.SvcGetSessionTypesResponse
-	33, // 81: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:output_type -> tera.core.v1.SvcGetSessionTypeProjectsResponse
-	35, // 82: tera.core.v1.ServiceApiService.SvcGetServices:output_type -> tera.core.v1.SvcGetServicesResponse
-	37, // 83: tera.core.v1.ServiceApiService.SvcGetUsers:output_type -> tera.core.v1.SvcGetUsersResponse
-	39, // 84: tera.core.v1.ServiceApiService.SvcGetUserAccess:output_type -> tera.core.v1.SvcGetUserAccessResponse
-	41, // 85: tera.core.v1.ServiceApiService.SvcGetUserGroups:output_type -> tera.core.v1.SvcGetUserGroupsResponse
-	43, // 86: tera.core.v1.ServiceApiService.SvcGetRoles:output_type -> tera.core.v1.SvcGetRolesResponse
-	46, // 87: tera.core.v1.ServiceApiService.SvcPostRole:output_type -> tera.core.v1.SvcPostRoleResponse
-	48, // 88: tera.core.v1.ServiceApiService.SvcDeleteRole:output_type -> tera.core.v1.SvcDeleteRoleResponse
-	50, // 89: tera.core.v1.ServiceApiService.SvcGetServiceAccess:output_type -> tera.core.v1.SvcGetServiceAccessResponse
-	52, // 90: tera.core.v1.ServiceApiService.SvcGetAccess:output_type -> tera.core.v1.SvcGetAccessResponse
-	57, // 91: tera.core.v1.ServiceApiService.SvcGetAssets:output_type -> tera.core.v1.SvcGetAssetsResponse
-	60, // 92: tera.core.v1.ServiceApiService.SvcPostAsset:output_type -> tera.core.v1.SvcPostAssetResponse
-	62, // 93: tera.core.v1.ServiceApiService.SvcDeleteAsset:output_type -> tera.core.v1.SvcDeleteAssetResponse
-	64, // [64:94] is the sub-list for method output_type
-	34, // [34:64] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	81,  // 0: tera.core.v1.SvcGetSitesResponse.sites:type_name -> tera.core.v1.Site
+	82,  // 1: tera.core.v1.SvcGetProjectsResponse.projects:type_name -> tera.core.v1.Project
+	83,  // 2: tera.core.v1.SvcPostProjectRequest.project:type_name -> tera.core.v1.ProjectBody
+	82,  // 3: tera.core.v1.SvcPostProjectResponse.project:type_name -> tera.core.v1.Project
+	84,  // 4: tera.core.v1.SvcGetParticipantsResponse.json:type_name -> google.protobuf.Value
+	85,  // 5: tera.core.v1.SvcPostParticipantRequest.participant:type_name -> tera.core.v1.ParticipantBody
+	86,  // 6: tera.core.v1.SvcPostParticipantResponse.participant:type_name -> tera.core.v1.Participant
+	84,  // 7: tera.core.v1.SvcGetGroupsResponse.json:type_name -> google.protobuf.Value
+	87,  // 8: tera.core.v1.SvcPostGroupRequest.participant_group:type_name -> tera.core.v1.GroupBody
+	88,  // 9: tera.core.v1.SvcPostGroupResponse.participant_group:type_name -> tera.core.v1.ParticipantGroup
+	89,  // 10: tera.core.v1.SvcGetDevicesResponse.device:type_name -> google.protobuf.Struct
+	90,  // 11: tera.core.v1.SvcPostDeviceRequest.device:type_name -> tera.core.v1.DeviceBody
+	91,  // 12: tera.core.v1.SvcPostDeviceResponse.device:type_name -> tera.core.v1.DeviceItem
+	84,  // 13: tera.core.v1.SvcGetSessionsResponse.json:type_name -> google.protobuf.Value
+	92,  // 14: tera.core.v1.SvcGetSessionEventsResponse.session_events:type_name -> tera.core.v1.SessionEvent
+	93,  // 15: tera.core.v1.SvcPostSessionEventRequest.session_event:type_name -> tera.core.v1.SessionEventBody
+	92,  // 16: tera.core.v1.SvcPostSessionEventResponse.session_events:type_name -> tera.core.v1.SessionEvent
+	94,  // 17: tera.core.v1.SvcGetSessionTypesResponse.session_types:type_name -> tera.core.v1.SessionType
+	95,  // 18: tera.core.v1.SvcGetSessionTypeProjectsResponse.session_type_projects:type_name -> tera.core.v1.SessionTypeProject
+	96,  // 19: tera.core.v1.SvcGetServicesResponse.services:type_name -> tera.core.v1.Service
+	97,  // 20: tera.core.v1.SvcGetUsersResponse.user:type_name -> tera.core.v1.User
+	89,  // 21: tera.core.v1.SvcGetUserAccessResponse.access:type_name -> google.protobuf.Struct
+	98,  // 22: tera.core.v1.SvcGetUserGroupsResponse.user_groups:type_name -> tera.core.v1.UserGroup
+	99,  // 23: tera.core.v1.SvcGetRolesResponse.service_roles:type_name -> tera.core.v1.ServiceRole
+	44,  // 24: tera.core.v1.SvcPostRoleRequest.service_role:type_name -> tera.core.v1.SvcRoleBody
+	99,  // 25: tera.core.v1.SvcPostRoleResponse.service_role:type_name -> tera.core.v1.ServiceRole
+	100, // 26: tera.core.v1.SvcGetServiceAccessResponse.service_access:type_name -> tera.core.v1.ServiceAccess
+	89,  // 27: tera.core.v1.SvcGetAccessResponse.access:type_name -> google.protobuf.Struct
+	84,  // 28: tera.core.v1.SvcSessionBody.session_parameters:type_name -> google.protobuf.Value
+	53,  // 29: tera.core.v1.SvcPostSessionRequest.session:type_name -> tera.core.v1.SvcSessionBody
+	101, // 30: tera.core.v1.SvcPostSessionResponse.sessions:type_name -> tera.core.v1.Session
+	102, // 31: tera.core.v1.SvcGetAssetsResponse.assets:type_name -> tera.core.v1.UserAsset
+	58,  // 32: tera.core.v1.SvcPostAssetRequest.asset:type_name -> tera.core.v1.SvcAssetBody
+	102, // 33: tera.core.v1.SvcPostAssetResponse.assets:type_name -> tera.core.v1.UserAsset
+	64,  // 34: tera.core.v1.SvcUserGroupBody.user_group_services_access:type_name -> tera.core.v1.SvcUserGroupAccess
+	63,  // 35: tera.core.v1.SvcPostUserGroupRequest.user_group:type_name -> tera.core.v1.SvcUserGroupBody
+	98,  // 36: tera.core.v1.SvcPostUserGroupResponse.user_group:type_name -> tera.core.v1.UserGroup
+	84,  // 37: tera.core.v1.SvcPostServiceAccessRequest.service_access:type_name -> google.protobuf.Value
+	100, // 38: tera.core.v1.SvcPostServiceAccessResponse.service_access:type_name -> tera.core.v1.ServiceAccess
+	73,  // 39: tera.core.v1.SvcServiceSessionType.session_type:type_name -> tera.core.v1.SvcSessionTypeBody
+	74,  // 40: tera.core.v1.SvcPostSessionTypeRequest.service_session_type:type_name -> tera.core.v1.SvcServiceSessionType
+	94,  // 41: tera.core.v1.SvcPostSessionTypeResponse.session_type:type_name -> tera.core.v1.SessionType
+	89,  // 42: tera.core.v1.SvcPostSessionTypeProjectsRequest.session_type:type_name -> google.protobuf.Struct
+	89,  // 43: tera.core.v1.SvcPostSessionTypeProjectsRequest.project:type_name -> google.protobuf.Struct
+	84,  // 44: tera.core.v1.SvcPostSessionTypeProjectsRequest.sessions_types_projects:type_name -> google.protobuf.Value
+	95,  // 45: tera.core.v1.SvcPostSessionTypeProjectsResponse.session_type_projects:type_name -> tera.core.v1.SessionTypeProject
+	0,   // 46: tera.core.v1.ServiceApiService.SvcGetSites:input_type -> tera.core.v1.SvcGetSitesRequest
+	2,   // 47: tera.core.v1.ServiceApiService.SvcGetProjects:input_type -> tera.core.v1.SvcGetProjectsRequest
+	4,   // 48: tera.core.v1.ServiceApiService.SvcPostProject:input_type -> tera.core.v1.SvcPostProjectRequest
+	6,   // 49: tera.core.v1.ServiceApiService.SvcDeleteProject:input_type -> tera.core.v1.SvcDeleteProjectRequest
+	8,   // 50: tera.core.v1.ServiceApiService.SvcGetParticipants:input_type -> tera.core.v1.SvcGetParticipantsRequest
+	10,  // 51: tera.core.v1.ServiceApiService.SvcPostParticipant:input_type -> tera.core.v1.SvcPostParticipantRequest
+	12,  // 52: tera.core.v1.ServiceApiService.SvcGetGroups:input_type -> tera.core.v1.SvcGetGroupsRequest
+	14,  // 53: tera.core.v1.ServiceApiService.SvcPostGroup:input_type -> tera.core.v1.SvcPostGroupRequest
+	16,  // 54: tera.core.v1.ServiceApiService.SvcDeleteGroup:input_type -> tera.core.v1.SvcDeleteGroupRequest
+	18,  // 55: tera.core.v1.ServiceApiService.SvcGetDevices:input_type -> tera.core.v1.SvcGetDevicesRequest
+	20,  // 56: tera.core.v1.ServiceApiService.SvcPostDevice:input_type -> tera.core.v1.SvcPostDeviceRequest
+	22,  // 57: tera.core.v1.ServiceApiService.SvcGetSessions:input_type -> tera.core.v1.SvcGetSessionsRequest
+	54,  // 58: tera.core.v1.ServiceApiService.SvcPostSession:input_type -> tera.core.v1.SvcPostSessionRequest
+	24,  // 59: tera.core.v1.ServiceApiService.SvcGetSessionEvents:input_type -> tera.core.v1.SvcGetSessionEventsRequest
+	26,  // 60: tera.core.v1.ServiceApiService.SvcPostSessionEvent:input_type -> tera.core.v1.SvcPostSessionEventRequest
+	28,  // 61: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:input_type -> tera.core.v1.SvcDeleteSessionEventRequest
+	30,  // 62: tera.core.v1.ServiceApiService.SvcGetSessionTypes:input_type -> tera.core.v1.SvcGetSessionTypesRequest
+	32,  // 63: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:input_type -> tera.core.v1.SvcGetSessionTypeProjectsRequest
+	34,  // 64: tera.core.v1.ServiceApiService.SvcGetServices:input_type -> tera.core.v1.SvcGetServicesRequest
+	36,  // 65: tera.core.v1.ServiceApiService.SvcGetUsers:input_type -> tera.core.v1.SvcGetUsersRequest
+	38,  // 66: tera.core.v1.ServiceApiService.SvcGetUserAccess:input_type -> tera.core.v1.SvcGetUserAccessRequest
+	40,  // 67: tera.core.v1.ServiceApiService.SvcGetUserGroups:input_type -> tera.core.v1.SvcGetUserGroupsRequest
+	42,  // 68: tera.core.v1.ServiceApiService.SvcGetRoles:input_type -> tera.core.v1.SvcGetRolesRequest
+	45,  // 69: tera.core.v1.ServiceApiService.SvcPostRole:input_type -> tera.core.v1.SvcPostRoleRequest
+	47,  // 70: tera.core.v1.ServiceApiService.SvcDeleteRole:input_type -> tera.core.v1.SvcDeleteRoleRequest
+	49,  // 71: tera.core.v1.ServiceApiService.SvcGetServiceAccess:input_type -> tera.core.v1.SvcGetServiceAccessRequest
+	51,  // 72: tera.core.v1.ServiceApiService.SvcGetAccess:input_type -> tera.core.v1.SvcGetAccessRequest
+	56,  // 73: tera.core.v1.ServiceApiService.SvcGetAssets:input_type -> tera.core.v1.SvcGetAssetsRequest
+	59,  // 74: tera.core.v1.ServiceApiService.SvcPostAsset:input_type -> tera.core.v1.SvcPostAssetRequest
+	61,  // 75: tera.core.v1.ServiceApiService.SvcDeleteAsset:input_type -> tera.core.v1.SvcDeleteAssetRequest
+	65,  // 76: tera.core.v1.ServiceApiService.SvcPostUserGroup:input_type -> tera.core.v1.SvcPostUserGroupRequest
+	67,  // 77: tera.core.v1.ServiceApiService.SvcDeleteUserGroup:input_type -> tera.core.v1.SvcDeleteUserGroupRequest
+	69,  // 78: tera.core.v1.ServiceApiService.SvcPostServiceAccess:input_type -> tera.core.v1.SvcPostServiceAccessRequest
+	71,  // 79: tera.core.v1.ServiceApiService.SvcDeleteServiceAccess:input_type -> tera.core.v1.SvcDeleteServiceAccessRequest
+	75,  // 80: tera.core.v1.ServiceApiService.SvcPostSessionType:input_type -> tera.core.v1.SvcPostSessionTypeRequest
+	77,  // 81: tera.core.v1.ServiceApiService.SvcPostSessionTypeProjects:input_type -> tera.core.v1.SvcPostSessionTypeProjectsRequest
+	79,  // 82: tera.core.v1.ServiceApiService.SvcDeleteSessionTypeProject:input_type -> tera.core.v1.SvcDeleteSessionTypeProjectRequest
+	1,   // 83: tera.core.v1.ServiceApiService.SvcGetSites:output_type -> tera.core.v1.SvcGetSitesResponse
+	3,   // 84: tera.core.v1.ServiceApiService.SvcGetProjects:output_type -> tera.core.v1.SvcGetProjectsResponse
+	5,   // 85: tera.core.v1.ServiceApiService.SvcPostProject:output_type -> tera.core.v1.SvcPostProjectResponse
+	7,   // 86: tera.core.v1.ServiceApiService.SvcDeleteProject:output_type -> tera.core.v1.SvcDeleteProjectResponse
+	9,   // 87: tera.core.v1.ServiceApiService.SvcGetParticipants:output_type -> tera.core.v1.SvcGetParticipantsResponse
+	11,  // 88: tera.core.v1.ServiceApiService.SvcPostParticipant:output_type -> tera.core.v1.SvcPostParticipantResponse
+	13,  // 89: tera.core.v1.ServiceApiService.SvcGetGroups:output_type -> tera.core.v1.SvcGetGroupsResponse
+	15,  // 90: tera.core.v1.ServiceApiService.SvcPostGroup:output_type -> tera.core.v1.SvcPostGroupResponse
+	17,  // 91: tera.core.v1.ServiceApiService.SvcDeleteGroup:output_type -> tera.core.v1.SvcDeleteGroupResponse
+	19,  // 92: tera.core.v1.ServiceApiService.SvcGetDevices:output_type -> tera.core.v1.SvcGetDevicesResponse
+	21,  // 93: tera.core.v1.ServiceApiService.SvcPostDevice:output_type -> tera.core.v1.SvcPostDeviceResponse
+	23,  // 94: tera.core.v1.ServiceApiService.SvcGetSessions:output_type -> tera.core.v1.SvcGetSessionsResponse
+	55,  // 95: tera.core.v1.ServiceApiService.SvcPostSession:output_type -> tera.core.v1.SvcPostSessionResponse
+	25,  // 96: tera.core.v1.ServiceApiService.SvcGetSessionEvents:output_type -> tera.core.v1.SvcGetSessionEventsResponse
+	27,  // 97: tera.core.v1.ServiceApiService.SvcPostSessionEvent:output_type -> tera.core.v1.SvcPostSessionEventResponse
+	29,  // 98: tera.core.v1.ServiceApiService.SvcDeleteSessionEvent:output_type -> tera.core.v1.SvcDeleteSessionEventResponse
+	31,  // 99: tera.core.v1.ServiceApiService.SvcGetSessionTypes:output_type -> tera.core.v1.SvcGetSessionTypesResponse
+	33,  // 100: tera.core.v1.ServiceApiService.SvcGetSessionTypeProjects:output_type -> tera.core.v1.SvcGetSessionTypeProjectsResponse
+	35,  // 101: tera.core.v1.ServiceApiService.SvcGetServices:output_type -> tera.core.v1.SvcGetServicesResponse
+	37,  // 102: tera.core.v1.ServiceApiService.SvcGetUsers:output_type -> tera.core.v1.SvcGetUsersResponse
+	39,  // 103: tera.core.v1.ServiceApiService.SvcGetUserAccess:output_type -> tera.core.v1.SvcGetUserAccessResponse
+	41,  // 104: tera.core.v1.ServiceApiService.SvcGetUserGroups:output_type -> tera.core.v1.SvcGetUserGroupsResponse
+	43,  // 105: tera.core.v1.ServiceApiService.SvcGetRoles:output_type -> tera.core.v1.SvcGetRolesResponse
+	46,  // 106: tera.core.v1.ServiceApiService.SvcPostRole:output_type -> tera.core.v1.SvcPostRoleResponse
+	48,  // 107: tera.core.v1.ServiceApiService.SvcDeleteRole:output_type -> tera.core.v1.SvcDeleteRoleResponse
+	50,  // 108: tera.core.v1.ServiceApiService.SvcGetServiceAccess:output_type -> tera.core.v1.SvcGetServiceAccessResponse
+	52,  // 109: tera.core.v1.ServiceApiService.SvcGetAccess:output_type -> tera.core.v1.SvcGetAccessResponse
+	57,  // 110: tera.core.v1.ServiceApiService.SvcGetAssets:output_type -> tera.core.v1.SvcGetAssetsResponse
+	60,  // 111: tera.core.v1.ServiceApiService.SvcPostAsset:output_type -> tera.core.v1.SvcPostAssetResponse
+	62,  // 112: tera.core.v1.ServiceApiService.SvcDeleteAsset:output_type -> tera.core.v1.SvcDeleteAssetResponse
+	66,  // 113: tera.core.v1.ServiceApiService.SvcPostUserGroup:output_type -> tera.core.v1.SvcPostUserGroupResponse
+	68,  // 114: tera.core.v1.ServiceApiService.SvcDeleteUserGroup:output_type -> tera.core.v1.SvcDeleteUserGroupResponse
+	70,  // 115: tera.core.v1.ServiceApiService.SvcPostServiceAccess:output_type -> tera.core.v1.SvcPostServiceAccessResponse
+	72,  // 116: tera.core.v1.ServiceApiService.SvcDeleteServiceAccess:output_type -> tera.core.v1.SvcDeleteServiceAccessResponse
+	76,  // 117: tera.core.v1.ServiceApiService.SvcPostSessionType:output_type -> tera.core.v1.SvcPostSessionTypeResponse
+	78,  // 118: tera.core.v1.ServiceApiService.SvcPostSessionTypeProjects:output_type -> tera.core.v1.SvcPostSessionTypeProjectsResponse
+	80,  // 119: tera.core.v1.ServiceApiService.SvcDeleteSessionTypeProject:output_type -> tera.core.v1.SvcDeleteSessionTypeProjectResponse
+	83,  // [83:120] is the sub-list for method output_type
+	46,  // [46:83] is the sub-list for method input_type
+	46,  // [46:46] is the sub-list for extension type_name
+	46,  // [46:46] is the sub-list for extension extendee
+	0,   // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_tera_core_v1_service_api_proto_init() }
@@ -4119,13 +5204,19 @@ func file_tera_core_v1_service_api_proto_init() {
 	file_tera_core_v1_service_api_proto_msgTypes[47].OneofWrappers = []any{}
 	file_tera_core_v1_service_api_proto_msgTypes[53].OneofWrappers = []any{}
 	file_tera_core_v1_service_api_proto_msgTypes[58].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[63].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[64].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[67].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[71].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[73].OneofWrappers = []any{}
+	file_tera_core_v1_service_api_proto_msgTypes[79].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tera_core_v1_service_api_proto_rawDesc), len(file_tera_core_v1_service_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   63,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

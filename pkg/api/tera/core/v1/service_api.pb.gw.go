@@ -1007,6 +1007,219 @@ func local_request_ServiceApiService_SvcDeleteAsset_0(ctx context.Context, marsh
 	return msg, metadata, err
 }
 
+func request_ServiceApiService_SvcPostUserGroup_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostUserGroupRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcPostUserGroup(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcPostUserGroup_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostUserGroupRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcPostUserGroup(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcDeleteUserGroup_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcDeleteUserGroup_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteUserGroupRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteUserGroup_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcDeleteUserGroup(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcDeleteUserGroup_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteUserGroupRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteUserGroup_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcDeleteUserGroup(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_ServiceApiService_SvcPostServiceAccess_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostServiceAccessRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcPostServiceAccess(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcPostServiceAccess_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostServiceAccessRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcPostServiceAccess(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcDeleteServiceAccess_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcDeleteServiceAccess_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteServiceAccessRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteServiceAccess_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcDeleteServiceAccess(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcDeleteServiceAccess_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteServiceAccessRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteServiceAccess_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcDeleteServiceAccess(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_ServiceApiService_SvcPostSessionType_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostSessionTypeRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcPostSessionType(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcPostSessionType_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostSessionTypeRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcPostSessionType(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_ServiceApiService_SvcPostSessionTypeProjects_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostSessionTypeProjectsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcPostSessionTypeProjects(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcPostSessionTypeProjects_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcPostSessionTypeProjectsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcPostSessionTypeProjects(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_ServiceApiService_SvcDeleteSessionTypeProject_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_ServiceApiService_SvcDeleteSessionTypeProject_0(ctx context.Context, marshaler runtime.Marshaler, client ServiceApiServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteSessionTypeProjectRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteSessionTypeProject_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SvcDeleteSessionTypeProject(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ServiceApiService_SvcDeleteSessionTypeProject_0(ctx context.Context, marshaler runtime.Marshaler, server ServiceApiServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SvcDeleteSessionTypeProjectRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_ServiceApiService_SvcDeleteSessionTypeProject_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SvcDeleteSessionTypeProject(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterServiceApiServiceHandlerServer registers the http handlers for service ServiceApiService to "mux".
 // UnaryRPC     :call ServiceApiServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -1613,6 +1826,146 @@ func RegisterServiceApiServiceHandlerServer(ctx context.Context, mux *runtime.Se
 		}
 		forward_ServiceApiService_SvcDeleteAsset_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteAsset_0{resp.(*SvcDeleteAssetResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostUserGroup_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostUserGroup", runtime.WithHTTPPathPattern("/api/service/usergroups"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcPostUserGroup_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostUserGroup_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostUserGroup_0{resp.(*SvcPostUserGroupResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteUserGroup_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteUserGroup", runtime.WithHTTPPathPattern("/api/service/usergroups"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcDeleteUserGroup_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteUserGroup_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteUserGroup_0{resp.(*SvcDeleteUserGroupResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostServiceAccess_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostServiceAccess", runtime.WithHTTPPathPattern("/api/service/serviceaccess"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcPostServiceAccess_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostServiceAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostServiceAccess_0{resp.(*SvcPostServiceAccessResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteServiceAccess_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteServiceAccess", runtime.WithHTTPPathPattern("/api/service/serviceaccess"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcDeleteServiceAccess_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteServiceAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteServiceAccess_0{resp.(*SvcDeleteServiceAccessResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostSessionType_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostSessionType", runtime.WithHTTPPathPattern("/api/service/sessiontypes"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcPostSessionType_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostSessionType_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostSessionType_0{resp.(*SvcPostSessionTypeResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostSessionTypeProjects_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostSessionTypeProjects", runtime.WithHTTPPathPattern("/api/service/sessiontypes/projects"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcPostSessionTypeProjects_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostSessionTypeProjects_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostSessionTypeProjects_0{resp.(*SvcPostSessionTypeProjectsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteSessionTypeProject_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteSessionTypeProject", runtime.WithHTTPPathPattern("/api/service/sessiontypes/projects"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ServiceApiService_SvcDeleteSessionTypeProject_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteSessionTypeProject_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteSessionTypeProject_0{resp.(*SvcDeleteSessionTypeProjectResponse)}, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -2163,6 +2516,125 @@ func RegisterServiceApiServiceHandlerClient(ctx context.Context, mux *runtime.Se
 		}
 		forward_ServiceApiService_SvcDeleteAsset_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteAsset_0{resp.(*SvcDeleteAssetResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostUserGroup_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostUserGroup", runtime.WithHTTPPathPattern("/api/service/usergroups"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcPostUserGroup_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostUserGroup_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostUserGroup_0{resp.(*SvcPostUserGroupResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteUserGroup_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteUserGroup", runtime.WithHTTPPathPattern("/api/service/usergroups"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcDeleteUserGroup_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteUserGroup_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteUserGroup_0{resp.(*SvcDeleteUserGroupResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostServiceAccess_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostServiceAccess", runtime.WithHTTPPathPattern("/api/service/serviceaccess"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcPostServiceAccess_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostServiceAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostServiceAccess_0{resp.(*SvcPostServiceAccessResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteServiceAccess_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteServiceAccess", runtime.WithHTTPPathPattern("/api/service/serviceaccess"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcDeleteServiceAccess_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteServiceAccess_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteServiceAccess_0{resp.(*SvcDeleteServiceAccessResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostSessionType_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostSessionType", runtime.WithHTTPPathPattern("/api/service/sessiontypes"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcPostSessionType_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostSessionType_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostSessionType_0{resp.(*SvcPostSessionTypeResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ServiceApiService_SvcPostSessionTypeProjects_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcPostSessionTypeProjects", runtime.WithHTTPPathPattern("/api/service/sessiontypes/projects"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcPostSessionTypeProjects_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcPostSessionTypeProjects_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcPostSessionTypeProjects_0{resp.(*SvcPostSessionTypeProjectsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_ServiceApiService_SvcDeleteSessionTypeProject_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tera.core.v1.ServiceApiService/SvcDeleteSessionTypeProject", runtime.WithHTTPPathPattern("/api/service/sessiontypes/projects"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ServiceApiService_SvcDeleteSessionTypeProject_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ServiceApiService_SvcDeleteSessionTypeProject_0(annotatedContext, mux, outboundMarshaler, w, req, response_ServiceApiService_SvcDeleteSessionTypeProject_0{resp.(*SvcDeleteSessionTypeProjectResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -2436,68 +2908,145 @@ func (m response_ServiceApiService_SvcDeleteAsset_0) XXX_ResponseBody() interfac
 	return response.Result
 }
 
+type response_ServiceApiService_SvcPostUserGroup_0 struct {
+	*SvcPostUserGroupResponse
+}
+
+func (m response_ServiceApiService_SvcPostUserGroup_0) XXX_ResponseBody() interface{} {
+	response := m.SvcPostUserGroupResponse
+	return response.UserGroup
+}
+
+type response_ServiceApiService_SvcDeleteUserGroup_0 struct {
+	*SvcDeleteUserGroupResponse
+}
+
+func (m response_ServiceApiService_SvcDeleteUserGroup_0) XXX_ResponseBody() interface{} {
+	response := m.SvcDeleteUserGroupResponse
+	return response.Result
+}
+
+type response_ServiceApiService_SvcPostServiceAccess_0 struct {
+	*SvcPostServiceAccessResponse
+}
+
+func (m response_ServiceApiService_SvcPostServiceAccess_0) XXX_ResponseBody() interface{} {
+	response := m.SvcPostServiceAccessResponse
+	return response.ServiceAccess
+}
+
+type response_ServiceApiService_SvcDeleteServiceAccess_0 struct {
+	*SvcDeleteServiceAccessResponse
+}
+
+func (m response_ServiceApiService_SvcDeleteServiceAccess_0) XXX_ResponseBody() interface{} {
+	response := m.SvcDeleteServiceAccessResponse
+	return response.Result
+}
+
+type response_ServiceApiService_SvcPostSessionType_0 struct {
+	*SvcPostSessionTypeResponse
+}
+
+func (m response_ServiceApiService_SvcPostSessionType_0) XXX_ResponseBody() interface{} {
+	response := m.SvcPostSessionTypeResponse
+	return response.SessionType
+}
+
+type response_ServiceApiService_SvcPostSessionTypeProjects_0 struct {
+	*SvcPostSessionTypeProjectsResponse
+}
+
+func (m response_ServiceApiService_SvcPostSessionTypeProjects_0) XXX_ResponseBody() interface{} {
+	response := m.SvcPostSessionTypeProjectsResponse
+	return response.SessionTypeProjects
+}
+
+type response_ServiceApiService_SvcDeleteSessionTypeProject_0 struct {
+	*SvcDeleteSessionTypeProjectResponse
+}
+
+func (m response_ServiceApiService_SvcDeleteSessionTypeProject_0) XXX_ResponseBody() interface{} {
+	response := m.SvcDeleteSessionTypeProjectResponse
+	return response.Result
+}
+
 var (
-	pattern_ServiceApiService_SvcGetSites_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sites"}, ""))
-	pattern_ServiceApiService_SvcGetProjects_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
-	pattern_ServiceApiService_SvcPostProject_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
-	pattern_ServiceApiService_SvcDeleteProject_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
-	pattern_ServiceApiService_SvcGetParticipants_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "participants"}, ""))
-	pattern_ServiceApiService_SvcPostParticipant_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "participants"}, ""))
-	pattern_ServiceApiService_SvcGetGroups_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
-	pattern_ServiceApiService_SvcPostGroup_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
-	pattern_ServiceApiService_SvcDeleteGroup_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
-	pattern_ServiceApiService_SvcGetDevices_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "devices"}, ""))
-	pattern_ServiceApiService_SvcPostDevice_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "devices"}, ""))
-	pattern_ServiceApiService_SvcGetSessions_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessions"}, ""))
-	pattern_ServiceApiService_SvcPostSession_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessions"}, ""))
-	pattern_ServiceApiService_SvcGetSessionEvents_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
-	pattern_ServiceApiService_SvcPostSessionEvent_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
-	pattern_ServiceApiService_SvcDeleteSessionEvent_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
-	pattern_ServiceApiService_SvcGetSessionTypes_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessiontypes"}, ""))
-	pattern_ServiceApiService_SvcGetSessionTypeProjects_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessiontypes", "projects"}, ""))
-	pattern_ServiceApiService_SvcGetServices_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "services"}, ""))
-	pattern_ServiceApiService_SvcGetUsers_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "users"}, ""))
-	pattern_ServiceApiService_SvcGetUserAccess_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "users", "access"}, ""))
-	pattern_ServiceApiService_SvcGetUserGroups_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "usergroups"}, ""))
-	pattern_ServiceApiService_SvcGetRoles_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "roles"}, ""))
-	pattern_ServiceApiService_SvcPostRole_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "roles"}, ""))
-	pattern_ServiceApiService_SvcDeleteRole_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "roles"}, ""))
-	pattern_ServiceApiService_SvcGetServiceAccess_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "serviceaccess"}, ""))
-	pattern_ServiceApiService_SvcGetAccess_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "access"}, ""))
-	pattern_ServiceApiService_SvcGetAssets_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "assets"}, ""))
-	pattern_ServiceApiService_SvcPostAsset_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "assets"}, ""))
-	pattern_ServiceApiService_SvcDeleteAsset_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "assets"}, ""))
+	pattern_ServiceApiService_SvcGetSites_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sites"}, ""))
+	pattern_ServiceApiService_SvcGetProjects_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
+	pattern_ServiceApiService_SvcPostProject_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
+	pattern_ServiceApiService_SvcDeleteProject_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "projects"}, ""))
+	pattern_ServiceApiService_SvcGetParticipants_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "participants"}, ""))
+	pattern_ServiceApiService_SvcPostParticipant_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "participants"}, ""))
+	pattern_ServiceApiService_SvcGetGroups_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
+	pattern_ServiceApiService_SvcPostGroup_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
+	pattern_ServiceApiService_SvcDeleteGroup_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "groups"}, ""))
+	pattern_ServiceApiService_SvcGetDevices_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "devices"}, ""))
+	pattern_ServiceApiService_SvcPostDevice_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "devices"}, ""))
+	pattern_ServiceApiService_SvcGetSessions_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessions"}, ""))
+	pattern_ServiceApiService_SvcPostSession_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessions"}, ""))
+	pattern_ServiceApiService_SvcGetSessionEvents_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
+	pattern_ServiceApiService_SvcPostSessionEvent_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
+	pattern_ServiceApiService_SvcDeleteSessionEvent_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessions", "events"}, ""))
+	pattern_ServiceApiService_SvcGetSessionTypes_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessiontypes"}, ""))
+	pattern_ServiceApiService_SvcGetSessionTypeProjects_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessiontypes", "projects"}, ""))
+	pattern_ServiceApiService_SvcGetServices_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "services"}, ""))
+	pattern_ServiceApiService_SvcGetUsers_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "users"}, ""))
+	pattern_ServiceApiService_SvcGetUserAccess_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "users", "access"}, ""))
+	pattern_ServiceApiService_SvcGetUserGroups_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "usergroups"}, ""))
+	pattern_ServiceApiService_SvcGetRoles_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "roles"}, ""))
+	pattern_ServiceApiService_SvcPostRole_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "roles"}, ""))
+	pattern_ServiceApiService_SvcDeleteRole_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "roles"}, ""))
+	pattern_ServiceApiService_SvcGetServiceAccess_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "serviceaccess"}, ""))
+	pattern_ServiceApiService_SvcGetAccess_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "access"}, ""))
+	pattern_ServiceApiService_SvcGetAssets_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "assets"}, ""))
+	pattern_ServiceApiService_SvcPostAsset_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "assets"}, ""))
+	pattern_ServiceApiService_SvcDeleteAsset_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "assets"}, ""))
+	pattern_ServiceApiService_SvcPostUserGroup_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "usergroups"}, ""))
+	pattern_ServiceApiService_SvcDeleteUserGroup_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "usergroups"}, ""))
+	pattern_ServiceApiService_SvcPostServiceAccess_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "serviceaccess"}, ""))
+	pattern_ServiceApiService_SvcDeleteServiceAccess_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "serviceaccess"}, ""))
+	pattern_ServiceApiService_SvcPostSessionType_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "service", "sessiontypes"}, ""))
+	pattern_ServiceApiService_SvcPostSessionTypeProjects_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessiontypes", "projects"}, ""))
+	pattern_ServiceApiService_SvcDeleteSessionTypeProject_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "service", "sessiontypes", "projects"}, ""))
 )
 
 var (
-	forward_ServiceApiService_SvcGetSites_0               = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetProjects_0            = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostProject_0            = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcDeleteProject_0          = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetParticipants_0        = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostParticipant_0        = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetGroups_0              = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostGroup_0              = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcDeleteGroup_0            = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetDevices_0             = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostDevice_0             = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetSessions_0            = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostSession_0            = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetSessionEvents_0       = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostSessionEvent_0       = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcDeleteSessionEvent_0     = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetSessionTypes_0        = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetSessionTypeProjects_0 = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetServices_0            = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetUsers_0               = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetUserAccess_0          = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetUserGroups_0          = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetRoles_0               = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostRole_0               = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcDeleteRole_0             = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetServiceAccess_0       = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetAccess_0              = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcGetAssets_0              = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcPostAsset_0              = runtime.ForwardResponseMessage
-	forward_ServiceApiService_SvcDeleteAsset_0            = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetSites_0                 = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetProjects_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostProject_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteProject_0            = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetParticipants_0          = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostParticipant_0          = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetGroups_0                = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostGroup_0                = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteGroup_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetDevices_0               = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostDevice_0               = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetSessions_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostSession_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetSessionEvents_0         = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostSessionEvent_0         = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteSessionEvent_0       = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetSessionTypes_0          = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetSessionTypeProjects_0   = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetServices_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetUsers_0                 = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetUserAccess_0            = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetUserGroups_0            = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetRoles_0                 = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostRole_0                 = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteRole_0               = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetServiceAccess_0         = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetAccess_0                = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcGetAssets_0                = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostAsset_0                = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteAsset_0              = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostUserGroup_0            = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteUserGroup_0          = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostServiceAccess_0        = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteServiceAccess_0      = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostSessionType_0          = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcPostSessionTypeProjects_0  = runtime.ForwardResponseMessage
+	forward_ServiceApiService_SvcDeleteSessionTypeProject_0 = runtime.ForwardResponseMessage
 )

@@ -19,36 +19,43 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ServiceApiService_SvcGetSites_FullMethodName               = "/tera.core.v1.ServiceApiService/SvcGetSites"
-	ServiceApiService_SvcGetProjects_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcGetProjects"
-	ServiceApiService_SvcPostProject_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcPostProject"
-	ServiceApiService_SvcDeleteProject_FullMethodName          = "/tera.core.v1.ServiceApiService/SvcDeleteProject"
-	ServiceApiService_SvcGetParticipants_FullMethodName        = "/tera.core.v1.ServiceApiService/SvcGetParticipants"
-	ServiceApiService_SvcPostParticipant_FullMethodName        = "/tera.core.v1.ServiceApiService/SvcPostParticipant"
-	ServiceApiService_SvcGetGroups_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcGetGroups"
-	ServiceApiService_SvcPostGroup_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcPostGroup"
-	ServiceApiService_SvcDeleteGroup_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcDeleteGroup"
-	ServiceApiService_SvcGetDevices_FullMethodName             = "/tera.core.v1.ServiceApiService/SvcGetDevices"
-	ServiceApiService_SvcPostDevice_FullMethodName             = "/tera.core.v1.ServiceApiService/SvcPostDevice"
-	ServiceApiService_SvcGetSessions_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcGetSessions"
-	ServiceApiService_SvcPostSession_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcPostSession"
-	ServiceApiService_SvcGetSessionEvents_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcGetSessionEvents"
-	ServiceApiService_SvcPostSessionEvent_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcPostSessionEvent"
-	ServiceApiService_SvcDeleteSessionEvent_FullMethodName     = "/tera.core.v1.ServiceApiService/SvcDeleteSessionEvent"
-	ServiceApiService_SvcGetSessionTypes_FullMethodName        = "/tera.core.v1.ServiceApiService/SvcGetSessionTypes"
-	ServiceApiService_SvcGetSessionTypeProjects_FullMethodName = "/tera.core.v1.ServiceApiService/SvcGetSessionTypeProjects"
-	ServiceApiService_SvcGetServices_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcGetServices"
-	ServiceApiService_SvcGetUsers_FullMethodName               = "/tera.core.v1.ServiceApiService/SvcGetUsers"
-	ServiceApiService_SvcGetUserAccess_FullMethodName          = "/tera.core.v1.ServiceApiService/SvcGetUserAccess"
-	ServiceApiService_SvcGetUserGroups_FullMethodName          = "/tera.core.v1.ServiceApiService/SvcGetUserGroups"
-	ServiceApiService_SvcGetRoles_FullMethodName               = "/tera.core.v1.ServiceApiService/SvcGetRoles"
-	ServiceApiService_SvcPostRole_FullMethodName               = "/tera.core.v1.ServiceApiService/SvcPostRole"
-	ServiceApiService_SvcDeleteRole_FullMethodName             = "/tera.core.v1.ServiceApiService/SvcDeleteRole"
-	ServiceApiService_SvcGetServiceAccess_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcGetServiceAccess"
-	ServiceApiService_SvcGetAccess_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcGetAccess"
-	ServiceApiService_SvcGetAssets_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcGetAssets"
-	ServiceApiService_SvcPostAsset_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcPostAsset"
-	ServiceApiService_SvcDeleteAsset_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcDeleteAsset"
+	ServiceApiService_SvcGetSites_FullMethodName                 = "/tera.core.v1.ServiceApiService/SvcGetSites"
+	ServiceApiService_SvcGetProjects_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcGetProjects"
+	ServiceApiService_SvcPostProject_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcPostProject"
+	ServiceApiService_SvcDeleteProject_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcDeleteProject"
+	ServiceApiService_SvcGetParticipants_FullMethodName          = "/tera.core.v1.ServiceApiService/SvcGetParticipants"
+	ServiceApiService_SvcPostParticipant_FullMethodName          = "/tera.core.v1.ServiceApiService/SvcPostParticipant"
+	ServiceApiService_SvcGetGroups_FullMethodName                = "/tera.core.v1.ServiceApiService/SvcGetGroups"
+	ServiceApiService_SvcPostGroup_FullMethodName                = "/tera.core.v1.ServiceApiService/SvcPostGroup"
+	ServiceApiService_SvcDeleteGroup_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcDeleteGroup"
+	ServiceApiService_SvcGetDevices_FullMethodName               = "/tera.core.v1.ServiceApiService/SvcGetDevices"
+	ServiceApiService_SvcPostDevice_FullMethodName               = "/tera.core.v1.ServiceApiService/SvcPostDevice"
+	ServiceApiService_SvcGetSessions_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcGetSessions"
+	ServiceApiService_SvcPostSession_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcPostSession"
+	ServiceApiService_SvcGetSessionEvents_FullMethodName         = "/tera.core.v1.ServiceApiService/SvcGetSessionEvents"
+	ServiceApiService_SvcPostSessionEvent_FullMethodName         = "/tera.core.v1.ServiceApiService/SvcPostSessionEvent"
+	ServiceApiService_SvcDeleteSessionEvent_FullMethodName       = "/tera.core.v1.ServiceApiService/SvcDeleteSessionEvent"
+	ServiceApiService_SvcGetSessionTypes_FullMethodName          = "/tera.core.v1.ServiceApiService/SvcGetSessionTypes"
+	ServiceApiService_SvcGetSessionTypeProjects_FullMethodName   = "/tera.core.v1.ServiceApiService/SvcGetSessionTypeProjects"
+	ServiceApiService_SvcGetServices_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcGetServices"
+	ServiceApiService_SvcGetUsers_FullMethodName                 = "/tera.core.v1.ServiceApiService/SvcGetUsers"
+	ServiceApiService_SvcGetUserAccess_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcGetUserAccess"
+	ServiceApiService_SvcGetUserGroups_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcGetUserGroups"
+	ServiceApiService_SvcGetRoles_FullMethodName                 = "/tera.core.v1.ServiceApiService/SvcGetRoles"
+	ServiceApiService_SvcPostRole_FullMethodName                 = "/tera.core.v1.ServiceApiService/SvcPostRole"
+	ServiceApiService_SvcDeleteRole_FullMethodName               = "/tera.core.v1.ServiceApiService/SvcDeleteRole"
+	ServiceApiService_SvcGetServiceAccess_FullMethodName         = "/tera.core.v1.ServiceApiService/SvcGetServiceAccess"
+	ServiceApiService_SvcGetAccess_FullMethodName                = "/tera.core.v1.ServiceApiService/SvcGetAccess"
+	ServiceApiService_SvcGetAssets_FullMethodName                = "/tera.core.v1.ServiceApiService/SvcGetAssets"
+	ServiceApiService_SvcPostAsset_FullMethodName                = "/tera.core.v1.ServiceApiService/SvcPostAsset"
+	ServiceApiService_SvcDeleteAsset_FullMethodName              = "/tera.core.v1.ServiceApiService/SvcDeleteAsset"
+	ServiceApiService_SvcPostUserGroup_FullMethodName            = "/tera.core.v1.ServiceApiService/SvcPostUserGroup"
+	ServiceApiService_SvcDeleteUserGroup_FullMethodName          = "/tera.core.v1.ServiceApiService/SvcDeleteUserGroup"
+	ServiceApiService_SvcPostServiceAccess_FullMethodName        = "/tera.core.v1.ServiceApiService/SvcPostServiceAccess"
+	ServiceApiService_SvcDeleteServiceAccess_FullMethodName      = "/tera.core.v1.ServiceApiService/SvcDeleteServiceAccess"
+	ServiceApiService_SvcPostSessionType_FullMethodName          = "/tera.core.v1.ServiceApiService/SvcPostSessionType"
+	ServiceApiService_SvcPostSessionTypeProjects_FullMethodName  = "/tera.core.v1.ServiceApiService/SvcPostSessionTypeProjects"
+	ServiceApiService_SvcDeleteSessionTypeProject_FullMethodName = "/tera.core.v1.ServiceApiService/SvcDeleteSessionTypeProject"
 )
 
 // ServiceApiServiceClient is the client API for ServiceApiService service.
@@ -176,6 +183,38 @@ type ServiceApiServiceClient interface {
 	SvcPostAsset(ctx context.Context, in *SvcPostAssetRequest, opts ...grpc.CallOption) (*SvcPostAssetResponse, error)
 	// SvcDeleteAsset deletes an asset of a session the service sees (?uuid=; unknown: 400).
 	SvcDeleteAsset(ctx context.Context, in *SvcDeleteAssetRequest, opts ...grpc.CallOption) (*SvcDeleteAssetResponse, error)
+	// SvcPostUserGroup creates (id_user_group = 0, with at least one service access) or updates
+	// (a group holding one of the service's roles) a user group from {"user_group": {…}};
+	// user_group_services_access, when given, becomes the group's set of the service's roles
+	// (each by id_service_role or service_role_name with id_site / id_project; another service's
+	// role, site or project is 403). Returns the group object.
+	SvcPostUserGroup(ctx context.Context, in *SvcPostUserGroupRequest, opts ...grpc.CallOption) (*SvcPostUserGroupResponse, error)
+	// SvcDeleteUserGroup deletes a user group holding one of the service's roles (?id=; others:
+	// 403; a group that still has users: 500).
+	SvcDeleteUserGroup(ctx context.Context, in *SvcDeleteUserGroupRequest, opts ...grpc.CallOption) (*SvcDeleteUserGroupResponse, error)
+	// SvcPostServiceAccess creates, changes or (an entry with an id and no id_service_role)
+	// removes assignments of the service's own roles from {"service_access": {…} or [{…}]}, held
+	// by user groups holding one of its roles, devices or participant groups of its projects (as
+	// /api/user/services/access, the service being the caller). Returns the assignments written.
+	SvcPostServiceAccess(ctx context.Context, in *SvcPostServiceAccessRequest, opts ...grpc.CallOption) (*SvcPostServiceAccessResponse, error)
+	// SvcDeleteServiceAccess deletes an assignment of one of the service's roles (?id=; unknown:
+	// 400, another service's: 403).
+	SvcDeleteServiceAccess(ctx context.Context, in *SvcDeleteServiceAccessRequest, opts ...grpc.CallOption) (*SvcDeleteServiceAccessResponse, error)
+	// SvcPostSessionType creates a session type of the service (session_type.id_session_type = 0)
+	// or takes one of its types, and links it to the listed sites, projects and participants'
+	// projects (with their sites), all of which must be the service's (403), from
+	// {"service_session_type": {session_type, id_sites, id_projects, id_participants}}. As in
+	// OpenTera an existing type's fields are not changed. Returns the session type object.
+	SvcPostSessionType(ctx context.Context, in *SvcPostSessionTypeRequest, opts ...grpc.CallOption) (*SvcPostSessionTypeResponse, error)
+	// SvcPostSessionTypeProjects links the service's session types to its projects, in one of
+	// OpenTera's three forms: {"session_type": {id_session_type, projects: [{id_project}]}} and
+	// {"project": {id_project, sessions_types: [{id_session_type}]}} replace a set (within the
+	// service's types and projects), {"sessions_types_projects": {…} or [{…}]} adds links. The
+	// type is linked to the project's site when it is not yet. Returns the links added.
+	SvcPostSessionTypeProjects(ctx context.Context, in *SvcPostSessionTypeProjectsRequest, opts ...grpc.CallOption) (*SvcPostSessionTypeProjectsResponse, error)
+	// SvcDeleteSessionTypeProject deletes a link of one of the service's types to one of its
+	// projects (?id=; unknown: 400; others: 403; sessions of that type in the project: 500).
+	SvcDeleteSessionTypeProject(ctx context.Context, in *SvcDeleteSessionTypeProjectRequest, opts ...grpc.CallOption) (*SvcDeleteSessionTypeProjectResponse, error)
 }
 
 type serviceApiServiceClient struct {
@@ -486,6 +525,76 @@ func (c *serviceApiServiceClient) SvcDeleteAsset(ctx context.Context, in *SvcDel
 	return out, nil
 }
 
+func (c *serviceApiServiceClient) SvcPostUserGroup(ctx context.Context, in *SvcPostUserGroupRequest, opts ...grpc.CallOption) (*SvcPostUserGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcPostUserGroupResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcPostUserGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcDeleteUserGroup(ctx context.Context, in *SvcDeleteUserGroupRequest, opts ...grpc.CallOption) (*SvcDeleteUserGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcDeleteUserGroupResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcDeleteUserGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcPostServiceAccess(ctx context.Context, in *SvcPostServiceAccessRequest, opts ...grpc.CallOption) (*SvcPostServiceAccessResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcPostServiceAccessResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcPostServiceAccess_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcDeleteServiceAccess(ctx context.Context, in *SvcDeleteServiceAccessRequest, opts ...grpc.CallOption) (*SvcDeleteServiceAccessResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcDeleteServiceAccessResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcDeleteServiceAccess_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcPostSessionType(ctx context.Context, in *SvcPostSessionTypeRequest, opts ...grpc.CallOption) (*SvcPostSessionTypeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcPostSessionTypeResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcPostSessionType_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcPostSessionTypeProjects(ctx context.Context, in *SvcPostSessionTypeProjectsRequest, opts ...grpc.CallOption) (*SvcPostSessionTypeProjectsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcPostSessionTypeProjectsResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcPostSessionTypeProjects_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serviceApiServiceClient) SvcDeleteSessionTypeProject(ctx context.Context, in *SvcDeleteSessionTypeProjectRequest, opts ...grpc.CallOption) (*SvcDeleteSessionTypeProjectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SvcDeleteSessionTypeProjectResponse)
+	err := c.cc.Invoke(ctx, ServiceApiService_SvcDeleteSessionTypeProject_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServiceApiServiceServer is the server API for ServiceApiService service.
 // All implementations must embed UnimplementedServiceApiServiceServer
 // for forward compatibility.
@@ -611,6 +720,38 @@ type ServiceApiServiceServer interface {
 	SvcPostAsset(context.Context, *SvcPostAssetRequest) (*SvcPostAssetResponse, error)
 	// SvcDeleteAsset deletes an asset of a session the service sees (?uuid=; unknown: 400).
 	SvcDeleteAsset(context.Context, *SvcDeleteAssetRequest) (*SvcDeleteAssetResponse, error)
+	// SvcPostUserGroup creates (id_user_group = 0, with at least one service access) or updates
+	// (a group holding one of the service's roles) a user group from {"user_group": {…}};
+	// user_group_services_access, when given, becomes the group's set of the service's roles
+	// (each by id_service_role or service_role_name with id_site / id_project; another service's
+	// role, site or project is 403). Returns the group object.
+	SvcPostUserGroup(context.Context, *SvcPostUserGroupRequest) (*SvcPostUserGroupResponse, error)
+	// SvcDeleteUserGroup deletes a user group holding one of the service's roles (?id=; others:
+	// 403; a group that still has users: 500).
+	SvcDeleteUserGroup(context.Context, *SvcDeleteUserGroupRequest) (*SvcDeleteUserGroupResponse, error)
+	// SvcPostServiceAccess creates, changes or (an entry with an id and no id_service_role)
+	// removes assignments of the service's own roles from {"service_access": {…} or [{…}]}, held
+	// by user groups holding one of its roles, devices or participant groups of its projects (as
+	// /api/user/services/access, the service being the caller). Returns the assignments written.
+	SvcPostServiceAccess(context.Context, *SvcPostServiceAccessRequest) (*SvcPostServiceAccessResponse, error)
+	// SvcDeleteServiceAccess deletes an assignment of one of the service's roles (?id=; unknown:
+	// 400, another service's: 403).
+	SvcDeleteServiceAccess(context.Context, *SvcDeleteServiceAccessRequest) (*SvcDeleteServiceAccessResponse, error)
+	// SvcPostSessionType creates a session type of the service (session_type.id_session_type = 0)
+	// or takes one of its types, and links it to the listed sites, projects and participants'
+	// projects (with their sites), all of which must be the service's (403), from
+	// {"service_session_type": {session_type, id_sites, id_projects, id_participants}}. As in
+	// OpenTera an existing type's fields are not changed. Returns the session type object.
+	SvcPostSessionType(context.Context, *SvcPostSessionTypeRequest) (*SvcPostSessionTypeResponse, error)
+	// SvcPostSessionTypeProjects links the service's session types to its projects, in one of
+	// OpenTera's three forms: {"session_type": {id_session_type, projects: [{id_project}]}} and
+	// {"project": {id_project, sessions_types: [{id_session_type}]}} replace a set (within the
+	// service's types and projects), {"sessions_types_projects": {…} or [{…}]} adds links. The
+	// type is linked to the project's site when it is not yet. Returns the links added.
+	SvcPostSessionTypeProjects(context.Context, *SvcPostSessionTypeProjectsRequest) (*SvcPostSessionTypeProjectsResponse, error)
+	// SvcDeleteSessionTypeProject deletes a link of one of the service's types to one of its
+	// projects (?id=; unknown: 400; others: 403; sessions of that type in the project: 500).
+	SvcDeleteSessionTypeProject(context.Context, *SvcDeleteSessionTypeProjectRequest) (*SvcDeleteSessionTypeProjectResponse, error)
 	mustEmbedUnimplementedServiceApiServiceServer()
 }
 
@@ -710,6 +851,27 @@ func (UnimplementedServiceApiServiceServer) SvcPostAsset(context.Context, *SvcPo
 }
 func (UnimplementedServiceApiServiceServer) SvcDeleteAsset(context.Context, *SvcDeleteAssetRequest) (*SvcDeleteAssetResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SvcDeleteAsset not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcPostUserGroup(context.Context, *SvcPostUserGroupRequest) (*SvcPostUserGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcPostUserGroup not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcDeleteUserGroup(context.Context, *SvcDeleteUserGroupRequest) (*SvcDeleteUserGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcDeleteUserGroup not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcPostServiceAccess(context.Context, *SvcPostServiceAccessRequest) (*SvcPostServiceAccessResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcPostServiceAccess not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcDeleteServiceAccess(context.Context, *SvcDeleteServiceAccessRequest) (*SvcDeleteServiceAccessResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcDeleteServiceAccess not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcPostSessionType(context.Context, *SvcPostSessionTypeRequest) (*SvcPostSessionTypeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcPostSessionType not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcPostSessionTypeProjects(context.Context, *SvcPostSessionTypeProjectsRequest) (*SvcPostSessionTypeProjectsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcPostSessionTypeProjects not implemented")
+}
+func (UnimplementedServiceApiServiceServer) SvcDeleteSessionTypeProject(context.Context, *SvcDeleteSessionTypeProjectRequest) (*SvcDeleteSessionTypeProjectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SvcDeleteSessionTypeProject not implemented")
 }
 func (UnimplementedServiceApiServiceServer) mustEmbedUnimplementedServiceApiServiceServer() {}
 func (UnimplementedServiceApiServiceServer) testEmbeddedByValue()                           {}
@@ -1272,6 +1434,132 @@ func _ServiceApiService_SvcDeleteAsset_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ServiceApiService_SvcPostUserGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcPostUserGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcPostUserGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcPostUserGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcPostUserGroup(ctx, req.(*SvcPostUserGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcDeleteUserGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcDeleteUserGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcDeleteUserGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcDeleteUserGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcDeleteUserGroup(ctx, req.(*SvcDeleteUserGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcPostServiceAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcPostServiceAccessRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcPostServiceAccess(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcPostServiceAccess_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcPostServiceAccess(ctx, req.(*SvcPostServiceAccessRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcDeleteServiceAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcDeleteServiceAccessRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcDeleteServiceAccess(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcDeleteServiceAccess_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcDeleteServiceAccess(ctx, req.(*SvcDeleteServiceAccessRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcPostSessionType_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcPostSessionTypeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcPostSessionType(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcPostSessionType_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcPostSessionType(ctx, req.(*SvcPostSessionTypeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcPostSessionTypeProjects_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcPostSessionTypeProjectsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcPostSessionTypeProjects(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcPostSessionTypeProjects_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcPostSessionTypeProjects(ctx, req.(*SvcPostSessionTypeProjectsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServiceApiService_SvcDeleteSessionTypeProject_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SvcDeleteSessionTypeProjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServiceApiServiceServer).SvcDeleteSessionTypeProject(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServiceApiService_SvcDeleteSessionTypeProject_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServiceApiServiceServer).SvcDeleteSessionTypeProject(ctx, req.(*SvcDeleteSessionTypeProjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ServiceApiService_ServiceDesc is the grpc.ServiceDesc for ServiceApiService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1398,6 +1686,34 @@ var ServiceApiService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SvcDeleteAsset",
 			Handler:    _ServiceApiService_SvcDeleteAsset_Handler,
+		},
+		{
+			MethodName: "SvcPostUserGroup",
+			Handler:    _ServiceApiService_SvcPostUserGroup_Handler,
+		},
+		{
+			MethodName: "SvcDeleteUserGroup",
+			Handler:    _ServiceApiService_SvcDeleteUserGroup_Handler,
+		},
+		{
+			MethodName: "SvcPostServiceAccess",
+			Handler:    _ServiceApiService_SvcPostServiceAccess_Handler,
+		},
+		{
+			MethodName: "SvcDeleteServiceAccess",
+			Handler:    _ServiceApiService_SvcDeleteServiceAccess_Handler,
+		},
+		{
+			MethodName: "SvcPostSessionType",
+			Handler:    _ServiceApiService_SvcPostSessionType_Handler,
+		},
+		{
+			MethodName: "SvcPostSessionTypeProjects",
+			Handler:    _ServiceApiService_SvcPostSessionTypeProjects_Handler,
+		},
+		{
+			MethodName: "SvcDeleteSessionTypeProject",
+			Handler:    _ServiceApiService_SvcDeleteSessionTypeProject_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
