@@ -95,8 +95,9 @@ func TestServiceAPIUserGroupsWrite(t *testing.T) {
 	if access(id) != 1 || e.count("SELECT count(*) FROM core.t_services_access WHERE id_user_group = $1 AND id_service_role = 3 AND deleted_at IS NULL", id) != 1 {
 		t.Errorf("after setting [admin]: %d of the service's accesses", access(id))
 	}
-	// Groups holding none of its roles are not the service's.
+	// Groups holding none of its roles are not the service's, even one holding no role at all.
 	e.expect(403, vr, "POST", path, map[string]any{"user_group": map[string]any{"id_user_group": 2, "user_group_name": "stolen"}})
+	e.expect(403, vr, "POST", path, map[string]any{"user_group": map[string]any{"id_user_group": 5, "user_group_name": "stolen"}})
 	e.expect(403, vr, "DELETE", path+"?id=2", nil)
 	e.expect(400, vr, "DELETE", path, nil)
 

@@ -39,6 +39,8 @@ var idTables = map[string]string{
 	"id_creator_user": "t_users", "id_creator_participant": "t_participants", "id_creator_device": "t_devices",
 	"id_creator_service": "t_services", "id_participant_group_access": "t_services_access",
 	"id_template": "email.t_email_templates", "id_email_template": "email.t_email_templates",
+	// The service API's session type POST lists them.
+	"id_sites": "t_sites", "id_projects": "t_projects", "id_participants": "t_participants",
 }
 
 // stringSelectors are the values GET selectors by name or uuid take.

@@ -134,14 +134,16 @@ RETURNING id_user_group`, scope, pgx.NamedArgs{"name": name})
 }
 
 // UpdateUserGroup renames (name nil: only checks) a group whose roles are on sites the scope
-// administers, or one holding no role yet (ErrNotFound otherwise).
+// administers, or, for a user, one holding no role yet (a service's groups are those holding one
+// of its roles; ErrNotFound otherwise).
 func UpdateUserGroup(ctx context.Context, db DB, scope access.Scope, id int32, name *string) error {
 	_, err := writeID(ctx, db, "update user group", `
 WITH target AS (
   SELECT g.id_user_group FROM core.t_users_groups g
    WHERE g.id_user_group = @id AND g.deleted_at IS NULL
      AND (g.id_user_group IN (SELECT id FROM core.acc_user_groups(@acc_kind::text, @acc_id::integer, true, true))
-          OR NOT EXISTS (SELECT 1 FROM core.t_services_access sa WHERE sa.id_user_group = g.id_user_group AND sa.deleted_at IS NULL))
+          OR @acc_kind::text = 'user'
+             AND NOT EXISTS (SELECT 1 FROM core.t_services_access sa WHERE sa.id_user_group = g.id_user_group AND sa.deleted_at IS NULL))
      FOR UPDATE),
 renamed AS (UPDATE core.t_users_groups SET user_group_name = @name
              WHERE id_user_group IN (SELECT id_user_group FROM target) AND @name::text IS NOT NULL)
