@@ -1,10 +1,8 @@
 package core_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,10 +10,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tera-health/tera/pkg/server/docui"
+	"github.com/tera-health/tera/services/internal/testenv/browser"
 	"github.com/tera-health/tera/services/internal/version"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // The document /doc serves: Tera's title and build version, operations grouped by OpenTera's
 // surfaces, every operation declaring the schemes it accepts, nothing test-only.
@@ -73,23 +70,11 @@ func TestDocDocument(t *testing.T) {
 // /doc in a real browser: the title, then "Authorize" with a bare token and "Try it out" on
 // GET /api/user/sites, which only answers 200 if the page sent "Authorization: OpenTera <token>".
 func TestDocPageTryItOutInChromium(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("TERA_REQUIRE_BROWSER") != "" {
-			t.Fatalf("chromium missing: run hack/install-chromium.sh")
-		}
-		t.Skip("chromium not installed (hack/install-chromium.sh)")
-	}
+	browser.Require(t)
 	e := newEnv(t)
 	token := strings.TrimPrefix(e.auth("admin/token"), "OpenTera ")
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 120*time.Second)
-	defer cancel()
+	ctx := browser.New(t, 120*time.Second)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/doc"), chromedp.WaitVisible(chromedp.CSS(".info .title"))); err != nil {
 		t.Fatal(err)

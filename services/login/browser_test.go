@@ -1,41 +1,27 @@
 package login_test
 
 import (
-	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
-)
 
-const chromiumPath = "/usr/bin/chromium"
+	"github.com/tera-health/tera/services/internal/testenv/browser"
+)
 
 // The login pages in a real browser (Debian's chromium, headless): a 2FA user logs in, lands on
 // the 2FA step, enters the code and is signed in; a plain user is signed in at once.
 func TestLoginPagesInChromium(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("TERA_REQUIRE_BROWSER") != "" {
-			t.Fatalf("chromium missing: run hack/install-chromium.sh")
-		}
-		t.Skip("chromium not installed (hack/install-chromium.sh)")
-	}
+	browser.Require(t)
 	e := newEnv(t)
 	base := e.replica()
 	key, _ := totp.Generate(totp.GenerateOpts{Issuer: "t", AccountName: "user4"})
 	e.exec(`UPDATE core.t_users SET user_2fa_enabled = true, user_2fa_otp_enabled = true, user_2fa_otp_secret = $1 WHERE user_username = 'user4'`, key.Secret())
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("use-fake-device-for-media-stream", true),
+	ctx := browser.New(t, 90*time.Second, chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true), chromedp.Flag("allow-loopback-in-peer-connection", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
 
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/login"),

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,9 +13,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
+	"github.com/tera-health/tera/services/internal/testenv/browser"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // browserPage is a web client as OpenTera's (VideoRehabService's opentera_user_login.js and
 // opentera_websockets.js): GET /api/user/login, keep websocket_url, `new WebSocket(url)`, and
@@ -56,12 +54,7 @@ fetch("/api/user/login?with_websocket=true", {headers: {"Authorization": "Basic 
 // origin for the page, the login and the socket) that is also the site's public URL, so the
 // page uses websocket_url as login gives it.
 func TestWebClientInChromium(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("TERA_REQUIRE_BROWSER") != "" {
-			t.Fatalf("chromium missing: run hack/install-chromium.sh")
-		}
-		t.Skip("chromium not installed (hack/install-chromium.sh)")
-	}
+	browser.Require(t)
 	e := newEnv(t)
 	var backend atomic.Pointer[httputil.ReverseProxy]
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -80,16 +73,8 @@ func TestWebClientInChromium(t *testing.T) {
 	backend.Store(httputil.NewSingleHostReverseProxy(target))
 	f := e.fixture()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// A bound, not a measure: what follows waits on conditions; a loaded CI machine starts
-	// Chromium and the targets slowly.
-	ctx, cancel = context.WithTimeout(ctx, 4*time.Minute)
-	defer cancel()
+	// What follows waits on conditions only.
+	ctx := browser.New(t, 4*time.Minute)
 
 	own := `#frames li[data-event="USER_CONNECTED"][data-uuid="` + f.adminUUID + `"]`
 	if err := chromedp.Do(ctx, chromedp.Navigate(front.URL+"/client"), chromedp.WaitVisible(own)); err != nil {

@@ -172,26 +172,19 @@ func (s *Store) keys(ctx context.Context, filter string) ([]string, error) {
 
 // Conns lists the live connections of a principal ("" uuid: of every principal of kind).
 func (s *Store) Conns(ctx context.Context, kind, uuid string) ([]Conn, error) {
-	filter := "conn." + kind + ".>"
-	if uuid != "" {
-		filter = "conn." + kind + "." + uuid + ".>"
+	if uuid == "" {
+		return s.conns(ctx, "conn."+kind+".>")
 	}
-	keys, err := s.keys(ctx, filter)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Conn, 0, len(keys))
-	for _, k := range keys {
-		if c, ok := ParseConnKey(k); ok {
-			out = append(out, c)
-		}
-	}
-	return out, nil
+	return s.conns(ctx, "conn."+kind+"."+uuid+".>")
 }
 
 // ConnsOfReplica lists the live connections a websocket replica reported.
 func (s *Store) ConnsOfReplica(ctx context.Context, replica string) ([]Conn, error) {
-	keys, err := s.keys(ctx, "conn.*.*."+replica+".*")
+	return s.conns(ctx, "conn.*.*."+replica+".*")
+}
+
+func (s *Store) conns(ctx context.Context, filter string) ([]Conn, error) {
+	keys, err := s.keys(ctx, filter)
 	if err != nil {
 		return nil, err
 	}
