@@ -44,7 +44,9 @@ var Prefixes = map[string][]string{
 		"/api/user/disconnect", "/api/device/status", "/api/service/disconnect",
 	},
 	WebSocket:    {"/wss"},
-	FileTransfer: {"/file"},
+	// The archive request of the user API is the filetransfer target's: it writes the archive's
+	// record and job (OpenTera's UserQueryAssetsArchive calls FileTransferService to do so).
+	FileTransfer: {"/file", "/api/user/assets/archive"},
 	Logging:      {"/log"},
 	VideoRehab:   {"/rehab"},
 	Email:        {"/email"},

@@ -112,12 +112,22 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 // 400, reason ERROR_REASON_TOO_LARGE, a message naming the limit. A declared Content-Length is
 // refused before reading; a chunked body is cut at the limit and its handler sees the error.
 func (s *Server) limitBody(next http.Handler) http.Handler {
+	limits := map[string]int64{}
+	for _, rt := range s.plain {
+		if rt.MaxBodyBytes > 0 {
+			limits[rt.Path] = rt.MaxBodyBytes
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.cfg.MaxBodyBytes {
-			writeTooLarge(w, s.cfg.MaxBodyBytes)
+		limit := s.cfg.MaxBodyBytes
+		if l, ok := limits[r.URL.Path]; ok {
+			limit = l
+		}
+		if r.ContentLength > limit {
+			writeTooLarge(w, limit)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -28,6 +28,9 @@ type Route struct {
 	// authenticates the caller and applies the rule first, as for an RPC; the handler reads the
 	// caller with authn.FromContext.
 	Access *optionsv1.Access
+	// MaxBodyBytes, when set, replaces the server's max_body_bytes for this route (file uploads:
+	// OpenTera's proxy admits 500 MB on /file). The handler must stream the body.
+	MaxBodyBytes int64
 }
 
 // HTTPService is a Service that also serves plain HTTP routes.

@@ -96,6 +96,7 @@ func (e *env) process(spec string, mod ...func(*fleet.Config)) string {
 	cfg.PublicURL = "https://tera.test"
 	cfg.Auth.SigningKeysDir, cfg.Auth.DeviceCADir = e.keysDir, e.caDir
 	cfg.Auth.TrustedProxies = []string{"127.0.0.1/32"}
+	cfg.FileTransfer.Blob.Dir = t.TempDir()
 	for _, m := range mod {
 		m(&cfg)
 	}

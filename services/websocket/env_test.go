@@ -78,6 +78,7 @@ func (e *env) process(spec string) string {
 		cfg.PublicURL = e.publicURL
 	}
 	cfg.Auth.SigningKeysDir = e.keysDir
+	cfg.FileTransfer.Blob.Dir = t.TempDir()
 	targets, err := fleet.Resolve(spec)
 	if err != nil {
 		t.Fatal(err)

@@ -133,6 +133,9 @@ type values struct {
 	strings map[string][]string // selector values by field name (GET)
 	seq     int
 	missing map[string]bool // id fields no table maps to
+	// assetToken signs an asset access token for the walking account (the filetransfer
+	// routes' second credential); set by walk.
+	assetToken func(assetUUID string) string
 }
 
 func (v *values) idValues(field string) []int64 {

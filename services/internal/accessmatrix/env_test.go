@@ -61,6 +61,14 @@ INSERT INTO core.t_services_access (id_user_group, id_service_role)
 INSERT INTO core.t_users_users_groups (id_user, id_user_group) VALUES (7, 3), (8, 6);
 INSERT INTO core.t_participants_groups (id_participant_group, id_project, participant_group_name) VALUES (3, 3, 'Secret Participant Group');
 INSERT INTO core.t_services_roles (id_service, id_site, service_role_name) VALUES (6, 2, 'secret-site-role');
+-- The fixture's assets become files of the filetransfer target (its DELETE and rename walk
+-- them with valid access tokens, so only the SQL access check stands between an account and
+-- the assets of sessions outside its scope), and the admin has an archive.
+UPDATE core.t_assets SET asset_service_uuid = (SELECT service_uuid FROM core.t_services WHERE service_key = 'FileTransferService');
+INSERT INTO filetransfer.t_asset_file_data (asset_uuid, asset_original_filename, asset_file_size)
+  SELECT asset_uuid, 'fixture-' || id_asset || '.bin', 0 FROM core.t_assets;
+INSERT INTO filetransfer.t_archive_file_data (archive_uuid, archive_original_filename, archive_status, archive_owner_uuid)
+  SELECT '00000000-0000-0000-0000-0000000a0001', 'fixture_archive.zip', 2, user_uuid FROM core.t_users WHERE id_user = 1;
 SELECT setval(pg_get_serial_sequence('core.t_users', 'id_user'), 100);
 SELECT setval(pg_get_serial_sequence('core.t_users_groups', 'id_user_group'), 100);
 SELECT setval(pg_get_serial_sequence('core.t_participants_groups', 'id_participant_group'), 100);
@@ -120,6 +128,7 @@ func newSite(t testing.TB) *site {
 	cfg.NATS.URL = testenv.NewNATS(t).ClientURL()
 	cfg.PublicURL = "https://tera.test"
 	cfg.Auth.SigningKeysDir, cfg.Auth.DeviceCADir = keysDir, caDir
+	cfg.FileTransfer.Blob.Dir = t.TempDir()
 	targets, err := fleet.Resolve("all")
 	if err != nil {
 		t.Fatal(err)

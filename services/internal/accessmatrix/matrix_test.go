@@ -282,6 +282,12 @@ var plainWrites = map[string]func(v *values) []request{
 	}),
 }
 
+func init() {
+	for k, b := range fileTransferWrites {
+		plainWrites[k] = b
+	}
+}
+
 // lastWrites run after every other write: they may change the caller's own credentials.
 var lastWrites = []string{"change_password", "/login"}
 
@@ -338,6 +344,7 @@ func walk(t *testing.T, a account, c *counts) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v.assetToken = s.assetTokenFor(ctx, a)
 	sc, err := freezeScope(ctx, s.db, a)
 	if err != nil {
 		t.Fatal(err)

@@ -195,6 +195,12 @@ cfg AS (SELECT id_service_config AS id FROM core.t_services_configs
          WHERE id_user IN (SELECT id FROM u) OR id_participant IN (SELECT id FROM pa) OR id_device = ANY(@devices))
 `
 
+// myUUID is the walking account's uuid, in SQL.
+const myUUID = `(CASE @kind WHEN 'user' THEN (SELECT user_uuid FROM core.t_users WHERE id_user = @me)
+	  WHEN 'participant' THEN (SELECT participant_uuid FROM core.t_participants WHERE id_participant = @me)
+	  WHEN 'device' THEN (SELECT device_uuid FROM core.t_devices WHERE id_device = @me)
+	  ELSE (SELECT service_uuid FROM core.t_services WHERE id_service = @me) END)`
+
 var scopeRules = map[string]string{
 	"core.t_server_settings":      `false`,
 	"core.t_sites":                `t.id_site = ANY(@sites)`,
@@ -254,6 +260,11 @@ var scopeRules = map[string]string{
 	"logging.t_log_entry": `t.id_log_entry > @max_logging_t_log_entry`,
 	"logging.t_logins":    `t.id_login_event > @max_logging_t_logins`,
 	// Templates of its sites and projects; e-mails it queued, to no one outside its scope.
+	// Files of assets in its sessions; archives it asked for, with their jobs.
+	"filetransfer.t_asset_file_data": `EXISTS (SELECT 1 FROM core.t_assets a WHERE a.asset_uuid = t.asset_uuid AND a.id_session IN (SELECT id FROM ss))`,
+	"filetransfer.t_archive_file_data": `t.archive_owner_uuid = ` + myUUID,
+	"filetransfer.archive_jobs": `EXISTS (SELECT 1 FROM filetransfer.t_archive_file_data x
+	     WHERE x.id_archive_file_data = t.id_archive_file_data AND x.archive_owner_uuid = ` + myUUID + `)`,
 	"email.t_email_templates": `t.id_project IN (SELECT id FROM p) OR t.id_site = ANY(@sites)`,
 	"email.queue": `t.id > @max_email_queue AND t.id_user = @me AND NOT (t.recipients && ARRAY(
 	     SELECT user_email FROM core.t_users WHERE user_email IS NOT NULL AND id_user <> ALL(@users_read)

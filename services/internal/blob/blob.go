@@ -54,7 +54,7 @@ type Config struct {
 	Backend string `json:"backend" env:"TERA_BLOB_BACKEND"`
 	// Dir is the filesystem backend's directory (created if missing). tera dev uses
 	// <data dir>/files.
-	Dir string `json:"dir" env:"TERA_BLOB_DIR"`
+	Dir string   `json:"dir" env:"TERA_BLOB_DIR"`
 	S3  S3Config `json:"s3"`
 }
 
@@ -92,25 +92,25 @@ func (c Config) Validate() error {
 	switch c.Backend {
 	case "", "filesystem":
 		if c.Dir == "" {
-			errs = append(errs, errors.New("blob.dir is required with the filesystem backend"))
+			errs = append(errs, errors.New("filetransfer.blob.dir is required with the filesystem backend (env TERA_BLOB_DIR)"))
 		}
 	case "s3":
 		if c.S3.Endpoint == "" {
-			errs = append(errs, errors.New("blob.s3.endpoint is required with the s3 backend"))
+			errs = append(errs, errors.New("filetransfer.blob.s3.endpoint is required with the s3 backend"))
 		} else if strings.Contains(c.S3.Endpoint, "://") {
-			errs = append(errs, fmt.Errorf("blob.s3.endpoint: %q must be host[:port], without a scheme (set blob.s3.insecure for plain HTTP)", c.S3.Endpoint))
+			errs = append(errs, fmt.Errorf("filetransfer.blob.s3.endpoint: %q must be host[:port], without a scheme (set blob.s3.insecure for plain HTTP)", c.S3.Endpoint))
 		}
 		if c.S3.Bucket == "" {
-			errs = append(errs, errors.New("blob.s3.bucket is required with the s3 backend"))
+			errs = append(errs, errors.New("filetransfer.blob.s3.bucket is required with the s3 backend"))
 		}
 		if (c.S3.AccessKeyID == "") != (c.S3.SecretAccessKey == "" && c.S3.SecretAccessKeyFile == "") {
-			errs = append(errs, errors.New("blob.s3.access_key_id and secret_access_key (or secret_access_key_file) go together"))
+			errs = append(errs, errors.New("filetransfer.blob.s3.access_key_id and secret_access_key (or secret_access_key_file) go together"))
 		}
 		if c.S3.PartSize != 0 && c.S3.PartSize < minPartSize {
-			errs = append(errs, fmt.Errorf("blob.s3.part_size: %d is below S3's minimum of 5 MiB", c.S3.PartSize))
+			errs = append(errs, fmt.Errorf("filetransfer.blob.s3.part_size: %d is below S3's minimum of 5 MiB", c.S3.PartSize))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("blob.backend: %q is not one of filesystem, s3", c.Backend))
+		errs = append(errs, fmt.Errorf("filetransfer.blob.backend: %q is not one of filesystem, s3", c.Backend))
 	}
 	return errors.Join(errs...)
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tera-health/tera/pkg/config"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/internal/blob"
 	"github.com/tera-health/tera/services/internal/fleet"
 	"github.com/tera-health/tera/services/internal/migrations"
 	"github.com/tera-health/tera/services/internal/natsserver"
@@ -136,6 +137,8 @@ func Run(ctx context.Context, opts Options, seed Seeder) (err error) {
 	cfg.Database.URL = dbURL
 	cfg.NATS.URL = ns.ClientURL()
 	cfg.PublicURL = "http://" + opts.Listen
+	// Asset and archive files under the data dir (OpenTera's files_directory).
+	cfg.FileTransfer.Blob = blob.Config{Backend: "filesystem", Dir: filepath.Join(opts.DataDir, "files")}
 	if err := devKeys(&cfg, opts.DataDir); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/tera-health/tera/pkg/config"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/email"
+	"github.com/tera-health/tera/services/internal/blob"
 	"github.com/tera-health/tera/services/internal/logstream"
 )
 
@@ -34,6 +35,8 @@ type Config struct {
 	VideoRehab VideoRehabConfig  `json:"videorehab"`
 	Logging    LoggingConfig     `json:"logging"`
 	Email      EmailConfig       `json:"email"`
+	// FileTransfer is the filetransfer target's (its blob store, uploads, archive jobs).
+	FileTransfer FileTransferConfig `json:"filetransfer"`
 	// ExternalServices are registered in core.t_services at start (TeraSite.spec.externalServices).
 	ExternalServices []ExternalService `json:"external_services"`
 }
@@ -125,6 +128,39 @@ func (c EmailConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
+// FileTransferConfig is the filetransfer target's (OpenTera's FileTransferService).
+type FileTransferConfig struct {
+	// Blob is where the files live: a directory (blob.dir) or an S3 bucket (blob.s3).
+	Blob blob.Config `json:"blob"`
+	// MaxUploadBytes caps one upload's request body (OpenTera's proxy: 500 MB on /file).
+	MaxUploadBytes int64 `json:"max_upload_bytes"`
+	// JobLease is how long an archive job is its worker's before another replica takes it over
+	// (a worker killed mid-job is replaced after this); renewed every third of it.
+	JobLease config.Duration `json:"job_lease"`
+	// PollInterval is how often the archive queue and expired archives are checked.
+	PollInterval config.Duration `json:"poll_interval"`
+	// ArchiveLifetime is how long a built archive is kept (OpenTera: 30 days).
+	ArchiveLifetime config.Duration `json:"archive_lifetime"`
+}
+
+// Validate reports every problem at once; only a process running the target needs it.
+func (c FileTransferConfig) Validate() error {
+	errs := []error{c.Blob.Validate()}
+	if c.MaxUploadBytes <= 0 {
+		errs = append(errs, errors.New("filetransfer.max_upload_bytes must be positive"))
+	}
+	if c.JobLease.D() < time.Second {
+		errs = append(errs, errors.New("filetransfer.job_lease must be at least 1s"))
+	}
+	if c.PollInterval.D() <= 0 {
+		errs = append(errs, errors.New("filetransfer.poll_interval must be positive"))
+	}
+	if c.ArchiveLifetime.D() <= 0 {
+		errs = append(errs, errors.New("filetransfer.archive_lifetime must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
 // LoggingConfig is the logging target's (OpenTera's LoggingService).
 type LoggingConfig struct {
 	// Level is the least severe event stored: trace (everything, the default, as OpenTera),
@@ -212,6 +248,9 @@ func DefaultConfig() Config {
 		Email: EmailConfig{SMTP: email.SMTP{TLS: "starttls", Timeout: config.Duration(10 * time.Second)},
 			Sender: "noreply@opentera.org", MaxAttempts: 10, RetryBackoff: config.Duration(30 * time.Second),
 			PollInterval: config.Duration(2 * time.Second)},
+		FileTransfer: FileTransferConfig{Blob: blob.Config{Backend: "filesystem"}, MaxUploadBytes: 500 << 20,
+			JobLease: config.Duration(time.Minute), PollInterval: config.Duration(2 * time.Second),
+			ArchiveLifetime: config.Duration(30 * 24 * time.Hour)},
 	}
 }
 

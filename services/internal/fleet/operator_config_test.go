@@ -35,6 +35,7 @@ var leftToDefaults = map[string]string{
 	"email.smtp.password":             "a secret: the operator writes password_file instead",
 	"email.smtp.ca_file":              "not settable from a TeraSite yet: the SMTP server needs a publicly trusted certificate",
 	"email.smtp.insecure_skip_verify": "deliberately not settable from a TeraSite",
+	"filetransfer":                    "the operator does not deploy the filetransfer target yet (not in v1alpha1.ServedTargets)",
 }
 
 // The binary reads the operator's tera.yaml strictly (no unknown key), every value the operator

@@ -116,6 +116,7 @@ func testDeps(t *testing.T) *Deps {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Auth.SigningKeysDir = t.TempDir()
+	cfg.FileTransfer.Blob.Dir = t.TempDir()
 	if _, err := authn.GenerateKeyFile(cfg.Auth.SigningKeysDir); err != nil {
 		t.Fatal(err)
 	}

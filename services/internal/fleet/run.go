@@ -110,6 +110,12 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 			return nil, fmt.Errorf("target %s: %w", t.Name, err)
 		}
 		services = append(services, svcs...)
+		for _, svc := range svcs {
+			// A target's own dependencies (filetransfer's blob store) count for readiness too.
+			if c, ok := svc.(interface{ Checks() []server.Check }); ok {
+				checks = append(checks, c.Checks()...)
+			}
+		}
 	}
 	services = append(services, opts.Extra...)
 	var consumers []consumerRef

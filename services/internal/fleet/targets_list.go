@@ -61,6 +61,12 @@ func init() {
 		Consumers: []consumerRef{{logstream.StreamName, logging.ConsumerName}},
 	})
 	register(Target{
+		Name:      routing.FileTransfer,
+		NeedsDB:   true,
+		NeedsNATS: true,
+		Build:     buildFileTransfer,
+	})
+	register(Target{
 		Name:      routing.Email,
 		NeedsDB:   true,
 		NeedsNATS: true,

@@ -1,8 +1,13 @@
 package fleet
 
 import (
+	"context"
+
+	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/email"
+	"github.com/tera-health/tera/services/filetransfer"
+	"github.com/tera-health/tera/services/internal/blob"
 	"github.com/tera-health/tera/services/internal/logstream"
 	"github.com/tera-health/tera/services/logging"
 )
@@ -35,4 +40,28 @@ func buildEmail(d *Deps) ([]server.Service, error) {
 		return nil, err
 	}
 	return []server.Service{svc}, nil
+}
+
+// buildFileTransfer builds the filetransfer target (services/filetransfer) on the configured
+// blob store; its settings are checked here, at start, since only a process running it needs a
+// store.
+func buildFileTransfer(d *Deps) ([]server.Service, error) {
+	c := d.Config.FileTransfer
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	store, err := blob.Open(context.Background(), c.Blob)
+	if err != nil {
+		return nil, err
+	}
+	o := filetransfer.Options{DB: d.DB, NATS: d.NATS, Blob: store, Log: d.Log, PublicURL: d.Config.PublicURL,
+		MaxUploadBytes: c.MaxUploadBytes, JobLease: c.JobLease.D(), PollInterval: c.PollInterval.D(),
+		ArchiveLifetime: c.ArchiveLifetime.D(), Metrics: d.Metrics, Verifier: d.Verifier}
+	if d.Keys != nil {
+		o.Signer = &authn.Signer{Keys: d.Keys}
+		if o.Verifier == nil {
+			o.Verifier = &authn.Verifier{Keys: d.Keys}
+		}
+	}
+	return []server.Service{filetransfer.New(o)}, nil
 }

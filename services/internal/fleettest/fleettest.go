@@ -67,6 +67,7 @@ func (s *Site) Start(spec string, mod ...func(*fleet.Config)) (base string, stop
 	cfg.Database.URL, cfg.Database.MaxConns = s.DBURL, 4
 	cfg.NATS.URL = s.NATSURL
 	cfg.Auth.SigningKeysDir, cfg.Auth.DeviceCADir = s.keysDir, s.caDir
+	cfg.FileTransfer.Blob.Dir = t.TempDir()
 	for _, m := range mod {
 		m(&cfg)
 	}
@@ -168,4 +169,15 @@ func Do(t testing.TB, method, url string, header http.Header, body any) Answer {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return Answer{resp.StatusCode, b}
+}
+
+// Signer signs tokens with the site's keys (asset access tokens a test forges: expired, of
+// another requester…).
+func (s *Site) Signer() *authn.Signer {
+	s.t.Helper()
+	keys, err := authn.LoadKeySet(s.keysDir)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return &authn.Signer{Keys: keys}
 }

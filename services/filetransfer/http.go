@@ -1,0 +1,130 @@
+package filetransfer
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
+	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/services/internal/access"
+)
+
+// HTTPRoutes implements server.HTTPService. FileTransferService admits dynamic user and
+// participant tokens, device and service tokens (service_or_others_token_required with
+// allow_static_tokens=False: a participant's static token is refused); the archive request of
+// the user API admits users only.
+func (s *Service) HTTPRoutes() []server.Route {
+	anyone := &optionsv1.Access{Principals: []optionsv1.Principal{optionsv1.Principal_PRINCIPAL_USER,
+		optionsv1.Principal_PRINCIPAL_PARTICIPANT, optionsv1.Principal_PRINCIPAL_DEVICE, optionsv1.Principal_PRINCIPAL_SERVICE},
+		ParticipantFull: true}
+	users := &optionsv1.Access{Principals: []optionsv1.Principal{optionsv1.Principal_PRINCIPAL_USER}}
+	return []server.Route{
+		{Path: "/file/api/assets", Access: anyone, MaxBodyBytes: s.o.MaxUploadBytes, Methods: map[string]http.HandlerFunc{
+			http.MethodGet: s.downloadAsset, http.MethodPost: s.uploadAsset, http.MethodDelete: s.deleteAsset}},
+		{Path: "/file/api/assets/infos", Access: anyone, Methods: map[string]http.HandlerFunc{
+			http.MethodGet: s.assetInfos, http.MethodPost: s.postAssetInfos}},
+		{Path: "/file/api/archives", Access: anyone, Methods: map[string]http.HandlerFunc{
+			http.MethodGet: s.downloadArchive, http.MethodDelete: s.deleteArchive}},
+		{Path: "/file/api/archives/infos", Access: anyone, Methods: map[string]http.HandlerFunc{
+			http.MethodGet: s.archiveInfos}},
+		{Path: "/api/user/assets/archive", Access: users, Methods: map[string]http.HandlerFunc{
+			http.MethodGet: s.requestArchive}},
+	}
+}
+
+// writeJSON answers a value as OpenTera's Flask-RESTX does (a bare string for messages).
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`"Internal Server Error"`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.o.Log.Error("filetransfer request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeJSON(w, http.StatusInternalServerError, "Internal Server Error")
+}
+
+// caller is the authenticated principal (the server applied the route's rule before).
+func caller(r *http.Request) (*authn.Caller, access.Scope) {
+	c := authn.FromContext(r.Context())
+	return c, access.For(access.FromAuthn(c))
+}
+
+// errAccessToken is any refusal of an asset access token: OpenTera's has_access_to_asset
+// answers one 403 whether the token is invalid, expired, of another asset or of another
+// requester.
+var errAccessToken = errors.New("access token refused")
+
+// allowedAssets verifies an asset access token for the caller: signed by the site's keys, not
+// expired, and issued to this requester (OpenTera's requester_uuid). It returns the assets the
+// token names.
+func (s *Service) allowedAssets(c *authn.Caller, token string) ([]string, error) {
+	if s.o.Verifier == nil || token == "" || c == nil {
+		return nil, errAccessToken
+	}
+	claims, err := s.o.Verifier.VerifyAssetToken(token)
+	if err != nil || claims.RequesterUUID != c.UUID || len(claims.AssetUUIDs) == 0 {
+		return nil, errAccessToken
+	}
+	return claims.AssetUUIDs, nil
+}
+
+func (s *Service) allowsAsset(c *authn.Caller, token, assetUUID string) bool {
+	uuids, err := s.allowedAssets(c, token)
+	if err != nil {
+		return false
+	}
+	for _, u := range uuids {
+		if u == assetUUID {
+			return true
+		}
+	}
+	return false
+}
+
+// isoTime is OpenTera's isoformat() of a timestamp, in UTC.
+func isoTime(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	layout := "2006-01-02T15:04:05.000000+00:00"
+	if u.Nanosecond()/1000 == 0 {
+		layout = "2006-01-02T15:04:05+00:00"
+	}
+	v := u.Format(layout)
+	return &v
+}
+
+// secureFilename is werkzeug's secure_filename: ASCII only, path separators as spaces, runs
+// of spaces as one '_', only letters, digits, '_', '.' and '-' kept, no leading or trailing
+// '.' or '_'.
+func secureFilename(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r == '/' || r == '\\':
+			b.WriteRune(' ')
+		case r < unicode.MaxASCII:
+			b.WriteRune(r)
+		}
+	}
+	fields := strings.Fields(b.String())
+	joined := strings.Join(fields, "_")
+	var out strings.Builder
+	for _, r := range joined {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-' {
+			out.WriteRune(r)
+		}
+	}
+	return strings.Trim(out.String(), "._")
+}

@@ -1,0 +1,72 @@
+package accessmatrix_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"mime/multipart"
+	"net/url"
+
+	"github.com/tera-health/tera/services/internal/access"
+)
+
+// assetTokenFor signs asset access tokens for an account, as core's with_urls would give it:
+// the filetransfer routes are walked with valid tokens for every asset, in scope or not, so
+// their refusals come from the SQL access checks of the writes, not from a missing token.
+func (s *site) assetTokenFor(ctx context.Context, a account) func(string) string {
+	q := map[access.Kind]string{access.User: "SELECT user_uuid FROM core.t_users WHERE id_user = $1",
+		access.Participant: "SELECT participant_uuid FROM core.t_participants WHERE id_participant = $1",
+		access.Device:      "SELECT device_uuid FROM core.t_devices WHERE id_device = $1",
+		access.Service:     "SELECT service_uuid FROM core.t_services WHERE id_service = $1"}[a.kind]
+	var requester string
+	if err := s.db.QueryRow(ctx, q, a.id).Scan(&requester); err != nil {
+		s.t.Fatal(err)
+	}
+	return func(assetUUID string) string {
+		tok, err := s.signer.AssetToken(requester, []string{assetUUID})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		return tok
+	}
+}
+
+// fileTransferWrites build the filetransfer target's plain write routes.
+var fileTransferWrites = map[string]func(v *values) []request{
+	// An upload to every session, naming each participant as creator (a service must name one).
+	"POST /file/api/assets": func(v *values) []request {
+		var out []request
+		for _, session := range v.ids["id_session"] {
+			for _, p := range sample(v.ids["id_participant"], 3) {
+				var b bytes.Buffer
+				mw := multipart.NewWriter(&b)
+				desc, _ := json.Marshal(map[string]any{"id_session": session, "asset_name": "matrix", "id_participant": p})
+				_ = mw.WriteField("file_asset", string(desc))
+				w, _ := mw.CreateFormFile("file", "matrix.bin")
+				_, _ = w.Write([]byte("matrix"))
+				_ = mw.Close()
+				out = append(out, request{method: "POST", path: "/file/api/assets", body: b.Bytes(), contentType: mw.FormDataContentType()})
+			}
+		}
+		return out
+	},
+	"DELETE /file/api/assets": func(v *values) []request {
+		var out []request
+		for _, u := range v.strings["asset_uuid"] {
+			out = append(out, request{method: "DELETE", path: "/file/api/assets", query: url.Values{"uuid": {u}, "access_token": {v.assetToken(u)}}})
+		}
+		return out
+	},
+	"POST /file/api/assets/infos": func(v *values) []request {
+		var out []request
+		for _, u := range v.strings["asset_uuid"] {
+			body, _ := json.Marshal(map[string]any{"file_asset": map[string]any{"asset_uuid": u, "asset_original_filename": "renamed.bin",
+				"access_token": v.assetToken(u)}})
+			out = append(out, request{method: "POST", path: "/file/api/assets/infos", body: body})
+		}
+		return out
+	},
+	"DELETE /file/api/archives": func(v *values) []request {
+		return []request{{method: "DELETE", path: "/file/api/archives", query: url.Values{"uuid": {"00000000-0000-0000-0000-0000000a0001"}}}}
+	},
+}
