@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
@@ -32,6 +33,8 @@ const ServiceKey = "FileTransferService"
 type Options struct {
 	DB   *pgxpool.Pool
 	NATS *nats.Conn
+	// JS carries core's database events (asset deletions); nil consumes none.
+	JS   jetstream.JetStream
 	Blob blob.Store
 	Log  *slog.Logger
 	// Verifier checks asset access tokens; Signer signs the one an upload answers with.
@@ -116,8 +119,14 @@ func (s *Service) Checks() []server.Check {
 	return []server.Check{{Name: "blob-store", Fn: s.o.Blob.Check}}
 }
 
-// Run works the archive job queue and removes expired archives until ctx ends.
+// Run works the archive job queue, removes expired archives and the files of assets deleted
+// in core, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
+	if s.o.JS != nil {
+		done := make(chan struct{})
+		go func() { defer close(done); s.consumeDeletions(ctx) }()
+		defer func() { <-done }()
+	}
 	t := time.NewTicker(s.o.PollInterval)
 	defer t.Stop()
 	for {

@@ -309,3 +309,33 @@ func TestSessionArchive(t *testing.T) {
 	want(t, "delete archive", fleettest.Do(t, "DELETE", base+"/file/api/archives?uuid="+archiveUUID, admin, nil), 200)
 	want(t, "deleted archive", fleettest.Do(t, "GET", base+"/file/api/archives/infos?archive_uuid="+archiveUUID, admin, nil), 404)
 }
+
+// An asset deleted in core by another path than DELETE /file/api/assets (here a plain soft
+// delete, as a session's deletion cascades) loses its file: the target consumes the asset's
+// DatabaseEvent from core's outbox.
+func TestAssetDeletedInCoreLosesItsFile(t *testing.T) {
+	e := fleettest.NewSite(t)
+	base, _ := e.Start("all")
+	a := upload(t, base, basic("admin", "admin"), fileAsset(map[string]any{"id_session": 1, "asset_name": "gone"}), part{"file", "gone.txt", "bytes"})
+	want(t, "upload", a, 200)
+	var up map[string]any
+	a.JSON(t, &up)
+	ctx := context.Background()
+	if _, err := e.DB.Exec(ctx, `UPDATE core.t_assets SET deleted_at = now() WHERE asset_uuid = $1`, up["asset_uuid"]); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		if err := e.DB.QueryRow(ctx, `SELECT count(*) FROM filetransfer.t_asset_file_data WHERE asset_uuid = $1`, up["asset_uuid"]).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the file of the asset deleted in core is still there")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

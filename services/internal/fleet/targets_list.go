@@ -5,6 +5,7 @@ import (
 	"github.com/tera-health/tera/pkg/routing"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/core"
+	"github.com/tera-health/tera/services/filetransfer"
 	"github.com/tera-health/tera/services/internal/logstream"
 	"github.com/tera-health/tera/services/internal/outbox"
 	"github.com/tera-health/tera/services/internal/presence"
@@ -65,6 +66,7 @@ func init() {
 		NeedsDB:   true,
 		NeedsNATS: true,
 		Build:     buildFileTransfer,
+		Consumers: []consumerRef{{outbox.StreamName, filetransfer.ConsumerName}},
 	})
 	register(Target{
 		Name:      routing.Email,

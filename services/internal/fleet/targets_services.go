@@ -54,7 +54,7 @@ func buildFileTransfer(d *Deps) ([]server.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := filetransfer.Options{DB: d.DB, NATS: d.NATS, Blob: store, Log: d.Log, PublicURL: d.Config.PublicURL,
+	o := filetransfer.Options{DB: d.DB, NATS: d.NATS, JS: d.JS, Blob: store, Log: d.Log, PublicURL: d.Config.PublicURL,
 		MaxUploadBytes: c.MaxUploadBytes, JobLease: c.JobLease.D(), PollInterval: c.PollInterval.D(),
 		ArchiveLifetime: c.ArchiveLifetime.D(), Metrics: d.Metrics, Verifier: d.Verifier}
 	if d.Keys != nil {
