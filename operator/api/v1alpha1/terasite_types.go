@@ -26,7 +26,7 @@ var BuiltinTargets = []string{
 // ServedTargets are the built-in targets the tera binary of this release serves; they run
 // unless disabled. The others are off unless enabled explicitly (for an image whose binary
 // serves them): an enabled target the binary does not know would never become ready.
-var ServedTargets = []string{TargetLogin, TargetCore, TargetUserManager, TargetWebSocket, TargetLogging, TargetEmail}
+var ServedTargets = []string{TargetLogin, TargetCore, TargetUserManager, TargetWebSocket, TargetFileTransfer, TargetLogging, TargetEmail}
 
 // Annotations and condition types.
 const (
@@ -71,6 +71,12 @@ type TeraSiteSpec struct {
 	// answers 503.
 	// +optional
 	Email *EmailSpec `json:"email,omitempty"`
+
+	// FileTransfer is where the filetransfer target keeps asset and archive files: a
+	// PersistentVolumeClaim or an S3 bucket. Without it the files live in an emptyDir and are
+	// lost with the pod (evaluation only).
+	// +optional
+	FileTransfer *FileTransferSpec `json:"fileTransfer,omitempty"`
 
 	// Log settings of every target.
 	// +optional
@@ -256,6 +262,51 @@ type EmailSpec struct {
 	// Sender is the From address of every mail (default noreply@opentera.org).
 	// +optional
 	Sender string `json:"sender,omitempty"`
+}
+
+// FileTransferSpec is the blob store of the filetransfer target.
+// +kubebuilder:validation:XValidation:rule="has(self.persistentVolumeClaim) != has(self.s3)",message="set exactly one of persistentVolumeClaim and s3"
+type FileTransferSpec struct {
+	// PersistentVolumeClaim holds the files, mounted in every filetransfer pod (ReadWriteMany
+	// when the target runs more than one replica).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	PersistentVolumeClaim string `json:"persistentVolumeClaim,omitempty"`
+	// S3 is an S3-compatible bucket (AWS S3, MinIO, Ceph RGW…).
+	// +optional
+	S3 *S3Spec `json:"s3,omitempty"`
+	// MaxUploadBytes caps one upload (default 500 MB, as OpenTera's proxy).
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxUploadBytes *int64 `json:"maxUploadBytes,omitempty"`
+}
+
+// S3Spec locates an S3 bucket.
+type S3Spec struct {
+	// Endpoint is host[:port] of the S3 API, without a scheme.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:Pattern=`^[^/:]+(:[0-9]+)?$`
+	Endpoint string `json:"endpoint"`
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	Bucket string `json:"bucket"`
+	// +optional
+	Region string `json:"region,omitempty"`
+	// Prefix of every object key.
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+	// Insecure speaks plain HTTP to the endpoint.
+	// +optional
+	Insecure bool `json:"insecure,omitempty"`
+	// AccessKeyID with SecretAccessKeySecretRef are static credentials; without them the pod's
+	// environment (AWS_* variables, an IAM role for the service account) is used.
+	// +optional
+	AccessKeyID string `json:"accessKeyID,omitempty"`
+	// SecretAccessKeySecretRef is the Secret key with the secret access key (key defaults to
+	// "secretAccessKey").
+	// +optional
+	SecretAccessKeySecretRef *SecretKeyRef `json:"secretAccessKeySecretRef,omitempty"`
 }
 
 // LogSpec configures logging.

@@ -32,6 +32,8 @@ type TeraConfig struct {
 	VideoRehab      VideoRehabConfig  `json:"videorehab"`
 	// Email is left out without spec.email, so the binary's defaults hold.
 	Email *EmailConfig `json:"email,omitempty"`
+	// FileTransfer is the filetransfer target's blob store (spec.fileTransfer).
+	FileTransfer FileTransferConfig `json:"filetransfer"`
 	// ExternalServices are registered by core (every key of the binary's entry is written).
 	ExternalServices []ExternalServiceConfig `json:"external_services"`
 }
@@ -93,6 +95,24 @@ type SMTPConfig struct {
 	Username     string `json:"username,omitempty"`
 	PasswordFile string `json:"password_file,omitempty"`
 }
+type FileTransferConfig struct {
+	Blob           BlobConfig `json:"blob"`
+	MaxUploadBytes int64      `json:"max_upload_bytes,omitempty"`
+}
+type BlobConfig struct {
+	Backend string    `json:"backend"`
+	Dir     string    `json:"dir,omitempty"`
+	S3      *S3Config `json:"s3,omitempty"`
+}
+type S3Config struct {
+	Endpoint            string `json:"endpoint"`
+	Bucket              string `json:"bucket"`
+	Region              string `json:"region,omitempty"`
+	Prefix              string `json:"prefix,omitempty"`
+	Insecure            bool   `json:"insecure,omitempty"`
+	AccessKeyID         string `json:"access_key_id,omitempty"`
+	SecretAccessKeyFile string `json:"secret_access_key_file,omitempty"`
+}
 type VideoRehabConfig struct {
 	UDPPort    int32    `json:"udp_port"`
 	PublicHost string   `json:"public_host"`
@@ -142,6 +162,19 @@ func RenderConfig(site *terav1.TeraSite) TeraConfig {
 		c.Email = &EmailConfig{Sender: e.Sender, SMTP: SMTPConfig{Host: e.Host, Port: e.Port, TLS: e.TLS, Username: e.Username}}
 		if e.PasswordSecretRef != nil {
 			c.Email.SMTP.PasswordFile = SMTPSecretDir + "/" + keyOr(e.PasswordSecretRef.Key, DefaultSMTPKey)
+		}
+	}
+	c.FileTransfer = FileTransferConfig{Blob: BlobConfig{Backend: "filesystem", Dir: FilesDir}}
+	if f := s.FileTransfer; f != nil {
+		if f.MaxUploadBytes != nil {
+			c.FileTransfer.MaxUploadBytes = *f.MaxUploadBytes
+		}
+		if b := f.S3; b != nil {
+			c.FileTransfer.Blob = BlobConfig{Backend: "s3", S3: &S3Config{Endpoint: b.Endpoint, Bucket: b.Bucket, Region: b.Region,
+				Prefix: b.Prefix, Insecure: b.Insecure, AccessKeyID: b.AccessKeyID}}
+			if b.SecretAccessKeySecretRef != nil {
+				c.FileTransfer.Blob.S3.SecretAccessKeyFile = S3SecretDir + "/" + keyOr(b.SecretAccessKeySecretRef.Key, DefaultS3Key)
+			}
 		}
 	}
 	c.ExternalServices = []ExternalServiceConfig{}

@@ -25,6 +25,9 @@ func goldenSite() *terav1.TeraSite {
 		ProvisionUserGroup: ptr.To[int64](3), DisplayName: "Hospital SSO"}
 	s.Spec.Email = &terav1.EmailSpec{Host: "smtp.example", Port: 587, TLS: "starttls", Username: "tera",
 		PasswordSecretRef: &terav1.SecretKeyRef{Name: "smtp"}, Sender: "tera@example.org"}
+	s.Spec.FileTransfer = &terav1.FileTransferSpec{MaxUploadBytes: ptr.To[int64](1 << 30), S3: &terav1.S3Spec{Endpoint: "minio.storage:9000",
+		Bucket: "tera-files", Region: "eu-west-1", Prefix: "site-a/", Insecure: true, AccessKeyID: "tera",
+		SecretAccessKeySecretRef: &terav1.SecretKeyRef{Name: "s3"}}}
 	s.Spec.Targets.VideoRehab.Enabled = ptr.To(true)
 	s.Spec.VideoRehab.PublicHost = "media.example"
 	s.Spec.VideoRehab.TURNURLs = []string{"turn:turn.example:3478"}

@@ -43,6 +43,9 @@ const (
 	NATSCredsDir   = "/etc/tera/nats"
 	OIDCSecretDir  = "/etc/tera/oidc"
 	SMTPSecretDir  = "/etc/tera/smtp"
+	S3SecretDir    = "/etc/tera/s3"
+	// FilesDir holds the filetransfer target's files with the filesystem backend.
+	FilesDir = "/var/lib/tera/files"
 	// ServiceSecretsDir/<name>/client_secret is an external service's secret in core's pods.
 	ServiceSecretsDir = "/etc/tera/services"
 	// ServiceSecretKey and ServiceClientIDKey are the keys of an external service's Secret.
@@ -52,6 +55,7 @@ const (
 	DefaultNATSKey     = "nats.creds"
 	DefaultOIDCKey     = "client-secret"
 	DefaultSMTPKey     = "password"
+	DefaultS3Key       = "secretAccessKey"
 	DefaultImage       = "ghcr.io/tera-health/tera"
 	DefaultUDPPort     = 10000
 	RunAsUser          = 65532

@@ -71,6 +71,24 @@ func teraVolumes(site *terav1.TeraSite, withKeys bool, target string) ([]corev1.
 			mounts = append(mounts, corev1.VolumeMount{Name: name, MountPath: ServiceSecretsDir + "/" + w.Name, ReadOnly: true})
 		}
 	}
+	if target == terav1.TargetFileTransfer {
+		f := site.Spec.FileTransfer
+		switch {
+		case f != nil && f.S3 != nil:
+			if ref := f.S3.SecretAccessKeySecretRef; ref != nil {
+				k := keyOr(ref.Key, DefaultS3Key)
+				vols = append(vols, secretVolume("s3", ref.Name, []corev1.KeyToPath{{Key: k, Path: k}}))
+				mounts = append(mounts, corev1.VolumeMount{Name: "s3", MountPath: S3SecretDir, ReadOnly: true})
+			}
+		case f != nil && f.PersistentVolumeClaim != "":
+			vols = append(vols, corev1.Volume{Name: "files", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: f.PersistentVolumeClaim}}})
+			mounts = append(mounts, corev1.VolumeMount{Name: "files", MountPath: FilesDir})
+		default:
+			vols = append(vols, corev1.Volume{Name: "files", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+			mounts = append(mounts, corev1.VolumeMount{Name: "files", MountPath: FilesDir})
+		}
+	}
 	if e := site.Spec.Email; e != nil && e.PasswordSecretRef != nil && target == terav1.TargetEmail {
 		k := keyOr(e.PasswordSecretRef.Key, DefaultSMTPKey)
 		vols = append(vols, secretVolume("smtp", e.PasswordSecretRef.Name, []corev1.KeyToPath{{Key: k, Path: k}}))
