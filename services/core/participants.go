@@ -15,6 +15,7 @@ import (
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/presence"
+	"github.com/tera-health/tera/services/internal/pyjson"
 	"github.com/tera-health/tera/services/internal/store"
 )
 
@@ -61,18 +62,7 @@ func participantProto(r store.ParticipantRow, form participantForm) *corev1.Part
 }
 
 // isoTime formats like Python's isoformat() on an aware UTC datetime.
-func isoTime(t *time.Time) *string {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	layout := "2006-01-02T15:04:05.000000+00:00"
-	if u.Nanosecond()/1000 == 0 {
-		layout = "2006-01-02T15:04:05+00:00"
-	}
-	s := u.Format(layout)
-	return &s
-}
+func isoTime(t *time.Time) *string { return pyjson.IsoTime(t) }
 
 func (s *participants) GetParticipants(ctx context.Context, r *corev1.GetParticipantsRequest) (*corev1.GetParticipantsResponse, error) {
 	f, form, err := participantQuery(r)

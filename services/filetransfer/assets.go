@@ -65,34 +65,43 @@ func guessAssetType(name string) string {
 	return "application/octet-stream"
 }
 
-// downloadAsset is GET /file/api/assets?asset_uuid=&access_token=: the file as an attachment
-// under its original name. Ranges are served (resumable downloads, beyond OpenTera).
-func (s *Service) downloadAsset(w http.ResponseWriter, r *http.Request) {
+// tokenFile reads ?asset_uuid=&access_token= and returns the asset's file, answering 400 when
+// one is missing, 403 (denied) when the token does not grant the asset to the caller, and
+// missingCode when the asset has no file here; ok is false once answered.
+func (s *Service) tokenFile(w http.ResponseWriter, r *http.Request, denied string, missingCode int) (fileData, bool) {
 	c, _ := caller(r)
 	q := r.URL.Query()
 	assetUUID, token := q.Get("asset_uuid"), q.Get("access_token")
 	switch {
 	case assetUUID == "":
 		writeJSON(w, http.StatusBadRequest, "Missing asset_uuid")
-		return
+		return fileData{}, false
 	case token == "":
 		writeJSON(w, http.StatusBadRequest, "Missing access_token")
-		return
+		return fileData{}, false
 	}
 	if !s.allowsAsset(c, token, assetUUID) {
-		writeJSON(w, http.StatusForbidden, "Access denied to asset")
-		return
+		writeJSON(w, http.StatusForbidden, denied)
+		return fileData{}, false
 	}
 	files, err := s.fileData(r.Context(), assetUUID)
 	if err != nil {
 		s.internal(w, r, err)
-		return
+		return fileData{}, false
 	}
 	if len(files) == 0 {
-		writeJSON(w, http.StatusNotFound, "No asset found")
-		return
+		writeJSON(w, missingCode, "No asset found")
+		return fileData{}, false
 	}
-	s.serveBlob(w, r, assetUUID, files[0].OriginalFilename)
+	return files[0], true
+}
+
+// downloadAsset is GET /file/api/assets?asset_uuid=&access_token=: the file as an attachment
+// under its original name. Ranges are served (resumable downloads, beyond OpenTera).
+func (s *Service) downloadAsset(w http.ResponseWriter, r *http.Request) {
+	if f, ok := s.tokenFile(w, r, "Access denied to asset", http.StatusNotFound); ok {
+		s.serveBlob(w, r, f.AssetUUID, f.OriginalFilename)
+	}
 }
 
 // serveBlob streams a stored object as an attachment, with ranges and HEAD.
@@ -487,33 +496,12 @@ func (s *Service) deleteAsset(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, "")
 }
 
-// assetInfos is GET /file/api/assets/infos?asset_uuid=&access_token=.
+// assetInfos is GET /file/api/assets/infos?asset_uuid=&access_token= (an unknown asset is
+// OpenTera's 400).
 func (s *Service) assetInfos(w http.ResponseWriter, r *http.Request) {
-	c, _ := caller(r)
-	q := r.URL.Query()
-	assetUUID, token := q.Get("asset_uuid"), q.Get("access_token")
-	switch {
-	case assetUUID == "":
-		writeJSON(w, http.StatusBadRequest, "Missing asset_uuid")
-		return
-	case token == "":
-		writeJSON(w, http.StatusBadRequest, "Missing access_token")
-		return
+	if f, ok := s.tokenFile(w, r, "Access denied for that asset", http.StatusBadRequest); ok {
+		writeJSON(w, http.StatusOK, f)
 	}
-	if !s.allowsAsset(c, token, assetUUID) {
-		writeJSON(w, http.StatusForbidden, "Access denied for that asset")
-		return
-	}
-	files, err := s.fileData(r.Context(), assetUUID)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	if len(files) == 0 {
-		writeJSON(w, http.StatusBadRequest, "No asset found")
-		return
-	}
-	writeJSON(w, http.StatusOK, files[0])
 }
 
 // postAssetInfos is POST /file/api/assets/infos: {asset_uuids:[…], access_token} lists the

@@ -12,6 +12,7 @@ import (
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/pyjson"
 )
 
 // HTTPRoutes implements server.HTTPService. FileTransferService admits dynamic user and
@@ -92,18 +93,7 @@ func (s *Service) allowsAsset(c *authn.Caller, token, assetUUID string) bool {
 }
 
 // isoTime is OpenTera's isoformat() of a timestamp, in UTC.
-func isoTime(t *time.Time) *string {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	layout := "2006-01-02T15:04:05.000000+00:00"
-	if u.Nanosecond()/1000 == 0 {
-		layout = "2006-01-02T15:04:05+00:00"
-	}
-	v := u.Format(layout)
-	return &v
-}
+func isoTime(t *time.Time) *string { return pyjson.IsoTime(t) }
 
 // secureFilename is werkzeug's secure_filename: ASCII only, path separators as spaces, runs
 // of spaces as one '_', only letters, digits, '_', '.' and '-' kept, no leading or trailing

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -164,4 +165,19 @@ func dumpToken(dec *json.Decoder, b *strings.Builder, tok json.Token) error {
 		b.WriteString("null")
 	}
 	return nil
+}
+
+// IsoTime is Python's datetime.isoformat() of an aware UTC datetime, as OpenTera's to_json()
+// writes timestamps: microseconds only when there are some. Nil stays nil (JSON null).
+func IsoTime(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	layout := "2006-01-02T15:04:05.000000+00:00"
+	if u.Nanosecond()/1000 == 0 {
+		layout = "2006-01-02T15:04:05+00:00"
+	}
+	s := u.Format(layout)
+	return &s
 }
