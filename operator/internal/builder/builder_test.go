@@ -143,12 +143,12 @@ func TestConfigHashFollowsContent(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(cm.Data[ConfigFile]), &c); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"log", "http", "grpc", "shutdown_timeout", "database", "nats", "public_url", "peers", "auth", "oidc", "videorehab", "external_services"} {
+	for _, k := range []string{"log", "http", "grpc", "shutdown_timeout", "database", "nats", "public_url", "peers", "auth", "oidc", "videorehab", "filetransfer", "external_services"} {
 		if _, ok := c[k]; !ok {
 			t.Errorf("tera.yaml lacks %s", k)
 		}
 	}
-	if len(c) != 12 {
+	if len(c) != 13 {
 		t.Errorf("tera.yaml has unexpected keys: %v", c)
 	}
 }
@@ -217,5 +217,51 @@ func TestEmailConfigAndPasswordMount(t *testing.T) {
 	}
 	if got := routing.Prefixes[terav1.TargetEmail]; len(got) != 1 || got[0] != "/email" {
 		t.Fatalf("email routes %v", got)
+	}
+}
+
+// The filetransfer pods mount the files' volume (a claim, or an emptyDir without
+// spec.fileTransfer) or the S3 secret key, and no other target does.
+func TestFileTransferStorage(t *testing.T) {
+	mounted := func(s *terav1.TeraSite, target string) map[string]string {
+		vols, mounts := teraVolumes(s, true, target)
+		out := map[string]string{}
+		for _, m := range mounts {
+			for _, v := range vols {
+				if v.Name == m.Name && (m.Name == "files" || m.Name == "s3") {
+					src := "emptyDir"
+					switch {
+					case v.PersistentVolumeClaim != nil:
+						src = "pvc:" + v.PersistentVolumeClaim.ClaimName
+					case v.Secret != nil:
+						src = "secret:" + v.Secret.SecretName
+					}
+					out[m.MountPath] = src
+				}
+			}
+		}
+		return out
+	}
+	s := site()
+	if got := mounted(s, terav1.TargetFileTransfer); got[FilesDir] != "emptyDir" {
+		t.Errorf("default: %v", got)
+	}
+	if got := mounted(s, terav1.TargetCore); len(got) != 0 {
+		t.Errorf("core mounts %v", got)
+	}
+	s.Spec.FileTransfer = &terav1.FileTransferSpec{PersistentVolumeClaim: "tera-files"}
+	if got := mounted(s, terav1.TargetFileTransfer); got[FilesDir] != "pvc:tera-files" {
+		t.Errorf("claim: %v", got)
+	}
+	if c := RenderConfig(s).FileTransfer; c.Blob.Backend != "filesystem" || c.Blob.Dir != FilesDir {
+		t.Errorf("claim config: %+v", c)
+	}
+	s.Spec.FileTransfer = &terav1.FileTransferSpec{S3: &terav1.S3Spec{Endpoint: "s3.example", Bucket: "files",
+		SecretAccessKeySecretRef: &terav1.SecretKeyRef{Name: "s3"}}}
+	if got := mounted(s, terav1.TargetFileTransfer); got[S3SecretDir] != "secret:s3" || got[FilesDir] != "" {
+		t.Errorf("s3: %v", got)
+	}
+	if c := RenderConfig(s).FileTransfer; c.Blob.Backend != "s3" || c.Blob.S3.SecretAccessKeyFile != S3SecretDir+"/"+DefaultS3Key {
+		t.Errorf("s3 config: %+v", c.Blob)
 	}
 }

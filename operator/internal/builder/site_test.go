@@ -26,7 +26,7 @@ func TestOnlyServedTargetsRunByDefault(t *testing.T) {
 	}
 	site.Spec.Targets.Logging.Enabled = ptr.To(true)
 	site.Spec.Targets.Core.Enabled = ptr.To(false)
-	if got := enabledNames(site); !slices.Equal(got, []string{"login", "usermanager", "websocket", "logging", "email"}) {
+	if got := enabledNames(site); !slices.Equal(got, []string{"login", "usermanager", "websocket", "filetransfer", "logging", "email"}) {
 		t.Fatalf("explicit choices not honoured: %v", got)
 	}
 }
