@@ -33,11 +33,12 @@ func (s *site) assetTokenFor(ctx context.Context, a account) func(string) string
 
 // fileTransferWrites build the filetransfer target's plain write routes.
 var fileTransferWrites = map[string]func(v *values) []request{
-	// An upload to every session, naming each participant as creator (a service must name one).
+	// Uploads to sessions in and out of every scope, naming participants in and out of it as
+	// creators (a service must name one).
 	"POST /file/api/assets": func(v *values) []request {
 		var out []request
-		for _, session := range v.ids["id_session"] {
-			for _, p := range sample(v.ids["id_participant"], 3) {
+		for _, session := range sample(v.ids["id_session"], 8) {
+			for _, p := range sample(v.ids["id_participant"], 2) {
 				var b bytes.Buffer
 				mw := multipart.NewWriter(&b)
 				desc, _ := json.Marshal(map[string]any{"id_session": session, "asset_name": "matrix", "id_participant": p})
