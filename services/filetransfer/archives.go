@@ -194,7 +194,7 @@ func segment(s string) string {
 // entryPaths lays the selected assets out as `site/project/participant/<id>_<session>/file`,
 // numbering a file name repeated in one folder.
 func entryPaths(rows pgx.Rows) ([]entry, error) {
-	var out []entry
+	out := []entry{} // none is an empty archive, still a JSON list for the job
 	seen := map[string]int{}
 	for rows.Next() {
 		var uuid, file, session string

@@ -255,6 +255,12 @@ func TestSessionArchive(t *testing.T) {
 	want(t, "not a number", fleettest.Do(t, "GET", base+"/api/user/assets/archive?id_session=x", admin, nil), 400)
 	want(t, "no access", fleettest.Do(t, "GET", base+"/api/user/assets/archive?id_session=1", basic("user4", "user4"), nil), 403)
 	want(t, "participant", fleettest.Do(t, "GET", base+"/api/user/assets/archive?id_session=1", bearer(fleettest.Login(t, base, "participant", "participant1", "opentera")), nil), 401)
+	// A session without files here is an empty archive, not an error.
+	a0 := fleettest.Do(t, "GET", base+"/api/user/assets/archive?id_session=2", admin, nil)
+	want(t, "archive of a session without files", a0, 200)
+	if !strings.Contains(string(a0.Body), `"archive_assets_total":0`) {
+		t.Errorf("empty archive: %s", a0.Body)
+	}
 
 	a := fleettest.Do(t, "GET", base+"/api/user/assets/archive?id_session=1", admin, nil)
 	want(t, "archive", a, 200)
