@@ -95,6 +95,7 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterStatsServiceServer(g, &stats{Service: s})
 	corev1.RegisterFormServiceServer(g, &forms{Service: s})
 	corev1.RegisterServiceApiServiceServer(g, &serviceAPI{Service: s})
+	corev1.RegisterServiceTestApiServiceServer(g, &serviceTests{Service: s})
 }
 
 // RegisterGateway implements server.Service.
@@ -141,6 +142,7 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterStatsServiceHandler,
 		corev1.RegisterFormServiceHandler,
 		corev1.RegisterServiceApiServiceHandler,
+		corev1.RegisterServiceTestApiServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

@@ -24,8 +24,8 @@ type tests struct {
 }
 
 // testSelector is OpenTera's if/elif order; obj/msg is the 403 check of the selected object
-// (id_device is declared in proto).
-func testSelector(r *corev1.GetTestsRequest) (by store.TestSelector, id int32, obj access.Object, msg string, ok bool) {
+// (id_device is declared in proto). serviceUUID is the service API's last selector.
+func testSelector(r *corev1.GetTestsRequest, serviceUUID string) (by store.TestSelector, id int32, uuid string, obj access.Object, msg string, ok bool) {
 	for _, c := range []struct {
 		v   int32
 		by  store.TestSelector
@@ -35,17 +35,26 @@ func testSelector(r *corev1.GetTestsRequest) (by store.TestSelector, id int32, o
 		{r.IdParticipant, store.TestsOfParticipant, access.Participants, "Participant access denied"},
 		{r.IdUser, store.TestsOfUser, access.Users, "User access denied"}, {r.IdTest, store.TestByID, "", ""}} {
 		if c.v != 0 {
-			return c.by, c.v, c.obj, c.msg, true
+			return c.by, c.v, "", c.obj, c.msg, true
 		}
 	}
-	return store.TestByUUID, 0, "", "", r.TestUuid != ""
+	if r.TestUuid != "" {
+		return store.TestByUUID, 0, r.TestUuid, "", "", true
+	}
+	return store.TestsOfService, 0, serviceUUID, "", "", serviceUUID != ""
 }
 
 func (s *tests) GetTests(ctx context.Context, r *corev1.GetTestsRequest) (*corev1.GetTestsResponse, error) {
-	if proto.Equal(r, &corev1.GetTestsRequest{}) {
+	out, err := s.listTests(ctx, r, "")
+	return &corev1.GetTestsResponse{Tests: out}, err
+}
+
+// listTests answers GET /api/user/tests and /api/service/tests.
+func (s *Service) listTests(ctx context.Context, r *corev1.GetTestsRequest, serviceUUID string) ([]*corev1.Test, error) {
+	if proto.Equal(r, &corev1.GetTestsRequest{}) && serviceUUID == "" {
 		return nil, apierr.MissingArgument("No arguments specified")
 	}
-	by, id, obj, msg, ok := testSelector(r)
+	by, id, uuid, obj, msg, ok := testSelector(r, serviceUUID)
 	if !ok {
 		return nil, apierr.MissingArgument("Missing argument")
 	}
@@ -53,7 +62,7 @@ func (s *tests) GetTests(ctx context.Context, r *corev1.GetTestsRequest) (*corev
 	if err := s.requireSelected(ctx, m, obj, id, msg); err != nil {
 		return nil, err
 	}
-	rows, err := store.ListTests(ctx, s.db, m.acc, by, id, r.TestUuid)
+	rows, err := store.ListTests(ctx, s.db, m.acc, by, id, uuid)
 	if err != nil {
 		return nil, s.dbError(ctx, err)
 	}
@@ -84,7 +93,7 @@ func (s *tests) GetTests(ctx context.Context, r *corev1.GetTestsRequest) (*corev
 		}
 		out = append(out, p)
 	}
-	return &corev1.GetTestsResponse{Tests: out}, nil
+	return out, nil
 }
 
 func testProto(t store.Test, full bool) *corev1.Test {
