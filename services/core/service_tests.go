@@ -323,7 +323,7 @@ var svcTestTypeProjectsSpec = &linkEndpoint{
 			refused: apierr.Integrity(msgTestTypeProjectUsed)},
 	},
 	noForm: apierr.InvalidArgument("Unknown format"), badItem: apierr.InvalidArgument("Badly formatted request"),
-	pair:   []sideRule{{false, adminProjects, apierr.Forbidden("Forbidden")}, {true, seenTestTypes, apierr.Forbidden("Forbidden")}},
+	pair: []sideRule{{false, adminProjects, apierr.Forbidden("Forbidden")}, {true, seenTestTypes, apierr.Forbidden("Forbidden")}},
 	// A service may put its type in a project it sees: the type joins the project's site first.
 	prepare: func(ctx context.Context, tx pgx.Tx, pairs [][2]int32) error {
 		sites, err := store.TestTypeProjectSites(ctx, tx, pairs)
