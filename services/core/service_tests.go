@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
@@ -360,11 +359,7 @@ func (s *serviceTests) SvcGetTestTypeProjects(ctx context.Context, r *corev1.Svc
 }
 
 func (s *serviceTests) SvcPostTestTypeProjects(ctx context.Context, r *corev1.PostTestTypeProjectsRequest) (*corev1.PostTestTypeProjectsResponse, error) {
-	rows, err := s.postLinks(ctx, svcTestTypeProjectsSpec, []*structpb.Struct{r.TestType, r.Project}, r.TestTypeProject)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostTestTypeProjectsResponse{TestTypeProjects: mapLinks(rows, func(l store.LinkRow) *corev1.TestTypeProject { return testTypeProjectItem(l, true, false) })}, nil
+	return s.postTestTypeProjects(ctx, svcTestTypeProjectsSpec, r)
 }
 
 func (s *serviceTests) SvcDeleteTestTypeProject(ctx context.Context, r *corev1.DeleteTestTypeProjectRequest) (*corev1.DeleteTestTypeProjectResponse, error) {

@@ -162,7 +162,12 @@ func testTypeProjectItem(l store.LinkRow, list, sites bool) *corev1.TestTypeProj
 }
 
 func (s *testTypeProjects) PostTestTypeProjects(ctx context.Context, r *corev1.PostTestTypeProjectsRequest) (*corev1.PostTestTypeProjectsResponse, error) {
-	rows, err := s.postLinks(ctx, testTypeProjectsSpec, []*structpb.Struct{r.TestType, r.Project}, r.TestTypeProject)
+	return s.postTestTypeProjects(ctx, testTypeProjectsSpec, r)
+}
+
+// postTestTypeProjects is the POST of /api/user/testtypes/projects and of the service API's.
+func (s *Service) postTestTypeProjects(ctx context.Context, sp *linkEndpoint, r *corev1.PostTestTypeProjectsRequest) (*corev1.PostTestTypeProjectsResponse, error) {
+	rows, err := s.postLinks(ctx, sp, []*structpb.Struct{r.TestType, r.Project}, r.TestTypeProject)
 	if err != nil {
 		return nil, err
 	}

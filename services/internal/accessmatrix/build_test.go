@@ -317,7 +317,8 @@ func itemMessage(out protoreflect.MessageDescriptor, name string) protoreflect.M
 
 // queryUUIDs names the stringSelectors entry of a write's uuid query parameter ("<path>?<name>")
 // where the name alone does not say what it identifies.
-var queryUUIDs = map[string]string{"/api/service/assets?uuid": "asset_uuid"}
+var queryUUIDs = map[string]string{"/api/service/assets?uuid": "asset_uuid", "/api/service/tests?uuid": "test_uuid",
+	"/api/service/testtypes?uuid": "test_type_uuid"}
 
 // writeTemplates are the templates of a gateway write route: one per wrapper of a "*" body
 // (OpenTera accepts several, e.g. {"group": …} or {"participant_group": …}), one for a query.

@@ -51,14 +51,16 @@ var stringSelectors = map[string]string{
 	"service_uuid":     "SELECT service_uuid FROM core.t_services",
 	"uuid": `SELECT user_uuid FROM core.t_users UNION ALL SELECT participant_uuid FROM core.t_participants
 	         UNION ALL SELECT device_uuid FROM core.t_devices UNION ALL SELECT service_uuid FROM core.t_services`,
-	"username":     "SELECT user_username FROM core.t_users UNION ALL SELECT participant_username FROM core.t_participants WHERE participant_username IS NOT NULL",
-	"name":         "SELECT site_name FROM core.t_sites UNION ALL SELECT project_name FROM core.t_projects UNION ALL SELECT participant_name FROM core.t_participants",
-	"service_key":  "SELECT service_key FROM core.t_services",
-	"key":          "SELECT service_key FROM core.t_services",
-	"app_tag":      "SELECT DISTINCT user_preference_app_tag FROM core.t_users_preferences",
-	"id_specific":  "SELECT DISTINCT service_config_specific_id FROM core.t_services_configs_specifics",
-	"session_uuid": "SELECT session_uuid FROM core.t_sessions",
-	"asset_uuid":   "SELECT asset_uuid FROM core.t_assets",
+	"username":       "SELECT user_username FROM core.t_users UNION ALL SELECT participant_username FROM core.t_participants WHERE participant_username IS NOT NULL",
+	"name":           "SELECT site_name FROM core.t_sites UNION ALL SELECT project_name FROM core.t_projects UNION ALL SELECT participant_name FROM core.t_participants",
+	"service_key":    "SELECT service_key FROM core.t_services",
+	"key":            "SELECT service_key FROM core.t_services",
+	"app_tag":        "SELECT DISTINCT user_preference_app_tag FROM core.t_users_preferences",
+	"id_specific":    "SELECT DISTINCT service_config_specific_id FROM core.t_services_configs_specifics",
+	"session_uuid":   "SELECT session_uuid FROM core.t_sessions",
+	"asset_uuid":     "SELECT asset_uuid FROM core.t_assets",
+	"test_uuid":      "SELECT test_uuid FROM core.t_tests",
+	"test_type_uuid": "SELECT test_type_uuid FROM core.t_tests_types",
 }
 
 func newValues(ctx context.Context, db *pgxpool.Pool) (*values, error) {

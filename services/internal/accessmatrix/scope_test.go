@@ -241,11 +241,14 @@ var scopeRules = map[string]string{
 	"core.t_sessions_devices":           `t.id_session IN (SELECT id FROM ss)`,
 	"core.t_sessions_events":            `t.id_session IN (SELECT id FROM ss)`,
 	"core.t_assets":                     `t.id_session IN (SELECT id FROM ss)`,
-	// A test type of a service it administers (DELETE /api/user/testtypes), with its links.
-	"core.t_tests_types":       `t.id_service = ANY(@services)`,
-	"core.t_tests_types_sites": `EXISTS (SELECT 1 FROM core.t_tests_types x WHERE x.id_test_type = t.id_test_type AND x.id_service = ANY(@services))`,
+	// A test type of a service it administers (DELETE /api/user/testtypes), with its links; a
+	// service's own test types are its to write (the service API).
+	"core.t_tests_types": `t.id_service = ANY(@services) OR (@kind = 'service' AND t.id_service = @me)`,
+	"core.t_tests_types_sites": `EXISTS (SELECT 1 FROM core.t_tests_types x WHERE x.id_test_type = t.id_test_type
+	     AND (x.id_service = ANY(@services) OR (@kind = 'service' AND x.id_service = @me)))`,
 	"core.t_tests_types_projects": `t.id_project IN (SELECT id FROM p)
-	     OR EXISTS (SELECT 1 FROM core.t_tests_types x WHERE x.id_test_type = t.id_test_type AND x.id_service = ANY(@services))`,
+	     OR EXISTS (SELECT 1 FROM core.t_tests_types x WHERE x.id_test_type = t.id_test_type
+	          AND (x.id_service = ANY(@services) OR (@kind = 'service' AND x.id_service = @me)))`,
 	"core.t_tests": `t.id_session IN (SELECT id FROM ss)`,
 	// An invitation of its sessions, of a project it sees to an invitee it sees (any reader
 	// writes them, as in OpenTera), or, for a service, of its own test types.
