@@ -63,9 +63,6 @@ type linkEndpoint struct {
 	pair []sideRule
 	// integrity maps the schema's refusals of a write to OpenTera's answers.
 	integrity map[string]error
-	// prepare, when set, runs on the checked links to add before they are written (the
-	// service API links a test type to a project's site first).
-	prepare func(ctx context.Context, tx pgx.Tx, pairs [][2]int32) error
 	// del rules the DELETE by link id.
 	del linkDelete
 	// prepare, when set, runs once the links to add are checked, before they are written.
@@ -366,7 +363,6 @@ var (
 	adminTypes        sideSet = func(m me) access.Fragment { return m.acc.AdminOnly().SessionTypes() }
 	adminServices     sideSet = func(m me) access.Fragment { return m.acc.AdminOnly().Services() }
 	seenDevices       sideSet = func(m me) access.Fragment { return m.acc.Devices() }
-	seenProjects      sideSet = func(m me) access.Fragment { return m.acc.Projects() }
 	seenTypes         sideSet = func(m me) access.Fragment { return m.acc.SessionTypes() }
 	// Projects of the sites the caller administers (OpenTera's get_site_role(project.id_site)).
 	siteAdminProjects sideSet = func(m me) access.Fragment { return projectsOfSites(m.acc.AdminOnly().Sites()) }

@@ -325,7 +325,7 @@ var svcTestTypeProjectsSpec = &linkEndpoint{
 	pair: []sideRule{{false, adminProjects, apierr.Forbidden("Forbidden")}, {true, seenTestTypes, apierr.Forbidden("Forbidden")}},
 	// A service may put its type in a project it sees: the type joins the project's site first.
 	prepare: func(ctx context.Context, tx pgx.Tx, pairs [][2]int32) error {
-		sites, err := store.TestTypeProjectSites(ctx, tx, pairs)
+		sites, err := store.ProjectSitePairs(ctx, tx, pairs)
 		if err == nil {
 			_, err = store.AddLinks(ctx, tx, store.TestTypeSites, sites)
 		}

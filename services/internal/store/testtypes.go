@@ -169,22 +169,3 @@ func TestTypeIDByUUID(ctx context.Context, db DB, uuid string) (int32, error) {
 	err := db.QueryRow(ctx, `SELECT id_test_type FROM core.t_tests_types WHERE test_type_uuid = $1 AND deleted_at IS NULL`, uuid).Scan(&id)
 	return id, wrap("test type by uuid", err)
 }
-
-// TestTypeProjectSites returns, for each (test type, project) pair, the pair (test type, site
-// of the project).
-func TestTypeProjectSites(ctx context.Context, db DB, pairs [][2]int32) ([][2]int32, error) {
-	types, projects := make([]int32, len(pairs)), make([]int32, len(pairs))
-	for i, p := range pairs {
-		types[i], projects[i] = p[0], p[1]
-	}
-	rows, err := db.Query(ctx, `SELECT DISTINCT x.t, p.id_site FROM unnest(@types::integer[], @projects::integer[]) AS x(t, p)
-		JOIN core.t_projects p ON p.id_project = x.p ORDER BY 1, 2`, pgx.NamedArgs{"types": types, "projects": projects})
-	if err != nil {
-		return nil, wrap("test type project sites", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]int32, error) {
-		var p [2]int32
-		return p, r.Scan(&p[0], &p[1])
-	})
-	return out, wrap("test type project sites", err)
-}
