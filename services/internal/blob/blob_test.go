@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tera-health/tera/services/internal/blob"
 	"github.com/tera-health/tera/services/internal/blob/blobtest"
@@ -154,5 +155,29 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%+v: %v", c, err)
 		}
+	}
+}
+
+// A Put abandoned by a killed process (its temporary file, untouched for over an hour) is
+// removed when the directory is opened again; a recent one is left to its writer.
+func TestDirSweepsAbandonedPuts(t *testing.T) {
+	dir := t.TempDir()
+	old, recent := filepath.Join(dir, ".tmp-old"), filepath.Join(dir, "sub", ".tmp-recent")
+	os.MkdirAll(filepath.Dir(recent), 0o700)
+	for _, p := range []string{old, recent} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(old, long, long)
+	if _, err := blob.OpenDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("abandoned temporary file kept: %v", err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("recent temporary file removed: %v", err)
 	}
 }

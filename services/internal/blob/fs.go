@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // tmpPrefix names a Put in progress; keys cannot start with it, so a leftover of a killed
@@ -31,7 +33,26 @@ func OpenDir(root string) (*Dir, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("blob dir: %w", err)
 	}
-	return &Dir{root: abs}, nil
+	d := &Dir{root: abs}
+	d.sweep(time.Now().Add(-staleTmp))
+	return d, nil
+}
+
+// staleTmp is the age past which a temporary file is a Put that will never finish: its process
+// was killed mid-upload (a live Put writes to its file all along).
+const staleTmp = time.Hour
+
+// sweep removes the temporary files of Puts abandoned before cutoff (best effort).
+func (d *Dir) sweep(cutoff time.Time) {
+	_ = filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !strings.HasPrefix(e.Name(), tmpPrefix) {
+			return nil
+		}
+		if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
+			_ = os.Remove(p)
+		}
+		return nil
+	})
 }
 
 // Root is the directory.
