@@ -2,12 +2,17 @@ package importer_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tera-health/tera/services/internal/blob"
 	"github.com/tera-health/tera/services/internal/importer"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
@@ -79,4 +84,87 @@ func BenchmarkImportScale(b *testing.B) {
 		dst.Close()
 		b.StartTimer()
 	}
+}
+
+// BenchmarkImportFiles imports a files database of TERA_IMPORT_FILES rows (default 20) whose
+// files of TERA_IMPORT_FILE_MB MiB each (default 5) lie in a files directory, into a directory
+// blob store, then runs again over the copied store (the resume path: every file hashed on both
+// sides, none copied). Memory must not follow the file sizes: files stream through 32 KiB
+// buffers and are hashed as they pass.
+//
+//	TERA_IMPORT_FILES=100 TERA_IMPORT_FILE_MB=50 go test -run '^$' -bench ImportFiles -benchtime 1x ./services/internal/importer/
+func BenchmarkImportFiles(b *testing.B) {
+	env := func(name string, def int) int {
+		v := os.Getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("%s=%q: want a positive count", name, v)
+		}
+		return n
+	}
+	files, mib := env("TERA_IMPORT_FILES", 20), env("TERA_IMPORT_FILE_MB", 5)
+	ctx := context.Background()
+	src := LoadDumpFile(b, "openterafiles.sql")
+	dir := b.TempDir()
+	rng := rand.NewChaCha8([32]byte{1})
+	buf := make([]byte, 1<<20)
+	for i := range files {
+		uuid := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		f, err := os.Create(filepath.Join(dir, uuid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range mib {
+			_, _ = rng.Read(buf)
+			if _, err := f.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := src.Exec(ctx, `INSERT INTO public.t_asset_file_data VALUES (1, $1, $2, $3, $4)`, i+1, uuid, uuid+".bin", int64(mib)<<20); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		store, err := blob.OpenDir(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for _, pass := range []string{"copy", "resume"} {
+			dst := connectTarget(b, testenv.DatabaseURL(b))
+			start := time.Now()
+			rep, err := importer.Run(ctx, importer.Options{Sources: []importer.Source{{DB: importer.Files, Pool: src}}, Target: dst, FilesDir: dir, Blob: store})
+			if err != nil {
+				b.Fatal(err)
+			}
+			elapsed := time.Since(start)
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.Logf("%s: %d files, %d MiB (%d copied, %d present) in %s = %.0f MiB/s; Go heap sys %d MiB, process peak RSS %s",
+				pass, rep.Files.Files, rep.Files.Bytes>>20, rep.Files.Copied, rep.Files.Present, elapsed.Round(time.Millisecond),
+				float64(rep.Files.Bytes)/(1<<20)/elapsed.Seconds(), ms.Sys>>20, peakRSS())
+			dst.Close()
+		}
+	}
+}
+
+// peakRSS is the process's resident high-water mark (VmHWM), as the kernel reports it.
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
 }

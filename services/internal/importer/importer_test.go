@@ -119,7 +119,7 @@ func TestImportOpenTeraDump(t *testing.T) {
 
 func assertEmpty(t *testing.T, dst *pgxpool.Pool) {
 	t.Helper()
-	for _, db := range []importer.Database{importer.Core, importer.Logs, importer.Emails} {
+	for _, db := range []importer.Database{importer.Core, importer.Logs, importer.Emails, importer.Files} {
 		for _, tbl := range db.Tables {
 			if n := count(t, dst, "SELECT count(*) FROM "+db.Schema+"."+tbl); n != 0 {
 				t.Errorf("%s.%s holds %d rows after a refused import", db.Schema, tbl, n)
