@@ -6,15 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tera-health/tera/services/internal/blob"
 	"github.com/tera-health/tera/services/internal/blob/blobtest"
+	"github.com/tera-health/tera/services/internal/fleet"
+	"github.com/tera-health/tera/services/internal/fleettest"
 	"github.com/tera-health/tera/services/internal/importer"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
@@ -32,6 +37,10 @@ func loadSite(t *testing.T) *site {
 	t.Helper()
 	ctx := context.Background()
 	s := &site{core: LoadDump(t), files: LoadDumpFile(t, "openterafiles.sql"), dir: t.TempDir(), contents: map[string][]byte{}}
+	// The fixture's assets name TeraServer as their service; files are FileTransferService's.
+	if _, err := s.core.Exec(ctx, `UPDATE public.t_assets SET asset_service_uuid = (SELECT service_uuid FROM public.t_services WHERE service_key = 'FileTransferService')`); err != nil {
+		t.Fatal(err)
+	}
 	rows, err := s.core.Query(ctx, "SELECT id_asset, asset_uuid FROM public.t_assets ORDER BY id_asset")
 	if err != nil {
 		t.Fatal(err)
@@ -280,4 +289,41 @@ func TestImportRefusesMissingFile(t *testing.T) {
 		t.Errorf("no --files-dir: %v", err)
 	}
 	assertEmpty(t, dst)
+}
+
+// After the switch the filetransfer target serves each imported file, byte for byte, to a user
+// holding the asset's access token from the core API, as OpenTera's clients fetch them.
+func TestImportedSiteServesTheFiles(t *testing.T) {
+	ctx := context.Background()
+	s := loadSite(t)
+	store := blobDir(t)
+	dbURL := testenv.DatabaseURL(t)
+	if _, err := importer.Run(ctx, importer.Options{Sources: s.sources(), Target: connectTarget(t, dbURL), FilesDir: s.dir, Blob: store}); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := fleettest.NewSiteOn(t, dbURL).Start("core,login,filetransfer", func(c *fleet.Config) { c.FileTransfer.Blob.Dir = store.Root() })
+	admin := auth("OpenTera", fleettest.Login(t, base, "user", "admin", "admin"))
+	rows, err := s.core.Query(ctx, "SELECT id_asset, asset_uuid FROM public.t_assets WHERE deleted_at IS NULL ORDER BY id_asset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assets, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+		ID   int
+		UUID string
+	}])
+	if err != nil || len(assets) != len(s.contents) {
+		t.Fatalf("assets %v %v", assets, err)
+	}
+	for _, a := range assets {
+		var listed []map[string]any
+		get(t, "GET", fmt.Sprintf("%s/api/user/assets?id_asset=%d&with_urls=true", base, a.ID), admin, nil, &listed)
+		if len(listed) != 1 || listed[0]["asset_uuid"] != a.UUID {
+			t.Fatalf("asset %d: %v", a.ID, listed)
+		}
+		token, _ := listed[0]["access_token"].(string)
+		got := fleettest.Do(t, "GET", base+"/file/api/assets?"+url.Values{"asset_uuid": {a.UUID}, "access_token": {token}}.Encode(), admin, nil)
+		if got.Status != http.StatusOK || !bytes.Equal([]byte(got.Body), s.contents[a.UUID]) {
+			t.Errorf("asset %d download: %d, %d bytes, want %d", a.ID, got.Status, len(got.Body), len(s.contents[a.UUID]))
+		}
+	}
 }
