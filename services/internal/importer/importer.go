@@ -651,18 +651,7 @@ SELECT c.relname, (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER
 		}
 		q := fmt.Sprintf("SELECT string_agg(%s, ' and ' ORDER BY %s), concat_ws(', ', %s) FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1",
 			rowID, quoteList(p.pk), strings.Join(u.exprs, ", "), srcTable, strings.Join(where, " AND "), strings.Join(u.exprs, ", "))
-		var dups [][2]string
-		err := onSource(ctx, stx, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, q)
-			if err != nil {
-				return err
-			}
-			dups, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
-				var d [2]string
-				return d, r.Scan(&d[0], &d[1])
-			})
-			return err
-		})
+		dups, err := onSourceRows(ctx, stx, q)
 		if err != nil {
 			return p, nil, fmt.Errorf("check %s against Tera's unique index %s: %w", table, u.name, err)
 		}
@@ -750,25 +739,11 @@ SELECT c.conname, rn.nspname, r.relname,
 			match = append(match, "r."+pgx.Identifier{f.refs[i]}.Sanitize()+" = "+col)
 			vals = append(vals, col)
 		}
-		q := fmt.Sprintf(`SELECT %s, concat_ws(', ', %s), count(*) OVER () FROM %s.%s s
+		q := fmt.Sprintf(`SELECT %s, concat_ws(', ', %s), count(*) OVER ()::text FROM %s.%s s
  WHERE %s AND NOT EXISTS (SELECT 1 FROM %s.%s r WHERE %s) ORDER BY %s LIMIT %d`,
 			rowID, strings.Join(vals, ", "), SourceSchema, p.table, strings.Join(where, " AND "),
 			SourceSchema, pgx.Identifier{f.table}.Sanitize(), strings.Join(match, " AND "), quoteList(p.pk), listedPerRule)
-		var found [][3]string
-		err := onSource(ctx, stx, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, q)
-			if err != nil {
-				return err
-			}
-			found, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) ([3]string, error) {
-				var d [3]string
-				var n int64
-				err := r.Scan(&d[0], &d[1], &n)
-				d[2] = strconv.FormatInt(n, 10)
-				return d, err
-			})
-			return err
-		})
+		found, err := onSourceRows(ctx, stx, q)
 		if err != nil {
 			return nil, fmt.Errorf("check %s against Tera's foreign key %s: %w", p.table, f.name, err)
 		}
@@ -812,6 +787,28 @@ func onSource(ctx context.Context, stx pgx.Tx, fn func(pgx.Tx) error) error {
 		return err
 	}
 	return sp.Commit(ctx)
+}
+
+// onSourceRows runs a check's query on the source as onSource does and returns its rows, each
+// column as text.
+func onSourceRows(ctx context.Context, stx pgx.Tx, q string) ([][]string, error) {
+	var out [][]string
+	err := onSource(ctx, stx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, q)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]string, error) {
+			d := make([]string, len(r.FieldDescriptions()))
+			ptrs := make([]any, len(d))
+			for i := range d {
+				ptrs[i] = &d[i]
+			}
+			return d, r.Scan(ptrs...)
+		})
+		return err
+	})
+	return out, err
 }
 
 func queryIDs(ctx context.Context, tx pgx.Tx, q string) ([]string, error) {
