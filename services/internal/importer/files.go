@@ -94,7 +94,7 @@ func fileName(dir, uuid string) (string, error) {
 // checkFiles finds every row's file in dir with the size the row records, before anything is
 // copied: a missing or truncated file is a refusal with nothing written, not a blob store
 // half filled. It also counts the directory's files that no row names.
-func checkFiles(ctx context.Context, stx pgx.Tx, dir string) (*FilesReport, []Refusal, error) {
+func checkFiles(ctx context.Context, stx pgx.Tx, dir string, pg *progress) (*FilesReport, []Refusal, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: the files directory %s: %w", ErrRefused, dir, err)
@@ -103,11 +103,18 @@ func checkFiles(ctx context.Context, stx pgx.Tx, dir string) (*FilesReport, []Re
 		return nil, nil, fmt.Errorf("%w: the files directory %s is not a directory", ErrRefused, dir)
 	}
 	fr := &FilesReport{Dir: dir}
+	var rows int64
+	if err := stx.QueryRow(ctx, "SELECT count(*) FROM "+SourceSchema+".t_asset_file_data").Scan(&rows); err != nil {
+		return nil, nil, fmt.Errorf("count files.t_asset_file_data: %w", err)
+	}
+	start := time.Now()
+	s := pg.begin("checking the files directory", "files", rows)
 	var refusals []Refusal
 	refuse := func(f fileRow, reason string) {
 		refusals = append(refusals, Refusal{Files.Name, "t_asset_file_data", strconv.FormatInt(f.id, 10), reason})
 	}
 	err = eachFile(ctx, stx, func(f fileRow) error {
+		s.add(1)
 		path, err := fileName(dir, f.uuid)
 		if err != nil {
 			refuse(f, err.Error())
@@ -137,6 +144,7 @@ func checkFiles(ctx context.Context, stx pgx.Tx, dir string) (*FilesReport, []Re
 		return fr, refusals, err
 	}
 	fr.Unreferenced = max(n-fr.Files, 0)
+	pg.end(s, fmt.Sprintf("checked the files directory: %d of %d files there with their sizes in %s", fr.Files, rows, time.Since(start).Round(time.Millisecond)))
 	return fr, refusals, nil
 }
 

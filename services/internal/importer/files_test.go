@@ -151,7 +151,7 @@ func TestImportFilesIntoS3(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
 	}
-	if !strings.Contains(progress.String(), fmt.Sprintf("copied files: %d (", n)) {
+	if !strings.Contains(progress.String(), fmt.Sprintf("checked the files directory: %d of %d files there", n, n)) || !strings.Contains(progress.String(), fmt.Sprintf("copied files: %d (", n)) {
 		t.Errorf("progress: %s", progress.String())
 	}
 	for uuid, want := range s.contents {

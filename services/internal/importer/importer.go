@@ -290,7 +290,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	sort.Strings(rep.Skipped)
 	if files != nil {
-		fr, refusals, err := checkFiles(ctx, files.tx, o.FilesDir)
+		fr, refusals, err := checkFiles(ctx, files.tx, o.FilesDir, pg)
 		rep.Files = fr
 		rep.Refusals = append(rep.Refusals, refusals...)
 		if err != nil {

@@ -75,6 +75,10 @@ func (p *progress) close() {
 	}
 	close(p.quit)
 	<-p.done
+	// A step cut short by an error leaves its bar: end its line before the report.
+	if p.bars && p.cur != nil {
+		fmt.Fprintln(p.w)
+	}
 }
 
 func (p *progress) begin(name, unit string, total int64) *step {
