@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/tera-health/tera/services/internal/blob"
 	"github.com/tera-health/tera/services/internal/fleet"
 	"github.com/tera-health/tera/services/internal/importer"
 	"github.com/tera-health/tera/services/internal/migrations"
@@ -25,13 +26,15 @@ func newImportCmd() *cobra.Command {
 
 func newImportOpenTeraCmd() *cobra.Command {
 	var flags configFlags
-	var from, logsFrom, emailsFrom string
+	var from, logsFrom, emailsFrom, filesFrom, filesDir string
 	var dryRun bool
 	cmd := &cobra.Command{
-		Use:   "opentera --from <core URL> [--logs-from <URL>] [--emails-from <URL>] --database-url <Tera URL> [--dry-run]",
-		Short: "Copy an OpenTera core database into Tera, keeping every id, uuid, password hash and token",
-		Long: `Copy an OpenTera core database (TeraServer's PostgreSQL) and, if given, its LoggingService and
-EmailService databases into Tera's, all in one transaction.
+		Use:   "opentera --from <core URL> [--logs-from <URL>] [--emails-from <URL>] [--files-from <URL> --files-dir <dir>] --database-url <Tera URL> [--dry-run]",
+		Short: "Copy an OpenTera site into Tera, keeping every id, uuid, password hash, token and file",
+		Long: `Copy an OpenTera core database (TeraServer's PostgreSQL) and, if given, its LoggingService,
+EmailService and FileTransferService databases into Tera's, all in one transaction, and the
+FileTransferService files directory (one file per asset, named by its uuid) into Tera's blob
+store (filetransfer.blob in tera.yaml, or TERA_BLOB_DIR / TERA_BLOB_BACKEND=s3 and TERA_BLOB_S3_*).
 Every id, uuid, bcrypt hash, TOTP secret, static token, deleted_at and version_id is kept, so
 users and participants log in with their passwords, static tokens in the field keep working and
 clients' cached ids stay valid; every identity is advanced past the imported ids (and past
@@ -41,17 +44,28 @@ Refused, with nothing written: an OpenTera schema version this importer does not
 alembic_version), a Tera database with any row in the imported tables (import into a database
 that only 'tera migrate' touched: not 'tera seed'), source rows Tera's constraints reject (listed
 by --dry-run), and any difference the verify step finds between source and target (per-table
-counts and a checksum of the key columns, compared before commit).
+counts and a checksum of the key columns, compared before commit). With --files-dir, a row
+whose file is missing or of another size is refused before any file is copied; each file is
+streamed to the blob store, read back and compared by sha256 before the commit. A re-run skips
+the files already in the store with the same size and sha256: an interrupted import resumes.
+Progress goes to stderr: a bar per table and for the files on a terminal, a line every 10 s
+otherwise.
 
---dry-run does everything, prints the same report and the rows it would refuse, and rolls back.
+--dry-run does everything, prints the same report and the rows it would refuse, and rolls back
+(it checks the files, and copies none).
 The importer must own Tera's tables (it is the migrating role): it disables their triggers inside
 its transaction. Freeze writes on the OpenTera site first; the source is read in one snapshot.`,
 		Example: `  tera import opentera --from postgres://opentera@old-host/opentera --database-url postgres://tera@db/tera --dry-run
-  tera import opentera --from postgres://opentera@old-host/opentera --database-url postgres://tera@db/tera`,
+  tera import opentera --from postgres://opentera@old-host/opentera --database-url postgres://tera@db/tera
+  TERA_BLOB_DIR=/var/lib/tera/files tera import opentera --from postgres://opentera@old-host/opentera \
+    --files-from postgres://opentera@old-host/openterafiles --files-dir /opentera/files --database-url postgres://tera@db/tera`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if from == "" && logsFrom == "" && emailsFrom == "" {
-				return errors.New("--from is required: the URL of the OpenTera core database (or --logs-from, --emails-from)")
+			if from == "" && logsFrom == "" && emailsFrom == "" && filesFrom == "" {
+				return errors.New("--from is required: the URL of the OpenTera core database (or --logs-from, --emails-from, --files-from)")
+			}
+			if (filesFrom == "") != (filesDir == "") {
+				return errors.New("--files-from and --files-dir go together: the FileTransferService database names the files, its files directory holds them")
 			}
 			cfg, err := flags.load(cmd)
 			if err != nil {
@@ -66,7 +80,7 @@ its transaction. Freeze writes on the OpenTera site first; the source is read in
 			for _, s := range []struct {
 				flag, url string
 				db        importer.Database
-			}{{"--from", from, importer.Core}, {"--logs-from", logsFrom, importer.Logs}, {"--emails-from", emailsFrom, importer.Emails}} {
+			}{{"--from", from, importer.Core}, {"--logs-from", logsFrom, importer.Logs}, {"--emails-from", emailsFrom, importer.Emails}, {"--files-from", filesFrom, importer.Files}} {
 				if s.url == "" {
 					continue
 				}
@@ -77,6 +91,12 @@ its transaction. Freeze writes on the OpenTera site first; the source is read in
 				}
 				defer pool.Close()
 				sources = append(sources, importer.Source{DB: s.db, Pool: pool})
+			}
+			var store blob.Store
+			if filesDir != "" {
+				if store, err = blob.Open(ctx, cfg.FileTransfer.Blob); err != nil {
+					return fmt.Errorf("the blob store to copy the files to (filetransfer.blob): %w", err)
+				}
 			}
 			dst, err := fleet.OpenDB(ctx, cfg.Database)
 			if err != nil {
@@ -89,7 +109,8 @@ its transaction. Freeze writes on the OpenTera site first; the source is read in
 			progress := cmd.ErrOrStderr()
 			f, ok := progress.(*os.File)
 			bars := ok && term.IsTerminal(int(f.Fd()))
-			rep, err := importer.Run(ctx, importer.Options{Sources: sources, Target: dst, DryRun: dryRun, Progress: progress, ProgressBars: bars})
+			rep, err := importer.Run(ctx, importer.Options{Sources: sources, Target: dst, DryRun: dryRun, FilesDir: filesDir, Blob: store,
+				Progress: progress, ProgressBars: bars})
 			rep.Write(cmd.OutOrStdout())
 			if err != nil {
 				return err
@@ -101,6 +122,8 @@ its transaction. Freeze writes on the OpenTera site first; the source is read in
 	cmd.Flags().StringVar(&from, "from", "", "URL of the OpenTera core database (TeraServer's PostgreSQL)")
 	cmd.Flags().StringVar(&logsFrom, "logs-from", "", "URL of the OpenTera LoggingService database (optional)")
 	cmd.Flags().StringVar(&emailsFrom, "emails-from", "", "URL of the OpenTera EmailService database (optional)")
+	cmd.Flags().StringVar(&filesFrom, "files-from", "", "URL of the OpenTera FileTransferService database (optional; with --files-dir)")
+	cmd.Flags().StringVar(&filesDir, "files-dir", "", "FileTransferService's files directory, copied to the blob store (with --files-from)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report counts and refused rows, then roll back")
 	return cmd
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -49,5 +51,40 @@ func TestImportOpenTeraCommand(t *testing.T) {
 	}
 	if _, _, err := runImport("--database-url", target); err == nil || !strings.Contains(err.Error(), "--from") {
 		t.Fatalf("no source: %v", err)
+	}
+}
+
+// The files database and directory come along into the site's blob store (here TERA_BLOB_DIR);
+// a missing file is refused with the file named and nothing written.
+func TestImportOpenTeraCommandFiles(t *testing.T) {
+	ctx := context.Background()
+	from, _ := importertest.Load(t, "opentera.sql")
+	filesFrom, files := importertest.Load(t, "openterafiles.sql")
+	dir, blobs := t.TempDir(), t.TempDir()
+	t.Setenv("TERA_BLOB_DIR", blobs)
+	const uuid = "8a562a14-71ed-44be-a3d5-2ddc21186fb0" // the dump's asset 1
+	if _, err := files.Exec(ctx, `INSERT INTO public.t_asset_file_data VALUES (1, 1, $1, 'a.bin', 5)`, uuid); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runImport("--from", from, "--files-from", filesFrom, "--database-url", testenv.DatabaseURL(t)); err == nil || !strings.Contains(err.Error(), "--files-dir") {
+		t.Fatalf("--files-from alone: %v", err)
+	}
+	target := testenv.DatabaseURL(t)
+	out, _, err := runImport("--from", from, "--files-from", filesFrom, "--files-dir", dir, "--database-url", target)
+	if !errors.Is(err, importer.ErrRefused) || !strings.Contains(out, "its file "+uuid+" is missing from the files directory") {
+		t.Fatalf("missing file: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(blobs, uuid)); !os.IsNotExist(err) {
+		t.Fatalf("a refused import left a blob: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, uuid), []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, progress, err := runImport("--from", from, "--files-from", filesFrom, "--files-dir", dir, "--database-url", target)
+	if err != nil || !strings.Contains(out, "1 copied to the blob store and verified") || !strings.Contains(progress, "copied files: 1 (5 B)") {
+		t.Fatalf("import: %v\n%s\n%s", err, out, progress)
+	}
+	if b, err := os.ReadFile(filepath.Join(blobs, uuid)); err != nil || string(b) != "hello" {
+		t.Fatalf("blob: %q %v", b, err)
 	}
 }
