@@ -83,9 +83,9 @@ type Credentials struct {
 
 // CredentialsFromMetadata reads credentials from gRPC metadata as the gateway forwards them.
 func CredentialsFromMetadata(ctx context.Context) Credentials {
-	md, _ := metadata.FromIncomingContext(ctx)
+	// Key by key: FromIncomingContext would copy every header of the call, on every call.
 	get := func(k string) string {
-		if v := md.Get(k); len(v) > 0 {
+		if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
 			return v[0]
 		}
 		return ""

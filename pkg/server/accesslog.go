@@ -45,6 +45,24 @@ func (a *accessRecord) setCaller(c *authn.Caller) {
 	a.mu.Unlock()
 }
 
+// routeOf is the route r matched: the gateway's path pattern or the mux pattern, without the
+// method; "unmatched" when none did.
+func (a *accessRecord) routeOf(r *http.Request) string {
+	a.mu.Lock()
+	route := a.route
+	a.mu.Unlock()
+	if route == "" {
+		route = r.Pattern
+	}
+	if i := strings.IndexByte(route, ' '); i >= 0 {
+		route = route[i+1:] // "GET /x" → "/x": the method has its own field
+	}
+	if route == "" || route == "/" {
+		route = "unmatched"
+	}
+	return route
+}
+
 type recordKey struct{}
 
 func recordOf(ctx context.Context) *accessRecord {
@@ -70,8 +88,7 @@ func (f *inflight) remove(a *accessRecord) { f.m.Delete(a.id) }
 // fromGateway returns the record of the HTTP request a gRPC call relays, or nil for a call
 // from an outside gRPC client.
 func (f *inflight) fromGateway(ctx context.Context) *accessRecord {
-	md, _ := metadata.FromIncomingContext(ctx)
-	v := md.Get(mdRequest)
+	v := metadata.ValueFromIncomingContext(ctx, mdRequest)
 	if len(v) == 0 {
 		return nil
 	}
@@ -98,18 +115,10 @@ func principalAttrs(k authn.Kind, id int64) []any {
 // logHTTP writes the access line of an HTTP request. Neither the query string (it may carry
 // ?token=) nor headers are logged; the route is the matched pattern, not the raw path.
 func (s *Server) logHTTP(ctx context.Context, r *http.Request, a *accessRecord, code int, d time.Duration) {
+	route := a.routeOf(r)
 	a.mu.Lock()
-	route, kind, id := a.route, a.kind, a.pid
+	kind, id := a.kind, a.pid
 	a.mu.Unlock()
-	if route == "" {
-		route = r.Pattern
-	}
-	if i := strings.IndexByte(route, ' '); i >= 0 {
-		route = route[i+1:] // "GET /x" → "/x": the method has its own field
-	}
-	if route == "" || route == "/" {
-		route = "unmatched"
-	}
 	level := slog.LevelInfo
 	if code >= 500 {
 		level = slog.LevelWarn

@@ -13,6 +13,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server/docui"
@@ -197,11 +198,21 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		a := &accessRecord{id: authn.RandomHex(16)}
 		s.requests.add(a)
 		defer s.requests.remove(a)
-		r = r.WithContext(context.WithValue(r.Context(), recordKey{}, a))
+		ctx := r.Context()
+		var span trace.Span
+		if t := s.opts.Tracing; t != nil && !quietPaths[r.URL.Path] {
+			ctx, span = startHTTPSpan(t, r)
+		}
+		r = r.WithContext(context.WithValue(ctx, recordKey{}, a))
 		next.ServeHTTP(rec, r)
 		d := time.Since(start)
 		requests.WithLabelValues(r.Method, strconv.Itoa(rec.code)).Inc()
-		duration.WithLabelValues(r.Method).Observe(d.Seconds())
+		if span != nil {
+			endHTTPSpan(span, r.Method, a.routeOf(r), rec.code)
+			observe(r.Context(), duration.WithLabelValues(r.Method), d.Seconds())
+		} else {
+			duration.WithLabelValues(r.Method).Observe(d.Seconds())
+		}
 		if !quietRoutes[r.Pattern] {
 			s.logHTTP(r.Context(), r, a, rec.code, d)
 		}
@@ -211,3 +222,6 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 // quietRoutes are polled by probes and scrapers every few seconds: their lines would drown
 // the access log.
 var quietRoutes = map[string]bool{"GET /livez": true, "GET /readyz": true, "GET /metrics": true}
+
+// quietPaths are the same routes before routing: they are not traced either.
+var quietPaths = map[string]bool{"/livez": true, "/readyz": true, "/metrics": true}

@@ -40,9 +40,11 @@ type chain struct {
 	access   *accessTable
 	auth     authn.Authenticator
 	requests *inflight
+	// metricOpts give the latency histograms their exemplars when tracing is on.
+	metricOpts []grpcprom.Option
 }
 
-func newChain(reg prometheus.Registerer, log *slog.Logger, access *accessTable, auth authn.Authenticator, requests *inflight) *chain {
+func newChain(reg prometheus.Registerer, log *slog.Logger, access *accessTable, auth authn.Authenticator, requests *inflight, traced bool) *chain {
 	c := &chain{
 		metrics: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram()),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
@@ -53,6 +55,9 @@ func newChain(reg prometheus.Registerer, log *slog.Logger, access *accessTable, 
 		access:   access,
 		auth:     auth,
 		requests: requests,
+	}
+	if traced {
+		c.metricOpts = []grpcprom.Option{grpcprom.WithExemplarFromContext(exemplar)}
 	}
 	reg.MustRegister(c.metrics, c.panics)
 	return c
@@ -94,7 +99,7 @@ func (c *chain) logged(ctx context.Context, method string, call func(ctx context
 // (innermost, so a panic becomes an Internal status that logging and metrics record).
 func (c *chain) unary() []grpc.UnaryServerInterceptor {
 	return []grpc.UnaryServerInterceptor{
-		c.metrics.UnaryServerInterceptor(),
+		c.metrics.UnaryServerInterceptor(c.metricOpts...),
 		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			var resp any
 			err := c.logged(ctx, info.FullMethod, func(ctx context.Context) (context.Context, error) {
@@ -119,7 +124,7 @@ func (c *chain) unary() []grpc.UnaryServerInterceptor {
 
 func (c *chain) stream() []grpc.StreamServerInterceptor {
 	return []grpc.StreamServerInterceptor{
-		c.metrics.StreamServerInterceptor(),
+		c.metrics.StreamServerInterceptor(c.metricOpts...),
 		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 			return c.logged(ss.Context(), info.FullMethod, func(ctx context.Context) (context.Context, error) {
 				ctx, err := c.access.authorize(ctx, c.auth, info.FullMethod)

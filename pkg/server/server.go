@@ -31,6 +31,7 @@ import (
 
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server/docui"
+	"github.com/tera-health/tera/pkg/telemetry"
 )
 
 // Service is a piece of API a target serves: gRPC services and their REST bindings.
@@ -67,6 +68,10 @@ type Options struct {
 	OpenAPI []byte
 	// Version is the build version, shown on /doc.
 	Version string
+	// Tracing, when set, traces requests and flushes its spans at shutdown (pkg/telemetry);
+	// nil is tracing off. Wrap Logger's handler in telemetry.LogHandler for trace ids in
+	// the log lines.
+	Tracing *telemetry.Tracing
 }
 
 // Server is a configured, listening, not yet running server.
@@ -115,15 +120,15 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
-	chain := newChain(s.reg, s.log, &s.access, opts.Authenticator, &s.requests)
-	s.grpc = grpc.NewServer(
+	chain := newChain(s.reg, s.log, &s.access, opts.Authenticator, &s.requests, opts.Tracing != nil)
+	s.grpc = grpc.NewServer(append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(chain.unary()...),
 		grpc.ChainStreamInterceptor(chain.stream()...),
 		// The proto form of a JSON body can be several times its size (a google.protobuf.Struct
 		// list of small numbers is ~5.5×): the REST limit is max_body_bytes, checked on the
 		// JSON, and gRPC must not refuse what REST accepted with an error of its own.
 		grpc.MaxRecvMsgSize(grpcRecvLimit(cfg.MaxBodyBytes)),
-	)
+	}, grpcServerTracing(opts.Tracing)...)...)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -161,9 +166,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	// kernel round trips of a socket pair were the largest part of its cost.
 	s.gwLis = bufconn.Listen(gatewayBuffer)
 	s.closers.push(func() error { return s.gwLis.Close() })
-	s.conn, err = grpc.NewClient("passthrough:///gateway", grpc.WithTransportCredentials(insecure.NewCredentials()),
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.gwLis.DialContext(ctx) }),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
+	}, grpcClientTracing(opts.Tracing)...)
+	s.conn, err = grpc.NewClient("passthrough:///gateway", dial...)
 	if err != nil {
 		return nil, fmt.Errorf("dial own grpc listener: %w", err)
 	}
@@ -277,6 +284,10 @@ func (s *Server) shutdown() {
 		}
 	}()
 	wg.Wait()
+	// The spans of the drained requests go out within the same bound.
+	if err := s.opts.Tracing.Shutdown(ctx); err != nil {
+		s.log.Warn("traces not flushed", "err", err)
+	}
 }
 
 // watchHealth mirrors readiness into grpc.health.v1 for gRPC-native probes.
@@ -324,7 +335,8 @@ func (c *closeStack) closeAll() {
 
 // metricsHandler serves the server's own registry (not the global one), so several servers can share a process.
 func (s *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+	// Exemplars exist only in the OpenMetrics format, which scrapers get by asking for it.
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg, EnableOpenMetrics: s.opts.Tracing != nil})
 }
 
 // Background is a Service with no API that only runs work (relays, reloaders, consumers).

@@ -91,15 +91,19 @@ func start(t *testing.T, checks ...Check) *fixture {
 // startLogged starts the test server with its JSON logs written to w.
 func startLogged(t *testing.T, w io.Writer, checks ...Check) *fixture {
 	t.Helper()
+	return startOpts(t, Options{Logger: slog.New(slog.NewJSONHandler(w, nil)), Checks: checks})
+}
+
+// startOpts starts the test server with opts completed by the testing service and its
+// authenticator.
+func startOpts(t *testing.T, opts Options) *fixture {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.GRPC.Listen = "127.0.0.1:0"
 	cfg.ShutdownTimeout = 2e9
-	log := slog.New(slog.NewJSONHandler(w, nil))
-	srv, err := New(context.Background(), cfg, Options{
-		Logger: log, Authenticator: tokenAuth{}, Services: []Service{testingService{}}, Checks: checks,
-		OpenAPI: []byte(`{"swagger":"2.0"}`),
-	})
+	opts.Authenticator, opts.Services, opts.OpenAPI = tokenAuth{}, []Service{testingService{}}, []byte(`{"swagger":"2.0"}`)
+	srv, err := New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,15 @@
 package core_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/tera-health/tera/pkg/telemetry"
 )
 
 // BenchmarkGetParticipantsByProject is the hot path of OpenTeraPlus over HTTP, through the
@@ -11,11 +17,19 @@ import (
 // hack/loadtest measures the same request under concurrency against a running fleet.
 //
 //	go test ./core -run '^$' -bench GetParticipants
+//
+// The traced variant samples every request into an exporter that drops the spans: the cost of
+// tracing on (the plain ones are tracing off, the default).
 func BenchmarkGetParticipantsByProject(b *testing.B) {
-	e := newEnv(b)
-	for _, who := range []string{"user3", "user3/token"} {
-		b.Run(map[bool]string{true: "token", false: "basic"}[who == "user3/token"], func(b *testing.B) {
-			auth := e.auth(who)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	envs := map[string]*env{"": newEnv(b), "/traced": newTracedEnv(b, telemetry.New(tp, nil))}
+	for _, c := range []struct{ name, who, env string }{
+		{"basic", "user3", ""}, {"token", "user3/token", ""}, {"token/traced", "user3/token", "/traced"},
+	} {
+		e := envs[c.env]
+		b.Run(c.name, func(b *testing.B) {
+			auth := e.auth(c.who)
 			req, _ := http.NewRequest("GET", e.base+"/api/user/participants?id_project=1", nil)
 			req.Header.Set("Authorization", auth)
 			for b.Loop() {

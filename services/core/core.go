@@ -22,7 +22,9 @@ import (
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/pkg/telemetry"
 	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/dbtrace"
 	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/store"
 )
@@ -35,11 +37,17 @@ type Service struct {
 	// signer signs asset access tokens; publicURL prefixes asset URLs (WithAssetTokens).
 	signer    *authn.Signer
 	publicURL string
+	// traced: write transactions hand their trace to the outbox (WithTracing).
+	traced bool
 }
 
 // WithPresence fills the *_online and *_busy fields from usermanager's presence (without it
 // everyone is offline).
 func (s *Service) WithPresence(m *presence.Mirror) *Service { s.presence = m; return s }
+
+// WithTracing makes the events of a traced request's writes continue its trace: the
+// transaction carries the span's traceparent to the outbox capture trigger.
+func (s *Service) WithTracing(t *telemetry.Tracing) *Service { s.traced = t != nil; return s }
 
 // New returns the service over a pool.
 func New(db *pgxpool.Pool, log *slog.Logger) *Service {
@@ -195,7 +203,11 @@ func (s *Service) require(ctx context.Context, q access.Querier, m me, o access.
 
 // inTx runs fn in a transaction; the outbox rows the triggers write commit with it.
 func (s *Service) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := s.db.Begin(ctx)
+	var opts pgx.TxOptions
+	if s.traced {
+		opts = dbtrace.TxOptions(ctx)
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return s.dbError(ctx, err)
 	}

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/telemetry"
 	"github.com/tera-health/tera/services/internal/fleet"
 	"github.com/tera-health/tera/services/internal/testenv"
 	"github.com/tera-health/tera/services/internal/verifier"
@@ -61,6 +62,12 @@ var fixtureUsers = map[string]string{"admin": "admin", "siteadmin": "siteadmin",
 	"participant1": "opentera"}
 
 func newEnv(t testing.TB) *env {
+	t.Helper()
+	return newTracedEnv(t, nil)
+}
+
+// newTracedEnv is newEnv with tracing (nil: off, as in newEnv).
+func newTracedEnv(t testing.TB, tracing *telemetry.Tracing) *env {
 	t.Helper()
 	ctx := context.Background()
 	url := testenv.FixtureURL(t)
@@ -99,7 +106,7 @@ func newEnv(t testing.TB) *env {
 	if os.Getenv("CORE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	p, err := fleet.Start(ctx, cfg, ts, fleet.Options{Log: log, Authenticator: v})
+	p, err := fleet.Start(ctx, cfg, ts, fleet.Options{Log: log, Authenticator: v, Tracing: tracing})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,11 +21,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/telemetry"
 	"github.com/tera-health/tera/services/internal/outbox"
 	"github.com/tera-health/tera/services/internal/presence"
 )
@@ -41,6 +43,8 @@ type Options struct {
 	// SweepInterval is how often connections of dead websocket replicas are dropped
 	// (presence.HeartbeatInterval unless set).
 	SweepInterval time.Duration
+	// Tracing continues the writer's trace in the handling of each database event; nil is off.
+	Tracing *telemetry.Tracing
 }
 
 // Service is the usermanager target.
@@ -533,8 +537,16 @@ func (s *Service) consumeDatabase(ctx context.Context) error {
 		return fmt.Errorf("database events consumer: %w", err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		ctx, span := ctx, trace.Span(nil)
+		if s.o.Tracing != nil {
+			ctx, span = s.o.Tracing.Consume(ctx, ConsumerName, m.Subject(), m.Headers())
+			defer span.End()
+		}
 		if err := s.onDatabaseEvent(ctx, m.Data()); err != nil {
-			s.log.Warn("database event not handled", "subject", m.Subject(), "err", err)
+			if span != nil {
+				telemetry.Error(span, err)
+			}
+			s.log.WarnContext(ctx, "database event not handled", "subject", m.Subject(), "err", err)
 			_ = m.NakWithDelay(time.Second)
 			return
 		}

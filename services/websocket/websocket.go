@@ -29,6 +29,7 @@ import (
 	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/pkg/telemetry"
 	"github.com/tera-health/tera/services/internal/presence"
 )
 
@@ -43,6 +44,8 @@ type Options struct {
 	Replica string
 	// PingInterval and PingTimeout are OpenTera's 10 s and 30 s unless set (tests).
 	PingInterval, PingTimeout time.Duration
+	// Tracing continues the writer's trace in the handling of each database event; nil is off.
+	Tracing *telemetry.Tracing
 	// AccessTTL bounds how long a client's cached access may be used without a refresh; 5 s
 	// unless set. Database events refresh it sooner.
 	AccessTTL time.Duration
@@ -187,7 +190,13 @@ func (s *Service) watchDatabase(ctx context.Context) {
 			FilterSubjects: []string{"tera.db.>"}, DeliverPolicy: jetstream.DeliverNewPolicy})
 		if err == nil {
 			var cc jetstream.ConsumeContext
-			cc, err = cons.Consume(func(m jetstream.Msg) { s.access.invalidate() })
+			cc, err = cons.Consume(func(m jetstream.Msg) {
+				if t := s.o.Tracing; t != nil {
+					_, span := t.Consume(ctx, "websocket", m.Subject(), m.Headers())
+					defer span.End()
+				}
+				s.access.invalidate()
+			})
 			if err == nil {
 				<-ctx.Done()
 				cc.Stop()

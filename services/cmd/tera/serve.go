@@ -28,8 +28,13 @@ fleet in one process. Known targets: ` + joinKnown() + `.`,
 				return err
 			}
 			log := logger(cfg, "serve")
-			p, err := fleet.Start(cmd.Context(), cfg, ts, fleet.Options{Log: log})
+			tracing, err := fleet.TracingFromEnv(cmd.Context(), ts)
 			if err != nil {
+				return err
+			}
+			p, err := fleet.Start(cmd.Context(), cfg, ts, fleet.Options{Log: log, Tracing: tracing})
+			if err != nil {
+				_ = tracing.Shutdown(cmd.Context())
 				return err
 			}
 			return p.Run(cmd.Context())

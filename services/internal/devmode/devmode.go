@@ -160,8 +160,12 @@ func Run(ctx context.Context, opts Options, seed Seeder) (err error) {
 	if err != nil {
 		return err
 	}
+	if fopts.Tracing, err = fleet.TracingFromEnv(ctx, targets); err != nil {
+		return err
+	}
 	p, err := fleet.Start(ctx, cfg, targets, fopts)
 	if err != nil {
+		_ = fopts.Tracing.Shutdown(ctx)
 		return err
 	}
 	errc := make(chan error, 1)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/pkg/telemetry"
+	"github.com/tera-health/tera/services/internal/dbtrace"
 )
 
 // Deps are the shared resources the targets of one process use.
@@ -35,16 +37,27 @@ type Deps struct {
 	// Keys are the signing keys of the process's verifier (also when a caller supplied it):
 	// core signs asset access tokens with them. Nil without keys.
 	Keys *authn.KeySet
+	// Tracing is the process's tracing (pkg/telemetry); nil when off.
+	Tracing *telemetry.Tracing
 }
 
 // OpenDB connects a pool; the database may be down: the pool reconnects and readiness reports it.
 func OpenDB(ctx context.Context, c DatabaseConfig) (*pgxpool.Pool, error) {
+	return OpenTracedDB(ctx, c, nil)
+}
+
+// OpenTracedDB is OpenDB whose queries in traced requests get spans (services/internal/dbtrace);
+// t nil is OpenDB.
+func OpenTracedDB(ctx context.Context, c DatabaseConfig, t *telemetry.Tracing) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(c.URL)
 	if err != nil {
 		// pgx errors may echo the DSN; don't wrap it.
 		return nil, errors.New("database.url: cannot parse the PostgreSQL URL")
 	}
 	pc.MaxConns = c.MaxConns
+	if tr := dbtrace.New(t); tr != nil {
+		pc.ConnConfig.Tracer = tr
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)

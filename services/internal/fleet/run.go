@@ -12,6 +12,7 @@ import (
 	"github.com/tera-health/tera/pkg/api/openapi"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/pkg/telemetry"
 	"github.com/tera-health/tera/services/internal/logstream"
 	"github.com/tera-health/tera/services/internal/verifier"
 	"github.com/tera-health/tera/services/internal/version"
@@ -32,6 +33,9 @@ type Options struct {
 	Authenticator authn.Authenticator
 	// Extra services run beside the targets' (tera dev's proxy to external services).
 	Extra []server.Service
+	// Tracing is the process's tracing (telemetry.FromEnv); nil is off. Start adds trace ids
+	// to Log's lines and the server flushes the spans at shutdown.
+	Tracing *telemetry.Tracing
 }
 
 // Start opens the dependencies the targets need and builds the server. The returned process
@@ -49,16 +53,19 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 	if err := cfg.Validate(needDB, needNATS); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	if opts.Tracing != nil {
+		log = slog.New(telemetry.LogHandler(log.Handler()))
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p := &Process{deps: &Deps{Config: cfg, Log: log, LocalLog: log, Metrics: reg}}
+	p := &Process{deps: &Deps{Config: cfg, Log: log, LocalLog: log, Metrics: reg, Tracing: opts.Tracing}}
 	defer func() {
 		if err != nil {
 			p.close()
 		}
 	}()
 	if needDB {
-		if p.deps.DB, err = OpenDB(ctx, cfg.Database); err != nil {
+		if p.deps.DB, err = OpenTracedDB(ctx, cfg.Database, opts.Tracing); err != nil {
 			return nil, err
 		}
 		p.closers = append(p.closers, p.deps.DB.Close)
@@ -136,6 +143,7 @@ func Start(ctx context.Context, cfg Config, targets []Target, opts Options) (_ *
 		OpenAPI:       openapi.Spec,
 		Registry:      reg,
 		Version:       version.Version,
+		Tracing:       opts.Tracing,
 	})
 	if err != nil {
 		return nil, err
@@ -154,4 +162,19 @@ func (p *Process) close() {
 		p.closers[i]()
 	}
 	p.closers = nil
+}
+
+// TracingFromEnv is the tracing the OTEL_* environment configures for a process running
+// targets (nil when it asks for none); service.name is tera-<target>[+<target>...] unless
+// OTEL_SERVICE_NAME says otherwise.
+func TracingFromEnv(ctx context.Context, targets []Target) (*telemetry.Tracing, error) {
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.Name
+	}
+	t, err := telemetry.FromEnv(ctx, "tera-"+strings.Join(names, "+"), version.Version)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	return t, nil
 }

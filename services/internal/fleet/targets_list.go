@@ -26,11 +26,11 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			api := core.New(d.DB, d.Log).WithPresence(mirror)
+			api := core.New(d.DB, d.Log).WithPresence(mirror).WithTracing(d.Tracing)
 			if d.Keys != nil {
 				api.WithAssetTokens(&authn.Signer{Keys: d.Keys}, d.Config.PublicURL)
 			}
-			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log), core.NewSessionCleanup(d.DB, d.Log), core.NewServiceRegistry(d.DB, d.Log, regs),
+			return []server.Service{core.NewRelay(d.DB, d.JS, d.Log, d.Tracing), core.NewSessionCleanup(d.DB, d.Log), core.NewServiceRegistry(d.DB, d.Log, regs),
 				api, server.Background("presence-mirror", mirror.Run)}, nil
 		},
 		Outbox: true,

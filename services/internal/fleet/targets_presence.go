@@ -14,7 +14,7 @@ func buildWebsocket(d *Deps) ([]server.Service, error) {
 		return nil, errors.New("auth.signing_keys_dir is required by the websocket target (connect keys live beside the token state)")
 	}
 	return []server.Service{websocket.New(websocket.Options{DB: d.DB, NATS: d.NATS, JS: d.JS, State: d.Verifier.State,
-		Log: d.Log, Metrics: d.Metrics})}, nil
+		Log: d.Log, Metrics: d.Metrics, Tracing: d.Tracing})}, nil
 }
 
 // buildUserManager builds the usermanager target (services/usermanager).
@@ -23,5 +23,5 @@ func buildUserManager(d *Deps) ([]server.Service, error) {
 		return nil, errors.New("auth.signing_keys_dir is required by the usermanager target")
 	}
 	return []server.Service{usermanager.New(usermanager.Options{DB: d.DB, NATS: d.NATS, JS: d.JS, Verifier: d.Verifier,
-		Log: d.Log})}, nil
+		Log: d.Log, Tracing: d.Tracing})}, nil
 }

@@ -25,6 +25,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tera-health/tera/pkg/telemetry"
 )
 
 // EventType is DatabaseEvent.EventType.
@@ -67,7 +70,8 @@ type Execer interface {
 // Enqueue writes an event in the caller's transaction (for events the capture triggers do not
 // produce). objectValue is the JSON OpenTera would send.
 func Enqueue(ctx context.Context, db Execer, model string, e EventType, objectValue string) error {
-	_, err := db.Exec(ctx, `INSERT INTO core.outbox (model, event_type, object_value) VALUES ($1, $2, $3)`, model, int16(e), objectValue)
+	_, err := db.Exec(ctx, `INSERT INTO core.outbox (model, event_type, object_value, traceparent)
+		VALUES ($1, $2, $3, nullif(current_setting('tera.traceparent', true), ''))`, model, int16(e), objectValue)
 	if err != nil {
 		return fmt.Errorf("outbox enqueue: %w", err)
 	}
@@ -119,6 +123,7 @@ type Relay struct {
 	pool      *pgxpool.Pool
 	js        jetstream.JetStream
 	log       *slog.Logger
+	tracing   *telemetry.Tracing
 	batch     int
 	poll      time.Duration
 	retention time.Duration
@@ -135,6 +140,13 @@ type Relay struct {
 // besides LISTEN/NOTIFY wake-ups, and deleting published rows after an hour.
 func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Logger) *Relay {
 	return &Relay{pool: pool, js: js, log: log, batch: 500, poll: time.Second, retention: time.Hour}
+}
+
+// WithTracing publishes each event written by a traced request in its writer's trace: a
+// producer span, child of the writer's span, whose context the message headers carry.
+func (r *Relay) WithTracing(t *telemetry.Tracing) *Relay {
+	r.tracing = t
+	return r
 }
 
 // Published is the number of messages this relay published (JetStream accepted as new);
@@ -207,7 +219,7 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	rows, err := tx.Query(ctx, `SELECT id, model, event_type, object_value FROM core.outbox
+	rows, err := tx.Query(ctx, `SELECT id, model, event_type, object_value, coalesce(traceparent, '') FROM core.outbox
 		WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.batch)
 	if err != nil {
 		return 0, fmt.Errorf("claim: %w", err)
@@ -217,10 +229,11 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 		model string
 		kind  int16
 		value string
+		trace string
 	}
 	claimed, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
 		var x row
-		return x, rw.Scan(&x.id, &x.model, &x.kind, &x.value)
+		return x, rw.Scan(&x.id, &x.model, &x.kind, &x.value, &x.trace)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("claim: %w", err)
@@ -231,15 +244,24 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 	ids := make([]int64, 0, len(claimed))
 	// Publish asynchronously, then wait for every ack before marking.
 	futures := make([]jetstream.PubAckFuture, 0, len(claimed))
-	for _, c := range claimed {
+	var spans publishSpans
+	if r.tracing != nil {
+		spans = make(publishSpans, len(claimed))
+		defer spans.end()
+	}
+	for i, c := range claimed {
 		msg := &nats.Msg{
 			Subject: Subject(c.model, EventType(c.kind)),
 			Data:    MarshalDatabaseEvent(EventType(c.kind), c.model, c.value),
 			Header:  nats.Header{},
 		}
 		msg.Header.Set(jetstream.MsgIDHeader, strconv.FormatInt(c.id, 10))
+		if spans != nil && c.trace != "" {
+			_, spans[i] = r.tracing.Publish(r.tracing.Continue(ctx, c.trace), msg.Subject, msg.Header)
+		}
 		f, err := r.js.PublishMsgAsync(msg)
 		if err != nil {
+			spans.fail(i, err)
 			return 0, fmt.Errorf("publish %d: %w", c.id, err)
 		}
 		futures = append(futures, f)
@@ -254,6 +276,7 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 				r.published.Add(1)
 			}
 		case err := <-f.Err():
+			spans.fail(i, err)
 			return 0, fmt.Errorf("publish %d: %w", ids[i], err)
 		case <-ctx.Done():
 			return 0, ctx.Err()
@@ -271,6 +294,24 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("mark: %w", err)
 	}
 	return len(ids), nil
+}
+
+// publishSpans are the producer spans of a batch, by position (nil for untraced events); they
+// end when the batch has its acks or failed.
+type publishSpans []trace.Span
+
+func (p publishSpans) fail(i int, err error) {
+	if i < len(p) && p[i] != nil {
+		telemetry.Error(p[i], err)
+	}
+}
+
+func (p publishSpans) end() {
+	for _, s := range p {
+		if s != nil {
+			s.End()
+		}
+	}
 }
 
 // ErrCrash is what tests return from afterPublish to simulate a relay dying.
