@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
@@ -25,8 +26,10 @@ func grpcServerTracing(t *telemetry.Tracing) []grpc.ServerOption {
 	if t == nil {
 		return nil
 	}
+	// Health probes and reflection say nothing of a request; like /livez they are not traced.
+	untraced := filters.Any(filters.HealthCheck(), filters.ServicePrefix("grpc.reflection."))
 	return []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
-		otelgrpc.WithTracerProvider(t.Provider), otelgrpc.WithPropagators(t.Propagator)))}
+		otelgrpc.WithTracerProvider(t.Provider), otelgrpc.WithPropagators(t.Propagator), otelgrpc.WithFilter(filters.Not(untraced))))}
 }
 
 func grpcClientTracing(t *telemetry.Tracing) []grpc.DialOption {

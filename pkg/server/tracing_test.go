@@ -12,13 +12,17 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tera-health/tera/pkg/telemetry"
 )
 
 // A REST call with a caller's traceparent is one trace: the HTTP server span continues the
 // caller's, the gateway hop's client span and the gRPC server span follow; the access line and
-// the latency histograms carry the trace id; probes are not traced; shutdown flushes.
+// the latency histograms carry the trace id; probes (HTTP and gRPC health) are not traced;
+// shutdown flushes.
 func TestTracedRESTCallIsOneTrace(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -35,6 +39,14 @@ func TestTracedRESTCallIsOneTrace(t *testing.T) {
 	}
 	if code, _, _ := get(t, f.base+"/livez"); code != 200 {
 		t.Fatalf("livez: %d", code)
+	}
+	conn, err := grpc.NewClient(f.srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
 	}
 	// Stopped, the server has finished every request: their spans, lines and observations are
 	// all in.
