@@ -110,6 +110,11 @@ type TeraSiteSpec struct {
 	// +kubebuilder:default={}
 	Monitoring MonitoringSpec `json:"monitoring,omitempty"`
 
+	// Tracing sends every built-in target's OpenTelemetry traces to an OTLP endpoint; without
+	// it nothing is traced.
+	// +optional
+	Tracing *TracingSpec `json:"tracing,omitempty"`
+
 	// Migration Job settings.
 	// +optional
 	// +kubebuilder:default={}
@@ -460,6 +465,30 @@ type ExternalService struct {
 	Enabled *bool `json:"enabled,omitempty"`
 	// +optional
 	WorkloadSpec `json:",inline"`
+}
+
+// TracingSpec configures the targets' OTEL_* environment (README "Tracing").
+type TracingSpec struct {
+	// Endpoint of the OTLP receiver (an OpenTelemetry Collector, Jaeger, Tempo):
+	// http://host:4317 for grpc, http://host:4318 for http/protobuf.
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	// +kubebuilder:validation:MaxLength=512
+	Endpoint string `json:"endpoint"`
+	// Protocol of the endpoint.
+	// +kubebuilder:default=grpc
+	// +kubebuilder:validation:Enum=grpc;http/protobuf
+	// +optional
+	Protocol string `json:"protocol,omitempty"`
+	// SampleRatio of the traces started by the site (a decimal from 0 to 1); a caller's
+	// sampling decision is always followed. Every trace when unset.
+	// +kubebuilder:validation:Pattern=`^(0(\.[0-9]+)?|1(\.0+)?)$`
+	// +optional
+	SampleRatio string `json:"sampleRatio,omitempty"`
+	// Env adds OTEL_* variables to every built-in target, after the operator's (e.g.
+	// OTEL_EXPORTER_OTLP_HEADERS from a Secret, OTEL_RESOURCE_ATTRIBUTES).
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	Env []corev1.EnvVar `json:"env,omitempty"`
 }
 
 // MonitoringSpec configures Prometheus integration.

@@ -265,3 +265,44 @@ func TestFileTransferStorage(t *testing.T) {
 		t.Errorf("s3 config: %+v", c.Blob)
 	}
 }
+
+// spec.tracing becomes each built-in target's OTEL_* environment, its own service name and the
+// site's Env last; without it no target has any OTEL_* variable (tracing off).
+func TestTracingEnvironment(t *testing.T) {
+	otel := func(s *terav1.TeraSite, w Workload) map[string]string {
+		env := map[string]string{}
+		for _, c := range Deployment(s, w, Image(s), "h").Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				if strings.HasPrefix(e.Name, "OTEL_") {
+					env[e.Name] = e.Value
+				}
+			}
+		}
+		return env
+	}
+	s := site()
+	for _, w := range EnabledWorkloads(s) {
+		if env := otel(s, w); len(env) != 0 {
+			t.Fatalf("%s without spec.tracing: %v", w.Name, env)
+		}
+	}
+	s.Spec.Tracing = &terav1.TracingSpec{Endpoint: "http://collector:4317", SampleRatio: "0.25",
+		Env: []corev1.EnvVar{{Name: "OTEL_EXPORTER_OTLP_HEADERS", Value: "x-tenant=clinic"}}}
+	for _, w := range EnabledWorkloads(s) {
+		env := otel(s, w)
+		want := map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+			"OTEL_SERVICE_NAME": "tera-" + w.Name, "OTEL_RESOURCE_ATTRIBUTES": "tera.site=s,k8s.namespace.name=ns",
+			"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25",
+			"OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=clinic",
+		}
+		if len(env) != len(want) {
+			t.Fatalf("%s: %v", w.Name, env)
+		}
+		for k, v := range want {
+			if env[k] != v {
+				t.Errorf("%s: %s = %q, want %q", w.Name, k, env[k], v)
+			}
+		}
+	}
+}

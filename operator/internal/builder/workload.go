@@ -104,6 +104,30 @@ func dsnEnv(site *terav1.TeraSite) corev1.EnvVar {
 	}}}
 }
 
+// tracingEnv is the OTEL_* environment of a built-in target under spec.tracing (none without
+// it: tracing stays off). Each target is its own service, named after the site.
+func tracingEnv(site *terav1.TeraSite, target string) []corev1.EnvVar {
+	t := site.Spec.Tracing
+	if t == nil {
+		return nil
+	}
+	proto := t.Protocol
+	if proto == "" {
+		proto = "grpc"
+	}
+	env := []corev1.EnvVar{
+		{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: t.Endpoint},
+		{Name: "OTEL_EXPORTER_OTLP_PROTOCOL", Value: proto},
+		{Name: "OTEL_SERVICE_NAME", Value: "tera-" + target},
+		{Name: "OTEL_RESOURCE_ATTRIBUTES", Value: "tera.site=" + site.Name + ",k8s.namespace.name=" + site.Namespace},
+	}
+	if t.SampleRatio != "" {
+		env = append(env, corev1.EnvVar{Name: "OTEL_TRACES_SAMPLER", Value: "parentbased_traceidratio"},
+			corev1.EnvVar{Name: "OTEL_TRACES_SAMPLER_ARG", Value: t.SampleRatio})
+	}
+	return append(env, t.Env...)
+}
+
 func containerSecurityContext() *corev1.SecurityContext {
 	return &corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr.To(false),
@@ -226,11 +250,11 @@ func targetContainer(site *terav1.TeraSite, w Workload, image string) (corev1.Co
 			{Name: "http", ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP},
 			{Name: "grpc", ContainerPort: GRPCPort, Protocol: corev1.ProtocolTCP},
 		},
-		Env: []corev1.EnvVar{
+		Env: append([]corev1.EnvVar{
 			dsnEnv(site),
 			{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 			{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
-		},
+		}, tracingEnv(site, w.Name)...),
 		VolumeMounts:   mounts,
 		LivenessProbe:  live,
 		ReadinessProbe: ready,

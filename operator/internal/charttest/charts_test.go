@@ -217,7 +217,10 @@ func TestTeraChartRendersTheSite(t *testing.T) {
 				ServiceKey: "ExergamesService", Paths: []string{"/exergames"},
 			}},
 			Monitoring: terav1.MonitoringSpec{ServiceMonitor: ptr.To(true)},
-			Migration:  terav1.MigrationSpec{BackoffLimit: ptr.To[int32](3), ActiveDeadlineSeconds: ptr.To[int64](600)},
+			Tracing: &terav1.TracingSpec{Endpoint: "http://otel-collector.observability:4317", Protocol: "grpc", SampleRatio: "0.1",
+				Env: []corev1.EnvVar{{Name: "OTEL_EXPORTER_OTLP_HEADERS", ValueFrom: &corev1.EnvVarSource{
+					SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "otlp-auth"}, Key: "headers"}}}}},
+			Migration: terav1.MigrationSpec{BackoffLimit: ptr.To[int32](3), ActiveDeadlineSeconds: ptr.To[int64](600)},
 		},
 	}
 	if !reflect.DeepEqual(normalize(t, got), normalize(t, want)) {
