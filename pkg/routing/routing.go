@@ -43,7 +43,7 @@ var Prefixes = map[string][]string{
 		"/api/user/users/online", "/api/user/participants/online", "/api/user/devices/online",
 		"/api/user/disconnect", "/api/device/status", "/api/service/disconnect",
 	},
-	WebSocket:    {"/wss"},
+	WebSocket: {"/wss"},
 	// The archive request of the user API is the filetransfer target's: it writes the archive's
 	// record and job (OpenTera's UserQueryAssetsArchive calls FileTransferService to do so).
 	FileTransfer: {"/file", "/api/user/assets/archive"},

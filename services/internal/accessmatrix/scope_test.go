@@ -268,7 +268,7 @@ var scopeRules = map[string]string{
 	"logging.t_logins":    `t.id_login_event > @max_logging_t_logins`,
 	// Templates of its sites and projects; e-mails it queued, to no one outside its scope.
 	// Files of assets in its sessions; archives it asked for, with their jobs.
-	"filetransfer.t_asset_file_data": `EXISTS (SELECT 1 FROM core.t_assets a WHERE a.asset_uuid = t.asset_uuid AND a.id_session IN (SELECT id FROM ss))`,
+	"filetransfer.t_asset_file_data":   `EXISTS (SELECT 1 FROM core.t_assets a WHERE a.asset_uuid = t.asset_uuid AND a.id_session IN (SELECT id FROM ss))`,
 	"filetransfer.t_archive_file_data": `t.archive_owner_uuid = ` + myUUID,
 	"filetransfer.archive_jobs": `EXISTS (SELECT 1 FROM filetransfer.t_archive_file_data x
 	     WHERE x.id_archive_file_data = t.id_archive_file_data AND x.archive_owner_uuid = ` + myUUID + `)`,
