@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +66,14 @@ func newEnv(t testing.TB) *env {
 
 // process starts the targets of spec in one process and returns its base URL.
 func (e *env) process(spec string) string {
+	e.t.Helper()
+	base, _ := e.stoppableProcess(spec)
+	return base
+}
+
+// stoppableProcess is process with a stop that shuts the process down and waits for it (also
+// run at cleanup; a second call does nothing).
+func (e *env) stoppableProcess(spec string) (string, func()) {
 	t := e.t
 	t.Helper()
 	cfg := fleet.DefaultConfig()
@@ -91,7 +100,9 @@ func (e *env) process(spec string) string {
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
 	base := "http://" + p.Server.HTTPAddr()
 	// Generous: a loaded 2-core CI machine starts every target slowly.
 	deadline := time.Now().Add(60 * time.Second)
@@ -108,7 +119,7 @@ func (e *env) process(spec string) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return base
+	return base, stop
 }
 
 type response struct {

@@ -353,8 +353,9 @@ func (s *Service) report(ctx context.Context, subject string, c presence.Conn) e
 // time out over and over and were closed, though each would have been applied in its turn.
 const reportsInFlight = 256
 
-// reportAttempts is how many times a report is sent before it is given up on (about a minute
-// of usermanager not answering a connect report).
+// reportAttempts is how many times a connect report is sent before it is given up on (about a
+// minute of usermanager not answering; the socket is then closed and the client reconnects),
+// and after how many failed disconnect reports a warning is logged.
 const reportAttempts = 6
 
 // reportOnce sends one report when a slot is free (waiting for it is not counted against the
@@ -387,29 +388,43 @@ func (s *Service) reportConnect(ctx context.Context, c presence.Conn) error {
 	}
 }
 
-// reportRetry reports a close until usermanager answers (bounded): a lost disconnect would leave
-// the client online until the replica's heartbeat expires. While the replica shuts down it tries
-// once, without waiting for a slot: its heartbeat key goes with it, so usermanager sweeps what
-// was not reported.
+// reportRetry reports a close until usermanager answers, for as long as this replica runs: a
+// lost disconnect would leave the client listed online while the replica's heartbeat keeps its
+// connections (usermanager only sweeps the connections of dead replicas), and a restarting
+// usermanager answers no request for longer than a few quick attempts. The delay doubles up to
+// reportBackoffMax. While the replica shuts down it tries once, without waiting for a slot: its
+// heartbeat key goes with it, so usermanager sweeps what was not reported.
 func (s *Service) reportRetry(c presence.Conn) {
 	const timeout = 5 * time.Second
+	delay := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := s.reportOnce(s.runCtx, presence.SubjectDisconnect, c, timeout)
 		if err == nil {
+			if attempt > reportAttempts {
+				s.log.Info("disconnect reported after retries", "conn", c.Key(), "attempts", attempt)
+			}
 			return
 		}
 		if s.runCtx.Err() != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			err = s.report(ctx, presence.SubjectDisconnect, c)
 			cancel()
-		}
-		if err == nil {
+			if err != nil {
+				s.log.Warn("disconnect not reported; usermanager will drop it with this replica", "conn", c.Key(), "err", err)
+			}
 			return
 		}
-		if attempt == reportAttempts || s.runCtx.Err() != nil {
-			s.log.Warn("disconnect not reported; usermanager will drop it with this replica", "conn", c.Key(), "err", err)
-			return
+		if attempt == reportAttempts {
+			s.log.Warn("disconnect not reported yet; retrying until usermanager answers", "conn", c.Key(), "err", err)
 		}
-		time.Sleep(500 * time.Millisecond)
+		select {
+		case <-s.runCtx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, reportBackoffMax)
 	}
 }
+
+// reportBackoffMax bounds the delay between two disconnect reports of one connection: once
+// usermanager is back, a client it still lists online is dropped within about this long.
+const reportBackoffMax = 10 * time.Second

@@ -205,6 +205,24 @@ func TestCloseRightAfterHandshakeEndsOffline(t *testing.T) {
 	}
 }
 
+// A close while usermanager is down (restarting) is reported once it is back. Before, a close
+// got six quick attempts (with no responder, each fails at once), and the client then stayed
+// listed online for as long as its replica lived.
+func TestDisconnectReportedAfterUsermanagerOutage(t *testing.T) {
+	e := newEnv(t)
+	base := e.process("login,core,websocket")
+	um, stopUM := e.stoppableProcess("usermanager")
+	f := e.fixture()
+	s := mustDial(t, base, wsPath(t, base, "user", user4))
+	eventually(t, "user4 online", func() bool { return contains(online(t, um, "user", admin), f.user4UUID) })
+	stopUM()
+	s.c.CloseNow()
+	// Longer than the six attempts lasted (0.5 s apart).
+	time.Sleep(5 * time.Second)
+	um = e.process("usermanager")
+	eventually(t, "user4 offline", func() bool { return !contains(online(t, um, "user", admin), f.user4UUID) })
+}
+
 func TestDisabledOrDeletedClientsAreDisconnected(t *testing.T) {
 	e := newEnv(t)
 	base := e.process("all")
