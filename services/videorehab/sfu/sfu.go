@@ -67,6 +67,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// socketBuffer is the media socket's requested receive and send buffer.
+const socketBuffer = 8 << 20
+
 // SFU holds the rooms of one process and the API (media engine, interceptors, muxed sockets)
 // their peer connections are made with.
 type SFU struct {
@@ -114,7 +117,10 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	for _, ip := range cfg.ListenIPs {
 		listen[net.ParseIP(ip).String()] = true
 	}
-	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4, ice.NetworkTypeUDP6)}
+	// Every peer's media crosses this one socket: ask for large buffers (the kernel caps them at
+	// net.core.rmem_max / wmem_max).
+	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4, ice.NetworkTypeUDP6),
+		ice.UDPMuxFromPortWithReadBufferSize(socketBuffer), ice.UDPMuxFromPortWithWriteBufferSize(socketBuffer)}
 	if len(listen) > 0 {
 		opts = append(opts, ice.UDPMuxFromPortWithIPFilter(func(ip net.IP) bool { return listen[ip.String()] }))
 		for ip := range listen {
