@@ -39,6 +39,16 @@ func TestImportOpenTeraCommand(t *testing.T) {
 		!strings.Contains(progress, "copied logging.t_logins: ") {
 		t.Fatalf("import: %v\n%s\n%s", err, out, progress)
 	}
+	// Each phase's time, as it ends and in the report.
+	for _, phase := range []string{"plan: check Tera's foreign keys on the source: ", "copy the core tables: ", "copy the logs tables: ",
+		"derive: SELECT core.recount_project_sessions(): ", "verify: count and checksum the target: ", "commit: "} {
+		if !strings.Contains(progress, phase) {
+			t.Errorf("progress lacks %q:\n%s", phase, progress)
+		}
+	}
+	if !strings.Contains(out, "time per phase:\n") || !strings.Contains(out, "  copy the core tables  ") {
+		t.Errorf("the report lacks the phases:\n%s", out)
+	}
 	// A second run finds a non-empty target and says so (the process exits non-zero on it).
 	if _, _, err := runImport("--from", from, "--database-url", target); !errors.Is(err, importer.ErrRefused) || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("second import: %v", err)

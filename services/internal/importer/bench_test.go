@@ -65,7 +65,9 @@ func BenchmarkImportScale(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		b.StartTimer()
 		start := time.Now()
-		rep, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst})
+		// The per-table lines and phase times on stderr, plain (one line a minute while a table
+		// copies).
+		rep, err := importer.Run(ctx, importer.Options{Sources: coreOnly(src), Target: dst, Progress: os.Stderr, ProgressEvery: time.Minute})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -80,7 +82,10 @@ func BenchmarkImportScale(b *testing.B) {
 		b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
 		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(rows), "B-alloc/row")
 		b.ReportMetric(float64(after.Sys)/(1<<20), "MiB-sys")
-		b.Logf("%d participants, %d rows in %s; Go heap sys %d MiB", n, rows, elapsed.Round(time.Millisecond), after.Sys>>20)
+		b.Logf("%d participants, %d rows in %s; Go heap sys %d MiB, process peak RSS %s", n, rows, elapsed.Round(time.Millisecond), after.Sys>>20, peakRSS())
+		for _, ph := range rep.Phases {
+			b.Logf("  %-90s %s", ph.Name, ph.Elapsed.Round(time.Millisecond))
+		}
 		dst.Close()
 		b.StartTimer()
 	}

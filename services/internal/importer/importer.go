@@ -136,6 +136,7 @@ type Report struct {
 	Refusals  []Refusal
 	Skipped   []string // source tables not imported
 	Files     *FilesReport
+	Phases    []Phase // in the order they ran
 	Committed bool
 	DryRun    bool
 	Elapsed   time.Duration
@@ -189,6 +190,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	pg := newProgress(o.Progress, o.ProgressBars, o.ProgressEvery)
 	defer pg.close()
+	tm := newClock(rep, pg)
+	done := tm.start("open the sources and check their versions")
 	var srcs []*open
 	defer func() {
 		for _, s := range srcs {
@@ -223,6 +226,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Versions = append(rep.Versions, so.DB.Name+": "+rel)
 	}
 
+	done()
+	done = tm.start("open the target and check it is empty")
 	dst, err := o.Target.Acquire(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("connect to the Tera database: %w", err)
@@ -253,6 +258,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
+	done()
+	done = tm.start("plan: read the schemas, plan and check every table (the checks below included)")
 	for _, s := range srcs {
 		srcCols, err := columns(ctx, s.tx, SourceSchema)
 		if err != nil {
@@ -280,7 +287,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 		}
 		for _, t := range s.db.Tables {
-			p, refusals, err := planTable(ctx, s.tx, ttx, s.db, t, srcCols[t], dstCols[t])
+			p, refusals, err := planTable(ctx, s.tx, ttx, s.db, t, srcCols[t], dstCols[t], tm)
 			if err != nil {
 				return rep, err
 			}
@@ -288,9 +295,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			s.plans = append(s.plans, p)
 		}
 	}
+	done()
+	tm.flush()
 	sort.Strings(rep.Skipped)
 	if files != nil {
+		done := tm.start("check the files")
 		fr, refusals, err := checkFiles(ctx, files.tx, o.FilesDir, pg)
+		done()
 		rep.Files = fr
 		rep.Refusals = append(rep.Refusals, refusals...)
 		if err != nil {
@@ -302,7 +313,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if len(rep.Refusals) > 0 {
 		// The copy would fail on the first of them; the refusals are the dry run's answer.
-		rep.Tables, err = compare(ctx, srcs, nil)
+		rep.Tables, err = compare(ctx, srcs, nil, tm)
 		if err != nil {
 			return rep, err
 		}
@@ -311,6 +322,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	for _, s := range srcs {
+		done := tm.start("drop the " + s.db.Name + " tables' foreign keys and plain indexes for the copy")
+		keys, err := dropKeys(ctx, ttx, s.db)
+		if err != nil {
+			return rep, err
+		}
+		done()
+		done = tm.start("copy the " + s.db.Name + " tables")
 		for _, p := range s.plans {
 			t0 := time.Now()
 			st := pg.begin(p.schema+"."+p.table, "rows", p.rows)
@@ -320,6 +338,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			pg.end(st, fmt.Sprintf("copied %s.%s: %d rows in %s", p.schema, p.table, n, time.Since(t0).Round(time.Millisecond)))
 		}
+		done()
+		done = tm.start("put back the " + s.db.Name + " tables' foreign keys (validating every row) and indexes")
+		if err := keys.restoreAll(ctx, ttx); err != nil {
+			return rep, err
+		}
+		done()
+		done = tm.start("advance the " + s.db.Name + " sequences and enable the triggers")
 		for _, p := range s.plans {
 			if err := advanceSequences(ctx, s.tx, ttx, p); err != nil {
 				return rep, err
@@ -328,14 +353,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := setTriggers(ctx, ttx, s.db, "ENABLE"); err != nil {
 			return rep, err
 		}
+		done()
 		for _, q := range s.db.Derive {
+			done := tm.start("derive: " + q)
 			if _, err := ttx.Exec(ctx, q); err != nil {
 				return rep, fmt.Errorf("derive %s data (%s): %w", s.db.Name, q, err)
 			}
+			done()
 		}
 	}
 	// Verify before commit: a difference rolls everything back.
-	if rep.Tables, err = compare(ctx, srcs, ttx); err != nil {
+	if rep.Tables, err = compare(ctx, srcs, ttx, tm); err != nil {
 		return rep, err
 	}
 	if bad := rep.Mismatches(); len(bad) > 0 {
@@ -344,17 +372,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// The files last, once every row is known to land: a refusal found above costs no copying.
 	// The target transaction waits for them (idle, its tables locked against other writers).
 	if files != nil && !o.DryRun {
+		done := tm.start("copy the files")
 		if err := copyFiles(ctx, files.tx, o.FilesDir, o.Blob, rep.Files, pg); err != nil {
 			return rep, err
 		}
+		done()
 	}
 	if o.DryRun {
 		rep.Elapsed = time.Since(start)
 		return rep, nil
 	}
+	done = tm.start("commit")
 	if err := ttx.Commit(ctx); err != nil {
 		return rep, fmt.Errorf("commit the import: %w", err)
 	}
+	done()
 	rep.Committed = true
 	rep.Elapsed = time.Since(start)
 	return rep, nil
@@ -362,17 +394,25 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 // compare counts and checksums every planned table in its source and, when ttx is not nil, in
 // the target.
-func compare(ctx context.Context, srcs []*open, ttx pgx.Tx) ([]TableReport, error) {
+func compare(ctx context.Context, srcs []*open, ttx pgx.Tx, tm *clock) ([]TableReport, error) {
 	var out []TableReport
-	var err error
+	defer tm.flush()
 	for _, s := range srcs {
 		for _, p := range s.plans {
 			tr := TableReport{Database: s.db.Name, Table: p.table, Columns: p.cols, Dropped: p.dropped}
-			if tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, s.tx, SourceSchema, p); err != nil {
+			err := tm.time("verify: count and checksum the sources", func() (err error) {
+				tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, s.tx, SourceSchema, p)
+				return err
+			})
+			if err != nil {
 				return out, err
 			}
 			if ttx != nil {
-				if tr.TargetRows, tr.TargetChecksum, err = checksum(ctx, ttx, p.schema, p); err != nil {
+				err := tm.time("verify: count and checksum the target", func() (err error) {
+					tr.TargetRows, tr.TargetChecksum, err = checksum(ctx, ttx, p.schema, p)
+					return err
+				})
+				if err != nil {
 					return out, err
 				}
 			}
@@ -394,10 +434,15 @@ func setTriggers(ctx context.Context, tx pgx.Tx, db Database, how string) error 
 // setSession fixes the text forms COPY and the checksums use, identically on both sides.
 func setSession(ctx context.Context, tx pgx.Tx) error {
 	// A long files copy leaves the transactions idle for hours: no server timeout may end them.
+	// The checks' aggregates and anti-joins over million-row tables, the keys' validation and
+	// the index builds get the memory of a bulk load rather than a web request's (PostgreSQL's
+	// default 4 MB work_mem spills a million-key hash to disk); each stays bounded by it, and
+	// spills past it, whatever the row count.
 	_, err := tx.Exec(ctx, "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3; "+
-		"SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL statement_timeout = 0")
+		"SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL statement_timeout = 0; "+
+		"SET LOCAL work_mem = '128MB'; SET LOCAL maintenance_work_mem = '256MB'")
 	if err != nil {
-		return fmt.Errorf("set session formats: %w", err)
+		return fmt.Errorf("set the session's formats and memory: %w", err)
 	}
 	return nil
 }
@@ -541,7 +586,9 @@ func quoteList(cols []string) string {
 	return strings.Join(q, ", ")
 }
 
-func planTable(ctx context.Context, stx, ttx pgx.Tx, db Database, table string, src, dst []column) (plan, []Refusal, error) {
+// planTable reads how to copy a table and checks the source against Tera's rules; tm times each
+// kind of check over every table.
+func planTable(ctx context.Context, stx, ttx pgx.Tx, db Database, table string, src, dst []column, tm *clock) (plan, []Refusal, error) {
 	p := plan{db: db.Name, schema: db.Schema, table: table}
 	qual := db.Schema + "." + table
 	srcTable := SourceSchema + "." + table
@@ -555,7 +602,8 @@ func planTable(ctx context.Context, stx, ttx pgx.Tx, db Database, table string, 
 		return p, nil, fmt.Errorf("%w: the %s source's %s has no primary key, which OpenTera creates with every table: "+
 			"a dump restored only in part (pg_dump writes the keys after the rows: cut short, or loaded past an error)", ErrRefused, db.Name, table)
 	}
-	if err := stx.QueryRow(ctx, "SELECT count(*) FROM "+srcTable).Scan(&p.rows); err != nil {
+	err := tm.time("plan: count the source rows", func() error { return stx.QueryRow(ctx, "SELECT count(*) FROM "+srcTable).Scan(&p.rows) })
+	if err != nil {
 		return p, nil, fmt.Errorf("count the source's %s: %w", table, err)
 	}
 	srcBy := map[string]column{}
@@ -583,7 +631,7 @@ func planTable(ctx context.Context, stx, ttx pgx.Tx, db Database, table string, 
 			p.dropped = append(p.dropped, s.name)
 		}
 	}
-	err := ttx.QueryRow(ctx, `
+	err = ttx.QueryRow(ctx, `
 SELECT coalesce(array_agg(a.attname ORDER BY k.ord), '{}')
   FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
@@ -612,7 +660,11 @@ SELECT coalesce(array_agg(a.attname ORDER BY k.ord), '{}')
 		if !ok || !d.notNull || s.notNull {
 			continue
 		}
-		ids, err := queryIDs(ctx, stx, fmt.Sprintf("SELECT %s FROM %s WHERE %s IS NULL", rowID, srcTable, pgx.Identifier{d.name}.Sanitize()))
+		var ids []string
+		err := tm.time("plan: check Tera's NOT NULL columns on the source", func() (err error) {
+			ids, err = queryIDs(ctx, stx, fmt.Sprintf("SELECT %s FROM %s WHERE %s IS NULL", rowID, srcTable, pgx.Identifier{d.name}.Sanitize()))
+			return err
+		})
 		if err != nil {
 			return p, nil, fmt.Errorf("check %s.%s for NULLs: %w", table, d.name, err)
 		}
@@ -620,7 +672,8 @@ SELECT coalesce(array_agg(a.attname ORDER BY k.ord), '{}')
 			refusals = append(refusals, Refusal{db.Name, table, id, fmt.Sprintf("%s is empty and Tera requires it", d.name)})
 		}
 	}
-	// Tera's unique indexes (with their expressions and predicates) run against the source.
+	// Tera's unique indexes (with their expressions and predicates) run against the source,
+	// unless one of the source's own unique indexes implies it.
 	uniq, err := ttx.Query(ctx, `
 SELECT c.relname, (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER BY k) FROM generate_series(1, i.indnkeyatts) k),
        coalesce(pg_get_expr(i.indpred, i.indrelid, true), '')
@@ -641,7 +694,14 @@ SELECT c.relname, (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER
 	if err != nil {
 		return p, nil, fmt.Errorf("read the unique indexes of %s: %w", qual, err)
 	}
+	enf, err := readEnforced(ctx, stx, table)
+	if err != nil {
+		return p, nil, err
+	}
 	for _, u := range uidx {
+		if enf.impliesUnique(u.exprs) {
+			continue // the source's own unique index holds it
+		}
 		where := make([]string, 0, len(u.exprs)+1)
 		for _, e := range u.exprs {
 			where = append(where, "("+e+") IS NOT NULL")
@@ -649,9 +709,17 @@ SELECT c.relname, (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER
 		if u.pred != "" {
 			where = append(where, "("+u.pred+")")
 		}
-		q := fmt.Sprintf("SELECT string_agg(%s, ' and ' ORDER BY %s), concat_ws(', ', %s) FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1",
-			rowID, quoteList(p.pk), strings.Join(u.exprs, ", "), srcTable, strings.Join(where, " AND "), strings.Join(u.exprs, ", "))
-		dups, err := onSourceRows(ctx, stx, q)
+		// The colliding keys first, by a plain aggregate; only their rows are listed (an ordered
+		// string_agg over every group of a million-row table costs seconds for nothing).
+		keys, cond := strings.Join(u.exprs, ", "), strings.Join(where, " AND ")
+		q := fmt.Sprintf(`SELECT string_agg(%s, ' and ' ORDER BY %s), concat_ws(', ', %s) FROM %s
+ WHERE %s AND (%s) IN (SELECT %s FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1) GROUP BY %s`,
+			rowID, quoteList(p.pk), keys, srcTable, cond, keys, keys, srcTable, cond, keys, keys)
+		var dups [][]string
+		err := tm.time("plan: check Tera's unique indexes on the source", func() (err error) {
+			dups, err = onSourceRows(ctx, stx, q)
+			return err
+		})
 		if err != nil {
 			return p, nil, fmt.Errorf("check %s against Tera's unique index %s: %w", table, u.name, err)
 		}
@@ -674,9 +742,11 @@ SELECT c.relname, (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER
 	}
 	for _, c := range checks {
 		var ids []string
-		err := onSource(ctx, stx, func(tx pgx.Tx) (err error) {
-			ids, err = queryIDs(ctx, tx, fmt.Sprintf("SELECT %s FROM %s WHERE NOT (%s)", rowID, srcTable, c[1]))
-			return err
+		err := tm.time("plan: check Tera's CHECK constraints on the source", func() error {
+			return onSource(ctx, stx, func(tx pgx.Tx) (err error) {
+				ids, err = queryIDs(ctx, tx, fmt.Sprintf("SELECT %s FROM %s WHERE NOT (%s)", rowID, srcTable, c[1]))
+				return err
+			})
 		})
 		if err != nil {
 			return p, nil, fmt.Errorf("check %s against Tera's constraint %s: %w", table, c[0], err)
@@ -685,7 +755,11 @@ SELECT c.relname, (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER
 			refusals = append(refusals, Refusal{db.Name, table, id, fmt.Sprintf("breaks Tera's rule %s: %s", c[0], c[1])})
 		}
 	}
-	fks, err := checkReferences(ctx, stx, ttx, db, p, rowID)
+	var fks []Refusal
+	err = tm.time("plan: check Tera's foreign keys on the source", func() (err error) {
+		fks, err = checkReferences(ctx, stx, ttx, db, p, rowID, enf)
+		return err
+	})
 	if err != nil {
 		return p, nil, err
 	}
@@ -698,8 +772,9 @@ const listedPerRule = 20
 
 // checkReferences runs Tera's foreign keys against the source: a row pointing at a row the
 // source lacks (a half-written source, or an OpenTera without the constraint) is listed, where
-// the copy would stop at the first with PostgreSQL's error.
-func checkReferences(ctx context.Context, stx, ttx pgx.Tx, db Database, p plan, rowID string) ([]Refusal, error) {
+// the copy would stop at the first with PostgreSQL's error. A key the source holds itself,
+// validated, needs no query: PostgreSQL kept every row to it.
+func checkReferences(ctx context.Context, stx, ttx pgx.Tx, db Database, p plan, rowID string, enf enforced) ([]Refusal, error) {
 	qual := db.Schema + "." + p.table
 	rows, err := ttx.Query(ctx, `
 SELECT c.conname, rn.nspname, r.relname,
@@ -729,6 +804,9 @@ SELECT c.conname, rn.nspname, r.relname,
 		// a key on columns the source lacks stays NULL.
 		if f.schema != db.Schema || !slices.Contains(db.Tables, f.table) || !allIn(f.cols, p.cols) {
 			continue
+		}
+		if enf.impliesReference(f.cols, f.table, f.refs) {
+			continue // the source's own validated key holds it
 		}
 		where := make([]string, 0, len(f.cols))
 		match := make([]string, 0, len(f.cols))

@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -110,6 +111,19 @@ func (p *progress) end(s *step, line string) {
 	}
 }
 
+// say prints a line of its own between steps (a phase's time).
+func (p *progress) say(line string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bars && p.cur != nil {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+	fmt.Fprintln(p.w, line)
+}
+
 func (p *progress) tick() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -172,16 +186,12 @@ type lineCounter struct {
 func (c lineCounter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
-		var rows int64
-		for _, b := range p[:n] {
-			if b == '\n' {
-				rows++
-			}
-		}
-		c.s.add(rows)
+		c.s.add(int64(bytes.Count(p[:n], newline)))
 	}
 	return n, err
 }
+
+var newline = []byte{'\n'}
 
 // byteCounter counts the bytes read through it.
 type byteCounter struct {

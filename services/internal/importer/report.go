@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/dustin/go-humanize"
 )
@@ -54,6 +55,14 @@ func (r *Report) Write(w io.Writer) {
 		} else if f.Unreferenced > 1 {
 			fmt.Fprintf(w, "%d files in the directory belong to no asset (archives, leftovers): not imported\n", f.Unreferenced)
 		}
+	}
+	if len(r.Phases) > 0 {
+		fmt.Fprintln(w, "time per phase:")
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		for _, ph := range r.Phases {
+			fmt.Fprintf(tw, "  %s\t%s\t\n", ph.Name, ph.Elapsed.Round(time.Millisecond))
+		}
+		_ = tw.Flush()
 	}
 	for _, f := range r.Refusals {
 		fmt.Fprintf(w, "refused: %s.%s row %s: %s\n", f.Database, f.Table, f.Row, f.Reason)
