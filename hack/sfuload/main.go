@@ -356,6 +356,14 @@ func runDriver(nPub, nSub, fps, frame, keyEvery, dialers int, dur time.Duration,
 	self0, _ := cpuSeconds(os.Getpid())
 	t0 := time.Now()
 	load0 := loadAvg()
+	sent := func() (frames, audio int64) {
+		for _, p := range peers[:nPub] {
+			frames += p.video.Frames()
+			audio += p.audio.Sent()
+		}
+		return
+	}
+	f0, a0 := sent()
 	setCounting(true)
 	select {
 	case <-time.After(dur):
@@ -363,6 +371,7 @@ func runDriver(nPub, nSub, fps, frame, keyEvery, dialers int, dur time.Duration,
 	}
 	setCounting(false)
 	wall := time.Since(t0).Seconds()
+	f1, a1 := sent()
 	st1, err := stats()
 	if err != nil {
 		return err
@@ -409,6 +418,8 @@ func runDriver(nPub, nSub, fps, frame, keyEvery, dialers int, dur time.Duration,
 	fmt.Printf("window %.1f s, load average %s → %s\n", wall, load0, loadAvg())
 	fmt.Printf("sfu: %.0f packets forwarded (%.0f/s), %.2f CPU-s (%.0f%% of a core) → %.0f packets per CPU-second\n",
 		fwd, fwd/wall, sfuCPU, 100*sfuCPU/wall, fwd/max(sfuCPU, 0.001))
+	fmt.Printf("publishers sent %.0f%% of the configured frames and %.0f%% of the audio packets (below 100%%: the driver was starved)\n",
+		100*float64(f1-f0)/(wall*float64(fps*nPub)), 100*float64(a1-a0)/(wall*50*float64(nPub)))
 	fmt.Printf("clients: %.2f CPU-s (%.0f%% of a core)\n", self1-self0, 100*(self1-self0)/wall)
 	loss := 0.0
 	if expected > 0 {

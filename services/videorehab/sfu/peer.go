@@ -82,6 +82,9 @@ func newPeer(r *Room, info PeerInfo, ev Events, pc *webrtc.PeerConnection) *Peer
 			})
 		case webrtc.PeerConnectionStateFailed:
 			go p.Close("media connection failed")
+		case webrtc.PeerConnectionStateClosed:
+			// The client closed its connection (DTLS close_notify).
+			go p.Close("media connection closed")
 		}
 	})
 	pc.OnTrack(func(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
@@ -154,7 +157,9 @@ func (p *Peer) offerIfNeeded() {
 		err = p.pc.SetLocalDescription(offer)
 	}
 	if err != nil {
-		p.log().Warn("offer", "err", err)
+		if !p.closed.Load() && p.pc.ConnectionState() != webrtc.PeerConnectionStateClosed {
+			p.log().Warn("offer", "err", err)
+		}
 		go p.Close("negotiation failed")
 		return
 	}

@@ -122,7 +122,11 @@ func IsKeyframe(payload []byte) bool {
 type Audio struct {
 	Track *webrtc.TrackLocalStaticRTP
 	level atomic.Uint32
+	sent  atomic.Int64
 }
+
+// Sent counts the packets written.
+func (a *Audio) Sent() int64 { return a.sent.Load() }
 
 // NewAudio returns an Opus source whose track is id in stream, at level (0 loudest, 127
 // silence).
@@ -178,6 +182,7 @@ func (a *Audio) Run(ctx context.Context, sender func() *webrtc.RTPSender) error 
 		if err := a.Track.WriteRTP(pkt); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 			return err
 		}
+		a.sent.Add(1)
 	}
 }
 
