@@ -95,16 +95,19 @@ func (c *conn) handle(ctx context.Context, m Message) bool {
 			c.fail("answer without sdp")
 			return true
 		}
+		// Applied on the peer's goroutine; the socket keeps reading meanwhile (pongs, candidates).
 		errc := make(chan error, 1)
 		p.Answer(m.SDP, errc)
-		select {
-		case err := <-errc:
-			if err != nil {
-				c.fail(err.Error())
+		go func() {
+			select {
+			case err := <-errc:
+				if err != nil {
+					c.fail(err.Error())
+				}
+			case <-p.Done():
+			case <-ctx.Done():
 			}
-		case <-p.Done():
-		case <-ctx.Done():
-		}
+		}()
 	case TypeCandidate:
 		if m.Candidate == nil {
 			c.fail("candidate missing")

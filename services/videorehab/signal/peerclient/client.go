@@ -255,8 +255,19 @@ func (c *Client) Send(m signal.Message) error {
 	return c.ws.Write(ctx, websocket.MessageText, b)
 }
 
+// run reads the socket; messages are handled on another goroutine, so a long negotiation
+// does not stop the socket from answering the server's pings.
 func (c *Client) run() {
 	defer close(c.done)
+	in := make(chan signal.Message, 4096)
+	handled := make(chan struct{})
+	go func() {
+		defer close(handled)
+		for m := range in {
+			c.handle(m)
+		}
+	}()
+	defer func() { close(in); <-handled }()
 	for {
 		m, err := c.readMessage(c.ctx)
 		if err != nil {
@@ -266,32 +277,36 @@ func (c *Client) run() {
 			c.mu.Unlock()
 			return
 		}
-		switch m.Type {
-		case signal.TypeOffer:
-			if err := c.answer(m); err != nil {
-				c.mu.Lock()
-				c.err = err
-				c.cond.Broadcast()
-				c.mu.Unlock()
-			}
-		case signal.TypeCandidate:
-			if m.Candidate != nil {
-				init := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}
-				c.mu.Lock()
-				if !c.remoteSet {
-					c.held = append(c.held, init)
-					c.mu.Unlock()
-					continue
-				}
-				c.mu.Unlock()
-				_ = c.pc.AddICECandidate(init)
-			}
-		}
-		c.mu.Lock()
-		c.history = append(c.history, m)
-		c.cond.Broadcast()
-		c.mu.Unlock()
+		in <- m
 	}
+}
+
+func (c *Client) handle(m signal.Message) {
+	switch m.Type {
+	case signal.TypeOffer:
+		if err := c.answer(m); err != nil {
+			c.mu.Lock()
+			c.err = err
+			c.cond.Broadcast()
+			c.mu.Unlock()
+		}
+	case signal.TypeCandidate:
+		if m.Candidate != nil {
+			init := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}
+			c.mu.Lock()
+			if !c.remoteSet {
+				c.held = append(c.held, init)
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			_ = c.pc.AddICECandidate(init)
+		}
+	}
+	c.mu.Lock()
+	c.history = append(c.history, m)
+	c.cond.Broadcast()
+	c.mu.Unlock()
 }
 
 // answer applies the server's offer, attaches pending tracks to its slots and answers.
