@@ -13,6 +13,9 @@ LDFLAGS := -X github.com/tera-health/tera/services/internal/version.Version=$(VE
 GO_PACKAGES := ./pkg/... ./services/...
 # -race costs ~2x CPU; on by default, RACE= to skip.
 RACE ?= -race
+# `make test` passes -vet=off: its lint step has just run the whole of go vet on the same
+# packages, test files included, so go test's own subset of vet would only repeat it.
+TEST_VET ?=
 
 PROTOC_PLUGINS := protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2
 PLUGIN_PKG_protoc-gen-go := google.golang.org/protobuf/cmd/protoc-gen-go
@@ -36,17 +39,24 @@ build: ## Build bin/tera
 
 .PHONY: test
 test: ## Run every test (installs its own tools, starts its own servers)
-	@# Two lanes: the checks and Go tests, and beside them what only the operator tests need
-	@# (etcd, kube-apiserver, kubectl, helm: the long pole of a fresh machine). Then the operator.
-	@$(MAKE) --no-print-directory test-operator-deps & deps=$$!; \
-	if ! $(MAKE) --no-print-directory test-go-lane; then wait $$deps || true; exit 1; fi; \
-	wait $$deps
-	@if [ -f operator/Makefile.mk ]; then $(MAKE) --no-print-directory operator-test; fi
+	@# Lanes: the system packages (apt: network-bound) from the start; after generation (the
+	@# operator tests read generated files), what only the operator tests need (etcd,
+	@# kube-apiserver, kubectl, helm: the long pole of a fresh machine) and then the operator
+	@# tests, beside the checks and Go tests. Every lane is waited for; any failure fails.
+	@$(MAKE) --no-print-directory test-deps & sysdeps=$$!; \
+	if ! $(MAKE) --no-print-directory check-generated; then wait $$sysdeps || true; exit 1; fi; \
+	$(MAKE) --no-print-directory test-operator-lane & operator=$$!; \
+	ok=1; \
+	if ! $(MAKE) --no-print-directory lint; then ok=0; fi; \
+	if ! wait $$sysdeps; then ok=0; fi; \
+	if [ $$ok = 1 ] && ! $(MAKE) --no-print-directory test-go TEST_VET=-vet=off; then ok=0; fi; \
+	if ! wait $$operator; then ok=0; fi; \
+	[ $$ok = 1 ]
 
-# The checks and Go tests of `make test`, in order: generation must finish before vet and the
-# tests read the tree.
-.PHONY: test-go-lane
-test-go-lane: tools check-generated lint test-deps test-go
+# The operator's lane of `make test`: its envtest binaries and helm, then its tests.
+.PHONY: test-operator-lane
+test-operator-lane: test-operator-deps
+	@if [ -f operator/Makefile.mk ]; then $(MAKE) --no-print-directory operator-test; fi
 
 .PHONY: test-operator-deps
 test-operator-deps: ## Build what the operator tests need (envtest binaries, helm)
@@ -58,7 +68,7 @@ test-deps: ## System packages the tests use: PostgreSQL server binaries, Debian'
 
 .PHONY: test-go
 test-go: ## Go tests of pkg and services (real PostgreSQL and NATS, started by the tests)
-	TERA_REQUIRE_BROWSER=1 go test $(RACE) -count=1 -timeout 30m $(GO_PACKAGES)
+	TERA_REQUIRE_BROWSER=1 go test $(RACE) $(TEST_VET) -count=1 -timeout 30m $(GO_PACKAGES)
 
 .PHONY: bench
 bench: ## Benchmarks beside the code
@@ -70,8 +80,10 @@ tools: $(BIN)/buf $(addprefix $(BIN)/,$(PROTOC_PLUGINS)) ## Install pinned code 
 # Tools: no DWARF, no path rewriting (smaller, faster links; they are not debugged here).
 TOOL_BUILD := go build -trimpath -ldflags '-s -w'
 
-$(BIN)/buf: hack/tools/buf/go.mod
-	cd hack/tools/buf && GOWORK=off $(TOOL_BUILD) -o $(BIN)/buf github.com/bufbuild/buf/cmd/buf
+# buf: the release binary from npm, pinned by hack/tools/buf/package-lock.json to go.mod's version
+# (seconds), else built from go.mod (~2 min).
+$(BIN)/buf: hack/tools/buf/go.mod hack/tools/buf/package-lock.json hack/install-buf.sh
+	@bash hack/install-buf.sh $(BIN)
 
 $(BIN)/protoc-gen-%: pkg/go.mod
 	cd pkg && $(TOOL_BUILD) -o $(BIN)/protoc-gen-$* $(PLUGIN_PKG_protoc-gen-$*)
