@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/services/internal/seed"
 )
 
 func TestTestsAPI(t *testing.T) {
@@ -208,67 +209,190 @@ func TestStatsAPI(t *testing.T) {
 	e.expect(400, "admin", "GET", "/api/user/stats?id_site=x", nil)
 }
 
-// A site's and a project's session counts are kept by triggers (migration 00021): they follow
-// sessions created, re-invited and deleted through the API and a participant's move to another
-// project, and always equal OpenTera's sum over the participants' live session links.
+// A site's and a project's participant and session counts are kept by triggers (migrations
+// 00021, 00024). After each write through the API (sessions created, re-invited and deleted,
+// participants created, disabled, moved and deleted, a group's deletion taking its participants)
+// and a bulk load (seed.ScaleWith: COPY and INSERT … SELECT), they equal OpenTera's counts taken
+// from the tables, every counter row agrees with a direct count, and a full recount changes none.
 func TestStatsSessionCountsFollowWrites(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	stat := func(q string) float64 {
+	keys := []string{"sessions_total_count", "participants_total_count", "participants_enabled_count"}
+	stat := func(who, q string) map[string]any {
 		t.Helper()
 		var out map[string]any
-		st, body := e.do("admin", "GET", "/api/user/stats?"+q, nil)
+		st, body := e.do(who, "GET", "/api/user/stats?"+q, nil)
 		if st != 200 || json.Unmarshal(body, &out) != nil {
-			t.Fatalf("?%s: %d %s", q, st, body)
+			t.Fatalf("%s ?%s: %d %s", who, q, st, body)
 		}
-		return out["sessions_total_count"].(float64)
+		return out
 	}
-	// OpenTera's count: every live link of the object's live participants.
-	direct := func(where string, id int) float64 {
+	// OpenTera's counts: every live link of the object's live participants, its live
+	// participants, the enabled ones.
+	direct := func(where string, id int) map[string]any {
 		t.Helper()
-		var n int
-		if err := e.db.QueryRow(ctx, `SELECT count(*) FROM core.t_sessions_participants sp
-			JOIN core.t_participants pa ON pa.id_participant = sp.id_participant AND pa.deleted_at IS NULL
-			JOIN core.t_projects p ON p.id_project = pa.id_project
-			WHERE sp.deleted_at IS NULL AND `+where+` = $1`, id).Scan(&n); err != nil {
+		var s, p, en float64
+		if err := e.db.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM core.t_sessions_participants sp
+			   JOIN core.t_participants pa ON pa.id_participant = sp.id_participant AND pa.deleted_at IS NULL
+			   JOIN core.t_projects p ON p.id_project = pa.id_project AND p.deleted_at IS NULL
+			  WHERE sp.deleted_at IS NULL AND `+where+` = $1),
+			(SELECT count(*) FROM core.t_participants pa JOIN core.t_projects p ON p.id_project = pa.id_project AND p.deleted_at IS NULL
+			  WHERE pa.deleted_at IS NULL AND `+where+` = $1),
+			(SELECT count(*) FROM core.t_participants pa JOIN core.t_projects p ON p.id_project = pa.id_project AND p.deleted_at IS NULL
+			  WHERE pa.deleted_at IS NULL AND pa.participant_enabled AND `+where+` = $1)`, id).Scan(&s, &p, &en); err != nil {
 			t.Fatal(err)
 		}
-		return float64(n)
+		return map[string]any{keys[0]: s, keys[1]: p, keys[2]: en}
+	}
+	// The counter rows that differ from a direct count of every project (all-zero rows are
+	// equivalent to no row).
+	drift := func() string {
+		t.Helper()
+		var out string
+		if err := e.db.QueryRow(ctx, `WITH kept AS (SELECT id_project, sessions, participants, participants_enabled FROM core.t_project_counts
+			    WHERE (sessions, participants, participants_enabled) <> (0, 0, 0)),
+			  counted AS (SELECT pr.id_project,
+			      (SELECT count(*) FROM core.t_sessions_participants sp JOIN core.t_participants x ON x.id_participant = sp.id_participant
+			        WHERE x.id_project = pr.id_project AND sp.deleted_at IS NULL) AS sessions,
+			      (SELECT count(*) FROM core.t_participants x WHERE x.id_project = pr.id_project AND x.deleted_at IS NULL) AS participants,
+			      (SELECT count(*) FROM core.t_participants x WHERE x.id_project = pr.id_project AND x.deleted_at IS NULL AND x.participant_enabled) AS participants_enabled
+			     FROM core.t_projects pr),
+			  nonzero AS (SELECT * FROM counted WHERE (sessions, participants, participants_enabled) <> (0, 0, 0))
+			SELECT coalesce(string_agg(format('%s kept (%s,%s,%s) counted (%s,%s,%s)', coalesce(k.id_project, c.id_project),
+			    k.sessions, k.participants, k.participants_enabled, c.sessions, c.participants, c.participants_enabled), '; '), '')
+			  FROM kept k FULL JOIN nonzero c ON c.id_project = k.id_project
+			 WHERE (k.sessions, k.participants, k.participants_enabled) IS DISTINCT FROM (c.sessions, c.participants, c.participants_enabled)`).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
 	agree := func(when string) {
 		t.Helper()
 		for _, c := range []struct {
-			q, where string
-			id       int
-		}{{"id_site=1", "p.id_site", 1}, {"id_project=1", "p.id_project", 1}, {"id_project=2", "p.id_project", 2}} {
-			if got, want := stat(c.q), direct(c.where, c.id); got != want {
-				t.Errorf("%s: ?%s sessions_total_count = %v, want %v", when, c.q, got, want)
+			who, q, where string
+			id            int
+		}{{"admin", "id_site=1", "p.id_site", 1}, {"admin", "id_project=1", "p.id_project", 1}, {"admin", "id_project=2", "p.id_project", 2},
+			{"admin", "id_site=2", "p.id_site", 2},
+			// user3 administers project 1 only: its site figures are project 1's.
+			{"user3", "id_site=1", "p.id_project", 1}} {
+			got, want := stat(c.who, c.q), direct(c.where, c.id)
+			for _, k := range keys {
+				if got[k] != want[k] {
+					t.Errorf("%s: %s ?%s %s = %v, want %v", when, c.who, c.q, k, got[k], want[k])
+				}
 			}
+		}
+		if d := drift(); d != "" {
+			t.Errorf("%s: counters drift from a direct count: %s", when, d)
 		}
 	}
 	agree("fixture")
-	if stat("id_project=1") == 0 {
-		t.Fatal("project 1 of the fixture has sessions")
+	if f := stat("admin", "id_project=1"); f[keys[0]] == 0.0 || f[keys[1]] == 0.0 {
+		t.Fatalf("project 1 of the fixture has sessions and participants: %v", f)
 	}
-	before := stat("id_site=1")
+	before := stat("admin", "id_site=1")[keys[0]].(float64)
 	ses := int(e.post("admin", "/api/user/sessions", map[string]any{"session": map[string]any{"id_session": 0, "id_session_type": 1,
 		"session_name": "Counted", "session_status": 0, "session_participants_ids": []int{1, 2}}})["id_session"].(float64))
 	agree("after a session with two participants")
-	if got := stat("id_site=1"); got != before+2 {
+	if got := stat("admin", "id_site=1")[keys[0]].(float64); got != before+2 {
 		t.Errorf("site count %v after one session of two participants, was %v", got, before)
 	}
 	e.post("admin", "/api/user/sessions", map[string]any{"session": map[string]any{"id_session": ses, "session_participants_ids": []int{2}}})
 	agree("after removing an invitee")
+	part := int(e.post("admin", "/api/user/participants", map[string]any{"participant": map[string]any{"id_participant": 0, "id_project": 1,
+		"participant_name": "Counted", "participant_enabled": true}})["id_participant"].(float64))
+	agree("after a new participant")
+	e.post("admin", "/api/user/participants", map[string]any{"participant": map[string]any{"id_participant": part, "participant_enabled": false}})
+	agree("after disabling it")
 	// Project 2 is the fixture's other project of site 1.
 	e.post("admin", "/api/user/participants", map[string]any{"participant": map[string]any{"id_participant": 2, "id_project": 2}})
 	agree("after participant 2 moved to project 2")
+	e.post("admin", "/api/user/participants", map[string]any{"participant": map[string]any{"id_participant": part, "participant_name": "Renamed"}})
+	agree("after a rename")
 	e.expect(200, "admin", "DELETE", "/api/user/sessions?id="+itoa(ses), nil)
 	agree("after the session's deletion")
-	var stored, recounted int64
-	if err := e.db.QueryRow(ctx, `SELECT coalesce(sum(sessions), 0) FROM core.t_project_session_counts`).Scan(&stored); err != nil {
+	e.expect(200, "admin", "DELETE", "/api/user/participants?id="+itoa(part), nil)
+	agree("after the participant's deletion")
+	group := int(e.post("admin", "/api/user/groups", map[string]any{"participant_group": map[string]any{"id_participant_group": 0, "id_project": 2,
+		"participant_group_name": "Counted"}})["id_participant_group"].(float64))
+	for _, name := range []string{"In group A", "In group B"} {
+		e.post("admin", "/api/user/participants", map[string]any{"participant": map[string]any{"id_participant": 0, "id_project": 2,
+			"id_participant_group": group, "participant_name": name, "participant_enabled": true}})
+	}
+	agree("after two participants in a new group")
+	e.expect(200, "admin", "DELETE", "/api/user/groups?id="+itoa(group), nil)
+	agree("after the group's deletion")
+	if _, err := seed.ScaleWith(ctx, e.db, seed.ScaleOptions{Participants: 300, SessionsPerParticipant: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.db.QueryRow(ctx, `SELECT core.recount_project_sessions(); SELECT coalesce(sum(sessions), 0) FROM core.t_project_session_counts`).Scan(&recounted); err == nil && stored != recounted {
-		t.Errorf("kept sums total %d, a recount %d", stored, recounted)
+	agree("after a bulk load")
+	var kept, recounted string
+	snapshot := `SELECT coalesce(json_agg(c ORDER BY id_project), '[]')::text FROM core.t_project_counts c
+		WHERE (sessions, participants, participants_enabled) <> (0, 0, 0)`
+	if err := e.db.QueryRow(ctx, snapshot).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Exec(ctx, "SELECT core.recount_project_counts()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.QueryRow(ctx, snapshot).Scan(&recounted); err != nil {
+		t.Fatal(err)
+	}
+	if kept != recounted {
+		t.Errorf("kept counts %s, a recount %s", kept, recounted)
+	}
+}
+
+// The users counts of a site's and a project's stats go from the object's role holders to the
+// caller's users (a superadmin's are not listed). They equal OpenTera's definition taken the
+// other way round, from every user the caller sees, for each fixture user and object it sees.
+func TestStatsUsersCounts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Make the figures differ: a disabled holder of a project 1 role.
+	e.post("admin", "/api/user/users", map[string]any{"user": map[string]any{"id_user": 0, "user_username": "counted", "user_enabled": false,
+		"user_firstname": "Counted", "user_lastname": "User", "user_profile": "", "user_password": "Passw0rd!Counted", "user_user_groups": []map[string]any{{"id_user_group": 2}}}})
+	everyUser := `SELECT u.user_enabled FROM core.t_users u WHERE u.deleted_at IS NULL AND NOT u.user_superadmin
+		AND u.id_user IN (SELECT x.id FROM core.acc_users('user', $1, false, true) x) AND `
+	old := map[string]string{
+		"id_site": everyUser + `u.id_user IN (SELECT uug.id_user FROM core.t_users_users_groups uug
+			JOIN core.t_users_groups g ON g.id_user_group = uug.id_user_group AND g.deleted_at IS NULL
+			JOIN core.t_services_access sa ON sa.id_user_group = uug.id_user_group AND sa.deleted_at IS NULL
+			JOIN core.t_services_roles sr ON sr.id_service_role = sa.id_service_role AND sr.deleted_at IS NULL
+			JOIN core.t_services sv ON sv.id_service = sr.id_service AND sv.service_key = 'OpenTeraServer'
+			WHERE uug.deleted_at IS NULL AND (sr.id_site = $2 OR sr.id_project IN
+			  (SELECT p.id_project FROM core.t_projects p WHERE p.id_site = $2 AND p.deleted_at IS NULL)))`,
+		"id_project": everyUser + `EXISTS (SELECT 1 FROM core.user_project_roles(u.id_user) r WHERE r.id_project = $2)`,
+	}
+	seen := 0
+	for who, id := range map[string]int{"admin": 1, "siteadmin": 2, "user": 3, "user2": 4, "user3": 5, "user4": 6} {
+		for _, o := range []struct {
+			key string
+			id  int
+		}{{"id_site", 1}, {"id_site", 2}, {"id_project", 1}, {"id_project", 2}, {"id_project", 3}} {
+			q := o.key + "=" + itoa(o.id)
+			st, body := e.do(who, "GET", "/api/user/stats?"+q, nil)
+			if st == 403 {
+				continue
+			}
+			var got map[string]any
+			if st != 200 || json.Unmarshal(body, &got) != nil {
+				t.Fatalf("%s ?%s: %d %s", who, q, st, body)
+			}
+			var total, enabled float64
+			if err := e.db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE user_enabled) FROM (`+old[o.key]+`) x`, id, o.id).Scan(&total, &enabled); err != nil {
+				t.Fatal(err)
+			}
+			if got["users_total_count"] != total || got["users_enabled_count"] != enabled {
+				t.Errorf("%s ?%s: users %v/%v enabled, want %v/%v", who, q, got["users_total_count"], got["users_enabled_count"], total, enabled)
+			}
+			if total != enabled {
+				seen++
+			}
+		}
+	}
+	if seen == 0 {
+		t.Error("no caller saw the disabled user: the test compares nothing that tells enabled from total")
 	}
 }

@@ -256,10 +256,14 @@ var scopeRules = map[string]string{
 	     OR (@kind = 'service' AND EXISTS (SELECT 1 FROM core.t_tests_types x WHERE x.id_test_type = t.id_test_type AND x.id_service = @me))
 	     OR t.id_project IN (SELECT id FROM pr) AND (t.id_user = ANY(@users_read) OR t.id_user IN (SELECT id FROM u)
 	        OR t.id_participant = ANY(@participants_read) OR t.id_participant IN (SELECT id FROM pa) OR t.id_device = ANY(@devices_read))`,
-	// Derived by triggers from the session links (migration 00021): any row that agrees with a
-	// recount is in scope, since the links it counts have rules of their own; a drift shows.
-	"core.t_project_session_counts": `t.sessions = (SELECT count(*) FROM core.t_sessions_participants sp
-	     JOIN core.t_participants x ON x.id_participant = sp.id_participant WHERE x.id_project = t.id_project AND sp.deleted_at IS NULL)`,
+	// Derived by triggers from the session links and the participants (migrations 00021, 00024):
+	// any row that agrees with a recount is in scope, since what it counts has rules of its own;
+	// a drift shows.
+	"core.t_project_counts": `(t.sessions, t.participants, t.participants_enabled) = (
+	     (SELECT count(*) FROM core.t_sessions_participants sp JOIN core.t_participants x ON x.id_participant = sp.id_participant
+	       WHERE x.id_project = t.id_project AND sp.deleted_at IS NULL),
+	     (SELECT count(*) FROM core.t_participants x WHERE x.id_project = t.id_project AND x.deleted_at IS NULL),
+	     (SELECT count(*) FROM core.t_participants x WHERE x.id_project = t.id_project AND x.deleted_at IS NULL AND x.participant_enabled))`,
 	"core.daily_jobs":             `false`,
 	"core.t_services_credentials": `false`,
 	// Audit trails every request may append to (a failed login names its target); existing rows

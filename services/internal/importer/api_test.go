@@ -99,17 +99,21 @@ func TestImportedSiteServesTheAPI(t *testing.T) {
 	}
 
 	// Counts Tera derives by trigger are rebuilt for the imported rows (the copy runs with the
-	// triggers off): a project's sessions in /stats are the source's.
-	var srcSessions float64
-	if err := src.QueryRow(ctx, `SELECT count(*) FROM public.t_sessions_participants sp
+	// triggers off): a project's sessions and participants in /stats are the source's.
+	var srcSessions, srcParticipants, srcEnabled float64
+	if err := src.QueryRow(ctx, `SELECT (SELECT count(*) FROM public.t_sessions_participants sp
 		JOIN public.t_participants p ON p.id_participant = sp.id_participant
-		WHERE p.id_project = 1 AND sp.deleted_at IS NULL AND p.deleted_at IS NULL`).Scan(&srcSessions); err != nil {
+		WHERE p.id_project = 1 AND sp.deleted_at IS NULL AND p.deleted_at IS NULL),
+		(SELECT count(*) FROM public.t_participants WHERE id_project = 1 AND deleted_at IS NULL),
+		(SELECT count(*) FROM public.t_participants WHERE id_project = 1 AND deleted_at IS NULL AND participant_enabled)`).Scan(&srcSessions, &srcParticipants, &srcEnabled); err != nil {
 		t.Fatal(err)
 	}
 	var stats map[string]any
 	get(t, "GET", base+"/api/user/stats?id_project=1", auth("OpenTera", admin), nil, &stats)
-	if srcSessions == 0 || stats["sessions_total_count"] != srcSessions {
-		t.Errorf("project 1 stats after import: %v, want sessions_total_count %v", stats, srcSessions)
+	if srcSessions == 0 || srcParticipants == 0 || stats["sessions_total_count"] != srcSessions ||
+		stats["participants_total_count"] != srcParticipants || stats["participants_enabled_count"] != srcEnabled {
+		t.Errorf("project 1 stats after import: %v, want sessions_total_count %v, participants_total_count %v, participants_enabled_count %v",
+			stats, srcSessions, srcParticipants, srcEnabled)
 	}
 
 	// A new participant gets an id above every imported one.

@@ -64,7 +64,7 @@ var Core = Database{
 		"t_assets", "t_tests_types", "t_tests_types_sites", "t_tests_types_projects", "t_tests", "t_tests_invitations",
 	},
 	Supported: map[string]string{"6b9c4707d8ef": "OpenTera v1.3.0"},
-	Derive:    []string{"SELECT core.recount_project_sessions()"},
+	Derive:    []string{"SELECT core.recount_project_counts()"},
 }
 
 // Logs is LoggingService's database.

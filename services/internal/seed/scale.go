@@ -27,12 +27,12 @@ func Scale(ctx context.Context, db DB, n int) error {
 	return err
 }
 
-// ScaleWith adds a synthetic data set on top of whatever the database holds: sites, projects
-// (each with its OpenTeraServer roles, an admin group with one admin user, a user group, four
-// participant groups, two devices), participants assigned round-robin to projects (so a
-// project's rows are spread over the whole table, the unfavourable case), and sessions.
-// Participants are loaded with COPY, the rest with set-based INSERT … SELECT; the outbox capture
-// is off for the transaction.
+// ScaleWith adds a synthetic data set on top of whatever the database holds: sites (each with an
+// admin group holding one admin user), projects (each with its OpenTeraServer roles, an admin
+// group with one admin user, a user group, four participant groups, two devices), participants
+// assigned round-robin to projects (so a project's rows are spread over the whole table, the
+// unfavourable case), and sessions. Participants are loaded with COPY, the rest with set-based
+// INSERT … SELECT; the outbox capture is off for the transaction.
 func ScaleWith(ctx context.Context, db DB, o ScaleOptions) (ScaleResult, error) {
 	var res ScaleResult
 	if o.Participants <= 0 {
@@ -98,6 +98,26 @@ func ScaleWith(ctx context.Context, db DB, o ScaleOptions) (ScaleResult, error) 
 			SELECT g.id_user_group, r.id_service_role FROM unnest($1::int[]) p
 			  JOIN core.t_users_groups g ON g.user_group_name = 'Scale Admins P' || p
 			  JOIN core.t_services_roles r ON r.id_project = p AND r.service_role_name = 'admin'`, projects); err != nil {
+			return err
+		}
+		// One admin user per site, through a per-site admin group.
+		if err := run(`INSERT INTO core.t_users_groups (user_group_name) SELECT 'Scale Admins S' || s FROM unnest($1::int[]) s`, sites); err != nil {
+			return err
+		}
+		if err := run(`INSERT INTO core.t_users (user_uuid, user_username, user_password, user_firstname, user_lastname, user_enabled)
+			SELECT gen_random_uuid()::text, 'scale_siteadmin_' || $2 || '_' || s, $3, 'Scale', 'Site Admin ' || s, true FROM unnest($1::int[]) s`, sites, tag, pw); err != nil {
+			return err
+		}
+		if err := run(`INSERT INTO core.t_users_users_groups (id_user, id_user_group)
+			SELECT u.id_user, g.id_user_group FROM unnest($1::int[]) s
+			  JOIN core.t_users u ON u.user_username = 'scale_siteadmin_' || $2 || '_' || s
+			  JOIN core.t_users_groups g ON g.user_group_name = 'Scale Admins S' || s`, sites, tag); err != nil {
+			return err
+		}
+		if err := run(`INSERT INTO core.t_services_access (id_user_group, id_service_role)
+			SELECT g.id_user_group, r.id_service_role FROM unnest($1::int[]) s
+			  JOIN core.t_users_groups g ON g.user_group_name = 'Scale Admins S' || s
+			  JOIN core.t_services_roles r ON r.id_site = s AND r.id_project IS NULL AND r.service_role_name = 'admin'`, sites); err != nil {
 			return err
 		}
 		// Devices: two per project, linked to its site and project.

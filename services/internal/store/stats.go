@@ -25,24 +25,43 @@ const (
 )
 
 // The statistics of OpenTera's UserQueryStats, one statement per object, each answering one
-// JSON object with OpenTera's keys. A site's and a project's session counts are the per-project
-// sums kept by migration 00021's triggers. Counts go through the caller's access where OpenTera's do
-// (the users, projects and participants it may see); the object itself is checked by the
-// caller of Stats. @parts adds the participants list, @warn the warnings (sites only).
+// JSON object with OpenTera's keys. A site's and a project's participant and session counts are
+// the per-project counts kept by migration 00024's triggers (core.t_project_counts). Counts go
+// through the caller's access where OpenTera's do (the users, projects and participants it may
+// see); the object itself is checked by the caller of Stats. @parts adds the participants list, @warn the warnings (sites only).
 const (
 	// The users of a site: holders of an OpenTeraServer role on it or on one of its projects,
-	// superadmins left out (OpenTera's query_users_for_site).
+	// superadmins left out (OpenTera's query_users_for_site), that the caller sees. The role
+	// holders are few whatever the scale; the caller's users are every user for a superadmin,
+	// so they are only asked of the others (the OR stops before the hashed subplan runs).
 	siteUsers = `SELECT u.id_user, u.user_enabled, u.user_lastonline, u.version_id,
 	       u.user_firstname || ' ' || u.user_lastname AS fullname FROM core.t_users u
 	 WHERE u.deleted_at IS NULL AND NOT u.user_superadmin
-	   AND u.id_user IN (SELECT x.id FROM core.acc_users(@acc_kind::text, @acc_id::integer, false, true) x)
-	   AND u.id_user IN (SELECT uug.id_user FROM core.t_users_users_groups uug
+	   AND u.id_user IN (` + roleHolders + ` AND (sr.id_site = @id OR sr.id_project IN
+	              (SELECT p.id_project FROM core.t_projects p WHERE p.id_site = @id AND p.deleted_at IS NULL)))
+	   AND ` + callerSeesUser
+
+	// The users of a project (OpenTera's query_users_for_project): holders of a role on it, or
+	// of the admin role on its site (core.user_project_roles), that the caller sees.
+	projectUsers = `SELECT u.user_enabled FROM core.t_users u
+	 WHERE u.deleted_at IS NULL AND NOT u.user_superadmin
+	   AND u.id_user IN (` + roleHolders + ` AND (sr.id_project = @id OR sr.id_project IS NULL AND sr.service_role_name = 'admin'
+	              AND sr.id_site = (SELECT p.id_site FROM core.t_projects p WHERE p.id_project = @id)))
+	   AND ` + callerSeesUser
+
+	// The holders of OpenTeraServer roles, to be narrowed by "AND (<the roles' condition on sr>)".
+	roleHolders = `SELECT uug.id_user FROM core.t_users_users_groups uug
 	         JOIN core.t_users_groups g ON g.id_user_group = uug.id_user_group AND g.deleted_at IS NULL
 	         JOIN core.t_services_access sa ON sa.id_user_group = uug.id_user_group AND sa.deleted_at IS NULL
 	         JOIN core.t_services_roles sr ON sr.id_service_role = sa.id_service_role AND sr.deleted_at IS NULL
 	         JOIN core.t_services sv ON sv.id_service = sr.id_service AND sv.service_key = 'OpenTeraServer'
-	        WHERE uug.deleted_at IS NULL AND (sr.id_site = @id OR sr.id_project IN
-	              (SELECT p.id_project FROM core.t_projects p WHERE p.id_site = @id AND p.deleted_at IS NULL)))`
+	        WHERE uug.deleted_at IS NULL`
+	callerSeesUser = `(core.is_superadmin(@acc_kind::text, @acc_id::integer)
+	        OR u.id_user IN (SELECT x.id FROM core.acc_users(@acc_kind::text, @acc_id::integer, false, true) x))`
+
+	// The caller's projects among p's: every one for a superadmin, without listing them all.
+	callerSeesProject = `(core.is_superadmin(@acc_kind::text, @acc_id::integer)
+	        OR p.id_project IN (SELECT x.id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false) x))`
 
 	// One participant's line of the participants list (OpenTera's get_participant_list_stats).
 	partLine = `json_build_object('id_participant', pa.id_participant, 'participant_uuid', pa.participant_uuid,
@@ -79,30 +98,27 @@ var statsQueries = map[StatsSelector]string{
 	  'sessions_total_count', (SELECT count(*) FROM us), 'participants_total_count', (SELECT count(*) FROM up),
 	  'participants_enabled_count', (SELECT count(*) FROM up WHERE participant_enabled))`,
 
-	StatsOfSite: `WITH pr AS (SELECT p.id_project FROM core.t_projects p WHERE p.id_site = @id AND p.deleted_at IS NULL
-	     AND p.id_project IN (SELECT x.id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false) x)),
-	  pa AS (SELECT pa.id_participant, pa.participant_enabled FROM core.t_participants pa
-	    WHERE pa.id_project IN (SELECT id_project FROM pr) AND pa.deleted_at IS NULL),
+	StatsOfSite: `WITH pr AS (SELECT p.id_project FROM core.t_projects p WHERE p.id_site = @id AND p.deleted_at IS NULL AND ` + callerSeesProject + `),
+	  c AS (SELECT coalesce(sum(c.participants), 0) AS participants, coalesce(sum(c.participants_enabled), 0) AS enabled,
+	           coalesce(sum(c.sessions), 0) AS sessions FROM core.t_project_counts c WHERE c.id_project IN (SELECT id_project FROM pr)),
 	  us AS (` + siteUsers + `)
 	SELECT json_build_object('users_total_count', (SELECT count(*) FROM us), 'users_enabled_count', (SELECT count(*) FROM us WHERE user_enabled),
 	  'projects_count', (SELECT count(*) FROM pr),
 	  'participants_groups_count', (SELECT count(*) FROM core.t_participants_groups g WHERE g.id_project IN (SELECT id_project FROM pr) AND g.deleted_at IS NULL),
-	  'participants_total_count', (SELECT count(*) FROM pa), 'participants_enabled_count', (SELECT count(*) FROM pa WHERE participant_enabled),
-	  'sessions_total_count', (SELECT coalesce(sum(c.sessions), 0) FROM core.t_project_session_counts c WHERE c.id_project IN (SELECT id_project FROM pr)),
+	  'participants_total_count', (SELECT participants FROM c), 'participants_enabled_count', (SELECT enabled FROM c),
+	  'sessions_total_count', (SELECT sessions FROM c),
 	  'devices_total_count', (SELECT count(*) FROM core.t_devices_sites ds WHERE ds.id_site = @id AND ds.deleted_at IS NULL))`,
 
-	StatsOfProject: `WITH us AS (SELECT u.user_enabled FROM core.t_users u
-	    WHERE u.deleted_at IS NULL AND NOT u.user_superadmin
-	      AND u.id_user IN (SELECT x.id FROM core.acc_users(@acc_kind::text, @acc_id::integer, false, true) x)
-	      AND EXISTS (SELECT 1 FROM core.user_project_roles(u.id_user) r WHERE r.id_project = @id)),
-	  pa AS (SELECT pa.participant_enabled FROM core.t_participants pa WHERE pa.id_project = @id AND pa.deleted_at IS NULL),
+	StatsOfProject: `WITH us AS (` + projectUsers + `),
+	  c AS (SELECT coalesce(sum(c.participants), 0) AS participants, coalesce(sum(c.participants_enabled), 0) AS enabled,
+	           coalesce(sum(c.sessions), 0) AS sessions FROM core.t_project_counts c WHERE c.id_project = @id),
 	  dv AS (SELECT d.device_enabled FROM core.t_devices_projects dp JOIN core.t_devices d ON d.id_device = dp.id_device AND d.deleted_at IS NULL
 	    WHERE dp.id_project = @id AND dp.deleted_at IS NULL)
 	SELECT json_build_object('users_total_count', (SELECT count(*) FROM us), 'users_enabled_count', (SELECT count(*) FROM us WHERE user_enabled),
 	  'participants_groups_count', (SELECT count(*) FROM core.t_participants_groups g WHERE g.id_project = @id AND g.deleted_at IS NULL),
-	  'participants_total_count', (SELECT count(*) FROM pa), 'participants_enabled_count', (SELECT count(*) FROM pa WHERE participant_enabled),
+	  'participants_total_count', (SELECT participants FROM c), 'participants_enabled_count', (SELECT enabled FROM c),
 	  'devices_total_count', (SELECT count(*) FROM dv), 'devices_enabled_count', (SELECT count(*) FROM dv WHERE device_enabled),
-	  'sessions_total_count', (SELECT coalesce(sum(c.sessions), 0) FROM core.t_project_session_counts c WHERE c.id_project = @id))`,
+	  'sessions_total_count', (SELECT sessions FROM c))`,
 
 	StatsOfGroup: `WITH pa AS (SELECT pa.id_participant, pa.participant_enabled FROM core.t_participants pa
 	    WHERE pa.id_participant_group = @id AND pa.deleted_at IS NULL
