@@ -321,7 +321,13 @@ func runDriver(nPub, nSub, fps, frame, keyEvery, dialers int, dur time.Duration,
 		for _, id := range want(i) {
 			if _, err := p.c.WaitTrack(wctx, id, 5); err != nil {
 				wcancel()
-				return fmt.Errorf("peer %d never received %s: %w", i, id, err)
+				why := ""
+				if m, werr := p.c.Wait(context.Background(), func(m sig.Message) bool {
+					return m.Type == sig.TypeClosed || m.Type == sig.TypeError
+				}); werr == nil {
+					why = fmt.Sprintf(" (server: %s %q)", m.Type, m.Message)
+				}
+				return fmt.Errorf("peer %d never received %s%s: %w", i, id, why, err)
 			}
 		}
 	}

@@ -157,7 +157,7 @@ func (p *Peer) offerIfNeeded() {
 		err = p.pc.SetLocalDescription(offer)
 	}
 	if err != nil {
-		if !p.closed.Load() && p.pc.ConnectionState() != webrtc.PeerConnectionStateClosed {
+		if !p.closed.Load() && !errors.Is(err, webrtc.ErrConnectionClosed) {
 			p.log().Warn("offer", "err", err)
 		}
 		go p.Close("negotiation failed")
