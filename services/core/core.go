@@ -12,6 +12,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -39,7 +40,12 @@ type Service struct {
 	publicURL string
 	// traced: write transactions hand their trace to the outbox (WithTracing).
 	traced bool
+	// nats carries session_manage to the services (WithNATS).
+	nats *nats.Conn
 }
+
+// WithNATS lets /api/*/sessions/manager call the services (without it they answer 503).
+func (s *Service) WithNATS(nc *nats.Conn) *Service { s.nats = nc; return s }
 
 // WithPresence fills the *_online and *_busy fields from usermanager's presence (without it
 // everyone is offline).
@@ -86,6 +92,7 @@ func (s *Service) RegisterGRPC(g *grpc.Server) {
 	corev1.RegisterDeviceSubTypeServiceServer(g, &deviceSubTypes{Service: s})
 	corev1.RegisterSessionServiceServer(g, &sessions{Service: s})
 	corev1.RegisterSessionEventServiceServer(g, &sessionEvents{Service: s})
+	corev1.RegisterSessionManagerServiceServer(g, &sessionManager{Service: s})
 	corev1.RegisterDeviceServiceServer(g, &devices{Service: s})
 	corev1.RegisterSessionTypeServiceServer(g, &sessionTypes{Service: s})
 	corev1.RegisterAssetServiceServer(g, &assets{Service: s})
@@ -133,6 +140,7 @@ func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux, co
 		corev1.RegisterDeviceSubTypeServiceHandler,
 		corev1.RegisterSessionServiceHandler,
 		corev1.RegisterSessionEventServiceHandler,
+		corev1.RegisterSessionManagerServiceHandler,
 		corev1.RegisterDeviceServiceHandler,
 		corev1.RegisterSessionTypeServiceHandler,
 		corev1.RegisterAssetServiceHandler,

@@ -14,6 +14,7 @@ import (
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/services/internal/access"
+	"github.com/tera-health/tera/services/internal/sessionjson"
 	"github.com/tera-health/tera/services/internal/store"
 )
 
@@ -112,53 +113,12 @@ func parseDatetime(v, field string) (*time.Time, error) {
 }
 
 func sessionProto(r store.Session, full, withType bool) *corev1.Session {
-	out := &corev1.Session{IdSession: r.IDSession, SessionUuid: r.SessionUUID, IdSessionType: r.IDSessionType,
-		IdCreatorUser: int32Value(r.IDCreatorUser), IdCreatorDevice: int32Value(r.IDCreatorDevice),
-		IdCreatorParticipant: int32Value(r.IDCreatorParticipant), IdCreatorService: int32Value(r.IDCreatorService),
-		SessionName: r.SessionName, SessionStartDatetime: *isoTime(&r.SessionStartDatetime), SessionDuration: r.SessionDuration,
-		SessionStatus: r.SessionStatus, SessionAssetsCount: r.AssetsCount, SessionTestsCount: r.TestsCount,
-		SessionCreatorUser: r.CreatorUser, SessionCreatorUserUuid: r.CreatorUserUUID,
-		SessionCreatorDevice: r.CreatorDevice, SessionCreatorDeviceUuid: r.CreatorDeviceUUID,
-		SessionCreatorParticipant: r.CreatorParticipant, SessionCreatorParticipantUuid: r.CreatorParticipantUUID,
-		SessionCreatorService: r.CreatorService, SessionCreatorServiceUuid: r.CreatorServiceUUID}
-	if withType {
-		out.SessionTypeName, out.SessionTypeColor = &r.SessionTypeName, &r.SessionTypeColor
-	}
-	if !full {
-		return out
-	}
-	out.SessionComments = nullable(r.SessionComments)
-	out.SessionParameters = nullable(r.SessionParameters)
-	// OpenTera returns the parameters as JSON when they parse.
-	if p := r.SessionParameters; p != nil && *p != "" {
-		var v structpb.Value
-		if v.UnmarshalJSON([]byte(*p)) == nil {
-			out.SessionParameters = &v
-		}
-	}
-	out.SessionParticipants = listOf(r.Participants, func(p store.SessionParticipant) *corev1.SessionParticipant {
-		return &corev1.SessionParticipant{IdParticipant: p.IDParticipant, ParticipantUuid: p.ParticipantUUID,
-			ParticipantName: p.ParticipantName, IdProject: p.IDProject, ProjectName: p.ProjectName}
-	})
-	out.SessionUsers = listOf(r.Users, func(u store.SessionUser) *corev1.SessionUser {
-		return &corev1.SessionUser{IdUser: u.IDUser, UserUuid: u.UserUUID, UserName: u.UserName}
-	})
-	out.SessionDevices = listOf(r.Devices, func(d store.SessionDevice) *corev1.SessionDevice {
-		return &corev1.SessionDevice{IdDevice: d.IDDevice, DeviceUuid: d.DeviceUUID, DeviceName: d.DeviceName}
-	})
-	return out
+	return sessionjson.Session(r, full, withType)
 }
 
 // listOf is a list value of messages (marshalling generated messages cannot fail).
 func listOf[T any, M proto.Message](items []T, conv func(T) M) *structpb.ListValue {
-	out := &structpb.ListValue{Values: make([]*structpb.Value, 0, len(items))}
-	for _, it := range items {
-		v, err := messageValue(conv(it))
-		if err == nil {
-			out.Values = append(out.Values, v)
-		}
-	}
-	return out
+	return sessionjson.List(items, conv)
 }
 
 func (s *sessions) PostSession(ctx context.Context, r *corev1.PostSessionRequest) (*corev1.PostSessionResponse, error) {
@@ -375,11 +335,7 @@ type sessionEvents struct {
 	corev1.UnimplementedSessionEventServiceServer
 }
 
-func eventProto(e store.SessionEvent) *corev1.SessionEvent {
-	return &corev1.SessionEvent{IdSessionEvent: e.IDSessionEvent, IdSession: e.IDSession, IdSessionEventType: e.IDSessionEventType,
-		SessionEventDatetime: *isoTime(&e.SessionEventDatetime), SessionEventText: strValue(e.SessionEventText),
-		SessionEventContext: strValue(e.SessionEventContext)}
-}
+func eventProto(e store.SessionEvent) *corev1.SessionEvent { return sessionjson.Event(e) }
 
 func (s *sessionEvents) GetSessionEvents(ctx context.Context, r *corev1.GetSessionEventsRequest) (*corev1.GetSessionEventsResponse, error) {
 	if r.IdSession == 0 {

@@ -349,7 +349,7 @@ func (e *env) barrier(subject string, socks ...*socket) [][]string {
 		}
 		return session
 	}
-	onSubject, broadcast := marker(subject), marker("tera.session.barrier.stop")
+	onSubject, broadcast := marker(subject), marker("tera.service.barrier.events")
 	out := make([][]string, len(socks))
 	for i, s := range socks {
 		want := map[string]bool{broadcast: true}

@@ -159,11 +159,15 @@ func (h *hub) reportAll(ctx context.Context) {
 }
 
 // subscribe listens to every subject a client may get events from (ARCHITECTURE §3). Each
-// replica subscribes once; filtering picks the clients.
+// replica subscribes once; filtering picks the clients. Session events (Join, Leave, Stop,
+// JoinReply) reach a client on its own subject, tera.client.<kind>.<uuid>, as OpenTera's
+// services send them to websocket.<kind>.<uuid>.events: an invitation carries the URL of the
+// invitee's kind, and only invitees hear of a session. Their copy on tera.session.<uuid>.* is
+// for usermanager (busy) and the SFU, not for clients.
 func (h *hub) subscribe() ([]*nats.Subscription, error) {
 	nc := h.s.o.NATS
 	var subs []*nats.Subscription
-	for _, subj := range []string{"tera.presence.>", "tera.session.>", "tera.service.*.events"} {
+	for _, subj := range []string{"tera.presence.>", "tera.service.*.events"} {
 		sub, err := nc.Subscribe(subj, func(m *nats.Msg) { h.broadcast(m.Data) })
 		if err != nil {
 			return nil, fmt.Errorf("subscribe %s: %w", subj, err)

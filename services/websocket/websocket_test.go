@@ -321,15 +321,31 @@ func TestSessionArchiveAndDirectEventRouting(t *testing.T) {
 		ORDER BY s.id_session LIMIT 1`)
 
 	join := &eventsv1.JoinSessionEvent{SessionUuid: session, SessionUsers: []string{f.user4UUID}, SessionParticipants: []string{f.part1UUID}}
-	publish("tera.session."+session+".join", "service.VideoRehabService.events", join)
-	expect("join", "tera.session."+session+".join", false, true, true, false)
-	publish("tera.session."+session+".leave", "service.VideoRehabService.events", &eventsv1.LeaveSessionEvent{SessionUuid: session})
-	expect("leave", "tera.session."+session+".leave", false, false, true, true)
-	publish("tera.session."+session+".reply", "service.VideoRehabService.events",
-		&eventsv1.JoinSessionReplyEvent{SessionUuid: session, ParticipantUuid: f.part1UUID, JoinReply: eventsv1.JoinSessionReplyEvent_REPLY_ACCEPTED})
-	expect("reply from participant 1", "tera.session."+session+".reply", false, false, false, true)
-	publish("tera.session."+session+".stop", "service.VideoRehabService.events", &eventsv1.StopSessionEvent{SessionUuid: session})
-	expect("stop", "tera.session."+session+".stop", true, true, true, true)
+	leave := &eventsv1.LeaveSessionEvent{SessionUuid: session}
+	reply := &eventsv1.JoinSessionReplyEvent{SessionUuid: session, ParticipantUuid: f.part1UUID, JoinReply: eventsv1.JoinSessionReplyEvent_REPLY_ACCEPTED}
+	stop := &eventsv1.StopSessionEvent{SessionUuid: session}
+	// A session's own subject is for usermanager and the SFU: no client hears it.
+	for _, ev := range []struct {
+		name string
+		m    proto.Message
+	}{{"join", join}, {"leave", leave}, {"reply", reply}, {"stop", stop}} {
+		publish("tera.session."+session+"."+ev.name, "service.VideoRehabService.events", ev.m)
+		expect(ev.name+" on the session's subject", "tera.session."+session+"."+ev.name, false, false, false, false)
+	}
+	// Each invitee gets them on its own subject (OpenTera's websocket.<kind>.<uuid>.events),
+	// filtered as OpenTera filters them.
+	direct := func(what, kind, uuid string, m proto.Message, got ...bool) {
+		t.Helper()
+		publish(presence.SubjectClient(kind, uuid), "websocket."+kind+"."+uuid+".events", m)
+		expect(what, presence.SubjectClient(kind, uuid), got...)
+	}
+	direct("join to participant 1", "participant", f.part1UUID, join, false, false, true, false)
+	direct("join to admin, not invited", "user", f.adminUUID, join, false, false, false, false)
+	direct("leave to participant 1", "participant", f.part1UUID, leave, false, false, true, false)
+	direct("leave to user 4, not in the session", "user", f.user4UUID, leave, false, false, false, false)
+	direct("reply of participant 1 to device 1", "device", f.dev1UUID, reply, false, false, false, true)
+	direct("reply of participant 1 to itself", "participant", f.part1UUID, reply, false, false, false, false)
+	direct("stop to admin", "user", f.adminUUID, stop, true, false, false, false)
 	publish("tera.service.FileTransferService.events", "service.FileTransferService.events",
 		&eventsv1.ArchiveEvent{ArchiveUuid: "ar-1", OwnerUuid: f.user4UUID, Status: eventsv1.ArchiveEvent_STATUS_COMPLETED})
 	expect("archive", "tera.service.FileTransferService.events", false, true, false, false)
@@ -340,7 +356,7 @@ func TestSessionArchiveAndDirectEventRouting(t *testing.T) {
 		&eventsv1.JoinSessionEvent{SessionUuid: session, SessionUsers: []string{f.user4UUID}})
 	expect("direct join", presence.SubjectClient("user", f.user4UUID), false, true, false, false)
 	// Of a mixed frame each client gets the events it may see, under the original header.
-	stop := &eventsv1.StopSessionEvent{SessionUuid: "s-mixed"}
+	stop = &eventsv1.StopSessionEvent{SessionUuid: "s-mixed"}
 	archive := &eventsv1.ArchiveEvent{ArchiveUuid: "ar-2", OwnerUuid: f.part1UUID}
 	publish("tera.service.FileTransferService.events", "service.FileTransferService.events", stop, archive)
 	p.wantFrameSkipping(`_SESSION"`, "service.FileTransferService.events", stop, archive)

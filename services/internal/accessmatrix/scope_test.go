@@ -276,7 +276,9 @@ var scopeRules = map[string]string{
 	"filetransfer.t_archive_file_data": `t.archive_owner_uuid = ` + myUUID,
 	"filetransfer.archive_jobs": `EXISTS (SELECT 1 FROM filetransfer.t_archive_file_data x
 	     WHERE x.id_archive_file_data = t.id_archive_file_data AND x.archive_owner_uuid = ` + myUUID + `)`,
-	"email.t_email_templates": `t.id_project IN (SELECT id FROM p) OR t.id_site = ANY(@sites)`,
+	// A live video session of its sessions (started, invited to, stopped through the manager).
+	"videorehab.live_sessions": `t.id_session IN (SELECT id FROM ss)`,
+	"email.t_email_templates":  `t.id_project IN (SELECT id FROM p) OR t.id_site = ANY(@sites)`,
 	"email.queue": `t.id > @max_email_queue AND t.id_user = @me AND NOT (t.recipients && ARRAY(
 	     SELECT user_email FROM core.t_users WHERE user_email IS NOT NULL AND id_user <> ALL(@users_read)
 	     UNION SELECT participant_email FROM core.t_participants WHERE participant_email IS NOT NULL AND id_participant <> ALL(@participants_read)))`,

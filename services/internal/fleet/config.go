@@ -230,11 +230,26 @@ type OIDCConfig struct {
 	DisplayName string `json:"display_name"`
 }
 
-// VideoRehabConfig is the media side of video sessions.
+// VideoRehabConfig is the videorehab target's (OpenTera's VideoRehabService): the media side
+// of video sessions. The session manager needs nothing beyond public_url.
 type VideoRehabConfig struct {
 	UDPPort    int      `json:"udp_port"`
 	PublicHost string   `json:"public_host"`
 	TURNURLs   []string `json:"turn_urls"`
+}
+
+// Validate reports every problem at once; only a process running the target needs it.
+func (c VideoRehabConfig) Validate() error {
+	var errs []error
+	if c.UDPPort < 0 || c.UDPPort > 65535 {
+		errs = append(errs, fmt.Errorf("videorehab.udp_port: %d is not a port", c.UDPPort))
+	}
+	for i, u := range c.TURNURLs {
+		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") && !strings.HasPrefix(u, "stun:") {
+			errs = append(errs, fmt.Errorf("videorehab.turn_urls[%d]: %q must be a turn:, turns: or stun: URL", i, u))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // DefaultConfig is what an empty tera.yaml means.

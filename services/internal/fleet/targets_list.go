@@ -26,7 +26,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			api := core.New(d.DB, d.Log).WithPresence(mirror).WithTracing(d.Tracing)
+			api := core.New(d.DB, d.Log).WithPresence(mirror).WithTracing(d.Tracing).WithNATS(d.NATS)
 			if d.Keys != nil {
 				api.WithAssetTokens(&authn.Signer{Keys: d.Keys}, d.Config.PublicURL)
 			}
@@ -67,6 +67,12 @@ func init() {
 		NeedsNATS: true,
 		Build:     buildFileTransfer,
 		Consumers: []consumerRef{{outbox.StreamName, filetransfer.ConsumerName}},
+	})
+	register(Target{
+		Name:      routing.VideoRehab,
+		NeedsDB:   true,
+		NeedsNATS: true,
+		Build:     buildVideoRehab,
 	})
 	register(Target{
 		Name:      routing.Email,

@@ -383,3 +383,28 @@ func DeleteSessionEvent(ctx context.Context, db DBTX, scope access.Scope, id int
 		scope.Args(pgx.NamedArgs{"id": id}))
 	return affected(tag.RowsAffected(), err)
 }
+
+// InviteeIDs maps the uuids of users, participants or devices (kind "user", "participant",
+// "device") to the ids of the live ones; unknown and deleted uuids are left out.
+func InviteeIDs(ctx context.Context, db DBTX, kind string, uuids []string) (map[string]int32, error) {
+	t, ok := map[string][2]string{"user": {"t_users", "user"}, "participant": {"t_participants", "participant"},
+		"device": {"t_devices", "device"}}[kind]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	rows, err := db.Query(ctx, `SELECT `+t[1]+`_uuid, id_`+t[1]+` FROM core.`+t[0]+` WHERE `+t[1]+`_uuid = ANY($1) AND deleted_at IS NULL`, uuids)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	out := map[string]int32{}
+	for rows.Next() {
+		var u string
+		var id int32
+		if err := rows.Scan(&u, &id); err != nil {
+			return nil, mapErr(err)
+		}
+		out[u] = id
+	}
+	return out, mapErr(rows.Err())
+}

@@ -1,0 +1,159 @@
+// Package videorehab is the videorehab target (OpenTera's VideoRehabService, `/rehab`): the
+// session manager of video sessions (session_manage over NATS request/reply, manage.go), whose
+// state lives in PostgreSQL (schema videorehab, state.go) so any replica continues a session
+// another started, and what follows presence (presence.go: invitations sent again to an invitee
+// who reconnects, the session stopped when its creator disconnects). The media (the SFU and its
+// signalling) and the pages mount their HTTP routes here (Options.Routes).
+//
+// Events go where OpenTera sent them: each invitation, stop, leave and reply to every invitee
+// on tera.client.<kind>.<uuid> (OpenTera's websocket.<kind>.<uuid>.events), and once on
+// tera.session.<uuid>.<join|stop|leave|reply> for usermanager (busy marking) and the SFU.
+package videorehab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+
+	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
+	"github.com/tera-health/tera/pkg/server"
+	"github.com/tera-health/tera/pkg/servicekit"
+	"github.com/tera-health/tera/services/internal/presence"
+)
+
+// ServiceKey is OpenTera's key of the service whose session types this target manages.
+const ServiceKey = "VideoRehabService"
+
+// The session pages, under the public URL, with ?key=<session_key> (OpenTera's per-session
+// /webrtc/<port>/{users,participants,devices}?key=…, now one videorehab for every session).
+const (
+	PathUsers        = "/rehab/users"
+	PathParticipants = "/rehab/participants"
+	PathDevices      = "/rehab/devices"
+)
+
+// Options configure the target.
+type Options struct {
+	DB   *pgxpool.Pool
+	NATS *nats.Conn
+	// JS holds the presence bucket (busy invitees are not invited: OpenTera issue 267).
+	JS  jetstream.JetStream
+	Log *slog.Logger
+	// PublicURL is how clients reach the site, for the session URLs.
+	PublicURL string
+	// Routes are the HTTP routes other parts of the target mount (SFU signalling, pages).
+	Routes []server.Route
+}
+
+// Service is the videorehab target.
+type Service struct {
+	o        Options
+	presence *presence.Store
+
+	mu          sync.Mutex
+	serviceUUID string // VideoRehabService's t_services uuid, read once the database answers
+	serviceID   int32
+}
+
+// New returns the target.
+func New(o Options) *Service {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	o.PublicURL = strings.TrimSuffix(o.PublicURL, "/")
+	s := &Service{o: o}
+	if o.JS != nil {
+		s.presence = presence.NewStore(o.JS)
+	}
+	return s
+}
+
+// Name implements server.Service.
+func (s *Service) Name() string { return "videorehab" }
+
+// RegisterGRPC implements server.Service: the target's surface is NATS RPC and plain HTTP.
+func (s *Service) RegisterGRPC(*grpc.Server) {}
+
+// RegisterGateway implements server.Service.
+func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
+	return nil
+}
+
+// HTTPRoutes implements server.HTTPService: the invitations of the caller (so a page that
+// opens after its websocket got the invitation still finds it: OpenTera issue 143), and the
+// routes mounted by the SFU and the pages.
+func (s *Service) HTTPRoutes() []server.Route {
+	anyone := &optionsv1.Access{Principals: []optionsv1.Principal{optionsv1.Principal_PRINCIPAL_USER,
+		optionsv1.Principal_PRINCIPAL_PARTICIPANT, optionsv1.Principal_PRINCIPAL_DEVICE}}
+	routes := []server.Route{{Path: "/rehab/api/invitations", Access: anyone, Methods: map[string]http.HandlerFunc{
+		http.MethodGet: s.invitations}}}
+	return append(routes, s.o.Routes...)
+}
+
+// Run answers session_manage and follows presence until ctx ends. NATS may be down at start:
+// the RPC service is registered once the connection is up.
+func (s *Service) Run(ctx context.Context) error {
+	var rpc interface{ Stop() error }
+	for rpc == nil {
+		svc, err := servicekit.ServeRPC(s.o.NATS, ServiceKey, "",
+			map[string]servicekit.RPCHandler{servicekit.MethodSessionManage: s.sessionManage})
+		if err == nil {
+			rpc = svc
+			break
+		}
+		s.o.Log.Warn("session_manage not served yet", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+	}
+	defer func() { _ = rpc.Stop() }()
+	sub, err := s.o.NATS.QueueSubscribe("tera.presence.>", "videorehab", s.onPresence)
+	if err != nil {
+		return fmt.Errorf("subscribe tera.presence.>: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	<-ctx.Done()
+	return nil
+}
+
+// self returns VideoRehabService's uuid and id (core.t_services).
+func (s *Service) self(ctx context.Context) (string, int32, error) {
+	s.mu.Lock()
+	u, id := s.serviceUUID, s.serviceID
+	s.mu.Unlock()
+	if u != "" {
+		return u, id, nil
+	}
+	err := s.o.DB.QueryRow(ctx, `SELECT service_uuid, id_service FROM core.t_services WHERE service_key = $1 AND deleted_at IS NULL`,
+		ServiceKey).Scan(&u, &id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", 0, fmt.Errorf("service %s is not registered in core.t_services", ServiceKey)
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("read service %s: %w", ServiceKey, err)
+	}
+	s.mu.Lock()
+	s.serviceUUID, s.serviceID = u, id
+	s.mu.Unlock()
+	return u, id, nil
+}
+
+// url is a session page's URL for a kind of invitee.
+func (s *Service) url(kind, key string) string {
+	p := map[string]string{presence.User: PathUsers, presence.Participant: PathParticipants, presence.Device: PathDevices}[kind]
+	return s.o.PublicURL + p + "?key=" + key
+}
