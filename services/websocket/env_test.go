@@ -353,7 +353,9 @@ func (e *env) barrier(subject string, socks ...*socket) [][]string {
 	out := make([][]string, len(socks))
 	for i, s := range socks {
 		want := map[string]bool{broadcast: true}
-		if !strings.HasPrefix(subject, "tera.client.") || subject == "tera.client."+s.who {
+		// Clients hear a client's subject if theirs, a session's never (usermanager's and the
+		// SFU's), the others always.
+		if !strings.HasPrefix(subject, "tera.client.") && !strings.HasPrefix(subject, "tera.session.") || subject == "tera.client."+s.who {
 			want[onSubject] = true
 		}
 		for len(want) > 0 {
