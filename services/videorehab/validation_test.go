@@ -68,6 +68,9 @@ func TestManagerRefusals(t *testing.T) {
 		{"basic:user3:user3", userPath, `{"session_manage": {"action": "invite", "id_session": ` + num(id) + `, "session_devices": ["` +
 			e.scalar(`SELECT device_uuid FROM core.t_devices WHERE id_device = 3`) + `"]}}`, 403, "User doesn't have access to at least one device of that session."},
 		{"basic:user3:user3", userPath, `{"session_manage": {"action": "start", "id_session_type": 1, "id_creator_user": 6}}`, 403, "No access to session creator"},
+		{"basic:siteadmin:siteadmin", userPath, `{"session_manage": {"action": "invite", "id_session": ` + num(id) + `, "session_participants": ["` + f.part4 + `"]}}`, 403,
+			"User doesn't have access to at least one participant of that session."},
+		{"basic:siteadmin:siteadmin", userPath, `{"session_manage": {"action": "start", "id_session_type": 1, "session_users": ["` + f.user3 + `"]}}`, 200, ""},
 		{bureau, svcPath, `{"session_manage": {"action": "stop", "id_session": ` + num(id) + `}}`, 403, "Service doesn't have access to that session"},
 		{vr, svcPath, `{"session_manage": {"action": "invite", "id_session": ` + num(id) + `, "session_participants": ["` + f.part4 + `"]}}`, 403,
 			"Service doesn't have access to at least one participant of that session."},
