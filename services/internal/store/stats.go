@@ -32,13 +32,15 @@ const (
 const (
 	// The users of a site: holders of an OpenTeraServer role on it or on one of its projects,
 	// superadmins left out (OpenTera's query_users_for_site), that the caller sees. The role
-	// holders are few whatever the scale; the caller's users are every user for a superadmin,
-	// so they are only asked of the others (the OR stops before the hashed subplan runs).
+	// holders are few whatever the scale (found by the roles' site and project indexes); the
+	// caller's users are every user for a superadmin, so they are only asked of the others (the
+	// superadmin check is an InitPlan, run once, and the OR stops before the hashed subplan runs).
 	siteUsers = `SELECT u.id_user, u.user_enabled, u.user_lastonline, u.version_id,
 	       u.user_firstname || ' ' || u.user_lastname AS fullname FROM core.t_users u
 	 WHERE u.deleted_at IS NULL AND NOT u.user_superadmin
-	   AND u.id_user IN (` + roleHolders + ` AND (sr.id_site = @id OR sr.id_project IN
-	              (SELECT p.id_project FROM core.t_projects p WHERE p.id_site = @id AND p.deleted_at IS NULL)))
+	   AND u.id_user IN (` + roleHolders + ` AND sr.id_service_role IN (SELECT r.id_service_role FROM core.t_services_roles r WHERE r.id_site = @id
+	              UNION ALL SELECT r.id_service_role FROM core.t_projects p JOIN core.t_services_roles r ON r.id_project = p.id_project
+	               WHERE p.id_site = @id AND p.deleted_at IS NULL))
 	   AND ` + callerSeesUser
 
 	// The users of a project (OpenTera's query_users_for_project): holders of a role on it, or
@@ -56,11 +58,11 @@ const (
 	         JOIN core.t_services_roles sr ON sr.id_service_role = sa.id_service_role AND sr.deleted_at IS NULL
 	         JOIN core.t_services sv ON sv.id_service = sr.id_service AND sv.service_key = 'OpenTeraServer'
 	        WHERE uug.deleted_at IS NULL`
-	callerSeesUser = `(core.is_superadmin(@acc_kind::text, @acc_id::integer)
+	callerSeesUser = `((SELECT core.is_superadmin(@acc_kind::text, @acc_id::integer))
 	        OR u.id_user IN (SELECT x.id FROM core.acc_users(@acc_kind::text, @acc_id::integer, false, true) x))`
 
 	// The caller's projects among p's: every one for a superadmin, without listing them all.
-	callerSeesProject = `(core.is_superadmin(@acc_kind::text, @acc_id::integer)
+	callerSeesProject = `((SELECT core.is_superadmin(@acc_kind::text, @acc_id::integer))
 	        OR p.id_project IN (SELECT x.id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false) x))`
 
 	// One participant's line of the participants list (OpenTera's get_participant_list_stats).
