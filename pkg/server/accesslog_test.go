@@ -211,6 +211,9 @@ func TestUndeclaredHTTPRouteIsRefusedAtStart(t *testing.T) {
 		"twice":          {routed{routes: []Route{{Path: "/x", Methods: map[string]http.HandlerFunc{"GET": ok}, Access: &optionsv1.Access{Public: true}}, {Path: "/x", Methods: map[string]http.HandlerFunc{"POST": ok}, Access: &optionsv1.Access{Public: true}}}}, "/x is served by testing and testing"},
 		"method in path": {routed{routes: []Route{{Path: "GET /x", Methods: map[string]http.HandlerFunc{"GET": ok}, Access: &optionsv1.Access{Public: true}}}}, `"GET /x" (testing) is not a path`},
 		"own mux":        {oldStyle{}, "testing registers HTTP handlers itself"},
+		"own credential, not public": {routed{routes: []Route{{Path: "/x", Methods: map[string]http.HandlerFunc{"GET": ok},
+			Access: &optionsv1.Access{Principals: []optionsv1.Principal{optionsv1.Principal_PRINCIPAL_USER}}, Credential: "a key"}}},
+			"/x (testing) declares a credential of its own but is not public"},
 	} {
 		_, err := newWith(t, c.svc)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

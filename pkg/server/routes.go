@@ -28,6 +28,14 @@ type Route struct {
 	// authenticates the caller and applies the rule first, as for an RPC; the handler reads the
 	// caller with authn.FromContext.
 	Access *optionsv1.Access
+	// Credential, on a public route only, names the credential its handler checks that belongs
+	// to no principal: the site's device registration key, a service's OAuth2 client secret.
+	// Every other route on a principal kind's surface (/api/user/…, /api/participant/…,
+	// /api/device/…, /api/service/…) authenticates that kind, public or not, and refuses every
+	// other kind's credentials with OpenTera's 401; the security suite
+	// (services/internal/accessmatrix) checks both, so a public route that authenticates nobody
+	// must say so here.
+	Credential string
 	// MaxBodyBytes, when set, replaces the server's max_body_bytes for this route (file uploads:
 	// OpenTera's proxy admits 500 MB on /file). The handler must stream the body.
 	MaxBodyBytes int64
@@ -68,6 +76,11 @@ func buildRouteTable(services []Service) ([]Route, error) {
 			case rt.Access.GetPermission() != optionsv1.Permission_PERMISSION_UNSPECIFIED || rt.Access.GetScopeField() != "":
 				// A plain route has no request message to read a scope from.
 				problems = append(problems, rt.Path+" ("+svc.Name()+") declares a permission a plain route cannot have checked")
+				continue
+			case rt.Credential != "" && !rt.Access.GetPublic():
+				// The server authenticates a principal on a non-public route before the handler
+				// could read any credential of its own.
+				problems = append(problems, rt.Path+" ("+svc.Name()+") declares a credential of its own but is not public")
 				continue
 			case len(rt.Methods) == 0:
 				problems = append(problems, rt.Path+" ("+svc.Name()+") serves no method")

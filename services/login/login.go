@@ -134,7 +134,8 @@ func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.Clie
 
 // HTTPRoutes implements server.HTTPService: the login target's one route table. Every route is
 // public to the server: each handler authenticates its callers itself (HTTP Basic, a token of
-// its own kind, the login session, the register key) and reports a LoginEvent for every try.
+// its own kind, the login session) and reports a LoginEvent for every try. The two whose
+// credential is no principal's (the register key, a service's client secret) declare it.
 func (s *Service) HTTPRoutes() []server.Route {
 	type methods = map[string]http.HandlerFunc
 	get := func(h http.HandlerFunc) methods { return methods{http.MethodGet: h} }
@@ -151,9 +152,11 @@ func (s *Service) HTTPRoutes() []server.Route {
 		{Path: "/api/participant/refresh_token", Methods: get(s.participantRefresh)},
 		{Path: "/api/device/login", Methods: get(s.deviceLogin)},
 		{Path: "/api/device/logout", Methods: get(s.deviceLogout)},
-		{Path: "/api/device/register", Methods: methods{http.MethodGet: s.deviceRegister, http.MethodPost: s.deviceRegister}},
+		{Path: "/api/device/register", Methods: methods{http.MethodGet: s.deviceRegister, http.MethodPost: s.deviceRegister},
+			Credential: "the site's device registration key (server setting DeviceRegisterKey), rate limited"},
 		{Path: "/api/service/auth/code", Methods: get(s.serviceAuthCode)},
-		{Path: "/api/service/token", Methods: methods{http.MethodPost: s.serviceToken}},
+		{Path: "/api/service/token", Methods: methods{http.MethodPost: s.serviceToken},
+			Credential: "a service's OAuth2 client credentials (client_id and client_secret)"},
 		{Path: "/.well-known/jwks.json", Methods: get(s.jwks)},
 		{Path: "/login", Methods: methods{http.MethodGet: s.pageLoginForm, http.MethodPost: s.pageLogin}},
 		{Path: "/login_validate_2fa", Methods: methods{http.MethodGet: s.pageStage(stage2FA, "validate_2fa", "Two-factor authentication"),

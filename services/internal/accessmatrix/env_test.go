@@ -98,6 +98,12 @@ var site2Hash = func() string {
 
 func newSite(t testing.TB) *site {
 	t.Helper()
+	return newSiteWith(t)
+}
+
+// newSiteWith runs extra services beside every target's (the checks' own tests).
+func newSiteWith(t testing.TB, extra ...server.Service) *site {
+	t.Helper()
 	ctx := context.Background()
 	url := testenv.FixtureURL(t)
 	db, err := pgxpool.New(ctx, url)
@@ -134,7 +140,7 @@ func newSite(t testing.TB) *site {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	p, err := fleet.Start(runCtx, cfg, targets, fleet.Options{Log: testenv.Quiet()})
+	p, err := fleet.Start(runCtx, cfg, targets, fleet.Options{Log: testenv.Quiet(), Extra: extra})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
