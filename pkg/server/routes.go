@@ -8,9 +8,12 @@ import (
 	"sort"
 	"strings"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
+	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/pkg/authn"
 )
 
@@ -39,6 +42,10 @@ type Route struct {
 	// MaxBodyBytes, when set, replaces the server's max_body_bytes for this route (file uploads:
 	// OpenTera's proxy admits 500 MB on /file). The handler must stream the body.
 	MaxBodyBytes int64
+	// ForbiddenWithoutCredential answers a missing or refused credential 403 "Forbidden" (a JSON
+	// string) instead of 401: OpenTera's services (service_or_others_token_required of
+	// FileTransferService) answer so, where TeraServer's own API answers 401.
+	ForbiddenWithoutCredential bool
 }
 
 // HTTPService is a Service that also serves plain HTTP routes.
@@ -131,6 +138,9 @@ func (s *Server) routeHandler(rt Route) http.Handler {
 			ctx, err := checkRule(requestMetadata(r).Context(), s.opts.Authenticator, rt.Access)
 			NoteCaller(ctx, authn.FromContext(ctx))
 			if err != nil {
+				if rt.ForbiddenWithoutCredential && status.Code(err) == codes.Unauthenticated {
+					err = apierr.Forbidden("Forbidden")
+				}
 				s.errorHandler(ctx, nil, nil, w, r, err)
 				return
 			}

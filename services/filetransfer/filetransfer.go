@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -51,6 +52,11 @@ type Options struct {
 	PollInterval time.Duration
 	// ArchiveLifetime is how long a completed archive is kept (OpenTera: 30 days).
 	ArchiveLifetime time.Duration
+	// OrphanGrace is the age past which a blob no row names is deleted (default 24h): longer
+	// than any upload takes between its bytes and its rows.
+	OrphanGrace time.Duration
+	// SweepInterval is how often the blob store is listed for orphans (default 1h).
+	SweepInterval time.Duration
 	// Metrics receives the target's metrics; nil registers nothing.
 	Metrics prometheus.Registerer
 }
@@ -64,11 +70,16 @@ type Service struct {
 	mu          sync.Mutex
 	serviceUUID string // FileTransferService's t_services uuid, read once the database answers
 	serviceID   int32
+
+	now         func() time.Time // the sweeper's clock (tests move it)
+	sweepPasses atomic.Int64
 }
 
 type metrics struct {
 	uploaded, downloaded prometheus.Counter
 	archives             *prometheus.CounterVec
+	orphansDeleted       prometheus.Counter
+	orphanBytesDeleted   prometheus.Counter
 }
 
 // New returns the target.
@@ -88,16 +99,26 @@ func New(o Options) *Service {
 	if o.ArchiveLifetime <= 0 {
 		o.ArchiveLifetime = 30 * 24 * time.Hour
 	}
-	s := &Service{o: o, wake: make(chan struct{}, 1), m: metrics{
+	if o.OrphanGrace <= 0 {
+		o.OrphanGrace = 24 * time.Hour
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = time.Hour
+	}
+	s := &Service{o: o, wake: make(chan struct{}, 1), now: time.Now, m: metrics{
 		uploaded: prometheus.NewCounter(prometheus.CounterOpts{Name: "tera_filetransfer_uploaded_bytes_total",
 			Help: "Bytes of asset files stored."}),
 		downloaded: prometheus.NewCounter(prometheus.CounterOpts{Name: "tera_filetransfer_downloaded_bytes_total",
 			Help: "Bytes of asset and archive files served."}),
 		archives: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tera_filetransfer_archive_jobs_total",
 			Help: "Archive jobs by outcome: completed, retried (failed or taken over after a lost lease), given up."}, []string{"outcome"}),
+		orphansDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "tera_filetransfer_orphan_blobs_deleted_total",
+			Help: "Blobs deleted by the sweeper: no asset or archive row named them past the grace period."}),
+		orphanBytesDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "tera_filetransfer_orphan_bytes_deleted_total",
+			Help: "Bytes of the orphan blobs deleted by the sweeper."}),
 	}}
 	if o.Metrics != nil {
-		o.Metrics.MustRegister(s.m.uploaded, s.m.downloaded, s.m.archives)
+		o.Metrics.MustRegister(s.m.uploaded, s.m.downloaded, s.m.archives, s.m.orphansDeleted, s.m.orphanBytesDeleted)
 	}
 	return s
 }
@@ -119,8 +140,8 @@ func (s *Service) Checks() []server.Check {
 	return []server.Check{{Name: "blob-store", Fn: s.o.Blob.Check}}
 }
 
-// Run works the archive job queue, removes expired archives and the files of assets deleted
-// in core, until ctx ends.
+// Run works the archive job queue, removes expired archives, the files of assets deleted in
+// core and, every SweepInterval, the blobs no row names (sweep.go), until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	if s.o.JS != nil {
 		done := make(chan struct{})
@@ -129,12 +150,16 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(s.o.PollInterval)
 	defer t.Stop()
+	sweep := time.NewTicker(s.o.SweepInterval)
+	defer sweep.Stop()
 	for {
 		s.runDueJobs(ctx)
 		s.purgeExpired(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-sweep.C:
+			s.sweepOrphans(ctx, s.now().Add(-s.o.OrphanGrace))
 		case <-t.C:
 		case <-s.wake:
 		}

@@ -117,7 +117,9 @@ func TestAssetFiles(t *testing.T) {
 	// user4 sees no session; the file part first, so its bytes are stored, then dropped.
 	want(t, "no session access", upload(t, base, basic("user4", "user4"), part{"file", "testfile", content},
 		fileAsset(map[string]any{"id_session": 1, "asset_name": "A"})), 403)
-	want(t, "no token", upload(t, base, nil, fileAsset(map[string]any{"id_session": 1, "asset_name": "A"}), part{"file", "testfile", content}), 401)
+	// No credential, or a refused one: FileTransferService's decorator answers 403 "Forbidden".
+	want(t, "no token", upload(t, base, nil, fileAsset(map[string]any{"id_session": 1, "asset_name": "A"}), part{"file", "testfile", content}), 403)
+	want(t, "invalid token", upload(t, base, bearer("invalid"), fileAsset(map[string]any{"id_session": 1, "asset_name": "A"}), part{"file", "testfile", content}), 403)
 	var static string
 	if err := e.DB.QueryRow(context.Background(), `SELECT participant_token FROM core.t_participants WHERE id_participant = 1`).Scan(&static); err != nil {
 		t.Fatal(err)
@@ -195,7 +197,21 @@ func TestAssetFiles(t *testing.T) {
 		want(t, "download with "+name+" token", fleettest.Do(t, "GET", base+"/file/api/assets"+q("asset_uuid", assetUUID, "access_token", tok), admin, nil), 403)
 		want(t, "delete with "+name+" token", fleettest.Do(t, "DELETE", base+"/file/api/assets"+q("uuid", assetUUID, "access_token", tok), admin, nil), 403)
 	}
-	want(t, "download without principal", fleettest.Do(t, "GET", base+"/file/api/assets"+q("asset_uuid", assetUUID, "access_token", token), nil, nil), 401)
+	for name, h := range map[string]http.Header{"no credential": nil, "an invalid token": bearer("invalid"), "a wrong password": basic("admin", "wrong"),
+		"a token in the query string": nil} {
+		u := base + "/file/api/assets" + q("asset_uuid", assetUUID, "access_token", token)
+		if name == "a token in the query string" {
+			u += "&token=invalid"
+		}
+		a := fleettest.Do(t, "GET", u, h, nil)
+		want(t, "download with "+name, a, 403)
+		if strings.TrimSpace(string(a.Body)) != `"Forbidden"` {
+			t.Errorf("download with %s: %s, want OpenTera's \"Forbidden\"", name, a.Body)
+		}
+	}
+	for _, p := range []string{"/file/api/assets/infos", "/file/api/archives", "/file/api/archives/infos"} {
+		want(t, "GET "+p+" without credential", fleettest.Do(t, "GET", base+p, nil, nil), 403)
+	}
 	want(t, "download without token", fleettest.Do(t, "GET", base+"/file/api/assets"+q("asset_uuid", assetUUID), admin, nil), 400)
 
 	// Download: whole, then a range.

@@ -17,25 +17,30 @@ import (
 
 // HTTPRoutes implements server.HTTPService. FileTransferService admits dynamic user and
 // participant tokens, device and service tokens (service_or_others_token_required with
-// allow_static_tokens=False: a participant's static token is refused); the archive request of
-// the user API admits users only.
+// allow_static_tokens=False: a participant's static token is refused; Tera refuses it on the
+// archive POSTs too, where OpenTera admits it) and, as it, answers a missing or refused
+// credential 403 "Forbidden". The archive request of the user API admits users only, with the
+// user API's 401.
 func (s *Service) HTTPRoutes() []server.Route {
 	anyone := &optionsv1.Access{Principals: []optionsv1.Principal{optionsv1.Principal_PRINCIPAL_USER,
 		optionsv1.Principal_PRINCIPAL_PARTICIPANT, optionsv1.Principal_PRINCIPAL_DEVICE, optionsv1.Principal_PRINCIPAL_SERVICE},
 		ParticipantFull: true}
 	users := &optionsv1.Access{Principals: []optionsv1.Principal{optionsv1.Principal_PRINCIPAL_USER}}
-	return []server.Route{
+	routes := []server.Route{
 		{Path: "/file/api/assets", Access: anyone, MaxBodyBytes: s.o.MaxUploadBytes, Methods: map[string]http.HandlerFunc{
 			http.MethodGet: s.downloadAsset, http.MethodPost: s.uploadAsset, http.MethodDelete: s.deleteAsset}},
 		{Path: "/file/api/assets/infos", Access: anyone, Methods: map[string]http.HandlerFunc{
 			http.MethodGet: s.assetInfos, http.MethodPost: s.postAssetInfos}},
-		{Path: "/file/api/archives", Access: anyone, Methods: map[string]http.HandlerFunc{
-			http.MethodGet: s.downloadArchive, http.MethodDelete: s.deleteArchive}},
+		{Path: "/file/api/archives", Access: anyone, MaxBodyBytes: s.o.MaxUploadBytes, Methods: map[string]http.HandlerFunc{
+			http.MethodGet: s.downloadArchive, http.MethodPost: s.uploadArchive, http.MethodDelete: s.deleteArchive}},
 		{Path: "/file/api/archives/infos", Access: anyone, Methods: map[string]http.HandlerFunc{
-			http.MethodGet: s.archiveInfos}},
-		{Path: "/api/user/assets/archive", Access: users, Methods: map[string]http.HandlerFunc{
-			http.MethodGet: s.requestArchive}},
+			http.MethodGet: s.archiveInfos, http.MethodPost: s.postArchiveInfos}},
 	}
+	for i := range routes {
+		routes[i].ForbiddenWithoutCredential = true
+	}
+	return append(routes, server.Route{Path: "/api/user/assets/archive", Access: users, Methods: map[string]http.HandlerFunc{
+		http.MethodGet: s.requestArchive}})
 }
 
 // writeJSON answers a value as OpenTera's Flask-RESTX does (a bare string for messages).

@@ -63,12 +63,17 @@ INSERT INTO core.t_participants_groups (id_participant_group, id_project, partic
 INSERT INTO core.t_services_roles (id_service, id_site, service_role_name) VALUES (6, 2, 'secret-site-role');
 -- The fixture's assets become files of the filetransfer target (its DELETE and rename walk
 -- them with valid access tokens, so only the SQL access check stands between an account and
--- the assets of sessions outside its scope), and the admin has an archive.
+-- the assets of sessions outside its scope); the admin has a completed archive and one in
+-- progress, participant 1 a pending one (made outside the target: no job).
 UPDATE core.t_assets SET asset_service_uuid = (SELECT service_uuid FROM core.t_services WHERE service_key = 'FileTransferService');
 INSERT INTO filetransfer.t_asset_file_data (asset_uuid, asset_original_filename, asset_file_size)
   SELECT asset_uuid, 'fixture-' || id_asset || '.bin', 0 FROM core.t_assets;
 INSERT INTO filetransfer.t_archive_file_data (archive_uuid, archive_original_filename, archive_status, archive_owner_uuid)
   SELECT '00000000-0000-0000-0000-0000000a0001', 'fixture_archive.zip', 2, user_uuid FROM core.t_users WHERE id_user = 1;
+INSERT INTO filetransfer.t_archive_file_data (id_archive_file_data, archive_uuid, archive_original_filename, archive_status, archive_owner_uuid)
+  SELECT 2, '00000000-0000-0000-0000-0000000a0002', 'pending_archive.zip', 1, user_uuid FROM core.t_users WHERE id_user = 1
+  UNION ALL SELECT 3, '00000000-0000-0000-0000-0000000a0003', 'participant_archive.zip', 0, participant_uuid FROM core.t_participants WHERE id_participant = 1;
+SELECT setval(pg_get_serial_sequence('filetransfer.t_archive_file_data', 'id_archive_file_data'), 100);
 SELECT setval(pg_get_serial_sequence('core.t_users', 'id_user'), 100);
 SELECT setval(pg_get_serial_sequence('core.t_users_groups', 'id_user_group'), 100);
 SELECT setval(pg_get_serial_sequence('core.t_participants_groups', 'id_participant_group'), 100);

@@ -67,6 +67,38 @@ var fileTransferWrites = map[string]func(v *values) []request{
 		}
 		return out
 	},
+	// Archives created for every kind of owner (the account's own among them), and status
+	// changes of the fixture's archives (ids 1 to 3) and an unknown one.
+	"POST /file/api/archives/infos": func(v *values) []request {
+		var out []request
+		for _, owner := range v.strings["uuid"] {
+			body, _ := json.Marshal(map[string]any{"archive": map[string]any{"id_archive_file_data": 0,
+				"archive_original_filename": "matrix.zip", "archive_owner_uuid": owner}})
+			out = append(out, request{method: "POST", path: "/file/api/archives/infos", body: body})
+		}
+		for id := 1; id <= 4; id++ {
+			body, _ := json.Marshal(map[string]any{"archive": map[string]any{"id_archive_file_data": id,
+				"archive_original_filename": "x.zip", "archive_owner_uuid": "x", "archive_status": 3}})
+			out = append(out, request{method: "POST", path: "/file/api/archives/infos", body: body})
+		}
+		return out
+	},
+	// Uploads into the fixture's archives, each under its own name.
+	"POST /file/api/archives": func(v *values) []request {
+		var out []request
+		for i, name := range []string{"fixture_archive.zip", "pending_archive.zip", "participant_archive.zip", "none.zip"} {
+			id := i + 1
+			var b bytes.Buffer
+			mw := multipart.NewWriter(&b)
+			info, _ := json.Marshal(map[string]any{"id_archive_file_data": id})
+			_ = mw.WriteField("archive", string(info))
+			w, _ := mw.CreateFormFile("file", name)
+			_, _ = w.Write([]byte("matrix zip"))
+			_ = mw.Close()
+			out = append(out, request{method: "POST", path: "/file/api/archives", body: b.Bytes(), contentType: mw.FormDataContentType()})
+		}
+		return out
+	},
 	"DELETE /file/api/archives": func(v *values) []request {
 		return []request{{method: "DELETE", path: "/file/api/archives", query: url.Values{"uuid": {"00000000-0000-0000-0000-0000000a0001"}}}}
 	},

@@ -271,9 +271,13 @@ var scopeRules = map[string]string{
 	"logging.t_log_entry": `t.id_log_entry > @max_logging_t_log_entry`,
 	"logging.t_logins":    `t.id_login_event > @max_logging_t_logins`,
 	// Templates of its sites and projects; e-mails it queued, to no one outside its scope.
-	// Files of assets in its sessions; archives it asked for, with their jobs.
-	"filetransfer.t_asset_file_data":   `EXISTS (SELECT 1 FROM core.t_assets a WHERE a.asset_uuid = t.asset_uuid AND a.id_session IN (SELECT id FROM ss))`,
-	"filetransfer.t_archive_file_data": `t.archive_owner_uuid = ` + myUUID,
+	// Files of assets in its sessions; archives it owns (asked for, created, uploaded), with
+	// their jobs; a service's also those of the users, participants and devices it reads.
+	"filetransfer.t_asset_file_data": `EXISTS (SELECT 1 FROM core.t_assets a WHERE a.asset_uuid = t.asset_uuid AND a.id_session IN (SELECT id FROM ss))`,
+	"filetransfer.t_archive_file_data": `t.archive_owner_uuid = ` + myUUID + ` OR @kind = 'service' AND t.archive_owner_uuid IN (
+	     SELECT user_uuid FROM core.t_users WHERE id_user = ANY(@users_read)
+	     UNION SELECT participant_uuid FROM core.t_participants WHERE id_participant = ANY(@participants_read)
+	     UNION SELECT device_uuid FROM core.t_devices WHERE id_device = ANY(@devices_read))`,
 	"filetransfer.archive_jobs": `EXISTS (SELECT 1 FROM filetransfer.t_archive_file_data x
 	     WHERE x.id_archive_file_data = t.id_archive_file_data AND x.archive_owner_uuid = ` + myUUID + `)`,
 	// A live video session of its sessions (started, invited to, stopped through the manager).

@@ -17,6 +17,12 @@ import (
 	"time"
 )
 
+// SweepLock is the PostgreSQL advisory lock between the writers of blobs whose rows commit
+// late and the filetransfer target's orphan sweeper: `tera import opentera --files-dir` holds it
+// shared for its transaction, a sweep pass exclusively (pg_try_advisory_lock), so no pass
+// deletes a blob an import copied or reuses before its rows are committed.
+const SweepLock int64 = 0x7465726162736c6b // "terabslk"
+
 // ErrNotFound is returned for a key that holds nothing.
 var ErrNotFound = errors.New("blob: not found")
 
@@ -32,6 +38,13 @@ type Store interface {
 	Stat(ctx context.Context, key string) (Info, error)
 	// Delete removes the object; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+	// Move puts the object at from under to (replacing what was there) and removes from;
+	// ErrNotFound when from holds nothing. On the filesystem it is a rename, on S3 a
+	// server-side copy then a delete: not atomic there, callers serialize moves to one key.
+	Move(ctx context.Context, from, to string) error
+	// List calls fn for every object, in no promised order, until fn returns an error (List
+	// returns it). Puts in progress are not objects and are never listed.
+	List(ctx context.Context, fn func(key string, info Info) error) error
 	// Check reports whether the store is reachable and writable-looking (readiness).
 	Check(ctx context.Context) error
 }

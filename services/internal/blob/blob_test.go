@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -112,8 +113,63 @@ func TestStores(t *testing.T) {
 			if _, err := s.Stat(ctx, "broken"); !errors.Is(err, blob.ErrNotFound) {
 				t.Errorf("a failed put left an object: %v", err)
 			}
+
+			// Move: the bytes under the new key, the old one gone; a missing source is ErrNotFound.
+			if _, err := s.Put(ctx, "staged", bytes.NewReader(data[:6<<20+7])); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Put(ctx, "dir/final", bytes.NewReader([]byte("old content"))); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Move(ctx, "staged", "dir/final"); err != nil {
+				t.Fatalf("move: %v", err)
+			}
+			if _, err := s.Stat(ctx, "staged"); !errors.Is(err, blob.ErrNotFound) {
+				t.Errorf("moved source still there: %v", err)
+			}
+			if got := readAll(t, s, "dir/final"); !bytes.Equal(got, data[:6<<20+7]) {
+				t.Errorf("moved content differs (%d bytes)", len(got))
+			}
+			if err := s.Move(ctx, "staged", "other"); !errors.Is(err, blob.ErrNotFound) {
+				t.Errorf("move of a missing key: %v, want ErrNotFound", err)
+			}
+			// List: every object with its size, none of the failed or moved ones.
+			if _, err := s.Put(ctx, "b", bytes.NewReader([]byte("bb"))); err != nil {
+				t.Fatal(err)
+			}
+			listed := map[string]int64{}
+			if err := s.List(ctx, func(k string, i blob.Info) error {
+				if i.ModTime.IsZero() || time.Since(i.ModTime) > time.Hour {
+					t.Errorf("%s: modification time %v", k, i.ModTime)
+				}
+				listed[k] = i.Size
+				return nil
+			}); err != nil {
+				t.Fatalf("list: %v", err)
+			}
+			if want := map[string]int64{"dir/final": 6<<20 + 7, "b": 2}; fmt.Sprint(listed) != fmt.Sprint(want) {
+				t.Errorf("listed %v, want %v", listed, want)
+			}
+			stop := errors.New("stop")
+			if err := s.List(ctx, func(string, blob.Info) error { return stop }); !errors.Is(err, stop) {
+				t.Errorf("list stopped by its callback: %v", err)
+			}
 		})
 	}
+}
+
+func readAll(t *testing.T, s blob.Store, key string) []byte {
+	t.Helper()
+	o, err := s.Open(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	b, err := io.ReadAll(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 type failing struct{}

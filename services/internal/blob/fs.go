@@ -159,6 +159,67 @@ func (d *Dir) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+// Move renames the file (the destination's directory created as Put does).
+func (d *Dir) Move(_ context.Context, from, to string) error {
+	src, err := d.path(from)
+	if err != nil {
+		return err
+	}
+	dst, err := d.path(to)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(src)
+	if err != nil {
+		return fsErr(from, err)
+	}
+	if !st.Mode().IsRegular() {
+		return ErrNotFound
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return fmt.Errorf("blob move %s: %w", to, err)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return fmt.Errorf("blob move %s to %s: %w", from, to, err)
+	}
+	return nil
+}
+
+// List walks the directory: every regular file whose path is a valid key (a Put's temporary
+// file is not one).
+func (d *Dir) List(ctx context.Context, fn func(string, Info) error) error {
+	return filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking
+			}
+			return fmt.Errorf("blob list: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() || !e.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(d.root, p)
+		if err != nil {
+			return nil
+		}
+		key := filepath.ToSlash(rel)
+		if CheckKey(key) != nil {
+			return nil
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("blob list %s: %w", key, err)
+		}
+		return fn(key, Info{Size: info.Size(), ModTime: info.ModTime()})
+	})
+}
+
 // Check verifies the directory is still there and writable.
 func (d *Dir) Check(context.Context) error {
 	f, err := os.CreateTemp(d.root, tmpPrefix+"check-*")

@@ -150,6 +150,60 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// Move copies the object server side, then deletes the source. A single copy request takes
+// objects up to 5 GiB; larger ones are copied part by part (ComposeObject).
+func (s *S3) Move(ctx context.Context, from, to string) error {
+	src, err := s.name(from)
+	if err != nil {
+		return err
+	}
+	dst, err := s.name(to)
+	if err != nil {
+		return err
+	}
+	st, err := s.c.StatObject(ctx, s.bucket, src, minio.StatObjectOptions{})
+	if err != nil {
+		return s3Err(from, err)
+	}
+	srcOpts := minio.CopySrcOptions{Bucket: s.bucket, Object: src}
+	dstOpts := minio.CopyDestOptions{Bucket: s.bucket, Object: dst}
+	if st.Size > maxSingleCopy {
+		_, err = s.c.ComposeObject(ctx, dstOpts, srcOpts)
+	} else {
+		_, err = s.c.CopyObject(ctx, dstOpts, srcOpts)
+	}
+	if err != nil {
+		return fmt.Errorf("blob move %s to %s: %w", from, to, err)
+	}
+	if err := s.c.RemoveObject(ctx, s.bucket, src, minio.RemoveObjectOptions{}); err != nil {
+		return fmt.Errorf("blob move %s: remove the source: %w", from, err)
+	}
+	return nil
+}
+
+// maxSingleCopy is S3's limit of one CopyObject request.
+const maxSingleCopy = 5 << 30
+
+// List lists the bucket under the prefix; keys come back without it. Multipart uploads in
+// progress are not objects and are not listed.
+func (s *S3) List(ctx context.Context, fn func(string, Info) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for o := range s.c.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true}) {
+		if o.Err != nil {
+			return fmt.Errorf("blob list: %w", o.Err)
+		}
+		key, ok := strings.CutPrefix(o.Key, s.prefix)
+		if !ok || CheckKey(key) != nil {
+			continue
+		}
+		if err := fn(key, Info{Size: o.Size, ModTime: o.LastModified}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Check asks whether the bucket exists.
 func (s *S3) Check(ctx context.Context) error {
 	ok, err := s.c.BucketExists(ctx, s.bucket)

@@ -141,6 +141,11 @@ type FileTransferConfig struct {
 	PollInterval config.Duration `json:"poll_interval"`
 	// ArchiveLifetime is how long a built archive is kept (OpenTera: 30 days).
 	ArchiveLifetime config.Duration `json:"archive_lifetime"`
+	// OrphanGrace is the age past which a blob no asset or archive names is deleted (an
+	// upload killed mid-request, an abandoned import): longer than any upload or import takes.
+	OrphanGrace config.Duration `json:"orphan_grace"`
+	// SweepInterval is how often the blob store is listed for orphans.
+	SweepInterval config.Duration `json:"sweep_interval"`
 }
 
 // Validate reports every problem at once; only a process running the target needs it.
@@ -157,6 +162,12 @@ func (c FileTransferConfig) Validate() error {
 	}
 	if c.ArchiveLifetime.D() <= 0 {
 		errs = append(errs, errors.New("filetransfer.archive_lifetime must be positive"))
+	}
+	if c.OrphanGrace.D() < time.Hour {
+		errs = append(errs, errors.New("filetransfer.orphan_grace must be at least 1h (an upload in progress must never look orphaned)"))
+	}
+	if c.SweepInterval.D() < time.Minute {
+		errs = append(errs, errors.New("filetransfer.sweep_interval must be at least 1m (each pass lists the whole store)"))
 	}
 	return errors.Join(errs...)
 }
@@ -265,7 +276,8 @@ func DefaultConfig() Config {
 			PollInterval: config.Duration(2 * time.Second)},
 		FileTransfer: FileTransferConfig{Blob: blob.Config{Backend: "filesystem"}, MaxUploadBytes: 500 << 20,
 			JobLease: config.Duration(time.Minute), PollInterval: config.Duration(2 * time.Second),
-			ArchiveLifetime: config.Duration(30 * 24 * time.Hour)},
+			ArchiveLifetime: config.Duration(30 * 24 * time.Hour), OrphanGrace: config.Duration(24 * time.Hour),
+			SweepInterval: config.Duration(time.Hour)},
 	}
 }
 

@@ -42,6 +42,8 @@ var leftToDefaults = map[string]string{
 	"filetransfer.job_lease":                 "the filetransfer target's default",
 	"filetransfer.poll_interval":             "the filetransfer target's default",
 	"filetransfer.archive_lifetime":          "the filetransfer target's default (30 days, as OpenTera)",
+	"filetransfer.orphan_grace":              "the filetransfer target's default (24h)",
+	"filetransfer.sweep_interval":            "the filetransfer target's default (1h)",
 }
 
 // The binary reads the operator's tera.yaml strictly (no unknown key), every value the operator

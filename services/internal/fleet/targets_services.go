@@ -56,7 +56,8 @@ func buildFileTransfer(d *Deps) ([]server.Service, error) {
 	}
 	o := filetransfer.Options{DB: d.DB, NATS: d.NATS, JS: d.JS, Blob: store, Log: d.Log, PublicURL: d.Config.PublicURL,
 		MaxUploadBytes: c.MaxUploadBytes, JobLease: c.JobLease.D(), PollInterval: c.PollInterval.D(),
-		ArchiveLifetime: c.ArchiveLifetime.D(), Metrics: d.Metrics, Verifier: d.Verifier}
+		ArchiveLifetime: c.ArchiveLifetime.D(), OrphanGrace: c.OrphanGrace.D(), SweepInterval: c.SweepInterval.D(),
+		Metrics: d.Metrics, Verifier: d.Verifier}
 	if d.Keys != nil {
 		o.Signer = &authn.Signer{Keys: d.Keys}
 		if o.Verifier == nil {

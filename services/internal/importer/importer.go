@@ -241,6 +241,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := setSession(ctx, ttx); err != nil {
 		return rep, err
 	}
+	if o.Blob != nil {
+		// A filetransfer target already running on this database sweeps blobs no row names:
+		// the blobs this import copies (or reuses from an interrupted run) have no row until it
+		// commits. Shared: the sweep takes it exclusively and skips its pass while it is held.
+		if _, err := ttx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", blob.SweepLock); err != nil {
+			return rep, fmt.Errorf("take the blob sweep lock: %w", err)
+		}
+	}
 	if _, err := ttx.Exec(ctx, "SET LOCAL tera.outbox = 'off'; SET LOCAL tera.autolink = 'off'"); err != nil {
 		return rep, fmt.Errorf("switch outbox capture off: %w", err)
 	}
