@@ -83,6 +83,7 @@ func (e *env) start(spec string) {
 	cfg.NATS.URL = e.natsURL
 	cfg.PublicURL = "https://tera.test"
 	cfg.Auth.SigningKeysDir = e.keysDir
+	cfg.VideoRehab.ListenIPs = []string{"127.0.0.1"} // the test peers use loopback only
 	targets, err := fleet.Resolve(spec)
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,8 @@ import (
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/pkg/servicekit"
 	"github.com/tera-health/tera/services/internal/presence"
+	"github.com/tera-health/tera/services/videorehab/sfu"
+	"github.com/tera-health/tera/services/videorehab/signal"
 )
 
 // ServiceKey is OpenTera's key of the service whose session types this target manages.
@@ -53,8 +55,12 @@ type Options struct {
 	Log *slog.Logger
 	// PublicURL is how clients reach the site, for the session URLs.
 	PublicURL string
-	// Routes are the HTTP routes other parts of the target mount (SFU signalling, pages).
+	// Routes are the HTTP routes other parts of the target mount (pages).
 	Routes []server.Route
+	// SFU and Signal are the media side, mounted at PathSignal when set (Signal admitting with
+	// an Admitter on DB). Run closes a stopped session's room and the SFU when it ends.
+	SFU    *sfu.SFU
+	Signal *signal.Handler
 }
 
 // Service is the videorehab target.
@@ -99,12 +105,37 @@ func (s *Service) HTTPRoutes() []server.Route {
 		optionsv1.Principal_PRINCIPAL_PARTICIPANT, optionsv1.Principal_PRINCIPAL_DEVICE}}
 	routes := []server.Route{{Path: "/rehab/api/invitations", Access: anyone, Methods: map[string]http.HandlerFunc{
 		http.MethodGet: s.invitations}}}
+	if s.o.Signal != nil {
+		// The handler authenticates again (it reads the caller's kind and uuid) and admits
+		// with the session key.
+		routes = append(routes, server.Route{Path: PathSignal, Access: anyone, Methods: map[string]http.HandlerFunc{
+			http.MethodGet: s.o.Signal.ServeHTTP}})
+	}
 	return append(routes, s.o.Routes...)
 }
 
 // Run answers session_manage and follows presence until ctx ends. NATS may be down at start:
 // the RPC service is registered once the connection is up.
 func (s *Service) Run(ctx context.Context) error {
+	if s.o.Signal != nil {
+		sub, err := s.followSessions()
+		if err != nil {
+			return err
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		sctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.o.Signal.Run(sctx) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				s.o.Log.Warn("signalling stopped", "err", err)
+			}
+			if err := s.o.SFU.Close(); err != nil {
+				s.o.Log.Warn("sfu closed", "err", err)
+			}
+		}()
+	}
 	var rpc interface{ Stop() error }
 	for rpc == nil {
 		svc, err := servicekit.ServeRPC(s.o.NATS, ServiceKey, "",

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -242,11 +243,25 @@ type OIDCConfig struct {
 }
 
 // VideoRehabConfig is the videorehab target's (OpenTera's VideoRehabService): the media side
-// of video sessions. The session manager needs nothing beyond public_url.
+// of video sessions (the SFU, services/videorehab/sfu). The session manager needs nothing
+// beyond public_url. The defaults suit `tera dev` and tests: free ports picked at start.
 type VideoRehabConfig struct {
-	UDPPort    int      `json:"udp_port"`
-	PublicHost string   `json:"public_host"`
-	TURNURLs   []string `json:"turn_urls"`
+	// UDPPort is the one UDP port of every peer's media (0: a free port).
+	UDPPort int `json:"udp_port"`
+	// TCPPort is the ICE-TCP port, for networks that drop UDP (0: a free port, -1: none).
+	TCPPort int `json:"tcp_port"`
+	// ListenIPs restricts the addresses media listens on (empty: every interface's).
+	ListenIPs []string `json:"listen_ips"`
+	// PublicIPs are announced to clients instead of the pod's addresses (NAT 1:1).
+	PublicIPs []string `json:"public_ips"`
+	// PublicHost is the address clients reach the media port on: an IP joins PublicIPs, a DNS
+	// name is resolved at start.
+	PublicHost string `json:"public_host"`
+	// TURNURLs are the STUN/TURN servers given to clients (stun:, turn:, turns: URLs), with
+	// TURNUsername and TURNCredential for the turn ones.
+	TURNURLs       []string `json:"turn_urls"`
+	TURNUsername   string   `json:"turn_username" env:"TERA_VIDEOREHAB_TURN_USERNAME"`
+	TURNCredential string   `json:"turn_credential" env:"TERA_VIDEOREHAB_TURN_CREDENTIAL" secret:"true"`
 }
 
 // Validate reports every problem at once; only a process running the target needs it.
@@ -255,6 +270,19 @@ func (c VideoRehabConfig) Validate() error {
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		errs = append(errs, fmt.Errorf("videorehab.udp_port: %d is not a port", c.UDPPort))
 	}
+	if c.TCPPort < -1 || c.TCPPort > 65535 {
+		errs = append(errs, fmt.Errorf("videorehab.tcp_port: %d is not a port (-1: no ICE-TCP)", c.TCPPort))
+	}
+	for name, ips := range map[string][]string{"listen_ips": c.ListenIPs, "public_ips": c.PublicIPs} {
+		for i, ip := range ips {
+			if net.ParseIP(ip) == nil {
+				errs = append(errs, fmt.Errorf("videorehab.%s[%d]: %q is not an IP address", name, i, ip))
+			}
+		}
+	}
+	if h := c.PublicHost; h != "" && net.ParseIP(h) == nil && !hostnamePattern.MatchString(h) {
+		errs = append(errs, fmt.Errorf("videorehab.public_host: %q is neither an IP address nor a host name", h))
+	}
 	for i, u := range c.TURNURLs {
 		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") && !strings.HasPrefix(u, "stun:") {
 			errs = append(errs, fmt.Errorf("videorehab.turn_urls[%d]: %q must be a turn:, turns: or stun: URL", i, u))
@@ -262,6 +290,8 @@ func (c VideoRehabConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$`)
 
 // DefaultConfig is what an empty tera.yaml means.
 func DefaultConfig() Config {
