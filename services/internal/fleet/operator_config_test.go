@@ -44,6 +44,11 @@ var leftToDefaults = map[string]string{
 	"filetransfer.archive_lifetime":          "the filetransfer target's default (30 days, as OpenTera)",
 	"filetransfer.orphan_grace":              "the filetransfer target's default (24h)",
 	"filetransfer.sweep_interval":            "the filetransfer target's default (1h)",
+	"videorehab.tcp_port":                    "not settable from a TeraSite yet: the Service exposes the UDP media port only",
+	"videorehab.listen_ips":                  "the binary's default (every interface of the pod)",
+	"videorehab.public_ips":                  "written as public_host",
+	"videorehab.turn_username":               "not settable from a TeraSite yet (TURN credentials)",
+	"videorehab.turn_credential":             "a secret, through TERA_VIDEOREHAB_TURN_CREDENTIAL (not settable from a TeraSite yet)",
 }
 
 // The binary reads the operator's tera.yaml strictly (no unknown key), every value the operator
