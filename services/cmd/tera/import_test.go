@@ -41,7 +41,7 @@ func TestImportOpenTeraCommand(t *testing.T) {
 	}
 	// Each phase's time, as it ends and in the report.
 	for _, phase := range []string{"plan: check Tera's foreign keys on the source: ", "copy the core tables: ", "copy the logs tables: ",
-		"derive: SELECT core.recount_project_sessions(): ", "verify: count and checksum the target: ", "commit: "} {
+		"derive: SELECT core.recount_project_counts(): ", "verify: count and checksum the target: ", "commit: "} {
 		if !strings.Contains(progress, phase) {
 			t.Errorf("progress lacks %q:\n%s", phase, progress)
 		}
