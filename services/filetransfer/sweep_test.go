@@ -146,6 +146,8 @@ func TestOrphanSweep(t *testing.T) {
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
+			// The pass that deleted it counts after the delete: let it end.
+			waitPasses(1)
 			for what, k := range map[string]string{"an asset's": asset, "an archive's": archive} {
 				if !exists(k) {
 					t.Errorf("%s blob was deleted", what)
