@@ -278,30 +278,14 @@ func (s *Service) uploadArchive(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	fail := func(err error) {
-		var ue *uploadError
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.As(err, &ue):
-			writeJSON(w, ue.code, ue.msg)
-		case errors.As(err, &tooLarge):
-			server.WriteTooLarge(w, tooLarge.Limit)
-		default:
-			s.internal(w, r, err)
-		}
-	}
+	fail := func(err error) { s.uploadFailed(w, r, err) }
 	for {
-		part, err := mr.NextPart()
+		part, err := nextPart(mr)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				fail(err)
-				return
-			}
-			writeJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())
+			fail(err)
 			return
 		}
 		switch part.FormName() {

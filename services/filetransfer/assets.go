@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -155,6 +156,32 @@ func (e *uploadError) Error() string { return e.msg }
 
 func refuse(code int, msg string) error { return &uploadError{code, msg} }
 
+// uploadFailed answers an upload's error: its own status and message, 413 past the body
+// limit, else 500.
+func (s *Service) uploadFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var ue *uploadError
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &ue):
+		writeJSON(w, ue.code, ue.msg)
+	case errors.As(err, &tooLarge):
+		server.WriteTooLarge(w, tooLarge.Limit)
+	default:
+		s.internal(w, r, err)
+	}
+}
+
+// nextPart is the multipart reader's next part; a malformed body is a 400 (io.EOF and the body
+// limit's error pass through).
+func nextPart(mr *multipart.Reader) (*multipart.Part, error) {
+	part, err := mr.NextPart()
+	var tooLarge *http.MaxBytesError
+	if err != nil && err != io.EOF && !errors.As(err, &tooLarge) {
+		return nil, refuse(http.StatusBadRequest, "Invalid multipart body: "+err.Error())
+	}
+	return part, err
+}
+
 // readDescriptor parses and checks the file_asset part as OpenTera does, in its order.
 func readDescriptor(p io.Reader) (*descriptor, error) {
 	b, err := io.ReadAll(io.LimitReader(p, 1<<20))
@@ -223,30 +250,14 @@ func (s *Service) uploadAsset(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	fail := func(err error) {
-		var ue *uploadError
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.As(err, &ue):
-			writeJSON(w, ue.code, ue.msg)
-		case errors.As(err, &tooLarge):
-			server.WriteTooLarge(w, tooLarge.Limit)
-		default:
-			s.internal(w, r, err)
-		}
-	}
+	fail := func(err error) { s.uploadFailed(w, r, err) }
 	for {
-		part, err := mr.NextPart()
+		part, err := nextPart(mr)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				fail(err)
-				return
-			}
-			writeJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())
+			fail(err)
 			return
 		}
 		switch part.FormName() {
