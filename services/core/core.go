@@ -17,7 +17,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
@@ -26,6 +25,7 @@ import (
 	"github.com/tera-health/tera/pkg/telemetry"
 	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/dbtrace"
+	"github.com/tera-health/tera/services/internal/pbval"
 	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/store"
 )
@@ -335,27 +335,12 @@ func (c *changes) has(col string) bool {
 	return ok
 }
 
-func strValue(p *string) *wrapperspb.StringValue {
-	if p == nil {
-		return nil
-	}
-	return wrapperspb.String(*p)
-}
-
-func int32Value(p *int32) *wrapperspb.Int32Value {
-	if p == nil {
-		return nil
-	}
-	return wrapperspb.Int32(*p)
-}
-
-// nullable is a google.protobuf.Value holding a string or null.
-func nullable(p *string) *structpb.Value {
-	if p == nil {
-		return structpb.NewNullValue()
-	}
-	return structpb.NewStringValue(*p)
-}
+// The store's optional columns as API values (one definition, shared with sessionjson).
+var (
+	strValue   = pbval.String
+	int32Value = pbval.Int32
+	nullable   = pbval.NullableString
+)
 
 // messageValue is a message as the JSON object the gateway would emit for it.
 func messageValue(m proto.Message) (*structpb.Value, error) {

@@ -7,9 +7,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
+	"github.com/tera-health/tera/services/internal/pbval"
 	"github.com/tera-health/tera/services/internal/pyjson"
 	"github.com/tera-health/tera/services/internal/store"
 )
@@ -84,23 +84,8 @@ func List[T any, M proto.Message](items []T, conv func(T) M) *structpb.ListValue
 	return out
 }
 
-func nullable(p *string) *structpb.Value {
-	if p == nil {
-		return structpb.NewNullValue()
-	}
-	return structpb.NewStringValue(*p)
-}
-
-func strValue(p *string) *wrapperspb.StringValue {
-	if p == nil {
-		return nil
-	}
-	return wrapperspb.String(*p)
-}
-
-func int32Value(p *int32) *wrapperspb.Int32Value {
-	if p == nil {
-		return nil
-	}
-	return wrapperspb.Int32(*p)
-}
+var (
+	nullable   = pbval.NullableString
+	strValue   = pbval.String
+	int32Value = pbval.Int32
+)
