@@ -8,8 +8,9 @@
 // Clients are the participants the -user can list, several sockets each. Their connect keys are
 // written straight into the connect-key bucket (what login does), so the run measures the
 // websocket and usermanager targets, not logins. Each event is a StopSessionEvent (every client
-// may see it) carrying its publish time: -mode direct sends each to one connected participant's sockets,
-// in turn (tera.client.participant.<uuid>), -mode broadcast to every socket (tera.session.<id>.stop).
+// may see it) carrying its publish time, sent to the sockets of one connected participant in turn
+// (tera.client.participant.<uuid>). There is no broadcast mode: the websocket target no longer
+// forwards tera.session.> to every socket (each invitee gets its session events on its own subject).
 // The same events read by a plain NATS subscriber of the driver give the floor: what the
 // machine alone costs any reader at that moment, to read the websocket path's share against.
 package main
@@ -46,9 +47,8 @@ func main() {
 	dialers := flag.Int("dialers", 32, "connections opened concurrently")
 	rate := flag.Int("rate", 1000, "events published per second")
 	dur := flag.Duration("d", 20*time.Second, "how long events are published")
-	mode := flag.String("mode", "direct", "direct (each event to one participant's sockets) or broadcast (to every socket)")
 	flag.Parse()
-	if err := run(*base, *natsURL, *user, *clients, *dialers, *rate, *dur, *mode); err != nil {
+	if err := run(*base, *natsURL, *user, *clients, *dialers, *rate, *dur); err != nil {
 		fmt.Fprintln(os.Stderr, "wsload:", err)
 		os.Exit(1)
 	}
@@ -87,10 +87,7 @@ var (
 	wireRe = regexp.MustCompile(`wsload-(\d+)`)
 )
 
-func run(base, natsURL, user string, n, dialers, rate int, dur time.Duration, mode string) error {
-	if mode != "direct" && mode != "broadcast" {
-		return fmt.Errorf("-mode %q: direct or broadcast", mode)
-	}
+func run(base, natsURL, user string, n, dialers, rate int, dur time.Duration) error {
 	parts, err := participants(base, user)
 	if err != nil {
 		return err
@@ -183,11 +180,7 @@ func run(base, natsURL, user string, n, dialers, rate int, dur time.Duration, mo
 		return err
 	}
 	defer fnc.Close()
-	floorSubject := "tera.session.wsload.stop"
-	if mode == "direct" {
-		floorSubject = "tera.client.participant.>"
-	}
-	fsub, err := fnc.Subscribe(floorSubject, func(m *nats.Msg) {
+	fsub, err := fnc.Subscribe("tera.client.participant.>", func(m *nats.Msg) {
 		now := time.Now()
 		if x := wireRe.FindSubmatch(m.Data); x != nil {
 			ns, _ := strconv.ParseInt(string(x[1]), 10, 64)
@@ -222,17 +215,11 @@ func run(base, natsURL, user string, n, dialers, rate int, dur time.Duration, mo
 		due := int(time.Since(pubStart).Seconds()*float64(rate)) - sent
 		for range due {
 			seq++
-			subject := "tera.session.wsload.stop"
-			targets := held
-			if mode == "direct" {
-				i := connected[seq%len(connected)]
-				subject = "tera.client.participant." + parts[i]
-				targets = socketsOf[i]
-			}
-			if err := nc.Publish(subject, event(time.Now())); err != nil {
+			i := connected[seq%len(connected)]
+			if err := nc.Publish("tera.client.participant."+parts[i], event(time.Now())); err != nil {
 				return err
 			}
-			expected += int64(targets)
+			expected += int64(socketsOf[i])
 			sent++
 		}
 	}
@@ -245,8 +232,8 @@ func run(base, natsURL, user string, n, dialers, rate int, dur time.Duration, mo
 	for floor.received.Load() < int64(sent) && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	fmt.Printf("published %d events in %v (%.0f/s, mode %s); frames expected %d, received %d (%.0f frames/s)\n",
-		sent, elapsed.Round(time.Millisecond), float64(sent)/elapsed.Seconds(), mode, expected, st.received.Load(),
+	fmt.Printf("published %d events in %v (%.0f/s); frames expected %d, received %d (%.0f frames/s)\n",
+		sent, elapsed.Round(time.Millisecond), float64(sent)/elapsed.Seconds(), expected, st.received.Load(),
 		float64(st.received.Load())/elapsed.Seconds())
 	report("event→client latency", st, pubStart)
 	report("floor, event→plain NATS subscriber of the driver", floor, pubStart)
