@@ -225,6 +225,11 @@ func benchParticipants(b *testing.B, pool *pgxpool.Pool, res seed.ScaleResult) {
 // BenchmarkSessionsAndDevices: the queries of GET /api/user/sessions?id_participant=<p>&limit=50
 // (store.ListSessions, full form) and GET /api/user/devices?id_project=<p> (store.ListDevices)
 // as each project's admin, 10 sessions per participant (10M sessions at 1M participants).
+//
+// Measured 2026-12-04 on the quiet 2-core VM at 1M participants / 10M sessions, 1,000 calls:
+// sessions p50 4.7 ms, p99 7.4 ms while the statement had "@x IS NULL OR" filters (planned anew
+// on every call, ~5 ms); p50 1.0 ms, p99 2.2–2.7 ms with only the filters set written.
+// Devices p50 1.9–2.4 ms, p99 4.0–4.9 ms (its time is the two access checks, not planning).
 func BenchmarkSessionsAndDevices(b *testing.B) {
 	pool, _ := scaleSet(b, 10)
 	benchSessionsAndDevices(b, pool)
@@ -258,8 +263,11 @@ func benchSessionsAndDevices(b *testing.B, pool *pgxpool.Pool) {
 		fmt.Fprintf(os.Stderr, "EXPLAIN ANALYZE %s:\n%s\n", name, strings.Join(lines, "\n"))
 	}
 	scope0 := access.For(access.UserCaller(t0.User))
-	explain("sessions", store.SessionsByParticipantQuery, store.SessionArgs(scope0, t0.Participant, sessionsFilter))
-	explain("devices", store.DevicesOfProjectQuery, store.DeviceArgs(scope0, store.DeviceFilter{Project: &t0.Project, ByName: true}))
+	sessionsSQL := store.SessionsQuery(scope0, store.SessionsOfParticipant, sessionsFilter)
+	explain("sessions", sessionsSQL, store.SessionArgs(scope0, t0.Participant, sessionsFilter))
+	devicesFilter := store.DeviceFilter{Project: &t0.Project, ByName: true}
+	devicesSQL := store.DevicesSQL(devicesFilter)
+	explain("devices", devicesSQL, store.DeviceArgs(scope0, devicesFilter))
 	// The statements with the access rules inlined as before migration 00015 (A/B below).
 	inlined := strings.NewReplacer(
 		"core.can_participants(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, @id)",
@@ -274,7 +282,7 @@ func benchSessionsAndDevices(b *testing.B, pool *pgxpool.Pool) {
 		"@project IN (SELECT id FROM core.acc_projects(@acc_kind::text, @acc_id::integer, false))",
 		"core.can_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, d.id_device)",
 		"d.id_device IN (SELECT id FROM core.acc_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean))")
-	oldSessions, oldDevices := inlined.Replace(store.SessionsByParticipantQuery), inlined.Replace(store.DevicesOfProjectQuery)
+	oldSessions, oldDevices := inlined.Replace(sessionsSQL), inlined.Replace(devicesSQL)
 	explain("sessions, access rules inlined", oldSessions, store.SessionArgs(scope0, t0.Participant, sessionsFilter))
 	explain("devices, access rules inlined", oldDevices, store.DeviceArgs(scope0, store.DeviceFilter{Project: &t0.Project, ByName: true}))
 	count := func(sql string, args pgx.NamedArgs) (int, error) {

@@ -100,18 +100,15 @@ const devicesQuery = deviceCols + `
         AND core.can_projects(@acc_kind::text, @acc_id::integer, false, @project)))
  ORDER BY CASE WHEN @by_name::boolean THEN d.device_name END, d.id_device`
 
-// DevicesOfProjectQuery is ListDevices for a project alone (GET /api/user/devices?id_project=…):
-// the selective predicate is a plain parameter and the access rules are one-object checks
-// (core.can_*, planned once per connection), so PostgreSQL reuses a generic plan instead of
-// planning the inlined rules on every call (exported for EXPLAIN in benchmarks).
-const DevicesOfProjectQuery = deviceCols + `
+// devicesOfProject is ListDevices for a project alone (GET /api/user/devices?id_project=…): the
+// selective predicate is a plain parameter, the access rules are one-object checks (core.can_*,
+// planned once per connection) and only the filters set are written, so each combination is a
+// statement whose generic plan PostgreSQL reuses instead of planning it on every call.
+const devicesOfProject = deviceCols + `
  WHERE d.deleted_at IS NULL
    AND d.id_device IN (SELECT dp.id_device FROM core.t_devices_projects dp WHERE dp.id_project = @project AND dp.deleted_at IS NULL)
    AND core.can_projects(@acc_kind::text, @acc_id::integer, false, @project)
-   AND core.can_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, d.id_device)
-   AND (@type::integer IS NULL OR d.id_device_type = @type)
-   AND (@enabled::boolean IS NULL OR d.device_enabled = @enabled)
- ORDER BY d.device_name, d.id_device`
+   AND core.can_devices(@acc_kind::text, @acc_id::integer, @acc_admin::boolean, d.id_device)`
 
 // ListDevices returns the devices of the scope that match f.
 func ListDevices(ctx context.Context, db DB, scope access.Scope, f DeviceFilter) ([]DeviceRow, error) {
@@ -121,7 +118,14 @@ func ListDevices(ctx context.Context, db DB, scope access.Scope, f DeviceFilter)
 // DevicesSQL is the statement ListDevices runs for f.
 func DevicesSQL(f DeviceFilter) string {
 	if f.Project != nil && f.ID == nil && f.UUID == nil && f.Site == nil && f.Subtype == nil && f.Name == nil {
-		return DevicesOfProjectQuery
+		q := devicesOfProject
+		if f.Type != nil {
+			q += "\n   AND d.id_device_type = @type"
+		}
+		if f.Enabled != nil {
+			q += "\n   AND d.device_enabled = @enabled"
+		}
+		return q + "\n ORDER BY d.device_name, d.id_device"
 	}
 	return devicesQuery
 }
