@@ -27,9 +27,9 @@ func newImportCmd() *cobra.Command {
 func newImportOpenTeraCmd() *cobra.Command {
 	var flags configFlags
 	var from, logsFrom, emailsFrom, filesFrom, filesDir string
-	var dryRun bool
+	var dryRun, merge bool
 	cmd := &cobra.Command{
-		Use:   "opentera --from <core URL> [--logs-from <URL>] [--emails-from <URL>] [--files-from <URL> --files-dir <dir>] --database-url <Tera URL> [--dry-run]",
+		Use:   "opentera --from <core URL> [--logs-from <URL>] [--emails-from <URL>] [--files-from <URL> --files-dir <dir>] --database-url <Tera URL> [--merge] [--dry-run]",
 		Short: "Copy an OpenTera site into Tera, keeping every id, uuid, password hash, token and file",
 		Long: `Copy an OpenTera core database (TeraServer's PostgreSQL) and, if given, its LoggingService,
 EmailService and FileTransferService databases into Tera's, all in one transaction, and the
@@ -42,17 +42,27 @@ OpenTera's own sequences). Imported rows emit no events and create no automatic 
 
 Refused, with nothing written: an OpenTera schema version this importer does not know (see
 alembic_version), a Tera database with any row in the imported tables (import into a database
-that only 'tera migrate' touched: not 'tera seed'), source rows Tera's constraints reject (listed
-by --dry-run), and any difference the verify step finds between source and target (per-table
-counts and a checksum of the key columns, compared before commit). With --files-dir, a row
+that only 'tera migrate' touched: not 'tera seed'; or see --merge), source rows Tera's
+constraints reject (listed by --dry-run), and any difference the verify step finds between
+source and target (per-table counts and a checksum of the key columns, compared before commit).
+
+--merge imports into tables that already hold rows, keeping both sets as they are (nothing is
+renumbered), only if no imported row collides with a row already there, live or soft-deleted,
+on its id or on any of Tera's unique keys (uuids, usernames, participant and device tokens,
+server setting, service and device type keys, link tuples); otherwise it refuses, listing each
+collision (table, imported row, key, value, the row holding it), and writes nothing. Two sites'
+server settings (their token signing keys, under the same names) collide: a site holds one set.
+Sequences end above both sets' ids and never move back. The tables
+keep their keys during a merge (slower than the bulk copy into empty tables), so the site keeps
+answering reads; its writes wait for the commit. With --files-dir, a row
 whose file is missing or of another size is refused before any file is copied; each file is
 streamed to the blob store, read back and compared by sha256 before the commit. A re-run skips
 the files already in the store with the same size and sha256: an interrupted import resumes.
 Progress goes to stderr: a bar per table and for the files on a terminal, a line every 10 s
 otherwise.
 
---dry-run does everything, prints the same report and the rows it would refuse, and rolls back
-(it checks the files, and copies none).
+--dry-run does everything, prints the same report and the rows it would refuse (with --merge,
+the collisions), and rolls back (it checks the files, and copies none).
 The importer must own Tera's tables (it is the migrating role): it disables their triggers inside
 its transaction. Freeze writes on the OpenTera site first; the source is read in one snapshot.`,
 		Example: `  tera import opentera --from postgres://opentera@old-host/opentera --database-url postgres://tera@db/tera --dry-run
@@ -109,7 +119,7 @@ its transaction. Freeze writes on the OpenTera site first; the source is read in
 			progress := cmd.ErrOrStderr()
 			f, ok := progress.(*os.File)
 			bars := ok && term.IsTerminal(int(f.Fd()))
-			rep, err := importer.Run(ctx, importer.Options{Sources: sources, Target: dst, DryRun: dryRun, FilesDir: filesDir, Blob: store,
+			rep, err := importer.Run(ctx, importer.Options{Sources: sources, Target: dst, DryRun: dryRun, Merge: merge, FilesDir: filesDir, Blob: store,
 				Progress: progress, ProgressBars: bars})
 			rep.Write(cmd.OutOrStdout())
 			if err != nil {
@@ -125,5 +135,6 @@ its transaction. Freeze writes on the OpenTera site first; the source is read in
 	cmd.Flags().StringVar(&filesFrom, "files-from", "", "URL of the OpenTera FileTransferService database (optional; with --files-dir)")
 	cmd.Flags().StringVar(&filesDir, "files-dir", "", "FileTransferService's files directory, copied to the blob store (with --files-from)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report counts and refused rows, then roll back")
+	cmd.Flags().BoolVar(&merge, "merge", false, "import into tables that already hold rows, if no imported id, uuid or unique key collides with theirs")
 	return cmd
 }

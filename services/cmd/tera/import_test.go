@@ -53,6 +53,15 @@ func TestImportOpenTeraCommand(t *testing.T) {
 	if _, _, err := runImport("--from", from, "--database-url", target); !errors.Is(err, importer.ErrRefused) || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("second import: %v", err)
 	}
+	// With --merge, every imported row collides with itself: listed by the dry run, refused.
+	out, _, err = runImport("--from", from, "--database-url", target, "--merge", "--dry-run")
+	if err != nil || !strings.Contains(out, `collides: core.t_users row 1: id_user = "1" is held by core.t_users row 1 (t_users_pkey)`) ||
+		!strings.Contains(out, "collide with rows already in the Tera database; nothing written") {
+		t.Fatalf("--merge --dry-run: %v\n%s", err, out)
+	}
+	if _, _, err := runImport("--from", from, "--database-url", target, "--merge"); !errors.Is(err, importer.ErrRefused) || !strings.Contains(err.Error(), "collide") {
+		t.Fatalf("--merge: %v", err)
+	}
 	if _, err := src.Exec(context.Background(), "UPDATE public.alembic_version SET version_num = '0123456789ab'"); err != nil {
 		t.Fatal(err)
 	}

@@ -92,6 +92,10 @@ type Options struct {
 	Sources []Source
 	Target  *pgxpool.Pool // Tera's database, migrated
 	DryRun  bool          // run everything, then roll back (files: checked, not copied)
+	// Merge imports into tables that already hold rows, when no imported row collides with one
+	// of them on its primary key or a unique key (see merge.go); without it, a target with rows
+	// in the imported tables is refused.
+	Merge bool
 	// FilesDir is FileTransferService's files directory, Blob Tera's blob store: both are
 	// required with a Files source, whose rows name the files to copy.
 	FilesDir string
@@ -106,10 +110,12 @@ type Options struct {
 
 // TableReport is one table's outcome.
 type TableReport struct {
-	Database       string // Database.Name
-	Table          string
-	SourceRows     int64
+	Database   string // Database.Name
+	Table      string
+	SourceRows int64
+	// TargetRows are the imported rows found in the target: its rows less the Existing ones.
 	TargetRows     int64
+	Existing       int64 // rows the target held before the import (a merge)
 	SourceChecksum string
 	TargetChecksum string
 	Columns        []string // copied
@@ -131,15 +137,18 @@ type Refusal struct {
 
 // Report is what an import did or, on a dry run, would do.
 type Report struct {
-	Versions  []string // per source: its name and OpenTera release
-	Tables    []TableReport
-	Refusals  []Refusal
-	Skipped   []string // source tables not imported
-	Files     *FilesReport
-	Phases    []Phase // in the order they ran
-	Committed bool
-	DryRun    bool
-	Elapsed   time.Duration
+	Versions []string // per source: its name and OpenTera release
+	Tables   []TableReport
+	Refusals []Refusal
+	// Collisions are the imported rows whose key a row already in the target holds (a merge).
+	Collisions []Collision
+	Skipped    []string // source tables not imported
+	Files      *FilesReport
+	Phases     []Phase // in the order they ran
+	Committed  bool
+	DryRun     bool
+	Merge      bool
+	Elapsed    time.Duration
 }
 
 // Mismatches lists the tables whose target differs from the source.
@@ -154,7 +163,7 @@ func (r *Report) Mismatches() []string {
 }
 
 // ErrRefused wraps every refusal to import (unknown version, non-empty target, refused rows,
-// verify mismatch): nothing was written.
+// colliding rows, verify mismatch): nothing was written.
 var ErrRefused = errors.New("import refused")
 
 // column is one column of a table, as the catalog describes it.
@@ -170,13 +179,15 @@ type open struct {
 	conn    *pgxpool.Conn
 	tx      pgx.Tx
 	plans   []plan
+	// occupied are the tables that held rows in the target before the import (a merge).
+	occupied map[string]bool
 }
 
 // Run imports every source into Options.Target in ONE target transaction: all databases or
 // none. On any error or refusal it is rolled back; the report is returned as far as it got.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	start := time.Now()
-	rep := &Report{DryRun: o.DryRun}
+	rep := &Report{DryRun: o.DryRun, Merge: o.Merge}
 	if len(o.Sources) == 0 {
 		return rep, errors.New("nothing to import: no source database")
 	}
@@ -227,7 +238,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	done()
-	done = tm.start("open the target and check it is empty")
+	phase := "open the target and check it is empty"
+	if o.Merge {
+		phase = "open the target and find the tables that hold rows"
+	}
+	done = tm.start(phase)
 	dst, err := o.Target.Acquire(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("connect to the Tera database: %w", err)
@@ -261,8 +276,29 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := setTriggers(ctx, ttx, s.db, "DISABLE"); err != nil {
 			return rep, err
 		}
-		if err := checkEmpty(ctx, ttx, s.db); err != nil {
+		full, err := nonEmpty(ctx, ttx, s.db)
+		if err != nil {
 			return rep, err
+		}
+		if len(full) > 0 && !o.Merge {
+			return rep, fmt.Errorf("%w: the Tera database is not empty (rows in %s); import into a database that `tera migrate` created and nothing wrote to (not `tera seed`), "+
+				"or --merge to import alongside those rows if no id, uuid or unique key collides", ErrRefused, strings.Join(full, ", "))
+		}
+		s.occupied = map[string]bool{}
+		for _, t := range full {
+			s.occupied[strings.TrimPrefix(t, s.db.Schema+".")] = true
+		}
+	}
+	// An imported file must not take the blob key of an archive's zip (files.go copies over
+	// what is there). Archives are not imported: the rows already there are checked, and kept
+	// still until the commit.
+	archives := false
+	if files != nil {
+		if _, err := ttx.Exec(ctx, "LOCK TABLE "+archiveKeys.in+" IN SHARE MODE"); err != nil {
+			return rep, fmt.Errorf("lock %s: %w", archiveKeys.in, err)
+		}
+		if err := ttx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+archiveKeys.in+")").Scan(&archives); err != nil {
+			return rep, fmt.Errorf("look for archives: %w", err)
 		}
 	}
 
@@ -300,6 +336,33 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				return rep, err
 			}
 			rep.Refusals = append(rep.Refusals, refusals...)
+			var rules []keyRule
+			if s.occupied[t] {
+				err := tm.time("merge: count and checksum the rows already in the target", func() (err error) {
+					p.existing, p.existingSum, err = checksum(ctx, ttx, p.schema, p)
+					return err
+				})
+				if err != nil {
+					return rep, err
+				}
+				if rules, err = uniqueRules(ctx, ttx, p.schema+"."+t, p.pk, slices.ContainsFunc(dstCols[t], func(c column) bool { return c.name == "deleted_at" })); err != nil {
+					return rep, err
+				}
+			}
+			if archives && s.db.Name == Files.Name && t == "t_asset_file_data" {
+				rules = append(rules, archiveKeys)
+			}
+			if len(rules) > 0 {
+				var found []Collision
+				err := tm.time("merge: find the imported keys the target already holds", func() (err error) {
+					found, err = findCollisions(ctx, s.conn.Conn().PgConn(), dst.Conn().PgConn(), ttx, p, dstCols[t], rules, pg)
+					return err
+				})
+				if err != nil {
+					return rep, err
+				}
+				rep.Collisions = append(rep.Collisions, found...)
+			}
 			s.plans = append(s.plans, p)
 		}
 	}
@@ -319,7 +382,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if len(rep.Refusals) > 0 && !o.DryRun {
 		return rep, fmt.Errorf("%w: %d source rows cannot be imported as they are (the report lists them; --dry-run lists them without writing)", ErrRefused, len(rep.Refusals))
 	}
-	if len(rep.Refusals) > 0 {
+	if len(rep.Collisions) > 0 && !o.DryRun {
+		return rep, fmt.Errorf("%w: %d imported rows collide with rows already in the Tera database on an id, uuid or unique key (the report lists them; --dry-run --merge lists them without writing)",
+			ErrRefused, rep.CollisionCount())
+	}
+	if len(rep.Refusals) > 0 || len(rep.Collisions) > 0 {
 		// The copy would fail on the first of them; the refusals are the dry run's answer.
 		rep.Tables, err = compare(ctx, srcs, nil, tm)
 		if err != nil {
@@ -330,13 +397,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	for _, s := range srcs {
-		done := tm.start("drop the " + s.db.Name + " tables' foreign keys and plain indexes for the copy")
-		keys, err := dropKeys(ctx, ttx, s.db)
-		if err != nil {
-			return rep, err
+		// Into tables that hold rows (a merge), the keys and indexes stay: putting them back
+		// would rebuild them over the rows already there, and dropping them locks the tables
+		// against the site's readers until the commit. Each row is checked as it lands.
+		var keys *deferred
+		name := "copy the " + s.db.Name + " tables"
+		bulk := len(s.occupied) == 0
+		if bulk {
+			done := tm.start("drop the " + s.db.Name + " tables' foreign keys and plain indexes for the copy")
+			if keys, err = dropKeys(ctx, ttx, s.db); err != nil {
+				return rep, err
+			}
+			done()
+		} else {
+			name += " (merge: into tables with their keys and indexes)"
 		}
-		done()
-		done = tm.start("copy the " + s.db.Name + " tables")
+		done = tm.start(name)
 		for _, p := range s.plans {
 			t0 := time.Now()
 			st := pg.begin(p.schema+"."+p.table, "rows", p.rows)
@@ -347,11 +423,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			pg.end(st, fmt.Sprintf("copied %s.%s: %d rows in %s", p.schema, p.table, n, time.Since(t0).Round(time.Millisecond)))
 		}
 		done()
-		done = tm.start("put back the " + s.db.Name + " tables' foreign keys (validating every row) and indexes")
-		if err := keys.restoreAll(ctx, ttx); err != nil {
-			return rep, err
+		if bulk {
+			done = tm.start("put back the " + s.db.Name + " tables' foreign keys (validating every row) and indexes")
+			if err := keys.restoreAll(ctx, ttx); err != nil {
+				return rep, err
+			}
+			done()
 		}
-		done()
 		done = tm.start("advance the " + s.db.Name + " sequences and enable the triggers")
 		for _, p := range s.plans {
 			if err := advanceSequences(ctx, s.tx, ttx, p); err != nil {
@@ -407,7 +485,7 @@ func compare(ctx context.Context, srcs []*open, ttx pgx.Tx, tm *clock) ([]TableR
 	defer tm.flush()
 	for _, s := range srcs {
 		for _, p := range s.plans {
-			tr := TableReport{Database: s.db.Name, Table: p.table, Columns: p.cols, Dropped: p.dropped}
+			tr := TableReport{Database: s.db.Name, Table: p.table, Columns: p.cols, Dropped: p.dropped, Existing: p.existing}
 			err := tm.time("verify: count and checksum the sources", func() (err error) {
 				tr.SourceRows, tr.SourceChecksum, err = checksum(ctx, s.tx, SourceSchema, p)
 				return err
@@ -418,6 +496,13 @@ func compare(ctx context.Context, srcs []*open, ttx pgx.Tx, tm *clock) ([]TableR
 			if ttx != nil {
 				err := tm.time("verify: count and checksum the target", func() (err error) {
 					tr.TargetRows, tr.TargetChecksum, err = checksum(ctx, ttx, p.schema, p)
+					if err != nil || p.existing == 0 {
+						return err
+					}
+					// A merge: the rows already there are unchanged (locked against writers
+					// since the start), so the sums less theirs are the imported rows'.
+					tr.TargetRows -= p.existing
+					tr.TargetChecksum, err = minus(tr.TargetChecksum, p.existingSum)
 					return err
 				})
 				if err != nil {
@@ -520,25 +605,21 @@ func checkHasTables(ctx context.Context, tx pgx.Tx, db Database) error {
 	return nil
 }
 
-// checkEmpty refuses a target that holds any row in the imported tables: merging two sites'
-// ids is not supported. A database created by `tera migrate` alone is empty; `tera seed`
-// (even its defaults) is not, since the source brings its own services, settings and admin.
-func checkEmpty(ctx context.Context, tx pgx.Tx, db Database) error {
+// nonEmpty lists the imported tables that hold rows in the target. A database created by
+// `tera migrate` alone is empty; `tera seed` (even its defaults) is not, since the source
+// brings its own services, settings and admin.
+func nonEmpty(ctx context.Context, tx pgx.Tx, db Database) ([]string, error) {
 	var full []string
 	for _, t := range db.Tables {
 		var any bool
 		if err := tx.QueryRow(ctx, fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s.%s)", db.Schema, t)).Scan(&any); err != nil {
-			return fmt.Errorf("check %s.%s is empty: %w", db.Schema, t, err)
+			return nil, fmt.Errorf("check %s.%s is empty: %w", db.Schema, t, err)
 		}
 		if any {
 			full = append(full, db.Schema+"."+t)
 		}
 	}
-	if len(full) > 0 {
-		return fmt.Errorf("%w: the Tera database is not empty (rows in %s); import into a database that `tera migrate` created and nothing wrote to (not `tera seed`)",
-			ErrRefused, strings.Join(full, ", "))
-	}
-	return nil
+	return full, nil
 }
 
 func columns(ctx context.Context, tx pgx.Tx, schema string) (map[string][]column, error) {
@@ -575,6 +656,10 @@ type plan struct {
 	pk      []string
 	idents  []string // target identity columns
 	dropped []string
+	// existing and existingSum are the target's rows before the import and their checksum
+	// (a merge into a table that holds rows).
+	existing    int64
+	existingSum string
 }
 
 // textual folds the string types, whose ROW text forms are the same.
@@ -909,55 +994,83 @@ func queryIDs(ctx context.Context, tx pgx.Tx, q string) ([]string, error) {
 // flat in the row count and every type travels as PostgreSQL's own text form.
 func copyTable(ctx context.Context, src, dst *pgconn.PgConn, p plan, st *step) (int64, error) {
 	cols := quoteList(p.cols)
+	n, err := stream(ctx, src, dst, fmt.Sprintf("COPY (SELECT %s FROM %s.%s) TO STDOUT", cols, SourceSchema, p.table),
+		fmt.Sprintf("COPY %s.%s (%s) FROM STDIN", p.schema, p.table, cols), st)
+	if err != nil {
+		return 0, fmt.Errorf("copy %s.%s: %w", p.db, p.table, err)
+	}
+	return n, nil
+}
+
+// stream pipes a COPY TO of the source into a COPY FROM of the target, counting rows on st.
+func stream(ctx context.Context, src, dst *pgconn.PgConn, from, to string, st *step) (int64, error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		_, err := src.CopyTo(ctx, pw, fmt.Sprintf("COPY (SELECT %s FROM %s.%s) TO STDOUT", cols, SourceSchema, p.table))
+		_, err := src.CopyTo(ctx, pw, from)
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	tag, err := dst.CopyFrom(ctx, lineCounter{pr, st}, fmt.Sprintf("COPY %s.%s (%s) FROM STDIN", p.schema, p.table, cols))
+	tag, err := dst.CopyFrom(ctx, lineCounter{pr, st}, to)
 	pr.CloseWithError(errors.New("target COPY ended"))
 	srcErr := <-done
 	if srcErr != nil && err == nil {
 		err = srcErr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("copy %s.%s: %w", p.db, p.table, err)
+		return 0, err
 	}
 	return tag.RowsAffected(), nil
 }
 
-// advanceSequences moves each identity past both the imported ids and OpenTera's own sequence,
-// so an id OpenTera once handed out (and a client may have cached) is never handed out again.
+// advanceSequences moves each identity past the target's ids (imported and, in a merge, already
+// there), OpenTera's own sequence and its own current position, so an id OpenTera or Tera once
+// handed out (and a client may have cached) is never handed out again.
 func advanceSequences(ctx context.Context, stx, ttx pgx.Tx, p plan) error {
 	for _, col := range p.idents {
 		next := int64(1)
 		if err := ttx.QueryRow(ctx, fmt.Sprintf("SELECT coalesce(max(%s), 0) + 1 FROM %s.%s", pgx.Identifier{col}.Sanitize(), p.schema, p.table)).Scan(&next); err != nil {
 			return fmt.Errorf("read max %s.%s: %w", p.table, col, err)
 		}
+		// Never backwards: Tera may have handed out ids of rows deleted since.
+		var own string
+		if err := ttx.QueryRow(ctx, "SELECT pg_get_serial_sequence($1, $2)", p.schema+"."+p.table, col).Scan(&own); err != nil {
+			return fmt.Errorf("find the sequence of %s.%s.%s: %w", p.schema, p.table, col, err)
+		}
+		n, err := position(ctx, ttx, own)
+		if err != nil {
+			return err
+		}
+		next = max(next, n)
 		var seq *string
 		if err := stx.QueryRow(ctx, "SELECT pg_get_serial_sequence($1, $2)", SourceSchema+"."+p.table, col).Scan(&seq); err != nil {
 			return fmt.Errorf("find the OpenTera sequence of %s.%s: %w", p.table, col, err)
 		}
 		if seq != nil {
-			var last int64
-			var called bool
-			if err := stx.QueryRow(ctx, "SELECT last_value, is_called FROM "+*seq).Scan(&last, &called); err != nil {
-				return fmt.Errorf("read the OpenTera sequence %s: %w", *seq, err)
+			n, err := position(ctx, stx, *seq)
+			if err != nil {
+				return fmt.Errorf("OpenTera's sequence: %w", err)
 			}
-			if !called {
-				last--
-			}
-			if last+1 > next {
-				next = last + 1
-			}
+			next = max(next, n)
 		}
 		if _, err := ttx.Exec(ctx, "SELECT setval(pg_get_serial_sequence($1, $2), $3, false)", p.schema+"."+p.table, col, next); err != nil {
 			return fmt.Errorf("advance the sequence of %s.%s.%s: %w", p.schema, p.table, col, err)
 		}
 	}
 	return nil
+}
+
+// position is the value a sequence hands out next.
+func position(ctx context.Context, tx pgx.Tx, seq string) (int64, error) {
+	var last int64
+	var called bool
+	if err := tx.QueryRow(ctx, "SELECT last_value, is_called FROM "+seq).Scan(&last, &called); err != nil {
+		return 0, fmt.Errorf("read the sequence %s: %w", seq, err)
+	}
+	if called {
+		last++
+	}
+	return last, nil
 }
 
 // checksum is the row count and the sum of the md5s (their first 60 bits) of every row's key

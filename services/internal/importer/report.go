@@ -16,7 +16,12 @@ func (r *Report) Write(w io.Writer) {
 		fmt.Fprintf(w, "source %s\n", v)
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "table\tsource rows\ttarget rows\tchecksum\t")
+	if r.Merge {
+		// Target rows are the imported ones found there, beside the rows it already held.
+		fmt.Fprintln(tw, "table\talready there\tsource rows\ttarget rows\tchecksum\t")
+	} else {
+		fmt.Fprintln(tw, "table\tsource rows\ttarget rows\tchecksum\t")
+	}
 	for _, t := range r.Tables {
 		state := "-"
 		switch {
@@ -28,7 +33,11 @@ func (r *Report) Write(w io.Writer) {
 		default:
 			state = "DIFFERS"
 		}
-		fmt.Fprintf(tw, "%s.%s\t%d\t%d\t%s\t\n", t.Database, t.Table, t.SourceRows, t.TargetRows, state)
+		if r.Merge {
+			fmt.Fprintf(tw, "%s.%s\t%d\t%d\t%d\t%s\t\n", t.Database, t.Table, t.Existing, t.SourceRows, t.TargetRows, state)
+		} else {
+			fmt.Fprintf(tw, "%s.%s\t%d\t%d\t%s\t\n", t.Database, t.Table, t.SourceRows, t.TargetRows, state)
+		}
 	}
 	_ = tw.Flush()
 	for _, t := range r.Tables {
@@ -67,9 +76,19 @@ func (r *Report) Write(w io.Writer) {
 	for _, f := range r.Refusals {
 		fmt.Fprintf(w, "refused: %s.%s row %s: %s\n", f.Database, f.Table, f.Row, f.Reason)
 	}
+	for _, c := range r.Collisions {
+		fmt.Fprintf(w, "collides: %s\n", c.describe())
+		if c.More > 0 {
+			fmt.Fprintf(w, "collides: and %d more rows of %s.%s on %s (%s)\n", c.More, c.Database, c.Table, c.Column, c.Key)
+		}
+	}
 	switch {
 	case r.Committed:
 		fmt.Fprintf(w, "imported and verified in %s\n", r.Elapsed.Round(1e6))
+	case len(r.Refusals) > 0 && len(r.Collisions) > 0:
+		fmt.Fprintf(w, "%d rows would be refused and %d collide with rows already in the Tera database; nothing written\n", len(r.Refusals), r.CollisionCount())
+	case len(r.Collisions) > 0:
+		fmt.Fprintf(w, "%d imported rows collide with rows already in the Tera database; nothing written\n", r.CollisionCount())
 	case len(r.Refusals) > 0:
 		fmt.Fprintf(w, "%d rows would be refused; nothing written\n", len(r.Refusals))
 	case r.DryRun && len(r.Tables) > 0 && len(r.Mismatches()) == 0:
