@@ -62,7 +62,7 @@ Progress goes to stderr: a bar per table and for the files on a terminal, a line
 otherwise.
 
 --dry-run does everything, prints the same report and the rows it would refuse (with --merge,
-the collisions), and rolls back (it checks the files, and copies none).
+the collisions), and rolls back (it checks the files, and copies none; it moves no sequence).
 The importer must own Tera's tables (it is the migrating role): it disables their triggers inside
 its transaction. Freeze writes on the OpenTera site first; the source is read in one snapshot.`,
 		Example: `  tera import opentera --from postgres://opentera@old-host/opentera --database-url postgres://tera@db/tera --dry-run

@@ -432,7 +432,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		done = tm.start("advance the " + s.db.Name + " sequences and enable the triggers")
 		for _, p := range s.plans {
-			if err := advanceSequences(ctx, s.tx, ttx, p); err != nil {
+			if err := advanceSequences(ctx, s.tx, ttx, p, o.DryRun); err != nil {
 				return rep, err
 			}
 		}
@@ -1025,8 +1025,9 @@ func stream(ctx context.Context, src, dst *pgconn.PgConn, from, to string, st *s
 
 // advanceSequences moves each identity past the target's ids (imported and, in a merge, already
 // there), OpenTera's own sequence and its own current position, so an id OpenTera or Tera once
-// handed out (and a client may have cached) is never handed out again.
-func advanceSequences(ctx context.Context, stx, ttx pgx.Tx, p plan) error {
+// handed out (and a client may have cached) is never handed out again. A dry run reads them and
+// moves none: a rollback does not undo setval.
+func advanceSequences(ctx context.Context, stx, ttx pgx.Tx, p plan, dry bool) error {
 	for _, col := range p.idents {
 		next := int64(1)
 		if err := ttx.QueryRow(ctx, fmt.Sprintf("SELECT coalesce(max(%s), 0) + 1 FROM %s.%s", pgx.Identifier{col}.Sanitize(), p.schema, p.table)).Scan(&next); err != nil {
@@ -1052,6 +1053,9 @@ func advanceSequences(ctx context.Context, stx, ttx pgx.Tx, p plan) error {
 				return fmt.Errorf("OpenTera's sequence: %w", err)
 			}
 			next = max(next, n)
+		}
+		if dry {
+			continue
 		}
 		if _, err := ttx.Exec(ctx, "SELECT setval(pg_get_serial_sequence($1, $2), $3, false)", p.schema+"."+p.table, col, next); err != nil {
 			return fmt.Errorf("advance the sequence of %s.%s.%s: %w", p.schema, p.table, col, err)

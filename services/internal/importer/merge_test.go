@@ -51,8 +51,8 @@ INSERT INTO core.t_users (user_username, user_uuid, user_firstname, user_lastnam
 	return url, dst
 }
 
-// fingerprint is every imported table's count and an md5 of its rows, and the outbox's count:
-// what "nothing written" compares.
+// fingerprint is every imported table's count and an md5 of its rows, the outbox's count and
+// the sequences' positions: what "nothing written" compares.
 func fingerprint(t *testing.T, db *pgxpool.Pool) string {
 	t.Helper()
 	var b strings.Builder
@@ -63,7 +63,13 @@ func fingerprint(t *testing.T, db *pgxpool.Pool) string {
 		}
 		fmt.Fprintf(&b, "%s=%s ", tbl, s)
 	}
-	fmt.Fprintf(&b, "outbox=%d", count(t, db, "SELECT count(*) FROM core.outbox"))
+	fmt.Fprintf(&b, "outbox=%d ", count(t, db, "SELECT count(*) FROM core.outbox"))
+	var seqs string
+	if err := db.QueryRow(context.Background(), `SELECT string_agg(sequencename || '=' || coalesce(last_value::text, '-'), ',' ORDER BY sequencename)
+		FROM pg_sequences WHERE schemaname = 'core'`).Scan(&seqs); err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString(seqs)
 	return b.String()
 }
 
