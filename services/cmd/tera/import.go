@@ -45,21 +45,21 @@ alembic_version), a Tera database with any row in the imported tables (import in
 that only 'tera migrate' touched: not 'tera seed'; or see --merge), source rows Tera's
 constraints reject (listed by --dry-run), and any difference the verify step finds between
 source and target (per-table counts and a checksum of the key columns, compared before commit).
+With --files-dir, a row whose file is missing or of another size is refused before any file is
+copied; each file is streamed to the blob store, read back and compared by sha256 before the
+commit. A re-run skips the files already in the store with the same size and sha256: an
+interrupted import resumes. Progress goes to stderr: a bar per table and for the files on a
+terminal, a line every 10 s otherwise.
 
 --merge imports into tables that already hold rows, keeping both sets as they are (nothing is
 renumbered), only if no imported row collides with a row already there, live or soft-deleted,
 on its id or on any of Tera's unique keys (uuids, usernames, participant and device tokens,
-server setting, service and device type keys, link tuples); otherwise it refuses, listing each
-collision (table, imported row, key, value, the row holding it), and writes nothing. Two sites'
-server settings (their token signing keys, under the same names) collide: a site holds one set.
-Sequences end above both sets' ids and never move back. The tables
-keep their keys during a merge (slower than the bulk copy into empty tables), so the site keeps
-answering reads; its writes wait for the commit. With --files-dir, a row
-whose file is missing or of another size is refused before any file is copied; each file is
-streamed to the blob store, read back and compared by sha256 before the commit. A re-run skips
-the files already in the store with the same size and sha256: an interrupted import resumes.
-Progress goes to stderr: a bar per table and for the files on a terminal, a line every 10 s
-otherwise.
+server setting, service and device type keys, link tuples), and no imported file takes an
+archive's blob key; otherwise it refuses, listing each collision (table, imported row, key,
+value, the row holding it), and writes nothing. Two sites' server settings (their token signing
+keys, under the same names) collide: a site holds one set. Sequences end above both sets' ids
+and never move back. The tables keep their keys during a merge (slower than the bulk copy into
+empty tables), so the site keeps answering reads; its writes wait for the commit.
 
 --dry-run does everything, prints the same report and the rows it would refuse (with --merge,
 the collisions), and rolls back (it checks the files, and copies none; it moves no sequence).
@@ -67,6 +67,7 @@ The importer must own Tera's tables (it is the migrating role): it disables thei
 its transaction. Freeze writes on the OpenTera site first; the source is read in one snapshot.`,
 		Example: `  tera import opentera --from postgres://opentera@old-host/opentera --database-url postgres://tera@db/tera --dry-run
   tera import opentera --from postgres://opentera@old-host/opentera --database-url postgres://tera@db/tera
+  tera import opentera --from postgres://opentera@old-host/opentera --database-url postgres://tera@db/tera --merge --dry-run
   TERA_BLOB_DIR=/var/lib/tera/files tera import opentera --from postgres://opentera@old-host/opentera \
     --files-from postgres://opentera@old-host/openterafiles --files-dir /opentera/files --database-url postgres://tera@db/tera`,
 		Args: cobra.NoArgs,

@@ -11,7 +11,9 @@ import (
 // enforced is what the source's own constraints already guarantee about one of its tables:
 // PostgreSQL keeps every row to a valid constraint, so a Tera rule one of them implies needs no
 // query over the rows. A source restored in part, or repaired by hand, lacks the constraint (or
-// holds it NOT VALID), and the rule is checked row by row.
+// holds it NOT VALID), and the rule is checked row by row. What the source guarantees is about
+// its own rows only: in a merge, the imported keys against the rows already in the target are
+// checked apart (merge.go), whatever the source enforces.
 type enforced struct {
 	// unique are the key columns of the source's valid unique indexes without a predicate or
 	// an expression.

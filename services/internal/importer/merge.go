@@ -133,11 +133,12 @@ const stageTable = "pg_temp.tera_merge_keys"
 // findCollisions streams the columns the rules read from the source's table into a temporary
 // table of the target's transaction and lists, per rule, the imported rows whose key a row
 // already there holds (listedPerRule of them, and how many more). A rule reading a column the
-// source lacks cannot collide: the imported rows leave it at Tera's default (stream_seq, …).
-func findCollisions(ctx context.Context, src, dst *pgconn.PgConn, ttx pgx.Tx, p plan, dst0 []column, rules []keyRule, pg *progress) ([]Collision, error) {
+// source lacks (deleted_at aside) cannot collide: the imported rows leave it at Tera's default
+// (stream_seq, …: NULL).
+func findCollisions(ctx context.Context, src, dst *pgconn.PgConn, ttx pgx.Tx, p plan, tcols []column, rules []keyRule, pg *progress) ([]Collision, error) {
 	qual := p.schema + "." + p.table
 	deletedType := ""
-	for _, c := range dst0 {
+	for _, c := range tcols {
 		if c.name == "deleted_at" {
 			deletedType = c.typ
 		}
@@ -145,7 +146,8 @@ func findCollisions(ctx context.Context, src, dst *pgconn.PgConn, ttx pgx.Tx, p 
 	var use []keyRule
 	need := slices.Clone(p.pk)
 	for _, r := range rules {
-		if !allIn(r.deps, p.cols) {
+		// deleted_at is compared as NULL whether the source has it or not.
+		if !allIn(slices.DeleteFunc(slices.Clone(r.deps), func(c string) bool { return c == "deleted_at" }), p.cols) {
 			continue
 		}
 		use = append(use, r)
