@@ -59,57 +59,9 @@ func (s *serviceTests) SvcPostTest(ctx context.Context, r *corev1.SvcPostTestReq
 
 // writeServiceTest checks a {"test": {…}} of a service against its scope and writes it.
 func (s *serviceTests) writeServiceTest(ctx context.Context, tx pgx.Tx, m me, b *corev1.SvcTestBody) (int32, error) {
-	w := store.TestWrite{Session: b.IdSession, TestType: b.IdTestType, Name: b.TestName, Summary: b.TestSummary, Status: b.TestStatus,
-		Participant: b.IdParticipant, User: b.IdUser, Device: b.IdDevice, Service: b.IdService}
-	if b.IdSession == nil && b.SessionUuid != nil {
-		id, err := store.VisibleIDByUUID(ctx, tx, m.acc, access.Sessions, b.GetSessionUuid())
-		if err != nil {
-			return 0, orInvalid(err, "Unknown session")
-		}
-		w.Session = &id
-	}
-	if b.IdTestType == nil && b.TestTypeUuid != nil {
-		id, err := store.TestTypeIDByUUID(ctx, tx, b.GetTestTypeUuid())
-		if err != nil {
-			return 0, orInvalid(err, "Invalid test type")
-		}
-		w.TestType = &id
-	}
-	if b.TestDatetime != nil {
-		t, err := parseDatetime(b.GetTestDatetime(), "test_datetime")
-		if err != nil {
-			return 0, err
-		}
-		w.Datetime = t
-	}
-	// The test's type must be one of the service's (OpenTera takes any type).
-	var testType store.TestType
-	if w.TestType != nil {
-		rows, err := store.ListTestTypes(ctx, tx, m.acc, store.TestTypeByID, *w.TestType, "")
-		if err != nil || len(rows) == 0 {
-			return 0, errOr(err, apierr.InvalidArgument("Invalid test type"))
-		}
-		testType = rows[0]
-	}
-	// The participant, user and device must be ones the service sees.
-	for _, c := range []struct {
-		id   **int32
-		uuid *string
-		o    access.Object
-		msg  string
-	}{{&w.Participant, b.ParticipantUuid, access.Participants, "Invalid participant"}, {&w.User, b.UserUuid, access.Users, "Invalid user"},
-		{&w.Device, b.DeviceUuid, access.Devices, "Invalid device"}} {
-		if *c.id == nil && c.uuid != nil {
-			id, err := store.VisibleIDByUUID(ctx, tx, m.acc, c.o, *c.uuid)
-			if err != nil {
-				return 0, orInvalid(err, c.msg)
-			}
-			*c.id = &id
-		} else if *c.id != nil {
-			if bad, err := store.Inaccessible(ctx, tx, m.acc.IDs(c.o), []int32{**c.id}); err != nil || len(bad) > 0 {
-				return 0, errOr(err, apierr.InvalidArgument(c.msg))
-			}
-		}
+	w, testType, err := serviceTestWrite(ctx, tx, m, b)
+	if err != nil {
+		return 0, err
 	}
 	sessions := []int32{}
 	id := b.GetIdTest()
@@ -157,6 +109,68 @@ func (s *serviceTests) writeServiceTest(ctx context.Context, tx pgx.Tx, m me, b 
 		w.Datetime = &now
 	}
 	return store.InsertTest(ctx, tx, w)
+}
+
+// serviceTestWrite reads the body into a write, its uuids resolved within the service's scope,
+// and answers the test's type (one of the service's: OpenTera takes any type).
+func serviceTestWrite(ctx context.Context, tx pgx.Tx, m me, b *corev1.SvcTestBody) (store.TestWrite, store.TestType, error) {
+	w := store.TestWrite{Session: b.IdSession, TestType: b.IdTestType, Name: b.TestName, Summary: b.TestSummary, Status: b.TestStatus,
+		Participant: b.IdParticipant, User: b.IdUser, Device: b.IdDevice, Service: b.IdService}
+	var testType store.TestType
+	if b.IdSession == nil && b.SessionUuid != nil {
+		id, err := store.VisibleIDByUUID(ctx, tx, m.acc, access.Sessions, b.GetSessionUuid())
+		if err != nil {
+			return w, testType, orInvalid(err, "Unknown session")
+		}
+		w.Session = &id
+	}
+	if b.IdTestType == nil && b.TestTypeUuid != nil {
+		id, err := store.TestTypeIDByUUID(ctx, tx, b.GetTestTypeUuid())
+		if err != nil {
+			return w, testType, orInvalid(err, "Invalid test type")
+		}
+		w.TestType = &id
+	}
+	if b.TestDatetime != nil {
+		t, err := parseDatetime(b.GetTestDatetime(), "test_datetime")
+		if err != nil {
+			return w, testType, err
+		}
+		w.Datetime = t
+	}
+	if w.TestType != nil {
+		rows, err := store.ListTestTypes(ctx, tx, m.acc, store.TestTypeByID, *w.TestType, "")
+		if err != nil || len(rows) == 0 {
+			return w, testType, errOr(err, apierr.InvalidArgument("Invalid test type"))
+		}
+		testType = rows[0]
+	}
+	return w, testType, seenTestRefs(ctx, tx, m, &w, b)
+}
+
+// seenTestRefs resolves the participant, user and device of a test, which must be ones the
+// service sees.
+func seenTestRefs(ctx context.Context, tx pgx.Tx, m me, w *store.TestWrite, b *corev1.SvcTestBody) error {
+	for _, c := range []struct {
+		id   **int32
+		uuid *string
+		o    access.Object
+		msg  string
+	}{{&w.Participant, b.ParticipantUuid, access.Participants, "Invalid participant"}, {&w.User, b.UserUuid, access.Users, "Invalid user"},
+		{&w.Device, b.DeviceUuid, access.Devices, "Invalid device"}} {
+		if *c.id == nil && c.uuid != nil {
+			id, err := store.VisibleIDByUUID(ctx, tx, m.acc, c.o, *c.uuid)
+			if err != nil {
+				return orInvalid(err, c.msg)
+			}
+			*c.id = &id
+		} else if *c.id != nil {
+			if bad, err := store.Inaccessible(ctx, tx, m.acc.IDs(c.o), []int32{**c.id}); err != nil || len(bad) > 0 {
+				return errOr(err, apierr.InvalidArgument(c.msg))
+			}
+		}
+	}
+	return nil
 }
 
 // orInvalid answers "no such row" with 400 and msg.

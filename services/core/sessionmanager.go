@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -50,164 +49,194 @@ func (s *sessionManager) SvcManageSession(ctx context.Context, r *corev1.SvcMana
 
 // manage validates and completes the request, then calls the service.
 func (s *sessionManager) manage(ctx context.Context, b *corev1.SessionManage, asService bool) (*structpb.Value, error) {
-	if b == nil {
-		return nil, apierr.MissingArgument("Missing session_manage")
-	}
-	if b.Action == nil || b.GetAction() == "" {
-		return nil, apierr.MissingArgument("Missing action")
-	}
-	switch b.GetAction() {
-	case "start", "stop", "invite", "remove", "invite_reply":
-	default:
-		return nil, apierr.InvalidArgument("Invalid action: " + b.GetAction())
+	out, given, err := manageRequest(b)
+	if err != nil {
+		return nil, err
 	}
 	m := caller(ctx)
-	c := authn.FromContext(ctx)
-	out := map[string]any{"action": b.GetAction()}
-	lists := map[string]*structpb.ListValue{"session_users": b.SessionUsers, "session_participants": b.SessionParticipants,
-		"session_devices": b.SessionDevices}
-	given := map[string][]string{} // the invitees named by the request: the caller must see them
-	for key, l := range lists {
-		if l == nil {
-			continue
-		}
-		uuids, err := uuidList(l, key)
-		if err != nil {
-			return nil, err
-		}
-		out[key], given[key] = uuids, uuids
+	typeService, err := s.manageSession(ctx, m, b, out, asService)
+	if err != nil {
+		return nil, err
 	}
-	// Creators: zero ids are none (OpenTera's clients send 0 for "not set").
-	creators := map[string]*int32{"id_creator_user": b.IdCreatorUser, "id_creator_participant": b.IdCreatorParticipant,
-		"id_creator_device": b.IdCreatorDevice, "id_creator_service": b.IdCreatorService}
-	for key, id := range creators {
-		if id != nil && *id != 0 {
-			out[key] = *id
-		}
-	}
-	var (
-		idSession int32
-		idType    int32
-		typeGiven = b.IdSessionType != nil && b.GetIdSessionType() != 0
-	)
-	denied := "User doesn't have access to that session"
-	if asService {
-		denied = "Service doesn't have access to that session"
-	}
-	switch {
-	case b.IdSession != nil:
-		idSession = b.GetIdSession()
-	case b.SessionUuid != nil:
-		err := s.db.QueryRow(ctx, `SELECT id_session FROM core.t_sessions WHERE session_uuid = $1 AND deleted_at IS NULL`, b.GetSessionUuid()).Scan(&idSession)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, apierr.InvalidArgument("Invalid session")
-		} else if err != nil {
-			return nil, s.dbError(ctx, err)
-		}
-	}
-	if idSession < 0 {
-		return nil, apierr.InvalidArgument("Invalid session")
-	}
-	var typeService *int32
-	if idSession != 0 {
-		ok, err := store.CanSession(ctx, s.db, m.acc, idSession)
-		if err != nil {
-			return nil, s.dbError(ctx, err)
-		}
-		if !ok {
-			return nil, apierr.Forbidden(denied)
-		}
-		// The session's type and, for the lists not given, its invitees.
-		var users, parts, devices []string
-		err = s.db.QueryRow(ctx, `SELECT s.id_session_type, st.id_service,
-			ARRAY(SELECT u.user_uuid FROM core.t_sessions_users x JOIN core.t_users u ON u.id_user = x.id_user
-			       WHERE x.id_session = s.id_session AND x.deleted_at IS NULL AND u.deleted_at IS NULL ORDER BY x.id_session_user),
-			ARRAY(SELECT p.participant_uuid FROM core.t_sessions_participants x JOIN core.t_participants p ON p.id_participant = x.id_participant
-			       WHERE x.id_session = s.id_session AND x.deleted_at IS NULL AND p.deleted_at IS NULL ORDER BY x.id_session_participant),
-			ARRAY(SELECT d.device_uuid FROM core.t_sessions_devices x JOIN core.t_devices d ON d.id_device = x.id_device
-			       WHERE x.id_session = s.id_session AND x.deleted_at IS NULL AND d.deleted_at IS NULL ORDER BY x.id_session_device)
-			FROM core.t_sessions s JOIN core.t_sessions_types st ON st.id_session_type = s.id_session_type
-			WHERE s.id_session = $1 AND s.deleted_at IS NULL`, idSession).Scan(&idType, &typeService, &users, &parts, &devices)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, apierr.InvalidArgument("Invalid session")
-		} else if err != nil {
-			return nil, s.dbError(ctx, err)
-		}
-		for key, current := range map[string][]string{"session_users": users, "session_participants": parts, "session_devices": devices} {
-			if _, given := out[key]; !given {
-				out[key] = current
-			}
-		}
-	} else {
-		if !typeGiven {
-			return nil, apierr.MissingArgument("Missing required id_session_type for new sessions")
-		}
-		idType = b.GetIdSessionType()
-		err := s.db.QueryRow(ctx, `SELECT id_service FROM core.t_sessions_types WHERE id_session_type = $1 AND deleted_at IS NULL`,
-			idType).Scan(&typeService)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, apierr.InvalidArgument("Invalid session type")
-		} else if err != nil {
-			return nil, s.dbError(ctx, err)
-		}
-		if err := s.canAll(ctx, m.acc.SessionTypes(), []int32{idType}, "No access to session type"); err != nil {
-			return nil, err
-		}
-		hasCreator := false
-		for key := range creators {
-			_, ok := out[key]
-			hasCreator = hasCreator || ok
-		}
-		switch {
-		case hasCreator:
-		case asService:
-			out["id_creator_service"] = serviceID(ctx)
-		default:
-			out["id_creator_user"] = m.id
-		}
-	}
-	out["id_session"] = idSession
-	out["id_session_type"] = idType
 	if err := s.checkManageRefs(ctx, m, out, given, asService); err != nil {
 		return nil, err
 	}
-	// The service: the session type's, else the one given.
-	var idService *int32
-	switch {
-	case typeService != nil:
-		idService = typeService
-	case b.IdService != nil:
-		idService = b.IdService
+	key, err := s.manageService(ctx, m, typeService, asService)
+	if err != nil {
+		return nil, err
 	}
-	if idService == nil {
-		return nil, apierr.New(codes.Unimplemented, errorsv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "Not implemented yet")
-	}
-	var key string
-	err := s.db.QueryRow(ctx, `SELECT service_key FROM core.t_services WHERE id_service = $1 AND deleted_at IS NULL`, *idService).Scan(&key)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, apierr.InvalidArgument("Service not found")
-	} else if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	if !asService {
-		if err := s.canAll(ctx, m.acc.Services(), []int32{*idService}, "User doesn't have access to that service."); err != nil {
-			return nil, err
-		}
-	}
-	out["id_service"] = *idService
+	out["id_service"] = *typeService
 	if b.GetAction() == "invite_reply" {
 		p, err := replyParameters(b.Parameters)
 		if err != nil {
 			return nil, err
 		}
 		if !asService {
-			p["user_uuid"] = c.UUID
+			p["user_uuid"] = authn.FromContext(ctx).UUID
 		}
 		out["parameters"] = p
 	} else if b.Parameters != nil {
 		out["parameters"] = b.Parameters.AsInterface()
 	}
 	return s.call(ctx, key, map[string]any{"session_manage": out})
+}
+
+// creatorKeys are the request's creator fields.
+var creatorKeys = []string{"id_creator_user", "id_creator_participant", "id_creator_device", "id_creator_service"}
+
+// manageRequest checks the action and reads the invitee lists and the creators into the
+// forwarded request; given holds the invitees the request names (the caller must see them).
+func manageRequest(b *corev1.SessionManage) (out map[string]any, given map[string][]string, err error) {
+	if b == nil {
+		return nil, nil, apierr.MissingArgument("Missing session_manage")
+	}
+	if b.Action == nil || b.GetAction() == "" {
+		return nil, nil, apierr.MissingArgument("Missing action")
+	}
+	switch b.GetAction() {
+	case "start", "stop", "invite", "remove", "invite_reply":
+	default:
+		return nil, nil, apierr.InvalidArgument("Invalid action: " + b.GetAction())
+	}
+	out = map[string]any{"action": b.GetAction()}
+	given = map[string][]string{}
+	lists := map[string]*structpb.ListValue{"session_users": b.SessionUsers, "session_participants": b.SessionParticipants,
+		"session_devices": b.SessionDevices}
+	for key, l := range lists {
+		if l == nil {
+			continue
+		}
+		uuids, err := uuidList(l, key)
+		if err != nil {
+			return nil, nil, err
+		}
+		out[key], given[key] = uuids, uuids
+	}
+	// Creators: zero ids are none (OpenTera's clients send 0 for "not set").
+	for i, id := range []*int32{b.IdCreatorUser, b.IdCreatorParticipant, b.IdCreatorDevice, b.IdCreatorService} {
+		if id != nil && *id != 0 {
+			out[creatorKeys[i]] = *id
+		}
+	}
+	return out, given, nil
+}
+
+// manageSession completes out with the session (an existing one's type and invitees, or a new
+// one's type and creator) and answers the session type's service.
+func (s *sessionManager) manageSession(ctx context.Context, m me, b *corev1.SessionManage, out map[string]any, asService bool) (*int32, error) {
+	var idSession int32
+	switch {
+	case b.IdSession != nil:
+		idSession = b.GetIdSession()
+	case b.SessionUuid != nil:
+		id, err := store.SessionIDByUUID(ctx, s.db, b.GetSessionUuid())
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, apierr.InvalidArgument("Invalid session")
+		} else if err != nil {
+			return nil, s.dbError(ctx, err)
+		}
+		idSession = id
+	}
+	if idSession < 0 {
+		return nil, apierr.InvalidArgument("Invalid session")
+	}
+	var (
+		idType      int32
+		typeService *int32
+		err         error
+	)
+	if idSession != 0 {
+		idType, typeService, err = s.existingSession(ctx, m, idSession, out, asService)
+	} else {
+		idType, typeService, err = s.newSession(ctx, m, b, out, asService)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out["id_session"] = idSession
+	out["id_session_type"] = idType
+	if typeService == nil {
+		typeService = b.IdService // the service: the session type's, else the one given
+	}
+	return typeService, nil
+}
+
+// existingSession checks the caller's access to the session and fills the invitee lists the
+// request did not give with the session's.
+func (s *sessionManager) existingSession(ctx context.Context, m me, id int32, out map[string]any, asService bool) (int32, *int32, error) {
+	ok, err := store.CanSession(ctx, s.db, m.acc, id)
+	if err != nil {
+		return 0, nil, s.dbError(ctx, err)
+	}
+	if !ok {
+		if asService {
+			return 0, nil, apierr.Forbidden("Service doesn't have access to that session")
+		}
+		return 0, nil, apierr.Forbidden("User doesn't have access to that session")
+	}
+	ms, err := store.GetManagedSession(ctx, s.db, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, apierr.InvalidArgument("Invalid session")
+	} else if err != nil {
+		return 0, nil, s.dbError(ctx, err)
+	}
+	for key, current := range map[string][]string{"session_users": ms.Users, "session_participants": ms.Participants,
+		"session_devices": ms.Devices} {
+		if _, given := out[key]; !given {
+			out[key] = current
+		}
+	}
+	return ms.IDSessionType, ms.IDService, nil
+}
+
+// newSession checks the session type of a new session and names its creator when the request
+// names none: the calling service, else the calling user.
+func (s *sessionManager) newSession(ctx context.Context, m me, b *corev1.SessionManage, out map[string]any, asService bool) (int32, *int32, error) {
+	if b.IdSessionType == nil || b.GetIdSessionType() == 0 {
+		return 0, nil, apierr.MissingArgument("Missing required id_session_type for new sessions")
+	}
+	idType := b.GetIdSessionType()
+	typeService, err := store.SessionTypeService(ctx, s.db, idType)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, apierr.InvalidArgument("Invalid session type")
+	} else if err != nil {
+		return 0, nil, s.dbError(ctx, err)
+	}
+	if err := s.canAll(ctx, m.acc.SessionTypes(), []int32{idType}, "No access to session type"); err != nil {
+		return 0, nil, err
+	}
+	hasCreator := false
+	for _, key := range creatorKeys {
+		_, ok := out[key]
+		hasCreator = hasCreator || ok
+	}
+	switch {
+	case hasCreator:
+	case asService:
+		out["id_creator_service"] = serviceID(ctx)
+	default:
+		out["id_creator_user"] = m.id
+	}
+	return idType, typeService, nil
+}
+
+// manageService answers the key of the service to call, which a user must have access to.
+func (s *sessionManager) manageService(ctx context.Context, m me, idService *int32, asService bool) (string, error) {
+	if idService == nil {
+		return "", apierr.New(codes.Unimplemented, errorsv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "Not implemented yet")
+	}
+	key, err := store.ServiceKeyOf(ctx, s.db, *idService)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", apierr.InvalidArgument("Service not found")
+	} else if err != nil {
+		return "", s.dbError(ctx, err)
+	}
+	if !asService {
+		if err := s.canAll(ctx, m.acc.Services(), []int32{*idService}, "User doesn't have access to that service."); err != nil {
+			return "", err
+		}
+	}
+	return key, nil
 }
 
 // uuidList reads a list of invitee uuids.

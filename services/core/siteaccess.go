@@ -196,53 +196,64 @@ func parseAccessItems(v *structpb.Value, sc roleScope) ([]roleAccessItem, error)
 	default:
 		return nil, apierr.InvalidArgument("Invalid " + sc.name + "_access")
 	}
-	num := func(f map[string]*structpb.Value, key string) (int32, bool, error) {
-		x, ok := f[key]
-		if !ok {
-			return 0, false, nil
-		}
-		n, isNum := x.GetKind().(*structpb.Value_NumberValue)
-		if !isNum || n.NumberValue != float64(int32(n.NumberValue)) {
-			return 0, true, apierr.InvalidArgument("Invalid " + key)
-		}
-		return int32(n.NumberValue), true, nil
-	}
 	var out []roleAccessItem
 	for _, o := range objs {
 		st := o.GetStructValue()
 		if st == nil {
 			return nil, apierr.InvalidArgument("Invalid " + sc.name + "_access")
 		}
-		f := st.GetFields()
-		var it roleAccessItem
-		var has bool
-		var err error
-		if it.group, has, err = num(f, "id_user_group"); err != nil {
+		it, err := parseAccessItem(st.GetFields(), sc)
+		if err != nil {
 			return nil, err
-		} else if !has {
-			return nil, apierr.MissingArgument("Missing id_user_group")
-		}
-		if it.id, has, err = num(f, sc.id); err != nil {
-			return nil, err
-		} else if !has {
-			return nil, apierr.MissingArgument("Missing " + sc.id)
-		}
-		if r, ok := f[sc.name+"_access_role"]; ok {
-			sv, isStr := r.GetKind().(*structpb.Value_StringValue)
-			if !isStr || !validRole(sv.StringValue) {
-				return nil, apierr.InvalidArgument("Invalid role name or id for that " + sc.name)
-			}
-			it.role, it.hasRole = sv.StringValue, true
-		}
-		if it.roleID, it.hasID, err = num(f, "id_service_role"); err != nil {
-			return nil, err
-		}
-		if !it.hasRole && !it.hasID {
-			return nil, apierr.MissingArgument("Missing role name or id")
 		}
 		out = append(out, it)
 	}
 	return out, nil
+}
+
+// parseAccessItem reads one {id_user_group, id_<object>, <object>_access_role or
+// id_service_role} item.
+func parseAccessItem(f map[string]*structpb.Value, sc roleScope) (roleAccessItem, error) {
+	var it roleAccessItem
+	var has bool
+	var err error
+	if it.group, has, err = accessNumber(f, "id_user_group"); err != nil {
+		return it, err
+	} else if !has {
+		return it, apierr.MissingArgument("Missing id_user_group")
+	}
+	if it.id, has, err = accessNumber(f, sc.id); err != nil {
+		return it, err
+	} else if !has {
+		return it, apierr.MissingArgument("Missing " + sc.id)
+	}
+	if r, ok := f[sc.name+"_access_role"]; ok {
+		sv, isStr := r.GetKind().(*structpb.Value_StringValue)
+		if !isStr || !validRole(sv.StringValue) {
+			return it, apierr.InvalidArgument("Invalid role name or id for that " + sc.name)
+		}
+		it.role, it.hasRole = sv.StringValue, true
+	}
+	if it.roleID, it.hasID, err = accessNumber(f, "id_service_role"); err != nil {
+		return it, err
+	}
+	if !it.hasRole && !it.hasID {
+		return it, apierr.MissingArgument("Missing role name or id")
+	}
+	return it, nil
+}
+
+// accessNumber is the whole number under key and whether the item has the key.
+func accessNumber(f map[string]*structpb.Value, key string) (int32, bool, error) {
+	x, ok := f[key]
+	if !ok {
+		return 0, false, nil
+	}
+	n, isNum := x.GetKind().(*structpb.Value_NumberValue)
+	if !isNum || n.NumberValue != float64(int32(n.NumberValue)) {
+		return 0, true, apierr.InvalidArgument("Invalid " + key)
+	}
+	return int32(n.NumberValue), true, nil
 }
 
 // writeAccess writes the items and returns the access rows written.

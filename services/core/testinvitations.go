@@ -146,23 +146,7 @@ func (s *Service) writeTestInvitation(ctx context.Context, tx pgx.Tx, m me, b *c
 		return 0, apierr.InvalidArgument("Invalid JSON structure: 'id_test_invitation' is a required property")
 	}
 	if id := b.GetIdTestInvitation(); id != 0 {
-		if b.TestInvitationCount == nil && b.TestInvitationMaxCount == nil && b.TestInvitationExpirationDate == nil {
-			// OpenTera checks access first: an invisible invitation is 403 whatever the body.
-			rows, err := store.ListTestInvitations(ctx, tx, m.acc, store.TestInvitationByID, &id, nil)
-			if err != nil || len(rows) == 0 {
-				return 0, errOr(err, apierr.Forbidden("Forbidden"))
-			}
-			return 0, apierr.InvalidArgument("You can only update test_invitation_count")
-		}
-		p := store.TestInvitationPatch{Count: b.TestInvitationCount, MaxCount: b.TestInvitationMaxCount}
-		if b.TestInvitationExpirationDate != nil {
-			t, err := parseDatetime(b.GetTestInvitationExpirationDate(), "test_invitation_expiration_date")
-			if err != nil {
-				return 0, err
-			}
-			p.Expiration = t
-		}
-		return id, orDenied(store.UpdateTestInvitation(ctx, tx, m.acc, id, p), "Forbidden")
+		return id, updateTestInvitation(ctx, tx, m, id, b)
 	}
 	for _, c := range []struct {
 		id *int32
@@ -201,6 +185,28 @@ func (s *Service) writeTestInvitation(ctx context.Context, tx pgx.Tx, m me, b *c
 		}
 	}
 	return store.InsertTestInvitation(ctx, tx, n)
+}
+
+// updateTestInvitation updates the counts and the expiration of invitation id, the only fields
+// an update may set.
+func updateTestInvitation(ctx context.Context, tx pgx.Tx, m me, id int32, b *corev1.TestInvitationBody) error {
+	if b.TestInvitationCount == nil && b.TestInvitationMaxCount == nil && b.TestInvitationExpirationDate == nil {
+		// OpenTera checks access first: an invisible invitation is 403 whatever the body.
+		rows, err := store.ListTestInvitations(ctx, tx, m.acc, store.TestInvitationByID, &id, nil)
+		if err != nil || len(rows) == 0 {
+			return errOr(err, apierr.Forbidden("Forbidden"))
+		}
+		return apierr.InvalidArgument("You can only update test_invitation_count")
+	}
+	p := store.TestInvitationPatch{Count: b.TestInvitationCount, MaxCount: b.TestInvitationMaxCount}
+	if b.TestInvitationExpirationDate != nil {
+		t, err := parseDatetime(b.GetTestInvitationExpirationDate(), "test_invitation_expiration_date")
+		if err != nil {
+			return err
+		}
+		p.Expiration = t
+	}
+	return orDenied(store.UpdateTestInvitation(ctx, tx, m.acc, id, p), "Forbidden")
 }
 
 func countSet(ps ...*int32) int {

@@ -201,13 +201,22 @@ func (s *testTypes) writeTestType(ctx context.Context, tx pgx.Tx, m me, w testTy
 	} else {
 		w.id, err = store.InsertTestType(ctx, tx, w.patch)
 	}
+	if err == nil {
+		err = replaceTestTypeLinks(ctx, tx, admin, w)
+	}
 	if err != nil {
 		return store.TestType{}, err
 	}
+	return store.TestTypeWritten(ctx, tx, m.acc, w.id)
+}
+
+// replaceTestTypeLinks sets the sites and projects of test type w.id that the write lists,
+// removing only links the caller administers.
+func replaceTestTypeLinks(ctx context.Context, tx pgx.Tx, admin access.Scope, w testTypeWrite) error {
 	// A POST edits the type's relationships directly and is never refused (OpenTera).
 	if w.projects != nil || w.sites != nil {
 		if err := store.UncheckedTestTypeProjects(ctx, tx); err != nil {
-			return store.TestType{}, err
+			return err
 		}
 	}
 	for _, l := range []struct {
@@ -220,10 +229,10 @@ func (s *testTypes) writeTestType(ctx context.Context, tx pgx.Tx, m me, w testTy
 		}
 		err := store.ReplaceScopedLinks(ctx, tx, l.link, w.id, l.ids, l.removable)
 		if ie, ok := errors.AsType[*store.IntegrityError](err); ok && ie.Message == "Test type not associated to project site" {
-			return store.TestType{}, apierr.InvalidArgument(ie.Message)
+			return apierr.InvalidArgument(ie.Message)
 		} else if err != nil {
-			return store.TestType{}, err
+			return err
 		}
 	}
-	return store.TestTypeWritten(ctx, tx, m.acc, w.id)
+	return nil
 }
