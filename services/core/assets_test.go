@@ -10,39 +10,31 @@ import (
 
 func TestAssetsGet(t *testing.T) {
 	e := newEnv(t)
-	cases := []struct {
-		who, q string
-		want   []int
-	}{
-		{"admin", "service_uuid=" + seed.OpenTeraServerUUID, []int{1, 2, 3, 4, 5, 6, 7}},
+	e.expectIDs(t, "/api/user/assets", "id_asset", "", []idCase{
+		{"admin", "service_uuid=" + seed.OpenTeraServerUUID, []int{1, 2, 3, 4, 5, 6, 7}, nil},
 		// Assets 4–7 were created by OpenTeraServer, which only superadmins see.
-		{"user", "service_uuid=" + seed.OpenTeraServerUUID, []int{1, 2, 3}},
-		{"user4", "service_uuid=" + seed.OpenTeraServerUUID, []int{}},
-		{"admin", "id_device=1", []int{4, 5, 6, 7}},
-		{"siteadmin", "id_device=1", []int{4, 5, 6, 7}},
-		{"admin", "id_session=2", []int{1, 2, 3}},
-		{"user3", "id_session=2", []int{1, 2, 3}},
-		{"admin", "id_participant=1", []int{1, 2, 3, 4, 5, 6, 7}},
-		{"user3", "id_participant=1", []int{1, 2, 3, 4, 5, 6, 7}},
-		{"admin", "id_user=1", []int{1, 2, 3, 4}},
-		{"admin", "id_user=2", []int{1, 2, 3}},
-		{"admin", "id_creator_service=1", []int{4, 5, 6, 7}},
-		{"admin", "id_creator_user=2", []int{2}},
-		{"admin", "id_creator_participant=1", []int{1}},
-		{"admin", "id_creator_device=1", []int{4, 5, 6, 7}},
-		{"admin", "id_asset=1", []int{1}},
-		{"admin", "id_asset=99", []int{}},
+		{"user", "service_uuid=" + seed.OpenTeraServerUUID, []int{1, 2, 3}, nil},
+		{"user4", "service_uuid=" + seed.OpenTeraServerUUID, []int{}, nil},
+		{"admin", "id_device=1", []int{4, 5, 6, 7}, nil},
+		{"siteadmin", "id_device=1", []int{4, 5, 6, 7}, nil},
+		{"admin", "id_session=2", []int{1, 2, 3}, nil},
+		{"user3", "id_session=2", []int{1, 2, 3}, nil},
+		{"admin", "id_participant=1", []int{1, 2, 3, 4, 5, 6, 7}, nil},
+		{"user3", "id_participant=1", []int{1, 2, 3, 4, 5, 6, 7}, nil},
+		{"admin", "id_user=1", []int{1, 2, 3, 4}, nil},
+		{"admin", "id_user=2", []int{1, 2, 3}, nil},
+		{"admin", "id_creator_service=1", []int{4, 5, 6, 7}, nil},
+		{"admin", "id_creator_user=2", []int{2}, nil},
+		{"admin", "id_creator_participant=1", []int{1}, nil},
+		{"admin", "id_creator_device=1", []int{4, 5, 6, 7}, nil},
+		{"admin", "id_asset=1", []int{1}, nil},
+		{"admin", "id_asset=99", []int{}, nil},
 		// OpenTeraServer, the fixture assets' owner, is visible to superadmins only.
-		{"user3", "id_asset=1", []int{}},
-		{"user4", "id_asset=1", []int{}},
+		{"user3", "id_asset=1", []int{}, nil},
+		{"user4", "id_asset=1", []int{}, nil},
 		// The first selector in OpenTera's order wins.
-		{"admin", "id_asset=1&id_session=3", []int{4}},
-	}
-	for _, c := range cases {
-		if got := ids(e.list(c.who, "/api/user/assets?"+c.q), "id_asset"); !eqInts(got, c.want) {
-			t.Errorf("%s ?%s: %v, want %v", c.who, c.q, got, c.want)
-		}
-	}
+		{"admin", "id_asset=1&id_session=3", []int{4}, nil},
+	})
 	uuid := e.list("admin", "/api/user/assets?id_asset=3")[0]["asset_uuid"].(string)
 	if got := ids(e.list("admin", "/api/user/assets?asset_uuid="+uuid), "id_asset"); !eqInts(got, []int{3}) {
 		t.Errorf("by uuid: %v", got)

@@ -1,5 +1,7 @@
-// Package core serves OpenTera's user REST API (/api/user/*) for the core target: one file per
-// resource family (sites.go is /api/user/sites, participants.go is /api/user/participants, …).
+// Package core serves OpenTera's REST API for the core target on its four surfaces
+// (/api/user, /api/participant, /api/device, /api/service): one file per resource, holding
+// every surface's handlers of it (sites.go is /api/user/sites and /api/service/sites,
+// participants.go /api/{user,service,device,participant}/participants, …).
 // Every read joins the SQL access rules of services/internal/access; every write runs in one
 // transaction whose rows the outbox triggers turn into DatabaseEvents.
 package core
@@ -270,12 +272,25 @@ func orNotFound(err error) error {
 // admin scope in one transaction (cascades and refusals run in the database); a missing id is
 // 400, an unknown or not administered one 403.
 func (s *Service) softDelete(ctx context.Context, t store.Table, id *int32) error {
+	return s.deleteByID(ctx, id, func(tx pgx.Tx, id int32) error {
+		return orDenied(store.Delete(ctx, tx, caller(ctx).acc.AdminOnly(), t, id), "Forbidden")
+	})
+}
+
+// deleteByID is a DELETE ?id=: 400 without the id, else del runs with it in one transaction.
+func (s *Service) deleteByID(ctx context.Context, id *int32, del func(tx pgx.Tx, id int32) error) error {
 	if id == nil {
 		return apierr.MissingArgument("Missing id")
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		return orDenied(store.Delete(ctx, tx, caller(ctx).acc.AdminOnly(), t, *id), "Forbidden")
-	})
+	return s.inTx(ctx, func(tx pgx.Tx) error { return del(tx, *id) })
+}
+
+// reply answers out, or nil and err when the request failed.
+func reply[R any](out *R, err error) (*R, error) {
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (s *Service) internal(ctx context.Context, err error) error {

@@ -315,13 +315,9 @@ var deviceDeleteMessages = map[string]string{
 }
 
 func (s *devices) DeleteDevice(ctx context.Context, r *corev1.DeleteDeviceRequest) (*corev1.DeleteDeviceResponse, error) {
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
 	m := caller(ctx)
 	admin := m.acc.AdminOnly()
-	id := r.GetId()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.deleteByID(ctx, r.Id, func(tx pgx.Tx, id int32) error {
 		if ok, err := store.DeviceExists(ctx, tx, id); err != nil || !ok {
 			return errOr(err, apierr.InvalidArgument("Invalid id"))
 		}
@@ -344,8 +340,188 @@ func (s *devices) DeleteDevice(ctx context.Context, r *corev1.DeleteDeviceReques
 		}
 		return err
 	})
+	return reply(&corev1.DeleteDeviceResponse{Result: "Device successfully deleted"}, err)
+}
+
+// ---- /api/service/devices
+
+func (s *serviceAPI) SvcGetDevices(ctx context.Context, r *corev1.SvcGetDevicesRequest) (*corev1.SvcGetDevicesResponse, error) {
+	var f store.DeviceFilter
+	switch {
+	case r.DeviceUuid != "":
+		f.UUID = &r.DeviceUuid
+	case r.IdDevice != 0:
+		f.ID = &r.IdDevice // declared: 403 outside the service's projects
+	default:
+		return nil, apierr.MissingArgument("Missing arguments")
+	}
+	rows, err := store.ListDevices(ctx, s.db, caller(ctx).acc, f)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	if len(rows) == 0 {
+		return nil, apierr.Forbidden("Forbidden")
+	}
+	item, err := deviceItem(rows[0], true)
+	if err != nil {
+		return nil, s.internal(ctx, err)
+	}
+	sub := item.DeviceSubtype
+	item.DeviceSubtype = nil // not part of OpenTera's device JSON unless asked for
+	v, err := messageValue(item)
+	if err != nil {
+		return nil, s.internal(ctx, err)
+	}
+	out := v.GetStructValue()
+	if r.WithDeviceType {
+		types, err := store.ListDeviceTypes(ctx, s.db, store.DeviceTypeFilter{ID: &rows[0].IDDeviceType})
+		if err != nil {
+			return nil, s.dbError(ctx, err)
+		}
+		for _, t := range types {
+			out.Fields["device_type"], _ = messageValue(&corev1.DeviceType{IdDeviceType: t.IDDeviceType,
+				DeviceTypeName: t.DeviceTypeName, DeviceTypeKey: t.DeviceTypeKey})
+		}
+	}
+	if r.WithDeviceSubtype {
+		out.Fields["device_subtype"] = structpb.NewNullValue()
+		if sub != nil {
+			out.Fields["device_subtype"], _ = messageValue(sub)
+		}
+	}
+	if r.WithDeviceAssets {
+		// The assets it created (OpenTera's device_assets), minimal, in sessions the service sees.
+		assets, err := s.selectAssets(ctx, store.AssetsByCreatorDevice, rows[0].IDDevice, "", false, false, false)
+		if err != nil {
+			return nil, err
+		}
+		l, err := messageList(assets)
+		if err != nil {
+			return nil, s.internal(ctx, err)
+		}
+		out.Fields["device_assets"] = structpb.NewListValue(l)
+	}
+	return &corev1.SvcGetDevicesResponse{Device: out}, nil
+}
+
+func (s *serviceAPI) SvcPostDevice(ctx context.Context, r *corev1.SvcPostDeviceRequest) (*corev1.SvcPostDeviceResponse, error) {
+	b := r.GetDevice()
+	switch {
+	case b == nil:
+		return nil, apierr.MissingArgument("Missing arguments")
+	case b.GetIdDevice() == 0:
+		// OpenTera creates a device linked to nothing, which only a superadmin could see again.
+		return nil, apierr.Forbidden("Forbidden")
+	case b.IdDeviceType != nil && b.GetIdDeviceType() < 1:
+		return nil, apierr.Forbidden("Unknown device type")
+	case b.IdDeviceSubtype != nil && b.GetIdDeviceSubtype() < 0:
+		return nil, apierr.Forbidden("Unknown device subtype")
+	}
+	// A service changes the device, not its links to sites and projects.
+	b.DeviceSites, b.DeviceProjects = nil, nil
+	res, err := (&devices{Service: s.Service}).PostDevice(ctx, &corev1.PostDeviceRequest{Device: b})
 	if err != nil {
 		return nil, err
 	}
-	return &corev1.DeleteDeviceResponse{Result: "Device successfully deleted"}, nil
+	return &corev1.SvcPostDeviceResponse{Device: res.Devices[0]}, nil
+}
+
+// ---- /api/device/devices (the device itself)
+
+// /api/device/{devices,participants,sessions,sessions/events,assets}: the user API's resources
+// through the device's own access scope (OpenTera's DeviceQuery* handlers).
+type deviceSurface struct {
+	*Service
+	corev1.UnimplementedDeviceSurfaceServiceServer
+}
+
+// forbiddenForSecurity is OpenTera's answer to the device reads and deletes it refuses.
+func forbiddenForSecurity() error { return apierr.Forbidden("Forbidden for security reasons") }
+
+// self is the calling device's row.
+func (s *deviceSurface) self(ctx context.Context, db store.DB) (store.DeviceRow, error) {
+	id := int32(authn.FromContext(ctx).ID)
+	rows, err := store.ListDevices(ctx, db, caller(ctx).acc, store.DeviceFilter{ID: &id})
+	if err == nil && len(rows) == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.DeviceRow{}, err
+	}
+	return rows[0], nil
+}
+
+func (s *deviceSurface) GetDeviceSelf(ctx context.Context, _ *corev1.GetDeviceSelfRequest) (*corev1.GetDeviceSelfResponse, error) {
+	m := caller(ctx)
+	d, err := s.self(ctx, s.db)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	info, err := deviceItem(d, false)
+	if err != nil {
+		return nil, s.internal(ctx, err)
+	}
+	info.DeviceSubtype = nil // TeraDevice.to_json leaves the subtype object out
+	parts, err := store.ListParticipants(ctx, s.db, m.acc, store.ParticipantFilter{})
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	types, err := store.ListSessionTypes(ctx, s.db, m.acc, store.SessionTypeFilter{})
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := &corev1.GetDeviceSelfResponse{DeviceInfo: info, ParticipantsInfo: []*corev1.ParticipantInfo{}, SessionTypesInfo: []*corev1.SessionType{}}
+	for _, p := range parts {
+		out.ParticipantsInfo = append(out.ParticipantsInfo, &corev1.ParticipantInfo{ParticipantName: p.ParticipantName, ParticipantUuid: p.ParticipantUUID})
+	}
+	for _, t := range types {
+		out.SessionTypesInfo = append(out.SessionTypesInfo, sessionTypeProto(t, false))
+	}
+	return out, nil
+}
+
+func (s *deviceSurface) PostDeviceSelf(ctx context.Context, r *corev1.PostDeviceSelfRequest) (*corev1.PostDeviceSelfResponse, error) {
+	b := r.GetDevice()
+	me := int32(authn.FromContext(ctx).ID)
+	switch {
+	case b == nil:
+		return nil, apierr.MissingArgument("Missing device schema")
+	case b.DeviceConfig == nil:
+		return nil, apierr.MissingArgument("Missing config")
+	case b.IdDevice != nil && b.GetIdDevice() != me:
+		return nil, apierr.Forbidden("Forbidden")
+	}
+	var out *corev1.DeviceItem
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Scoped to the caller's own row; only device_config is written, as OpenTera.
+		if err := store.UpdateDevice(ctx, tx, caller(ctx).acc, me, store.DevicePatch{Config: b.DeviceConfig}); err != nil {
+			return orDenied(err, "Forbidden")
+		}
+		d, err := s.self(ctx, tx)
+		if err != nil {
+			return err
+		}
+		out, err = deviceItem(d, true)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.PostDeviceSelfResponse{Devices: []*corev1.DeviceItem{out}}, nil
+}
+
+// ---- /api/participant/devices
+
+func (s *participantSurface) GetParticipantDevices(ctx context.Context, r *corev1.GetParticipantDevicesRequest) (*corev1.GetParticipantDevicesResponse, error) {
+	out, err := s.listDevices(ctx, store.DeviceFilter{ID: nonZero(r.IdDevice)}, !r.List)
+	if err != nil {
+		return nil, err
+	}
+	for _, item := range out {
+		if item.DeviceToken != nil {
+			// A device's credential is not its participant's to hold (see the proto).
+			item.DeviceToken = structpb.NewNullValue()
+		}
+	}
+	return &corev1.GetParticipantDevicesResponse{Devices: out}, nil
 }

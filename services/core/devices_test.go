@@ -9,39 +9,31 @@ import (
 
 func TestDevicesGet(t *testing.T) {
 	e := newEnv(t)
-	cases := []struct {
-		who, q string
-		want   []int
-	}{
-		{"admin", "", []int{1, 2, 3}},
-		{"siteadmin", "", []int{1, 2}},
-		{"user", "", []int{1, 2}},
-		{"user3", "", []int{1, 2}},
-		{"user4", "", []int{}},
-		{"admin", "id_site=2", []int{1}},
-		{"user", "id_site=2", []int{}},
-		{"user", "id_project=1", []int{1, 2}},
-		{"admin", "id_project=3", []int{1}},
-		{"user", "id_project=3", []int{}},
-		{"user4", "id_project=1", []int{}},
-		{"admin", "id_project=1&enabled=false", []int{}},
-		{"admin", "id_project=1&id_device_type=1", []int{2}},
-		{"admin", "id_device_type=3", []int{3}},
-		{"user", "id_device_type=3", []int{}},
-		{"admin", "enabled=true", []int{1, 2}},
-		{"admin", "name=Robot%20A", []int{3}},
-		{"user", "name=Robot%20A", []int{}},
-		{"user", "id=2", []int{2}},
-		{"user4", "id_device=2", []int{}},
-		{"user3", "uuid=b707e0b2-e649-47e7-a938-2b949c423f73", []int{1}},
-		{"admin", "device_uuid=b707e0b2-e649-47e7-a938-2b949c423f73&id_device_type=3", []int{1}},
-		{"admin", "id_device_subtype=1", []int{}},
-	}
-	for _, c := range cases {
-		if got := ids(e.list(c.who, "/api/user/devices?"+c.q), "id_device"); !eqInts(got, c.want) {
-			t.Errorf("%s ?%s: %v, want %v", c.who, c.q, got, c.want)
-		}
-	}
+	e.expectIDs(t, "/api/user/devices", "id_device", "", []idCase{
+		{"admin", "", []int{1, 2, 3}, nil},
+		{"siteadmin", "", []int{1, 2}, nil},
+		{"user", "", []int{1, 2}, nil},
+		{"user3", "", []int{1, 2}, nil},
+		{"user4", "", []int{}, nil},
+		{"admin", "id_site=2", []int{1}, nil},
+		{"user", "id_site=2", []int{}, nil},
+		{"user", "id_project=1", []int{1, 2}, nil},
+		{"admin", "id_project=3", []int{1}, nil},
+		{"user", "id_project=3", []int{}, nil},
+		{"user4", "id_project=1", []int{}, nil},
+		{"admin", "id_project=1&enabled=false", []int{}, nil},
+		{"admin", "id_project=1&id_device_type=1", []int{2}, nil},
+		{"admin", "id_device_type=3", []int{3}, nil},
+		{"user", "id_device_type=3", []int{}, nil},
+		{"admin", "enabled=true", []int{1, 2}, nil},
+		{"admin", "name=Robot%20A", []int{3}, nil},
+		{"user", "name=Robot%20A", []int{}, nil},
+		{"user", "id=2", []int{2}, nil},
+		{"user4", "id_device=2", []int{}, nil},
+		{"user3", "uuid=b707e0b2-e649-47e7-a938-2b949c423f73", []int{1}, nil},
+		{"admin", "device_uuid=b707e0b2-e649-47e7-a938-2b949c423f73&id_device_type=3", []int{1}, nil},
+		{"admin", "id_device_subtype=1", []int{}, nil},
+	})
 	e.expect(400, "admin", "GET", "/api/user/devices?id_device=1&id_site=1", nil)
 	e.expect(400, "admin", "GET", "/api/user/devices?id_site=one", nil)
 	e.expect(401, "", "GET", "/api/user/devices", nil)

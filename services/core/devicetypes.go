@@ -88,10 +88,7 @@ func (s *deviceTypes) PostDeviceType(ctx context.Context, r *corev1.PostDeviceTy
 		out, err = s.list(ctx, tx, store.DeviceTypeFilter{ID: &id})
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostDeviceTypeResponse{DeviceTypes: out}, nil
+	return reply(&corev1.PostDeviceTypeResponse{DeviceTypes: out}, err)
 }
 
 func (s *deviceTypes) DeleteDeviceType(ctx context.Context, r *corev1.DeleteDeviceTypeRequest) (*corev1.DeleteDeviceTypeResponse, error) {
@@ -197,18 +194,12 @@ func (s *deviceSubTypes) PostDeviceSubType(ctx context.Context, r *corev1.PostDe
 		out, err = s.list(ctx, tx, store.DeviceSubTypeFilter{ID: &id})
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostDeviceSubTypeResponse{DeviceSubtypes: out}, nil
+	return reply(&corev1.PostDeviceSubTypeResponse{DeviceSubtypes: out}, err)
 }
 
 func (s *deviceSubTypes) DeleteDeviceSubType(ctx context.Context, r *corev1.DeleteDeviceSubTypeRequest) (*corev1.DeleteDeviceSubTypeResponse, error) {
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		err := store.DeleteDeviceSubType(ctx, tx, r.GetId())
+	err := s.deleteByID(ctx, r.Id, func(tx pgx.Tx, id int32) error {
+		err := store.DeleteDeviceSubType(ctx, tx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return apierr.InvalidArgument("Device subtype not found")
 		}
@@ -217,8 +208,5 @@ func (s *deviceSubTypes) DeleteDeviceSubType(ctx context.Context, r *corev1.Dele
 		}
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.DeleteDeviceSubTypeResponse{Result: "Device subtype successfully deleted"}, nil
+	return reply(&corev1.DeleteDeviceSubTypeResponse{Result: "Device subtype successfully deleted"}, err)
 }

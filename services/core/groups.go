@@ -8,7 +8,9 @@ import (
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/store"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // /api/user/groups (participant groups)
@@ -90,4 +92,59 @@ func (s *groups) PostGroup(ctx context.Context, r *corev1.PostGroupRequest) (*co
 
 func (s *groups) DeleteGroup(ctx context.Context, r *corev1.DeleteGroupRequest) (*corev1.DeleteGroupResponse, error) {
 	return &corev1.DeleteGroupResponse{}, s.softDelete(ctx, store.ParticipantGroups, r.Id)
+}
+
+// ---- /api/service/groups
+
+func (s *serviceAPI) SvcGetGroups(ctx context.Context, r *corev1.SvcGetGroupsRequest) (*corev1.SvcGetGroupsResponse, error) {
+	m := caller(ctx)
+	var f store.GroupFilter
+	switch {
+	case r.IdParticipantGroup != 0:
+		f.IDGroup = &r.IdParticipantGroup // declared: 403 outside the service
+	case r.IdProject != 0:
+		if err := s.require(ctx, s.db, m, access.Projects, r.IdProject, false, "Forbidden"); err != nil {
+			return nil, err
+		}
+		f.IDProject = &r.IdProject
+	default:
+		return nil, apierr.MissingArgument("Missing arguments")
+	}
+	rows, err := store.ListGroups(ctx, s.db, m.acc, f)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	minimal := func(row store.GroupRow) *corev1.ParticipantGroup {
+		g := groupProto(row)
+		g.ProjectName = nil
+		return g
+	}
+	switch {
+	case len(rows) == 0:
+		// OpenTera: an unknown group is 404; a project without groups falls through to 400.
+		if f.IDGroup != nil {
+			return nil, apierr.NotFound("Not found")
+		}
+		return nil, apierr.MissingArgument("Missing arguments")
+	case f.IDGroup != nil:
+		v, err := messageValue(minimal(rows[0]))
+		return &corev1.SvcGetGroupsResponse{Json: v}, err
+	}
+	return &corev1.SvcGetGroupsResponse{Json: structpb.NewListValue(listOf(rows, minimal))}, nil
+}
+
+func (s *serviceAPI) SvcPostGroup(ctx context.Context, r *corev1.SvcPostGroupRequest) (*corev1.SvcPostGroupResponse, error) {
+	b := r.GetParticipantGroup()
+	if b == nil {
+		return nil, apierr.MissingArgument("Missing participant_group")
+	}
+	res, err := (&groups{Service: s.Service}).PostGroup(ctx, &corev1.PostGroupRequest{ParticipantGroup: b})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.SvcPostGroupResponse{ParticipantGroup: res.Groups[0]}, nil
+}
+
+func (s *serviceAPI) SvcDeleteGroup(ctx context.Context, r *corev1.SvcDeleteGroupRequest) (*corev1.SvcDeleteGroupResponse, error) {
+	return &corev1.SvcDeleteGroupResponse{}, s.softDelete(ctx, store.ParticipantGroups, r.Id)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -275,12 +276,9 @@ func (s *Service) postLinks(ctx context.Context, sp *linkEndpoint, wrappers []*s
 
 // removeLink runs a DELETE by link id.
 func (s *Service) removeLink(ctx context.Context, sp *linkEndpoint, id *int32) error {
-	if id == nil {
-		return apierr.MissingArgument("Missing id")
-	}
 	m := caller(ctx)
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		a, b, err := store.LinkByID(ctx, tx, sp.link, *id)
+	return s.deleteByID(ctx, id, func(tx pgx.Tx, id int32) error {
+		a, b, err := store.LinkByID(ctx, tx, sp.link, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return sp.del.notFound
 		} else if err != nil {
@@ -291,7 +289,7 @@ func (s *Service) removeLink(ctx context.Context, sp *linkEndpoint, id *int32) e
 				return err
 			}
 		}
-		err = store.DeleteLinkByID(ctx, tx, sp.link, *id)
+		err = store.DeleteLinkByID(ctx, tx, sp.link, id)
 		if ie, ok := errors.AsType[*store.IntegrityError](err); ok && sp.del.refused != nil {
 			return sp.del.refused(ie.Message)
 		}
@@ -352,6 +350,58 @@ func (s *Service) visible(ctx context.Context, m me, o access.Object, id int32, 
 		return nil, s.dbError(ctx, err)
 	}
 	return &q, nil
+}
+
+// typeSitesEndpoint is /api/user/<type>/sites of session types and test types: the forms
+// {"<obj>": {id_<obj>, sites}} (its admins replace its sites) and {"site": {id_site, <objs>}}
+// (the site's admins replace its types), and a link written needs an administered site and a
+// type the caller sees; used is the schema's refusal of a removal.
+func typeSitesEndpoint(link store.Link, obj, plural string, admin, seen sideSet, used string) *linkEndpoint {
+	id := "id_" + obj
+	return &linkEndpoint{
+		link: link, keyA: id, keyB: "id_site",
+		forms: []linkForm{
+			{name: obj, onA: true, idKey: id, listKey: "sites", missingID: "Missing " + id, missingSet: "Missing sites",
+				owner: &sideRule{true, admin, apierr.Forbidden("Access denied")}, removable: adminSites, refused: apierr.Integrity(used)},
+			{name: "site", idKey: "id_site", listKey: strings.ReplaceAll(plural, " ", ""), missingID: "Missing site ID", missingSet: "Missing " + plural,
+				owner: &sideRule{false, adminSites, apierr.Forbidden("Access denied")}, refused: apierr.Integrity(used)},
+		},
+		noForm: apierr.InvalidArgument(""), badItem: apierr.InvalidArgument("Badly formatted request"),
+		pair: []sideRule{{false, adminSites, apierr.Forbidden("Forbidden")}, {true, seen, apierr.Forbidden("Forbidden")}},
+		del: linkDelete{notFound: apierr.InvalidArgument("Bad parameter"), rules: []sideRule{{false, adminSites, apierr.Forbidden("Forbidden")}},
+			refused: func(string) error { return apierr.Integrity(used) }},
+	}
+}
+
+// serviceTypeProjectsEndpoint is /api/service/<type>/projects of session types and test types:
+// the service's own types (the types it sees) in the projects it sees. OpenTera's form
+// "project" also removes the other services' types from the project; Tera only the service's
+// own. A type put in a project joins the project's site first (typeSites), as OpenTera does at
+// service level; used is the schema's refusal of a removal.
+func serviceTypeProjectsEndpoint(link, typeSites store.Link, obj, listKey, plural string, seen sideSet, used string) *linkEndpoint {
+	id := "id_" + obj
+	return &linkEndpoint{
+		link: link, keyA: id, keyB: "id_project",
+		forms: []linkForm{
+			{name: obj, onA: true, idKey: id, listKey: "projects", missingID: "Missing " + id, missingSet: "Missing projects",
+				owner: &sideRule{true, seen, apierr.Forbidden("Forbidden")}, removable: adminProjects,
+				removed: &sideRule{false, adminProjects, apierr.Forbidden("Access denied to at least one project")}, refused: apierr.Integrity(used)},
+			{name: "project", idKey: "id_project", listKey: listKey, missingID: "Missing project ID", missingSet: "Missing " + plural,
+				owner: &sideRule{false, adminProjects, apierr.Forbidden("Forbidden")}, removable: seen, refused: apierr.Integrity(used)},
+		},
+		noForm: apierr.InvalidArgument("Unknown format"), badItem: apierr.InvalidArgument("Badly formatted request"),
+		pair: []sideRule{{false, adminProjects, apierr.Forbidden("Forbidden")}, {true, seen, apierr.Forbidden("Forbidden")}},
+		prepare: func(ctx context.Context, tx pgx.Tx, pairs [][2]int32) error {
+			sites, err := store.ProjectSitePairs(ctx, tx, pairs)
+			if err == nil {
+				_, err = store.AddLinks(ctx, tx, typeSites, sites)
+			}
+			return err
+		},
+		del: linkDelete{notFound: apierr.InvalidArgument("Not found"),
+			rules:   []sideRule{{false, seenProjects, apierr.Forbidden("Forbidden")}, {true, seen, apierr.Forbidden("Forbidden")}},
+			refused: func(string) error { return apierr.Integrity(used) }},
+	}
 }
 
 // Side sets used by the rules.

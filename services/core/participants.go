@@ -11,12 +11,14 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
+	errorsv1 "github.com/tera-health/tera/pkg/api/tera/errors/v1"
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/pyjson"
 	"github.com/tera-health/tera/services/internal/store"
+	"google.golang.org/grpc/codes"
 )
 
 // /api/user/participants
@@ -325,4 +327,164 @@ func (s *participants) syncParticipantToken(ctx context.Context, tx pgx.Tx, id i
 
 func (s *participants) DeleteParticipant(ctx context.Context, r *corev1.DeleteParticipantRequest) (*corev1.DeleteParticipantResponse, error) {
 	return &corev1.DeleteParticipantResponse{}, s.softDelete(ctx, store.Participants, r.Id)
+}
+
+// ---- /api/service/participants
+
+func (s *serviceAPI) SvcGetParticipants(ctx context.Context, r *corev1.SvcGetParticipantsRequest) (*corev1.SvcGetParticipantsResponse, error) {
+	m := caller(ctx)
+	f := store.ParticipantFilter{}
+	single, minimal := false, false
+	switch {
+	case r.ParticipantUuid != "":
+		f.UUID, single = &r.ParticipantUuid, true
+	case r.IdParticipant != 0:
+		f.IDParticipant, single = &r.IdParticipant, true // declared: 403 outside the service
+	case r.IdProject != 0:
+		f.IDProject = &r.IdProject
+		if err := s.require(ctx, s.db, m, access.Projects, r.IdProject, false, "Forbidden"); err != nil {
+			return nil, err
+		}
+	case r.IdParticipantGroup != 0:
+		f.IDGroup = &r.IdParticipantGroup
+		if err := s.require(ctx, s.db, m, access.ParticipantGroups, r.IdParticipantGroup, false, "Forbidden"); err != nil {
+			return nil, err
+		}
+	case r.Name != "":
+		minimal = true
+	default:
+		return nil, apierr.MissingArgument("Missing arguments")
+	}
+	if r.Name != "" && !single {
+		f.NameContains = &r.Name
+	}
+	rows, err := store.ListParticipants(ctx, s.db, m.acc, f)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	if single {
+		if len(rows) == 0 {
+			return nil, apierr.Forbidden("Forbidden")
+		}
+		v, err := messageValue(participantProto(rows[0], participantForm{}))
+		return &corev1.SvcGetParticipantsResponse{Json: v}, err
+	}
+	list := listOf(rows, func(row store.ParticipantRow) *corev1.Participant {
+		return participantProto(row, participantForm{minimal: minimal})
+	})
+	return &corev1.SvcGetParticipantsResponse{Json: structpb.NewListValue(list)}, nil
+}
+
+func (s *serviceAPI) SvcPostParticipant(ctx context.Context, r *corev1.SvcPostParticipantRequest) (*corev1.SvcPostParticipantResponse, error) {
+	b := r.GetParticipant()
+	// OpenTera's service checks (a body without these keys fails there with a 500).
+	switch {
+	case b == nil:
+		return nil, apierr.MissingArgument("Missing arguments")
+	case b.IdParticipant == nil || b.IdProject == nil || b.ParticipantName == nil || b.ParticipantEmail == nil:
+		return nil, apierr.MissingArgument("Missing id_participant, id_project, participant_name or participant_email")
+	case b.GetIdProject() < 1:
+		return nil, apierr.Forbidden("Unknown project")
+	case b.GetParticipantName() == "":
+		return nil, apierr.Forbidden("Invalid participant name")
+	case b.GetParticipantEmail() == "":
+		return nil, apierr.Forbidden("Invalid participant email")
+	}
+	if b.GetIdParticipant() == 0 {
+		// OpenTera's service creates participants enabled, with login enabled.
+		on := true
+		if b.ParticipantEnabled == nil {
+			b.ParticipantEnabled = &on
+		}
+		if b.ParticipantLoginEnabled == nil {
+			b.ParticipantLoginEnabled = &on
+		}
+	}
+	// The user API's write, scoped to the service: the project (and the participant updated)
+	// must be the service's, checked in the statement.
+	res, err := (&participants{Service: s.Service}).PostParticipant(ctx, &corev1.PostParticipantRequest{Participant: b})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.SvcPostParticipantResponse{Participant: res.Participants[0]}, nil
+}
+
+// ---- /api/device/participants
+
+func (s *deviceSurface) GetDeviceParticipants(ctx context.Context, _ *corev1.GetDeviceParticipantsRequest) (*corev1.GetDeviceParticipantsResponse, error) {
+	d, err := s.self(ctx, s.db)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	if !d.DeviceOnlineable {
+		return nil, apierr.Forbidden("Invalid request")
+	}
+	rows, err := store.ListParticipants(ctx, s.db, caller(ctx).acc, store.ParticipantFilter{})
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := &corev1.GetDeviceParticipantsResponse{ParticipantsInfo: []*corev1.ParticipantSelf{}}
+	for _, row := range rows {
+		p := participantSelfProto(row, false)
+		// A participant's credential is not its device's to hold (see the proto).
+		p.ParticipantToken = structpb.NewNullValue()
+		out.ParticipantsInfo = append(out.ParticipantsInfo, p)
+	}
+	return out, nil
+}
+
+// /api/participant/{devices,sessions,assets}: the user API's resources through the
+// participant's own access scope (OpenTera's ParticipantQuery* handlers). The role each
+// endpoint needs (full or limited) is declared in participant_api.proto.
+type participantSurface struct {
+	*Service
+	corev1.UnimplementedParticipantSurfaceServiceServer
+}
+
+// ---- /api/participant/participants
+
+// /api/participant/participants: the participants resource on the participant surface. The
+// row comes from the same store query as /api/user/participants, scoped to the participant.
+type participantSelf struct {
+	*Service
+	corev1.UnimplementedParticipantSelfServiceServer
+}
+
+func (s *participantSelf) GetParticipantSelf(ctx context.Context, r *corev1.GetParticipantSelfRequest) (*corev1.GetParticipantSelfResponse, error) {
+	c := authn.FromContext(ctx)
+	row, err := store.GetParticipant(ctx, s.db, caller(ctx).acc, int32(c.ID))
+	if err != nil {
+		return nil, orDenied(s.dbError(ctx, err), "Forbidden")
+	}
+	if !c.Full {
+		// A static (limited) token learns its name only.
+		return &corev1.GetParticipantSelfResponse{Participant: &corev1.ParticipantSelf{ParticipantName: &row.ParticipantName}}, nil
+	}
+	return &corev1.GetParticipantSelfResponse{Participant: participantSelfProto(row, r.List)}, nil
+}
+
+func (s *participantSelf) PostParticipantSelf(context.Context, *corev1.PostParticipantSelfRequest) (*corev1.PostParticipantSelfResponse, error) {
+	return nil, apierr.New(codes.Unimplemented, errorsv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "Not implemented")
+}
+
+// participantSelfProto is TeraParticipant.to_json (minimal: the list form).
+func participantSelfProto(row store.ParticipantRow, minimal bool) *corev1.ParticipantSelf {
+	p := &corev1.ParticipantSelf{IdParticipant: &row.IDParticipant, ParticipantUuid: &row.ParticipantUUID,
+		ParticipantName: &row.ParticipantName, ParticipantEmail: nullable(row.ParticipantEmail),
+		ParticipantTokenEnabled: &row.ParticipantTokenEnabled, ParticipantEnabled: &row.ParticipantEnabled,
+		IdParticipantGroup: nullableInt(row.IDParticipantGroup), IdProject: &row.IDProject}
+	if !minimal {
+		p.ParticipantUsername, p.ParticipantToken = nullable(row.ParticipantUsername), nullable(row.ParticipantToken)
+		p.ParticipantLastonline = nullable(isoTime(row.ParticipantLastonline))
+		p.ParticipantLoginEnabled, p.ParticipantProjectEnabled = &row.ParticipantLoginEnabled, &row.ProjectEnabled
+	}
+	return p
+}
+
+// nullableInt is a google.protobuf.Value holding a number or null.
+func nullableInt(p *int32) *structpb.Value {
+	if p == nil {
+		return structpb.NewNullValue()
+	}
+	return structpb.NewNumberValue(float64(*p))
 }

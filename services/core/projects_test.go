@@ -44,34 +44,25 @@ func TestProjectsSelectors(t *testing.T) {
 	e := newEnv(t)
 	var uuser string
 	_ = e.db.QueryRow(context.Background(), "SELECT user_uuid FROM core.t_users WHERE user_username = 'user3'").Scan(&uuser)
-	cases := []struct {
-		who, q string
-		want   []int
-	}{
-		{"admin", "id_project=3", []int{3}},
-		{"admin", "id=2", []int{2}},
-		{"user", "id_project=3", []int{}},
-		{"admin", "id_project=3&id_site=1", []int{3}}, // id_project wins
-		{"admin", "user_uuid=" + uuser, []int{1}},
-		{"user4", "user_uuid=" + uuser, []int{}},
-		{"admin", "id_service=3", []int{1, 2, 3}},
-		{"admin", "id_service=3&id_site=1", []int{1, 2}},
-		{"user", "id_service=3", []int{1, 2}},
-		{"user4", "id_service=3", []int{}},
-		{"admin", "id_service=5", []int{}},
-		{"admin", "id_site=1", []int{1, 2}},
-		{"admin", "id_site=2", []int{3}},
-		{"user3", "id_site=1", []int{1}},
-		{"siteadmin", "id_site=2", []int{}},
-		{"admin", "name=Secret%20Project%20%231", []int{3}},
-		{"user", "name=Secret%20Project%20%231", []int{}},
-	}
-	for _, c := range cases {
-		got := e.list(c.who, "/api/user/projects?"+c.q)
-		if !eqInts(ids(got, "id_project"), c.want) {
-			t.Errorf("%s ?%s: %v, want %v", c.who, c.q, ids(got, "id_project"), c.want)
-		}
-	}
+	e.expectIDs(t, "/api/user/projects", "id_project", "", []idCase{
+		{"admin", "id_project=3", []int{3}, nil},
+		{"admin", "id=2", []int{2}, nil},
+		{"user", "id_project=3", []int{}, nil},
+		{"admin", "id_project=3&id_site=1", []int{3}, nil}, // id_project wins
+		{"admin", "user_uuid=" + uuser, []int{1}, nil},
+		{"user4", "user_uuid=" + uuser, []int{}, nil},
+		{"admin", "id_service=3", []int{1, 2, 3}, nil},
+		{"admin", "id_service=3&id_site=1", []int{1, 2}, nil},
+		{"user", "id_service=3", []int{1, 2}, nil},
+		{"user4", "id_service=3", []int{}, nil},
+		{"admin", "id_service=5", []int{}, nil},
+		{"admin", "id_site=1", []int{1, 2}, nil},
+		{"admin", "id_site=2", []int{3}, nil},
+		{"user3", "id_site=1", []int{1}, nil},
+		{"siteadmin", "id_site=2", []int{}, nil},
+		{"admin", "name=Secret%20Project%20%231", []int{3}, nil},
+		{"user", "name=Secret%20Project%20%231", []int{}, nil},
+	})
 	// list: counts instead of the role.
 	got := e.list("user", "/api/user/projects?list=true")
 	if len(got) != 2 || got[0]["project_participant_group_count"] != float64(1) || got[0]["project_participant_count"] != float64(3) ||

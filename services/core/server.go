@@ -165,8 +165,5 @@ func (s *serverInfo) PostVersions(ctx context.Context, r *corev1.PostVersionsReq
 			ON CONFLICT (server_settings_name) DO UPDATE SET server_settings_value = EXCLUDED.server_settings_value`, text)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostVersionsResponse{Versions: out}, nil
+	return reply(&corev1.PostVersionsResponse{Versions: out}, err)
 }

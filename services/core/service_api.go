@@ -10,7 +10,8 @@ import (
 // /api/service/*: OpenTera's service API. A second surface over the same store queries as the
 // user API: the caller is the service (access.FromAuthn maps it), so every query is scoped by
 // the service branch of the SQL access functions (its linked sites and projects, what they
-// hold, its session types and sessions). Handlers live in service_<resource>.go.
+// hold, its session types and sessions). Its handlers stand beside the user API's in each
+// resource's file (sites.go holds SvcGetSites).
 
 type serviceAPI struct {
 	*Service

@@ -216,3 +216,26 @@ func (s *serviceAccess) PostServiceAccess(ctx context.Context, r *corev1.PostSer
 func (s *serviceAccess) DeleteServiceAccess(ctx context.Context, r *corev1.DeleteServiceAccessRequest) (*corev1.DeleteServiceAccessResponse, error) {
 	return &corev1.DeleteServiceAccessResponse{}, s.deleteRow(ctx, r.Id, "Not found", "Forbidden", store.DeleteServiceAccess)
 }
+
+// ---- /api/service/serviceaccess: assignments of the calling service's own roles.
+
+func (s *serviceAPI) SvcPostServiceAccess(ctx context.Context, r *corev1.SvcPostServiceAccessRequest) (*corev1.SvcPostServiceAccessResponse, error) {
+	res, err := (&serviceAccess{Service: s.Service}).PostServiceAccess(ctx, &corev1.PostServiceAccessRequest{ServiceAccess: r.ServiceAccess})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.SvcPostServiceAccessResponse{ServiceAccess: res.ServiceAccess}, nil
+}
+
+func (s *serviceAPI) SvcDeleteServiceAccess(ctx context.Context, r *corev1.SvcDeleteServiceAccessRequest) (*corev1.SvcDeleteServiceAccessResponse, error) {
+	return &corev1.SvcDeleteServiceAccessResponse{}, s.deleteRow(ctx, r.Id, "Not found", "Forbidden", store.DeleteServiceAccess)
+}
+
+func (s *serviceAPI) SvcGetServiceAccess(ctx context.Context, r *corev1.SvcGetServiceAccessRequest) (*corev1.SvcGetServiceAccessResponse, error) {
+	if r.IdUserGroup == 0 {
+		return nil, apierr.MissingArgument("Missing arguments")
+	}
+	svc := serviceID(ctx)
+	out, err := s.listServiceAccess(ctx, store.ServiceAccessFilter{IDUserGroup: &r.IdUserGroup, IDService: &svc})
+	return reply(&corev1.SvcGetServiceAccessResponse{ServiceAccess: out}, err)
+}

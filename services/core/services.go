@@ -243,3 +243,33 @@ func (s *servicesAPI) DeleteService(ctx context.Context, r *corev1.DeleteService
 	// Superadmin only (declared on the RPC and in the statement); the schema cascades and refuses.
 	return &corev1.DeleteServiceResponse{}, s.deleteRow(ctx, r.Id, "Invalid service", "Forbidden", store.DeleteService)
 }
+
+// ---- /api/service/services
+
+func (s *serviceAPI) SvcGetServices(ctx context.Context, r *corev1.SvcGetServicesRequest) (*corev1.SvcGetServicesResponse, error) {
+	// OpenTera honours the last one given.
+	f := store.ServiceFilter{Registry: true}
+	switch {
+	case r.ServiceKey != "":
+		f.Key = &r.ServiceKey
+	case r.UuidService != "":
+		f.UUID = &r.UuidService
+	case r.IdService != 0:
+		f.IDService = &r.IdService
+	default:
+		return nil, apierr.MissingArgument("Missing service key, id or uuid")
+	}
+	rows, err := store.ListServices(ctx, s.db, caller(ctx).acc, f)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := make([]*corev1.Service, len(rows))
+	for i, row := range rows {
+		out[i] = serviceProto(row, true)
+		if r.WithBaseUrl {
+			// Every service is behind the ingress: OpenTera's https://<server>:<port><clientendpoint>.
+			out[i].ServiceBaseUrl = proto.String(s.publicURL + row.ServiceClientendpoint)
+		}
+	}
+	return &corev1.SvcGetServicesResponse{Services: out}, nil
+}

@@ -33,18 +33,12 @@ var replyCodes = map[string]int{"accept": 1, "reject": 2, "deny": 2, "busy": 3, 
 
 func (s *sessionManager) ManageSession(ctx context.Context, r *corev1.ManageSessionRequest) (*corev1.ManageSessionResponse, error) {
 	a, err := s.manage(ctx, r.GetSessionManage(), false)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.ManageSessionResponse{Answer: a}, nil
+	return reply(&corev1.ManageSessionResponse{Answer: a}, err)
 }
 
 func (s *sessionManager) SvcManageSession(ctx context.Context, r *corev1.SvcManageSessionRequest) (*corev1.SvcManageSessionResponse, error) {
 	a, err := s.manage(ctx, r.GetSessionManage(), true)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.SvcManageSessionResponse{Answer: a}, nil
+	return reply(&corev1.SvcManageSessionResponse{Answer: a}, err)
 }
 
 // manage validates and completes the request, then calls the service.

@@ -13,12 +13,13 @@ import (
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/sessionjson"
 	"github.com/tera-health/tera/services/internal/store"
 )
 
-// /api/user/sessions and /api/user/sessions/events.
+// /api/user/sessions
 
 type sessions struct {
 	*Service
@@ -285,21 +286,18 @@ func (s *sessions) checkSessionRefs(ctx context.Context, tx pgx.Tx, m me, w *sto
 }
 
 func (s *sessions) DeleteSession(ctx context.Context, r *corev1.DeleteSessionRequest) (*corev1.DeleteSessionResponse, error) {
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
 	m := caller(ctx)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		status, parts, users, devices, err := store.SessionInvitees(ctx, tx, r.GetId())
+	err := s.deleteByID(ctx, r.Id, func(tx pgx.Tx, id int32) error {
+		status, parts, users, devices, err := store.SessionInvitees(ctx, tx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return apierr.InvalidArgument("Invalid session")
 		} else if err != nil {
 			return err
 		}
-		if ok, err := store.CanSession(ctx, tx, m.acc, r.GetId()); err != nil || !ok {
+		if ok, err := store.CanSession(ctx, tx, m.acc, id); err != nil || !ok {
 			return errOr(err, apierr.Forbidden("No access to session."))
 		}
-		checks := []struct {
+		for _, c := range []struct {
 			ids []int32
 			f   access.Fragment
 			msg string
@@ -307,131 +305,369 @@ func (s *sessions) DeleteSession(ctx context.Context, r *corev1.DeleteSessionReq
 			{parts, m.acc.Participants(), "User doesn't have access to at least one participant of that session."},
 			{users, m.acc.SiteWide().Users(), "User doesn't have access to at least one user of that session."},
 			{devices, m.acc.Devices(), "User doesn't have access to at least one device of that session."},
-		}
-		for _, c := range checks {
-			bad, err := store.Inaccessible(ctx, tx, c.f, c.ids)
-			if err != nil {
-				return err
-			}
-			if len(bad) > 0 {
-				return apierr.Forbidden(c.msg)
+		} {
+			if bad, err := store.Inaccessible(ctx, tx, c.f, c.ids); err != nil || len(bad) > 0 {
+				return errOr(err, apierr.Forbidden(c.msg))
 			}
 		}
 		if status == statusInProgress {
 			return apierr.Forbidden("Session is in progress: can't delete that session.")
 		}
-		return store.Delete(ctx, tx, m.acc, store.Sessions, r.GetId())
+		return store.Delete(ctx, tx, m.acc, store.Sessions, id)
 	})
+	return reply(&corev1.DeleteSessionResponse{}, err)
+}
+
+// ---- /api/service/sessions
+
+func (s *serviceAPI) SvcGetSessions(ctx context.Context, r *corev1.SvcGetSessionsRequest) (*corev1.SvcGetSessionsResponse, error) {
+	f, err := sessionFilter(r.Status, r.Limit, r.Offset, r.List, r.StartDate, r.EndDate)
 	if err != nil {
 		return nil, err
 	}
-	return &corev1.DeleteSessionResponse{}, nil
-}
-
-// ---- /api/user/sessions/events
-
-type sessionEvents struct {
-	*Service
-	corev1.UnimplementedSessionEventServiceServer
-}
-
-func eventProto(e store.SessionEvent) *corev1.SessionEvent { return sessionjson.Event(e) }
-
-func (s *sessionEvents) GetSessionEvents(ctx context.Context, r *corev1.GetSessionEventsRequest) (*corev1.GetSessionEventsResponse, error) {
-	if r.IdSession == 0 {
-		return nil, apierr.MissingArgument("Missing arguments")
+	m := caller(ctx)
+	var rows []store.Session
+	byWho := func(o access.Object, by store.SessionSelector, id int32) error {
+		if err := s.require(ctx, s.db, m, o, id, false, "Forbidden"); err != nil {
+			return err
+		}
+		rows, err = store.ListSessions(ctx, s.db, m.acc, by, id, f)
+		return err
 	}
-	rows, err := store.ListSessionEvents(ctx, s.db, caller(ctx).acc, r.IdSession)
+	switch {
+	case r.IdSession != 0 || r.UuidSession != "":
+		var row store.Session
+		row, err = store.GetSession(ctx, s.db, m.acc, r.IdSession, r.UuidSession, f.Full)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, apierr.Forbidden("Forbidden")
+		}
+		rows = []store.Session{row}
+	case r.IdParticipant != 0:
+		err = byWho(access.Participants, store.SessionsOfParticipant, r.IdParticipant)
+	case r.IdUser != 0:
+		err = byWho(access.Users, store.SessionsOfUser, r.IdUser)
+	case r.IdDevice != 0:
+		err = byWho(access.Devices, store.SessionsOfDevice, r.IdDevice)
+	default:
+		return nil, apierr.MissingArgument("Missing arguments: at least one id is required")
+	}
 	if err != nil {
 		return nil, s.dbError(ctx, err)
 	}
-	out := make([]*corev1.SessionEvent, 0, len(rows))
-	for _, e := range rows {
-		out = append(out, eventProto(e))
+	out := &structpb.ListValue{}
+	for _, row := range rows {
+		v, err := messageValue(sessionProto(row, f.Full, false))
+		if err != nil {
+			return nil, s.internal(ctx, err)
+		}
+		if err := s.addSessionExtras(ctx, m, v.GetStructValue(), row, r); err != nil {
+			return nil, err
+		}
+		out.Values = append(out.Values, v)
 	}
-	return &corev1.GetSessionEventsResponse{SessionEvents: out}, nil
+	return &corev1.SvcGetSessionsResponse{Json: structpb.NewListValue(out)}, nil
 }
 
-// validEventType is OpenTera's SessionEventTypes: 0–14 and the custom events 100–109.
-func validEventType(t int32) bool { return (t >= 0 && t <= 14) || (t >= 100 && t <= 109) }
+// addSessionExtras adds OpenTera's session_type object and session_events list when asked.
+func (s *serviceAPI) addSessionExtras(ctx context.Context, m me, o *structpb.Struct, row store.Session, r *corev1.SvcGetSessionsRequest) error {
+	if r.WithSessionType {
+		types, err := store.ListSessionTypes(ctx, s.db, m.acc, store.SessionTypeFilter{TypeID: &row.IDSessionType})
+		if err != nil {
+			return s.dbError(ctx, err)
+		}
+		for _, t := range types {
+			o.Fields["session_type"], _ = messageValue(sessionTypeProto(t, true))
+		}
+	}
+	if r.WithEvents {
+		events, err := store.ListSessionEvents(ctx, s.db, m.acc, row.IDSession)
+		if err != nil {
+			return s.dbError(ctx, err)
+		}
+		o.Fields["session_events"] = structpb.NewListValue(listOf(events, eventProto))
+	}
+	return nil
+}
 
-func (s *sessionEvents) PostSessionEvent(ctx context.Context, r *corev1.PostSessionEventRequest) (*corev1.PostSessionEventResponse, error) {
-	b := r.GetSessionEvent()
+func (s *serviceAPI) SvcPostSession(ctx context.Context, r *corev1.SvcPostSessionRequest) (*corev1.SvcPostSessionResponse, error) {
+	b := r.GetSession()
 	switch {
 	case b == nil:
-		return nil, apierr.MissingArgument("Missing session_event field")
-	case b.IdSession == nil || b.IdSessionEvent == nil:
-		return nil, apierr.MissingArgument("Missing id_session or id_session_event fields")
-	case b.IdSessionEventType != nil && !validEventType(b.GetIdSessionEventType()):
-		return nil, apierr.InvalidArgument("Invalid id_session_event_type")
-	case b.GetIdSessionEvent() == 0 && (b.IdSessionEventType == nil || b.SessionEventDatetime == nil):
-		return nil, apierr.MissingArgument("Missing id_session_event_type or session_event_datetime")
+		return nil, apierr.MissingArgument("Missing session")
+	case b.IdSession == nil:
+		return nil, apierr.MissingArgument("Missing id_session")
+	case b.GetIdSession() == 0 && b.IdSessionType == nil:
+		return nil, apierr.MissingArgument("Missing id_session_type")
 	}
-	w := store.SessionEventWrite{IDSession: b.IdSession, Type: b.IdSessionEventType, Text: b.SessionEventText, Context: b.SessionEventContext}
-	if b.SessionEventDatetime != nil {
-		t, err := parseDatetime(b.GetSessionEventDatetime(), "session_event_datetime")
+	body := &corev1.SessionBody{IdSession: b.IdSession, IdSessionType: b.IdSessionType, SessionName: b.SessionName,
+		SessionStartDatetime: b.SessionStartDatetime, SessionDuration: b.SessionDuration, SessionStatus: b.SessionStatus,
+		SessionComments: b.SessionComments, SessionParameters: b.SessionParameters, IdCreatorUser: b.IdCreatorUser,
+		IdCreatorDevice: b.IdCreatorDevice, IdCreatorParticipant: b.IdCreatorParticipant, IdCreatorService: b.IdCreatorService}
+	// Invitees by uuid, each one the service sees (OpenTera's messages).
+	for _, l := range []struct {
+		uuids                 []string
+		o                     access.Object
+		table, idCol, uuidCol string
+		msg                   string
+		dst                   **structpb.ListValue
+	}{
+		{b.SessionParticipantsUuids, access.Participants, "t_participants", "id_participant", "participant_uuid",
+			"Service doesn't have access to at least one participant of that session.", &body.SessionParticipantsIds},
+		{b.SessionUsersUuids, access.Users, "t_users", "id_user", "user_uuid",
+			"Service doesn't have access to at least one user of that session.", &body.SessionUsersIds},
+		{b.SessionDevicesUuids, access.Devices, "t_devices", "id_device", "device_uuid",
+			"Service doesn't have access to at least one device of that session.", &body.SessionDevicesIds},
+	} {
+		if len(l.uuids) == 0 {
+			continue
+		}
+		ids, err := s.visibleIDs(ctx, l.o, l.table, l.idCol, l.uuidCol, l.uuids)
 		if err != nil {
 			return nil, err
 		}
-		w.Datetime = t
+		if len(ids) != len(distinct(l.uuids)) {
+			return nil, apierr.Forbidden(l.msg)
+		}
+		*l.dst = &structpb.ListValue{}
+		for _, id := range ids {
+			(*l.dst).Values = append((*l.dst).Values, structpb.NewNumberValue(float64(id)))
+		}
 	}
-	m := caller(ctx)
-	id := b.GetIdSessionEvent()
-	var out store.SessionEvent
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		sessionsToCheck := []int32{b.GetIdSession()}
-		if id > 0 {
-			// Safer than OpenTera: the event's current session must be visible too.
-			cur, err := store.GetSessionEvent(ctx, tx, id)
-			if errors.Is(err, store.ErrNotFound) {
-				return apierr.InvalidArgument("Invalid session event")
-			} else if err != nil {
+	if b.GetIdSession() == 0 {
+		if err := s.sessionDefaults(ctx, body); err != nil {
+			return nil, err
+		}
+	}
+	res, err := (&sessions{Service: s.Service}).PostSession(ctx, &corev1.PostSessionRequest{Session: body})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.SvcPostSessionResponse{Sessions: res.Sessions}, nil
+}
+
+// sessionDefaults are OpenTera's for a session a service creates: the service as creator, now
+// as start, in progress, named after its type ("<type> [<year>.<count>]").
+func (s *serviceAPI) sessionDefaults(ctx context.Context, b *corev1.SessionBody) error {
+	if b.IdCreatorService == nil && b.IdCreatorUser == nil && b.IdCreatorDevice == nil && b.IdCreatorParticipant == nil {
+		b.IdCreatorService = new(serviceID(ctx))
+	}
+	if b.SessionStartDatetime == nil {
+		b.SessionStartDatetime = new(time.Now().UTC().Format(time.RFC3339Nano))
+	}
+	if b.SessionStatus == nil {
+		b.SessionStatus = new(int32(statusInProgress))
+	}
+	if b.SessionName != nil {
+		return nil
+	}
+	start, err := parseDatetime(b.GetSessionStartDatetime(), "session_start_datetime")
+	if err != nil {
+		return err
+	}
+	var name string
+	err = s.db.QueryRow(ctx, `SELECT st.session_type_name || ' [' || $2::int || '.' || (SELECT count(*) FROM core.t_sessions) || ']'
+		FROM core.t_sessions_types st WHERE st.id_session_type = $1 AND st.deleted_at IS NULL`, b.GetIdSessionType(), start.Year()).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return apierr.Forbidden("No access to session type")
+	} else if err != nil {
+		return s.dbError(ctx, err)
+	}
+	b.SessionName = &name
+	return nil
+}
+
+// visibleIDs maps uuids to the ids of the objects the caller sees (the others are left out).
+func (s *serviceAPI) visibleIDs(ctx context.Context, o access.Object, table, idCol, uuidCol string, uuids []string) ([]int32, error) {
+	f := caller(ctx).acc.IDs(o)
+	rows, err := s.db.Query(ctx, `SELECT `+idCol+` FROM core.`+table+` WHERE `+uuidCol+` = ANY(@uuids) AND deleted_at IS NULL
+		AND `+idCol+` IN (`+f.SQL+`) ORDER BY `+idCol, f.With(pgx.NamedArgs{"uuids": uuids}))
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	return ids, s.dbError(ctx, err)
+}
+
+func distinct(l []string) map[string]bool {
+	out := map[string]bool{}
+	for _, x := range l {
+		out[x] = true
+	}
+	return out
+}
+
+// ---- /api/participant/sessions and /api/device/sessions
+
+// POST /api/participant/sessions and POST /api/device/sessions: a participant or a device
+// creates or updates a session of its own (OpenTera's ParticipantQuerySessions and
+// DeviceQuerySessions post, which are the same code but for the creator column).
+// ownSessionsOf is the store selector listing a principal's own sessions.
+var ownSessionsOf = map[authn.Kind]store.SessionSelector{authn.KindParticipant: store.SessionsOfParticipant, authn.KindDevice: store.SessionsOfDevice}
+
+func (s *Service) postOwnSession(ctx context.Context, b *corev1.OwnSessionBody) (*corev1.Session, error) {
+	w, uuids, err := ownSessionWrite(b)
+	if err != nil {
+		return nil, err
+	}
+	c, m := authn.FromContext(ctx), caller(ctx)
+	me := int32(c.ID)
+	// The creator is always the caller (OpenTera: "avoid identity theft").
+	if c.Kind == authn.KindParticipant {
+		w.CreatorParticipant = &me
+	} else {
+		w.CreatorDevice = &me
+	}
+	id := b.GetIdSession()
+	var out store.Session
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if ok, err := m.acc.Can(ctx, tx, access.SessionTypes, b.GetIdSessionType()); err != nil || !ok {
+			return errOr(err, apierr.Forbidden("No access to session type"))
+		}
+		var parts []int32
+		if id == 0 {
+			var err error
+			if id, parts, err = s.findOwnSession(ctx, tx, m, &w, uuids); err != nil {
 				return err
 			}
-			sessionsToCheck = append(sessionsToCheck, cur.IDSession)
-		}
-		for _, sid := range sessionsToCheck {
-			if ok, err := store.CanSession(ctx, tx, m.acc, sid); err != nil || !ok {
-				return errOr(err, apierr.Forbidden("Forbidden"))
-			}
+		} else if ok, err := store.OwnsSession(ctx, tx, m.acc, id); err != nil || !ok {
+			return errOr(err, apierr.Forbidden("Unauthorized"))
 		}
 		var err error
 		if id > 0 {
-			err = store.UpdateSessionEvent(ctx, tx, id, w)
-		} else {
-			id, err = store.InsertSessionEvent(ctx, tx, w)
+			// Invitees are left as they are on an update, as OpenTera.
+			err = store.UpdateSession(ctx, tx, id, w)
+		} else if id, err = store.InsertSession(ctx, tx, w); err == nil && len(parts) > 0 {
+			err = store.ReplaceLinks(ctx, tx, store.SessionParticipants, id, parts)
 		}
 		if err != nil {
 			return err
 		}
-		out, err = store.GetSessionEvent(ctx, tx, id)
+		rows, err := store.ListSessions(ctx, tx, m.acc, ownSessionsOf[c.Kind], me, store.SessionFilter{ID: &id, Full: true})
+		if err == nil && len(rows) == 0 {
+			err = store.ErrNotFound
+		}
+		if err == nil {
+			out = rows[0]
+		}
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &corev1.PostSessionEventResponse{SessionEvents: []*corev1.SessionEvent{eventProto(out)}}, nil
+	return sessionProto(out, true, false), nil
 }
 
-func (s *sessionEvents) DeleteSessionEvent(ctx context.Context, r *corev1.DeleteSessionEventRequest) (*corev1.DeleteSessionEventResponse, error) {
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
+// findOwnSession resolves a new session's participants (uuids the caller sees) and applies
+// OpenTera's deduplication: an own session with the same name, type, start day and participant
+// set is updated instead, keeping its start. id is 0 when there is none.
+func (s *Service) findOwnSession(ctx context.Context, tx pgx.Tx, m me, w *store.SessionWrite, uuids []string) (int32, []int32, error) {
+	if w.Start == nil {
+		return 0, nil, apierr.MissingArgument("Missing argument 'session_start_datetime'")
 	}
-	m := caller(ctx)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		e, err := store.GetSessionEvent(ctx, tx, r.GetId())
-		if errors.Is(err, store.ErrNotFound) {
-			return apierr.InvalidArgument("Invalid session event")
-		} else if err != nil {
-			return err
-		}
-		if ok, err := store.CanSession(ctx, tx, m.acc, e.IDSession); err != nil || !ok {
-			return errOr(err, apierr.Forbidden("Forbidden"))
-		}
-		return store.DeleteSessionEvent(ctx, tx, m.acc, r.GetId())
-	})
+	if uuids == nil {
+		return 0, nil, apierr.MissingArgument("Missing session participants")
+	}
+	// Safer than OpenTera, which links any participant by uuid: one the caller does not see is
+	// refused like an unknown one.
+	parts, ok, err := store.VisibleParticipantIDs(ctx, tx, m.acc, uuids)
+	if err != nil || !ok {
+		return 0, nil, errOr(err, apierr.InvalidArgument("Invalid participant uuid"))
+	}
+	id, err := store.FindOwnSession(ctx, tx, m.acc, *w.Name, *w.IDSessionType, *w.Start, parts)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return 0, parts, nil
+	case err != nil:
+		return 0, nil, err
+	}
+	w.Start = nil
+	return id, nil, nil
+}
+
+// ownSessionWrite validates a posted session in OpenTera's order and returns its columns and
+// the uuids of its participants (nil when absent).
+func ownSessionWrite(b *corev1.OwnSessionBody) (store.SessionWrite, []string, error) {
+	switch {
+	case b == nil:
+		return store.SessionWrite{}, nil, apierr.MissingArgument("Missing session")
+	case b.IdSession == nil:
+		return store.SessionWrite{}, nil, apierr.MissingArgument("Missing id_session value")
+	case b.IdSessionType == nil:
+		return store.SessionWrite{}, nil, apierr.MissingArgument("Missing id_session_type value")
+	case b.GetIdSession() < 0:
+		return store.SessionWrite{}, nil, apierr.InvalidArgument("Invalid id_session")
+	case b.GetIdSession() == 0 && b.SessionParticipants == nil && b.SessionUsers == nil && b.SessionDevices == nil:
+		return store.SessionWrite{}, nil, apierr.MissingArgument("Missing session participants and/or users and/or devices")
+	case b.GetIdSession() == 0 && b.SessionName == nil:
+		return store.SessionWrite{}, nil, apierr.MissingArgument("Missing argument 'session name'")
+	}
+	w, err := sessionWrite(&corev1.SessionBody{IdSession: b.IdSession, IdSessionType: b.IdSessionType, SessionName: b.SessionName,
+		SessionStartDatetime: b.SessionStartDatetime, SessionDuration: b.SessionDuration, SessionStatus: b.SessionStatus,
+		SessionComments: b.SessionComments, SessionParameters: b.SessionParameters})
 	if err != nil {
+		return w, nil, err
+	}
+	uuids, err := stringList(b.SessionParticipants, "session_participants")
+	return w, uuids, err
+}
+
+// stringList reads a JSON list of strings (nil when absent).
+func stringList(l *structpb.ListValue, field string) ([]string, error) {
+	if l == nil {
+		return nil, nil
+	}
+	out := []string{}
+	for _, v := range l.GetValues() {
+		str, ok := v.GetKind().(*structpb.Value_StringValue)
+		if !ok {
+			return nil, apierr.InvalidArgument("Invalid " + field + ": a list of uuids")
+		}
+		out = append(out, str.StringValue)
+	}
+	return out, nil
+}
+
+func (s *deviceSurface) GetDeviceSessions(context.Context, *corev1.GetDeviceSessionsRequest) (*corev1.GetDeviceSessionsResponse, error) {
+	return nil, forbiddenForSecurity()
+}
+
+func (s *deviceSurface) PostDeviceSession(ctx context.Context, r *corev1.PostDeviceSessionRequest) (*corev1.PostDeviceSessionResponse, error) {
+	out, err := s.postOwnSession(ctx, r.GetSession())
+	return reply(&corev1.PostDeviceSessionResponse{Session: out}, err)
+}
+
+func (s *deviceSurface) DeleteDeviceSession(context.Context, *corev1.DeleteDeviceSessionRequest) (*corev1.DeleteDeviceSessionResponse, error) {
+	return nil, forbiddenForSecurity()
+}
+
+func (s *participantSurface) GetParticipantSessions(ctx context.Context, r *corev1.GetParticipantSessionsRequest) (*corev1.GetParticipantSessionsResponse, error) {
+	if r.Limit < 0 || r.Offset < 0 {
+		return nil, apierr.InvalidArgument("Invalid limit or offset")
+	}
+	f := store.SessionFilter{ID: nonZero(r.IdSession), Status: r.Status, Limit: r.Limit, Offset: r.Offset, Full: !r.List}
+	if r.SessionUuid != "" {
+		f.UUID = &r.SessionUuid
+	}
+	var err error
+	if f.Start, err = parseDate(r.StartDate, "start_date"); err != nil {
 		return nil, err
 	}
-	return &corev1.DeleteSessionEventResponse{}, nil
+	if f.End, err = parseDate(r.EndDate, "end_date"); err != nil {
+		return nil, err
+	}
+	me := int32(authn.FromContext(ctx).ID)
+	rows, err := store.ListSessions(ctx, s.db, caller(ctx).acc, store.SessionsOfParticipant, me, f)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := make([]*corev1.Session, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, sessionProto(row, !r.List, false))
+	}
+	return &corev1.GetParticipantSessionsResponse{Sessions: out}, nil
+}
+
+func (s *participantSurface) PostParticipantSession(ctx context.Context, r *corev1.PostParticipantSessionRequest) (*corev1.PostParticipantSessionResponse, error) {
+	out, err := s.postOwnSession(ctx, r.GetSession())
+	return reply(&corev1.PostParticipantSessionResponse{Session: out}, err)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/store"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // /api/user/sessiontypes/sites, /sessiontypes/projects and /sessiontypes/services, on links.go.
@@ -18,22 +19,9 @@ const (
 	msgTypeProjectUsed = "Can't delete session type from project: please delete all sessions using that type in that project before deleting."
 )
 
-var sessionTypeSitesSpec = &linkEndpoint{
-	link: store.SessionTypeSites, keyA: "id_session_type", keyB: "id_site",
-	forms: []linkForm{
-		{name: "session_type", onA: true, idKey: "id_session_type", listKey: "sites", missingID: "Missing id_session_type",
-			missingSet: "Missing sites", owner: &sideRule{true, adminTypes, apierr.Forbidden("Access denied")}, removable: adminSites,
-			refused: apierr.Integrity(msgTypeSiteUsed)},
-		{name: "site", idKey: "id_site", listKey: "sessiontypes", missingID: "Missing site ID", missingSet: "Missing session types",
-			owner: &sideRule{false, adminSites, apierr.Forbidden("Access denied")}, refused: apierr.Integrity(msgTypeSiteUsed)},
-	},
-	noForm: apierr.InvalidArgument(""), badItem: apierr.InvalidArgument("Badly formatted request"),
-	// OpenTera checks the site alone; Tera also wants a type the caller sees, so that a site
-	// admin cannot pull in (and so learn) a type of someone else's site.
-	pair: []sideRule{{false, adminSites, apierr.Forbidden("Forbidden")}, {true, seenTypes, apierr.Forbidden("Forbidden")}},
-	del: linkDelete{notFound: apierr.InvalidArgument("Bad parameter"), rules: []sideRule{{false, adminSites, apierr.Forbidden("Forbidden")}},
-		refused: func(string) error { return apierr.Integrity(msgTypeSiteUsed) }},
-}
+// OpenTera checks the site alone; Tera also wants a type the caller sees, so that a site admin
+// cannot pull in (and so learn) a type of someone else's site.
+var sessionTypeSitesSpec = typeSitesEndpoint(store.SessionTypeSites, "session_type", "session types", adminTypes, seenTypes, msgTypeSiteUsed)
 
 var sessionTypeProjectsSpec = &linkEndpoint{
 	link: store.SessionTypeProjects, keyA: "id_session_type", keyB: "id_project",
@@ -186,4 +174,57 @@ func (s *sessionTypeServices) PostSessionTypeServices(ctx context.Context, r *co
 
 func (s *sessionTypeServices) DeleteSessionTypeService(ctx context.Context, r *corev1.DeleteSessionTypeServiceRequest) (*corev1.DeleteSessionTypeServiceResponse, error) {
 	return &corev1.DeleteSessionTypeServiceResponse{}, s.removeLink(ctx, sessionTypeServicesSpec, r.Id)
+}
+
+// ---- /api/service/sessiontypes/projects
+
+func (s *serviceAPI) SvcGetSessionTypeProjects(ctx context.Context, r *corev1.SvcGetSessionTypeProjectsRequest) (*corev1.SvcGetSessionTypeProjectsResponse, error) {
+	var project, sessionType *int32
+	switch {
+	case r.IdProject != 0:
+		project = &r.IdProject
+	case r.IdSessionType != 0:
+		sessionType = &r.IdSessionType
+	default:
+		return nil, apierr.MissingArgument("Missing arguments")
+	}
+	rows, err := store.ListSessionTypeProjects(ctx, s.db, caller(ctx).acc, project, sessionType)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := make([]*corev1.SessionTypeProject, len(rows))
+	for i, row := range rows {
+		out[i] = &corev1.SessionTypeProject{IdSessionTypeProject: wrapperspb.Int32(row.ID), IdSessionType: wrapperspb.Int32(row.IDSessionType),
+			IdProject: wrapperspb.Int32(row.IDProject), SessionTypeName: structpb.NewStringValue(row.SessionTypeName),
+			ProjectName: structpb.NewStringValue(row.ProjectName)}
+		if r.WithSites {
+			out[i].IdSite, out[i].SiteName = structpb.NewNumberValue(float64(row.IDSite)), structpb.NewStringValue(row.SiteName)
+		}
+	}
+	return &corev1.SvcGetSessionTypeProjectsResponse{SessionTypeProjects: out}, nil
+}
+
+// svcSessionTypeProjectsSpec is /api/user/sessiontypes/projects for a service: its own types
+// and projects only (OpenTera's form "project" removes other services' types from the project
+// too, its list form takes any type), and a type is linked to a project's site first, as
+// OpenTera does at service level.
+var svcSessionTypeProjectsSpec = serviceTypeProjectsEndpoint(store.SessionTypeProjects, store.SessionTypeSites, "session_type",
+	"sessions_types", "sessions_types", seenTypes, msgTypeProjectInUse)
+
+const msgTypeProjectInUse = "Can't delete session type from project: please delete all sessions of that type in the project before deleting."
+
+var seenProjects sideSet = func(m me) access.Fragment { return m.acc.Projects() }
+
+func (s *serviceAPI) SvcPostSessionTypeProjects(ctx context.Context, r *corev1.SvcPostSessionTypeProjectsRequest) (*corev1.SvcPostSessionTypeProjectsResponse, error) {
+	rows, err := s.postLinks(ctx, svcSessionTypeProjectsSpec, []*structpb.Struct{r.SessionType, r.Project}, r.SessionsTypesProjects)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.SvcPostSessionTypeProjectsResponse{SessionTypeProjects: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeProject {
+		return sessionTypeProjectItem(l, true, false)
+	})}, nil
+}
+
+func (s *serviceAPI) SvcDeleteSessionTypeProject(ctx context.Context, r *corev1.SvcDeleteSessionTypeProjectRequest) (*corev1.SvcDeleteSessionTypeProjectResponse, error) {
+	return &corev1.SvcDeleteSessionTypeProjectResponse{}, s.removeLink(ctx, svcSessionTypeProjectsSpec, r.Id)
 }

@@ -60,10 +60,7 @@ func (s *sessionTypes) GetSessionTypes(ctx context.Context, r *corev1.GetSession
 		f.Site = &r.IdSite
 	}
 	out, err := s.list(ctx, s.db, m.acc, f, !r.List)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.GetSessionTypesResponse{SessionTypes: out}, nil
+	return reply(&corev1.GetSessionTypesResponse{SessionTypes: out}, err)
 }
 
 func (s *sessionTypes) PostSessionType(ctx context.Context, r *corev1.PostSessionTypeRequest) (*corev1.PostSessionTypeResponse, error) {
@@ -78,10 +75,7 @@ func (s *sessionTypes) PostSessionType(ctx context.Context, r *corev1.PostSessio
 		out = []*corev1.SessionType{sessionTypeProto(row, true)}
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostSessionTypeResponse{SessionTypes: out}, nil
+	return reply(&corev1.PostSessionTypeResponse{SessionTypes: out}, err)
 }
 
 // sessionTypeWrite is a validated {"session_type": {…}}.
@@ -196,13 +190,10 @@ func (s *sessionTypes) checkTypeLinks(ctx context.Context, tx pgx.Tx, m me, cate
 }
 
 func (s *sessionTypes) DeleteSessionType(ctx context.Context, r *corev1.DeleteSessionTypeRequest) (*corev1.DeleteSessionTypeResponse, error) {
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
 	m := caller(ctx)
 	admin := m.acc.AdminOnly()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		_, _, inside, outside, err := store.SessionTypeInfo(ctx, tx, r.GetId(), admin.Projects())
+	err := s.deleteByID(ctx, r.Id, func(tx pgx.Tx, id int32) error {
+		_, _, inside, outside, err := store.SessionTypeInfo(ctx, tx, id, admin.Projects())
 		if errors.Is(err, store.ErrNotFound) {
 			return apierr.InvalidArgument("Invalid session type")
 		} else if err != nil {
@@ -213,24 +204,130 @@ func (s *sessionTypes) DeleteSessionType(ctx context.Context, r *corev1.DeleteSe
 		}
 		if inside == 0 {
 			n, err := admin.List(ctx, tx, access.Projects)
-			if err != nil {
-				return err
-			}
-			if len(n) == 0 {
-				return apierr.Forbidden("Unable to delete - not admin in at least one project")
+			if err != nil || len(n) == 0 {
+				return errOr(err, apierr.Forbidden("Unable to delete - not admin in at least one project"))
 			}
 		}
-		err = store.Delete(ctx, tx, m.acc, store.SessionTypes, r.GetId())
-		if errors.Is(err, store.ErrNotFound) {
-			return apierr.Forbidden("Forbidden")
-		}
+		err = orDenied(store.Delete(ctx, tx, m.acc, store.SessionTypes, id), "Forbidden")
 		if _, ok := errors.AsType[*store.IntegrityError](err); ok {
 			return apierr.Integrity("Can't delete session type: please delete all sessions with that type before deleting.")
 		}
 		return err
 	})
+	return reply(&corev1.DeleteSessionTypeResponse{}, err)
+}
+
+// ---- /api/service/sessiontypes: a service's session types and their links to its sites and
+// projects.
+
+func (s *serviceAPI) SvcGetSessionTypes(ctx context.Context, r *corev1.SvcGetSessionTypesRequest) (*corev1.SvcGetSessionTypesResponse, error) {
+	m := caller(ctx)
+	// Only the service's own types, whatever the selector (OpenTera lists every type of a site
+	// or project it is linked to, the other services' included).
+	f := store.SessionTypeFilter{Scoped: true}
+	visible := true
+	var err error
+	switch {
+	case r.IdSite != 0:
+		f.Site = &r.IdSite
+		visible, err = s.can(ctx, s.db, m, access.Sites, r.IdSite, false)
+	case r.IdProject != 0:
+		f.Project = &r.IdProject
+	case r.IdParticipant != 0:
+		var p store.ParticipantRow
+		p, err = store.GetParticipant(ctx, s.db, m.acc, r.IdParticipant)
+		if visible = err == nil; errors.Is(err, store.ErrNotFound) {
+			err = nil
+		}
+		f.Project = &p.IDProject
+	case r.IdSessionType != 0:
+		f.TypeID = &r.IdSessionType
+	}
+	if err != nil || !visible {
+		return &corev1.SvcGetSessionTypesResponse{}, s.dbError(ctx, err)
+	}
+	rows, err := store.ListSessionTypes(ctx, s.db, m.acc, f)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := make([]*corev1.SessionType, len(rows))
+	for i, row := range rows {
+		out[i] = sessionTypeProto(row, true)
+	}
+	return &corev1.SvcGetSessionTypesResponse{SessionTypes: out}, nil
+}
+
+func (s *serviceAPI) SvcPostSessionType(ctx context.Context, r *corev1.SvcPostSessionTypeRequest) (*corev1.SvcPostSessionTypeResponse, error) {
+	b := r.GetServiceSessionType()
+	st := b.GetSessionType()
+	if st == nil {
+		return nil, apierr.MissingArgument("Missing arguments")
+	}
+	svc := serviceID(ctx)
+	w, err := readSessionTypeBody(&corev1.SessionTypeBody{IdSessionType: st.IdSessionType, IdService: &svc, SessionTypeName: st.SessionTypeName,
+		SessionTypeOnline: st.SessionTypeOnline, SessionTypeConfig: st.SessionTypeConfig, SessionTypeColor: st.SessionTypeColor,
+		SessionTypeCategory: st.SessionTypeCategory}, true)
 	if err != nil {
 		return nil, err
 	}
-	return &corev1.DeleteSessionTypeResponse{}, nil
+	m := caller(ctx)
+	var row store.SessionTypeRow
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, c := range []struct {
+			ids []int32
+			set access.Fragment
+			msg string
+		}{{b.IdSites, m.acc.Sites(), "Service doesn't have access to all listed sites"},
+			{b.IdProjects, m.acc.Projects(), "Service doesn't have access to all listed projects"},
+			{b.IdParticipants, m.acc.Participants(), "Service doesn't have access to all listed participants"}} {
+			if bad, err := store.Inaccessible(ctx, tx, c.set, c.ids); err != nil || len(bad) > 0 {
+				return errOr(err, apierr.Forbidden(c.msg))
+			}
+		}
+		id := w.id
+		if id == 0 {
+			if id, err = store.InsertSessionType(ctx, tx, w.patch); err != nil {
+				return err
+			}
+		} else if ok, err := m.acc.Can(ctx, tx, access.SessionTypes, id); err != nil || !ok {
+			// OpenTera changes none of an existing type's fields here, only its links.
+			return orForbidden(ok, err, "Service doesn't have access to this session type")
+		}
+		projects, err := store.ParticipantProjects(ctx, tx, b.IdParticipants)
+		if err != nil {
+			return err
+		}
+		if err := linkTypeEverywhere(ctx, tx, id, b.IdSites, append(projects, b.IdProjects...)); err != nil {
+			return err
+		}
+		row, err = store.SessionTypeWritten(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.SvcPostSessionTypeResponse{SessionType: sessionTypeProto(row, true)}, nil
+}
+
+// linkTypeEverywhere links a session type to sites and to projects with their sites (existing
+// links stay as they are).
+func linkTypeEverywhere(ctx context.Context, tx pgx.Tx, id int32, sites, projects []int32) error {
+	pairs := func(ids []int32) [][2]int32 {
+		out := make([][2]int32, len(ids))
+		for i, x := range ids {
+			out[i] = [2]int32{id, x}
+		}
+		return out
+	}
+	projectSites, err := store.ProjectSitePairs(ctx, tx, pairs(projects))
+	if err == nil {
+		_, err = store.AddLinks(ctx, tx, store.SessionTypeSites, append(pairs(sites), projectSites...))
+	}
+	if err == nil {
+		_, err = store.AddLinks(ctx, tx, store.SessionTypeProjects, pairs(projects))
+	}
+	if ie, ok := errors.AsType[*store.IntegrityError](err); ok {
+		return apierr.InvalidArgument(ie.Message) // OpenTera's "Integrity error" (400)
+	}
+	return err
 }

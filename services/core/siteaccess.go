@@ -331,18 +331,12 @@ func setAccessItem(ctx context.Context, tx store.DB, sc access.Scope, kind roleS
 
 func (s *siteAccess) PostSiteAccess(ctx context.Context, r *corev1.PostSiteAccessRequest) (*corev1.PostSiteAccessResponse, error) {
 	out, err := postAccess(ctx, s.Service, siteScope, r.SiteAccess, func() *corev1.SiteAccess { return &corev1.SiteAccess{} })
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostSiteAccessResponse{SiteAccess: out}, nil
+	return reply(&corev1.PostSiteAccessResponse{SiteAccess: out}, err)
 }
 
 func (s *projectAccess) PostProjectAccess(ctx context.Context, r *corev1.PostProjectAccessRequest) (*corev1.PostProjectAccessResponse, error) {
 	out, err := postAccess(ctx, s.Service, projectScope, r.ProjectAccess, func() *corev1.ProjectAccess { return &corev1.ProjectAccess{} })
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostProjectAccessResponse{ProjectAccess: out}, nil
+	return reply(&corev1.PostProjectAccessResponse{ProjectAccess: out}, err)
 }
 
 // deleteAccess removes one access row of the scope; the caller must administer its object.

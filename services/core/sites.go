@@ -97,3 +97,24 @@ func (s *sites) oneSite(ctx context.Context, db store.DB, m me, id int32) (store
 func (s *sites) DeleteSite(ctx context.Context, r *corev1.DeleteSiteRequest) (*corev1.DeleteSiteResponse, error) {
 	return &corev1.DeleteSiteResponse{}, s.softDelete(ctx, store.Sites, r.Id)
 }
+
+// ---- /api/service/sites
+
+func (s *serviceAPI) SvcGetSites(ctx context.Context, r *corev1.SvcGetSitesRequest) (*corev1.SvcGetSitesResponse, error) {
+	var f store.SiteFilter
+	switch {
+	case r.IdSite != 0:
+		f.IDSite = &r.IdSite // declared: 403 outside the service's sites
+	case r.IdUser != 0:
+		f.IDUser = &r.IdUser
+	}
+	rows, err := store.ListSites(ctx, s.db, caller(ctx).acc, f)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := make([]*corev1.Site, len(rows))
+	for i, row := range rows {
+		out[i] = siteProto(row)
+	}
+	return &corev1.SvcGetSitesResponse{Sites: out}, nil
+}

@@ -220,10 +220,23 @@ func countSet(ps ...*int32) int {
 }
 
 func (s *Service) deleteTestInvitation(ctx context.Context, id *int32) error {
-	if id == nil {
-		return apierr.MissingArgument("Missing id")
-	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		return orDenied(store.DeleteTestInvitation(ctx, tx, caller(ctx).acc, *id), "Forbidden")
+	return s.deleteByID(ctx, id, func(tx pgx.Tx, id int32) error {
+		return orDenied(store.DeleteTestInvitation(ctx, tx, caller(ctx).acc, id), "Forbidden")
 	})
+}
+
+// ---- /api/service/tests/invitations
+
+func (s *serviceTests) SvcGetTestInvitations(ctx context.Context, r *corev1.GetTestInvitationsRequest) (*corev1.GetTestInvitationsResponse, error) {
+	out, err := s.listTestInvitations(ctx, r)
+	return &corev1.GetTestInvitationsResponse{TestsInvitations: out}, err
+}
+
+func (s *serviceTests) SvcPostTestInvitations(ctx context.Context, r *corev1.PostTestInvitationsRequest) (*corev1.PostTestInvitationsResponse, error) {
+	out, err := s.postTestInvitations(ctx, r)
+	return &corev1.PostTestInvitationsResponse{TestsInvitations: out}, err
+}
+
+func (s *serviceTests) SvcDeleteTestInvitation(ctx context.Context, r *corev1.DeleteTestInvitationRequest) (*corev1.DeleteTestInvitationResponse, error) {
+	return &corev1.DeleteTestInvitationResponse{}, s.deleteTestInvitation(ctx, r.Id)
 }

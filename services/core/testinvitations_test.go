@@ -96,44 +96,36 @@ func TestTestInvitationsAPI(t *testing.T) {
 	}
 
 	uuidOf := func(path, key string) string { return e.list("admin", path)[0][key].(string) }
-	cases := []struct {
-		who, q string
-		want   []int
-	}{
-		{"admin", "", []int{a, b, c, d}},
-		{"user4", "", []int{}},
-		{"user3", "", []int{a, d}},
-		{"user", "", []int{a, b, d}},
-		{"siteadmin", "", []int{a, b, d}},
-		{"admin", fmt.Sprint("id_test_invitation=", a), []int{a}},
-		{"user4", fmt.Sprint("id_test_invitation=", a), []int{}},
-		{"admin", "test_invitation_key=" + key, []int{a}},
-		{"admin", "id_user=3", []int{b}},
-		{"admin", "user_uuid=" + uuidOf("/api/user/users?id_user=3", "user_uuid"), []int{b}},
-		{"admin", "id_participant=1", []int{a}},
-		{"admin", "participant_uuid=" + uuidOf("/api/user/participants?id_participant=4", "participant_uuid"), []int{c}},
-		{"user3", "id_participant=4", []int{}},
-		{"admin", "id_device=1", []int{d}},
-		{"admin", "device_uuid=" + uuidOf("/api/user/devices?id_device=1", "device_uuid"), []int{d}},
-		{"admin", "id_session=2", []int{a}},
-		{"admin", "id_session=0", []int{}},
-		{"admin", "session_uuid=" + uuidOf("/api/user/sessions?id_session=2", "session_uuid"), []int{a}},
-		{"admin", "id_test_type=2", []int{a, d}},
-		{"admin", "test_type_uuid=" + uuidOf("/api/user/testtypes?id_test_type=3", "test_type_uuid"), []int{c}},
-		{"admin", "id_project=1", []int{a, d}},
-		{"admin", "id_project=0", []int{}},
-		{"user4", "id_project=1", []int{}},
+	e.expectIDs(t, p, "id_test_invitation", "", []idCase{
+		{"admin", "", []int{a, b, c, d}, nil},
+		{"user4", "", []int{}, nil},
+		{"user3", "", []int{a, d}, nil},
+		{"user", "", []int{a, b, d}, nil},
+		{"siteadmin", "", []int{a, b, d}, nil},
+		{"admin", fmt.Sprint("id_test_invitation=", a), []int{a}, nil},
+		{"user4", fmt.Sprint("id_test_invitation=", a), []int{}, nil},
+		{"admin", "test_invitation_key=" + key, []int{a}, nil},
+		{"admin", "id_user=3", []int{b}, nil},
+		{"admin", "user_uuid=" + uuidOf("/api/user/users?id_user=3", "user_uuid"), []int{b}, nil},
+		{"admin", "id_participant=1", []int{a}, nil},
+		{"admin", "participant_uuid=" + uuidOf("/api/user/participants?id_participant=4", "participant_uuid"), []int{c}, nil},
+		{"user3", "id_participant=4", []int{}, nil},
+		{"admin", "id_device=1", []int{d}, nil},
+		{"admin", "device_uuid=" + uuidOf("/api/user/devices?id_device=1", "device_uuid"), []int{d}, nil},
+		{"admin", "id_session=2", []int{a}, nil},
+		{"admin", "id_session=0", []int{}, nil},
+		{"admin", "session_uuid=" + uuidOf("/api/user/sessions?id_session=2", "session_uuid"), []int{a}, nil},
+		{"admin", "id_test_type=2", []int{a, d}, nil},
+		{"admin", "test_type_uuid=" + uuidOf("/api/user/testtypes?id_test_type=3", "test_type_uuid"), []int{c}, nil},
+		{"admin", "id_project=1", []int{a, d}, nil},
+		{"admin", "id_project=0", []int{}, nil},
+		{"user4", "id_project=1", []int{}, nil},
 		// An unknown uuid leaves the id selector as it is.
-		{"admin", "user_uuid=nobody", []int{}},
-		{"admin", "user_uuid=nobody&id_user=3", []int{b}},
+		{"admin", "user_uuid=nobody", []int{}, nil},
+		{"admin", "user_uuid=nobody&id_user=3", []int{b}, nil},
 		// Selectors concatenate, in OpenTera's order.
-		{"admin", fmt.Sprint("id_project=1&id_test_invitation=", c), []int{c, a, d}},
-	}
-	for _, tc := range cases {
-		if got := ids(e.list(tc.who, p+"?"+tc.q), "id_test_invitation"); !eqInts(got, tc.want) {
-			t.Errorf("%s ?%s: %v, want %v", tc.who, tc.q, got, tc.want)
-		}
-	}
+		{"admin", fmt.Sprint("id_project=1&id_test_invitation=", c), []int{c, a, d}, nil},
+	})
 	e.expect(400, "admin", "GET", p+"?id_project=x", nil)
 	e.expect(401, "", "GET", p, nil)
 

@@ -23,22 +23,9 @@ var (
 	seenTestTypes  sideSet = func(m me) access.Fragment { return m.acc.TestTypes() }
 )
 
-var testTypeSitesSpec = &linkEndpoint{
-	link: store.TestTypeSites, keyA: "id_test_type", keyB: "id_site",
-	forms: []linkForm{
-		{name: "test_type", onA: true, idKey: "id_test_type", listKey: "sites", missingID: "Missing id_test_type",
-			missingSet: "Missing sites", owner: &sideRule{true, adminTestTypes, apierr.Forbidden("Access denied")}, removable: adminSites,
-			refused: apierr.Integrity(msgTestTypeSiteUsed)},
-		{name: "site", idKey: "id_site", listKey: "testtypes", missingID: "Missing site ID", missingSet: "Missing test types",
-			owner: &sideRule{false, adminSites, apierr.Forbidden("Access denied")}, refused: apierr.Integrity(msgTestTypeSiteUsed)},
-	},
-	noForm: apierr.InvalidArgument(""), badItem: apierr.InvalidArgument("Badly formatted request"),
-	// OpenTera checks the site alone; Tera also wants a type the caller sees, so that a site
-	// admin cannot pull in (and so learn) a type of a service it does not see.
-	pair: []sideRule{{false, adminSites, apierr.Forbidden("Forbidden")}, {true, seenTestTypes, apierr.Forbidden("Forbidden")}},
-	del: linkDelete{notFound: apierr.InvalidArgument("Bad parameter"), rules: []sideRule{{false, adminSites, apierr.Forbidden("Forbidden")}},
-		refused: func(string) error { return apierr.Integrity(msgTestTypeSiteUsed) }},
-}
+// OpenTera checks the site alone; Tera also wants a type the caller sees, so that a site admin
+// cannot pull in (and so learn) a type of a service it does not see.
+var testTypeSitesSpec = typeSitesEndpoint(store.TestTypeSites, "test_type", "test types", adminTestTypes, seenTestTypes, msgTestTypeSiteUsed)
 
 var testTypeProjectsSpec = &linkEndpoint{
 	link: store.TestTypeProjects, keyA: "id_test_type", keyB: "id_project",
@@ -75,22 +62,14 @@ type testTypeSites struct {
 }
 
 func (s *testTypeSites) GetTestTypeSites(ctx context.Context, r *corev1.GetTestTypeSitesRequest) (*corev1.GetTestTypeSitesResponse, error) {
-	m := caller(ctx)
-	var q *store.LinkQuery
-	var err error
-	switch {
-	case r.IdTestType != 0:
-		q, err = s.visible(ctx, m, access.TestTypes, r.IdTestType, store.LinkQuery{A: store.OneID("sel", r.IdTestType),
-			B: m.acc.Sites(), Others: when(r.WithSites, m.acc.Sites())})
-	case r.IdSite != 0:
-		q, err = s.visible(ctx, m, access.Sites, r.IdSite, store.LinkQuery{A: typesWithServiceSeen(m), B: store.OneID("sel", r.IdSite),
-			ByA: true, Others: when(r.WithTestsTypes, m.acc.TestTypes()), OthersOnA: true})
-	}
-	rows, err := s.listLinks(ctx, store.TestTypeSites, err, r.IdTestType != 0 || r.IdSite != 0 || r.GetList() || r.WithTestsTypes || r.WithSites, q)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.GetTestTypeSitesResponse{TestTypeSites: mapLinks(rows, func(l store.LinkRow) *corev1.TestTypeSite { return testTypeSiteItem(l, r.List != nil) })}, nil
+	m, list := caller(ctx), r.List != nil
+	items, err := selectLinks(ctx, s.Service, store.TestTypeSites, r.GetList() || r.WithTestsTypes || r.WithSites,
+		func(l store.LinkRow) *corev1.TestTypeSite { return testTypeSiteItem(l, list) },
+		linkSelector{r.IdTestType, access.TestTypes, store.LinkQuery{A: store.OneID("sel", r.IdTestType),
+			B: m.acc.Sites(), Others: when(r.WithSites, m.acc.Sites())}},
+		linkSelector{r.IdSite, access.Sites, store.LinkQuery{A: typesWithServiceSeen(m), B: store.OneID("sel", r.IdSite),
+			ByA: true, Others: when(r.WithTestsTypes, m.acc.TestTypes()), OthersOnA: true}})
+	return reply(&corev1.GetTestTypeSitesResponse{TestTypeSites: items}, err)
 }
 
 func testTypeSiteItem(l store.LinkRow, list bool) *corev1.TestTypeSite {
@@ -100,11 +79,9 @@ func testTypeSiteItem(l store.LinkRow, list bool) *corev1.TestTypeSite {
 }
 
 func (s *testTypeSites) PostTestTypeSites(ctx context.Context, r *corev1.PostTestTypeSitesRequest) (*corev1.PostTestTypeSitesResponse, error) {
-	rows, err := s.postLinks(ctx, testTypeSitesSpec, []*structpb.Struct{r.TestType, r.Site}, r.TestTypeSite)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostTestTypeSitesResponse{TestTypeSites: mapLinks(rows, func(l store.LinkRow) *corev1.TestTypeSite { return testTypeSiteItem(l, true) })}, nil
+	items, err := postLinkItems(ctx, s.Service, testTypeSitesSpec, []*structpb.Struct{r.TestType, r.Site}, r.TestTypeSite,
+		func(l store.LinkRow) *corev1.TestTypeSite { return testTypeSiteItem(l, true) })
+	return reply(&corev1.PostTestTypeSitesResponse{TestTypeSites: items}, err)
 }
 
 func (s *testTypeSites) DeleteTestTypeSite(ctx context.Context, r *corev1.DeleteTestTypeSiteRequest) (*corev1.DeleteTestTypeSiteResponse, error) {
@@ -128,28 +105,15 @@ func testTypesOfProjectSite(m me, project int32) access.Fragment {
 }
 
 func (s *testTypeProjects) GetTestTypeProjects(ctx context.Context, r *corev1.GetTestTypeProjectsRequest) (*corev1.GetTestTypeProjectsResponse, error) {
-	m := caller(ctx)
-	var q *store.LinkQuery
-	var err error
-	switch {
-	case r.IdProject != 0:
-		q, err = s.visible(ctx, m, access.Projects, r.IdProject, store.LinkQuery{A: m.acc.TestTypes(), B: store.OneID("sel", r.IdProject),
-			ByA: true, Others: when(r.WithTestsTypes, testTypesOfProjectSite(m, r.IdProject)), OthersOnA: true})
-	case r.IdTestType != 0:
-		q, err = s.visible(ctx, m, access.TestTypes, r.IdTestType, store.LinkQuery{A: store.OneID("sel", r.IdTestType),
-			B: m.acc.Projects(), Others: when(r.WithProjects, m.acc.Projects())})
-	}
-	if q != nil {
-		q.Sites = r.WithSites && r.List == nil
-	}
-	rows, err := s.listLinks(ctx, store.TestTypeProjects, err,
-		r.IdProject != 0 || r.IdTestType != 0 || r.GetList() || r.WithProjects || r.WithTestsTypes || r.WithSites, q)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.GetTestTypeProjectsResponse{TestTypeProjects: mapLinks(rows, func(l store.LinkRow) *corev1.TestTypeProject {
-		return testTypeProjectItem(l, r.List != nil, r.WithSites)
-	})}, nil
+	m, list := caller(ctx), r.List != nil
+	sites := r.WithSites && !list
+	items, err := selectLinks(ctx, s.Service, store.TestTypeProjects, r.GetList() || r.WithProjects || r.WithTestsTypes || r.WithSites,
+		func(l store.LinkRow) *corev1.TestTypeProject { return testTypeProjectItem(l, list, r.WithSites) },
+		linkSelector{r.IdProject, access.Projects, store.LinkQuery{A: m.acc.TestTypes(), B: store.OneID("sel", r.IdProject),
+			ByA: true, Others: when(r.WithTestsTypes, testTypesOfProjectSite(m, r.IdProject)), OthersOnA: true, Sites: sites}},
+		linkSelector{r.IdTestType, access.TestTypes, store.LinkQuery{A: store.OneID("sel", r.IdTestType),
+			B: m.acc.Projects(), Others: when(r.WithProjects, m.acc.Projects()), Sites: sites}})
+	return reply(&corev1.GetTestTypeProjectsResponse{TestTypeProjects: items}, err)
 }
 
 func testTypeProjectItem(l store.LinkRow, list, sites bool) *corev1.TestTypeProject {
@@ -167,13 +131,35 @@ func (s *testTypeProjects) PostTestTypeProjects(ctx context.Context, r *corev1.P
 
 // postTestTypeProjects is the POST of /api/user/testtypes/projects and of the service API's.
 func (s *Service) postTestTypeProjects(ctx context.Context, sp *linkEndpoint, r *corev1.PostTestTypeProjectsRequest) (*corev1.PostTestTypeProjectsResponse, error) {
-	rows, err := s.postLinks(ctx, sp, []*structpb.Struct{r.TestType, r.Project}, r.TestTypeProject)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostTestTypeProjectsResponse{TestTypeProjects: mapLinks(rows, func(l store.LinkRow) *corev1.TestTypeProject { return testTypeProjectItem(l, true, false) })}, nil
+	items, err := postLinkItems(ctx, s, sp, []*structpb.Struct{r.TestType, r.Project}, r.TestTypeProject,
+		func(l store.LinkRow) *corev1.TestTypeProject { return testTypeProjectItem(l, true, false) })
+	return reply(&corev1.PostTestTypeProjectsResponse{TestTypeProjects: items}, err)
 }
 
 func (s *testTypeProjects) DeleteTestTypeProject(ctx context.Context, r *corev1.DeleteTestTypeProjectRequest) (*corev1.DeleteTestTypeProjectResponse, error) {
 	return &corev1.DeleteTestTypeProjectResponse{}, s.removeLink(ctx, testTypeProjectsSpec, r.Id)
+}
+
+// ---- /api/service/testtypes/projects
+
+// svcTestTypeProjectsSpec is /api/service/testtypes/projects: the service's own types (seen
+// test types are its own) in the projects it sees.
+var svcTestTypeProjectsSpec = serviceTypeProjectsEndpoint(store.TestTypeProjects, store.TestTypeSites, "test_type",
+	"testtypes", "test types", seenTestTypes, msgTestTypeProjectUsed)
+
+func (s *serviceTests) SvcGetTestTypeProjects(ctx context.Context, r *corev1.SvcGetTestTypeProjectsRequest) (*corev1.GetTestTypeProjectsResponse, error) {
+	m := caller(ctx)
+	items, err := selectLinks(ctx, s.Service, store.TestTypeProjects, r.WithSites,
+		func(l store.LinkRow) *corev1.TestTypeProject { return testTypeProjectItem(l, false, r.WithSites) },
+		linkSelector{r.IdProject, access.Projects, store.LinkQuery{A: m.acc.TestTypes(), B: store.OneID("sel", r.IdProject), ByA: true, Sites: r.WithSites}},
+		linkSelector{r.IdTestType, access.TestTypes, store.LinkQuery{A: store.OneID("sel", r.IdTestType), B: m.acc.Projects(), Sites: r.WithSites}})
+	return reply(&corev1.GetTestTypeProjectsResponse{TestTypeProjects: items}, err)
+}
+
+func (s *serviceTests) SvcPostTestTypeProjects(ctx context.Context, r *corev1.PostTestTypeProjectsRequest) (*corev1.PostTestTypeProjectsResponse, error) {
+	return s.postTestTypeProjects(ctx, svcTestTypeProjectsSpec, r)
+}
+
+func (s *serviceTests) SvcDeleteTestTypeProject(ctx context.Context, r *corev1.DeleteTestTypeProjectRequest) (*corev1.DeleteTestTypeProjectResponse, error) {
+	return &corev1.DeleteTestTypeProjectResponse{}, s.removeLink(ctx, svcTestTypeProjectsSpec, r.Id)
 }

@@ -97,20 +97,10 @@ func testTypeProto(t store.TestType, full bool) *corev1.TestType {
 }
 
 func (s *testTypes) DeleteTestType(ctx context.Context, r *corev1.DeleteTestTypeRequest) (*corev1.DeleteTestTypeResponse, error) {
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		err := store.DeleteTestType(ctx, tx, caller(ctx).acc, r.GetId())
-		if errors.Is(err, store.ErrNotFound) {
-			return apierr.Forbidden("Unable to delete - not admin in the related test type service")
-		}
-		return err
+	err := s.deleteByID(ctx, r.Id, func(tx pgx.Tx, id int32) error {
+		return orDenied(store.DeleteTestType(ctx, tx, caller(ctx).acc, id), "Unable to delete - not admin in the related test type service")
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.DeleteTestTypeResponse{}, nil
+	return reply(&corev1.DeleteTestTypeResponse{}, err)
 }
 
 func (s *testTypes) PostTestType(ctx context.Context, r *corev1.PostTestTypeRequest) (*corev1.PostTestTypeResponse, error) {
@@ -125,10 +115,7 @@ func (s *testTypes) PostTestType(ctx context.Context, r *corev1.PostTestTypeRequ
 		out = []*corev1.TestType{testTypeProto(row, true)}
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostTestTypeResponse{TestTypes: out}, nil
+	return reply(&corev1.PostTestTypeResponse{TestTypes: out}, err)
 }
 
 // testTypeWrite is a validated {"test_type": {…}}.
@@ -235,4 +222,105 @@ func replaceTestTypeLinks(ctx context.Context, tx pgx.Tx, admin access.Scope, w 
 		}
 	}
 	return nil
+}
+
+// ---- /api/service/testtypes
+
+// SvcGetTestTypes lists the service's own types only, whatever the selector (OpenTera lists
+// every type of a site or project, the other services' included).
+func (s *serviceTests) SvcGetTestTypes(ctx context.Context, r *corev1.SvcGetTestTypesRequest) (*corev1.GetTestTypesResponse, error) {
+	m := caller(ctx)
+	by, id, key := store.TestTypesVisible, int32(0), ""
+	visible := true
+	var err error
+	switch {
+	case r.IdSite != 0:
+		by, id = store.TestTypesOfSite, r.IdSite
+		visible, err = s.can(ctx, s.db, m, access.Sites, id, false)
+	case r.IdProject != 0:
+		by, id = store.TestTypesOfProject, r.IdProject
+		visible, err = s.can(ctx, s.db, m, access.Projects, id, false)
+	case r.IdParticipant != 0:
+		var p store.ParticipantRow
+		p, err = store.GetParticipant(ctx, s.db, m.acc, r.IdParticipant)
+		if visible = err == nil; errors.Is(err, store.ErrNotFound) {
+			err = nil
+		}
+		by, id = store.TestTypesOfProject, p.IDProject
+	case r.IdTestType != 0:
+		by, id = store.TestTypeByID, r.IdTestType
+	case r.TestTypeUuid != "":
+		by, key = store.TestTypeByUUID, r.TestTypeUuid
+	case r.TestTypeKey != "":
+		by, key = store.TestTypeByKey, r.TestTypeKey
+	}
+	if err != nil || !visible {
+		return &corev1.GetTestTypesResponse{}, s.dbError(ctx, err)
+	}
+	rows, err := store.ListTestTypes(ctx, s.db, m.acc, by, id, key)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := make([]*corev1.TestType, 0, len(rows))
+	for _, t := range rows {
+		out = append(out, testTypeProto(t, true))
+	}
+	return &corev1.GetTestTypesResponse{TestTypes: out}, nil
+}
+
+func (s *serviceTests) SvcPostTestType(ctx context.Context, r *corev1.SvcPostTestTypeRequest) (*corev1.SvcPostTestTypeResponse, error) {
+	b := r.GetTestType()
+	svc := serviceID(ctx)
+	switch {
+	case b == nil:
+		return nil, apierr.MissingArgument("Missing test_type")
+	case b.IdTestType == nil && b.TestTypeUuid == nil:
+		return nil, apierr.MissingArgument("Missing id_test_type or test_type_uuid")
+	case b.IdService != nil && b.GetIdService() != svc:
+		return nil, apierr.Forbidden("Forbidden")
+	case b.TestTypeName != nil && b.GetTestTypeName() == "":
+		return nil, apierr.InvalidArgument("Invalid test_type_name")
+	}
+	p := store.TestTypePatch{Service: &svc, Name: b.TestTypeName, Description: b.TestTypeDescription, Key: b.TestTypeKey,
+		JSONFormat: b.TestTypeHasJsonFormat, WebFormat: b.TestTypeHasWebFormat, WebEditor: b.TestTypeHasWebEditor}
+	m := caller(ctx)
+	var out *corev1.TestType
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		id := b.GetIdTestType()
+		var err error
+		if b.IdTestType == nil || (id == 0 && b.TestTypeUuid != nil) {
+			if id, err = store.TestTypeIDByUUID(ctx, tx, b.GetTestTypeUuid()); err != nil {
+				return orDenied(err, "Forbidden")
+			}
+		}
+		switch {
+		case id != 0:
+			err = orDenied(store.UpdateTestType(ctx, tx, m.acc, id, p), "Forbidden")
+		case b.TestTypeName == nil:
+			err = apierr.MissingArgument("Missing fields: ['test_type_name']")
+		default:
+			id, err = store.InsertTestType(ctx, tx, p)
+		}
+		if err != nil {
+			return err
+		}
+		row, err := store.TestTypeWritten(ctx, tx, m.acc, id)
+		out = testTypeProto(row, true)
+		return err
+	})
+	return reply(&corev1.SvcPostTestTypeResponse{TestType: out}, err)
+}
+
+func (s *serviceTests) SvcDeleteTestType(ctx context.Context, r *corev1.SvcDeleteTestTypeRequest) (*corev1.SvcDeleteTestTypeResponse, error) {
+	if r.GetUuid() == "" {
+		return nil, apierr.MissingArgument("Missing arguments")
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		id, err := store.TestTypeIDByUUID(ctx, tx, r.GetUuid())
+		if err != nil {
+			return orInvalid(err, "Missing arguments")
+		}
+		return orDenied(store.DeleteTestType(ctx, tx, caller(ctx).acc, id), "Test type not related to this service. Can't delete.")
+	})
+	return reply(&corev1.SvcDeleteTestTypeResponse{}, err)
 }

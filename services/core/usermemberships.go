@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/jackc/pgx/v5"
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/services/internal/store"
@@ -123,19 +124,13 @@ func (s *userUserGroups) PostUserUserGroup(ctx context.Context, r *corev1.PostUs
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostUserUserGroupResponse{UserUserGroups: out}, nil
+	return reply(&corev1.PostUserUserGroupResponse{UserUserGroups: out}, err)
 }
 
 func (s *userUserGroups) DeleteUserUserGroup(ctx context.Context, r *corev1.DeleteUserUserGroupRequest) (*corev1.DeleteUserUserGroupResponse, error) {
 	m := caller(ctx)
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
-	err := s.write(ctx, func(tx store.DB) error {
-		u, g, err := store.Membership(ctx, tx, r.GetId())
+	err := s.deleteByID(ctx, r.Id, func(tx pgx.Tx, id int32) error {
+		u, g, err := store.Membership(ctx, tx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return apierr.InvalidArgument("Can't delete specified relationship")
 		}
@@ -145,12 +140,9 @@ func (s *userUserGroups) DeleteUserUserGroup(ctx context.Context, r *corev1.Dele
 		if err != nil {
 			return err
 		}
-		return store.DeleteMembership(ctx, tx, m.acc, r.GetId())
+		return store.DeleteMembership(ctx, tx, m.acc, id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.DeleteUserUserGroupResponse{}, nil
+	return reply(&corev1.DeleteUserUserGroupResponse{}, err)
 }
 
 // The scope of id_user is declared on both preference RPCs: read for GET, admin for POST.

@@ -8,8 +8,10 @@ import (
 
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/jackc/pgx/v5"
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
 	"github.com/tera-health/tera/pkg/apierr"
+	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/store"
 )
@@ -249,19 +251,53 @@ func userNotFound(ctx context.Context, tx store.DB, id int32, msg string, err er
 
 func (s *users) DeleteUser(ctx context.Context, r *corev1.DeleteUserRequest) (*corev1.DeleteUserResponse, error) {
 	m := caller(ctx)
-	if r.Id == nil {
-		return nil, apierr.MissingArgument("Missing id")
-	}
-	if r.GetId() == m.id {
-		return nil, apierr.Forbidden("Sorry, you can't delete yourself!")
-	}
 	// Same rule as the update; a site admin not administering every group of the user only takes
 	// the user out of its own groups.
-	err := s.write(ctx, func(tx store.DB) error {
-		return userNotFound(ctx, tx, r.GetId(), "Invalid id", store.DeleteUser(ctx, tx, m.acc, r.GetId()))
+	err := s.deleteByID(ctx, r.Id, func(tx pgx.Tx, id int32) error {
+		if id == m.id {
+			return apierr.Forbidden("Sorry, you can't delete yourself!")
+		}
+		return userNotFound(ctx, tx, id, "Invalid id", store.DeleteUser(ctx, tx, m.acc, id))
 	})
+	return reply(&corev1.DeleteUserResponse{}, err)
+}
+
+// ---- /api/service/users and /api/service/users/access
+
+func (s *serviceAPI) SvcGetUsers(ctx context.Context, r *corev1.SvcGetUsersRequest) (*corev1.SvcGetUsersResponse, error) {
+	if r.UserUuid == "" && r.IdUser == 0 {
+		return nil, apierr.MissingArgument("Missing arguments")
+	}
+	// The user API's query, scoped to the service's users (id_user is also declared).
+	res, err := (&users{Service: s.Service}).GetUsers(ctx, &corev1.GetUsersRequest{UserUuid: r.UserUuid, IdUser: r.IdUser})
 	if err != nil {
 		return nil, err
 	}
-	return &corev1.DeleteUserResponse{}, nil
+	if len(res.Users) == 0 {
+		return nil, apierr.Forbidden("Service doesn't have permission to access the requested data")
+	}
+	return &corev1.SvcGetUsersResponse{User: res.Users[0]}, nil
+}
+
+func (s *serviceAPI) SvcGetUserAccess(ctx context.Context, r *corev1.SvcGetUserAccessRequest) (*corev1.SvcGetUserAccessResponse, error) {
+	key, fn, col, obj, id := "project_role", "core.user_project_roles", "id_project", access.Projects, r.IdProject
+	switch {
+	case r.UuidUser == "":
+		return nil, apierr.MissingArgument("Missing uuid_user")
+	case r.IdProject == 0 && r.IdSite == 0:
+		return nil, apierr.MissingArgument("Missing arguments")
+	case r.IdProject == 0:
+		key, fn, col, obj, id = "site_role", "core.user_site_roles", "id_site", access.Sites, r.IdSite
+	}
+	m := caller(ctx)
+	users, objects := m.acc.Users(), m.acc.IDs(obj)
+	var role *string
+	err := s.db.QueryRow(ctx, `SELECT ur.role FROM core.t_users u, `+fn+`(u.id_user) ur
+		WHERE u.user_uuid = @uuid AND u.deleted_at IS NULL AND u.id_user IN (`+users.SQL+`)
+		  AND ur.`+col+` = @id AND @id IN (`+objects.SQL+`)`,
+		users.With(pgx.NamedArgs{"uuid": r.UuidUser, "id": id})).Scan(&role)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, s.dbError(ctx, err)
+	}
+	return &corev1.SvcGetUserAccessResponse{Access: &structpb.Struct{Fields: map[string]*structpb.Value{key: nullable(role)}}}, nil
 }

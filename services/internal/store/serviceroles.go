@@ -130,6 +130,17 @@ func DeleteServiceRole(ctx context.Context, db DB, scope access.Scope, id int32)
 	return guardedWrite(ctx, db, "delete service role", deleteServiceRoleSQL, scope, pgx.NamedArgs{"id_service_role": id})
 }
 
+// DeleteOwnServiceRole soft-deletes role id of the service (the /api/service surface: a
+// service deletes only its own roles); ErrNotFound when the service has no such live role.
+func DeleteOwnServiceRole(ctx context.Context, db DB, service, id int32) error {
+	tag, err := db.Exec(ctx, `UPDATE core.t_services_roles SET deleted_at = now()
+		WHERE id_service_role = $1 AND id_service = $2 AND deleted_at IS NULL`, id, service)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return wrap("delete own service role", err)
+}
+
 // ServiceRoleItem is an entry of a service's "roles" list: id 0 creates, others rename.
 type ServiceRoleItem struct {
 	ID   int32
