@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,27 +18,51 @@ import (
 	"github.com/tera-health/tera/services/internal/blob/blobtest"
 )
 
-// Both backends pass the same behaviour: the S3 one against a real S3 server (gofakes3).
+// Both backends pass the same behaviour: the S3 one against an S3 server over HTTP (gofakes3
+// behind a signature check, or TERA_TEST_S3_ENDPOINT's; see blobtest). Each backend also says
+// what a Put in progress leaves in the store (temporary files, incomplete multipart uploads):
+// nothing once it failed.
 func TestStores(t *testing.T) {
 	ctx := context.Background()
-	for name, open := range map[string]func(t *testing.T) blob.Store{
-		"filesystem": func(t *testing.T) blob.Store {
-			s, err := blob.Open(ctx, blob.Config{Dir: t.TempDir()})
+	for name, open := range map[string]func(t *testing.T) (blob.Store, func() []string){
+		"filesystem": func(t *testing.T) (blob.Store, func() []string) {
+			dir := t.TempDir()
+			s, err := blob.Open(ctx, blob.Config{Dir: dir})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return s
+			return s, func() []string {
+				var tmp []string
+				filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+					if err == nil && strings.HasPrefix(e.Name(), ".tmp-") {
+						tmp = append(tmp, p)
+					}
+					return nil
+				})
+				return tmp
+			}
 		},
-		"s3": func(t *testing.T) blob.Store {
-			s, err := blob.Open(ctx, blob.Config{Backend: "s3", S3: blobtest.NewS3(t)})
+		"s3": func(t *testing.T) (blob.Store, func() []string) {
+			c := blobtest.NewS3(t)
+			s, err := blob.Open(ctx, blob.Config{Backend: "s3", S3: c})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return s
+			cl := blobtest.Client(t, c)
+			return s, func() []string {
+				var up []string
+				for u := range cl.ListIncompleteUploads(ctx, c.Bucket, "", true) {
+					if u.Err != nil {
+						t.Fatalf("list incomplete uploads: %v", u.Err)
+					}
+					up = append(up, u.Key+" "+u.UploadID)
+				}
+				return up
+			}
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := open(t)
+			s, inProgress := open(t)
 			if err := s.Check(ctx); err != nil {
 				t.Fatalf("check: %v", err)
 			}
@@ -113,6 +138,9 @@ func TestStores(t *testing.T) {
 			if _, err := s.Stat(ctx, "broken"); !errors.Is(err, blob.ErrNotFound) {
 				t.Errorf("a failed put left an object: %v", err)
 			}
+			if left := inProgress(); len(left) != 0 {
+				t.Errorf("a failed put left its upload in the store: %v", left)
+			}
 
 			// Move: the bytes under the new key, the old one gone; a missing source is ErrNotFound.
 			if _, err := s.Put(ctx, "staged", bytes.NewReader(data[:6<<20+7])); err != nil {
@@ -153,6 +181,51 @@ func TestStores(t *testing.T) {
 			stop := errors.New("stop")
 			if err := s.List(ctx, func(string, blob.Info) error { return stop }); !errors.Is(err, stop) {
 				t.Errorf("list stopped by its callback: %v", err)
+			}
+			// More objects than one listing page holds (1,000 keys on S3, blobtest.ListPage
+			// on the in-process server): every one listed once.
+			many := 2*blobtest.ListPage + 5
+			if blobtest.External() {
+				many = 1005
+			}
+			start := time.Now()
+			keys := make(chan int)
+			errs := make(chan error, 8)
+			for range 8 {
+				go func() {
+					var err error
+					for i := range keys {
+						if err == nil {
+							_, err = s.Put(ctx, fmt.Sprintf("many/%04d", i), bytes.NewReader([]byte{byte(i)}))
+						}
+					}
+					errs <- err
+				}()
+			}
+			for i := range many {
+				keys <- i
+			}
+			close(keys)
+			for range 8 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			seen := map[string]int{}
+			if err := s.List(ctx, func(k string, _ blob.Info) error { seen[k]++; return nil }); err != nil {
+				t.Fatalf("list: %v", err)
+			}
+			for i := range many {
+				if k := fmt.Sprintf("many/%04d", i); seen[k] != 1 {
+					t.Fatalf("%s listed %d times (%d keys listed)", k, seen[k], len(seen))
+				}
+			}
+			t.Logf("%d puts and a listing of them: %v", many, time.Since(start).Round(time.Millisecond))
+			if len(seen) != many+2 {
+				t.Errorf("%d keys listed, want %d", len(seen), many+2)
+			}
+			if left := inProgress(); len(left) != 0 {
+				t.Errorf("uploads left in progress: %v", left)
 			}
 		})
 	}
@@ -235,5 +308,43 @@ func TestDirSweepsAbandonedPuts(t *testing.T) {
 	}
 	if _, err := os.Stat(recent); err != nil {
 		t.Errorf("recent temporary file removed: %v", err)
+	}
+}
+
+// The S3 backend signs its requests with its key pair: a wrong secret or access key is refused
+// by the server (gofakes3 alone accepts anything; blobtest's server checks signatures as S3).
+func TestS3RefusesWrongCredentials(t *testing.T) {
+	ctx := context.Background()
+	c := blobtest.NewS3(t)
+	good, err := blob.OpenS3(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := good.Put(ctx, "k", bytes.NewReader([]byte("content"))); err != nil {
+		t.Fatal(err)
+	}
+	for what, bad := range map[string]blob.S3Config{
+		"wrong secret":     func() blob.S3Config { b := c; b.SecretAccessKey += "x"; b.CreateBucket = false; return b }(),
+		"wrong access key": func() blob.S3Config { b := c; b.AccessKeyID += "x"; b.CreateBucket = false; return b }(),
+	} {
+		s, err := blob.OpenS3(ctx, bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Check(ctx); err == nil {
+			t.Errorf("%s: check passed", what)
+		}
+		if _, err := s.Put(ctx, "k", bytes.NewReader([]byte("overwritten"))); err == nil {
+			t.Errorf("%s: put accepted", what)
+		}
+		if _, err := s.Open(ctx, "k"); err == nil {
+			t.Errorf("%s: open accepted", what)
+		}
+		if err := s.Delete(ctx, "k"); err == nil {
+			t.Errorf("%s: delete accepted", what)
+		}
+	}
+	if got := readAll(t, good, "k"); string(got) != "content" {
+		t.Errorf("content after the refused requests: %q", got)
 	}
 }
