@@ -22,11 +22,18 @@ func newDevCmd() *cobra.Command {
 --database-url or, without it, a private cluster started from the PostgreSQL binaries on this
 machine (PATH or /usr/lib/postgresql/*/bin). The schema is migrated and the defaults seeded at
 start; the URL, the API docs URL and the admin credentials are printed when the fleet is ready.
-Ctrl-C stops everything it started; data stays in --data-dir for the next run.`,
+Ctrl-C stops everything it started; data stays in --data-dir for the next run.
+
+Asset and archive files go to --data-dir/files, or to the store the TERA_BLOB_* environment
+names, as for tera serve: TERA_BLOB_BACKEND=s3 with TERA_BLOB_S3_ENDPOINT (host:port),
+TERA_BLOB_S3_BUCKET (created when missing), TERA_BLOB_S3_INSECURE=true for plain HTTP,
+TERA_BLOB_S3_ACCESS_KEY_ID and TERA_BLOB_S3_SECRET_ACCESS_KEY.`,
 		Example: `  tera dev
   tera dev --test-data --listen=127.0.0.1:40075
   tera dev --test-data --services=examples/questionnaire/tera-dev.yaml --nats-port=4222
-  tera dev --database-url=postgres://tera:secret@localhost:5432/tera`,
+  tera dev --database-url=postgres://tera:secret@localhost:5432/tera
+  TERA_BLOB_BACKEND=s3 TERA_BLOB_S3_ENDPOINT=127.0.0.1:8333 TERA_BLOB_S3_BUCKET=tera TERA_BLOB_S3_INSECURE=true \
+    TERA_BLOB_S3_ACCESS_KEY_ID=dev TERA_BLOB_S3_SECRET_ACCESS_KEY=dev-secret tera dev`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("database-url") {

@@ -75,6 +75,10 @@ func DefaultDataDir() string {
 // reverse order when ctx ends.
 func Run(ctx context.Context, opts Options, seed Seeder) (err error) {
 	log := opts.Log
+	files, err := devBlob(opts.DataDir)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir %s: %w", opts.DataDir, err)
 	}
@@ -137,8 +141,7 @@ func Run(ctx context.Context, opts Options, seed Seeder) (err error) {
 	cfg.Database.URL = dbURL
 	cfg.NATS.URL = ns.ClientURL()
 	cfg.PublicURL = "http://" + opts.Listen
-	// Asset and archive files under the data dir (OpenTera's files_directory).
-	cfg.FileTransfer.Blob = blob.Config{Backend: "filesystem", Dir: filepath.Join(opts.DataDir, "files")}
+	cfg.FileTransfer.Blob = files
 	if err := devKeys(&cfg, opts.DataDir); err != nil {
 		return err
 	}
@@ -174,7 +177,7 @@ func Run(ctx context.Context, opts Options, seed Seeder) (err error) {
 	if err := waitReady(ctx, base, errc); err != nil {
 		return err
 	}
-	printBanner(opts.Out, base, p.Server.GRPCAddr(), ns.ClientURL(), opts.DataDir, creds, targets)
+	printBanner(opts.Out, base, p.Server.GRPCAddr(), ns.ClientURL(), opts.DataDir, filesWhere(cfg.FileTransfer.Blob), creds, targets)
 	return <-errc
 }
 
@@ -240,7 +243,38 @@ func waitReady(ctx context.Context, base string, errc chan error) error {
 	return errors.New("fleet not ready within 60s; see the log above")
 }
 
-func printBanner(w io.Writer, base, grpcAddr, natsURL, dataDir string, creds Credentials, targets []fleet.Target) {
+// devBlob is where tera dev keeps asset and archive files: <data dir>/files (OpenTera's
+// files_directory), or what the TERA_BLOB_* environment says, as `tera serve` reads it
+// (TERA_BLOB_BACKEND=s3 with TERA_BLOB_S3_ENDPOINT, _BUCKET, _INSECURE, _ACCESS_KEY_ID and
+// _SECRET_ACCESS_KEY: a local S3 server). The bucket is created when missing, as everything
+// else tera dev needs.
+func devBlob(dataDir string) (blob.Config, error) {
+	c := blob.Config{Backend: "filesystem", Dir: filepath.Join(dataDir, "files")}
+	if err := config.ApplyEnv(&c); err != nil {
+		return c, err
+	}
+	if c.Backend == "s3" {
+		c.S3.CreateBucket = true
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("tera dev's file store (TERA_BLOB_*): %w", err)
+	}
+	return c, nil
+}
+
+// filesWhere names the file store for the banner.
+func filesWhere(c blob.Config) string {
+	if c.Backend == "s3" {
+		scheme := "https"
+		if c.S3.Insecure {
+			scheme = "http"
+		}
+		return fmt.Sprintf("S3 bucket %s at %s://%s", c.S3.Bucket, scheme, c.S3.Endpoint)
+	}
+	return c.Dir
+}
+
+func printBanner(w io.Writer, base, grpcAddr, natsURL, dataDir, files string, creds Credentials, targets []fleet.Target) {
 	names := make([]string, len(targets))
 	for i, t := range targets {
 		names[i] = t.Name
@@ -259,5 +293,5 @@ Tera is ready (targets: %s).
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "  Data:      %s\nPress Ctrl-C to stop.\n\n", dataDir)
+	fmt.Fprintf(w, "  Data:      %s\n  Files:     %s\nPress Ctrl-C to stop.\n\n", dataDir, files)
 }
