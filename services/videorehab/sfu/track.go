@@ -26,6 +26,11 @@ type Track struct {
 	local    *boundTrack
 	removed  atomic.Bool
 	levelExt uint8 // negotiated id of the audio level extension (0: none)
+	// sessionExts are the ids of the extensions whose values belong to the publisher's
+	// session (mid, rid, repaired rid): a browser routes a packet by its MID extension before
+	// its SSRC, so a forwarded packet carrying the publisher's mid lands on the subscriber's
+	// m-line of that mid, not the track's, and is dropped. They are taken out before forwarding.
+	sessionExts []uint8
 
 	mu        sync.Mutex
 	info      TrackInfo
@@ -76,8 +81,11 @@ func newTrack(pub *Peer, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceive
 	t := &Track{pub: pub, seq: int(trackSeq.Add(1)), sourceID: remote.ID(), remote: remote, local: &boundTrack{TrackLocalStaticRTP: local},
 		info: TrackInfo{ID: id, StreamID: pub.info.ID, PeerID: pub.info.ID, Kind: remote.Kind().String()}}
 	for _, ext := range receiver.GetParameters().HeaderExtensions {
-		if ext.URI == sdp.AudioLevelURI {
+		switch ext.URI {
+		case sdp.AudioLevelURI:
 			t.levelExt = uint8(ext.ID)
+		case sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, sdp.SDESRepairRTPStreamIDURI:
+			t.sessionExts = append(t.sessionExts, uint8(ext.ID))
 		}
 	}
 	return t, nil
@@ -107,6 +115,9 @@ func (t *Track) forward() {
 		n := t.local.bindings.Load()
 		if n == 0 {
 			continue
+		}
+		for _, id := range t.sessionExts {
+			_ = pkt.Header.DelExtension(id) // absent: nothing to take out
 		}
 		// An error names the subscriber connections that failed (closing); the others got it.
 		_ = t.local.WriteRTP(pkt)
