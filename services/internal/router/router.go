@@ -6,7 +6,9 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -34,7 +36,13 @@ type replica struct {
 	base  *url.URL
 	proxy *httputil.ReverseProxy
 	ready atomic.Bool
+	slow  int // consecutive probes that timed out (Watch's goroutine only)
 }
+
+// failureThreshold is how many probes in a row must time out before a replica that still
+// accepts connections is taken out (Kubernetes' readiness default). A refused connection or a
+// non-200 answer takes it out at once.
+const failureThreshold = 3
 
 // New builds a router. backends maps a target to the base URLs of its replicas; every route's
 // target must have at least one.
@@ -96,11 +104,20 @@ func (r *Router) Watch(ctx context.Context, every time.Duration) {
 		for _, p := range r.backends {
 			for _, rep := range p.replicas {
 				resp, err := client.Get(rep.base.String() + "/readyz")
-				ok := err == nil && resp.StatusCode == http.StatusOK
-				if err == nil {
+				var ne net.Error
+				switch {
+				case err == nil:
 					resp.Body.Close()
+					rep.slow = 0
+					rep.ready.Store(resp.StatusCode == http.StatusOK)
+				case errors.As(err, &ne) && ne.Timeout():
+					// A loaded machine answers late: not a reason to stop routing yet.
+					if rep.slow++; rep.slow >= failureThreshold {
+						rep.ready.Store(false)
+					}
+				default:
+					rep.ready.Store(false)
 				}
-				rep.ready.Store(ok)
 			}
 		}
 		select {
