@@ -16,6 +16,9 @@ RACE ?= -race
 # `make test` passes -vet=off: its lint step has just run the whole of go vet on the same
 # packages, test files included, so go test's own subset of vet would only repeat it.
 TEST_VET ?=
+# Where tests keep their artifacts (t.ArtifactDir: the Chromium tests' screenshots), under
+# _artifacts/<package>/<test>/.
+TEST_ARTIFACTS ?= $(ROOT)/test-artifacts
 
 PROTOC_PLUGINS := protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2
 PLUGIN_PKG_protoc-gen-go := google.golang.org/protobuf/cmd/protoc-gen-go
@@ -68,7 +71,8 @@ test-deps: ## System packages the tests use: PostgreSQL server binaries, Debian'
 
 .PHONY: test-go
 test-go: ## Go tests of pkg and services (real PostgreSQL and NATS, started by the tests)
-	TERA_REQUIRE_BROWSER=1 go test $(RACE) $(TEST_VET) -count=1 -timeout 30m $(GO_PACKAGES)
+	mkdir -p $(TEST_ARTIFACTS)
+	TERA_REQUIRE_BROWSER=1 go test $(RACE) $(TEST_VET) -count=1 -timeout 30m -artifacts -outputdir $(TEST_ARTIFACTS) $(GO_PACKAGES)
 
 .PHONY: bench
 bench: ## Benchmarks beside the code

@@ -90,6 +90,10 @@ type env struct {
 	// services route a path prefix to an external service's base URL, as the operator's
 	// Ingress routes a service_clientendpoint.
 	services map[string]string
+	// front, when set, is the router's listener, opened before the fleet starts so that its
+	// address can be the site's public_url (links the browser follows: websocket_url, session
+	// URLs).
+	front net.Listener
 }
 
 func startReplica(t *testing.T, e env, target string) *replica {
@@ -196,7 +200,12 @@ func startFleet(t *testing.T, e env, replicas map[string]int) *Fleet {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go rt.Watch(ctx, 100*time.Millisecond)
-	srv := httptest.NewServer(rt)
+	srv := httptest.NewUnstartedServer(rt)
+	if e.front != nil {
+		_ = srv.Listener.Close()
+		srv.Listener = e.front
+	}
+	srv.Start()
 	t.Cleanup(func() { srv.Close(); cancel() })
 	f.URL = srv.URL
 	return f

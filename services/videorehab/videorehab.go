@@ -98,8 +98,8 @@ func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.Clie
 }
 
 // HTTPRoutes implements server.HTTPService: the invitations of the caller (so a page that
-// opens after its websocket got the invitation still finds it: OpenTera issue 143), and the
-// routes mounted by the SFU and the pages.
+// opens after its websocket got the invitation still finds it: OpenTera issue 143), the SFU's
+// signalling, the pages (pages.go) and the routes mounted by others.
 func (s *Service) HTTPRoutes() []server.Route {
 	anyone := &optionsv1.Access{Principals: []optionsv1.Principal{optionsv1.Principal_PRINCIPAL_USER,
 		optionsv1.Principal_PRINCIPAL_PARTICIPANT, optionsv1.Principal_PRINCIPAL_DEVICE}}
@@ -111,6 +111,7 @@ func (s *Service) HTTPRoutes() []server.Route {
 		routes = append(routes, server.Route{Path: PathSignal, Access: anyone, Methods: map[string]http.HandlerFunc{
 			http.MethodGet: s.o.Signal.ServeHTTP}})
 	}
+	routes = append(routes, pageRoutes()...)
 	return append(routes, s.o.Routes...)
 }
 
