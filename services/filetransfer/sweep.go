@@ -17,7 +17,10 @@ import (
 // The sweeper deletes them once they are older than OrphanGrace. It is safe against the
 // writers:
 //   - a Put in progress is no object (a temporary file on the filesystem, an incomplete
-//     multipart upload on S3) and is never listed;
+//     multipart upload on S3) and is never listed; one older than the grace (last written
+//     before it on the filesystem, started before it on S3) is a Put whose process was killed,
+//     and is removed (blob.Store.SweepAbandoned): S3 keeps an incomplete upload's parts until
+//     it is aborted;
 //   - a finished Put whose rows are not committed yet is younger than the grace (an upload
 //     commits its rows right after its bytes; OrphanGrace is hours);
 //   - an import holds blob.SweepLock shared for its whole transaction, and a pass holds it
@@ -115,6 +118,11 @@ func (s *Service) sweepOrphans(ctx context.Context, cutoff time.Time) {
 	}
 	if err != nil && ctx.Err() == nil {
 		s.o.Log.Warn("orphan sweep stopped", "err", err, "deleted", deleted)
+	}
+	if n, err := s.o.Blob.SweepAbandoned(ctx, cutoff); err != nil && ctx.Err() == nil {
+		s.o.Log.Warn("abandoned uploads not swept", "err", err, "removed", n)
+	} else if n > 0 {
+		s.o.Log.Info("abandoned uploads removed", "uploads", n, "older_than", cutoff.Format(time.RFC3339))
 	}
 	if deleted > 0 {
 		s.o.Log.Info("orphan blobs deleted", "blobs", deleted, "bytes", bytes, "listed", listed, "older_than", cutoff.Format(time.RFC3339))

@@ -36,7 +36,8 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 
 // The target's Run loop deletes the blobs no row names once they are older than the grace,
 // on both backends: an orphan goes; the blobs of an asset and of an archive stay, as do a
-// young orphan, a Put still in progress, and every blob while an import holds the sweep lock.
+// young orphan, a Put in progress, and every blob while an import holds the sweep lock. A Put
+// left in progress past the grace (its process killed) is removed from the store and fails.
 func TestOrphanSweep(t *testing.T) {
 	e := fleettest.NewSite(t)
 	ctx := context.Background()
@@ -64,7 +65,7 @@ func TestOrphanSweep(t *testing.T) {
 			var shift atomic.Int64
 			filetransfer.SetClock(svc, func() time.Time { return time.Now().Add(time.Duration(shift.Load())) })
 
-			orphan, asset, archive, inflight := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+			orphan, asset, archive, young, abandoned := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
 			for _, k := range []string{orphan, asset, archive} {
 				if _, err := store.Put(ctx, k, bytes.NewReader([]byte("bytes of "+k))); err != nil {
 					t.Fatal(err)
@@ -78,14 +79,27 @@ func TestOrphanSweep(t *testing.T) {
 				VALUES ($1, 'a.zip', $1)`, archive); err != nil {
 				t.Fatal(err)
 			}
-			// A Put in progress: more than one S3 part sent (a multipart upload open on the
-			// server), then the writer waits.
-			pr, pw := io.Pipe()
-			putDone := make(chan error, 1)
-			go func() { _, err := store.Put(ctx, inflight, pr); putDone <- err }()
-			if _, err := pw.Write(make([]byte, 6<<20)); err != nil {
+			// Puts in progress: more than one S3 part sent (a multipart upload open on the
+			// server), then the writer waits. The young one is an upload whose row commits
+			// when its bytes are stored.
+			if _, err := e.DB.Exec(ctx, `INSERT INTO filetransfer.t_asset_file_data (asset_uuid, asset_original_filename, asset_file_size)
+				VALUES ($1, 'y.bin', 6291459)`, young); err != nil {
 				t.Fatal(err)
 			}
+			type put struct {
+				w    *io.PipeWriter
+				done chan error
+			}
+			startPut := func(key string) put {
+				pr, pw := io.Pipe()
+				p := put{pw, make(chan error, 1)}
+				go func() { _, err := store.Put(ctx, key, pr); p.done <- err }()
+				if _, err := pw.Write(make([]byte, 6<<20)); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			youngPut, abandonedPut := startPut(young), startPut(abandoned)
 
 			runCtx, stop := context.WithCancel(ctx)
 			runDone := make(chan error, 1)
@@ -114,10 +128,18 @@ func TestOrphanSweep(t *testing.T) {
 				return err == nil
 			}
 
-			// Young: nothing goes.
+			// Young: nothing goes, and a Put in progress through those passes ends whole.
 			waitPasses(2)
 			if !exists(orphan) {
 				t.Fatal("an orphan younger than the grace was deleted")
+			}
+			youngPut.w.Write([]byte("end"))
+			youngPut.w.Close()
+			if err := <-youngPut.done; err != nil {
+				t.Fatalf("a Put in progress during sweeps failed: %v", err)
+			}
+			if st, err := store.Stat(ctx, young); err != nil || st.Size != 6<<20+3 {
+				t.Errorf("a Put in progress during sweeps: %+v %v", st, err)
 			}
 			// An import holds the lock: every pass is skipped.
 			conn, err := e.DB.Acquire(ctx)
@@ -148,7 +170,7 @@ func TestOrphanSweep(t *testing.T) {
 			}
 			// The pass that deleted it counts after the delete: let it end.
 			waitPasses(1)
-			for what, k := range map[string]string{"an asset's": asset, "an archive's": archive} {
+			for what, k := range map[string]string{"an asset's": asset, "an archive's": archive, "a finished upload's": young} {
 				if !exists(k) {
 					t.Errorf("%s blob was deleted", what)
 				}
@@ -159,20 +181,19 @@ func TestOrphanSweep(t *testing.T) {
 			if got := counter(t, reg, "tera_filetransfer_orphan_bytes_deleted_total"); got != float64(len("bytes of "+orphan)) {
 				t.Errorf("orphan bytes deleted: %v", got)
 			}
-			// The Put in progress all along finishes whole (the sweeper stopped first: its
-			// object, with no row and the clock 25 h ahead, would be an orphan from now on).
+			// The Put left in progress since before the clock moved 25 h on is, to the
+			// sweeper, one whose process was killed: its upload was removed, so it fails and
+			// stores nothing.
 			stop()
 			<-runDone
 			runDone <- nil
-			if _, err := pw.Write([]byte("end")); err != nil {
-				t.Fatal(err)
+			abandonedPut.w.Write([]byte("end"))
+			abandonedPut.w.Close()
+			if err := <-abandonedPut.done; err == nil {
+				t.Error("a Put abandoned past the grace succeeded: its upload was not swept")
 			}
-			pw.Close()
-			if err := <-putDone; err != nil {
-				t.Fatalf("the Put in progress failed: %v", err)
-			}
-			if st, err := store.Stat(ctx, inflight); err != nil || st.Size != 6<<20+3 {
-				t.Errorf("the Put in progress: %+v %v", st, err)
+			if exists(abandoned) {
+				t.Error("a Put abandoned past the grace left an object")
 			}
 		})
 	}

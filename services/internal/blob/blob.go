@@ -45,6 +45,12 @@ type Store interface {
 	// List calls fn for every object, in no promised order, until fn returns an error (List
 	// returns it). Puts in progress are not objects and are never listed.
 	List(ctx context.Context, fn func(key string, info Info) error) error
+	// SweepAbandoned removes what Puts that never finished left in the store, when older than
+	// cutoff: on the filesystem a temporary file last written before it (a killed process's),
+	// on S3 a multipart upload started before it, whose parts the server keeps (and bills)
+	// until the upload is aborted. It returns how many it removed; a Put still running on one
+	// of them then fails.
+	SweepAbandoned(ctx context.Context, cutoff time.Time) (int, error)
 	// Check reports whether the store is reachable and writable-looking (readiness).
 	Check(ctx context.Context) error
 }

@@ -141,6 +141,35 @@ func TestStores(t *testing.T) {
 			if left := inProgress(); len(left) != 0 {
 				t.Errorf("a failed put left its upload in the store: %v", left)
 			}
+			// A Put whose process died mid-way (here its reader stalls after more than one
+			// part) stays in the store until swept; a sweep removes it only once older than
+			// the cutoff, and the Put then fails, leaving nothing.
+			pr, pw := io.Pipe()
+			putErr := make(chan error, 1)
+			go func() { _, err := s.Put(ctx, "abandoned", pr); putErr <- err }()
+			if _, err := pw.Write(data[:6<<20]); err != nil {
+				t.Fatal(err)
+			}
+			if left := inProgress(); len(left) != 1 {
+				t.Fatalf("a Put in progress: %v in the store, want one", left)
+			}
+			if n, err := s.SweepAbandoned(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+				t.Errorf("sweep of Puts older than an hour: %d removed, %v", n, err)
+			}
+			if n, err := s.SweepAbandoned(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 {
+				t.Errorf("sweep of the abandoned Put: %d removed, %v", n, err)
+			}
+			if left := inProgress(); len(left) != 0 {
+				t.Errorf("the swept Put left %v", left)
+			}
+			pw.Write([]byte("end"))
+			pw.Close()
+			if err := <-putErr; err == nil {
+				t.Error("the swept Put succeeded")
+			}
+			if _, err := s.Stat(ctx, "abandoned"); !errors.Is(err, blob.ErrNotFound) {
+				t.Errorf("the swept Put left an object: %v", err)
+			}
 
 			// Move: the bytes under the new key, the old one gone; a missing source is ErrNotFound.
 			if _, err := s.Put(ctx, "staged", bytes.NewReader(data[:6<<20+7])); err != nil {

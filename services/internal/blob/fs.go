@@ -34,7 +34,7 @@ func OpenDir(root string) (*Dir, error) {
 		return nil, fmt.Errorf("blob dir: %w", err)
 	}
 	d := &Dir{root: abs}
-	d.sweep(time.Now().Add(-staleTmp))
+	_, _ = d.SweepAbandoned(context.Background(), time.Now().Add(-staleTmp)) // best effort
 	return d, nil
 }
 
@@ -42,17 +42,31 @@ func OpenDir(root string) (*Dir, error) {
 // was killed mid-upload (a live Put writes to its file all along).
 const staleTmp = time.Hour
 
-// sweep removes the temporary files of Puts abandoned before cutoff (best effort).
-func (d *Dir) sweep(cutoff time.Time) {
-	_ = filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || !strings.HasPrefix(e.Name(), tmpPrefix) {
+// SweepAbandoned removes the temporary files last written before cutoff: Puts whose process
+// was killed (a live Put writes to its file all along).
+func (d *Dir) SweepAbandoned(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // removed while walking, or unreadable: not ours to sweep
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() || !strings.HasPrefix(e.Name(), tmpPrefix) {
 			return nil
 		}
 		if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
-			_ = os.Remove(p)
+			switch err := os.Remove(p); {
+			case err == nil:
+				n++
+			case !errors.Is(err, fs.ErrNotExist):
+				return fmt.Errorf("blob sweep: %w", err)
+			}
 		}
 		return nil
 	})
+	return n, err
 }
 
 // Root is the directory.

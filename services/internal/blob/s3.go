@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -202,6 +203,37 @@ func (s *S3) List(ctx context.Context, fn func(string, Info) error) error {
 		}
 	}
 	return nil
+}
+
+// SweepAbandoned aborts the multipart uploads under the prefix started before cutoff (an S3
+// lifecycle rule AbortIncompleteMultipartUpload does the same on the server's side).
+func (s *S3) SweepAbandoned(ctx context.Context, cutoff time.Time) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	uploads := s.c.ListIncompleteUploads(ctx, s.bucket, s.prefix, true)
+	defer func() {
+		cancel()
+		for range uploads { // the lister ends on the cancel
+		}
+	}()
+	core := minio.Core{Client: s.c}
+	n := 0
+	for u := range uploads {
+		if u.Err != nil {
+			return n, fmt.Errorf("blob sweep: list uploads: %w", u.Err)
+		}
+		key, ok := strings.CutPrefix(u.Key, s.prefix)
+		if !ok || CheckKey(key) != nil || !u.Initiated.Before(cutoff) {
+			continue
+		}
+		if err := core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID); err != nil {
+			if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
+				continue // finished or aborted meanwhile
+			}
+			return n, fmt.Errorf("blob sweep: abort the upload of %s: %w", key, err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Check asks whether the bucket exists.
