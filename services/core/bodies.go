@@ -19,6 +19,16 @@ func (s *Service) write(ctx context.Context, fn func(db store.DB) error) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(tx) })
 }
 
+// writeOne runs write in one transaction (inTx) and answers the row it wrote.
+func writeOne[T any](ctx context.Context, s *Service, write func(tx pgx.Tx) (T, error)) (T, error) {
+	var out T
+	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
+		out, err = write(tx)
+		return err
+	})
+	return out, err
+}
+
 // bodyID is the id of a {"<obj>": {"id_<obj>": n, …}} body, answering 400 with OpenTera's
 // message for a missing wrapper or id.
 func bodyID[B any](b *B, id func(*B) *int32, obj string) (int32, error) {
@@ -86,4 +96,31 @@ func unsetKeys(fs ...bodyField) []string {
 		}
 	}
 	return out
+}
+
+// mapRows maps the rows of a store listing to their protos (a failed listing to its answer).
+func mapRows[R, P any](ctx context.Context, s *Service, rows []R, err error, fn func(R) P) ([]P, error) {
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	return mapEach(rows, fn), nil
+}
+
+func mapEach[R, P any](rows []R, fn func(R) P) []P {
+	out := make([]P, len(rows))
+	for i, r := range rows {
+		out[i] = fn(r)
+	}
+	return out
+}
+
+// missingBody answers OpenTera's 400s of a POST without its {"<name>": …} wrapper or its id.
+func missingBody(hasBody, hasID bool, name string) error {
+	if !hasBody {
+		return apierr.MissingArgument("Missing " + name)
+	}
+	if !hasID {
+		return apierr.MissingArgument("Missing id_" + name)
+	}
+	return nil
 }

@@ -56,11 +56,8 @@ func (s *deviceTypes) GetDeviceTypes(ctx context.Context, r *corev1.GetDeviceTyp
 
 func (s *deviceTypes) PostDeviceType(ctx context.Context, r *corev1.PostDeviceTypeRequest) (*corev1.PostDeviceTypeResponse, error) {
 	b := r.GetDeviceType()
-	switch {
-	case b == nil:
-		return nil, apierr.MissingArgument("Missing device type")
-	case b.IdDeviceType == nil:
-		return nil, apierr.MissingArgument("Missing id_device_type")
+	if _, err := bodyKey(b, func(b *corev1.DeviceTypeBody) *int32 { return b.IdDeviceType }, "device type", "id_device_type"); err != nil {
+		return nil, err
 	}
 	for _, v := range []*string{b.DeviceTypeName, b.DeviceTypeKey} {
 		if v != nil && strings.TrimSpace(*v) == "" {
@@ -163,11 +160,10 @@ func (s *deviceSubTypes) GetDeviceSubTypes(ctx context.Context, r *corev1.GetDev
 
 func (s *deviceSubTypes) PostDeviceSubType(ctx context.Context, r *corev1.PostDeviceSubTypeRequest) (*corev1.PostDeviceSubTypeResponse, error) {
 	b := r.GetDeviceSubtype()
+	if _, err := bodyID(b, func(b *corev1.DeviceSubTypeBody) *int32 { return b.IdDeviceSubtype }, "device_subtype"); err != nil {
+		return nil, err
+	}
 	switch {
-	case b == nil:
-		return nil, apierr.MissingArgument("Missing device_subtype")
-	case b.IdDeviceSubtype == nil:
-		return nil, apierr.MissingArgument("Missing id_device_subtype")
 	case b.DeviceSubtypeName != nil && strings.TrimSpace(b.GetDeviceSubtypeName()) == "":
 		return nil, apierr.InvalidArgument("Invalid device_subtype_name")
 	}

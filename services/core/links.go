@@ -318,13 +318,13 @@ func selectLinks[T any](ctx context.Context, s *Service, l store.Link, flags boo
 		}
 	}
 	rows, err := s.listLinks(ctx, l, err, flags, q)
-	return mapLinks(rows, item), err
+	return mapEach(rows, item), err
 }
 
 // postLinkItems runs a POST of a link endpoint and maps the links it answers.
 func postLinkItems[T any](ctx context.Context, s *Service, sp *linkEndpoint, wrappers []*structpb.Struct, add *structpb.Value, item func(store.LinkRow) T) ([]T, error) {
 	rows, err := s.postLinks(ctx, sp, wrappers, add)
-	return mapLinks(rows, item), err
+	return mapEach(rows, item), err
 }
 
 // listLinks lists links; a zero selector list (no parameter set) is OpenTera's 400.
@@ -424,13 +424,4 @@ func names(list bool, r store.LinkRow) (a, b *structpb.Value) {
 		return nil, nil
 	}
 	return nullable(r.AName), nullable(r.BName)
-}
-
-// mapLinks maps link rows to an endpoint's items.
-func mapLinks[T any](rows []store.LinkRow, item func(store.LinkRow) T) []T {
-	out := make([]T, 0, len(rows))
-	for _, l := range rows {
-		out = append(out, item(l))
-	}
-	return out
 }

@@ -36,33 +36,6 @@ func (s *Service) listRoles(ctx context.Context, f store.ServiceRoleFilter, list
 	return mapRows(ctx, s, rows, err, func(r store.ServiceRoleRow) *corev1.ServiceRole { return serviceRoleProto(r, list) })
 }
 
-// mapRows maps the rows of a store listing to their protos (a failed listing to its answer).
-func mapRows[R, P any](ctx context.Context, s *Service, rows []R, err error, fn func(R) P) ([]P, error) {
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	return mapEach(rows, fn), nil
-}
-
-func mapEach[R, P any](rows []R, fn func(R) P) []P {
-	out := make([]P, len(rows))
-	for i, r := range rows {
-		out[i] = fn(r)
-	}
-	return out
-}
-
-// missingBody answers OpenTera's 400s of a POST without its {"<name>": …} wrapper or its id.
-func missingBody(hasBody, hasID bool, name string) error {
-	if !hasBody {
-		return apierr.MissingArgument("Missing " + name)
-	}
-	if !hasID {
-		return apierr.MissingArgument("Missing id_" + name)
-	}
-	return nil
-}
-
 // deleteRow answers a DELETE ?id= through a store delete: no id is 400, no such row 400 with
 // notFound, a row outside the caller's write scope 403 with denied.
 func (s *Service) deleteRow(ctx context.Context, id *int32, notFound, denied string,
@@ -146,11 +119,10 @@ func (s *serviceAPI) SvcGetRoles(ctx context.Context, _ *corev1.SvcGetRolesReque
 
 func (s *serviceAPI) SvcPostRole(ctx context.Context, r *corev1.SvcPostRoleRequest) (*corev1.SvcPostRoleResponse, error) {
 	b := r.GetServiceRole()
+	if _, err := bodyKey(b, func(b *corev1.SvcRoleBody) *int32 { return b.IdServiceRole }, "service_role field", "id_service_role"); err != nil {
+		return nil, err
+	}
 	switch {
-	case b == nil:
-		return nil, apierr.MissingArgument("Missing service_role field")
-	case b.IdServiceRole == nil:
-		return nil, apierr.MissingArgument("Missing id_service_role")
 	case b.ServiceRoleName != nil && (strings.TrimSpace(*b.ServiceRoleName) == "" || len(*b.ServiceRoleName) > 100):
 		return nil, apierr.InvalidArgument("Invalid service_role_name")
 	case b.GetIdServiceRole() == 0 && b.ServiceRoleName == nil:

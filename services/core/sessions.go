@@ -124,11 +124,10 @@ func listOf[T any, M proto.Message](items []T, conv func(T) M) *structpb.ListVal
 
 func (s *sessions) PostSession(ctx context.Context, r *corev1.PostSessionRequest) (*corev1.PostSessionResponse, error) {
 	b := r.GetSession()
+	if _, err := bodyID(b, func(b *corev1.SessionBody) *int32 { return b.IdSession }, "session"); err != nil {
+		return nil, err
+	}
 	switch {
-	case b == nil:
-		return nil, apierr.MissingArgument("Missing session")
-	case b.IdSession == nil:
-		return nil, apierr.MissingArgument("Missing id_session")
 	case b.GetIdSession() == 0 && b.SessionParticipantsIds == nil && b.SessionUsersIds == nil:
 		return nil, apierr.MissingArgument("Missing session participants and users")
 	}
@@ -391,11 +390,10 @@ func (s *serviceAPI) addSessionExtras(ctx context.Context, m me, o *structpb.Str
 
 func (s *serviceAPI) SvcPostSession(ctx context.Context, r *corev1.SvcPostSessionRequest) (*corev1.SvcPostSessionResponse, error) {
 	b := r.GetSession()
+	if _, err := bodyID(b, func(b *corev1.SvcSessionBody) *int32 { return b.IdSession }, "session"); err != nil {
+		return nil, err
+	}
 	switch {
-	case b == nil:
-		return nil, apierr.MissingArgument("Missing session")
-	case b.IdSession == nil:
-		return nil, apierr.MissingArgument("Missing id_session")
 	case b.GetIdSession() == 0 && b.IdSessionType == nil:
 		return nil, apierr.MissingArgument("Missing id_session_type")
 	}

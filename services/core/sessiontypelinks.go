@@ -220,7 +220,7 @@ func (s *serviceAPI) SvcPostSessionTypeProjects(ctx context.Context, r *corev1.S
 	if err != nil {
 		return nil, err
 	}
-	return &corev1.SvcPostSessionTypeProjectsResponse{SessionTypeProjects: mapLinks(rows, func(l store.LinkRow) *corev1.SessionTypeProject {
+	return &corev1.SvcPostSessionTypeProjectsResponse{SessionTypeProjects: mapEach(rows, func(l store.LinkRow) *corev1.SessionTypeProject {
 		return sessionTypeProjectItem(l, true, false)
 	})}, nil
 }

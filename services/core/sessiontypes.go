@@ -69,13 +69,8 @@ func (s *sessionTypes) PostSessionType(ctx context.Context, r *corev1.PostSessio
 	if err != nil {
 		return nil, err
 	}
-	var out []*corev1.SessionType
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		row, err := s.writeSessionType(ctx, tx, m, w)
-		out = []*corev1.SessionType{sessionTypeProto(row, true)}
-		return err
-	})
-	return reply(&corev1.PostSessionTypeResponse{SessionTypes: out}, err)
+	row, err := writeOne(ctx, s.Service, func(tx pgx.Tx) (store.SessionTypeRow, error) { return s.writeSessionType(ctx, tx, m, w) })
+	return reply(&corev1.PostSessionTypeResponse{SessionTypes: []*corev1.SessionType{sessionTypeProto(row, true)}}, err)
 }
 
 // sessionTypeWrite is a validated {"session_type": {…}}.

@@ -55,11 +55,10 @@ func siteProto(r store.SiteRow) *corev1.Site {
 func (s *sites) PostSite(ctx context.Context, r *corev1.PostSiteRequest) (*corev1.PostSiteResponse, error) {
 	m := caller(ctx)
 	b := r.GetSite()
+	if _, err := bodyKey(b, func(b *corev1.SiteBody) *int32 { return b.IdSite }, "site", "id_site field"); err != nil {
+		return nil, err
+	}
 	switch {
-	case b == nil:
-		return nil, apierr.MissingArgument("Missing site")
-	case b.IdSite == nil:
-		return nil, apierr.MissingArgument("Missing id_site field")
 	case b.SiteName != nil && strings.TrimSpace(*b.SiteName) == "":
 		return nil, apierr.InvalidArgument("Invalid site_name")
 	case b.GetIdSite() == 0 && b.SiteName == nil:
@@ -109,12 +108,6 @@ func (s *serviceAPI) SvcGetSites(ctx context.Context, r *corev1.SvcGetSitesReque
 		f.IDUser = &r.IdUser
 	}
 	rows, err := store.ListSites(ctx, s.db, caller(ctx).acc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.Site, len(rows))
-	for i, row := range rows {
-		out[i] = siteProto(row)
-	}
-	return &corev1.SvcGetSitesResponse{Sites: out}, nil
+	out, err := mapRows(ctx, s.Service, rows, err, siteProto)
+	return reply(&corev1.SvcGetSitesResponse{Sites: out}, err)
 }

@@ -140,11 +140,10 @@ const msgServiceTestSession = "Service can't create tests for that session"
 
 func (s *serviceTests) SvcPostTest(ctx context.Context, r *corev1.SvcPostTestRequest) (*corev1.SvcPostTestResponse, error) {
 	b := r.GetTest()
+	if _, err := bodyID(b, func(b *corev1.SvcTestBody) *int32 { return b.IdTest }, "test field"); err != nil {
+		return nil, err
+	}
 	switch {
-	case b == nil:
-		return nil, apierr.MissingArgument("Missing test field")
-	case b.IdTest == nil:
-		return nil, apierr.MissingArgument("Missing id_test field")
 	case b.IdService != nil && b.GetIdService() != serviceID(ctx):
 		return nil, apierr.Forbidden("Forbidden")
 	}

@@ -109,13 +109,8 @@ func (s *testTypes) PostTestType(ctx context.Context, r *corev1.PostTestTypeRequ
 	if err != nil {
 		return nil, err
 	}
-	var out []*corev1.TestType
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		row, err := s.writeTestType(ctx, tx, m, w)
-		out = []*corev1.TestType{testTypeProto(row, true)}
-		return err
-	})
-	return reply(&corev1.PostTestTypeResponse{TestTypes: out}, err)
+	row, err := writeOne(ctx, s.Service, func(tx pgx.Tx) (store.TestType, error) { return s.writeTestType(ctx, tx, m, w) })
+	return reply(&corev1.PostTestTypeResponse{TestTypes: []*corev1.TestType{testTypeProto(row, true)}}, err)
 }
 
 // testTypeWrite is a validated {"test_type": {…}}.
