@@ -140,15 +140,7 @@ func TestTestTypesAPI(t *testing.T) {
 
 func TestStatsAPI(t *testing.T) {
 	e := newEnv(t)
-	get := func(who, q string) map[string]any {
-		t.Helper()
-		var out map[string]any
-		st, body := e.do(who, "GET", "/api/user/stats?"+q, nil)
-		if st != 200 || json.Unmarshal(body, &out) != nil {
-			t.Fatalf("%s ?%s: %d %s", who, q, st, body)
-		}
-		return out
-	}
+	get := func(who, q string) map[string]any { return e.object(who, "/api/user/stats?"+q) }
 	check := func(who, q string, want map[string]float64) {
 		t.Helper()
 		got := get(who, q)
@@ -202,15 +194,7 @@ func TestStatsSessionCountsFollowWrites(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	keys := []string{"sessions_total_count", "participants_total_count", "participants_enabled_count"}
-	stat := func(who, q string) map[string]any {
-		t.Helper()
-		var out map[string]any
-		st, body := e.do(who, "GET", "/api/user/stats?"+q, nil)
-		if st != 200 || json.Unmarshal(body, &out) != nil {
-			t.Fatalf("%s ?%s: %d %s", who, q, st, body)
-		}
-		return out
-	}
+	stat := func(who, q string) map[string]any { return e.object(who, "/api/user/stats?"+q) }
 	// OpenTera's counts: every live link of the object's live participants, its live
 	// participants, the enabled ones.
 	direct := func(where string, id int) map[string]any {
