@@ -28,9 +28,12 @@ import (
 // process behind the router: a user opens the session lobby of a planned session with
 // participant 1 and starts it; the participant's page (another browser context), connected
 // with its static token, gets the invitation over its websocket and joins; each page decodes
-// the other's video (getStats); the user stops the session, the participant's page goes back
-// to waiting, and the session is completed with a duration. Screenshots of both pages are
-// kept as artifacts (go test -artifacts -outputdir …).
+// the other's video (getStats); the participant mutes (the user's page shows it) and shares
+// its screen (a second tile, gone when sharing stops); the user removes the participant (its
+// page waits again) and invites it back from the people online (it joins again); the user
+// stops the session, the participant's page goes back to waiting, and the session is
+// completed with a duration. Screenshots of both pages are kept as artifacts (go test
+// -artifacts -outputdir …).
 func TestVideoSessionInChromium(t *testing.T) {
 	browser.Require(t)
 	e, pool := seededEnv(t)
@@ -161,7 +164,48 @@ func TestVideoSessionInChromium(t *testing.T) {
 		t.Logf("%s page: %d video frames decoded (%v)", name, n, err)
 	}
 	waitJS(t, userCtx, "the participant's tile on the user's page", `document.querySelectorAll("#remotes video").length > 0`)
+
+	// The participant mutes its microphone: the room is told (by the track id the server knows
+	// from the page's answer) and the user's page shows it.
+	if _, err := chromedp.Run(partCtx, chromedp.Evaluate[bool](frame+`.document.getElementById("mic").click() === undefined`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, userCtx, "the participant shown muted", `[...document.querySelectorAll("#remotes figcaption")].some(c => c.textContent.includes("(muted)"))`)
+
+	// The participant shares its screen (a second video track, in a slot asked for with
+	// publish): the user's page shows it beside the camera, then drops it when sharing stops.
+	gesture := func(p *runtime.EvaluateParams) { yes := true; p.UserGesture = &yes }
+	if _, err := chromedp.Run(partCtx, chromedp.Evaluate[bool](frame+`.document.getElementById("screen").click() === undefined`, gesture)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, userCtx, "the shared screen on the user's page", `document.querySelectorAll("#remotes video").length === 2`)
+	shot(userCtx, "user-session-screen.png")
+	if _, err := chromedp.Run(partCtx, chromedp.Evaluate[bool](frame+`.document.getElementById("screen").click() === undefined`, gesture)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, userCtx, "the shared screen gone from the user's page", `document.querySelectorAll("#remotes video").length === 1`)
 	shot(userCtx, "user-session.png")
+	shot(partCtx, "participant-session.png")
+
+	// The clinician removes the participant (its page waits again), then invites it back from
+	// the people online (it joins again and both see each other).
+	click := func(ctx context.Context, js string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js+`.click() === undefined`, gesture)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitJS(t, userCtx, "the participant's remove button", `document.querySelector('#peopleList button[aria-label^="Remove Participant #1"]') !== null`)
+	click(userCtx, `document.querySelector('#peopleList button[aria-label^="Remove Participant #1"]')`)
+	waitJS(t, partCtx, "removed participant back to waiting", `document.body.dataset.state === "waiting" && document.getElementById("mainview").hidden`)
+	waitJS(t, userCtx, "the removed participant gone from the user's page", `document.querySelectorAll("#remotes video").length === 0`)
+	click(userCtx, `document.getElementById("invite")`)
+	waitJS(t, userCtx, "participant 1 listed to invite", `document.querySelector('#inviteList button[aria-label="Invite Participant #1"]') !== null`)
+	shot(userCtx, "user-invite.png")
+	click(userCtx, `document.querySelector('#inviteList button[aria-label="Invite Participant #1"]')`)
+	click(userCtx, `document.getElementById("inviteClose")`)
+	waitJS(t, partCtx, "participant joined again", `document.body.dataset.state === "in-session" && `+frame+`.teraSession && `+frame+`.teraSession.state === "joined"`)
+	waitJS(t, userCtx, "user decodes the participant's video again", `teraSession.framesDecoded().then(n => n > 0) && document.querySelectorAll("#remotes video").length === 1`)
 	shot(partCtx, "participant-session.png")
 
 	// The user stops the session: both pages end, the participant's waits again.

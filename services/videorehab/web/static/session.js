@@ -513,7 +513,7 @@ function refreshPeople() {
     ];
     for (const [k, uuid, name] of invited) {
       if (!uuid || inRoom(k, uuid) || isCreator(uuid)) continue;
-      ul.append(el("li", { class: "absent" }, el("span", { text: name + " (invited, not here)" }), removeButton(k, uuid, name)));
+      ul.append(el("li", { class: "absent" }, el("span", { text: name + " (not here)" }), removeButton(k, uuid, name)));
     }
   }
 }
@@ -560,11 +560,8 @@ async function openInvite() {
     ["user", "/api/user/users/online", "user_uuid", "user_name"],
     ["device", "/api/user/devices/online", "device_uuid", "device_name"],
   ];
-  const invited = new Set();
-  const s = st.session || {};
-  for (const x of s.session_participants || []) invited.add(x.participant_uuid);
-  for (const x of s.session_users || []) invited.add(x.user_uuid);
-  for (const x of s.session_devices || []) invited.add(x.device_uuid);
+  // Everyone online but those here: inviting someone already invited rings them again (the
+  // session's lists in core keep everyone ever invited, so they cannot tell).
   let n = 0;
   for (const [k, path, uuidKey, nameKey] of sources) {
     let list = [];
@@ -575,7 +572,7 @@ async function openInvite() {
     }
     for (const x of list) {
       const uuid = x[uuidKey];
-      if (!uuid || invited.has(uuid) || inRoom(k, uuid) || isCreator(uuid)) continue;
+      if (!uuid || inRoom(k, uuid) || isCreator(uuid)) continue;
       const busy = x[k + "_busy"];
       const name = x[nameKey] || uuid;
       const li = el("li", {}, el("span", { text: name + (busy ? " (in another session)" : "") }));

@@ -66,12 +66,16 @@ export function wsURL(path) {
 }
 
 // say shows a message in the page's live region (read by screen readers), or clears it.
+let sayTimer = 0;
 export function say(text, kind = "info") {
   const el = document.getElementById("notice");
   if (!el) return;
   el.textContent = text || "";
   el.dataset.kind = kind;
   el.hidden = !text;
+  // News (someone joined) goes away by itself; warnings and errors stay.
+  clearTimeout(sayTimer);
+  if (text && kind === "info") sayTimer = setTimeout(() => say(""), 8000);
 }
 
 // $ is getElementById.
