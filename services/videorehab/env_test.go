@@ -40,11 +40,18 @@ type env struct {
 	events  *recorder
 	base    string
 	stop    func()
+	// configure changes each process's configuration (nil: none).
+	configure func(*fleet.Config)
 }
 
 func newEnv(t *testing.T, spec string) *env {
 	t.Helper()
-	e := &env{t: t, dbURL: testenv.FixtureURL(t), natsURL: testenv.NewNATS(t).ClientURL(), keysDir: t.TempDir()}
+	return newEnvWith(t, spec, nil)
+}
+
+func newEnvWith(t *testing.T, spec string, configure func(*fleet.Config)) *env {
+	t.Helper()
+	e := &env{t: t, dbURL: testenv.FixtureURL(t), natsURL: testenv.NewNATS(t).ClientURL(), keysDir: t.TempDir(), configure: configure}
 	pool, err := pgxpool.New(context.Background(), e.dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +91,9 @@ func (e *env) start(spec string) {
 	cfg.PublicURL = "https://tera.test"
 	cfg.Auth.SigningKeysDir = e.keysDir
 	cfg.VideoRehab.ListenIPs = []string{"127.0.0.1"} // the test peers use loopback only
+	if e.configure != nil {
+		e.configure(&cfg)
+	}
 	targets, err := fleet.Resolve(spec)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tera-health/tera/services/videorehab/signal"
@@ -39,7 +40,15 @@ func dial(t *testing.T, e *env, key, who, name string) (*media, error) {
 		t.Fatal(err)
 	}
 	c, err := peerclient.Dial(ctxFor(t), peerclient.Options{URL: signalURL(e), Key: key, Token: strings.TrimPrefix(who, "token:"),
-		Name: name, LoopbackOnly: true, Publish: []webrtc.TrackLocal{v.Track, a.Track}})
+		Name: name, LoopbackOnly: true, Publish: []webrtc.TrackLocal{v.Track, a.Track},
+		// A keyframe when the SFU asks for one, as a browser sends (a recording starts at one).
+		OnRTCP: func(_ webrtc.TrackLocal, pkts []rtcp.Packet) {
+			for _, pk := range pkts {
+				if _, ok := pk.(*rtcp.PictureLossIndication); ok {
+					v.RequestKeyframe()
+				}
+			}
+		}})
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc"
 
 	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
+	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/pkg/servicekit"
 	"github.com/tera-health/tera/services/internal/presence"
@@ -61,12 +62,20 @@ type Options struct {
 	// an Admitter on DB). Run closes a stopped session's room and the SFU when it ends.
 	SFU    *sfu.SFU
 	Signal *signal.Handler
+	// Signer signs the service token recordings are uploaded with (recordings.go); without
+	// it rooms cannot record. FileTransferURL is where the filetransfer target is reached
+	// (PublicURL when empty).
+	Signer          *authn.Signer
+	FileTransferURL string
 }
 
 // Service is the videorehab target.
 type Service struct {
 	o        Options
 	presence *presence.Store
+
+	http    *http.Client
+	uploads sync.WaitGroup // recordings being uploaded
 
 	mu          sync.Mutex
 	serviceUUID string // VideoRehabService's t_services uuid, read once the database answers
@@ -79,9 +88,13 @@ func New(o Options) *Service {
 		o.Log = slog.Default()
 	}
 	o.PublicURL = strings.TrimSuffix(o.PublicURL, "/")
-	s := &Service{o: o}
+	o.FileTransferURL = strings.TrimSuffix(o.FileTransferURL, "/")
+	s := &Service{o: o, http: &http.Client{}}
 	if o.JS != nil {
 		s.presence = presence.NewStore(o.JS)
+	}
+	if o.SFU != nil && o.Signer != nil && o.DB != nil {
+		o.SFU.OnRecorded(s.recorded)
 	}
 	return s
 }
@@ -135,6 +148,10 @@ func (s *Service) Run(ctx context.Context) error {
 			if err := s.o.SFU.Close(); err != nil {
 				s.o.Log.Warn("sfu closed", "err", err)
 			}
+			// The rooms' recordings ended with them: upload them while the process may.
+			wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+			s.waitUploads(wctx)
+			wcancel()
 		}()
 	}
 	var rpc interface{ Stop() error }

@@ -117,6 +117,9 @@ type VideoRehabConfig struct {
 	UDPPort    int32    `json:"udp_port"`
 	PublicHost string   `json:"public_host"`
 	TURNURLs   []string `json:"turn_urls"`
+	// FileTransferURL is the filetransfer Service's HTTP URL: recordings are uploaded there
+	// (pod to pod, which the between-targets NetworkPolicy allows on the http port).
+	FileTransferURL string `json:"filetransfer_url,omitempty"`
 }
 
 // RenderConfig builds tera.yaml for the site.
@@ -188,6 +191,9 @@ func RenderConfig(site *terav1.TeraSite) TeraConfig {
 			continue
 		}
 		c.Peers[w.Name] = fmt.Sprintf("%s:%d", ObjectName(site, w.Name), GRPCPort)
+		if w.Name == "filetransfer" {
+			c.VideoRehab.FileTransferURL = fmt.Sprintf("http://%s:%d", ObjectName(site, w.Name), HTTPPort)
+		}
 	}
 	return c
 }

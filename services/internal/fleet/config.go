@@ -262,6 +262,12 @@ type VideoRehabConfig struct {
 	TURNURLs       []string `json:"turn_urls"`
 	TURNUsername   string   `json:"turn_username" env:"TERA_VIDEOREHAB_TURN_USERNAME"`
 	TURNCredential string   `json:"turn_credential" env:"TERA_VIDEOREHAB_TURN_CREDENTIAL" secret:"true"`
+	// RecordDir is where rooms' recordings are written until uploaded (the system's
+	// temporary directory when empty).
+	RecordDir string `json:"record_dir"`
+	// FileTransferURL is where the filetransfer target is reached to store recordings as
+	// session assets (public_url when empty; in a cluster, the filetransfer Service's URL).
+	FileTransferURL string `json:"filetransfer_url"`
 }
 
 // Validate reports every problem at once; only a process running the target needs it.
@@ -286,6 +292,11 @@ func (c VideoRehabConfig) Validate() error {
 	for i, u := range c.TURNURLs {
 		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") && !strings.HasPrefix(u, "stun:") {
 			errs = append(errs, fmt.Errorf("videorehab.turn_urls[%d]: %q must be a turn:, turns: or stun: URL", i, u))
+		}
+	}
+	if u := c.FileTransferURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("videorehab.filetransfer_url: %q is not an http(s) URL", u))
 		}
 	}
 	return errors.Join(errs...)

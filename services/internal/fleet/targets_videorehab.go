@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/videorehab"
 	"github.com/tera-health/tera/services/videorehab/sfu"
@@ -34,13 +35,24 @@ func buildVideoRehab(d *Deps) ([]server.Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("videorehab: %w", err)
 	}
-	h, err := signal.New(signal.Options{SFU: media, Verifier: d.Verifier, Admitter: videorehab.Admitter{DB: d.DB}, Log: d.Log})
+	h, err := signal.New(signal.Options{SFU: media, Verifier: d.Verifier, Admitter: videorehab.Admitter{DB: d.DB}, Log: d.Log,
+		RecordDir: c.RecordDir})
 	if err != nil {
 		_ = media.Close()
 		return nil, err
 	}
-	return []server.Service{videorehab.New(videorehab.Options{DB: d.DB, NATS: d.NATS, JS: d.JS, Log: d.Log,
-		PublicURL: d.Config.PublicURL, SFU: media, Signal: h})}, nil
+	if d.Metrics != nil {
+		if err := d.Metrics.Register(media.Collector()); err != nil {
+			_ = media.Close()
+			return nil, fmt.Errorf("videorehab metrics: %w", err)
+		}
+	}
+	o := videorehab.Options{DB: d.DB, NATS: d.NATS, JS: d.JS, Log: d.Log, PublicURL: d.Config.PublicURL, SFU: media, Signal: h,
+		FileTransferURL: c.FileTransferURL}
+	if d.Keys != nil {
+		o.Signer = &authn.Signer{Keys: d.Keys}
+	}
+	return []server.Service{videorehab.New(o)}, nil
 }
 
 // sfuConfig is the SFU's configuration, public_host resolved when it is a name.

@@ -75,6 +75,7 @@ type Room struct {
 	peers   map[string]*Peer
 	tracks  map[string]*Track
 	speaker string
+	rec     *recording // nil when not recording
 }
 
 func newRoom(s *SFU, id string) *Room {
@@ -170,7 +171,17 @@ func (r *Room) closeIfEmpty() bool {
 	return false
 }
 
-func (r *Room) close() { close(r.stop) }
+// close stops the room's goroutines and ends its recording (the room is empty).
+func (r *Room) close() {
+	close(r.stop)
+	r.mu.Lock()
+	rec := r.rec
+	r.rec = nil
+	r.mu.Unlock()
+	if rec != nil {
+		r.finishRecording(rec)
+	}
+}
 
 // publish makes t a track of the room and subscribes every other peer to it.
 func (r *Room) publish(t *Track) bool {
@@ -180,6 +191,9 @@ func (r *Room) publish(t *Track) bool {
 		return false
 	}
 	r.tracks[t.info.ID] = t
+	if r.rec != nil {
+		r.rec.add(t)
+	}
 	others := []*Peer{}
 	for _, p := range r.peersLocked() {
 		if p != t.pub {
@@ -203,7 +217,11 @@ func (r *Room) unpublish(t *Track) {
 	r.mu.Lock()
 	delete(r.tracks, t.info.ID)
 	peers := r.peersLocked()
+	rec := r.rec
 	r.mu.Unlock()
+	if rec != nil {
+		rec.remove(t)
+	}
 	info := t.Info()
 	for _, p := range peers {
 		if p != t.pub {

@@ -84,9 +84,16 @@ type SFU struct {
 	mu    sync.Mutex
 	rooms map[string]*Room
 
+	onRecorded func(room, dir string, files []RecordedFile)
+
 	// forwarded counts RTP packets written to subscribers; received counts packets read from
-	// publishers.
-	forwarded, received atomic.Uint64
+	// publishers; the bytes are their RTP sizes. nacks and plisIn count subscribers' NACK and
+	// PLI/FIR messages, plisOut the keyframe requests sent to publishers.
+	forwarded, received, forwardedBytes, receivedBytes atomic.Uint64
+	nacks, plisIn, plisOut                            atomic.Uint64
+	// recordings is the number of rooms recording; recordedTracks counts tracks recorded.
+	recordings     atomic.Int64
+	recordedTracks atomic.Uint64
 }
 
 // New opens the media ports and returns an SFU with no rooms.
@@ -188,13 +195,23 @@ func (s *SFU) ICEServers() []webrtc.ICEServer { return slices.Clone(s.cfg.ICESer
 
 // Stats are the process's counters.
 type Stats struct {
-	Rooms, Peers        int
-	Received, Forwarded uint64
+	Rooms, Peers, Tracks int
+	// Recordings is the number of rooms recording now.
+	Recordings int
+	// RTP packets and bytes read from publishers and written to subscribers (one per
+	// subscriber).
+	Received, Forwarded           uint64
+	ReceivedBytes, ForwardedBytes uint64
+	// NACKs and PLIs (with FIRs) received from subscribers; KeyframeRequests sent to
+	// publishers (coalesced, so fewer than PLIs); RecordedTracks counts tracks recorded.
+	NACKs, PLIs, KeyframeRequests, RecordedTracks uint64
 }
 
 // Stats returns the process's counters.
 func (s *SFU) Stats() Stats {
-	st := Stats{Received: s.received.Load(), Forwarded: s.forwarded.Load()}
+	st := Stats{Received: s.received.Load(), Forwarded: s.forwarded.Load(), ReceivedBytes: s.receivedBytes.Load(),
+		ForwardedBytes: s.forwardedBytes.Load(), NACKs: s.nacks.Load(), PLIs: s.plisIn.Load(), KeyframeRequests: s.plisOut.Load(),
+		RecordedTracks: s.recordedTracks.Load(), Recordings: int(s.recordings.Load())}
 	s.mu.Lock()
 	rooms := make([]*Room, 0, len(s.rooms))
 	for _, r := range s.rooms {
@@ -203,7 +220,10 @@ func (s *SFU) Stats() Stats {
 	s.mu.Unlock()
 	st.Rooms = len(rooms)
 	for _, r := range rooms {
-		st.Peers += len(r.Peers())
+		r.mu.Lock()
+		st.Peers += len(r.peers)
+		st.Tracks += len(r.tracks)
+		r.mu.Unlock()
 	}
 	return st
 }
@@ -248,9 +268,12 @@ func (s *SFU) Rooms() []string {
 // roomEmpty drops r once its last peer left (a newcomer racing the drop gets a new room).
 func (s *SFU) roomEmpty(r *Room) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rooms[r.id] == r && r.closeIfEmpty() {
+	empty := s.rooms[r.id] == r && r.closeIfEmpty()
+	if empty {
 		delete(s.rooms, r.id)
+	}
+	s.mu.Unlock()
+	if empty {
 		r.close()
 	}
 }

@@ -31,6 +31,7 @@ type Track struct {
 	// its SSRC, so a forwarded packet carrying the publisher's mid lands on the subscriber's
 	// m-line of that mid, not the track's, and is dropped. They are taken out before forwarding.
 	sessionExts []uint8
+	rec         atomic.Pointer[trackRecorder]
 
 	mu        sync.Mutex
 	info      TrackInfo
@@ -103,7 +104,9 @@ func (t *Track) forward() {
 			t.pub.room.unpublish(t)
 			return
 		}
+		size := uint64(pkt.MarshalSize())
 		s.received.Add(1)
+		s.receivedBytes.Add(size)
 		if t.levelExt != 0 {
 			if ext := pkt.Header.GetExtension(t.levelExt); len(ext) > 0 {
 				t.addLevel(float64(ext[0] & 0x7f))
@@ -111,6 +114,9 @@ func (t *Track) forward() {
 		}
 		if t.removed.Load() {
 			continue
+		}
+		if tr := t.rec.Load(); tr != nil {
+			tr.write(pkt)
 		}
 		n := t.local.bindings.Load()
 		if n == 0 {
@@ -120,8 +126,12 @@ func (t *Track) forward() {
 			_ = pkt.Header.DelExtension(id) // absent: nothing to take out
 		}
 		// An error names the subscriber connections that failed (closing); the others got it.
+		if len(t.sessionExts) > 0 {
+			size = uint64(pkt.MarshalSize())
+		}
 		_ = t.local.WriteRTP(pkt)
 		s.forwarded.Add(uint64(n))
+		s.forwardedBytes.Add(uint64(n) * size)
 	}
 }
 
@@ -175,6 +185,7 @@ func (t *Track) sendPLILocked() {
 	if t.removed.Load() {
 		return
 	}
+	t.pub.room.sfu.plisOut.Add(1)
 	err := t.pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.remote.SSRC())}})
 	if err != nil && !t.pub.isClosed() {
 		t.pub.log().Debug("keyframe request", "track", t.info.ID, "err", err)
@@ -192,7 +203,10 @@ func (t *Track) readFeedback(sender *webrtc.RTPSender) {
 		for _, p := range pkts {
 			switch p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				t.pub.room.sfu.plisIn.Add(1)
 				t.requestKeyframe()
+			case *rtcp.TransportLayerNack:
+				t.pub.room.sfu.nacks.Add(1)
 			}
 		}
 	}

@@ -132,6 +132,8 @@ func (c *conn) handle(ctx context.Context, m Message) bool {
 		}
 	case TypeRenegotiation:
 		p.Renegotiate(m.ICERestart)
+	case TypeRecord:
+		c.record(p, m)
 	default:
 		c.fail("unknown message type " + m.Type)
 	}
@@ -184,10 +186,39 @@ func (c *conn) join(m Message) bool {
 	for _, b := range early {
 		c.queue(b)
 	}
+	if room.Recording() {
+		on := true
+		c.event(Message{Type: TypeRecording, Recording: &on})
+	}
 	if len(m.Publish) > 0 {
 		_ = p.Publish(m.Publish)
 	}
 	return true
+}
+
+// record starts or stops the room's recording: users only (the clinicians), and only when
+// the process has somewhere to put the files.
+func (c *conn) record(p *sfu.Peer, m Message) {
+	switch {
+	case m.Recording == nil:
+		c.fail("record without recording")
+		return
+	case c.caller.Kind != authn.KindUser:
+		c.fail("record: only users start or stop a recording")
+		return
+	case !c.h.o.SFU.CanRecord():
+		c.fail("record: recording is not available on this server")
+		return
+	}
+	var err error
+	if *m.Recording {
+		err = p.Room().StartRecording(sfu.RecordOptions{Dir: c.h.o.RecordDir, MaxFileBytes: c.h.o.RecordMaxFileBytes, By: p.Info()})
+	} else {
+		err = p.Room().StopRecording(p.Info())
+	}
+	if err != nil {
+		c.fail("record: " + err.Error())
+	}
 }
 
 func validKinds(kinds []string) error {
@@ -346,6 +377,11 @@ func (c *conn) TrackUnpublished(t sfu.TrackInfo) {
 func (c *conn) TrackMuted(t sfu.TrackInfo) { c.event(Message{Type: TypeTrackMuted, Track: &t}) }
 
 func (c *conn) ActiveSpeaker(id string) { c.event(Message{Type: TypeActiveSpeaker, PeerID: id}) }
+
+// Recording implements sfu.RecordingEvents.
+func (c *conn) Recording(on bool, by sfu.PeerInfo) {
+	c.event(Message{Type: TypeRecording, Recording: &on, Peer: &by})
+}
 
 // Closed ends the socket when the peer ended for another reason than the socket closing.
 func (c *conn) Closed(reason string) {

@@ -52,6 +52,10 @@ type Options struct {
 	PingInterval time.Duration
 	// SendQueue is how many messages may wait for a slow client before it is dropped (512).
 	SendQueue int
+	// RecordDir is where recordings are written (the system's temporary directory when
+	// empty); RecordMaxFileBytes caps each file (sfu.RecordOptions).
+	RecordDir          string
+	RecordMaxFileBytes int64
 }
 
 // Handler serves the signalling websocket.

@@ -22,6 +22,7 @@
 //	  unpublish     {track_id}                              the client's own track id
 //	  mute          {track_id, muted}                       the client's own track id
 //	  renegotiation {ice_restart?}                          ask for a new offer
+//	  record        {recording: true|false}                 start or stop the room's recording (users only)
 //	  leave         {}
 //	server → client
 //	  joined        {peer_id, room, ice_servers, peers: [{peer, tracks}]}
@@ -30,6 +31,8 @@
 //	  peer_joined   {peer}      peer_left {peer}
 //	  track_published {track}   track_unpublished {track}   track_muted {track}
 //	  active_speaker {peer_id}
+//	  recording     {recording, peer?}                      the room started or stopped recording (peer: who
+//	                                                        asked); sent after joined when the room records
 //	  redirect      {url}       error {message}             closed {message}
 //
 // The server is always the offerer (no glare): publishing is asking for slots, then answering
@@ -38,6 +41,13 @@
 // never with addTrack, which may pick a receiving m-line. Every m-line the server sends on is
 // send-only; one whose track ended turns inactive and is not reused. A track's track_id and stream_id are
 // its msid in the subscriber's session description; stream_id is the publisher's peer_id.
+//
+// A recording (record) writes every track of the room to a file of its own on the room's pod
+// (IVF video, Ogg Opus audio: sfu.RecordOptions) until it is stopped, the room empties or the
+// pod shuts down; the files then become assets of the session (services/videorehab's
+// recordings.go). It is a message of the socket, not a session-manager action, because the
+// room, hence its media, lives on the pod that serves the socket, while session_manage may be
+// answered by any replica.
 package signal
 
 import (
@@ -64,6 +74,8 @@ const (
 	TypeTrackUnpublished = "track_unpublished"
 	TypeTrackMuted       = "track_muted"
 	TypeActiveSpeaker    = "active_speaker"
+	TypeRecord           = "record"
+	TypeRecording        = "recording"
 	TypeRedirect         = "redirect"
 	TypeError            = "error"
 	TypeClosed           = "closed"
@@ -89,6 +101,8 @@ type Message struct {
 	Muted   *bool  `json:"muted,omitempty"`
 	// renegotiation
 	ICERestart bool `json:"ice_restart,omitempty"`
+	// record, recording
+	Recording *bool `json:"recording,omitempty"`
 
 	// joined
 	PeerID     string             `json:"peer_id,omitempty"`
