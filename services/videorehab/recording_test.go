@@ -70,7 +70,9 @@ func waitMsg(t *testing.T, p *media, what string, match func(signal.Message) boo
 }
 
 func recordingIs(on bool) func(signal.Message) bool {
-	return func(m signal.Message) bool { return m.Type == signal.TypeRecording && m.Recording != nil && *m.Recording == on }
+	return func(m signal.Message) bool {
+		return m.Type == signal.TypeRecording && m.Recording != nil && *m.Recording == on
+	}
 }
 
 // A user records the room server-side: each peer's video and audio become assets of the
@@ -153,34 +155,7 @@ func TestRecordingBecomesSessionAssets(t *testing.T) {
 	waitMsg(t, part1, "recording stopped", recordingIs(false))
 
 	// Four assets: video and audio of each peer.
-	type asset struct {
-		IDAsset          int32   `json:"id_asset"`
-		IDService        *int32  `json:"id_service"`
-		AssetName        string  `json:"asset_name"`
-		AssetUUID        string  `json:"asset_uuid"`
-		AssetType        string  `json:"asset_type"`
-		AssetServiceUUID string  `json:"asset_service_uuid"`
-		AccessToken      *string `json:"access_token"`
-	}
-	var assets []asset
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		st, body := e.do(admin, http.MethodGet, fmt.Sprintf("/api/user/assets?id_session=%v&with_urls=true", s["id_session"]), nil)
-		if st != http.StatusOK {
-			t.Fatalf("assets: %d %s", st, body)
-		}
-		assets = nil
-		if err := json.Unmarshal(body, &assets); err != nil {
-			t.Fatalf("assets %s: %v", body, err)
-		}
-		if len(assets) >= 4 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if len(assets) != 4 {
-		t.Fatalf("%d assets of the session, want 4: %+v", len(assets), assets)
-	}
+	assets := sessionAssets(t, e, s["id_session"], 4)
 	videoRehab := e.scalar(`SELECT id_service::text FROM core.t_services WHERE service_key = 'VideoRehabService'`)
 	fileTransfer := e.scalar(`SELECT service_uuid FROM core.t_services WHERE service_key = 'FileTransferService'`)
 	kinds := map[string]int{}
@@ -274,4 +249,65 @@ func TestRecordingBecomesSessionAssets(t *testing.T) {
 		}
 	}
 	t.Logf("metrics after the run: %v", after)
+
+	// A recording the session's stop ends: its files are stored too, once the room closed.
+	if err := creator.Send(signal.Message{Type: signal.TypeRecord, Recording: &on}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); metrics(t, e)["tera_videorehab_recordings_active"] != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("second recording never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for id, r := range creator.Received() {
+		if _, err := creator.WaitTrack(ctxFor(t), id, r.Packets()+60); err != nil {
+			t.Fatalf("creator: track %s stalled: %v", id, err)
+		}
+	}
+	if a := e.manage(admin, map[string]any{"action": "stop", "id_session": s["id_session"]}); a["status"] != "stopped" {
+		t.Fatalf("stop answered %v", a)
+	}
+	gone(t, creator, "after stop")
+	gone(t, part1, "after stop")
+	if all := sessionAssets(t, e, s["id_session"], 8); len(all) != 8 {
+		t.Fatalf("%d assets after the session stopped mid-recording, want 8", len(all))
+	}
+	if m := metrics(t, e); m["tera_videorehab_recordings_active"] != 0 || m["tera_videorehab_rooms"] != 0 || m["tera_videorehab_peers"] != 0 {
+		t.Fatalf("after the stop: %v", m)
+	}
+}
+
+type asset struct {
+	IDAsset          int32   `json:"id_asset"`
+	IDService        *int32  `json:"id_service"`
+	AssetName        string  `json:"asset_name"`
+	AssetUUID        string  `json:"asset_uuid"`
+	AssetType        string  `json:"asset_type"`
+	AssetServiceUUID string  `json:"asset_service_uuid"`
+	AccessToken      *string `json:"access_token"`
+}
+
+// sessionAssets lists the session's assets once there are n (uploads end after the
+// recording), failing past a minute.
+func sessionAssets(t *testing.T, e *env, idSession any, n int) []asset {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st, body := e.do(admin, http.MethodGet, fmt.Sprintf("/api/user/assets?id_session=%v&with_urls=true", idSession), nil)
+		if st != http.StatusOK {
+			t.Fatalf("assets: %d %s", st, body)
+		}
+		var assets []asset
+		if err := json.Unmarshal(body, &assets); err != nil {
+			t.Fatalf("assets %s: %v", body, err)
+		}
+		if len(assets) >= n || time.Now().After(deadline) {
+			if len(assets) != n {
+				t.Fatalf("%d assets of the session, want %d: %+v", len(assets), n, assets)
+			}
+			return assets
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -49,6 +49,7 @@ var leftToDefaults = map[string]string{
 	"videorehab.public_ips":                  "written as public_host",
 	"videorehab.turn_username":               "not settable from a TeraSite yet (TURN credentials)",
 	"videorehab.turn_credential":             "a secret, through TERA_VIDEOREHAB_TURN_CREDENTIAL (not settable from a TeraSite yet)",
+	"videorehab.record_dir":                  "the binary's default, the pod's /tmp (an emptyDir)",
 }
 
 // The binary reads the operator's tera.yaml strictly (no unknown key), every value the operator

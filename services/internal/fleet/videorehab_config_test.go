@@ -17,9 +17,9 @@ func TestVideoRehabConfig(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 	bad := VideoRehabConfig{UDPPort: 70000, TCPPort: -2, ListenIPs: []string{"localhost"}, PublicIPs: []string{"1.2.3"},
-		PublicHost: "not a host", TURNURLs: []string{"http://turn.example"}}
+		PublicHost: "not a host", TURNURLs: []string{"http://turn.example"}, FileTransferURL: "ftp://files"}
 	err := bad.Validate()
-	for _, want := range []string{"udp_port", "tcp_port", "listen_ips[0]", "public_ips[0]", "public_host", "turn_urls[0]"} {
+	for _, want := range []string{"udp_port", "tcp_port", "listen_ips[0]", "public_ips[0]", "public_host", "turn_urls[0]", "filetransfer_url"} {
 		if err == nil || !strings.Contains(err.Error(), "videorehab."+want) {
 			t.Errorf("%s not reported: %v", want, err)
 		}

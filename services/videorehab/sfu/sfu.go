@@ -90,7 +90,7 @@ type SFU struct {
 	// publishers; the bytes are their RTP sizes. nacks and plisIn count subscribers' NACK and
 	// PLI/FIR messages, plisOut the keyframe requests sent to publishers.
 	forwarded, received, forwardedBytes, receivedBytes atomic.Uint64
-	nacks, plisIn, plisOut                            atomic.Uint64
+	nacks, plisIn, plisOut                             atomic.Uint64
 	// recordings is the number of rooms recording; recordedTracks counts tracks recorded.
 	recordings     atomic.Int64
 	recordedTracks atomic.Uint64
