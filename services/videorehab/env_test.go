@@ -77,11 +77,18 @@ func newEnvWith(t *testing.T, spec string, configure func(*fleet.Config)) *env {
 
 // start runs the targets of spec in one process (stopping the previous one first).
 func (e *env) start(spec string) {
-	t := e.t
-	t.Helper()
+	e.t.Helper()
 	if e.stop != nil {
 		e.stop()
 	}
+	e.base, e.stop = e.process(spec, e.configure)
+}
+
+// process starts a process of the site running spec's targets and returns its URL and the
+// function that stops it (also run at cleanup) once it is ready.
+func (e *env) process(spec string, configure func(*fleet.Config)) (string, func()) {
+	t := e.t
+	t.Helper()
 	cfg := fleet.DefaultConfig()
 	cfg.HTTP.Listen, cfg.GRPC.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.ShutdownTimeout = config.Duration(2 * time.Second)
@@ -91,8 +98,8 @@ func (e *env) start(spec string) {
 	cfg.PublicURL = "https://tera.test"
 	cfg.Auth.SigningKeysDir = e.keysDir
 	cfg.VideoRehab.ListenIPs = []string{"127.0.0.1"} // the test peers use loopback only
-	if e.configure != nil {
-		e.configure(&cfg)
+	if configure != nil {
+		configure(&cfg)
 	}
 	targets, err := fleet.Resolve(spec)
 	if err != nil {
@@ -107,12 +114,12 @@ func (e *env) start(spec string) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	var once sync.Once
-	e.stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(e.stop)
-	e.base = "http://" + p.Server.HTTPAddr()
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	base := "http://" + p.Server.HTTPAddr()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(e.base + "/readyz")
+		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -137,6 +144,7 @@ func (e *env) start(spec string) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	return base, stop
 }
 
 // scalar reads one value.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -309,5 +310,64 @@ func sessionAssets(t *testing.T, e *env, idSession any, n int) []asset {
 			return assets
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A videorehab pod shut down mid-recording (a rollout) stores what it recorded before it
+// exits: here videorehab runs in a process of its own, as on a cluster, and uploads to the
+// filetransfer target of another.
+func TestRecordingStoredWhenItsPodShutsDown(t *testing.T) {
+	addr := freeAddr(t)
+	e := newEnvWith(t, "core,usermanager,filetransfer", func(c *fleet.Config) {
+		c.HTTP.Listen = addr
+		c.FileTransfer.Blob.Dir = t.TempDir()
+	})
+	recordDir := t.TempDir()
+	base, stop := e.process("videorehab", func(c *fleet.Config) {
+		c.VideoRehab.FileTransferURL = "http://" + addr
+		c.VideoRehab.RecordDir = recordDir
+	})
+	pod := *e
+	pod.base = base // the signalling is the videorehab process's
+	f := e.ids()
+	s := started(t, e.manage(admin, map[string]any{"action": "start", "id_session_type": 1,
+		"session_participants": []string{f.part1}}))
+	key := s["session_key"].(string)
+	creator, err := dial(t, &pod, key, e.userToken("admin"), "creator")
+	if err != nil {
+		t.Fatalf("creator: %v", err)
+	}
+	part1, err := dial(t, &pod, key, e.participantToken(1), "part1")
+	if err != nil {
+		t.Fatalf("participant: %v", err)
+	}
+	hears(t, creator, part1)
+	on := true
+	if err := creator.Send(signal.Message{Type: signal.TypeRecord, Recording: &on}); err != nil {
+		t.Fatal(err)
+	}
+	waitMsg(t, part1, "recording started", recordingIs(true))
+	for id, r := range creator.Received() {
+		if _, err := creator.WaitTrack(ctxFor(t), id, r.Packets()+60); err != nil {
+			t.Fatalf("creator: track %s stalled: %v", id, err)
+		}
+	}
+
+	stop() // returns once the process has exited
+	gone(t, creator, "after the pod stopped")
+	assets := sessionAssets(t, e, s["id_session"], 4)
+	for _, a := range assets {
+		st, body := e.do(admin, http.MethodGet, "/file/api/assets?"+url.Values{"asset_uuid": {a.AssetUUID}, "access_token": {*a.AccessToken}}.Encode(), nil)
+		if st != http.StatusOK || len(body) < 1000 {
+			t.Fatalf("download %s: %d, %d bytes", a.AssetName, st, len(body))
+		}
+	}
+	// The temporary files are gone with the upload.
+	left, err := os.ReadDir(recordDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Fatalf("%d entries left in the recording directory", len(left))
 	}
 }
