@@ -82,13 +82,14 @@ func TestDashboardsPerTargetForTheGrafanaSidecar(t *testing.T) {
 		names = append(names, cm.Name)
 	}
 	slices.Sort(names)
-	want := []string{"clinic-dashboard-core", "clinic-dashboard-logging", "clinic-dashboard-login", "clinic-dashboard-usermanager", "clinic-dashboard-websocket"}
+	want := []string{"clinic-dashboard-core", "clinic-dashboard-logging", "clinic-dashboard-login", "clinic-dashboard-usermanager", "clinic-dashboard-videorehab",
+		"clinic-dashboard-websocket"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("dashboard ConfigMaps %v, want %v", names, want)
 	}
 	// What each target's dashboard must show beyond the four golden signals.
 	special := map[string]string{"core": "tera_outbox_oldest_pending_seconds", "usermanager": "tera_nats_consumer_pending_messages",
-		"logging": "tera_nats_consumer_pending_messages", "websocket": "tera_websocket_connections"}
+		"logging": "tera_nats_consumer_pending_messages", "websocket": "tera_websocket_connections", "videorehab": "tera_videorehab_rtp_packets_total"}
 	for _, cm := range dashboards {
 		target := strings.TrimPrefix(cm.Name, "clinic-dashboard-")
 		if len(cm.Data) != 1 {
