@@ -153,35 +153,21 @@ func (s *participants) addDevices(ctx context.Context, ps []*corev1.Participant)
 		p.ParticipantDevices = &structpb.ListValue{}
 		list = append(list, p.IdParticipant)
 	}
-	rows, err := s.db.Query(ctx, `SELECT dp.id_participant, d.id_device, d.device_uuid, d.device_name, d.id_device_type,
-		       d.id_device_subtype, d.device_token, d.device_enabled, d.device_onlineable, d.device_config,
-		       d.device_infos, d.device_notes, d.device_lastonline
-		  FROM core.t_devices_participants dp JOIN core.t_devices d ON d.id_device = dp.id_device AND d.deleted_at IS NULL
-		 WHERE dp.id_participant = ANY($1) AND dp.deleted_at IS NULL ORDER BY dp.id_participant, d.id_device`, list)
+	rows, err := store.ParticipantDevices(ctx, s.db, list)
 	if err != nil {
 		return s.internal(ctx, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var pid int32
-		d := &corev1.Device{}
-		var sub *int32
-		var token, config, infos, notes *string
-		var lastonline *time.Time
-		if err := rows.Scan(&pid, &d.IdDevice, &d.DeviceUuid, &d.DeviceName, &d.IdDeviceType, &sub, &token,
-			&d.DeviceEnabled, &d.DeviceOnlineable, &config, &infos, &notes, &lastonline); err != nil {
-			return s.internal(ctx, err)
-		}
-		d.IdDeviceSubtype, d.DeviceToken, d.DeviceConfig = int32Value(sub), strValue(token), strValue(config)
-		d.DeviceInfos, d.DeviceNotes, d.DeviceLastonline = strValue(infos), strValue(notes), strValue(isoTime(lastonline))
+	for _, row := range rows {
+		r := row.Device
+		d := &corev1.Device{IdDevice: r.IDDevice, DeviceUuid: r.DeviceUUID, DeviceName: r.DeviceName, IdDeviceType: r.IDDeviceType,
+			IdDeviceSubtype: int32Value(r.IDDeviceSubtype), DeviceToken: strValue(r.DeviceToken), DeviceEnabled: r.DeviceEnabled,
+			DeviceOnlineable: r.DeviceOnlineable, DeviceConfig: strValue(r.DeviceConfig), DeviceInfos: strValue(r.DeviceInfos),
+			DeviceNotes: strValue(r.DeviceNotes), DeviceLastonline: strValue(isoTime(r.DeviceLastonline))}
 		v, err := messageValue(d)
 		if err != nil {
 			return s.internal(ctx, err)
 		}
-		byID[pid].ParticipantDevices.Values = append(byID[pid].ParticipantDevices.Values, v)
-	}
-	if err := rows.Err(); err != nil {
-		return s.internal(ctx, err)
+		byID[row.IDParticipant].ParticipantDevices.Values = append(byID[row.IDParticipant].ParticipantDevices.Values, v)
 	}
 	return nil
 }
@@ -275,10 +261,9 @@ func (s *participants) checkProjectAndGroup(ctx context.Context, tx pgx.Tx, m me
 	if err := s.require(ctx, tx, m, access.ParticipantGroups, *p.IDGroup, false, "No admin access to group"); err != nil {
 		return err
 	}
-	var gp int32
-	err := tx.QueryRow(ctx, "SELECT id_project FROM core.t_participants_groups WHERE id_participant_group = $1 AND deleted_at IS NULL", *p.IDGroup).Scan(&gp)
+	gp, err := store.GroupProject(ctx, tx, *p.IDGroup)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, store.ErrNotFound):
 		return apierr.InvalidArgument("Participant group not found.")
 	case err != nil:
 		return err
@@ -300,29 +285,24 @@ func participantWriteError(err error) error {
 // syncParticipantToken gives a token-enabled, enabled participant a static token (signed with
 // the ParticipantTokenEncryptionKey setting) and clears it when token access is turned off.
 func (s *participants) syncParticipantToken(ctx context.Context, tx pgx.Tx, id int32) error {
-	var uid string
-	var enabled, tokenEnabled bool
-	var token *string
-	err := tx.QueryRow(ctx, `SELECT participant_uuid, participant_enabled, participant_token_enabled, participant_token
-		FROM core.t_participants WHERE id_participant = $1`, id).Scan(&uid, &enabled, &tokenEnabled, &token)
-	if err != nil {
-		return err
-	}
+	st, err := store.GetParticipantTokenState(ctx, tx, id)
 	switch {
-	case !tokenEnabled && token != nil:
-		_, err = tx.Exec(ctx, "UPDATE core.t_participants SET participant_token = NULL WHERE id_participant = $1", id)
-	case tokenEnabled && enabled && token == nil:
-		var key string
-		if err := tx.QueryRow(ctx, "SELECT server_settings_value FROM core.t_server_settings WHERE server_settings_name = 'ParticipantTokenEncryptionKey'").Scan(&key); err != nil {
-			return err
-		}
-		tok, err := authn.StaticToken(key, authn.Claims{ParticipantUUID: uid, IDParticipant: int64(id)})
+	case err != nil:
+		return err
+	case !st.TokenEnabled && st.Token != nil:
+		return store.SetParticipantToken(ctx, tx, id, nil)
+	case st.TokenEnabled && st.Enabled && st.Token == nil:
+		key, err := store.ServerSetting(ctx, tx, "ParticipantTokenEncryptionKey")
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "UPDATE core.t_participants SET participant_token = $2 WHERE id_participant = $1", id, tok)
+		tok, err := authn.StaticToken(key, authn.Claims{ParticipantUUID: st.UUID, IDParticipant: int64(id)})
+		if err != nil {
+			return err
+		}
+		return store.SetParticipantToken(ctx, tx, id, &tok)
 	}
-	return err
+	return nil
 }
 
 func (s *participants) DeleteParticipant(ctx context.Context, r *corev1.DeleteParticipantRequest) (*corev1.DeleteParticipantResponse, error) {

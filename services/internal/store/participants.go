@@ -183,3 +183,66 @@ func UpdateParticipant(ctx context.Context, db DB, scope access.Scope, id int32,
 	_, err := writeID(ctx, db, "update participant", updateParticipantSQL, scope, p.args(id))
 	return err
 }
+
+// ParticipantTokenState is what decides whether a participant holds a static token.
+type ParticipantTokenState struct {
+	UUID                  string
+	Enabled, TokenEnabled bool
+	Token                 *string
+}
+
+// GetParticipantTokenState reads it for a participant the caller has just written in its
+// transaction (the write was scoped).
+func GetParticipantTokenState(ctx context.Context, db DB, id int32) (ParticipantTokenState, error) {
+	var st ParticipantTokenState
+	err := db.QueryRow(ctx, `SELECT participant_uuid, participant_enabled, participant_token_enabled, participant_token
+		FROM core.t_participants WHERE id_participant = $1`, id).Scan(&st.UUID, &st.Enabled, &st.TokenEnabled, &st.Token)
+	return st, wrap("participant token state", err)
+}
+
+// SetParticipantToken sets a participant's static token (nil clears it).
+func SetParticipantToken(ctx context.Context, db DB, id int32, token *string) error {
+	_, err := db.Exec(ctx, `UPDATE core.t_participants SET participant_token = $2 WHERE id_participant = $1`, id, token)
+	return wrap("set participant token", err)
+}
+
+// GroupProject is the project of the live participant group id; ErrNotFound when none.
+func GroupProject(ctx context.Context, db DB, id int32) (int32, error) {
+	var p int32
+	err := db.QueryRow(ctx, `SELECT id_project FROM core.t_participants_groups WHERE id_participant_group = $1 AND deleted_at IS NULL`, id).Scan(&p)
+	return p, wrap("group project", err)
+}
+
+// ParticipantDevice is a live device linked to a participant (the participants' full form).
+// Only Device's t_devices columns are read.
+type ParticipantDevice struct {
+	IDParticipant int32
+	Device        DeviceRow
+}
+
+const participantDevicesSQL = `SELECT dp.id_participant, d.id_device, d.device_uuid, d.device_name, d.id_device_type,
+       d.id_device_subtype, d.device_token, d.device_enabled, d.device_onlineable, d.device_config,
+       d.device_infos, d.device_notes, d.device_lastonline
+  FROM core.t_devices_participants dp JOIN core.t_devices d ON d.id_device = dp.id_device AND d.deleted_at IS NULL
+ WHERE dp.id_participant = ANY($1) AND dp.deleted_at IS NULL ORDER BY dp.id_participant, d.id_device`
+
+// ParticipantDevices lists the devices linked to the participants (listed by the caller's scope
+// already), by participant and device.
+func ParticipantDevices(ctx context.Context, db DB, participants []int32) ([]ParticipantDevice, error) {
+	rows, err := db.Query(ctx, participantDevicesSQL, participants)
+	if err != nil {
+		return nil, wrap("participant devices", err)
+	}
+	defer rows.Close()
+	var out []ParticipantDevice
+	for rows.Next() {
+		var p ParticipantDevice
+		d := &p.Device
+		if err := rows.Scan(&p.IDParticipant, &d.IDDevice, &d.DeviceUUID, &d.DeviceName, &d.IDDeviceType, &d.IDDeviceSubtype,
+			&d.DeviceToken, &d.DeviceEnabled, &d.DeviceOnlineable, &d.DeviceConfig, &d.DeviceInfos, &d.DeviceNotes, &d.DeviceLastonline); err != nil {
+			return nil, wrap("participant devices", err)
+		}
+		out = append(out, p)
+	}
+	return out, wrap("participant devices", rows.Err())
+}
