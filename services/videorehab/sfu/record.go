@@ -23,7 +23,8 @@ import (
 // an Annex B stream, Opus audio in Ogg (each plays in VLC, ffplay or mpv; ffmpeg muxes a
 // participant's video and audio into one file). Packets reach the file through a bounded queue
 // per track, written by a goroutine of its own, so a slow disk drops packets of the recording
-// and never stalls forwarding. A file stops growing at RecordOptions.MaxFileBytes.
+// and never stalls forwarding; they are put back in sequence order first (reorder.go), so a
+// retransmission arriving late still lands in its frame. A file stops growing at RecordOptions.MaxFileBytes.
 //
 // When the recording ends (StopRecording, the room emptied, the SFU closed) the finished
 // files are handed to the function set with OnRecorded, once, which owns them from then on
@@ -168,24 +169,35 @@ func newTrackRecorder(rec *recording, t *Track) (*trackRecorder, error) {
 func (tr *trackRecorder) run(rec *recording) {
 	defer rec.wg.Done()
 	full := false
-	for pkt := range tr.q {
-		if full {
-			tr.dropped.Add(1)
-			continue
-		}
-		if err := tr.w.WriteRTP(pkt); err != nil {
-			if errors.Is(err, errFileFull) {
-				full = true
+	write := func(pkts []*rtp.Packet) {
+		for _, pkt := range pkts {
+			if full {
 				tr.dropped.Add(1)
-				tr.t.pub.log().Warn("recording file full", "track", tr.file.Name, "bytes", tr.f.n)
 				continue
 			}
-			// A packet the writer cannot parse (e.g. a truncated frame) is skipped.
-			tr.dropped.Add(1)
-			continue
+			if err := tr.w.WriteRTP(pkt); err != nil {
+				if errors.Is(err, errFileFull) {
+					full = true
+					tr.t.pub.log().Warn("recording file full", "track", tr.file.Name, "bytes", tr.f.n)
+				}
+				// Else a packet the writer cannot parse (e.g. a truncated frame): skipped.
+				tr.dropped.Add(1)
+				continue
+			}
+			tr.file.Packets++
 		}
-		tr.file.Packets++
 	}
+	var order reorder
+	var ready []*rtp.Packet
+	for pkt := range tr.q {
+		var late bool
+		ready, late = order.push(pkt, ready[:0])
+		if late {
+			tr.dropped.Add(1)
+		}
+		write(ready)
+	}
+	write(order.flush(ready[:0]))
 	if err := tr.w.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		tr.t.pub.log().Warn("recording file close", "track", tr.file.Name, "err", err)
 	}
