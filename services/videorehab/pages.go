@@ -40,7 +40,9 @@ func pageRoutes() []server.Route {
 	public := &optionsv1.Access{Public: true}
 	users := &optionsv1.Access{Principals: []optionsv1.Principal{optionsv1.Principal_PRINCIPAL_USER}}
 	participants := &optionsv1.Access{Principals: []optionsv1.Principal{optionsv1.Principal_PRINCIPAL_PARTICIPANT}}
-	get := func(h http.HandlerFunc) map[string]http.HandlerFunc { return map[string]http.HandlerFunc{http.MethodGet: h} }
+	get := func(h http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodGet: h}
+	}
 	routes := []server.Route{
 		// OpenTera's lobby and participant dashboard authenticate (token_required): so do
 		// these, with the token in ?token= or the Authorization header.

@@ -30,7 +30,7 @@ func TestPagesServed(t *testing.T) {
 	}
 	for _, c := range []struct {
 		path, ctype, contains string
-		code                 int
+		code                  int
 	}{
 		{"/rehab/user_session_lobby?token=" + admin, "text/html", "lobby.js", 200},
 		{"/rehab/user_session_lobby", "", "", 401},
