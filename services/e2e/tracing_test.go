@@ -67,10 +67,16 @@ func TestOneWriteIsOneTraceAcrossTargets(t *testing.T) {
 		t.Fatalf("no %s in the trace:\n%s", what, dump(trace))
 		return otlptest.Span{}
 	}
-	eventually(t, "usermanager's span in the trace", func() bool {
+	// Each process exports in its own batches: wait until usermanager's span and the span it
+	// names as its parent (core's outbox publish, from a later batch than the request's) are in.
+	eventually(t, "usermanager's span and its parent in the trace", func() bool {
 		trace = rcv.Trace(root.TraceID)
+		ids := map[string]bool{}
 		for _, s := range trace {
-			if s.Service == "tera-usermanager" {
+			ids[s.SpanID] = true
+		}
+		for _, s := range trace {
+			if s.Service == "tera-usermanager" && ids[s.ParentID] {
 				return true
 			}
 		}
