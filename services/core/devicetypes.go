@@ -26,14 +26,7 @@ func deviceTypeProto(t store.DeviceType) *corev1.DeviceType {
 
 func (s *deviceTypes) list(ctx context.Context, q store.DBTX, f store.DeviceTypeFilter) ([]*corev1.DeviceType, error) {
 	rows, err := store.ListDeviceTypes(ctx, q, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.DeviceType, 0, len(rows))
-	for _, t := range rows {
-		out = append(out, deviceTypeProto(t))
-	}
-	return out, nil
+	return mapRows(ctx, s.Service, rows, err, deviceTypeProto)
 }
 
 func (s *deviceTypes) GetDeviceTypes(ctx context.Context, r *corev1.GetDeviceTypesRequest) (*corev1.GetDeviceTypesResponse, error) {
@@ -124,15 +117,10 @@ type deviceSubTypes struct {
 
 func (s *deviceSubTypes) list(ctx context.Context, q store.DBTX, f store.DeviceSubTypeFilter) ([]*corev1.DeviceSubType, error) {
 	rows, err := store.ListDeviceSubTypes(ctx, q, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.DeviceSubType, 0, len(rows))
-	for _, t := range rows {
-		out = append(out, &corev1.DeviceSubType{IdDeviceSubtype: t.IDDeviceSubtype, IdDeviceType: t.IDDeviceType,
-			DeviceSubtypeName: t.DeviceSubtypeName, DeviceSubtypeParent: t.DeviceSubtypeParent})
-	}
-	return out, nil
+	return mapRows(ctx, s.Service, rows, err, func(t store.DeviceSubType) *corev1.DeviceSubType {
+		return &corev1.DeviceSubType{IdDeviceSubtype: t.IDDeviceSubtype, IdDeviceType: t.IDDeviceType,
+			DeviceSubtypeName: t.DeviceSubtypeName, DeviceSubtypeParent: t.DeviceSubtypeParent}
+	})
 }
 
 func (s *deviceSubTypes) GetDeviceSubTypes(ctx context.Context, r *corev1.GetDeviceSubTypesRequest) (*corev1.GetDeviceSubTypesResponse, error) {

@@ -32,18 +32,15 @@ func (s *groups) GetGroups(ctx context.Context, r *corev1.GetGroupsRequest) (*co
 		f.IDProject = &r.IdProject
 	}
 	rows, err := store.ListGroups(ctx, s.db, caller(ctx).acc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.ParticipantGroup, len(rows))
-	for i, row := range rows {
-		out[i] = groupProto(row)
+	out, err := mapRows(ctx, s.Service, rows, err, func(row store.GroupRow) *corev1.ParticipantGroup {
+		g := groupProto(row)
 		if r.List {
 			// OpenTera's minimal form: the participant count instead of the project's name.
-			out[i].ProjectName = nil
+			g.ProjectName = nil
 		}
-	}
-	return &corev1.GetGroupsResponse{Groups: out}, nil
+		return g
+	})
+	return reply(&corev1.GetGroupsResponse{Groups: out}, err)
 }
 
 func groupProto(r store.GroupRow) *corev1.ParticipantGroup {

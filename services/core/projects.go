@@ -41,20 +41,17 @@ func (s *projects) GetProjects(ctx context.Context, r *corev1.GetProjectsRequest
 		f.Name = &r.Name
 	}
 	rows, err := store.ListProjects(ctx, s.db, caller(ctx).acc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.Project, len(rows))
-	for i, row := range rows {
-		out[i] = projectProto(row)
+	out, err := mapRows(ctx, s.Service, rows, err, func(row store.ProjectRow) *corev1.Project {
+		p := projectProto(row)
 		if r.List {
 			// OpenTera's minimal form: counts instead of the role and the site's name.
-			out[i].ProjectRole, out[i].SiteName = nil, nil
+			p.ProjectRole, p.SiteName = nil, nil
 		} else {
-			out[i].ProjectParticipantGroupCount, out[i].ProjectParticipantCount = nil, nil
+			p.ProjectParticipantGroupCount, p.ProjectParticipantCount = nil, nil
 		}
-	}
-	return &corev1.GetProjectsResponse{Projects: out}, nil
+		return p
+	})
+	return reply(&corev1.GetProjectsResponse{Projects: out}, err)
 }
 
 func projectProto(r store.ProjectRow) *corev1.Project {
@@ -161,15 +158,12 @@ func (s *serviceAPI) SvcGetProjects(ctx context.Context, r *corev1.SvcGetProject
 		return nil, apierr.MissingArgument("Missing parameter")
 	}
 	rows, err := store.ListProjects(ctx, s.db, m.acc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.Project, len(rows))
-	for i, row := range rows {
-		out[i] = projectProto(row)
-		out[i].SiteName = nil // minimal form
-	}
-	return &corev1.SvcGetProjectsResponse{Projects: out}, nil
+	out, err := mapRows(ctx, s.Service, rows, err, func(row store.ProjectRow) *corev1.Project {
+		p := projectProto(row)
+		p.SiteName = nil // minimal form
+		return p
+	})
+	return reply(&corev1.SvcGetProjectsResponse{Projects: out}, err)
 }
 
 func (s *serviceAPI) SvcPostProject(ctx context.Context, r *corev1.SvcPostProjectRequest) (*corev1.SvcPostProjectResponse, error) {

@@ -260,16 +260,13 @@ func (s *serviceAPI) SvcGetServices(ctx context.Context, r *corev1.SvcGetService
 		return nil, apierr.MissingArgument("Missing service key, id or uuid")
 	}
 	rows, err := store.ListServices(ctx, s.db, caller(ctx).acc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.Service, len(rows))
-	for i, row := range rows {
-		out[i] = serviceProto(row, true)
+	out, err := mapRows(ctx, s.Service, rows, err, func(row store.ServiceRow) *corev1.Service {
+		sv := serviceProto(row, true)
 		if r.WithBaseUrl {
 			// Every service is behind the ingress: OpenTera's https://<server>:<port><clientendpoint>.
-			out[i].ServiceBaseUrl = proto.String(s.publicURL + row.ServiceClientendpoint)
+			sv.ServiceBaseUrl = proto.String(s.publicURL + row.ServiceClientendpoint)
 		}
-	}
-	return &corev1.SvcGetServicesResponse{Services: out}, nil
+		return sv
+	})
+	return reply(&corev1.SvcGetServicesResponse{Services: out}, err)
 }

@@ -27,14 +27,8 @@ func (s *sessionEvents) GetSessionEvents(ctx context.Context, r *corev1.GetSessi
 		return nil, apierr.MissingArgument("Missing arguments")
 	}
 	rows, err := store.ListSessionEvents(ctx, s.db, caller(ctx).acc, r.IdSession)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.SessionEvent, 0, len(rows))
-	for _, e := range rows {
-		out = append(out, eventProto(e))
-	}
-	return &corev1.GetSessionEventsResponse{SessionEvents: out}, nil
+	out, err := mapRows(ctx, s.Service, rows, err, eventProto)
+	return reply(&corev1.GetSessionEventsResponse{SessionEvents: out}, err)
 }
 
 // validEventType is OpenTera's SessionEventTypes: 0–14 and the custom events 100–109.

@@ -57,14 +57,8 @@ func (s *sessions) GetSessions(ctx context.Context, r *corev1.GetSessionsRequest
 	case r.SessionUuid != "":
 		rows, err = s.one(ctx, m, 0, r.SessionUuid, f.Full)
 	}
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.Session, 0, len(rows))
-	for _, row := range rows {
-		out = append(out, sessionProto(row, !r.List, r.WithSessionType))
-	}
-	return &corev1.GetSessionsResponse{Sessions: out}, nil
+	out, err := mapRows(ctx, s.Service, rows, err, func(row store.Session) *corev1.Session { return sessionProto(row, !r.List, r.WithSessionType) })
+	return reply(&corev1.GetSessionsResponse{Sessions: out}, err)
 }
 
 // sessionFilter reads the filters of a sessions GET (user and service APIs).
@@ -655,14 +649,8 @@ func (s *participantSurface) GetParticipantSessions(ctx context.Context, r *core
 	}
 	me := int32(authn.FromContext(ctx).ID)
 	rows, err := store.ListSessions(ctx, s.db, caller(ctx).acc, store.SessionsOfParticipant, me, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.Session, 0, len(rows))
-	for _, row := range rows {
-		out = append(out, sessionProto(row, !r.List, false))
-	}
-	return &corev1.GetParticipantSessionsResponse{Sessions: out}, nil
+	out, err := mapRows(ctx, s.Service, rows, err, func(row store.Session) *corev1.Session { return sessionProto(row, !r.List, false) })
+	return reply(&corev1.GetParticipantSessionsResponse{Sessions: out}, err)
 }
 
 func (s *participantSurface) PostParticipantSession(ctx context.Context, r *corev1.PostParticipantSessionRequest) (*corev1.PostParticipantSessionResponse, error) {

@@ -35,14 +35,7 @@ func sessionTypeProto(r store.SessionTypeRow, full bool) *corev1.SessionType {
 
 func (s *sessionTypes) list(ctx context.Context, q store.DB, sc access.Scope, f store.SessionTypeFilter, full bool) ([]*corev1.SessionType, error) {
 	rows, err := store.ListSessionTypes(ctx, q, sc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.SessionType, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, sessionTypeProto(r, full))
-	}
-	return out, nil
+	return mapRows(ctx, s.Service, rows, err, func(r store.SessionTypeRow) *corev1.SessionType { return sessionTypeProto(r, full) })
 }
 
 func (s *sessionTypes) GetSessionTypes(ctx context.Context, r *corev1.GetSessionTypesRequest) (*corev1.GetSessionTypesResponse, error) {
@@ -242,14 +235,8 @@ func (s *serviceAPI) SvcGetSessionTypes(ctx context.Context, r *corev1.SvcGetSes
 		return &corev1.SvcGetSessionTypesResponse{}, s.dbError(ctx, err)
 	}
 	rows, err := store.ListSessionTypes(ctx, s.db, m.acc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.SessionType, len(rows))
-	for i, row := range rows {
-		out[i] = sessionTypeProto(row, true)
-	}
-	return &corev1.SvcGetSessionTypesResponse{SessionTypes: out}, nil
+	out, err := mapRows(ctx, s.Service, rows, err, func(r store.SessionTypeRow) *corev1.SessionType { return sessionTypeProto(r, true) })
+	return reply(&corev1.SvcGetSessionTypesResponse{SessionTypes: out}, err)
 }
 
 func (s *serviceAPI) SvcPostSessionType(ctx context.Context, r *corev1.SvcPostSessionTypeRequest) (*corev1.SvcPostSessionTypeResponse, error) {

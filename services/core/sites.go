@@ -35,17 +35,12 @@ func (s *sites) GetSites(ctx context.Context, r *corev1.GetSitesRequest) (*corev
 		f.Name = &r.Name
 	}
 	rows, err := store.ListSites(ctx, s.db, caller(ctx).acc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.Site, len(rows))
-	for i, row := range rows {
-		out[i] = siteProto(row)
-		if f.IDDevice != nil {
-			out[i].IdDevice = f.IDDevice
-		}
-	}
-	return &corev1.GetSitesResponse{Sites: out}, nil
+	out, err := mapRows(ctx, s.Service, rows, err, func(row store.SiteRow) *corev1.Site {
+		st := siteProto(row)
+		st.IdDevice = f.IDDevice // the device selected, if any
+		return st
+	})
+	return reply(&corev1.GetSitesResponse{Sites: out}, err)
 }
 
 func siteProto(r store.SiteRow) *corev1.Site {

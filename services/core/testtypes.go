@@ -253,14 +253,8 @@ func (s *serviceTests) SvcGetTestTypes(ctx context.Context, r *corev1.SvcGetTest
 		return &corev1.GetTestTypesResponse{}, s.dbError(ctx, err)
 	}
 	rows, err := store.ListTestTypes(ctx, s.db, m.acc, by, id, key)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.TestType, 0, len(rows))
-	for _, t := range rows {
-		out = append(out, testTypeProto(t, true))
-	}
-	return &corev1.GetTestTypesResponse{TestTypes: out}, nil
+	out, err := mapRows(ctx, s.Service, rows, err, func(t store.TestType) *corev1.TestType { return testTypeProto(t, true) })
+	return reply(&corev1.GetTestTypesResponse{TestTypes: out}, err)
 }
 
 func (s *serviceTests) SvcPostTestType(ctx context.Context, r *corev1.SvcPostTestTypeRequest) (*corev1.SvcPostTestTypeResponse, error) {

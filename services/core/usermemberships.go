@@ -39,17 +39,14 @@ func (s *userUserGroups) GetUserUserGroups(ctx context.Context, r *corev1.GetUse
 		return nil, apierr.MissingArgument("At least one id must be specified")
 	}
 	rows, err := store.ListMemberships(ctx, s.db, caller(ctx).acc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.UserUserGroup, len(rows))
-	for i, l := range rows {
-		out[i] = &corev1.UserUserGroup{IdUserUserGroup: numOrNull(l.ID), IdUser: numOrNull(l.IDUser), IdUserGroup: numOrNull(l.IDUserGroup)}
+	out, err := mapRows(ctx, s.Service, rows, err, func(l store.MembershipRow) *corev1.UserUserGroup {
+		g := &corev1.UserUserGroup{IdUserUserGroup: numOrNull(l.ID), IdUser: numOrNull(l.IDUser), IdUserGroup: numOrNull(l.IDUserGroup)}
 		if !r.List {
-			out[i].UserFullname, out[i].UserGroupName = nullable(l.UserFullname), nullable(l.UserGroupName)
+			g.UserFullname, g.UserGroupName = nullable(l.UserFullname), nullable(l.UserGroupName)
 		}
-	}
-	return &corev1.GetUserUserGroupsResponse{UserUserGroups: out}, nil
+		return g
+	})
+	return reply(&corev1.GetUserUserGroupsResponse{UserUserGroups: out}, err)
 }
 
 // membershipLinks reads {"user_user_group": {id_user, id_user_group}} or a list of them.
