@@ -35,22 +35,16 @@ func (s *Service) WithAssetTokens(signer *authn.Signer, publicURL string) *Servi
 // assetSelector is OpenTera's if/elif order of selectors; obj/msg is the 403 check of the
 // selected object (id_device is declared in proto; sessions use OpenTera's query_session).
 func assetSelector(r *corev1.GetAssetsRequest) (by store.AssetSelector, id int32, uuid string, obj access.Object, msg string, ok bool) {
-	for _, c := range []struct {
-		v   int32
-		by  store.AssetSelector
-		obj access.Object
-		msg string
-	}{{r.IdDevice, store.AssetsOfDevice, "", ""}, {r.IdSession, store.AssetsOfSession, access.Sessions, "Session access denied"},
+	if c, ok := firstSelected([]idSelector[store.AssetSelector]{{r.IdDevice, store.AssetsOfDevice, "", ""},
+		{r.IdSession, store.AssetsOfSession, access.Sessions, "Session access denied"},
 		{r.IdParticipant, store.AssetsOfParticipant, access.Participants, "Participant access denied"},
 		{r.IdUser, store.AssetsOfUser, access.Users, "User access denied"},
 		{r.IdCreatorService, store.AssetsByCreatorService, access.Services, "Service access denied"},
 		{r.IdCreatorUser, store.AssetsByCreatorUser, access.Users, "User access denied"},
 		{r.IdCreatorParticipant, store.AssetsByCreatorParticipant, access.Participants, "Participant access denied"},
 		{r.IdCreatorDevice, store.AssetsByCreatorDevice, access.Devices, "Device access denied"},
-		{r.IdAsset, store.AssetByID, "", ""}} {
-		if c.v != 0 {
-			return c.by, c.v, "", c.obj, c.msg, true
-		}
+		{r.IdAsset, store.AssetByID, "", ""}}); ok {
+		return c.by, c.id, "", c.obj, c.msg, true
 	}
 	switch {
 	case r.AssetUuid != "":
@@ -134,6 +128,25 @@ func (s *Service) assetURLs(a store.Asset) (*structpb.Value, *structpb.Value) {
 	}
 	base := s.publicURL + ep + "/api/assets"
 	return structpb.NewStringValue(base), structpb.NewStringValue(base + "/infos")
+}
+
+// idSelector is one of a GET's id selectors: the id (0: not given), what it selects, and the
+// object that id must be visible as (none when "") with the message of the 403 when it is not.
+type idSelector[By any] struct {
+	id  int32
+	by  By
+	obj access.Object
+	msg string
+}
+
+// firstSelected is the first selector given, in the order listed (OpenTera's if/elif order).
+func firstSelected[By any](sels []idSelector[By]) (idSelector[By], bool) {
+	for _, c := range sels {
+		if c.id != 0 {
+			return c, true
+		}
+	}
+	return idSelector[By]{}, false
 }
 
 // requireSelected answers 403 with msg when the selected object is not visible; sessions use

@@ -19,31 +19,26 @@ type stats struct {
 }
 
 func (s *stats) GetStats(ctx context.Context, r *corev1.GetStatsRequest) (*corev1.GetStatsResponse, error) {
-	m := caller(ctx)
-	for _, c := range []struct {
-		id  int32
-		by  store.StatsSelector
-		obj access.Object
-	}{{r.IdUserGroup, store.StatsOfUserGroup, ""}, // declared in proto
-		{r.IdUser, store.StatsOfUser, access.Users}, {r.IdSite, store.StatsOfSite, access.Sites},
-		{r.IdProject, store.StatsOfProject, access.Projects}, {r.IdGroup, store.StatsOfGroup, access.ParticipantGroups},
-		{r.IdSession, store.StatsOfSession, access.Sessions}, {r.IdParticipant, store.StatsOfParticipant, access.Participants},
-		{r.IdDevice, store.StatsOfDevice, access.Devices}} {
-		if c.id == 0 {
-			continue
-		}
-		if err := s.requireSelected(ctx, m, c.obj, c.id, "Forbidden"); err != nil {
-			return nil, err
-		}
-		out, err := store.Stats(ctx, s.db, m.acc, c.by, c.id, r.WithParticipants, r.WithWarnings)
-		if err != nil {
-			return nil, s.dbError(ctx, err)
-		}
-		st, err := structpb.NewStruct(out)
-		if err != nil {
-			return nil, s.internal(ctx, err)
-		}
-		return &corev1.GetStatsResponse{Stats: st}, nil
+	// Every refusal is OpenTera's 403 "Forbidden": the selectors carry no message of their own.
+	c, ok := firstSelected([]idSelector[store.StatsSelector]{{r.IdUserGroup, store.StatsOfUserGroup, "", ""}, // declared in proto
+		{r.IdUser, store.StatsOfUser, access.Users, ""}, {r.IdSite, store.StatsOfSite, access.Sites, ""},
+		{r.IdProject, store.StatsOfProject, access.Projects, ""}, {r.IdGroup, store.StatsOfGroup, access.ParticipantGroups, ""},
+		{r.IdSession, store.StatsOfSession, access.Sessions, ""}, {r.IdParticipant, store.StatsOfParticipant, access.Participants, ""},
+		{r.IdDevice, store.StatsOfDevice, access.Devices, ""}})
+	if !ok {
+		return nil, apierr.MissingArgument("Missing id argument")
 	}
-	return nil, apierr.MissingArgument("Missing id argument")
+	m := caller(ctx)
+	if err := s.requireSelected(ctx, m, c.obj, c.id, "Forbidden"); err != nil {
+		return nil, err
+	}
+	out, err := store.Stats(ctx, s.db, m.acc, c.by, c.id, r.WithParticipants, r.WithWarnings)
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	st, err := structpb.NewStruct(out)
+	if err != nil {
+		return nil, s.internal(ctx, err)
+	}
+	return &corev1.GetStatsResponse{Stats: st}, nil
 }

@@ -29,17 +29,11 @@ type tests struct {
 // testSelector is OpenTera's if/elif order; obj/msg is the 403 check of the selected object
 // (id_device is declared in proto). serviceUUID is the service API's last selector.
 func testSelector(r *corev1.GetTestsRequest, serviceUUID string) (by store.TestSelector, id int32, uuid string, obj access.Object, msg string, ok bool) {
-	for _, c := range []struct {
-		v   int32
-		by  store.TestSelector
-		obj access.Object
-		msg string
-	}{{r.IdDevice, store.TestsOfDevice, "", ""}, {r.IdSession, store.TestsOfSession, access.Sessions, "Session access denied"},
+	if c, ok := firstSelected([]idSelector[store.TestSelector]{{r.IdDevice, store.TestsOfDevice, "", ""},
+		{r.IdSession, store.TestsOfSession, access.Sessions, "Session access denied"},
 		{r.IdParticipant, store.TestsOfParticipant, access.Participants, "Participant access denied"},
-		{r.IdUser, store.TestsOfUser, access.Users, "User access denied"}, {r.IdTest, store.TestByID, "", ""}} {
-		if c.v != 0 {
-			return c.by, c.v, "", c.obj, c.msg, true
-		}
+		{r.IdUser, store.TestsOfUser, access.Users, "User access denied"}, {r.IdTest, store.TestByID, "", ""}}); ok {
+		return c.by, c.id, "", c.obj, c.msg, true
 	}
 	if r.TestUuid != "" {
 		return store.TestByUUID, 0, r.TestUuid, "", "", true
