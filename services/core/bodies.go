@@ -19,11 +19,20 @@ func (s *Service) write(ctx context.Context, fn func(db store.DB) error) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(tx) })
 }
 
-// writeOne runs write in one transaction (inTx) and answers the row it wrote.
-func writeOne[T any](ctx context.Context, s *Service, write func(tx pgx.Tx) (T, error)) (T, error) {
+// writeBody answers a POST of one object: read validates its body b (superadmin: as a
+// superadmin may write it) before any transaction, so that a bad body is a 400 without a
+// database round trip; write then writes it in one transaction (inTx) as the caller and answers
+// the row it wrote.
+func writeBody[B, W, T any](ctx context.Context, s *Service, b B, read func(b B, superadmin bool) (W, error),
+	write func(ctx context.Context, tx pgx.Tx, m me, w W) (T, error)) (T, error) {
+	m := caller(ctx)
 	var out T
-	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
-		out, err = write(tx)
+	w, err := read(b, m.superadmin)
+	if err != nil {
+		return out, err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) (err error) {
+		out, err = write(ctx, tx, m, w)
 		return err
 	})
 	return out, err

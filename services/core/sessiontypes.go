@@ -57,12 +57,7 @@ func (s *sessionTypes) GetSessionTypes(ctx context.Context, r *corev1.GetSession
 }
 
 func (s *sessionTypes) PostSessionType(ctx context.Context, r *corev1.PostSessionTypeRequest) (*corev1.PostSessionTypeResponse, error) {
-	m := caller(ctx)
-	w, err := readSessionTypeBody(r.GetSessionType(), m.superadmin)
-	if err != nil {
-		return nil, err
-	}
-	row, err := writeOne(ctx, s.Service, func(tx pgx.Tx) (store.SessionTypeRow, error) { return s.writeSessionType(ctx, tx, m, w) })
+	row, err := writeBody(ctx, s.Service, r.GetSessionType(), readSessionTypeBody, s.writeSessionType)
 	return reply(&corev1.PostSessionTypeResponse{SessionTypes: []*corev1.SessionType{sessionTypeProto(row, true)}}, err)
 }
 

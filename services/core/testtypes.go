@@ -104,12 +104,7 @@ func (s *testTypes) DeleteTestType(ctx context.Context, r *corev1.DeleteTestType
 }
 
 func (s *testTypes) PostTestType(ctx context.Context, r *corev1.PostTestTypeRequest) (*corev1.PostTestTypeResponse, error) {
-	m := caller(ctx)
-	w, err := readTestTypeBody(r.GetTestType(), m.superadmin)
-	if err != nil {
-		return nil, err
-	}
-	row, err := writeOne(ctx, s.Service, func(tx pgx.Tx) (store.TestType, error) { return s.writeTestType(ctx, tx, m, w) })
+	row, err := writeBody(ctx, s.Service, r.GetTestType(), readTestTypeBody, s.writeTestType)
 	return reply(&corev1.PostTestTypeResponse{TestTypes: []*corev1.TestType{testTypeProto(row, true)}}, err)
 }
 
