@@ -23,19 +23,31 @@ type sessionEvents struct {
 func eventProto(e store.SessionEvent) *corev1.SessionEvent { return sessionjson.Event(e) }
 
 func (s *sessionEvents) GetSessionEvents(ctx context.Context, r *corev1.GetSessionEventsRequest) (*corev1.GetSessionEventsResponse, error) {
-	if r.IdSession == 0 {
+	out, err := s.listSessionEvents(ctx, r.IdSession)
+	return reply(&corev1.GetSessionEventsResponse{SessionEvents: out}, err)
+}
+
+// listSessionEvents is the GET of the user and service APIs: what differs between them is the
+// caller's scope only.
+func (s *Service) listSessionEvents(ctx context.Context, session int32) ([]*corev1.SessionEvent, error) {
+	if session == 0 {
 		return nil, apierr.MissingArgument("Missing arguments")
 	}
-	rows, err := store.ListSessionEvents(ctx, s.db, caller(ctx).acc, r.IdSession)
-	out, err := mapRows(ctx, s.Service, rows, err, eventProto)
-	return reply(&corev1.GetSessionEventsResponse{SessionEvents: out}, err)
+	rows, err := store.ListSessionEvents(ctx, s.db, caller(ctx).acc, session)
+	return mapRows(ctx, s, rows, err, eventProto)
 }
 
 // validEventType is OpenTera's SessionEventTypes: 0–14 and the custom events 100–109.
 func validEventType(t int32) bool { return (t >= 0 && t <= 14) || (t >= 100 && t <= 109) }
 
 func (s *sessionEvents) PostSessionEvent(ctx context.Context, r *corev1.PostSessionEventRequest) (*corev1.PostSessionEventResponse, error) {
-	b := r.GetSessionEvent()
+	out, err := s.postSessionEvent(ctx, r.GetSessionEvent())
+	return reply(&corev1.PostSessionEventResponse{SessionEvents: out}, err)
+}
+
+// postSessionEvent is the POST of the user, service and device APIs (their session checks are
+// the caller's scope, store.CanSession): it writes one event and answers it as a one-item list.
+func (s *Service) postSessionEvent(ctx context.Context, b *corev1.SessionEventBody) ([]*corev1.SessionEvent, error) {
 	switch {
 	case b == nil:
 		return nil, apierr.MissingArgument("Missing session_event field")
@@ -89,12 +101,17 @@ func (s *sessionEvents) PostSessionEvent(ctx context.Context, r *corev1.PostSess
 	if err != nil {
 		return nil, err
 	}
-	return &corev1.PostSessionEventResponse{SessionEvents: []*corev1.SessionEvent{eventProto(out)}}, nil
+	return []*corev1.SessionEvent{eventProto(out)}, nil
 }
 
 func (s *sessionEvents) DeleteSessionEvent(ctx context.Context, r *corev1.DeleteSessionEventRequest) (*corev1.DeleteSessionEventResponse, error) {
+	return reply(&corev1.DeleteSessionEventResponse{}, s.deleteSessionEvent(ctx, r.Id))
+}
+
+// deleteSessionEvent is the DELETE of the user and service APIs.
+func (s *Service) deleteSessionEvent(ctx context.Context, id *int32) error {
 	m := caller(ctx)
-	err := s.deleteByID(ctx, r.Id, func(tx pgx.Tx, id int32) error {
+	return s.deleteByID(ctx, id, func(tx pgx.Tx, id int32) error {
 		e, err := store.GetSessionEvent(ctx, tx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return apierr.InvalidArgument("Invalid session event")
@@ -106,33 +123,23 @@ func (s *sessionEvents) DeleteSessionEvent(ctx context.Context, r *corev1.Delete
 		}
 		return store.DeleteSessionEvent(ctx, tx, m.acc, id)
 	})
-	return reply(&corev1.DeleteSessionEventResponse{}, err)
 }
 
 // ---- /api/service/sessions/events
 
 func (s *serviceAPI) SvcGetSessionEvents(ctx context.Context, r *corev1.SvcGetSessionEventsRequest) (*corev1.SvcGetSessionEventsResponse, error) {
 	// OpenTera lists the events of any session; only the service's sessions here.
-	res, err := (&sessionEvents{Service: s.Service}).GetSessionEvents(ctx, &corev1.GetSessionEventsRequest{IdSession: r.IdSession})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.SvcGetSessionEventsResponse{SessionEvents: res.SessionEvents}, nil
+	out, err := s.listSessionEvents(ctx, r.IdSession)
+	return reply(&corev1.SvcGetSessionEventsResponse{SessionEvents: out}, err)
 }
 
 func (s *serviceAPI) SvcPostSessionEvent(ctx context.Context, r *corev1.SvcPostSessionEventRequest) (*corev1.SvcPostSessionEventResponse, error) {
-	res, err := (&sessionEvents{Service: s.Service}).PostSessionEvent(ctx, &corev1.PostSessionEventRequest{SessionEvent: r.SessionEvent})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.SvcPostSessionEventResponse{SessionEvents: res.SessionEvents}, nil
+	out, err := s.postSessionEvent(ctx, r.SessionEvent)
+	return reply(&corev1.SvcPostSessionEventResponse{SessionEvents: out}, err)
 }
 
 func (s *serviceAPI) SvcDeleteSessionEvent(ctx context.Context, r *corev1.SvcDeleteSessionEventRequest) (*corev1.SvcDeleteSessionEventResponse, error) {
-	if _, err := (&sessionEvents{Service: s.Service}).DeleteSessionEvent(ctx, &corev1.DeleteSessionEventRequest{Id: r.Id}); err != nil {
-		return nil, err
-	}
-	return &corev1.SvcDeleteSessionEventResponse{}, nil
+	return reply(&corev1.SvcDeleteSessionEventResponse{}, s.deleteSessionEvent(ctx, r.Id))
 }
 
 // ---- /api/device/sessions/events
@@ -147,11 +154,8 @@ func (s *deviceSurface) GetDeviceSessionEvents(_ context.Context, r *corev1.GetD
 // PostDeviceSessionEvent is the user API's event write: its session checks (store.CanSession)
 // give a device the sessions it created or is invited to, OpenTera's DeviceQuerySessionEvents.
 func (s *deviceSurface) PostDeviceSessionEvent(ctx context.Context, r *corev1.PostDeviceSessionEventRequest) (*corev1.PostDeviceSessionEventResponse, error) {
-	out, err := (&sessionEvents{Service: s.Service}).PostSessionEvent(ctx, &corev1.PostSessionEventRequest{SessionEvent: r.GetSessionEvent()})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.PostDeviceSessionEventResponse{SessionEvents: out.SessionEvents}, nil
+	out, err := s.postSessionEvent(ctx, r.GetSessionEvent())
+	return reply(&corev1.PostDeviceSessionEventResponse{SessionEvents: out}, err)
 }
 
 func (s *deviceSurface) DeleteDeviceSessionEvent(context.Context, *corev1.DeleteDeviceSessionEventRequest) (*corev1.DeleteDeviceSessionEventResponse, error) {

@@ -12,26 +12,12 @@ import (
 	"github.com/tera-health/tera/services/internal/store"
 )
 
-// /api/user/tests/invitations; /api/service/tests/invitations calls the same three functions
-// (the caller's kind picks the visibility rule in the store).
+// /api/user/tests/invitations; /api/service/tests/invitations is the same three handlers (the
+// same messages; the caller's kind picks the visibility rule in the store).
 
 type testInvitations struct {
 	*Service
 	corev1.UnimplementedTestInvitationServiceServer
-}
-
-func (s *testInvitations) GetTestInvitations(ctx context.Context, r *corev1.GetTestInvitationsRequest) (*corev1.GetTestInvitationsResponse, error) {
-	out, err := s.listTestInvitations(ctx, r)
-	return &corev1.GetTestInvitationsResponse{TestsInvitations: out}, err
-}
-
-func (s *testInvitations) PostTestInvitations(ctx context.Context, r *corev1.PostTestInvitationsRequest) (*corev1.PostTestInvitationsResponse, error) {
-	out, err := s.postTestInvitations(ctx, r)
-	return &corev1.PostTestInvitationsResponse{TestsInvitations: out}, err
-}
-
-func (s *testInvitations) DeleteTestInvitation(ctx context.Context, r *corev1.DeleteTestInvitationRequest) (*corev1.DeleteTestInvitationResponse, error) {
-	return &corev1.DeleteTestInvitationResponse{}, s.deleteTestInvitation(ctx, r.Id)
 }
 
 // invitationSelectors are OpenTera's selectors in its order, each with its id and uuid (or key).
@@ -61,19 +47,19 @@ func invitationSelectors(r *corev1.GetTestInvitationsRequest) []struct {
 	return out
 }
 
-func (s *Service) listTestInvitations(ctx context.Context, r *corev1.GetTestInvitationsRequest) ([]*corev1.TestInvitation, error) {
+func (s *testInvitations) GetTestInvitations(ctx context.Context, r *corev1.GetTestInvitationsRequest) (*corev1.GetTestInvitationsResponse, error) {
 	m := caller(ctx)
 	out := []*corev1.TestInvitation{}
 	for _, c := range invitationSelectors(r) {
 		rows, err := store.ListTestInvitations(ctx, s.db, m.acc, c.by, c.id, c.uuid)
 		if err != nil {
-			return nil, s.dbError(ctx, err)
+			return &corev1.GetTestInvitationsResponse{}, s.dbError(ctx, err)
 		}
 		for _, row := range rows {
 			out = append(out, s.testInvitationProto(row, r.Full, r.WithUrls))
 		}
 	}
-	return out, nil
+	return &corev1.GetTestInvitationsResponse{TestsInvitations: out}, nil
 }
 
 func (s *Service) testInvitationProto(t store.TestInvitation, full, urls bool) *corev1.TestInvitation {
@@ -110,11 +96,11 @@ func (s *Service) testInvitationProto(t store.TestInvitation, full, urls bool) *
 	return p
 }
 
-// postTestInvitations checks and writes every invitation of the body in one transaction, in
+// PostTestInvitations checks and writes every invitation of the body in one transaction, in
 // OpenTera's order of checks, and answers them full with their URLs.
-func (s *Service) postTestInvitations(ctx context.Context, r *corev1.PostTestInvitationsRequest) ([]*corev1.TestInvitation, error) {
+func (s *testInvitations) PostTestInvitations(ctx context.Context, r *corev1.PostTestInvitationsRequest) (*corev1.PostTestInvitationsResponse, error) {
 	if len(r.TestsInvitations) == 0 {
-		return nil, apierr.InvalidArgument("Invalid JSON structure: tests_invitations must be a non-empty list")
+		return &corev1.PostTestInvitationsResponse{}, apierr.InvalidArgument("Invalid JSON structure: tests_invitations must be a non-empty list")
 	}
 	m := caller(ctx)
 	var out []*corev1.TestInvitation
@@ -138,7 +124,7 @@ func (s *Service) postTestInvitations(ctx context.Context, r *corev1.PostTestInv
 		}
 		return nil
 	})
-	return out, err
+	return &corev1.PostTestInvitationsResponse{TestsInvitations: out}, err
 }
 
 func (s *Service) writeTestInvitation(ctx context.Context, tx pgx.Tx, m me, b *corev1.TestInvitationBody) (int32, error) {
@@ -219,24 +205,25 @@ func countSet(ps ...*int32) int {
 	return n
 }
 
-func (s *Service) deleteTestInvitation(ctx context.Context, id *int32) error {
-	return s.deleteByID(ctx, id, func(tx pgx.Tx, id int32) error {
+func (s *testInvitations) DeleteTestInvitation(ctx context.Context, r *corev1.DeleteTestInvitationRequest) (*corev1.DeleteTestInvitationResponse, error) {
+	return &corev1.DeleteTestInvitationResponse{}, s.deleteByID(ctx, r.Id, func(tx pgx.Tx, id int32) error {
 		return orDenied(store.DeleteTestInvitation(ctx, tx, caller(ctx).acc, id), "Forbidden")
 	})
 }
 
 // ---- /api/service/tests/invitations
 
+// invitations are the user API's handlers, serving the service API on its messages.
+func (s *serviceTests) invitations() *testInvitations { return &testInvitations{Service: s.Service} }
+
 func (s *serviceTests) SvcGetTestInvitations(ctx context.Context, r *corev1.GetTestInvitationsRequest) (*corev1.GetTestInvitationsResponse, error) {
-	out, err := s.listTestInvitations(ctx, r)
-	return &corev1.GetTestInvitationsResponse{TestsInvitations: out}, err
+	return s.invitations().GetTestInvitations(ctx, r)
 }
 
 func (s *serviceTests) SvcPostTestInvitations(ctx context.Context, r *corev1.PostTestInvitationsRequest) (*corev1.PostTestInvitationsResponse, error) {
-	out, err := s.postTestInvitations(ctx, r)
-	return &corev1.PostTestInvitationsResponse{TestsInvitations: out}, err
+	return s.invitations().PostTestInvitations(ctx, r)
 }
 
 func (s *serviceTests) SvcDeleteTestInvitation(ctx context.Context, r *corev1.DeleteTestInvitationRequest) (*corev1.DeleteTestInvitationResponse, error) {
-	return &corev1.DeleteTestInvitationResponse{}, s.deleteTestInvitation(ctx, r.Id)
+	return s.invitations().DeleteTestInvitation(ctx, r)
 }
