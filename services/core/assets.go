@@ -279,17 +279,17 @@ func (s *serviceAPI) assetWrite(ctx context.Context, b *corev1.SvcAssetBody) (st
 		}
 	}
 	for _, c := range []struct {
-		uuid                     *string
-		obj                      access.Object
-		table, idCol, uuidCol, m string
-		dst                      **int32
-	}{{b.ParticipantUuid, access.Participants, "t_participants", "id_participant", "participant_uuid", "Invalid participant", &w.Participant},
-		{b.UserUuid, access.Users, "t_users", "id_user", "user_uuid", "Invalid user", &w.User},
-		{b.DeviceUuid, access.Devices, "t_devices", "id_device", "device_uuid", "Invalid device", &w.Device}} {
+		uuid *string
+		l    accessList
+		m    string
+		dst  **int32
+	}{{b.ParticipantUuid, participantAccess, "Invalid participant", &w.Participant},
+		{b.UserUuid, userAccess, "Invalid user", &w.User},
+		{b.DeviceUuid, deviceAccess, "Invalid device", &w.Device}} {
 		if c.uuid == nil {
 			continue
 		}
-		id, err := s.principalID(ctx, c.obj, c.table, c.idCol, c.uuidCol, *c.uuid, c.m)
+		id, err := s.principalID(ctx, c.l, *c.uuid, c.m)
 		if err != nil {
 			return w, err
 		}

@@ -23,13 +23,16 @@ type accessList struct {
 	byUUID                             bool
 }
 
-var accessLists = []accessList{
-	{"users", "t_users", "id_user", "user_uuid", "user_firstname || ' ' || user_lastname", access.Users, true},
-	{"projects", "t_projects", "id_project", "id_project", "project_name", access.Projects, false},
-	{"participants", "t_participants", "id_participant", "participant_uuid", "participant_name", access.Participants, true},
-	{"devices", "t_devices", "id_device", "device_uuid", "device_name", access.Devices, true},
-	{"sites", "t_sites", "id_site", "id_site", "site_name", access.Sites, false},
-}
+// accessLists are in the order of the with_* flags; the principals' are named, as principalID
+// also finds a user, participant or device by uuid in their tables (from_*, a service's assets).
+var (
+	userAccess        = accessList{"users", "t_users", "id_user", "user_uuid", "user_firstname || ' ' || user_lastname", access.Users, true}
+	participantAccess = accessList{"participants", "t_participants", "id_participant", "participant_uuid", "participant_name", access.Participants, true}
+	deviceAccess      = accessList{"devices", "t_devices", "id_device", "device_uuid", "device_name", access.Devices, true}
+
+	accessLists = []accessList{userAccess, {"projects", "t_projects", "id_project", "id_project", "project_name", access.Projects, false},
+		participantAccess, deviceAccess, {"sites", "t_sites", "id_site", "id_site", "site_name", access.Sites, false}}
+)
 
 func (s *serviceAPI) SvcGetAccess(ctx context.Context, r *corev1.SvcGetAccessRequest) (*corev1.SvcGetAccessResponse, error) {
 	if r.FromUserUuid == "" && r.FromParticipantUuid == "" && r.FromDeviceUuid == "" && !r.WithUsers && !r.WithProjects &&
@@ -38,35 +41,31 @@ func (s *serviceAPI) SvcGetAccess(ctx context.Context, r *corev1.SvcGetAccessReq
 	}
 	out := map[string]*structpb.Value{}
 	var who access.Caller
+	// from makes the principal of a from_<kind>_uuid argument who, and echoes the argument.
+	from := func(l accessList, kind, uuid string, as func(int32) access.Caller) error {
+		id, err := s.principalID(ctx, l, uuid, "Invalid "+kind+" uuid")
+		out["from_"+kind+"_uuid"], who = structpb.NewStringValue(uuid), as(id)
+		return err
+	}
+	var err error
 	switch {
 	case r.FromUserUuid != "":
-		id, err := s.principalID(ctx, access.Users, "t_users", "id_user", "user_uuid", r.FromUserUuid, "Invalid user uuid")
-		if err != nil {
-			return nil, err
-		}
-		out["admin"], out["from_user_uuid"] = structpb.NewBoolValue(r.Admin), structpb.NewStringValue(r.FromUserUuid)
-		who = access.UserCaller(id)
+		out["admin"] = structpb.NewBoolValue(r.Admin)
+		err = from(userAccess, "user", r.FromUserUuid, access.UserCaller)
 	case r.FromParticipantUuid != "" && r.Admin:
 		return nil, apierr.InvalidArgument("Participant cannot be admin")
 	case r.FromParticipantUuid != "":
-		id, err := s.principalID(ctx, access.Participants, "t_participants", "id_participant", "participant_uuid", r.FromParticipantUuid, "Invalid participant uuid")
-		if err != nil {
-			return nil, err
-		}
-		out["from_participant_uuid"] = structpb.NewStringValue(r.FromParticipantUuid)
-		who = access.ParticipantCaller(id)
+		err = from(participantAccess, "participant", r.FromParticipantUuid, access.ParticipantCaller)
 	case r.FromDeviceUuid != "" && r.Admin:
 		return nil, apierr.InvalidArgument("Device cannot be admin")
 	case r.FromDeviceUuid != "":
-		id, err := s.principalID(ctx, access.Devices, "t_devices", "id_device", "device_uuid", r.FromDeviceUuid, "Invalid device uuid")
-		if err != nil {
-			return nil, err
-		}
-		out["from_device_uuid"] = structpb.NewStringValue(r.FromDeviceUuid)
-		who = access.DeviceCaller(id)
+		err = from(deviceAccess, "device", r.FromDeviceUuid, access.DeviceCaller)
 	default:
 		// OpenTera answers {} without a from_* argument.
 		return &corev1.SvcGetAccessResponse{Access: &structpb.Struct{Fields: out}}, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	sc := access.For(who)
 	if r.Admin {
@@ -90,13 +89,13 @@ func (s *serviceAPI) SvcGetAccess(ctx context.Context, r *corev1.SvcGetAccessReq
 	return &corev1.SvcGetAccessResponse{Access: &structpb.Struct{Fields: out}}, nil
 }
 
-// principalID is the id of a user, participant or device of the service, by uuid; one it does
-// not see is answered as an unknown one (400 msg).
-func (s *serviceAPI) principalID(ctx context.Context, o access.Object, table, idCol, uuidCol, uuid, msg string) (int32, error) {
-	f := caller(ctx).acc.IDs(o)
+// principalID is the id of a user, participant or device of the service (l, keyed by uuid), by
+// uuid; one it does not see is answered as an unknown one (400 msg).
+func (s *serviceAPI) principalID(ctx context.Context, l accessList, uuid, msg string) (int32, error) {
+	f := caller(ctx).acc.IDs(l.obj)
 	var id int32
-	err := s.db.QueryRow(ctx, `SELECT `+idCol+` FROM core.`+table+` WHERE `+uuidCol+` = @uuid AND deleted_at IS NULL
-		AND `+idCol+` IN (`+f.SQL+`)`, f.With(pgx.NamedArgs{"uuid": uuid})).Scan(&id)
+	err := s.db.QueryRow(ctx, `SELECT `+l.idCol+` FROM core.`+l.table+` WHERE `+l.keyCol+` = @uuid AND deleted_at IS NULL
+		AND `+l.idCol+` IN (`+f.SQL+`)`, f.With(pgx.NamedArgs{"uuid": uuid})).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, apierr.InvalidArgument(msg)
 	}
