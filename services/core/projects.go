@@ -60,6 +60,14 @@ func projectProto(r store.ProjectRow) *corev1.Project {
 		ProjectParticipantGroupCount: r.GroupCount, ProjectParticipantCount: r.ParticipantCount}
 }
 
+// writtenProjectProto is a project as a POST of the user or service API answers it: without the
+// caller's role and the counts.
+func writtenProjectProto(r store.ProjectRow) *corev1.Project {
+	p := projectProto(r)
+	p.ProjectRole, p.ProjectParticipantGroupCount, p.ProjectParticipantCount = nil, nil, nil
+	return p
+}
+
 func (s *projects) PostProject(ctx context.Context, r *corev1.PostProjectRequest) (*corev1.PostProjectResponse, error) {
 	m := caller(ctx)
 	b := r.GetProject()
@@ -92,9 +100,7 @@ func (s *projects) PostProject(ctx context.Context, r *corev1.PostProjectRequest
 	if err != nil {
 		return nil, err
 	}
-	out := projectProto(row)
-	out.ProjectRole, out.ProjectParticipantGroupCount, out.ProjectParticipantCount = nil, nil, nil
-	return &corev1.PostProjectResponse{Projects: []*corev1.Project{out}}, nil
+	return &corev1.PostProjectResponse{Projects: []*corev1.Project{writtenProjectProto(row)}}, nil
 }
 
 // projectPatch validates a {"project": {…}} body (user and service APIs) into a patch.
@@ -193,9 +199,7 @@ func (s *serviceAPI) SvcPostProject(ctx context.Context, r *corev1.SvcPostProjec
 	if err != nil {
 		return nil, err
 	}
-	out := projectProto(row)
-	out.ProjectRole, out.ProjectParticipantGroupCount, out.ProjectParticipantCount = nil, nil, nil
-	return &corev1.SvcPostProjectResponse{Project: out}, nil
+	return &corev1.SvcPostProjectResponse{Project: writtenProjectProto(row)}, nil
 }
 
 func (s *serviceAPI) SvcDeleteProject(ctx context.Context, r *corev1.SvcDeleteProjectRequest) (*corev1.SvcDeleteProjectResponse, error) {

@@ -216,13 +216,9 @@ const msgTypeProjectInUse = "Can't delete session type from project: please dele
 var seenProjects sideSet = func(m me) access.Fragment { return m.acc.Projects() }
 
 func (s *serviceAPI) SvcPostSessionTypeProjects(ctx context.Context, r *corev1.SvcPostSessionTypeProjectsRequest) (*corev1.SvcPostSessionTypeProjectsResponse, error) {
-	rows, err := s.postLinks(ctx, svcSessionTypeProjectsSpec, []*structpb.Struct{r.SessionType, r.Project}, r.SessionsTypesProjects)
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.SvcPostSessionTypeProjectsResponse{SessionTypeProjects: mapEach(rows, func(l store.LinkRow) *corev1.SessionTypeProject {
-		return sessionTypeProjectItem(l, true, false)
-	})}, nil
+	items, err := postLinkItems(ctx, s.Service, svcSessionTypeProjectsSpec, []*structpb.Struct{r.SessionType, r.Project}, r.SessionsTypesProjects,
+		func(l store.LinkRow) *corev1.SessionTypeProject { return sessionTypeProjectItem(l, true, false) })
+	return reply(&corev1.SvcPostSessionTypeProjectsResponse{SessionTypeProjects: items}, err)
 }
 
 func (s *serviceAPI) SvcDeleteSessionTypeProject(ctx context.Context, r *corev1.SvcDeleteSessionTypeProjectRequest) (*corev1.SvcDeleteSessionTypeProjectResponse, error) {
