@@ -133,9 +133,7 @@ func (s *deviceProjects) GetDeviceProjects(ctx context.Context, r *corev1.GetDev
 func deviceProjectItem(l store.LinkRow, list, sites bool) *corev1.DeviceProject {
 	out := &corev1.DeviceProject{IdDeviceProject: int32Value(l.ID), IdDevice: int32Value(l.A), IdProject: int32Value(l.B), DeviceAvailable: l.Available}
 	out.DeviceName, out.ProjectName = names(list, l)
-	if sites && !list {
-		out.IdSite, out.SiteName = nullableInt(l.Site), nullable(l.SiteName)
-	}
+	out.IdSite, out.SiteName = projectSite(list, sites, l)
 	return out
 }
 

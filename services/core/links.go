@@ -425,3 +425,11 @@ func names(list bool, r store.LinkRow) (a, b *structpb.Value) {
 	}
 	return nullable(r.AName), nullable(r.BName)
 }
+
+// projectSite sets the site fields of a project link item with sites, unless list.
+func projectSite(list, sites bool, r store.LinkRow) (id, name *structpb.Value) {
+	if list || !sites {
+		return nil, nil
+	}
+	return nullableInt(r.Site), nullable(r.SiteName)
+}

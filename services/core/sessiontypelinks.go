@@ -126,9 +126,7 @@ func (s *sessionTypeProjects) GetSessionTypeProjects(ctx context.Context, r *cor
 func sessionTypeProjectItem(l store.LinkRow, list, sites bool) *corev1.SessionTypeProject {
 	out := &corev1.SessionTypeProject{IdSessionTypeProject: int32Value(l.ID), IdSessionType: int32Value(l.A), IdProject: int32Value(l.B)}
 	out.SessionTypeName, out.ProjectName = names(list, l)
-	if sites && !list {
-		out.IdSite, out.SiteName = nullableInt(l.Site), nullable(l.SiteName)
-	}
+	out.IdSite, out.SiteName = projectSite(list, sites, l)
 	return out
 }
 

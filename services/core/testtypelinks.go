@@ -119,9 +119,7 @@ func (s *testTypeProjects) GetTestTypeProjects(ctx context.Context, r *corev1.Ge
 func testTypeProjectItem(l store.LinkRow, list, sites bool) *corev1.TestTypeProject {
 	out := &corev1.TestTypeProject{IdTestTypeProject: int32Value(l.ID), IdTestType: int32Value(l.A), IdProject: int32Value(l.B)}
 	out.TestTypeName, out.ProjectName = names(list, l)
-	if sites && !list {
-		out.IdSite, out.SiteName = nullableInt(l.Site), nullable(l.SiteName)
-	}
+	out.IdSite, out.SiteName = projectSite(list, sites, l)
 	return out
 }
 
