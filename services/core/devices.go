@@ -24,12 +24,8 @@ type devices struct {
 }
 
 func (s *devices) GetDevices(ctx context.Context, r *corev1.GetDevicesRequest) (*corev1.GetDevicesResponse, error) {
-	if r.Id != 0 {
-		r.IdDevice = r.Id
-	}
-	if r.Uuid != "" {
-		r.DeviceUuid = r.Uuid
-	}
+	alias(&r.IdDevice, r.Id)
+	alias(&r.DeviceUuid, r.Uuid)
 	f := store.DeviceFilter{Type: nonZero(r.IdDeviceType)}
 	f.WithLink.Participants, f.WithLink.Sites, f.WithLink.Projects = r.WithParticipants, r.WithSites, r.Projects
 	n := 0
@@ -110,6 +106,15 @@ func (s *devices) addStatus(ctx context.Context, d *corev1.DeviceItem) error {
 	d.DeviceStatus = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
 		"online": structpb.NewBoolValue(online), "busy": structpb.NewBoolValue(busy), "status": status}})
 	return nil
+}
+
+// alias sets a GET's selector from its short alias (?id=, ?uuid=) when that is given: the alias
+// wins over the long form.
+func alias[T comparable](selector *T, short T) {
+	var none T
+	if short != none {
+		*selector = short
+	}
 }
 
 func nonZero(v int32) *int32 {

@@ -21,9 +21,7 @@ type groups struct {
 }
 
 func (s *groups) GetGroups(ctx context.Context, r *corev1.GetGroupsRequest) (*corev1.GetGroupsResponse, error) {
-	if r.Id != 0 {
-		r.IdGroup = r.Id
-	}
+	alias(&r.IdGroup, r.Id)
 	f := store.GroupFilter{WithCount: r.List}
 	switch {
 	case r.IdGroup != 0:

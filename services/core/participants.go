@@ -98,12 +98,8 @@ func (s *participants) GetParticipants(ctx context.Context, r *corev1.GetPartici
 // participantQuery is the filter and form of a GET, OpenTera's way: a selector is required, one
 // is honoured (in this order), flags without a selector match nothing (nil filter).
 func participantQuery(r *corev1.GetParticipantsRequest) (*store.ParticipantFilter, participantForm, error) {
-	if r.Id != 0 {
-		r.IdParticipant = r.Id
-	}
-	if r.Uuid != "" {
-		r.ParticipantUuid = r.Uuid
-	}
+	alias(&r.IdParticipant, r.Id)
+	alias(&r.ParticipantUuid, r.Uuid)
 	if r.IdParticipant == 0 && r.Username == "" && r.ParticipantUuid == "" && r.IdSite == 0 && r.IdProject == 0 &&
 		r.IdGroup == 0 && r.IdSession == 0 && r.IdDevice == 0 && r.Name == "" && r.Enabled == nil && !r.List &&
 		!r.Full && !r.NoGroup && !r.OrderbyRecents && r.Limit == 0 {

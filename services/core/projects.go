@@ -20,9 +20,7 @@ type projects struct {
 }
 
 func (s *projects) GetProjects(ctx context.Context, r *corev1.GetProjectsRequest) (*corev1.GetProjectsResponse, error) {
-	if r.Id != 0 {
-		r.IdProject = r.Id
-	}
+	alias(&r.IdProject, r.Id)
 	// One selector is honoured, in OpenTera's order; enabled filters them all (false included).
 	f := store.ProjectFilter{Enabled: r.Enabled, WithCounts: r.List}
 	switch {

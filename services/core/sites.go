@@ -19,9 +19,7 @@ type sites struct {
 }
 
 func (s *sites) GetSites(ctx context.Context, r *corev1.GetSitesRequest) (*corev1.GetSitesResponse, error) {
-	if r.Id != 0 {
-		r.IdSite = r.Id
-	}
+	alias(&r.IdSite, r.Id)
 	// One selector is honoured, in OpenTera's order.
 	var f store.SiteFilter
 	switch {
