@@ -176,11 +176,18 @@ func checkServiceAccess(ctx context.Context, tx pgx.Tx, m me, items []svcAccessI
 }
 
 func (s *serviceAccess) PostServiceAccess(ctx context.Context, r *corev1.PostServiceAccessRequest) (*corev1.PostServiceAccessResponse, error) {
+	out, err := s.postServiceAccess(ctx, r.ServiceAccess)
+	return reply(&corev1.PostServiceAccessResponse{ServiceAccess: out}, err)
+}
+
+// postServiceAccess is the POST of the user and service APIs (a service's scope covers its
+// own roles only): it writes every entry in one transaction and answers them as written.
+func (s *Service) postServiceAccess(ctx context.Context, body *structpb.Value) ([]*corev1.ServiceAccess, error) {
 	m := caller(ctx)
-	if r.ServiceAccess == nil {
+	if body == nil {
 		return nil, apierr.MissingArgument("Missing service_access")
 	}
-	items, err := parseServiceAccessItems(r.ServiceAccess)
+	items, err := parseServiceAccessItems(body)
 	if err != nil {
 		return nil, err
 	}
@@ -209,8 +216,7 @@ func (s *serviceAccess) PostServiceAccess(ctx context.Context, r *corev1.PostSer
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.listServiceAccess(ctx, store.ServiceAccessFilter{IDs: written})
-	return &corev1.PostServiceAccessResponse{ServiceAccess: out}, err
+	return s.listServiceAccess(ctx, store.ServiceAccessFilter{IDs: written})
 }
 
 func (s *serviceAccess) DeleteServiceAccess(ctx context.Context, r *corev1.DeleteServiceAccessRequest) (*corev1.DeleteServiceAccessResponse, error) {
@@ -220,11 +226,8 @@ func (s *serviceAccess) DeleteServiceAccess(ctx context.Context, r *corev1.Delet
 // ---- /api/service/serviceaccess: assignments of the calling service's own roles.
 
 func (s *serviceAPI) SvcPostServiceAccess(ctx context.Context, r *corev1.SvcPostServiceAccessRequest) (*corev1.SvcPostServiceAccessResponse, error) {
-	res, err := (&serviceAccess{Service: s.Service}).PostServiceAccess(ctx, &corev1.PostServiceAccessRequest{ServiceAccess: r.ServiceAccess})
-	if err != nil {
-		return nil, err
-	}
-	return &corev1.SvcPostServiceAccessResponse{ServiceAccess: res.ServiceAccess}, nil
+	out, err := s.postServiceAccess(ctx, r.ServiceAccess)
+	return reply(&corev1.SvcPostServiceAccessResponse{ServiceAccess: out}, err)
 }
 
 func (s *serviceAPI) SvcDeleteServiceAccess(ctx context.Context, r *corev1.SvcDeleteServiceAccessRequest) (*corev1.SvcDeleteServiceAccessResponse, error) {
