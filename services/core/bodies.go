@@ -115,6 +115,20 @@ func mapRows[R, P any](ctx context.Context, s *Service, rows []R, err error, fn 
 	return mapEach(rows, fn), nil
 }
 
+// tryRows is mapRows for a mapping that can fail, which is the server's error (500).
+func tryRows[R, P any](ctx context.Context, s *Service, rows []R, err error, fn func(R) (P, error)) ([]P, error) {
+	if err != nil {
+		return nil, s.dbError(ctx, err)
+	}
+	out := make([]P, len(rows))
+	for i, r := range rows {
+		if out[i], err = fn(r); err != nil {
+			return nil, s.internal(ctx, err)
+		}
+	}
+	return out, nil
+}
+
 func mapEach[R, P any](rows []R, fn func(R) P) []P {
 	out := make([]P, len(rows))
 	for i, r := range rows {

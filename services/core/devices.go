@@ -70,18 +70,7 @@ func (s *devices) GetDevices(ctx context.Context, r *corev1.GetDevicesRequest) (
 // listDevices is the devices of the caller's scope matching f, as JSON items.
 func (s *Service) listDevices(ctx context.Context, f store.DeviceFilter, full bool) ([]*corev1.DeviceItem, error) {
 	rows, err := store.ListDevices(ctx, s.db, caller(ctx).acc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.DeviceItem, 0, len(rows))
-	for _, d := range rows {
-		item, err := deviceItem(d, full)
-		if err != nil {
-			return nil, s.internal(ctx, err)
-		}
-		out = append(out, item)
-	}
-	return out, nil
+	return tryRows(ctx, s, rows, err, func(d store.DeviceRow) (*corev1.DeviceItem, error) { return deviceItem(d, full) })
 }
 
 // addStatus sets OpenTera's device_online, device_busy and device_status (UserManagerModule's

@@ -55,16 +55,9 @@ func serviceConfigProto(r store.ServiceConfigRow, specific string, list bool) (*
 
 func (s *Service) listConfigs(ctx context.Context, f store.ServiceConfigFilter, list bool) ([]*corev1.ServiceConfig, error) {
 	rows, err := store.ListServiceConfigs(ctx, s.db, caller(ctx).acc, f)
-	if err != nil {
-		return nil, s.dbError(ctx, err)
-	}
-	out := make([]*corev1.ServiceConfig, len(rows))
-	for i, r := range rows {
-		if out[i], err = serviceConfigProto(r, f.Specific, list); err != nil {
-			return nil, s.internal(ctx, err)
-		}
-	}
-	return out, nil
+	return tryRows(ctx, s, rows, err, func(r store.ServiceConfigRow) (*corev1.ServiceConfig, error) {
+		return serviceConfigProto(r, f.Specific, list)
+	})
 }
 
 // configOwner reads the owner ids of a request or body (0 and nil are absent), refusing more
