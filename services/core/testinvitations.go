@@ -53,7 +53,7 @@ func (s *testInvitations) GetTestInvitations(ctx context.Context, r *corev1.GetT
 	for _, c := range invitationSelectors(r) {
 		rows, err := store.ListTestInvitations(ctx, s.db, m.acc, c.by, c.id, c.uuid)
 		if err != nil {
-			return &corev1.GetTestInvitationsResponse{}, s.dbError(ctx, err)
+			return nil, s.dbError(ctx, err)
 		}
 		for _, row := range rows {
 			out = append(out, s.testInvitationProto(row, r.Full, r.WithUrls))
@@ -100,7 +100,7 @@ func (s *Service) testInvitationProto(t store.TestInvitation, full, urls bool) *
 // OpenTera's order of checks, and answers them full with their URLs.
 func (s *testInvitations) PostTestInvitations(ctx context.Context, r *corev1.PostTestInvitationsRequest) (*corev1.PostTestInvitationsResponse, error) {
 	if len(r.TestsInvitations) == 0 {
-		return &corev1.PostTestInvitationsResponse{}, apierr.InvalidArgument("Invalid JSON structure: tests_invitations must be a non-empty list")
+		return nil, apierr.InvalidArgument("Invalid JSON structure: tests_invitations must be a non-empty list")
 	}
 	m := caller(ctx)
 	var out []*corev1.TestInvitation
