@@ -202,6 +202,12 @@ func (s *userGroups) DeleteUserGroup(ctx context.Context, r *corev1.DeleteUserGr
 // service is the caller of the user API's store writes, whose SQL scopes it to its roles,
 // sites and projects.
 
+// groupsWithServerRole narrows to the groups assigned a live OpenTeraServer role sr; the
+// statement's own JOINs and WHERE on sr (and sa, the assignment) follow, and close it.
+const groupsWithServerRole = ` AND g.id_user_group IN (SELECT sa.id_user_group FROM core.t_services_access sa
+		    JOIN core.t_services_roles sr ON sr.id_service_role = sa.id_service_role AND sr.deleted_at IS NULL
+		    JOIN core.t_services sv ON sv.id_service = sr.id_service AND sv.service_key = 'OpenTeraServer'`
+
 func (s *serviceAPI) SvcGetUserGroups(ctx context.Context, r *corev1.SvcGetUserGroupsRequest) (*corev1.SvcGetUserGroupsResponse, error) {
 	m := caller(ctx)
 	f := m.acc.UserGroups() // groups holding one of the service's roles
@@ -215,9 +221,7 @@ func (s *serviceAPI) SvcGetUserGroups(ctx context.Context, r *corev1.SvcGetUserG
 			return nil, err
 		}
 		// A role on the project, or admin of its site (OpenTera's get_projects_roles).
-		where += ` AND g.id_user_group IN (SELECT sa.id_user_group FROM core.t_services_access sa
-		    JOIN core.t_services_roles sr ON sr.id_service_role = sa.id_service_role AND sr.deleted_at IS NULL
-		    JOIN core.t_services sv ON sv.id_service = sr.id_service AND sv.service_key = 'OpenTeraServer'
+		where += groupsWithServerRole + `
 		   WHERE sa.deleted_at IS NULL AND (sr.id_project = @project OR sr.service_role_name = 'admin'
 		         AND sr.id_site = (SELECT p.id_site FROM core.t_projects p WHERE p.id_project = @project)))`
 	case r.IdSite != 0:
@@ -225,9 +229,7 @@ func (s *serviceAPI) SvcGetUserGroups(ctx context.Context, r *corev1.SvcGetUserG
 			return nil, err
 		}
 		// A role on the site or on one of its projects (OpenTera's get_sites_roles).
-		where += ` AND g.id_user_group IN (SELECT sa.id_user_group FROM core.t_services_access sa
-		    JOIN core.t_services_roles sr ON sr.id_service_role = sa.id_service_role AND sr.deleted_at IS NULL
-		    JOIN core.t_services sv ON sv.id_service = sr.id_service AND sv.service_key = 'OpenTeraServer'
+		where += groupsWithServerRole + `
 		    LEFT JOIN core.t_projects p ON p.id_project = sr.id_project
 		   WHERE sa.deleted_at IS NULL AND (sr.id_site = @site OR p.id_site = @site))`
 	}
