@@ -23,7 +23,7 @@ func (e *env) linkCases(t *testing.T, path, key string, cases []linkCase) {
 }
 
 // written decodes a POST answer.
-func written(t *testing.T, body []byte) []map[string]any {
+func written(t testing.TB, body []byte) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	if err := json.Unmarshal(body, &out); err != nil {

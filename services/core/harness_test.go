@@ -266,3 +266,101 @@ func (e *env) grpcConn(who string) (*grpc.ClientConn, context.Context) {
 	e.t.Cleanup(func() { conn.Close() })
 	return conn, metadata.AppendToOutgoingContext(context.Background(), "authorization", e.auth(who))
 }
+
+// scalar is the one value a query selects; the test stops when the query fails or selects no row.
+func scalar[T any](e *env, sql string, args ...any) T {
+	e.t.Helper()
+	var v T
+	if err := e.db.QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
+		e.t.Fatalf("%s %v: %v", sql, args, err)
+	}
+	return v
+}
+
+// field is a column of a fixture row by id: field("participant", 1, "uuid") is the
+// participant_uuid of core.t_participants' id_participant 1.
+func (e *env) field(kind string, id int, col string) string {
+	e.t.Helper()
+	return scalar[string](e, fmt.Sprintf("SELECT %[1]s_%[2]s FROM core.t_%[1]ss WHERE id_%[1]s = $1", kind, col), id)
+}
+
+// uuid is the uuid of a fixture row by id ("participant", "user", "service", "session", "device").
+func (e *env) uuid(kind string, id int) string {
+	e.t.Helper()
+	return e.field(kind, id, "uuid")
+}
+
+// one GETs path expecting 200 and a list of exactly one object, and returns it.
+func (e *env) one(who, path string) map[string]any {
+	e.t.Helper()
+	got := e.list(who, path)
+	if len(got) != 1 {
+		e.t.Fatalf("GET %s as %s: %d objects, want 1: %v", path, who, len(got), got)
+	}
+	return got[0]
+}
+
+// nth GETs path expecting 200 and a list of more than i objects, and returns the i-th.
+func (e *env) nth(who, path string, i int) map[string]any {
+	e.t.Helper()
+	got := e.list(who, path)
+	if len(got) <= i {
+		e.t.Fatalf("GET %s as %s: %d objects, want more than %d: %v", path, who, len(got), i, got)
+	}
+	return got[i]
+}
+
+// form GETs path and checks the sorted keys of its i-th object (a full or list form), and
+// returns the object for the test's other checks.
+func (e *env) form(who, path string, i int, want string) map[string]any {
+	e.t.Helper()
+	o := e.nth(who, path, i)
+	if k := keys(o); k != want {
+		e.t.Errorf("GET %s as %s: keys of [%d]\n got %s\nwant %s", path, who, i, k, want)
+	}
+	return o
+}
+
+// deleteOK DELETEs path expecting 200 and OpenTera's empty answer "".
+func (e *env) deleteOK(who, path string) {
+	e.t.Helper()
+	if b := e.expect(200, who, "DELETE", path, nil); string(b) != `""` {
+		e.t.Errorf("DELETE %s as %s: body %s, want \"\"", path, who, b)
+	}
+}
+
+// events starts counting the DatabaseEvents of a model and kind (1 create, 2 update, 3 delete):
+// the check it returns fails the test unless exactly n were written since.
+func (e *env) events(model string, kind int) func(n int) {
+	e.t.Helper()
+	before := e.outboxCount(model, kind)
+	return func(n int) {
+		e.t.Helper()
+		if got := e.outboxCount(model, kind) - before; got != n {
+			e.t.Errorf("%d DatabaseEvents of %s (kind %d), want %d", got, model, kind, n)
+		}
+	}
+}
+
+// fields is an object of key, value pairs.
+func fields(kv ...any) map[string]any {
+	b := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		b[kv[i].(string)] = kv[i+1]
+	}
+	return b
+}
+
+// wrap is a request body: the object of key, value pairs under name ({"device": {…}}).
+func wrap(name string, kv ...any) map[string]any {
+	return map[string]any{name: fields(kv...)}
+}
+
+// refs is a list of {key: id} objects, as link lists are posted.
+func refs(key string, ids ...int) []map[string]any {
+	out := []map[string]any{}
+	for _, id := range ids {
+		out = append(out, map[string]any{key: id})
+	}
+	return out
+}

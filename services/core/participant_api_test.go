@@ -3,7 +3,6 @@ package core_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 )
@@ -11,16 +10,11 @@ import (
 // token returns the static token of a fixture participant or device ("token:<raw>" for e.do).
 func (e *env) staticToken(kind string, id int) string {
 	e.t.Helper()
-	var tok string
-	q := fmt.Sprintf("SELECT %[1]s_token FROM core.t_%[1]ss WHERE id_%[1]s = $1", kind)
-	if err := e.db.QueryRow(context.Background(), q, id).Scan(&tok); err != nil {
-		e.t.Fatalf("%s %d token: %v", kind, id, err)
-	}
-	return "token:" + tok
+	return "token:" + e.field(kind, id, "token")
 }
 
 // object decodes a JSON object answer.
-func object(t *testing.T, body []byte) map[string]any {
+func object(t testing.TB, body []byte) map[string]any {
 	t.Helper()
 	var out map[string]any
 	if err := json.Unmarshal(body, &out); err != nil {

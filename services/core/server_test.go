@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 
@@ -10,21 +9,13 @@ import (
 
 func (e *env) setting(name string) string {
 	e.t.Helper()
-	var v string
-	if err := e.db.QueryRow(context.Background(), "SELECT server_settings_value FROM core.t_server_settings WHERE server_settings_name = $1", name).Scan(&v); err != nil {
-		e.t.Fatal(err)
-	}
-	return v
+	return scalar[string](e, "SELECT server_settings_value FROM core.t_server_settings WHERE server_settings_name = $1", name)
 }
 
+// object GETs path expecting 200 and a JSON object.
 func (e *env) object(who, path string) map[string]any {
 	e.t.Helper()
-	body := e.expect(200, who, "GET", path, nil)
-	var out map[string]any
-	if err := json.Unmarshal(body, &out); err != nil {
-		e.t.Fatalf("GET %s: %v in %s", path, err, body)
-	}
-	return out
+	return object(e.t, e.expect(200, who, "GET", path, nil))
 }
 
 func TestServerSettings(t *testing.T) {

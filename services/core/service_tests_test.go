@@ -1,18 +1,13 @@
 package core_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 )
 
 func (e *env) serviceUUID(key string) string {
 	e.t.Helper()
-	var uuid string
-	if err := e.db.QueryRow(context.Background(), "SELECT service_uuid FROM core.t_services WHERE service_key = $1", key).Scan(&uuid); err != nil {
-		e.t.Fatal(err)
-	}
-	return uuid
+	return scalar[string](e, "SELECT service_uuid FROM core.t_services WHERE service_key = $1", key)
 }
 
 func TestServiceAPITestsRefuseOtherKinds(t *testing.T) {

@@ -7,11 +7,7 @@ import (
 
 func (e *env) uuidOf(table, col, where string) string {
 	e.t.Helper()
-	var u string
-	if err := e.db.QueryRow(e.t.Context(), "SELECT "+col+" FROM core."+table+" WHERE "+where).Scan(&u); err != nil {
-		e.t.Fatal(err)
-	}
-	return u
+	return scalar[string](e, "SELECT "+col+" FROM core."+table+" WHERE "+where)
 }
 
 // canon is a JSON answer with sorted keys and no spaces (the gateway's spacing varies).

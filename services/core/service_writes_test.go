@@ -28,11 +28,7 @@ func TestServiceAPIWritesRefuseOtherKinds(t *testing.T) {
 
 func (e *env) count(sql string, args ...any) int {
 	e.t.Helper()
-	var n int
-	if err := e.db.QueryRow(e.t.Context(), sql, args...).Scan(&n); err != nil {
-		e.t.Fatal(err)
-	}
-	return n
+	return scalar[int](e, sql, args...)
 }
 
 func TestServiceAPIUserGroupsWrite(t *testing.T) {

@@ -14,11 +14,7 @@ import (
 // dbDate is a date N days ago in the database's time zone, as the date filters compare.
 func (e *env) dbDate(daysAgo int) string {
 	e.t.Helper()
-	var d string
-	if err := e.db.QueryRow(context.Background(), "SELECT ((now() - make_interval(days => $1))::date)::text", daysAgo).Scan(&d); err != nil {
-		e.t.Fatal(err)
-	}
-	return d
+	return scalar[string](e, "SELECT ((now() - make_interval(days => $1))::date)::text", daysAgo)
 }
 
 func TestSessionsGetSelectors(t *testing.T) {
