@@ -48,8 +48,7 @@ func TestDeviceSurfaceDevices(t *testing.T) {
 	}
 	e.post(d1, "/api/device/devices", `{"device": {"id_device": 1, "device_config": "{}"}}`)
 	e.expect(403, d1, "POST", "/api/device/devices", `{"device": {"id_device": 2, "device_config": "{\"stolen\": 1}"}}`)
-	var cfg *string
-	_ = e.db.QueryRow(context.Background(), "SELECT device_config FROM core.t_devices WHERE id_device = 2").Scan(&cfg)
+	cfg := scalar[*string](e, "SELECT device_config FROM core.t_devices WHERE id_device = 2")
 	if cfg != nil && *cfg == `{"stolen": 1}` {
 		t.Error("device 1 changed device 2")
 	}
@@ -99,9 +98,7 @@ func TestDeviceSurfaceSessions(t *testing.T) {
 	e.expect(403, d1, "GET", "/api/device/sessions", nil)
 	e.expect(403, d1, "GET", "/api/device/sessions?id_session=9", nil)
 	e.expect(403, d1, "DELETE", "/api/device/sessions?id=9", nil)
-	var p1, p4 string
-	_ = e.db.QueryRow(context.Background(), "SELECT participant_uuid FROM core.t_participants WHERE id_participant = 1").Scan(&p1)
-	_ = e.db.QueryRow(context.Background(), "SELECT participant_uuid FROM core.t_participants WHERE id_participant = 4").Scan(&p4)
+	p1, p4 := e.uuid("participant", 1), e.uuid("participant", 4)
 	body := func(id, typ int, name string, parts ...string) map[string]any {
 		return map[string]any{"session": map[string]any{"id_session": id, "id_session_type": typ, "session_name": name,
 			"session_status": 0, "session_start_datetime": time.Now().UTC().Format(time.RFC3339), "session_participants": parts}}
@@ -154,8 +151,7 @@ func TestDeviceSurfaceSessionEvents(t *testing.T) {
 	}
 	// Events 1–12 belong to session 1, which device 1 cannot touch, even named with its own session.
 	e.expect(403, d1, "POST", "/api/device/sessions/events", event(9, 1))
-	var sid int
-	_ = e.db.QueryRow(context.Background(), "SELECT id_session FROM core.t_sessions_events WHERE id_session_event = 1").Scan(&sid)
+	sid := scalar[int](e, "SELECT id_session FROM core.t_sessions_events WHERE id_session_event = 1")
 	if sid != 1 {
 		t.Errorf("event 1 moved to session %d", sid)
 	}

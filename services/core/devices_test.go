@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"testing"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
@@ -80,28 +79,9 @@ func TestDevicesGet(t *testing.T) {
 
 func TestDevicesWrite(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
-	dev := func(kv ...any) map[string]any {
-		b := map[string]any{}
-		for i := 0; i < len(kv); i += 2 {
-			b[kv[i].(string)] = kv[i+1]
-		}
-		return map[string]any{"device": b}
-	}
-	site := func(ids ...int) []map[string]any {
-		out := []map[string]any{}
-		for _, id := range ids {
-			out = append(out, map[string]any{"id_site": id})
-		}
-		return out
-	}
-	project := func(ids ...int) []map[string]any {
-		out := []map[string]any{}
-		for _, id := range ids {
-			out = append(out, map[string]any{"id_project": id})
-		}
-		return out
-	}
+	dev := func(kv ...any) map[string]any { return wrap("device", kv...) }
+	site := func(ids ...int) []map[string]any { return refs("id_site", ids...) }
+	project := func(ids ...int) []map[string]any { return refs("id_project", ids...) }
 	e.expect(400, "admin", "POST", "/api/user/devices", `{}`)
 	e.expect(400, "admin", "POST", "/api/user/devices", dev("device_name", "D"))
 	e.expect(400, "admin", "POST", "/api/user/devices", dev("id_device", 0, "device_name", "D"))
@@ -167,8 +147,7 @@ func TestDevicesWrite(t *testing.T) {
 	if got := ids(e.list("admin", "/api/user/devices"), "id_device"); !eqInts(got, []int{1, 2, xid}) || e.outboxCount("device", 3) != deleted+2 {
 		t.Errorf("after deletes: %v", got)
 	}
-	var gone bool
-	_ = e.db.QueryRow(ctx, "SELECT deleted_at IS NOT NULL FROM core.t_devices WHERE id_device = 3").Scan(&gone)
+	gone := scalar[bool](e, "SELECT deleted_at IS NOT NULL FROM core.t_devices WHERE id_device = 3")
 	if !gone {
 		t.Error("device 3 not soft-deleted")
 	}

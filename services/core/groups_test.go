@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"testing"
 )
 
@@ -63,8 +62,7 @@ func TestGroupsWrite(t *testing.T) {
 	}
 	// Moving a group moves its participants.
 	e.post("siteadmin", "/api/user/groups", map[string]any{"group": map[string]any{"id_participant_group": 1, "id_project": 2}})
-	var project int
-	_ = e.db.QueryRow(context.Background(), "SELECT id_project FROM core.t_participants WHERE id_participant = 1").Scan(&project)
+	project := scalar[int](e, "SELECT id_project FROM core.t_participants WHERE id_participant = 1")
 	if project != 2 {
 		t.Errorf("participant 1 in project %d after its group moved to 2", project)
 	}
@@ -90,9 +88,8 @@ func TestGroupsListForm(t *testing.T) {
 		t.Fatal("no groups")
 	}
 	for _, g := range got {
-		var n int
-		_ = e.db.QueryRow(context.Background(), `SELECT count(*) FROM core.t_participants
-			WHERE id_participant_group = $1 AND deleted_at IS NULL`, int(g["id_participant_group"].(float64))).Scan(&n)
+		n := scalar[int](e, `SELECT count(*) FROM core.t_participants
+			WHERE id_participant_group = $1 AND deleted_at IS NULL`, int(g["id_participant_group"].(float64)))
 		if _, has := g["project_name"]; has || g["group_participant_count"] != float64(n) {
 			t.Errorf("list form %v, want group_participant_count %d and no project_name", g, n)
 		}

@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -84,9 +83,8 @@ func TestParticipantSurfaceSessions(t *testing.T) {
 		t.Errorf("session_uuid: %v", ids(got, "id_session"))
 	}
 	day := func(d int) string { return time.Now().AddDate(0, 0, d).Format(time.DateOnly) }
-	var want int
-	_ = e.db.QueryRow(context.Background(), `SELECT count(*) FROM core.t_sessions WHERE session_start_datetime::date BETWEEN $1::date AND $2::date`,
-		day(-6), day(-4)).Scan(&want)
+	want := scalar[int](e, `SELECT count(*) FROM core.t_sessions WHERE session_start_datetime::date BETWEEN $1::date AND $2::date`,
+		day(-6), day(-4))
 	if got := e.list("participant1", "/api/participant/sessions?start_date="+day(-6)+"&end_date="+day(-4)); len(got) != want || want == 0 {
 		t.Errorf("%d sessions start between 6 and 4 days ago, got %d", want, len(got))
 	}
@@ -103,9 +101,7 @@ func TestParticipantSurfaceSessions(t *testing.T) {
 func TestParticipantSurfaceSessionWrite(t *testing.T) {
 	e := newEnv(t)
 	static := e.staticToken("participant", 1)
-	var p1, p4 string
-	_ = e.db.QueryRow(context.Background(), "SELECT participant_uuid FROM core.t_participants WHERE id_participant = 1").Scan(&p1)
-	_ = e.db.QueryRow(context.Background(), "SELECT participant_uuid FROM core.t_participants WHERE id_participant = 4").Scan(&p4)
+	p1, p4 := e.uuid("participant", 1), e.uuid("participant", 4)
 	body := func(id, typ int, name string, parts ...string) map[string]any {
 		return map[string]any{"session": map[string]any{"id_session": id, "id_session_type": typ, "session_name": name,
 			"session_status": 0, "session_start_datetime": time.Now().Format("2006-01-02 15:04:05.000000"), "session_participants": parts}}
@@ -138,8 +134,7 @@ func TestParticipantSurfaceSessionWrite(t *testing.T) {
 	}
 	// Session 1 was created by a user: not the participant's to change, though it takes part.
 	e.expect(403, static, "POST", "/api/participant/sessions", body(1, 1, "HIJACK", p1))
-	var name string
-	_ = e.db.QueryRow(context.Background(), "SELECT session_name FROM core.t_sessions WHERE id_session = 1").Scan(&name)
+	name := e.field("session", 1, "name")
 	if name == "HIJACK" {
 		t.Error("session 1 changed")
 	}
@@ -150,8 +145,7 @@ func TestParticipantSurfaceSessionWrite(t *testing.T) {
 	// Participants it cannot see are refused like unknown ones (OpenTera would link them).
 	e.expect(400, static, "POST", "/api/participant/sessions", body(0, 1, "TEST", p4))
 	e.expect(400, static, "POST", "/api/participant/sessions", body(0, 1, "TEST", "00000000-0000-0000-0000-00000000dead"))
-	var n int
-	_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.t_sessions_participants WHERE id_participant = 4").Scan(&n)
+	n := scalar[int](e, "SELECT count(*) FROM core.t_sessions_participants WHERE id_participant = 4")
 	if n != 0 {
 		t.Errorf("participant 4 was linked to %d sessions", n)
 	}

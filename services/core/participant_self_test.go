@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -47,8 +46,7 @@ func TestParticipantSurfaceSelf(t *testing.T) {
 		t.Errorf("list form %v", minimal)
 	}
 	// A static token is limited: the name only.
-	var static string
-	_ = e.db.QueryRow(context.Background(), "SELECT participant_token FROM core.t_participants WHERE id_participant = 1").Scan(&static)
+	static := e.field("participant", 1, "token")
 	limited := object("token:"+static, "/api/participant/participants")
 	if len(limited) != 1 || limited["participant_name"] != "Participant #1" {
 		t.Errorf("limited form %v", limited)

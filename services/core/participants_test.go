@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -66,8 +65,7 @@ func TestParticipantsGetByIDExactJSON(t *testing.T) {
 		"participant_token,participant_token_enabled,participant_username,participant_uuid" {
 		t.Errorf("keys by id: %s", k)
 	}
-	var uid, token string
-	_ = e.db.QueryRow(context.Background(), "SELECT participant_uuid, participant_token FROM core.t_participants WHERE id_participant = 1").Scan(&uid, &token)
+	uid, token := e.uuid("participant", 1), e.field("participant", 1, "token")
 	want := map[string]any{"id_participant": 1.0, "id_participant_group": 1.0, "id_project": 1.0, "id_site": 1.0, "participant_busy": false,
 		"participant_email": "x@opentera.org", "participant_enabled": true, "participant_lastonline": nil, "participant_login_enabled": true,
 		"participant_name": "Participant #1", "participant_online": false, "participant_project_enabled": true, "participant_token": token,
@@ -88,8 +86,7 @@ func TestParticipantsGetByIDExactJSON(t *testing.T) {
 
 func TestParticipantsSelectorsAndFlags(t *testing.T) {
 	e := newEnv(t)
-	var uid4 string
-	_ = e.db.QueryRow(context.Background(), "SELECT participant_uuid FROM core.t_participants WHERE id_participant = 4").Scan(&uid4)
+	uid4 := e.uuid("participant", 4)
 	cases := []struct {
 		who, q string
 		want   []int // nil: null body
@@ -233,8 +230,7 @@ func TestParticipantsWrite(t *testing.T) {
 	if e.outboxCount("participant", 1) != before+1 {
 		t.Error("no DatabaseEvent for the new participant")
 	}
-	var hash string
-	_ = e.db.QueryRow(context.Background(), "SELECT participant_password FROM core.t_participants WHERE id_participant = $1", id).Scan(&hash)
+	hash := scalar[string](e, "SELECT participant_password FROM core.t_participants WHERE id_participant = $1", id)
 	if !strings.HasPrefix(hash, "$2") {
 		t.Errorf("password stored as %q", hash)
 	}

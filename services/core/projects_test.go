@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 )
@@ -42,8 +41,7 @@ func TestProjectsGetAccessAndRoles(t *testing.T) {
 
 func TestProjectsSelectors(t *testing.T) {
 	e := newEnv(t)
-	var uuser string
-	_ = e.db.QueryRow(context.Background(), "SELECT user_uuid FROM core.t_users WHERE user_username = 'user3'").Scan(&uuser)
+	uuser := scalar[string](e, "SELECT user_uuid FROM core.t_users WHERE user_username = 'user3'")
 	e.expectIDs(t, "/api/user/projects", "id_project", "", []idCase{
 		{"admin", "id_project=3", []int{3}, nil},
 		{"admin", "id=2", []int{2}, nil},
@@ -101,8 +99,7 @@ func TestProjectsWrite(t *testing.T) {
 	if e.outboxCount("project", 1) != before+1 {
 		t.Error("no DatabaseEvent for the new project")
 	}
-	var links int
-	_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.t_sessions_types_projects WHERE id_project = $1 AND deleted_at IS NULL", id).Scan(&links)
+	links := scalar[int](e, "SELECT count(*) FROM core.t_sessions_types_projects WHERE id_project = $1 AND deleted_at IS NULL", id)
 	if links != 2 {
 		t.Errorf("new project has %d session types, want 2", links)
 	}
@@ -121,7 +118,7 @@ func TestProjectsWrite(t *testing.T) {
 	// Replace the set.
 	e.post("user3", "/api/user/projects", map[string]any{"project": map[string]any{
 		"id_project": 1, "id_site": 1, "sessiontypes": []map[string]any{{"id_session_type": 2}}}})
-	_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.t_sessions_types_projects WHERE id_project = 1 AND deleted_at IS NULL").Scan(&links)
+	links = scalar[int](e, "SELECT count(*) FROM core.t_sessions_types_projects WHERE id_project = 1 AND deleted_at IS NULL")
 	if links != 1 {
 		t.Errorf("project 1 has %d session types after replacement, want 1", links)
 	}
@@ -130,7 +127,7 @@ func TestProjectsWrite(t *testing.T) {
 	e.expect(400, "user3", "POST", "/api/user/projects", `{"project": {"id_project": 1, "id_site": 1, "sessiontypes": [{"id_session_type": "two"}]}}`)
 	e.expect(400, "user3", "POST", "/api/user/projects", `{"project": {"id_project": 1, "id_site": 1, "sessiontypes": [3]}}`)
 	e.post("user3", "/api/user/projects", `{"project": {"id_project": 1, "id_site": 1, "sessiontypes": []}}`)
-	_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.t_sessions_types_projects WHERE id_project = 1 AND deleted_at IS NULL").Scan(&links)
+	links = scalar[int](e, "SELECT count(*) FROM core.t_sessions_types_projects WHERE id_project = 1 AND deleted_at IS NULL")
 	if links != 0 {
 		t.Errorf("project 1 has %d session types after [], want 0", links)
 	}
@@ -145,8 +142,7 @@ func TestProjectsWrite(t *testing.T) {
 	}
 	// Disabling a project disables its participants.
 	e.post("admin", "/api/user/projects", map[string]any{"project": map[string]any{"id_project": 1, "id_site": 1, "project_enabled": false}})
-	var enabled int
-	_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.t_participants WHERE id_project = 1 AND participant_enabled").Scan(&enabled)
+	enabled := scalar[int](e, "SELECT count(*) FROM core.t_participants WHERE id_project = 1 AND participant_enabled")
 	if enabled != 0 {
 		t.Errorf("%d participants still enabled in a disabled project", enabled)
 	}

@@ -7,9 +7,7 @@ import (
 func TestServiceAPIParticipants(t *testing.T) {
 	e := newEnv(t)
 	vr, ft := e.svc("VideoRehabService"), e.svc("FileTransferService")
-	var p4uuid, p1uuid string
-	_ = e.db.QueryRow(t.Context(), "SELECT participant_uuid FROM core.t_participants WHERE id_participant = 4").Scan(&p4uuid)
-	_ = e.db.QueryRow(t.Context(), "SELECT participant_uuid FROM core.t_participants WHERE id_participant = 1").Scan(&p1uuid)
+	p4uuid, p1uuid := e.uuid("participant", 4), e.uuid("participant", 1)
 
 	e.expect(400, vr, "GET", "/api/service/participants", nil)
 	e.expect(403, vr, "GET", "/api/service/participants?id_participant=4", nil)

@@ -43,8 +43,7 @@ func TestServiceAPISessions(t *testing.T) {
 	if ev, _ := ses[0]["session_events"].([]any); len(ev) != 12 {
 		t.Errorf("session 2 events: %d", len(ev))
 	}
-	var uuid string
-	_ = e.db.QueryRow(t.Context(), "SELECT session_uuid FROM core.t_sessions WHERE id_session = 26").Scan(&uuid)
+	uuid := e.uuid("session", 26)
 	if got := ids(e.list(vr, "/api/service/sessions?uuid_session="+uuid), "id_session"); !eqInts(got, []int{26}) {
 		t.Errorf("by uuid: %v", got)
 	}

@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"testing"
 )
 
@@ -77,8 +76,7 @@ func TestServiceAPIProjects(t *testing.T) {
 	if p["site_name"] != "Default Site" || p["project_enabled"] != true {
 		t.Errorf("created project: %v", p)
 	}
-	var linked bool
-	_ = e.db.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM core.t_services_projects WHERE id_service = 6 AND id_project = $1 AND deleted_at IS NULL)", id).Scan(&linked)
+	linked := scalar[bool](e, "SELECT EXISTS (SELECT 1 FROM core.t_services_projects WHERE id_service = 6 AND id_project = $1 AND deleted_at IS NULL)", id)
 	if !linked {
 		t.Error("the creating service is not linked to its project")
 	}

@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 )
@@ -90,8 +89,7 @@ func TestServiceProjectsWrite(t *testing.T) {
 	e.expect(403, "siteadmin", "POST", "/api/user/services/projects", map[string]any{"project": map[string]any{"id_project": 3, "services": []any{}}})
 	e.expect(403, "siteadmin", "POST", "/api/user/services/projects", map[string]any{"service_project": map[string]any{"id_service": 5, "id_project": 1}})
 	// Single items (or lists) add; service_uuid names the service.
-	var uuid2 string
-	_ = e.db.QueryRow(context.Background(), "SELECT service_uuid FROM core.t_services WHERE id_service = 2").Scan(&uuid2)
+	uuid2 := e.uuid("service", 2)
 	a := e.post("siteadmin", "/api/user/services/projects", map[string]any{"service_project": []any{map[string]any{"service_uuid": uuid2, "id_project": 1}}})
 	if a["id_service"] != float64(2) || a["id_project"] != float64(1) {
 		t.Errorf("added by uuid %v", a)

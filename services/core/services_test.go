@@ -52,8 +52,7 @@ func TestServicesGetAccessPerUser(t *testing.T) {
 
 func TestServicesSelectors(t *testing.T) {
 	e := newEnv(t)
-	var uuid6 string
-	_ = e.db.QueryRow(context.Background(), "SELECT service_uuid FROM core.t_services WHERE id_service = 6").Scan(&uuid6)
+	uuid6 := e.uuid("service", 6)
 	e.expectIDs(t, "/api/user/services", "id_service", "", []idCase{
 		{"admin", "id_service=3", []int{3}, nil},
 		{"admin", "id=7", []int{7}, nil},
@@ -223,8 +222,7 @@ func TestServicesDelete(t *testing.T) {
 	if got := e.list("admin", "/api/user/services?id="+itoa(id)); len(got) != 0 {
 		t.Errorf("deleted service still listed: %v", got)
 	}
-	var liveRoles int
-	_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.t_services_roles WHERE id_service = $1 AND deleted_at IS NULL", id).Scan(&liveRoles)
+	liveRoles := scalar[int](e, "SELECT count(*) FROM core.t_services_roles WHERE id_service = $1 AND deleted_at IS NULL", id)
 	if liveRoles != 0 {
 		t.Errorf("%d roles left after delete", liveRoles)
 	}
@@ -311,8 +309,7 @@ func TestServiceRolesWrite(t *testing.T) {
 	if b := e.expect(200, "admin", "DELETE", "/api/user/services/roles?id=7", nil); string(b) != `""` {
 		t.Errorf("delete body %s", b)
 	}
-	var n int
-	_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.t_services_access WHERE id_service_role = 7 AND deleted_at IS NULL").Scan(&n)
+	n := scalar[int](e, "SELECT count(*) FROM core.t_services_access WHERE id_service_role = 7 AND deleted_at IS NULL")
 	if n != 0 {
 		t.Errorf("%d accesses left on a deleted role", n)
 	}

@@ -85,8 +85,7 @@ func TestSessionsGetSelectors(t *testing.T) {
 		t.Errorf("order: %v", got)
 	}
 	// session_uuid, last in the selector order.
-	var uuid string
-	_ = e.db.QueryRow(context.Background(), "SELECT session_uuid FROM core.t_sessions WHERE id_session = 3").Scan(&uuid)
+	uuid := e.uuid("session", 3)
 	if got := ids(e.list("user", "/api/user/sessions?session_uuid="+uuid), "id_session"); !eqInts(got, []int{3}) {
 		t.Errorf("by uuid: %v", got)
 	}
@@ -156,23 +155,9 @@ func TestSessionsGetForms(t *testing.T) {
 
 func TestSessionsWrite(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
-	count := func() int {
-		var n int
-		_ = e.db.QueryRow(ctx, "SELECT count(*) FROM core.t_sessions").Scan(&n)
-		return n
-	}
-	base := map[string]any{"session_name": "Test Session", "session_start_datetime": "2026-12-01 10:00:00.000000", "id_session_type": 1, "session_status": 2}
-	with := func(kv ...any) map[string]any {
-		s := map[string]any{}
-		for k, v := range base {
-			s[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			s[kv[i].(string)] = kv[i+1]
-		}
-		return map[string]any{"session": s}
-	}
+	count := func() int { return scalar[int](e, "SELECT count(*) FROM core.t_sessions") }
+	base := []any{"session_name", "Test Session", "session_start_datetime", "2026-12-01 10:00:00.000000", "id_session_type", 1, "session_status", 2}
+	with := func(kv ...any) map[string]any { return wrap("session", append(append([]any{}, base...), kv...)...) }
 	e.expect(400, "admin", "POST", "/api/user/sessions", `{}`)
 	e.expect(400, "admin", "POST", "/api/user/sessions", with())                // no id_session
 	e.expect(400, "admin", "POST", "/api/user/sessions", with("id_session", 0)) // no invitees
@@ -284,13 +269,7 @@ func TestSessionEvents(t *testing.T) {
 		t.Errorf("user4 sees %v", got)
 	}
 
-	body := func(kv ...any) map[string]any {
-		b := map[string]any{}
-		for i := 0; i < len(kv); i += 2 {
-			b[kv[i].(string)] = kv[i+1]
-		}
-		return map[string]any{"session_event": b}
-	}
+	body := func(kv ...any) map[string]any { return wrap("session_event", kv...) }
 	e.expect(400, "admin", "POST", "/api/user/sessions/events", `{}`)
 	e.expect(400, "admin", "POST", "/api/user/sessions/events", body("id_session", 1))
 	e.expect(400, "admin", "POST", "/api/user/sessions/events", body("id_session", 1, "id_session_event", 0, "id_session_event_type", 50, "session_event_datetime", "2026-12-01T10:00:00Z"))

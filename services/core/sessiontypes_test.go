@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"testing"
 )
 
@@ -41,21 +40,7 @@ func TestSessionTypesGet(t *testing.T) {
 
 func TestSessionTypesWrite(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
-	st := func(kv ...any) map[string]any {
-		b := map[string]any{}
-		for i := 0; i < len(kv); i += 2 {
-			b[kv[i].(string)] = kv[i+1]
-		}
-		return map[string]any{"session_type": b}
-	}
-	ref := func(key string, ids ...int) []map[string]any {
-		out := []map[string]any{}
-		for _, id := range ids {
-			out = append(out, map[string]any{key: id})
-		}
-		return out
-	}
+	st := func(kv ...any) map[string]any { return wrap("session_type", kv...) }
 	base := []any{"id_session_type", 0, "session_type_name", "T", "session_type_color", "#123456", "session_type_online", true}
 	with := func(kv ...any) map[string]any { return st(append(append([]any{}, base...), kv...)...) }
 
@@ -66,20 +51,19 @@ func TestSessionTypesWrite(t *testing.T) {
 	e.expect(400, "admin", "POST", "/api/user/sessiontypes", with("session_type_category", 1))
 	e.expect(400, "admin", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_color", "#12345678"))
 	e.expect(400, "admin", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", []any{map[string]any{"id_site": true}}))
-	e.expect(403, "siteadmin", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", ref("id_site", 2)))
-	e.expect(403, "siteadmin", "POST", "/api/user/sessiontypes", with("session_type_category", 1, "id_service", 5, "session_type_sites", ref("id_site", 1)))
-	e.expect(403, "siteadmin", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", ref("id_site", 1), "session_type_projects", ref("id_project", 3)))
-	e.expect(403, "user3", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", ref("id_site", 1)))
+	e.expect(403, "siteadmin", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", refs("id_site", 2)))
+	e.expect(403, "siteadmin", "POST", "/api/user/sessiontypes", with("session_type_category", 1, "id_service", 5, "session_type_sites", refs("id_site", 1)))
+	e.expect(403, "siteadmin", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", refs("id_site", 1), "session_type_projects", refs("id_project", 3)))
+	e.expect(403, "user3", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", refs("id_site", 1)))
 
 	created := e.outboxCount("session_type", 1)
 	c := e.post("siteadmin", "/api/user/sessiontypes", with("session_type_category", 1, "id_service", 2,
-		"session_type_sites", ref("id_site", 1), "session_type_projects", ref("id_project", 1)))
+		"session_type_sites", refs("id_site", 1), "session_type_projects", refs("id_project", 1)))
 	id := int(c["id_session_type"].(float64))
 	if c["session_type_service_key"] != "LoggingService" || c["session_type_name"] != "T" || e.outboxCount("session_type", 1) != created+1 {
 		t.Errorf("created %v", c)
 	}
-	var linked bool
-	_ = e.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM core.t_services_projects WHERE id_service = 2 AND id_project = 1 AND deleted_at IS NULL)").Scan(&linked)
+	linked := scalar[bool](e, "SELECT EXISTS (SELECT 1 FROM core.t_services_projects WHERE id_service = 2 AND id_project = 1 AND deleted_at IS NULL)")
 	if !linked {
 		t.Error("a SERVICE type linked to project 1 did not pull its service into the project")
 	}
@@ -94,14 +78,14 @@ func TestSessionTypesWrite(t *testing.T) {
 		t.Errorf("updated %v", u)
 	}
 	// A project outside the type's sites is refused; removing a site removes its projects.
-	e.expect(400, "admin", "POST", "/api/user/sessiontypes", st("id_session_type", 2, "session_type_projects", ref("id_project", 1, 3)))
-	x := e.post("admin", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", ref("id_site", 1, 2),
-		"session_type_projects", ref("id_project", 1, 3)))
+	e.expect(400, "admin", "POST", "/api/user/sessiontypes", st("id_session_type", 2, "session_type_projects", refs("id_project", 1, 3)))
+	x := e.post("admin", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", refs("id_site", 1, 2),
+		"session_type_projects", refs("id_project", 1, 3)))
 	xid := int(x["id_session_type"].(float64))
 	if got := ids(e.list("admin", "/api/user/sessiontypes?id_project=3"), "id_session_type"); !eqInts(got, []int{xid}) {
 		t.Errorf("project 3 types: %v", got)
 	}
-	e.post("admin", "/api/user/sessiontypes", st("id_session_type", xid, "session_type_sites", ref("id_site", 1)))
+	e.post("admin", "/api/user/sessiontypes", st("id_session_type", xid, "session_type_sites", refs("id_site", 1)))
 	if got := e.list("admin", "/api/user/sessiontypes?id_project=3"); len(got) != 0 {
 		t.Errorf("project 3 keeps a type removed from its site: %v", got)
 	}

@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -63,8 +62,7 @@ func TestSitesSelectors(t *testing.T) {
 	}
 	uuids := map[string]string{}
 	for _, u := range []string{"admin", "user", "user4"} {
-		var id string
-		_ = e.db.QueryRow(context.Background(), "SELECT user_uuid FROM core.t_users WHERE user_username = $1", u).Scan(&id)
+		id := scalar[string](e, "SELECT user_uuid FROM core.t_users WHERE user_username = $1", u)
 		uuids["UUID_"+u] = id
 	}
 	for _, c := range cases {
@@ -123,8 +121,7 @@ func TestSitesCreateUpdateDelete(t *testing.T) {
 	if got := e.list("siteadmin", "/api/user/sites"); !eqInts(ids(got, "id_site"), []int{1}) {
 		t.Errorf("siteadmin sees %v", ids(got, "id_site"))
 	}
-	var roles int
-	_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.t_services_roles WHERE id_site = $1", id).Scan(&roles)
+	roles := scalar[int](e, "SELECT count(*) FROM core.t_services_roles WHERE id_site = $1", id)
 	if roles != 2 {
 		t.Errorf("new site has %d roles, want 2", roles)
 	}

@@ -10,12 +10,8 @@ import (
 
 // invitationBody is one new invitation as OpenTera's tests post it.
 func invitationBody(kv ...any) map[string]any {
-	b := map[string]any{"id_test_invitation": 0, "test_invitation_max_count": 1, "test_invitation_count": 0,
-		"test_invitation_expiration_date": time.Now().Add(24 * time.Hour).Format("2006-01-02T15:04:05.000000")}
-	for i := 0; i+1 < len(kv); i += 2 {
-		b[kv[i].(string)] = kv[i+1]
-	}
-	return b
+	return fields(append([]any{"id_test_invitation", 0, "test_invitation_max_count", 1, "test_invitation_count", 0,
+		"test_invitation_expiration_date", time.Now().Add(24 * time.Hour).Format("2006-01-02T15:04:05.000000")}, kv...)...)
 }
 
 func invitations(items ...map[string]any) map[string]any {

@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -44,8 +43,7 @@ func TestUsersGetAccess(t *testing.T) {
 
 func TestUsersSelectorsAndForms(t *testing.T) {
 	e := newEnv(t)
-	var uuid5 string
-	_ = e.db.QueryRow(context.Background(), "SELECT user_uuid FROM core.t_users WHERE id_user = 5").Scan(&uuid5)
+	uuid5 := e.uuid("user", 5)
 	e.lists("/api/user/users", "id_user",
 		listCase{"admin", "user_uuid=" + uuid5, []int{5}},
 		listCase{"admin", "uuid=" + uuid5 + "&id_user=1", []int{5}}, // uuid wins
