@@ -65,7 +65,7 @@ func TestUserGroupsWrite(t *testing.T) {
 		call{"siteadmin", 403, `{"user_group": {"id_user_group": 0, "user_group_name": "x", "user_group_projects_access": [{"id_project": 3, "project_access_role": "user"}]}}`},
 	)
 
-	before := e.outboxCount("user_group", 1)
+	creates := e.events("user_group", 1)
 	g := e.post("siteadmin", "/api/user/usergroups", `{"user_group": {"id_user_group": 0, "user_group_name": "New group",
 		"user_group_sites_access": [{"id_site": 1, "site_access_role": "user"}],
 		"user_group_projects_access": [{"id_project": 2, "project_access_role": "admin"}]}}`)
@@ -73,9 +73,7 @@ func TestUserGroupsWrite(t *testing.T) {
 	if g["user_group_name"] != "New group" || len(g["user_group_sites_access"].([]any)) != 1 || len(g["user_group_projects_access"].([]any)) != 1 {
 		t.Errorf("created %v", g)
 	}
-	if e.outboxCount("user_group", 1) != before+1 {
-		t.Error("no DatabaseEvent for the new group")
-	}
+	creates(1)
 	// A member of the new group is admin of project 2.
 	e.post("admin", "/api/user/users", `{"user": {"id_user": 6, "user_user_groups": [{"id_user_group": `+itoa(id)+`}]}}`)
 	if got := e.list("user4", "/api/user/projects"); len(got) != 1 || got[0]["id_project"] != float64(2) || got[0]["project_role"] != "admin" {
@@ -101,11 +99,7 @@ func TestUserGroupsWrite(t *testing.T) {
 	e.calls("DELETE", "/api/user/usergroups", call{"admin", 400, ""}, call{"user", 403, "?id=1"}, call{"siteadmin", 403, "?id=999"},
 		call{"siteadmin", 500, "?id=1"}, call{"admin", 500, "?id=" + itoa(id)}) // both still have users
 	e.post("admin", "/api/user/users", `{"user": {"id_user": 6, "user_user_groups": [{"id_user_group": 5}]}}`)
-	deletes := e.outboxCount("user_group", 3)
-	if b := e.expect(200, "siteadmin", "DELETE", "/api/user/usergroups?id="+itoa(id), nil); string(b) != `""` {
-		t.Errorf("delete body %s", b)
-	}
-	if e.outboxCount("user_group", 3) != deletes+1 {
-		t.Error("no DatabaseEvent for the delete")
-	}
+	deletes := e.events("user_group", 3)
+	e.deleteOK("siteadmin", "/api/user/usergroups?id="+itoa(id))
+	deletes(1)
 }
