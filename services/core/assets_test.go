@@ -70,10 +70,7 @@ func TestAssetsGet(t *testing.T) {
 func TestAssetsURLsAndTokens(t *testing.T) {
 	e := newEnv(t)
 	v := authn.NewVerifier(e.signer.Keys, nil, nil, authn.VerifierOptions{})
-	var admin string
-	if err := e.db.QueryRow(t.Context(), "SELECT user_uuid FROM core.t_users WHERE id_user = 1").Scan(&admin); err != nil {
-		t.Fatal(err)
-	}
+	admin := e.uuid("user", 1)
 	urls := e.list("admin", "/api/user/assets?id_session=2&with_urls=true")
 	if len(urls) != 3 {
 		t.Fatalf("with_urls: %v", urls)

@@ -249,11 +249,7 @@ func eqInts(a, b []int) bool {
 // 2 update, 3 delete).
 func (e *env) outboxCount(model string, kind int) int {
 	e.t.Helper()
-	var n int
-	if err := e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.outbox WHERE model = $1 AND event_type = $2", model, kind).Scan(&n); err != nil {
-		e.t.Fatal(err)
-	}
-	return n
+	return scalar[int](e, "SELECT count(*) FROM core.outbox WHERE model = $1 AND event_type = $2", model, kind)
 }
 
 // grpcConn dials the gRPC listener with a caller's credentials.

@@ -55,11 +55,7 @@ func TestParticipantsGetByProjectPerUser(t *testing.T) {
 
 func TestParticipantsGetByIDExactJSON(t *testing.T) {
 	e := newEnv(t)
-	got := e.list("user", "/api/user/participants?id_participant=1")
-	if len(got) != 1 {
-		t.Fatalf("%v", got)
-	}
-	p := got[0]
+	p := e.one("user", "/api/user/participants?id_participant=1")
 	if k := keys(p); k != "id_participant,id_participant_group,id_project,id_site,participant_busy,participant_email,participant_enabled,"+
 		"participant_lastonline,participant_lastsession,participant_login_enabled,participant_name,participant_online,participant_project_enabled,"+
 		"participant_token,participant_token_enabled,participant_username,participant_uuid" {

@@ -20,15 +20,12 @@ func TestMembershipNeedsEveryRoleOfTheGroup(t *testing.T) {
 	e.expect(403, "user3", "POST", "/api/user/users", `{"user": {"id_user": 5, "user_user_groups": [{"id_user_group": 2}, {"id_user_group": 1}]}}`)
 	// user (id 3) is in group 1 through membership 2: not user3's to remove.
 	e.expect(403, "user3", "DELETE", "/api/user/users/usergroups?id=2", nil)
-	var n int
-	if err := e.db.QueryRow(context.Background(), `SELECT count(*) FROM core.t_users_users_groups WHERE id_user_group = 1 AND deleted_at IS NULL`).Scan(&n); err != nil || n != 1 {
-		t.Errorf("group 1 has %d live members (%v), want 1", n, err)
+	if n := scalar[int](e, `SELECT count(*) FROM core.t_users_users_groups WHERE id_user_group = 1 AND deleted_at IS NULL`); n != 1 {
+		t.Errorf("group 1 has %d live members, want 1", n)
 	}
 	// Group 2 (admins of project 1) is user3's to grant.
 	u := e.post("user3", "/api/user/users", fmt.Sprintf(newUser, 2))
-	if got := e.list("admin", fmt.Sprintf("/api/user/users?id_user=%v&with_usergroups=true", u["id_user"])); len(got) != 1 {
-		t.Fatalf("created user: %v", got)
-	}
+	e.one("admin", fmt.Sprintf("/api/user/users?id_user=%v&with_usergroups=true", u["id_user"]))
 	// siteadmin administers everything group 1 grants.
 	e.post("siteadmin", "/api/user/users/usergroups", `{"user_user_group": {"id_user": 5, "id_user_group": 1}}`)
 }
@@ -89,12 +86,9 @@ func TestServiceListingsAreScoped(t *testing.T) {
 // sites and projects only.
 func TestDeviceLinksAreScoped(t *testing.T) {
 	e := newEnv(t)
-	d := e.list("user", "/api/user/devices?id_device=1&with_sites=true&projects=true")
-	if len(d) != 1 {
-		t.Fatalf("devices %v", d)
-	}
-	sites, _ := d[0]["device_sites"].([]any)
-	projects, _ := d[0]["device_projects"].([]any)
+	d := e.one("user", "/api/user/devices?id_device=1&with_sites=true&projects=true")
+	sites, _ := d["device_sites"].([]any)
+	projects, _ := d["device_projects"].([]any)
 	if len(sites) != 1 || len(projects) != 1 {
 		t.Errorf("user sees device 1's sites %v and projects %v, want site 1 and project 1 only", sites, projects)
 	}

@@ -8,21 +8,18 @@ import (
 )
 
 // hiddenSession is a session VideoRehabService does not see (another type, no participant, no
-// service creator) holding one asset; it returns the session id and the asset's uuid.
-func (e *env) hiddenSession() (int, string) {
+// service creator) holding one asset; it returns the session id, the asset's uuid and its id
+// (as text, for a query).
+func (e *env) hiddenSession() (int, string, string) {
 	e.t.Helper()
-	var id int
-	var uuid string
-	err := e.db.QueryRow(e.t.Context(), `INSERT INTO core.t_sessions (session_uuid, id_session_type, session_name, id_creator_user)
-		VALUES (gen_random_uuid()::text, 2, 'hidden', 6) RETURNING id_session`).Scan(&id)
-	if err == nil {
-		err = e.db.QueryRow(e.t.Context(), `INSERT INTO core.t_assets (id_session, asset_name, asset_uuid, asset_service_uuid, asset_type)
-			VALUES ($1, 'hidden', gen_random_uuid()::text, $2, 'text/plain') RETURNING asset_uuid`, id, seed.OpenTeraServerUUID).Scan(&uuid)
-	}
-	if err != nil {
+	id := scalar[int](e, `INSERT INTO core.t_sessions (session_uuid, id_session_type, session_name, id_creator_user)
+		VALUES (gen_random_uuid()::text, 2, 'hidden', 6) RETURNING id_session`)
+	var uuid, asset string
+	if err := e.db.QueryRow(e.t.Context(), `INSERT INTO core.t_assets (id_session, asset_name, asset_uuid, asset_service_uuid, asset_type)
+		VALUES ($1, 'hidden', gen_random_uuid()::text, $2, 'text/plain') RETURNING asset_uuid, id_asset::text`, id, seed.OpenTeraServerUUID).Scan(&uuid, &asset); err != nil {
 		e.t.Fatal(err)
 	}
-	return id, uuid
+	return id, uuid, asset
 }
 
 func TestServiceAPIAssetsGet(t *testing.T) {
@@ -35,8 +32,7 @@ func TestServiceAPIAssetsGet(t *testing.T) {
 			}
 		}
 	}
-	hidden, hiddenUUID := e.hiddenSession()
-	hiddenAsset := e.uuidOf("t_assets", "id_asset::text", "asset_uuid = '"+hiddenUUID+"'")
+	hidden, _, hiddenAsset := e.hiddenSession()
 	cases := []struct {
 		q    string
 		want []int
@@ -81,7 +77,7 @@ func TestServiceAPIAssetsGet(t *testing.T) {
 		t.Errorf("full JSON: %v", a)
 	}
 	v := authn.NewVerifier(e.signer.Keys, nil, nil, authn.VerifierOptions{})
-	vrUUID := e.uuidOf("t_services", "service_uuid", "id_service = 6")
+	vrUUID := e.uuid("service", 6)
 	for _, a := range e.list(vr, "/api/service/assets?id_session=2&with_urls=true") {
 		if a["asset_url"] != "https://tera.test/file/api/assets" || a["asset_infos_url"] != "https://tera.test/file/api/assets/infos" || a["asset_name"] == nil {
 			t.Errorf("with_urls: %v", a)
@@ -108,7 +104,7 @@ func TestServiceAPIAssetsGet(t *testing.T) {
 func TestServiceAPIAssetsWrite(t *testing.T) {
 	e := newEnv(t)
 	vr := e.svc("VideoRehabService")
-	vrUUID := e.uuidOf("t_services", "service_uuid", "id_service = 6")
+	vrUUID := e.uuid("service", 6)
 	// OpenTera's test_post_endpoint_with_update_and_delete.
 	asset := map[string]any{"asset_name": "Test Asset", "asset_datetime": "2026-12-03 10:11:12.123456"}
 	body := map[string]any{"asset": asset}
@@ -125,14 +121,13 @@ func TestServiceAPIAssetsWrite(t *testing.T) {
 	}
 	id, uuid := int(created[0]["id_asset"].(float64)), created[0]["asset_uuid"].(string)
 	upd := e.postList(vr, "/api/service/assets", map[string]any{"asset": map[string]any{"id_asset": id, "asset_service_uuid": "0000000000000",
-		"asset_name": "Test Asset 2", "participant_uuid": e.uuidOf("t_participants", "participant_uuid", "id_participant = 1")}})
+		"asset_name": "Test Asset 2", "participant_uuid": e.uuid("participant", 1)}})
 	if upd[0]["asset_name"] != "Test Asset 2" || upd[0]["asset_service_uuid"] != vrUUID || upd[0]["id_participant"] != 1.0 ||
 		upd[0]["asset_participant"] == nil {
 		t.Errorf("updated: %v", upd)
 	}
 
-	hidden, hiddenUUID := e.hiddenSession()
-	hiddenAsset := e.uuidOf("t_assets", "id_asset::text", "asset_uuid = '"+hiddenUUID+"'")
+	hidden, hiddenUUID, hiddenAsset := e.hiddenSession()
 	for _, c := range []struct {
 		st   int
 		body any

@@ -142,10 +142,7 @@ func TestServiceAPIServices(t *testing.T) {
 func TestServiceAPIPostSession(t *testing.T) {
 	e := newEnv(t)
 	vr := e.svc("VideoRehabService")
-	p1 := e.uuidOf("t_participants", "participant_uuid", "id_participant = 1")
-	p4 := e.uuidOf("t_participants", "participant_uuid", "id_participant = 4")
-	user4 := e.uuidOf("t_users", "user_uuid", "id_user = 6")
-	admin := e.uuidOf("t_users", "user_uuid", "id_user = 1")
+	p1, p4, user4, admin := e.uuid("participant", 1), e.uuid("participant", 4), e.uuid("user", 6), e.uuid("user", 1)
 	post := func(want int, s map[string]any) []byte {
 		t.Helper()
 		return e.expect(want, vr, "POST", "/api/service/sessions", map[string]any{"session": s})

@@ -5,11 +5,6 @@ import (
 	"testing"
 )
 
-func (e *env) uuidOf(table, col, where string) string {
-	e.t.Helper()
-	return scalar[string](e, "SELECT "+col+" FROM core."+table+" WHERE "+where)
-}
-
 // canon is a JSON answer with sorted keys and no spaces (the gateway's spacing varies).
 func canon(b []byte) string {
 	var v any
@@ -25,16 +20,16 @@ func TestServiceAPIUsers(t *testing.T) {
 	vr := e.svc("VideoRehabService")
 	e.expect(400, vr, "GET", "/api/service/users", nil)
 	e.expect(403, vr, "GET", "/api/service/users?id_user=6", nil) // user4: no role anywhere
-	e.expect(403, vr, "GET", "/api/service/users?user_uuid="+e.uuidOf("t_users", "user_uuid", "id_user = 6"), nil)
+	e.expect(403, vr, "GET", "/api/service/users?user_uuid="+e.uuid("user", 6), nil)
 	u := e.object(vr, "/api/service/users?id_user=3")
 	if u["user_username"] != "user" || u["user_name"] == nil || u["user_password"] != nil {
 		t.Errorf("user 3: %v", u)
 	}
-	if u := e.object(vr, "/api/service/users?user_uuid="+e.uuidOf("t_users", "user_uuid", "id_user = 1")); u["user_superadmin"] != true {
+	if u := e.object(vr, "/api/service/users?user_uuid="+e.uuid("user", 1)); u["user_superadmin"] != true {
 		t.Errorf("superadmin: %v", u)
 	}
 
-	user := e.uuidOf("t_users", "user_uuid", "id_user = 3")
+	user := e.uuid("user", 3)
 	cases := []struct {
 		q, want string
 	}{
@@ -48,7 +43,7 @@ func TestServiceAPIUsers(t *testing.T) {
 			t.Errorf("users/access%s: %s, want %s", c.q, got, c.want)
 		}
 	}
-	if got := canon(e.expect(200, vr, "GET", "/api/service/users/access?id_project=1&uuid_user="+e.uuidOf("t_users", "user_uuid", "id_user = 6"), nil)); got != `{"project_role":null}` {
+	if got := canon(e.expect(200, vr, "GET", "/api/service/users/access?id_project=1&uuid_user="+e.uuid("user", 6), nil)); got != `{"project_role":null}` {
 		t.Errorf("user4's role: %s", got)
 	}
 	e.expect(400, vr, "GET", "/api/service/users/access?id_project=1", nil)
@@ -106,10 +101,7 @@ func TestServiceAPIUserGroupsRolesAccess(t *testing.T) {
 func TestServiceAPIAccess(t *testing.T) {
 	e := newEnv(t)
 	vr := e.svc("VideoRehabService")
-	user := e.uuidOf("t_users", "user_uuid", "id_user = 3")
-	user3 := e.uuidOf("t_users", "user_uuid", "id_user = 5")
-	p1 := e.uuidOf("t_participants", "participant_uuid", "id_participant = 1")
-	p2 := e.uuidOf("t_participants", "participant_uuid", "id_participant = 2")
+	user, user3, p1, p2 := e.uuid("user", 3), e.uuid("user", 5), e.uuid("participant", 1), e.uuid("participant", 2)
 	get := func(q string) string {
 		t.Helper()
 		return canon(e.expect(200, vr, "GET", "/api/service/access?"+q, nil))
@@ -145,7 +137,7 @@ func TestServiceAPIAccess(t *testing.T) {
 	}
 	e.expect(400, vr, "GET", "/api/service/access?from_participant_uuid="+p1+"&admin=true", nil)
 	e.expect(400, vr, "GET", "/api/service/access?from_device_uuid="+dev+"&admin=true", nil)
-	e.expect(400, vr, "GET", "/api/service/access?from_user_uuid="+e.uuidOf("t_users", "user_uuid", "id_user = 6"), nil)
-	e.expect(400, vr, "GET", "/api/service/access?from_participant_uuid="+e.uuidOf("t_participants", "participant_uuid", "id_participant = 4"), nil)
+	e.expect(400, vr, "GET", "/api/service/access?from_user_uuid="+e.uuid("user", 6), nil)
+	e.expect(400, vr, "GET", "/api/service/access?from_participant_uuid="+e.uuid("participant", 4), nil)
 	e.expect(400, vr, "GET", "/api/service/access?from_user_uuid=nope&with_users=true", nil)
 }

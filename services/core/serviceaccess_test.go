@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -182,11 +181,7 @@ func TestServiceAccessScopedRoles(t *testing.T) {
 	}
 	site1, site2, project3 := role("id_site", 1), role("id_site", 2), role("id_project", 3)
 	count := func() int {
-		var n int
-		if err := e.db.QueryRow(context.Background(), "SELECT count(*) FROM core.t_services_access WHERE deleted_at IS NULL").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
+		return scalar[int](e, "SELECT count(*) FROM core.t_services_access WHERE deleted_at IS NULL")
 	}
 	before := count()
 	for _, r := range []int{site2, project3} {

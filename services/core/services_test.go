@@ -15,11 +15,7 @@ func TestServicesGetAccessPerUser(t *testing.T) {
 		{"siteadmin", "", []int{2, 3, 6}, nil}, {"user", "", []int{3, 6}, nil}, {"user2", "", []int{2, 3, 6}, nil},
 		{"user3", "", []int{3, 6}, nil}, {"user4", "", []int{}, nil}, {"user/token", "", []int{3, 6}, nil}})
 	// Full JSON of VideoRehab (service 6).
-	got := e.list("user", "/api/user/services?id_service=6")
-	if len(got) != 1 {
-		t.Fatalf("%v", got)
-	}
-	s := got[0]
+	s := e.one("user", "/api/user/services?id_service=6")
 	if s["service_key"] != "VideoRehabService" || s["service_name"] != "Télé-réadaptation vidéo" || s["service_port"] != float64(4070) ||
 		s["service_clientendpoint"] != "/rehab" || s["service_endpoint_participant"] != "/participant" || s["service_system"] != true ||
 		s["service_editable_config"] != true || s["service_enabled"] != true || s["service_default_config"] != "{}" || s["service_has_assets"] != false {

@@ -99,11 +99,7 @@ func TestSessionsGetSelectors(t *testing.T) {
 
 func TestSessionsGetForms(t *testing.T) {
 	e := newEnv(t)
-	s := e.list("admin", "/api/user/sessions?id_session=2")
-	if len(s) != 1 {
-		t.Fatalf("session 2: %v", s)
-	}
-	g := s[0]
+	g := e.one("admin", "/api/user/sessions?id_session=2")
 	want := map[string]any{"id_session": 2.0, "id_session_type": 2.0, "id_creator_user": 1.0, "id_creator_participant": 1.0,
 		"id_creator_service": 6.0, "id_creator_device": nil, "session_name": "Séance #2", "session_duration": 120.0,
 		"session_status": 0.0, "session_comments": nil, "session_parameters": nil, "session_creator_user": "Super Admin",

@@ -213,8 +213,7 @@ func TestStatsSessionCountsFollowWrites(t *testing.T) {
 	// equivalent to no row).
 	drift := func() string {
 		t.Helper()
-		var out string
-		if err := e.db.QueryRow(ctx, `WITH kept AS (SELECT id_project, sessions, participants, participants_enabled FROM core.t_project_counts
+		out := scalar[string](e, `WITH kept AS (SELECT id_project, sessions, participants, participants_enabled FROM core.t_project_counts
 			    WHERE (sessions, participants, participants_enabled) <> (0, 0, 0)),
 			  counted AS (SELECT pr.id_project,
 			      (SELECT count(*) FROM core.t_sessions_participants sp JOIN core.t_participants x ON x.id_participant = sp.id_participant
@@ -226,9 +225,7 @@ func TestStatsSessionCountsFollowWrites(t *testing.T) {
 			SELECT coalesce(string_agg(format('%s kept (%s,%s,%s) counted (%s,%s,%s)', coalesce(k.id_project, c.id_project),
 			    k.sessions, k.participants, k.participants_enabled, c.sessions, c.participants, c.participants_enabled), '; '), '')
 			  FROM kept k FULL JOIN nonzero c ON c.id_project = k.id_project
-			 WHERE (k.sessions, k.participants, k.participants_enabled) IS DISTINCT FROM (c.sessions, c.participants, c.participants_enabled)`).Scan(&out); err != nil {
-			t.Fatal(err)
-		}
+			 WHERE (k.sessions, k.participants, k.participants_enabled) IS DISTINCT FROM (c.sessions, c.participants, c.participants_enabled)`)
 		return out
 	}
 	agree := func(when string) {

@@ -42,13 +42,9 @@ func (e *env) usersSnapshot() string {
 // at the superadmin flag and not only at the shared group.
 func TestUsersSuperadminTakeover(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
 	super2 := int(e.post("admin", "/api/user/users", `{"user": {"id_user": 0, "user_username": "super2", "user_firstname": "Second",
 		"user_lastname": "Super", "user_enabled": true, "user_profile": "", "user_password": "Super2#Passw0rd!", "user_superadmin": true}}`)["id_user"].(float64))
-	var link int
-	if err := e.db.QueryRow(ctx, `INSERT INTO core.t_users_users_groups (id_user, id_user_group) VALUES ($1, 3) RETURNING id_user_user_group`, super2).Scan(&link); err != nil {
-		t.Fatal(err)
-	}
+	link := scalar[int](e, `INSERT INTO core.t_users_users_groups (id_user, id_user_group) VALUES ($1, 3) RETURNING id_user_user_group`, super2)
 	before := e.usersSnapshot()
 
 	const hijack = "Hijack#Passw0rd!1"
@@ -106,10 +102,7 @@ func TestUsersSuperadminTakeover(t *testing.T) {
 	if after := e.usersSnapshot(); after != before {
 		t.Errorf("refused writes changed the user tables:\nbefore %s\nafter  %s", before, after)
 	}
-	var hash string
-	if err := e.db.QueryRow(ctx, "SELECT user_password FROM core.t_users WHERE id_user = 1").Scan(&hash); err != nil {
-		t.Fatal(err)
-	}
+	hash := e.field("user", 1, "password")
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(hijack)) == nil || bcrypt.CompareHashAndPassword([]byte(hash), []byte("admin")) != nil {
 		t.Error("user 1's password changed")
 	}
