@@ -164,13 +164,10 @@ func TestDeviceProjectsGet(t *testing.T) {
 		full[2]["site_name"] != "Top Secret Site" || full[2]["id_site"] != 2.0 || full[1]["project_name"] != "Default Project #2" || full[1]["id_device"] != nil {
 		t.Errorf("full form with sites %v", full)
 	}
-	if o := e.list("admin", p+"?id_project=1")[1]; keys(o) != "device_available,device_name,id_device,id_device_project,id_project,project_name" ||
-		o["device_name"] != "Kit Télé #1" {
+	if o := e.form("admin", p+"?id_project=1", 1, "device_available,device_name,id_device,id_device_project,id_project,project_name"); o["device_name"] != "Kit Télé #1" {
 		t.Errorf("full form %v", o)
 	}
-	if o := e.list("admin", p+"?id_project=1&list=1&with_sites=1")[0]; keys(o) != "id_device,id_device_project,id_project" {
-		t.Errorf("list form %v", o)
-	}
+	e.form("admin", p+"?id_project=1&list=1&with_sites=1", 0, "id_device,id_device_project,id_project")
 }
 
 func TestDeviceProjectsWrite(t *testing.T) {
@@ -231,15 +228,12 @@ func TestDeviceParticipantsGet(t *testing.T) {
 		{"admin", "id_device_type=1", []int{}},
 	})
 	e.expect(400, "admin", "GET", p, nil)
-	o := e.list("user", p+"?id_device=2")[0]
+	o := e.form("user", p+"?id_device=2", 0, "device_name,device_participant_device,id_device,id_device_participant,id_participant,participant_name")
 	d, _ := o["device_participant_device"].(map[string]any)
-	if keys(o) != "device_name,device_participant_device,id_device,id_device_participant,id_participant,participant_name" ||
-		o["participant_name"] != "Participant #2" || d["device_name"] != "Kit Télé #1" || len(d) != 12 {
+	if o["participant_name"] != "Participant #2" || d["device_name"] != "Kit Télé #1" || len(d) != 12 {
 		t.Errorf("full form %v", o)
 	}
-	if o := e.list("user", p+"?id_device=2&list=1")[0]; keys(o) != "id_device,id_device_participant,id_participant" {
-		t.Errorf("list form %v", o)
-	}
+	e.form("user", p+"?id_device=2&list=1", 0, "id_device,id_device_participant,id_participant")
 }
 
 func TestDeviceParticipantsWrite(t *testing.T) {

@@ -27,14 +27,11 @@ func TestSessionTypeSitesGet(t *testing.T) {
 		{"admin", "id_session_type=4&id_site=1", []int{4, 6}},
 	})
 	e.expect(400, "admin", "GET", p, nil)
-	o := e.list("admin", p+"?id_site=2&with_session_type=1")[0]
-	if keys(o) != "id_session_type,id_session_type_site,id_site,session_type_name,site_name" || o["session_type_name"] != "Collecte données" ||
-		o["id_site"] != nil || o["site_name"] != nil {
+	o := e.form("admin", p+"?id_site=2&with_session_type=1", 0, "id_session_type,id_session_type_site,id_site,session_type_name,site_name")
+	if o["session_type_name"] != "Collecte données" || o["id_site"] != nil || o["site_name"] != nil {
 		t.Errorf("unlinked type %v", o)
 	}
-	if o := e.list("admin", p+"?id_site=2&list=true")[0]; keys(o) != "id_session_type,id_session_type_site,id_site" {
-		t.Errorf("list form %v", o)
-	}
+	e.form("admin", p+"?id_site=2&list=true", 0, "id_session_type,id_session_type_site,id_site")
 }
 
 func TestSessionTypeSitesWrite(t *testing.T) {
@@ -103,14 +100,12 @@ func TestSessionTypeProjectsGet(t *testing.T) {
 		{"admin", "id_project=2&id_session_type=1", []int{5}},
 	})
 	e.expect(400, "admin", "GET", p, nil)
-	o := e.list("admin", p+"?id_session_type=1&with_projects=1&with_sites=1")[2]
-	if keys(o) != "id_project,id_session_type,id_session_type_project,id_site,project_name,session_type_name,site_name" ||
-		o["project_name"] != "Secret Project #1" || o["site_name"] != "Top Secret Site" || o["session_type_name"] != nil {
+	o := e.form("admin", p+"?id_session_type=1&with_projects=1&with_sites=1", 2,
+		"id_project,id_session_type,id_session_type_project,id_site,project_name,session_type_name,site_name")
+	if o["project_name"] != "Secret Project #1" || o["site_name"] != "Top Secret Site" || o["session_type_name"] != nil {
 		t.Errorf("unlinked project with sites %v", o)
 	}
-	if o := e.list("admin", p+"?id_project=1&list=1&with_sites=1")[0]; keys(o) != "id_project,id_session_type,id_session_type_project" {
-		t.Errorf("list form %v", o)
-	}
+	e.form("admin", p+"?id_project=1&list=1&with_sites=1", 0, "id_project,id_session_type,id_session_type_project")
 }
 
 func TestSessionTypeProjectsWrite(t *testing.T) {
@@ -170,9 +165,7 @@ func TestSessionTypeServicesGetWrite(t *testing.T) {
 		with[1]["id_session_type"] != nil {
 		t.Errorf("with services %v", with)
 	}
-	if o := e.list("admin", p+"?id_session_type=3&list=1")[0]; keys(o) != "id_service,id_session_type,id_session_type_service" {
-		t.Errorf("list form %v", o)
-	}
+	e.form("admin", p+"?id_session_type=3&list=1", 0, "id_service,id_session_type,id_session_type_service")
 
 	if b := e.expect(400, "admin", "POST", p, `{"sessiontype": {}}`); strings.TrimSpace(string(b)) != `"Unknown format"` {
 		t.Errorf("no form %s", b)
