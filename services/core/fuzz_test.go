@@ -21,8 +21,33 @@ func fuzzNo5xx(t *testing.T, e *env, method, path, body string) {
 	}
 }
 
+// fuzzBodies fuzzes the bodies POSTed to path, from the seeds.
+func fuzzBodies(f *testing.F, path string, seeds ...string) {
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	e := newEnv(f)
+	f.Fuzz(func(t *testing.T, body string) {
+		fuzzNo5xx(t, e, "POST", path, body)
+	})
+}
+
+// fuzzQueries fuzzes the query strings of a GET of path, from the seeds.
+func fuzzQueries(f *testing.F, path string, seeds ...string) {
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	e := newEnv(f)
+	f.Fuzz(func(t *testing.T, q string) {
+		if _, err := url.ParseQuery(q); err != nil {
+			return // not a query a client could send
+		}
+		fuzzNo5xx(t, e, "GET", path+"?"+q, "")
+	})
+}
+
 func FuzzParticipantsPost(f *testing.F) {
-	for _, s := range []string{
+	fuzzBodies(f, "/api/user/participants",
 		`{"participant": {"id_participant": 0, "id_project": 1, "participant_name": "Fuzz"}}`,
 		`{"participant": {"id_participant": 0, "id_participant_group": 2, "participant_name": "F", "participant_username": "fz", "participant_password": "Pw!123456789", "participant_token_enabled": true, "participant_login_enabled": true}}`,
 		`{"participant": {"id_participant": 3, "id_project": 1, "participant_email": "a@b.c", "participant_enabled": false}}`,
@@ -31,65 +56,35 @@ func FuzzParticipantsPost(f *testing.F) {
 		`{"participant": {"id_participant": 1e99, "id_project": -1}}`,
 		`{"participant": {"id_participant": "1", "id_project": "x"}}`,
 		`{"participant": []}`, `[]`, `null`, `{`, ``,
-	} {
-		f.Add(s)
-	}
-	e := newEnv(f)
-	f.Fuzz(func(t *testing.T, body string) {
-		fuzzNo5xx(t, e, "POST", "/api/user/participants", body)
-	})
+	)
 }
 
 func FuzzParticipantsQuery(f *testing.F) {
-	for _, s := range []string{
+	fuzzQueries(f, "/api/user/participants",
 		"id_project=1", "id_participant=1&full=true", "id=2&list=1", "username=participant1", "uuid=x",
 		"id_site=1&enabled=true&no_group=true", "id_group=1&limit=1&orderby_recents=true", "id_device=1", "id_session=8",
 		"name=Participant%20%231", "id_project=abc", "id_project=1&enabled=maybe", "limit=-1&id_project=1", "name=%00",
 		"id_project=2147483648", "full", "&&&=", "id_project=1&id_project=2",
-	} {
-		f.Add(s)
-	}
-	e := newEnv(f)
-	f.Fuzz(func(t *testing.T, q string) {
-		if _, err := url.ParseQuery(q); err != nil {
-			return // not a query a client could send
-		}
-		fuzzNo5xx(t, e, "GET", "/api/user/participants?"+q, "")
-	})
+	)
 }
 
 func FuzzUsersPost(f *testing.F) {
-	for _, s := range []string{
+	fuzzBodies(f, "/api/user/users",
 		`{"user": {"id_user": 0, "user_username": "fz", "user_firstname": "F", "user_lastname": "Z", "user_enabled": true, "user_profile": "", "user_password": "Password12!"}}`,
 		`{"user": {"id_user": 0, "user_username": "fz2", "user_firstname": "F", "user_lastname": "Z", "user_enabled": true, "user_profile": {"a": [1, {"b": null}]}, "user_password": "Password12!", "user_user_groups": [{"id_user_group": 1}]}}`,
 		`{"user": {"id_user": 3, "user_notes": "n", "user_email": "e@x", "user_password": ""}}`,
 		`{"user": {"id_user": 4, "user_user_groups": [{"id_user_group": 999}]}}`,
 		`{"user": {"id_user": 6, "user_profile": 1}}`,
-		`{"user": {"id_user": 0, "user_username": "` + "\u0000" + `", "user_password": "x"}}`,
-		`{"user": {"id_user": -1}}`, `{"user": null}`, `{"user": {"id_user": 1, "user_password": "` + strings.Repeat("Aa1!", 40) + `"}}`,
-	} {
-		f.Add(s)
-	}
-	e := newEnv(f)
-	f.Fuzz(func(t *testing.T, body string) {
-		fuzzNo5xx(t, e, "POST", "/api/user/users", body)
-	})
+		`{"user": {"id_user": 0, "user_username": "`+"\u0000"+`", "user_password": "x"}}`,
+		`{"user": {"id_user": -1}}`, `{"user": null}`, `{"user": {"id_user": 1, "user_password": "`+strings.Repeat("Aa1!", 40)+`"}}`,
+	)
 }
 
 func FuzzUsersQuery(f *testing.F) {
-	for _, s := range []string{
+	fuzzQueries(f, "/api/user/users",
 		"", "id_user=1", "id=2&list=true", "uuid=x", "user_uuid=%00", "username=user", "id_user_group=1&with_usergroups=true",
 		"id_project=1&enabled=true&with_status=1", "self=true", "self=x", "id_user=-5", "id_project=99999999999",
-	} {
-		f.Add(s)
-	}
-	e := newEnv(f)
-	f.Fuzz(func(t *testing.T, q string) {
-		if _, err := url.ParseQuery(q); err != nil {
-			return
-		}
-		fuzzNo5xx(t, e, "GET", "/api/user/users?"+q, "")
-	})
+	)
 }
 
 // FuzzWriteBodies posts arbitrary bodies to the other write endpoints. A 500 is accepted only as
