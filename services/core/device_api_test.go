@@ -95,13 +95,11 @@ func TestDeviceSurfaceParticipants(t *testing.T) {
 func TestDeviceSurfaceSessions(t *testing.T) {
 	e := newEnv(t)
 	d1, d2 := e.staticToken("device", 1), e.staticToken("device", 2)
-	e.expect(403, d1, "GET", "/api/device/sessions", nil)
-	e.expect(403, d1, "GET", "/api/device/sessions?id_session=9", nil)
+	e.expectEach(403, d1, "GET", "/api/device/sessions", "/api/device/sessions?id_session=9")
 	e.expect(403, d1, "DELETE", "/api/device/sessions?id=9", nil)
 	p1, p4 := e.uuid("participant", 1), e.uuid("participant", 4)
 	body := func(id, typ int, name string, parts ...string) map[string]any {
-		return map[string]any{"session": map[string]any{"id_session": id, "id_session_type": typ, "session_name": name,
-			"session_status": 0, "session_start_datetime": time.Now().UTC().Format(time.RFC3339), "session_participants": parts}}
+		return sessionBody(id, typ, name, time.Now().UTC().Format(time.RFC3339), parts...)
 	}
 	created := object(t, e.expect(200, d1, "POST", "/api/device/sessions", body(0, 2, "Capteur", p1)))
 	id := created["id_session"]
@@ -132,8 +130,7 @@ func TestDeviceSurfaceSessions(t *testing.T) {
 func TestDeviceSurfaceSessionEvents(t *testing.T) {
 	e := newEnv(t)
 	d1, d2 := e.staticToken("device", 1), e.staticToken("device", 2)
-	e.expect(400, d1, "GET", "/api/device/sessions/events", nil)
-	e.expect(403, d1, "GET", "/api/device/sessions/events?id_session=9", nil)
+	e.calls("GET", "/api/device/sessions/events", call{d1, 400, ""}, call{d1, 403, "?id_session=9"})
 	e.expect(403, d1, "DELETE", "/api/device/sessions/events?id=1", nil)
 	event := func(session, id int) string {
 		return `{"session_event": {"id_session": ` + strconv.Itoa(session) + `, "id_session_event": ` + strconv.Itoa(id) +

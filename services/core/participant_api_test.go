@@ -12,6 +12,12 @@ func (e *env) staticToken(kind string, id int) string {
 	return "token:" + e.field(kind, id, "token")
 }
 
+// sessionBody is the body of a session POSTed by a participant or a device (status 0).
+func sessionBody(id, typ int, name, start string, participants ...string) map[string]any {
+	return wrap("session", "id_session", id, "id_session_type", typ, "session_name", name, "session_status", 0,
+		"session_start_datetime", start, "session_participants", participants)
+}
+
 // object decodes a JSON object answer.
 func object(t testing.TB, body []byte) map[string]any {
 	t.Helper()
@@ -103,8 +109,7 @@ func TestParticipantSurfaceSessionWrite(t *testing.T) {
 	static := e.staticToken("participant", 1)
 	p1, p4 := e.uuid("participant", 1), e.uuid("participant", 4)
 	body := func(id, typ int, name string, parts ...string) map[string]any {
-		return map[string]any{"session": map[string]any{"id_session": id, "id_session_type": typ, "session_name": name,
-			"session_status": 0, "session_start_datetime": time.Now().Format("2006-01-02 15:04:05.000000"), "session_participants": parts}}
+		return sessionBody(id, typ, name, time.Now().Format("2006-01-02 15:04:05.000000"), parts...)
 	}
 	post := func(who string, b any) map[string]any {
 		t.Helper()
