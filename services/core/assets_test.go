@@ -44,11 +44,8 @@ func TestAssetsGet(t *testing.T) {
 		e.expect(403, "user4", "GET", "/api/user/assets?"+q, nil)
 	}
 	// user3 (project 1 admin) sees neither site 2's device 3 nor user 6 (user4).
-	e.expect(403, "user3", "GET", "/api/user/assets?id_device=3", nil)
-	e.expect(403, "user3", "GET", "/api/user/assets?id_user=6", nil)
-	e.expect(400, "admin", "GET", "/api/user/assets", nil)
-	e.expect(400, "admin", "GET", "/api/user/assets?with_urls=true", nil)
-	e.expect(400, "admin", "GET", "/api/user/assets?id_session=x", nil)
+	e.calls("GET", "/api/user/assets", call{"user3", 403, "?id_device=3"}, call{"user3", 403, "?id_user=6"}, call{"admin", 400, ""},
+		call{"admin", 400, "?with_urls=true"}, call{"admin", 400, "?id_session=x"})
 	e.expect(501, "admin", "POST", "/api/user/assets", map[string]any{"asset": map[string]any{"id_asset": 1}})
 	e.expect(501, "admin", "DELETE", "/api/user/assets?id=1", nil)
 	e.expect(401, "", "GET", "/api/user/assets?id_session=2", nil)

@@ -56,10 +56,7 @@ func TestDeviceSitesGet(t *testing.T) {
 		{"admin", "id_device=2&id_site=2", []int{2}},
 		{"admin", "list=true", []int{}},
 	})
-	e.expect(400, "admin", "GET", p, nil)
-	e.expect(400, "admin", "GET", p+"?list=false", nil)
-	e.expect(400, "admin", "GET", p+"?id_site=x", nil)
-	e.expect(401, "", "GET", p+"?id_site=1", nil)
+	e.calls("GET", p, call{"admin", 400, ""}, call{"admin", 400, "?list=false"}, call{"admin", 400, "?id_site=x"}, call{"", 401, "?id_site=1"})
 
 	full := e.list("admin", p+"?id_site=1&with_devices=1")
 	if keys(full[0]) != "device_available,device_name,id_device,id_device_site,id_site,site_name" ||

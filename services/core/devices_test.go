@@ -33,9 +33,7 @@ func TestDevicesGet(t *testing.T) {
 		{"admin", "device_uuid=b707e0b2-e649-47e7-a938-2b949c423f73&id_device_type=3", []int{1}, nil},
 		{"admin", "id_device_subtype=1", []int{}, nil},
 	})
-	e.expect(400, "admin", "GET", "/api/user/devices?id_device=1&id_site=1", nil)
-	e.expect(400, "admin", "GET", "/api/user/devices?id_site=one", nil)
-	e.expect(401, "", "GET", "/api/user/devices", nil)
+	e.calls("GET", "/api/user/devices", call{"admin", 400, "?id_device=1&id_site=1"}, call{"admin", 400, "?id_site=one"}, call{"", 401, ""})
 
 	full := e.list("user", "/api/user/devices?id_device=1")[0]
 	if len(full) != 12 || full["device_name"] != "Apple Watch #W05P1" || full["id_device_type"] != 2.0 || full["id_device_subtype"] != nil ||
@@ -132,10 +130,7 @@ func TestDevicesWrite(t *testing.T) {
 	}
 
 	// Delete.
-	e.expect(400, "admin", "DELETE", "/api/user/devices", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/devices?id=99", nil)
-	e.expect(403, "user4", "DELETE", "/api/user/devices?id=2", nil)
-	e.expect(403, "user", "DELETE", "/api/user/devices?id=2", nil)
+	e.calls("DELETE", "/api/user/devices", call{"admin", 400, ""}, call{"admin", 400, "?id=99"}, call{"user4", 403, "?id=2"}, call{"user", 403, "?id=2"})
 	e.expect(500, "admin", "DELETE", "/api/user/devices?id=1", nil) // linked to participants
 	// siteadmin does not administer project 3: device X only leaves siteadmin's projects.
 	e.expect(200, "siteadmin", "DELETE", "/api/user/devices?id="+itoa(xid), nil)

@@ -26,10 +26,8 @@ func TestDeviceTypesGet(t *testing.T) {
 	if got := ids(e.list("user", "/api/user/devicetypes?id_device_type=1&device_type_key=robot"), "id_device_type"); !eqInts(got, []int{1}) {
 		t.Errorf("id and key: %v", got)
 	}
-	e.expect(403, "admin", "GET", "/api/user/devicetypes?id_device_type=99", nil)
-	e.expect(403, "admin", "GET", "/api/user/devicetypes?device_type_key=nope", nil)
-	e.expect(400, "admin", "GET", "/api/user/devicetypes?id_device_type=abc", nil)
-	e.expect(401, "", "GET", "/api/user/devicetypes", nil)
+	e.calls("GET", "/api/user/devicetypes", call{"admin", 403, "?id_device_type=99"}, call{"admin", 403, "?device_type_key=nope"},
+		call{"admin", 400, "?id_device_type=abc"}, call{"", 401, ""})
 }
 
 func TestDeviceTypesWrite(t *testing.T) {
@@ -57,10 +55,8 @@ func TestDeviceTypesWrite(t *testing.T) {
 		t.Errorf("updated %v", u)
 	}
 
-	e.expect(400, "admin", "DELETE", "/api/user/devicetypes", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/devicetypes?id=1&device_type_key=capteur", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/devicetypes?id=99", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/devicetypes?device_type_key=nope", nil)
+	e.expectEach(400, "admin", "DELETE", "/api/user/devicetypes", "/api/user/devicetypes?id=1&device_type_key=capteur", "/api/user/devicetypes?id=99",
+		"/api/user/devicetypes?device_type_key=nope")
 	// Types with devices (1, 2, 3) or subtypes with devices stay.
 	e.expect(500, "admin", "DELETE", "/api/user/devicetypes?device_type_key=capteur", nil)
 	var msg string
@@ -91,9 +87,8 @@ func TestDeviceSubTypes(t *testing.T) {
 	if got := e.list("user", "/api/user/devicesubtypes?id_device_type=1"); len(got) != 0 {
 		t.Errorf("of type 1: %v", got)
 	}
-	e.expect(400, "user", "GET", "/api/user/devicesubtypes?id_device_type=4&id_device_subtype=1", nil)
-	e.expect(403, "user", "GET", "/api/user/devicesubtypes?id_device_type=99", nil)
-	e.expect(403, "user", "GET", "/api/user/devicesubtypes?id_device_subtype=99", nil)
+	e.calls("GET", "/api/user/devicesubtypes", call{"user", 400, "?id_device_type=4&id_device_subtype=1"}, call{"user", 403, "?id_device_type=99"},
+		call{"user", 403, "?id_device_subtype=99"})
 
 	body := map[string]any{"device_subtype": map[string]any{"id_device_subtype": 0, "id_device_type": 2, "device_subtype_name": "Montre"}}
 	e.expect(403, "siteadmin", "POST", "/api/user/devicesubtypes", body)
@@ -117,11 +112,8 @@ func TestDeviceSubTypes(t *testing.T) {
 	if _, err := e.db.Exec(context.Background(), "UPDATE core.t_devices SET id_device_subtype = $1 WHERE id_device = 1", id); err != nil {
 		t.Fatal(err)
 	}
-	e.expect(403, "user", "DELETE", "/api/user/devicesubtypes?id=1", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/devicesubtypes", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/devicesubtypes?id=99", nil)
-	e.expect(500, "admin", "DELETE", "/api/user/devicesubtypes?id="+itoa(id), nil)
-	e.expect(200, "admin", "DELETE", "/api/user/devicesubtypes?id=1", nil)
+	e.calls("DELETE", "/api/user/devicesubtypes", call{"user", 403, "?id=1"}, call{"admin", 400, ""}, call{"admin", 400, "?id=99"},
+		call{"admin", 500, "?id=" + itoa(id)}, call{"admin", 200, "?id=1"})
 	if got := ids(e.list("admin", "/api/user/devicesubtypes"), "id_device_subtype"); !eqInts(got, []int{2, id}) {
 		t.Errorf("after delete: %v", got)
 	}

@@ -121,9 +121,6 @@ func TestFormsEveryTypeAndAccess(t *testing.T) {
 	if u["objecttype"] != "user" || first["id"] != "id_user" || first["type"] != "hidden" || first["required"] != true || first["_order"] != 1.0 {
 		t.Errorf("user form: %v", first)
 	}
-	e.expect(400, "admin", "GET", "/api/user/forms", nil)
-	e.expect(400, "admin", "GET", "/api/user/forms?type=nope", nil)
-	e.expect(400, "admin", "GET", "/api/user/forms?type=session_type_config", nil)
-	e.expect(400, "admin", "GET", "/api/user/forms?type=service_config&key=nope", nil)
-	e.expect(401, "", "GET", "/api/user/forms?type=user", nil)
+	e.calls("GET", "/api/user/forms", call{"admin", 400, ""}, call{"admin", 400, "?type=nope"}, call{"admin", 400, "?type=session_type_config"},
+		call{"admin", 400, "?type=service_config&key=nope"}, call{"", 401, "?type=user"})
 }

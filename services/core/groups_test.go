@@ -67,9 +67,7 @@ func TestGroupsWrite(t *testing.T) {
 
 	// Delete: project admin; refused while its participants have sessions.
 	deletes := e.events("participant_group", 3)
-	e.expect(403, "user", "DELETE", "/api/user/groups?id="+itoa(id), nil)
-	e.expect(403, "admin", "DELETE", "/api/user/groups?id=999", nil)
-	e.expect(500, "admin", "DELETE", "/api/user/groups?id=1", nil)
+	e.calls("DELETE", "/api/user/groups", call{"user", 403, "?id=" + itoa(id)}, call{"admin", 403, "?id=999"}, call{"admin", 500, "?id=1"})
 	e.deleteOK("user3", "/api/user/groups?id="+itoa(id))
 	deletes(1)
 }

@@ -94,9 +94,8 @@ func TestParticipantSurfaceSessions(t *testing.T) {
 	if got := e.list("participant1", "/api/participant/sessions?start_date="+day(-6)+"&end_date="+day(-4)); len(got) != want || want == 0 {
 		t.Errorf("%d sessions start between 6 and 4 days ago, got %d", want, len(got))
 	}
-	e.expect(400, "participant1", "GET", "/api/participant/sessions?start_date=yesterday", nil)
-	e.expect(400, "participant1", "GET", "/api/participant/sessions?limit=-1", nil)
-	e.expect(400, "participant1", "GET", "/api/participant/sessions?id_session=abc", nil)
+	e.expectEach(400, "participant1", "GET", "/api/participant/sessions?start_date=yesterday", "/api/participant/sessions?limit=-1",
+		"/api/participant/sessions?id_session=abc")
 	e.expect(403, e.staticToken("participant", 1), "GET", "/api/participant/sessions", nil)
 	e.expect(401, "admin", "GET", "/api/participant/sessions", nil)
 	e.expect(401, e.staticToken("device", 1), "GET", "/api/participant/sessions", nil)
@@ -206,8 +205,6 @@ func TestParticipantSurfaceAssets(t *testing.T) {
 	if got := e.list(static, "/api/participant/assets?id_asset=4"); len(got) != 0 {
 		t.Errorf("asset 4 is device 1's: %v", got)
 	}
-	e.expect(403, static, "GET", "/api/participant/assets?id_session=3", nil)
-	e.expect(403, static, "GET", "/api/participant/assets?id_session=999", nil)
-	e.expect(401, "admin", "GET", "/api/participant/assets", nil)
+	e.calls("GET", "/api/participant/assets", call{static, 403, "?id_session=3"}, call{static, 403, "?id_session=999"}, call{"admin", 401, ""})
 	e.expect(401, e.staticToken("device", 1), "GET", "/api/participant/assets?id_asset=1", nil)
 }

@@ -171,9 +171,8 @@ func TestParticipantsGetErrors(t *testing.T) {
 	if b := e.expect(400, "admin", "GET", "/api/user/participants", nil); !strings.Contains(string(b), "Missing arguments") {
 		t.Errorf("400 body %s", b)
 	}
-	e.expect(400, "admin", "GET", "/api/user/participants?id_participant=abc", nil)
-	e.expect(400, "admin", "GET", "/api/user/participants?id_project=99999999999", nil)
-	e.expect(400, "admin", "GET", "/api/user/participants?id_project=1&enabled=maybe", nil)
+	e.expectEach(400, "admin", "GET", "/api/user/participants?id_participant=abc", "/api/user/participants?id_project=99999999999",
+		"/api/user/participants?id_project=1&enabled=maybe")
 }
 
 func TestParticipantsWrite(t *testing.T) {
@@ -253,11 +252,8 @@ func TestParticipantsWrite(t *testing.T) {
 	}
 
 	// Delete: project admin; unknown is 403; refused with 500 while the participant has sessions.
-	e.expect(400, "admin", "DELETE", "/api/user/participants", nil)
-	e.expect(403, "admin", "DELETE", "/api/user/participants?id=999", nil)
-	e.expect(403, "user", "DELETE", "/api/user/participants?id=3", nil)
-	e.expect(403, "user4", "DELETE", "/api/user/participants?id=3", nil)
-	e.expect(500, "user3", "DELETE", "/api/user/participants?id=2", nil)
+	e.calls("DELETE", "/api/user/participants", call{"admin", 400, ""}, call{"admin", 403, "?id=999"}, call{"user", 403, "?id=3"},
+		call{"user4", 403, "?id=3"}, call{"user3", 500, "?id=2"})
 	deletes := e.events("participant", 3)
 	e.deleteOK("user3", "/api/user/participants?id=3")
 	deletes(1)

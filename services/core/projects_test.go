@@ -147,9 +147,7 @@ func TestProjectsWrite(t *testing.T) {
 
 	// Delete: site admin of its site.
 	deletes := e.events("project", 3)
-	e.expect(403, "user3", "DELETE", "/api/user/projects?id="+itoa(id), nil)
-	e.expect(403, "siteadmin", "DELETE", "/api/user/projects?id=3", nil)
-	e.expect(403, "admin", "DELETE", "/api/user/projects?id=999", nil)
+	e.calls("DELETE", "/api/user/projects", call{"user3", 403, "?id=" + itoa(id)}, call{"siteadmin", 403, "?id=3"}, call{"admin", 403, "?id=999"})
 	e.expect(500, "admin", "DELETE", "/api/user/projects?id=1", nil) // participants with sessions
 	e.deleteOK("siteadmin", "/api/user/projects?id="+itoa(id))
 	deletes(1)

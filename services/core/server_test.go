@@ -37,9 +37,7 @@ func TestServerSettings(t *testing.T) {
 	if b := e.expect(200, "user", "GET", "/api/user/server/settings", nil); string(b) != "{}" && string(b) != "{}\n" {
 		t.Errorf("no flag: %s", b)
 	}
-	e.expect(400, "user", "GET", "/api/user/server/settings?uuid=maybe", nil)
-	e.expect(401, "", "GET", "/api/user/server/settings?uuid=true", nil)
-	e.expect(401, "nobody", "GET", "/api/user/server/settings?uuid=true", nil)
+	e.calls("GET", "/api/user/server/settings", call{"user", 400, "?uuid=maybe"}, call{"", 401, "?uuid=true"}, call{"nobody", 401, "?uuid=true"})
 	e.expect(405, "admin", "POST", "/api/user/server/settings", `{}`)
 }
 

@@ -67,10 +67,8 @@ func TestServiceAPIAssetsGet(t *testing.T) {
 		"id_creator_user=6", "id_creator_participant=4", "id_creator_device=3"} {
 		e.expect(403, vr, "GET", "/api/service/assets?"+q, nil)
 	}
-	e.expect(400, vr, "GET", "/api/service/assets", nil)
-	e.expect(400, vr, "GET", "/api/service/assets?id_invalid=1", nil)
-	e.expect(400, vr, "GET", "/api/service/assets?with_urls=true", nil)
-	e.expect(400, vr, "GET", "/api/service/assets?id_session=x", nil)
+	e.expectEach(400, vr, "GET", "/api/service/assets", "/api/service/assets?id_invalid=1", "/api/service/assets?with_urls=true",
+		"/api/service/assets?id_session=x")
 
 	// Always OpenTera's full JSON.
 	if a := e.list(vr, "/api/service/assets?id_asset=4")[0]; a["asset_service_owner_name"] != "OpenTera Server" || a["asset_device"] != "Apple Watch #W05P1" {
@@ -155,10 +153,8 @@ func TestServiceAPIAssetsWrite(t *testing.T) {
 		}
 	}
 
-	e.expect(400, vr, "DELETE", "/api/service/assets", nil)
-	e.expect(403, vr, "DELETE", "/api/service/assets?uuid="+hiddenUUID, nil)
-	e.expect(200, vr, "DELETE", "/api/service/assets?uuid="+uuid, nil)
-	e.expect(400, vr, "DELETE", "/api/service/assets?uuid="+uuid, nil)
+	e.calls("DELETE", "/api/service/assets", call{vr, 400, ""}, call{vr, 403, "?uuid=" + hiddenUUID}, call{vr, 200, "?uuid=" + uuid},
+		call{vr, 400, "?uuid=" + uuid})
 	if got := e.list(vr, "/api/service/assets?id_asset="+itoa(id)); len(got) != 0 {
 		t.Errorf("deleted asset listed: %v", got)
 	}

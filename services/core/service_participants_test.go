@@ -9,11 +9,8 @@ func TestServiceAPIParticipants(t *testing.T) {
 	vr, ft := e.svc("VideoRehabService"), e.svc("FileTransferService")
 	p4uuid, p1uuid := e.uuid("participant", 4), e.uuid("participant", 1)
 
-	e.expect(400, vr, "GET", "/api/service/participants", nil)
-	e.expect(403, vr, "GET", "/api/service/participants?id_participant=4", nil)
-	e.expect(403, vr, "GET", "/api/service/participants?participant_uuid="+p4uuid, nil)
-	e.expect(403, vr, "GET", "/api/service/participants?id_project=3", nil)
-	e.expect(403, vr, "GET", "/api/service/participants?id_participant_group=99", nil)
+	e.calls("GET", "/api/service/participants", call{vr, 400, ""}, call{vr, 403, "?id_participant=4"}, call{vr, 403, "?participant_uuid=" + p4uuid},
+		call{vr, 403, "?id_project=3"}, call{vr, 403, "?id_participant_group=99"})
 	p := e.object(vr, "/api/service/participants?participant_uuid="+p1uuid)
 	if p["id_participant"] != 1.0 || p["participant_username"] != "participant1" || p["participant_project_enabled"] != true {
 		t.Errorf("participant 1: %v", p)
@@ -78,9 +75,7 @@ func TestServiceAPIParticipants(t *testing.T) {
 func TestServiceAPIGroups(t *testing.T) {
 	e := newEnv(t)
 	vr := e.svc("VideoRehabService")
-	e.expect(400, vr, "GET", "/api/service/groups", nil)
-	e.expect(403, vr, "GET", "/api/service/groups?id_project=2", nil)
-	e.expect(403, vr, "GET", "/api/service/groups?id_participant_group=2", nil)
+	e.calls("GET", "/api/service/groups", call{vr, 400, ""}, call{vr, 403, "?id_project=2"}, call{vr, 403, "?id_participant_group=2"})
 	g := e.object(vr, "/api/service/groups?id_participant_group=1")
 	if g["participant_group_name"] != "Default Participant Group A" || g["project_name"] != nil {
 		t.Errorf("group 1 (minimal): %v", g)

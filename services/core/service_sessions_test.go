@@ -23,12 +23,8 @@ func TestServiceAPISessions(t *testing.T) {
 	e := newEnv(t)
 	vr, ft := e.svc("VideoRehabService"), e.svc("FileTransferService")
 	secret := e.secretSession()
-	e.expect(400, vr, "GET", "/api/service/sessions", nil)
-	e.expect(400, vr, "GET", "/api/service/sessions?id_participant=1&start_date=yesterday", nil)
-	e.expect(403, vr, "GET", "/api/service/sessions?id_session="+itoa(secret), nil)
-	e.expect(403, vr, "GET", "/api/service/sessions?id_participant=4", nil)
-	e.expect(403, vr, "GET", "/api/service/sessions?id_device=3", nil)
-	e.expect(403, vr, "GET", "/api/service/sessions?id_user=99", nil)
+	e.calls("GET", "/api/service/sessions", call{vr, 400, ""}, call{vr, 400, "?id_participant=1&start_date=yesterday"},
+		call{vr, 403, "?id_session=" + itoa(secret)}, call{vr, 403, "?id_participant=4"}, call{vr, 403, "?id_device=3"}, call{vr, 403, "?id_user=99"})
 	if got := e.list(ft, "/api/service/sessions?id_session="+itoa(secret)); len(got) != 1 {
 		t.Errorf("FileTransfer on the secret session: %v", got)
 	}

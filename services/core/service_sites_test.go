@@ -49,9 +49,7 @@ func TestServiceAPISites(t *testing.T) {
 func TestServiceAPIProjects(t *testing.T) {
 	e := newEnv(t)
 	vr, ft := e.svc("VideoRehabService"), e.svc("FileTransferService")
-	e.expect(400, vr, "GET", "/api/service/projects", nil)
-	e.expect(403, vr, "GET", "/api/service/projects?id_project=3", nil)
-	e.expect(403, vr, "GET", "/api/service/projects?id_site=2", nil)
+	e.calls("GET", "/api/service/projects", call{vr, 400, ""}, call{vr, 403, "?id_project=3"}, call{vr, 403, "?id_site=2"})
 	got := e.list(vr, "/api/service/projects?id_project=1")
 	if len(got) != 1 || got[0]["project_name"] != "Default Project #1" || got[0]["site_name"] != nil {
 		t.Errorf("project 1 (minimal): %v", got)

@@ -45,12 +45,8 @@ func TestServiceAPITests(t *testing.T) {
 			t.Errorf("?%s: %v, want %v", c.q, got, c.want)
 		}
 	}
-	e.expect(400, vr, "GET", p, nil)
-	e.expect(400, vr, "GET", p+"?with_urls=true", nil)
-	e.expect(400, vr, "GET", p+"?id_session=x", nil)
-	e.expect(403, vr, "GET", p+"?id_participant=4", nil)
-	e.expect(403, vr, "GET", p+"?id_session="+itoa(secret), nil)
-	e.expect(403, vr, "GET", p+"?id_user=99", nil)
+	e.calls("GET", p, call{vr, 400, ""}, call{vr, 400, "?with_urls=true"}, call{vr, 400, "?id_session=x"}, call{vr, 403, "?id_participant=4"},
+		call{vr, 403, "?id_session=" + itoa(secret)}, call{vr, 403, "?id_user=99"})
 	if o := e.list(vr, p+"?id_session=2&with_only_token=true"); len(o) != 3 || len(o[0]) != 2 || o[0]["access_token"] == nil {
 		t.Errorf("with_only_token: %v", o)
 	}
@@ -173,9 +169,7 @@ func TestServiceAPITestTypes(t *testing.T) {
 		t.Errorf("after create %v", got)
 	}
 
-	e.expect(400, vr, "DELETE", p, nil)
-	e.expect(400, vr, "DELETE", p+"?uuid=nope", nil)
-	e.expect(403, vr, "DELETE", p+"?uuid="+tt3, nil)
+	e.calls("DELETE", p, call{vr, 400, ""}, call{vr, 400, "?uuid=nope"}, call{vr, 403, "?uuid=" + tt3})
 	e.expect(500, vr, "DELETE", p+"?uuid="+tt1, nil) // tests use it
 	e.expect(200, vr, "DELETE", p+"?uuid="+nt["test_type_uuid"].(string), nil)
 }
@@ -214,9 +208,6 @@ func TestServiceAPITestTypeProjects(t *testing.T) {
 	e.expect(200, vr, "POST", p, `{"project": {"id_project": 1, "testtypes": [{"id_test_type": 1}, {"id_test_type": 2}]}}`)
 	e.linkCases(t, "/api/user/testtypes/projects", "id_test_type", []linkCase{{"admin", "id_project=1", []int{3, 2, 1}}})
 
-	e.expect(400, vr, "DELETE", p, nil)
-	e.expect(400, vr, "DELETE", p+"?id=999", nil)
-	e.expect(403, vr, "DELETE", p+"?id="+itoa(int(out[0]["id_test_type_project"].(float64))), nil)
-	e.expect(200, ft, "DELETE", p+"?id="+itoa(int(out[0]["id_test_type_project"].(float64))), nil)
-	e.expect(500, vr, "DELETE", p+"?id=2", nil)
+	e.calls("DELETE", p, call{vr, 400, ""}, call{vr, 400, "?id=999"}, call{vr, 403, "?id=" + itoa(int(out[0]["id_test_type_project"].(float64)))},
+		call{ft, 200, "?id=" + itoa(int(out[0]["id_test_type_project"].(float64)))}, call{vr, 500, "?id=2"})
 }

@@ -46,9 +46,8 @@ func TestServiceAPIUsers(t *testing.T) {
 	if got := canon(e.expect(200, vr, "GET", "/api/service/users/access?id_project=1&uuid_user="+e.uuid("user", 6), nil)); got != `{"project_role":null}` {
 		t.Errorf("user4's role: %s", got)
 	}
-	e.expect(400, vr, "GET", "/api/service/users/access?id_project=1", nil)
-	e.expect(400, vr, "GET", "/api/service/users/access?uuid_user="+user, nil)
-	e.expect(400, vr, "GET", "/api/service/users/access?uuid_user="+user+"&id_project=x", nil)
+	e.expectEach(400, vr, "GET", "/api/service/users/access?id_project=1", "/api/service/users/access?uuid_user="+user,
+		"/api/service/users/access?uuid_user="+user+"&id_project=x")
 }
 
 func TestServiceAPIUserGroupsRolesAccess(t *testing.T) {
@@ -92,10 +91,7 @@ func TestServiceAPIUserGroupsRolesAccess(t *testing.T) {
 	if role := e.postObject(vr, "/api/service/roles", map[string]any{"service_role": map[string]any{"id_service_role": id, "service_role_name": "renamed"}}); role["service_role_name"] != "renamed" {
 		t.Errorf("renamed role: %v", role)
 	}
-	e.expect(400, vr, "DELETE", "/api/service/roles", nil)
-	e.expect(403, vr, "DELETE", "/api/service/roles?id=1", nil)
-	e.expect(200, vr, "DELETE", "/api/service/roles?id="+itoa(id), nil)
-	e.expect(403, vr, "DELETE", "/api/service/roles?id="+itoa(id), nil)
+	e.calls("DELETE", "/api/service/roles", call{vr, 400, ""}, call{vr, 403, "?id=1"}, call{vr, 200, "?id=" + itoa(id)}, call{vr, 403, "?id=" + itoa(id)})
 }
 
 func TestServiceAPIAccess(t *testing.T) {
@@ -135,9 +131,7 @@ func TestServiceAPIAccess(t *testing.T) {
 	if s := get("from_device_uuid=" + dev + "&with_participants=true&with_devices=true&with_sites=true"); s != `{"devices":[{"uuid":"`+dev+`"}],"from_device_uuid":"`+dev+`","participants":[{"uuid":"`+p1+`"},{"uuid":"`+p2+`"}],"sites":[]}` {
 		t.Errorf("device access: %s", s)
 	}
-	e.expect(400, vr, "GET", "/api/service/access?from_participant_uuid="+p1+"&admin=true", nil)
-	e.expect(400, vr, "GET", "/api/service/access?from_device_uuid="+dev+"&admin=true", nil)
-	e.expect(400, vr, "GET", "/api/service/access?from_user_uuid="+e.uuid("user", 6), nil)
-	e.expect(400, vr, "GET", "/api/service/access?from_participant_uuid="+e.uuid("participant", 4), nil)
-	e.expect(400, vr, "GET", "/api/service/access?from_user_uuid=nope&with_users=true", nil)
+	e.expectEach(400, vr, "GET", "/api/service/access?from_participant_uuid="+p1+"&admin=true",
+		"/api/service/access?from_device_uuid="+dev+"&admin=true", "/api/service/access?from_user_uuid="+e.uuid("user", 6),
+		"/api/service/access?from_participant_uuid="+e.uuid("participant", 4), "/api/service/access?from_user_uuid=nope&with_users=true")
 }

@@ -156,9 +156,7 @@ func TestServiceAPIServiceAccessWrite(t *testing.T) {
 		t.Errorf("group's roles after removal: %v", got)
 	}
 
-	e.expect(400, vr, "DELETE", path, nil)
-	e.expect(400, vr, "DELETE", path+"?id=999", nil)
-	e.expect(403, vr, "DELETE", path+"?id=1", nil)
+	e.calls("DELETE", path, call{vr, 400, ""}, call{vr, 400, "?id=999"}, call{vr, 403, "?id=1"})
 	dev := int(out[1]["id_service_access"].(float64))
 	e.expect(200, vr, "DELETE", path+"?id="+itoa(dev), nil)
 	if n := e.count("SELECT count(*) FROM core.t_services_access WHERE id_service_access = $1 AND deleted_at IS NULL", dev); n != 0 {

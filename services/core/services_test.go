@@ -98,9 +98,7 @@ func TestServicesErrors(t *testing.T) {
 	e.expect(400, "admin", "POST", "/api/user/services", `{"service": `)
 	e.expect(400, "admin", "POST", "/api/user/services", `[]`)
 	e.expect(400, "admin", "POST", "/api/user/services", `{"service": {"id_service": 0, "service_name": "x"}}`) // missing fields
-	e.expect(400, "admin", "DELETE", "/api/user/services", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/services?id=x", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/services?id=99", nil)
+	e.expectEach(400, "admin", "DELETE", "/api/user/services", "/api/user/services?id=x", "/api/user/services?id=99")
 	// Oversized body: refused by pkg/server's body limit (400, never 500).
 	big := `{"service": {"id_service": 5, "service_name": "` + repeat("a", 12<<20) + `"}}`
 	if st, _ := e.do("admin", "POST", "/api/user/services", big); st != 400 {
@@ -294,9 +292,7 @@ func TestServiceRolesWrite(t *testing.T) {
 	e.expect(403, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": 13, "service_role_name": "x"}}`)
 	e.expect(403, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": 0, "id_service": 1, "service_role_name": "x"}}`)
 	e.expect(403, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": 999, "service_role_name": "x"}}`)
-	e.expect(403, "admin", "DELETE", "/api/user/services/roles?id=13", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/services/roles?id=999", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/services/roles", nil)
+	e.calls("DELETE", "/api/user/services/roles", call{"admin", 403, "?id=13"}, call{"admin", 400, "?id=999"}, call{"admin", 400, ""})
 
 	// Deleting a role removes the accesses granting it: group 4 loses BureauActif admin (role 7).
 	e.deleteOK("admin", "/api/user/services/roles?id=7")

@@ -21,11 +21,8 @@ func TestSessionsGetSelectors(t *testing.T) {
 	e := newEnv(t)
 	e.expect(400, "admin", "GET", "/api/user/sessions", nil)
 	e.expect(400, "admin", "GET", "/api/user/sessions?status=0", nil) // falsy values count as absent, as OpenTera
-	e.expect(400, "admin", "GET", "/api/user/sessions?id_participant=x", nil)
-	e.expect(400, "admin", "GET", "/api/user/sessions?id_participant=1&start_date=yesterday", nil)
-	e.expect(400, "admin", "GET", "/api/user/sessions?id_participant=1&end_date=2026-13-01", nil)
-	e.expect(400, "admin", "GET", "/api/user/sessions?id_participant=1&limit=-1", nil)
-	e.expect(401, "", "GET", "/api/user/sessions?id_session=1", nil)
+	e.calls("GET", "/api/user/sessions", call{"admin", 400, "?id_participant=x"}, call{"admin", 400, "?id_participant=1&start_date=yesterday"},
+		call{"admin", 400, "?id_participant=1&end_date=2026-13-01"}, call{"admin", 400, "?id_participant=1&limit=-1"}, call{"", 401, "?id_session=1"})
 
 	n := func(who, q string) int { return len(e.list(who, "/api/user/sessions?"+q)) }
 	cases := []struct {
@@ -207,9 +204,7 @@ func TestSessionsWrite(t *testing.T) {
 	}
 
 	// Delete: every invitee visible, not in progress.
-	e.expect(400, "admin", "DELETE", "/api/user/sessions", nil)
-	e.expect(403, "admin", "DELETE", "/api/user/sessions?id=999", nil)
-	e.expect(403, "user4", "DELETE", "/api/user/sessions?id="+itoa(id), nil)
+	e.calls("DELETE", "/api/user/sessions", call{"admin", 400, ""}, call{"admin", 403, "?id=999"}, call{"user4", 403, "?id=" + itoa(id)})
 	e.expect(403, "admin", "DELETE", "/api/user/sessions?id=4", nil) // in progress
 	deleted := e.events("session", 3)
 	e.expect(200, "user", "DELETE", "/api/user/sessions?id="+itoa(id), nil)
@@ -284,10 +279,8 @@ func TestSessionEvents(t *testing.T) {
 	// Moving an event needs both sessions; user4 sees neither.
 	e.expect(403, "user4", "POST", "/api/user/sessions/events", body("id_session", 1, "id_session_event", id, "session_event_text", "x"))
 	e.expect(400, "user", "POST", "/api/user/sessions/events", body("id_session", 1, "id_session_event", 999, "session_event_text", "x"))
-	e.expect(400, "user", "DELETE", "/api/user/sessions/events", nil)
-	e.expect(400, "user", "DELETE", "/api/user/sessions/events?id=999", nil)
-	e.expect(403, "user4", "DELETE", "/api/user/sessions/events?id="+itoa(id), nil)
-	e.expect(200, "user", "DELETE", "/api/user/sessions/events?id="+itoa(id), nil)
+	e.calls("DELETE", "/api/user/sessions/events", call{"user", 400, ""}, call{"user", 400, "?id=999"}, call{"user4", 403, "?id=" + itoa(id)},
+		call{"user", 200, "?id=" + itoa(id)})
 	if got := len(e.list("user", "/api/user/sessions/events?id_session=1")); got != 12 {
 		t.Errorf("%d events after delete", got)
 	}

@@ -143,10 +143,8 @@ func TestSessionTypeProjectsWrite(t *testing.T) {
 	if got := nullableIDs(e.list("admin", p+"?id_session_type=5"), "id_project"); !eqInts(got, []int{1}) {
 		t.Errorf("type 5 projects %v", got)
 	}
-	e.expect(400, "admin", "DELETE", p+"?id=99", nil)
-	e.expect(403, "user", "DELETE", p+"?id=1", nil)
-	e.expect(500, "siteadmin", "DELETE", p+"?id=1", nil)
-	e.expect(200, "siteadmin", "DELETE", p+"?id="+itoa(int(out[0]["id_session_type_project"].(float64))), nil)
+	e.calls("DELETE", p, call{"admin", 400, "?id=99"}, call{"user", 403, "?id=1"}, call{"siteadmin", 500, "?id=1"},
+		call{"siteadmin", 200, "?id=" + itoa(int(out[0]["id_session_type_project"].(float64)))})
 }
 
 func TestSessionTypeServicesGetWrite(t *testing.T) {

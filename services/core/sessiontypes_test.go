@@ -92,10 +92,8 @@ func TestSessionTypesWrite(t *testing.T) {
 	}
 
 	// Delete: admin of every project of the type; refused while sessions use it.
-	e.expect(400, "admin", "DELETE", "/api/user/sessiontypes", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/sessiontypes?id=99", nil)
-	e.expect(403, "user", "DELETE", "/api/user/sessiontypes?id=4", nil)
-	e.expect(500, "admin", "DELETE", "/api/user/sessiontypes?id=1", nil)
+	e.calls("DELETE", "/api/user/sessiontypes", call{"admin", 400, ""}, call{"admin", 400, "?id=99"}, call{"user", 403, "?id=4"},
+		call{"admin", 500, "?id=1"})
 	deleted := e.events("session_type", 3)
 	e.expect(200, "user3", "DELETE", "/api/user/sessiontypes?id=4", nil)
 	if got := ids(e.list("admin", "/api/user/sessiontypes"), "id_session_type"); eqInts(got[:4], []int{1, 2, 3, 5}) == false {

@@ -19,9 +19,7 @@ func row(t *testing.T, objs []map[string]any, key string, id int) map[string]any
 
 func TestSiteAccessGet(t *testing.T) {
 	e := newEnv(t)
-	e.expect(400, "admin", "GET", "/api/user/siteaccess", nil)
-	e.expect(401, "", "GET", "/api/user/siteaccess?id_site=1", nil)
-	e.expect(400, "admin", "GET", "/api/user/siteaccess?id_site=x", nil)
+	e.calls("GET", "/api/user/siteaccess", call{"admin", 400, ""}, call{"", 401, "?id_site=1"}, call{"admin", 400, "?id_site=x"})
 
 	// By user: its sites with its role.
 	got := e.list("admin", "/api/user/siteaccess?id_user=2")

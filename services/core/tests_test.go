@@ -32,9 +32,7 @@ func TestTestsAPI(t *testing.T) {
 	for _, q := range []string{"id_device=1", "id_session=2", "id_participant=1", "id_user=1"} {
 		e.expect(403, "user4", "GET", "/api/user/tests?"+q, nil)
 	}
-	e.expect(403, "user3", "GET", "/api/user/tests?id_user=6", nil)
-	e.expect(400, "admin", "GET", "/api/user/tests", nil)
-	e.expect(400, "admin", "GET", "/api/user/tests?full=true", nil)
+	e.calls("GET", "/api/user/tests", call{"user3", 403, "?id_user=6"}, call{"admin", 400, ""}, call{"admin", 400, "?full=true"})
 	e.expect(501, "admin", "POST", "/api/user/tests", map[string]any{"test": map[string]any{"id_test": 0}})
 
 	min := e.list("admin", "/api/user/tests?id_test=1")[0]
@@ -61,9 +59,7 @@ func TestTestsAPI(t *testing.T) {
 		}
 	}
 
-	e.expect(400, "admin", "DELETE", "/api/user/tests", nil)
-	e.expect(403, "user4", "DELETE", "/api/user/tests?id=1", nil)
-	e.expect(403, "admin", "DELETE", "/api/user/tests?id=99", nil)
+	e.calls("DELETE", "/api/user/tests", call{"admin", 400, ""}, call{"user4", 403, "?id=1"}, call{"admin", 403, "?id=99"})
 	deletes := e.events("test", 3)
 	e.expect(200, "user3", "DELETE", "/api/user/tests?id=1", nil)
 	if got := ids(e.list("admin", "/api/user/tests?id_session=2"), "id_test"); !eqInts(got, []int{3, 2}) {
@@ -93,12 +89,8 @@ func TestTestTypesAPI(t *testing.T) {
 	}
 	e.expect(404, "user4", "GET", "/api/user/testtypes?id_test_type=1", nil)
 	// Type 3 is site 2's: its service (FileTransfer) is user's, the site is not (OpenTera shows it).
-	e.expect(404, "user", "GET", "/api/user/testtypes?id_test_type=3", nil)
-	e.expect(404, "admin", "GET", "/api/user/testtypes?test_type_key=NONE", nil)
-	e.expect(404, "user4", "GET", "/api/user/testtypes?test_type_uuid="+uuid, nil)
-	e.expect(403, "user", "GET", "/api/user/testtypes?id_project=3", nil)
-	e.expect(403, "user3", "GET", "/api/user/testtypes?id_site=2", nil)
-	e.expect(400, "user", "GET", "/api/user/testtypes?id_site=x", nil)
+	e.calls("GET", "/api/user/testtypes", call{"user", 404, "?id_test_type=3"}, call{"admin", 404, "?test_type_key=NONE"},
+		call{"user4", 404, "?test_type_uuid=" + uuid}, call{"user", 403, "?id_project=3"}, call{"user3", 403, "?id_site=2"}, call{"user", 400, "?id_site=x"})
 
 	full := e.list("user", "/api/user/testtypes?id_test_type=1")[0]
 	if len(full) != 11 || full["test_type_service_key"] != "VideoRehabService" || full["test_type_key"] != "PRE" || full["test_type_has_json_format"] != true {
@@ -122,9 +114,7 @@ func TestTestTypesAPI(t *testing.T) {
 		t.Errorf("with_only_token: %v", o)
 	}
 
-	e.expect(400, "admin", "DELETE", "/api/user/testtypes", nil)
-	e.expect(403, "user", "DELETE", "/api/user/testtypes?id=1", nil)
-	e.expect(403, "user4", "DELETE", "/api/user/testtypes?id=3", nil)
+	e.calls("DELETE", "/api/user/testtypes", call{"admin", 400, ""}, call{"user", 403, "?id=1"}, call{"user4", 403, "?id=3"})
 	e.expect(500, "admin", "DELETE", "/api/user/testtypes?id=1", nil) // tests use it
 	deletes := e.events("test_type", 3)
 	e.expect(200, "admin", "DELETE", "/api/user/testtypes?id=3", nil)
@@ -175,10 +165,8 @@ func TestStatsAPI(t *testing.T) {
 	for _, q := range []string{"id_site=1", "id_project=1", "id_group=1", "id_session=1", "id_participant=1", "id_device=1", "id_user=1", "id_user_group=1"} {
 		e.expect(403, "user4", "GET", "/api/user/stats?"+q, nil)
 	}
-	e.expect(403, "user3", "GET", "/api/user/stats?id_site=2", nil)
-	e.expect(400, "admin", "GET", "/api/user/stats", nil)
-	e.expect(400, "admin", "GET", "/api/user/stats?with_participants=true", nil)
-	e.expect(400, "admin", "GET", "/api/user/stats?id_site=x", nil)
+	e.calls("GET", "/api/user/stats", call{"user3", 403, "?id_site=2"}, call{"admin", 400, ""}, call{"admin", 400, "?with_participants=true"},
+		call{"admin", 400, "?id_site=x"})
 }
 
 // A site's and a project's participant and session counts are kept by triggers (migrations

@@ -77,11 +77,8 @@ func TestTestTypeSitesWrite(t *testing.T) {
 	}
 	e.linkCases(t, "/api/user/testtypes/projects", "id_test_type_project", []linkCase{{"admin", "id_project=1", []int{2, 1}}})
 
-	e.expect(400, "admin", "DELETE", p, nil)
-	e.expect(400, "admin", "DELETE", p+"?id=999", nil)
-	e.expect(403, "siteadmin", "DELETE", p+"?id=4", nil)
-	e.expect(500, "admin", "DELETE", p+"?id=2", nil)
-	e.expect(200, "admin", "DELETE", p+"?id=4", nil)
+	e.calls("DELETE", p, call{"admin", 400, ""}, call{"admin", 400, "?id=999"}, call{"siteadmin", 403, "?id=4"}, call{"admin", 500, "?id=2"},
+		call{"admin", 200, "?id=4"})
 	e.linkCases(t, p, "id_test_type_site", []linkCase{{"admin", "id_site=2", []int{3}}})
 	e.linkCases(t, "/api/user/testtypes/projects", "id_test_type_project", []linkCase{{"admin", "id_project=3", []int{}}})
 }
@@ -122,10 +119,7 @@ func TestTestTypeProjectsWrite(t *testing.T) {
 	// Type 2 has tests in project 1.
 	e.expect(500, "user3", "POST", p, `{"project": {"id_project": 1, "testtypes": [{"id_test_type": 1}]}}`)
 
-	e.expect(400, "admin", "DELETE", p, nil)
-	e.expect(400, "admin", "DELETE", p+"?id=999", nil)
-	e.expect(403, "user", "DELETE", p+"?id=1", nil)
-	e.expect(403, "user3", "DELETE", p+"?id=3", nil)
+	e.calls("DELETE", p, call{"admin", 400, ""}, call{"admin", 400, "?id=999"}, call{"user", 403, "?id=1"}, call{"user3", 403, "?id=3"})
 	if b := e.expect(500, "admin", "DELETE", p+"?id=2", nil); !strings.Contains(string(b), "delete all tests of that type in the project") {
 		t.Errorf("delete refusal: %s", b)
 	}

@@ -43,10 +43,8 @@ func TestUserUserGroups(t *testing.T) {
 		t.Errorf("user4 after joining group 1: %v", got)
 	}
 	id := itoa(int(links[0]["id_user_user_group"].(float64)))
-	e.expect(400, "admin", "DELETE", "/api/user/users/usergroups", nil)
-	e.expect(400, "admin", "DELETE", "/api/user/users/usergroups?id=999", nil)
-	e.expect(403, "user", "DELETE", "/api/user/users/usergroups?id="+id, nil)
-	e.expect(200, "siteadmin", "DELETE", "/api/user/users/usergroups?id="+id, nil)
+	e.calls("DELETE", "/api/user/users/usergroups", call{"admin", 400, ""}, call{"admin", 400, "?id=999"}, call{"user", 403, "?id=" + id},
+		call{"siteadmin", 200, "?id=" + id})
 	if got := e.list("user4", "/api/user/projects"); len(got) != 0 {
 		t.Errorf("user4 after leaving: %v", got)
 	}
