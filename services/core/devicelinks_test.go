@@ -170,9 +170,7 @@ func TestDeviceProjectsGet(t *testing.T) {
 func TestDeviceProjectsWrite(t *testing.T) {
 	e := newEnv(t)
 	const p = "/api/user/devices/projects"
-	e.expect(400, "siteadmin", "POST", p, `{"devices": {}}`)
-	e.expect(400, "siteadmin", "POST", p, `{"project": {"devices": []}}`)
-	e.expect(400, "siteadmin", "POST", p, `{"device_project": {"id_project": 1}}`)
+	e.expectPosts(400, "siteadmin", p, `{"devices": {}}`, `{"project": {"devices": []}}`, `{"device_project": {"id_project": 1}}`)
 	// Site admin rights on the project's site: user and the project admin user3 have none.
 	for _, who := range []string{"user", "user3", "user4"} {
 		if b := e.expect(403, who, "POST", p, `{"device_project": {"id_device": 2, "id_project": 2}}`); strings.TrimSpace(string(b)) != `"Access denied"` {

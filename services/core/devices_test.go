@@ -80,11 +80,13 @@ func TestDevicesWrite(t *testing.T) {
 	dev := func(kv ...any) map[string]any { return wrap("device", kv...) }
 	site := func(ids ...int) []map[string]any { return refs("id_site", ids...) }
 	project := func(ids ...int) []map[string]any { return refs("id_project", ids...) }
-	e.expect(400, "admin", "POST", "/api/user/devices", `{}`)
-	e.expect(400, "admin", "POST", "/api/user/devices", dev("device_name", "D"))
-	e.expect(400, "admin", "POST", "/api/user/devices", dev("id_device", 0, "device_name", "D"))
-	e.expect(400, "admin", "POST", "/api/user/devices", dev("id_device", 0, "device_name", "D", "id_device_type", 99))
-	e.expect(400, "admin", "POST", "/api/user/devices", dev("id_device", 0, "device_name", "D", "id_device_type", 1, "device_sites", []any{map[string]any{"id_site": "x"}}))
+	e.expectPosts(400, "admin", "/api/user/devices",
+		`{}`,
+		dev("device_name", "D"),
+		dev("id_device", 0, "device_name", "D"),
+		dev("id_device", 0, "device_name", "D", "id_device_type", 99),
+		dev("id_device", 0, "device_name", "D", "id_device_type", 1, "device_sites", []any{map[string]any{"id_site": "x"}}),
+	)
 	// Create: superadmin, or admin of every listed site / project site.
 	e.expect(403, "user", "POST", "/api/user/devices", dev("id_device", 0, "device_name", "D", "id_device_type", 1))
 	e.expect(403, "siteadmin", "POST", "/api/user/devices", dev("id_device", 0, "device_name", "D", "id_device_type", 1))

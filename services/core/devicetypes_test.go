@@ -37,12 +37,14 @@ func TestDeviceTypesWrite(t *testing.T) {
 		e.expect(403, who, "POST", "/api/user/devicetypes", body)
 		e.expect(403, who, "DELETE", "/api/user/devicetypes?id=1", nil)
 	}
-	e.expect(400, "admin", "POST", "/api/user/devicetypes", `{}`)
-	e.expect(400, "admin", "POST", "/api/user/devicetypes", `{"device_type": {"device_type_name": "x"}}`)
-	e.expect(400, "admin", "POST", "/api/user/devicetypes", `{"device_type": {"id_device_type": 0, "device_type_name": "x"}}`)
-	e.expect(400, "admin", "POST", "/api/user/devicetypes", `{"device_type": {"id_device_type": 0, "device_type_name": " ", "device_type_key": "k"}}`)
-	e.expect(400, "admin", "POST", "/api/user/devicetypes", `{"device_type": {"id_device_type": "one"}}`)
-	e.expect(400, "admin", "POST", "/api/user/devicetypes", `{"device_type": {"id_device_type": 99, "device_type_name": "x"}}`)
+	e.expectPosts(400, "admin", "/api/user/devicetypes",
+		`{}`,
+		`{"device_type": {"device_type_name": "x"}}`,
+		`{"device_type": {"id_device_type": 0, "device_type_name": "x"}}`,
+		`{"device_type": {"id_device_type": 0, "device_type_name": " ", "device_type_key": "k"}}`,
+		`{"device_type": {"id_device_type": "one"}}`,
+		`{"device_type": {"id_device_type": 99, "device_type_name": "x"}}`,
+	)
 	created := e.post("admin", "/api/user/devicetypes", body)
 	id := int(created["id_device_type"].(float64))
 	if created["device_type_key"] != "tapis" || id < 5 {
@@ -92,11 +94,13 @@ func TestDeviceSubTypes(t *testing.T) {
 
 	body := map[string]any{"device_subtype": map[string]any{"id_device_subtype": 0, "id_device_type": 2, "device_subtype_name": "Montre"}}
 	e.expect(403, "siteadmin", "POST", "/api/user/devicesubtypes", body)
-	e.expect(400, "admin", "POST", "/api/user/devicesubtypes", `{"device_type": {}}`)
-	e.expect(400, "admin", "POST", "/api/user/devicesubtypes", `{"device_subtype": {"id_device_type": 2}}`)
-	e.expect(400, "admin", "POST", "/api/user/devicesubtypes", `{"device_subtype": {"id_device_subtype": 0, "id_device_type": 2}}`)
-	e.expect(400, "admin", "POST", "/api/user/devicesubtypes", `{"device_subtype": {"id_device_subtype": 0, "id_device_type": 99, "device_subtype_name": "x"}}`)
-	e.expect(400, "admin", "POST", "/api/user/devicesubtypes", `{"device_subtype": {"id_device_subtype": 99, "device_subtype_name": "x"}}`)
+	e.expectPosts(400, "admin", "/api/user/devicesubtypes",
+		`{"device_type": {}}`,
+		`{"device_subtype": {"id_device_type": 2}}`,
+		`{"device_subtype": {"id_device_subtype": 0, "id_device_type": 2}}`,
+		`{"device_subtype": {"id_device_subtype": 0, "id_device_type": 99, "device_subtype_name": "x"}}`,
+		`{"device_subtype": {"id_device_subtype": 99, "device_subtype_name": "x"}}`,
+	)
 	c := e.post("admin", "/api/user/devicesubtypes", body)
 	id := int(c["id_device_subtype"].(float64))
 	if c["device_subtype_parent"] != "Capteur" || c["device_subtype_name"] != "Montre" {

@@ -31,11 +31,13 @@ func TestGroupsGet(t *testing.T) {
 
 func TestGroupsWrite(t *testing.T) {
 	e := newEnv(t)
-	e.expect(400, "admin", "POST", "/api/user/groups", `{"participant_group": {"id_project": 1}}`)
-	e.expect(400, "admin", "POST", "/api/user/groups", `{"participant_group": {"id_participant_group": 0, "participant_group_name": "G"}}`)
-	e.expect(400, "admin", "POST", "/api/user/groups", `{"participant_group": {"id_participant_group": 0, "id_project": 1}}`)
-	e.expect(400, "admin", "POST", "/api/user/groups", `{}`)
-	e.expect(400, "admin", "POST", "/api/user/groups", `{"group": {"id_participant_group": true}}`)
+	e.expectPosts(400, "admin", "/api/user/groups",
+		`{"participant_group": {"id_project": 1}}`,
+		`{"participant_group": {"id_participant_group": 0, "participant_group_name": "G"}}`,
+		`{"participant_group": {"id_participant_group": 0, "id_project": 1}}`,
+		`{}`,
+		`{"group": {"id_participant_group": true}}`,
+	)
 	e.expect(400, "admin", "DELETE", "/api/user/groups", nil)
 
 	// Create: project admin.

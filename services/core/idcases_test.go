@@ -28,7 +28,16 @@ func (e *env) expectIDs(t *testing.T, path, key, linkKey string, cases []idCase)
 
 // expectEach expects the same status of a body-less request to each path.
 func (e *env) expectEach(want int, who, method string, paths ...string) {
+	e.t.Helper()
 	for _, p := range paths {
 		e.expect(want, who, method, p, nil)
+	}
+}
+
+// expectPosts expects the same status of each body POSTed to path.
+func (e *env) expectPosts(want int, who, path string, bodies ...any) {
+	e.t.Helper()
+	for _, b := range bodies {
+		e.expect(want, who, "POST", path, b)
 	}
 }

@@ -75,12 +75,14 @@ func TestProjectsSelectors(t *testing.T) {
 func TestProjectsWrite(t *testing.T) {
 	e := newEnv(t)
 	// 400s.
-	e.expect(400, "admin", "POST", "/api/user/projects", `{"project": {"id_project": 0}}`)
-	e.expect(400, "admin", "POST", "/api/user/projects", `{"project": {"id_site": 1}}`)
-	e.expect(400, "admin", "POST", "/api/user/projects", `{"nope": {}}`)
-	e.expect(400, "admin", "POST", "/api/user/projects", `{"project": {"id_project": 0, "id_site": 1}}`)
-	e.expect(400, "admin", "POST", "/api/user/projects", `{"project": {"id_project": 0, "id_site": 1, "project_enabled": "yes"}}`)
-	e.expect(400, "admin", "POST", "/api/user/projects", `{"project": {"id_project": 0, "id_site": 1, "project_name": "x", "sessiontypes": {"a": 1}}}`)
+	e.expectPosts(400, "admin", "/api/user/projects",
+		`{"project": {"id_project": 0}}`,
+		`{"project": {"id_site": 1}}`,
+		`{"nope": {}}`,
+		`{"project": {"id_project": 0, "id_site": 1}}`,
+		`{"project": {"id_project": 0, "id_site": 1, "project_enabled": "yes"}}`,
+		`{"project": {"id_project": 0, "id_site": 1, "project_name": "x", "sessiontypes": {"a": 1}}}`,
+	)
 	e.expect(400, "admin", "DELETE", "/api/user/projects", nil)
 
 	// Create: site admin of id_site.

@@ -97,10 +97,12 @@ func TestVersionsPost(t *testing.T) {
 	if b := e.expect(200, "admin", "POST", "/api/user/versions", `{}`); !json.Valid(b) {
 		t.Errorf("empty post: %s", b)
 	}
-	e.expect(400, "admin", "POST", "/api/user/versions", `{"ClientVersions": {"client_version": "1.0.0"}}`)
-	e.expect(400, "admin", "POST", "/api/user/versions", `{"ClientVersions": {"client_name": 3}}`)
-	e.expect(400, "admin", "POST", "/api/user/versions", `{"ClientVersions": `)
-	e.expect(400, "admin", "POST", "/api/user/versions", `[]`)
+	e.expectPosts(400, "admin", "/api/user/versions",
+		`{"ClientVersions": {"client_version": "1.0.0"}}`,
+		`{"ClientVersions": {"client_name": 3}}`,
+		`{"ClientVersions": `,
+		`[]`,
+	)
 }
 
 func TestServerGRPC(t *testing.T) {

@@ -48,13 +48,13 @@ func TestServiceAPIParticipants(t *testing.T) {
 		}
 		return map[string]any{"participant": m}
 	}
-	e.expect(400, vr, "POST", "/api/service/participants", map[string]any{})
-	e.expect(400, vr, "POST", "/api/service/participants", body("participant_email", nil))
-	e.expect(400, vr, "POST", "/api/service/participants", body("id_project", "x"))
-	e.expect(403, vr, "POST", "/api/service/participants", body("id_project", 0))
-	e.expect(403, vr, "POST", "/api/service/participants", body("participant_name", ""))
-	e.expect(403, vr, "POST", "/api/service/participants", body("participant_email", ""))
-	e.expect(403, vr, "POST", "/api/service/participants", body("id_project", 3))
+	e.expectPosts(400, vr, "/api/service/participants", map[string]any{}, body("participant_email", nil), body("id_project", "x"))
+	e.expectPosts(403, vr, "/api/service/participants",
+		body("id_project", 0),
+		body("participant_name", ""),
+		body("participant_email", ""),
+		body("id_project", 3),
+	)
 	created := e.postObject(vr, "/api/service/participants", body())
 	if created["participant_enabled"] != true || created["participant_login_enabled"] != true || created["id_project"] != 1.0 {
 		t.Errorf("created: %v", created)
@@ -84,10 +84,12 @@ func TestServiceAPIGroups(t *testing.T) {
 		t.Errorf("project 1 groups: %v", got)
 	}
 
-	e.expect(400, vr, "POST", "/api/service/groups", map[string]any{})
-	e.expect(400, vr, "POST", "/api/service/groups", map[string]any{"participant_group": map[string]any{"participant_group_name": "x"}})
-	e.expect(400, vr, "POST", "/api/service/groups", map[string]any{"participant_group": map[string]any{"id_participant_group": 0, "participant_group_name": "x"}})
-	e.expect(400, vr, "POST", "/api/service/groups", map[string]any{"participant_group": map[string]any{"id_participant_group": 0, "id_project": 1}})
+	e.expectPosts(400, vr, "/api/service/groups",
+		map[string]any{},
+		map[string]any{"participant_group": map[string]any{"participant_group_name": "x"}},
+		map[string]any{"participant_group": map[string]any{"id_participant_group": 0, "participant_group_name": "x"}},
+		map[string]any{"participant_group": map[string]any{"id_participant_group": 0, "id_project": 1}},
+	)
 	e.expect(403, vr, "POST", "/api/service/groups", map[string]any{"participant_group": map[string]any{"id_participant_group": 0, "id_project": 2, "participant_group_name": "x"}})
 	e.expect(403, vr, "POST", "/api/service/groups", map[string]any{"participant_group": map[string]any{"id_participant_group": 2, "participant_group_name": "x"}})
 	g = e.postObject(vr, "/api/service/groups", map[string]any{"participant_group": map[string]any{"id_participant_group": 0, "id_project": 1, "participant_group_name": "Svc group"}})
@@ -128,9 +130,11 @@ func TestServiceAPIDevices(t *testing.T) {
 	}
 
 	e.expect(400, vr, "POST", "/api/service/devices", map[string]any{})
-	e.expect(403, vr, "POST", "/api/service/devices", map[string]any{"device": map[string]any{"id_device": 0, "device_name": "x", "id_device_type": 1}})
-	e.expect(403, vr, "POST", "/api/service/devices", map[string]any{"device": map[string]any{"id_device": 3, "device_name": "x"}})
-	e.expect(403, vr, "POST", "/api/service/devices", map[string]any{"device": map[string]any{"id_device": 1, "id_device_type": 0}})
+	e.expectPosts(403, vr, "/api/service/devices",
+		map[string]any{"device": map[string]any{"id_device": 0, "device_name": "x", "id_device_type": 1}},
+		map[string]any{"device": map[string]any{"id_device": 3, "device_name": "x"}},
+		map[string]any{"device": map[string]any{"id_device": 1, "id_device_type": 0}},
+	)
 	e.expect(400, vr, "POST", "/api/service/devices", map[string]any{"device": map[string]any{"id_device": 1, "device_name": 5}})
 	d = e.postObject(vr, "/api/service/devices", map[string]any{"device": map[string]any{"id_device": 1, "device_name": "Renamed", "device_infos": "{\"a\": 1}"}})
 	if d["device_name"] != "Renamed" || d["device_infos"] != "{\"a\": 1}" {

@@ -63,11 +63,13 @@ func TestServiceAPIProjects(t *testing.T) {
 	}
 
 	// Writes, OpenTera's test_post_and_delete_endpoint_with_token.
-	e.expect(400, vr, "POST", "/api/service/projects", map[string]any{})
-	e.expect(400, vr, "POST", "/api/service/projects", map[string]any{"project": map[string]any{"project_name": "x"}})
-	e.expect(400, vr, "POST", "/api/service/projects", map[string]any{"project": map[string]any{"id_project": 0, "project_name": "x"}})
-	e.expect(400, vr, "POST", "/api/service/projects", "{not json")
-	e.expect(400, vr, "POST", "/api/service/projects", map[string]any{"project": map[string]any{"id_project": "one"}})
+	e.expectPosts(400, vr, "/api/service/projects",
+		map[string]any{},
+		map[string]any{"project": map[string]any{"project_name": "x"}},
+		map[string]any{"project": map[string]any{"id_project": 0, "project_name": "x"}},
+		"{not json",
+		map[string]any{"project": map[string]any{"id_project": "one"}},
+	)
 	e.expect(403, vr, "POST", "/api/service/projects", map[string]any{"project": map[string]any{"id_project": 0, "id_site": 2, "project_name": "x"}})
 	p := e.postObject(vr, "/api/service/projects", map[string]any{"project": map[string]any{"id_project": 0, "id_site": 1, "project_name": "Service Project"}})
 	id := int(p["id_project"].(float64))

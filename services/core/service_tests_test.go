@@ -64,9 +64,11 @@ func TestServiceAPITests(t *testing.T) {
 			t.Errorf("POST %s: %d %s, want 400", body, st, out)
 		}
 	}
-	e.expect(403, vr, "POST", p, `{"test": {"id_test": 0, "id_session": `+itoa(secret)+`, "id_test_type": 1}}`)
-	e.expect(403, vr, "POST", p, `{"test": {"id_test": 0, "id_session": 2, "id_test_type": 1, "id_service": 3}}`)
-	e.expect(403, vr, "POST", p, `{"test": {"id_test": 999, "test_status": 1}}`)
+	e.expectPosts(403, vr, p,
+		`{"test": {"id_test": 0, "id_session": `+itoa(secret)+`, "id_test_type": 1}}`,
+		`{"test": {"id_test": 0, "id_session": 2, "id_test_type": 1, "id_service": 3}}`,
+		`{"test": {"id_test": 999, "test_status": 1}}`,
+	)
 
 	creates := e.events("test", 1)
 	nt := e.post(vr, p, `{"test": {"id_test": 0, "id_session": 2, "id_test_type": 1, "id_participant": 1}}`)
@@ -151,10 +153,12 @@ func TestServiceAPITestTypes(t *testing.T) {
 			t.Errorf("POST %s: %d %s, want 400", body, st, out)
 		}
 	}
-	e.expect(403, vr, "POST", p, `{"test_type": {"id_test_type": 0, "id_service": 3, "test_type_name": "X"}}`)
-	e.expect(403, vr, "POST", p, `{"test_type": {"id_test_type": 3, "test_type_name": "Mine now"}}`)
-	e.expect(403, vr, "POST", p, `{"test_type": {"test_type_uuid": "`+tt3+`", "test_type_name": "Mine now"}}`)
-	e.expect(403, vr, "POST", p, `{"test_type": {"test_type_uuid": "nope", "test_type_name": "X"}}`)
+	e.expectPosts(403, vr, p,
+		`{"test_type": {"id_test_type": 0, "id_service": 3, "test_type_name": "X"}}`,
+		`{"test_type": {"id_test_type": 3, "test_type_name": "Mine now"}}`,
+		`{"test_type": {"test_type_uuid": "`+tt3+`", "test_type_name": "Mine now"}}`,
+		`{"test_type": {"test_type_uuid": "nope", "test_type_name": "X"}}`,
+	)
 	creates := e.events("test_type", 1)
 	nt := e.postObject(vr, p, `{"test_type": {"id_test_type": 0, "id_service": 6, "test_type_name": "VR new", "test_type_has_web_format": true}}`)
 	if nt["id_service"] != 6.0 || nt["test_type_name"] != "VR new" || nt["test_type_has_web_format"] != true {
@@ -191,9 +195,11 @@ func TestServiceAPITestTypeProjects(t *testing.T) {
 			t.Errorf("POST %s: %d %s, want 400", body, st, out)
 		}
 	}
-	e.expect(403, vr, "POST", p, `{"test_type_project": {"id_test_type": 3, "id_project": 1}}`)
-	e.expect(403, vr, "POST", p, `{"test_type_project": {"id_test_type": 1, "id_project": 3}}`)
-	e.expect(403, vr, "POST", p, `{"test_type": {"id_test_type": 3, "projects": []}}`)
+	e.expectPosts(403, vr, p,
+		`{"test_type_project": {"id_test_type": 3, "id_project": 1}}`,
+		`{"test_type_project": {"id_test_type": 1, "id_project": 3}}`,
+		`{"test_type": {"id_test_type": 3, "projects": []}}`,
+	)
 	// Type 3 is in site 2 only: joining project 1 links it to site 1 first.
 	out := written(t, e.expect(200, ft, "POST", p, `{"test_type_project": {"id_test_type": 3, "id_project": 1}}`))
 	if len(out) != 1 || out[0]["id_test_type_project"] == nil {

@@ -78,9 +78,11 @@ func TestServiceAPIUserGroupsRolesAccess(t *testing.T) {
 	if got := ids(e.list(vr, "/api/service/roles"), "id_service_role"); !eqInts(got, []int{9, 10}) {
 		t.Errorf("roles: %v", got)
 	}
-	e.expect(400, vr, "POST", "/api/service/roles", map[string]any{})
-	e.expect(400, vr, "POST", "/api/service/roles", map[string]any{"service_role": map[string]any{"id_service_role": 0}})
-	e.expect(400, vr, "POST", "/api/service/roles", map[string]any{"service_role": map[string]any{"id_service_role": 0, "service_role_name": " "}})
+	e.expectPosts(400, vr, "/api/service/roles",
+		map[string]any{},
+		map[string]any{"service_role": map[string]any{"id_service_role": 0}},
+		map[string]any{"service_role": map[string]any{"id_service_role": 0, "service_role_name": " "}},
+	)
 	e.expect(403, vr, "POST", "/api/service/roles", map[string]any{"service_role": map[string]any{"id_service_role": 0, "service_role_name": "x", "id_site": 2}})
 	e.expect(403, vr, "POST", "/api/service/roles", map[string]any{"service_role": map[string]any{"id_service_role": 1, "service_role_name": "stolen"}})
 	role := e.postObject(vr, "/api/service/roles", map[string]any{"service_role": map[string]any{"id_service_role": 0, "service_role_name": "therapist", "id_project": 1, "id_service": 3}})

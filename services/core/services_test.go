@@ -86,17 +86,19 @@ func TestServicesErrors(t *testing.T) {
 	e.expect(401, "nobody", "POST", "/api/user/services", `{"service": {"id_service": 0}}`)
 	e.expect(400, "admin", "GET", "/api/user/services?id_service=abc", nil)
 	e.expect(400, "admin", "GET", "/api/user/services?list=maybe", nil)
-	e.expect(400, "admin", "POST", "/api/user/services", `{"service": {"service_name": "x"}}`)
-	e.expect(400, "admin", "POST", "/api/user/services", `{"services": {"id_service": 0}}`)
-	e.expect(400, "admin", "POST", "/api/user/services", `{"service": {"id_service": "x"}}`)
-	e.expect(400, "admin", "POST", "/api/user/services", `{"service": {"id_service": 5, "service_port": "abc"}}`)
-	e.expect(400, "admin", "POST", "/api/user/services", `{"service": {"id_service": 5, "service_port": 70000}}`)
-	e.expect(400, "admin", "POST", "/api/user/services", `{"service": {"id_service": 5, "service_enabled": "yes"}}`)
-	e.expect(400, "admin", "POST", "/api/user/services", `{"service": {"id_service": 5, "service_endpoint_user": 3}}`)
-	e.expect(400, "admin", "POST", "/api/user/services", `{"service": {"id_service": 5, "service_default_config": "{not json"}}`)
-	e.expect(400, "admin", "POST", "/api/user/services", `{"service": {"id_service": 5, "roles": [{"service_role_name": "x"}]}}`)
-	e.expect(400, "admin", "POST", "/api/user/services", `{"service": `)
-	e.expect(400, "admin", "POST", "/api/user/services", `[]`)
+	e.expectPosts(400, "admin", "/api/user/services",
+		`{"service": {"service_name": "x"}}`,
+		`{"services": {"id_service": 0}}`,
+		`{"service": {"id_service": "x"}}`,
+		`{"service": {"id_service": 5, "service_port": "abc"}}`,
+		`{"service": {"id_service": 5, "service_port": 70000}}`,
+		`{"service": {"id_service": 5, "service_enabled": "yes"}}`,
+		`{"service": {"id_service": 5, "service_endpoint_user": 3}}`,
+		`{"service": {"id_service": 5, "service_default_config": "{not json"}}`,
+		`{"service": {"id_service": 5, "roles": [{"service_role_name": "x"}]}}`,
+		`{"service": `,
+		`[]`,
+	)
 	e.expect(400, "admin", "POST", "/api/user/services", `{"service": {"id_service": 0, "service_name": "x"}}`) // missing fields
 	e.expectEach(400, "admin", "DELETE", "/api/user/services", "/api/user/services?id=x", "/api/user/services?id=99")
 	// Oversized body: refused by pkg/server's body limit (400, never 500).
@@ -277,21 +279,25 @@ func TestServiceRolesWrite(t *testing.T) {
 	if u["service_role_name"] != "pilot" || u["id_service"] != float64(7) {
 		t.Errorf("renamed %v", u)
 	}
-	e.expect(400, "admin", "POST", "/api/user/services/roles", `{"service_role": {"service_role_name": "x"}}`)
-	e.expect(400, "admin", "POST", "/api/user/services/roles", `{"role": {"id_service_role": 0}}`)
-	e.expect(400, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": 0, "id_service": 7}}`)
-	e.expect(400, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": 0, "service_role_name": "x"}}`)
-	e.expect(400, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": 0, "id_service": 99, "service_role_name": "x"}}`)
-	e.expect(400, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": 0, "id_service": 7, "service_role_name": ""}}`)
-	e.expect(400, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": "a"}}`)
-	e.expect(400, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": `)
-	e.expect(400, "admin", "POST", "/api/user/services/roles", map[string]any{"service_role": map[string]any{"id_service_role": id, "id_service": 6}})
+	e.expectPosts(400, "admin", "/api/user/services/roles",
+		`{"service_role": {"service_role_name": "x"}}`,
+		`{"role": {"id_service_role": 0}}`,
+		`{"service_role": {"id_service_role": 0, "id_service": 7}}`,
+		`{"service_role": {"id_service_role": 0, "service_role_name": "x"}}`,
+		`{"service_role": {"id_service_role": 0, "id_service": 99, "service_role_name": "x"}}`,
+		`{"service_role": {"id_service_role": 0, "id_service": 7, "service_role_name": ""}}`,
+		`{"service_role": {"id_service_role": "a"}}`,
+		`{"service_role": {"id_service_role": `,
+		map[string]any{"service_role": map[string]any{"id_service_role": id, "id_service": 6}},
+	)
 	// Unknown site: integrity refusal with a message (as OpenTera's database error).
 	e.expect(500, "admin", "POST", "/api/user/services/roles", map[string]any{"service_role": map[string]any{"id_service_role": 0, "id_service": 7, "service_role_name": "x", "id_site": 99}})
 	// OpenTeraServer's roles follow sites and projects.
-	e.expect(403, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": 13, "service_role_name": "x"}}`)
-	e.expect(403, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": 0, "id_service": 1, "service_role_name": "x"}}`)
-	e.expect(403, "admin", "POST", "/api/user/services/roles", `{"service_role": {"id_service_role": 999, "service_role_name": "x"}}`)
+	e.expectPosts(403, "admin", "/api/user/services/roles",
+		`{"service_role": {"id_service_role": 13, "service_role_name": "x"}}`,
+		`{"service_role": {"id_service_role": 0, "id_service": 1, "service_role_name": "x"}}`,
+		`{"service_role": {"id_service_role": 999, "service_role_name": "x"}}`,
+	)
 	e.calls("DELETE", "/api/user/services/roles", call{"admin", 403, "?id=13"}, call{"admin", 400, "?id=999"}, call{"admin", 400, ""})
 
 	// Deleting a role removes the accesses granting it: group 4 loses BureauActif admin (role 7).

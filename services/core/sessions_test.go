@@ -154,22 +154,26 @@ func TestSessionsWrite(t *testing.T) {
 	e.expect(400, "admin", "POST", "/api/user/sessions", `{}`)
 	e.expect(400, "admin", "POST", "/api/user/sessions", with())                // no id_session
 	e.expect(400, "admin", "POST", "/api/user/sessions", with("id_session", 0)) // no invitees
-	e.expect(400, "admin", "POST", "/api/user/sessions", with("id_session", 0, "session_participants_ids", []any{"one"}))
-	e.expect(400, "admin", "POST", "/api/user/sessions", with("id_session", 0, "session_participants_ids", []any{1.5}))
-	e.expect(400, "admin", "POST", "/api/user/sessions", with("id_session", 0, "session_users_ids", []int{1}, "session_status", 9))
-	e.expect(400, "admin", "POST", "/api/user/sessions", with("id_session", 0, "session_users_ids", []int{1}, "session_start_datetime", "tomorrow"))
-	e.expect(400, "admin", "POST", "/api/user/sessions", with("id_session", 0, "session_users_ids", []int{1}, "session_name", " "))
-	e.expect(400, "admin", "POST", "/api/user/sessions", `{"session": {"id_session": 0, "session_users_ids": [1], "id_session_type": 1}}`)
-	e.expect(400, "admin", "POST", "/api/user/sessions", `{"session": {"id_session": "x"}}`)
-	e.expect(400, "admin", "POST", "/api/user/sessions", `{"session": {"id_session": 0, "session_users_ids": [1], "session_name": "`+strings.Repeat("x", 9<<20)+`", "id_session_type": 1}}`)
+	e.expectPosts(400, "admin", "/api/user/sessions",
+		with("id_session", 0, "session_participants_ids", []any{"one"}),
+		with("id_session", 0, "session_participants_ids", []any{1.5}),
+		with("id_session", 0, "session_users_ids", []int{1}, "session_status", 9),
+		with("id_session", 0, "session_users_ids", []int{1}, "session_start_datetime", "tomorrow"),
+		with("id_session", 0, "session_users_ids", []int{1}, "session_name", " "),
+		`{"session": {"id_session": 0, "session_users_ids": [1], "id_session_type": 1}}`,
+		`{"session": {"id_session": "x"}}`,
+		`{"session": {"id_session": 0, "session_users_ids": [1], "session_name": "`+strings.Repeat("x", 9<<20)+`", "id_session_type": 1}}`,
+	)
 	e.expect(403, "admin", "POST", "/api/user/sessions", with("id_session", 0, "session_users_ids", []int{1}, "id_session_type", 99))
 	e.expect(403, "user4", "POST", "/api/user/sessions", with("id_session", 0, "session_participants_ids", []int{1, 2}))
 	// Invitees the caller cannot see: participant 4 (project 3), user 1 (a superadmin), device 3 (no site).
 	before := count()
-	e.expect(403, "user", "POST", "/api/user/sessions", with("id_session", 0, "session_participants_ids", []int{1, 4}))
-	e.expect(403, "user", "POST", "/api/user/sessions", with("id_session", 0, "session_participants_ids", []int{1}, "session_users_ids", []int{3, 1}))
-	e.expect(403, "user", "POST", "/api/user/sessions", with("id_session", 0, "session_participants_ids", []int{1}, "session_devices_ids", []int{3}))
-	e.expect(403, "user", "POST", "/api/user/sessions", with("id_session", 0, "session_participants_ids", []int{1}, "id_creator_user", 1))
+	e.expectPosts(403, "user", "/api/user/sessions",
+		with("id_session", 0, "session_participants_ids", []int{1, 4}),
+		with("id_session", 0, "session_participants_ids", []int{1}, "session_users_ids", []int{3, 1}),
+		with("id_session", 0, "session_participants_ids", []int{1}, "session_devices_ids", []int{3}),
+		with("id_session", 0, "session_participants_ids", []int{1}, "id_creator_user", 1),
+	)
 	if count() != before {
 		t.Fatal("a refused POST wrote a session")
 	}
@@ -260,11 +264,13 @@ func TestSessionEvents(t *testing.T) {
 	}
 
 	body := func(kv ...any) map[string]any { return wrap("session_event", kv...) }
-	e.expect(400, "admin", "POST", "/api/user/sessions/events", `{}`)
-	e.expect(400, "admin", "POST", "/api/user/sessions/events", body("id_session", 1))
-	e.expect(400, "admin", "POST", "/api/user/sessions/events", body("id_session", 1, "id_session_event", 0, "id_session_event_type", 50, "session_event_datetime", "2026-12-01T10:00:00Z"))
-	e.expect(400, "admin", "POST", "/api/user/sessions/events", body("id_session", 1, "id_session_event", 0, "id_session_event_type", 1, "session_event_datetime", "noon"))
-	e.expect(400, "admin", "POST", "/api/user/sessions/events", body("id_session", 1, "id_session_event", 0, "id_session_event_type", 1))
+	e.expectPosts(400, "admin", "/api/user/sessions/events",
+		`{}`,
+		body("id_session", 1),
+		body("id_session", 1, "id_session_event", 0, "id_session_event_type", 50, "session_event_datetime", "2026-12-01T10:00:00Z"),
+		body("id_session", 1, "id_session_event", 0, "id_session_event_type", 1, "session_event_datetime", "noon"),
+		body("id_session", 1, "id_session_event", 0, "id_session_event_type", 1),
+	)
 	e.expect(403, "user4", "POST", "/api/user/sessions/events", body("id_session", 1, "id_session_event", 0, "id_session_event_type", 1, "session_event_datetime", "2026-12-01T10:00:00Z"))
 	c := e.post("user", "/api/user/sessions/events", body("id_session", 1, "id_session_event", 0, "id_session_event_type", 104,
 		"session_event_datetime", "2026-12-01T10:00:00.5+01:00", "session_event_text", "t"))

@@ -38,9 +38,7 @@ func TestSessionTypeSitesWrite(t *testing.T) {
 	e := newEnv(t)
 	const p = "/api/user/sessiontypes/sites"
 	events := e.events("session_type_site", 1)
-	e.expect(400, "admin", "POST", p, `{"session_type": {"sites": []}}`)
-	e.expect(400, "admin", "POST", p, `{"site": {"id_site": 1}}`)
-	e.expect(400, "admin", "POST", p, `{"session_type_site": [{"id_site": 1}]}`)
+	e.expectPosts(400, "admin", p, `{"session_type": {"sites": []}}`, `{"site": {"id_site": 1}}`, `{"session_type_site": [{"id_site": 1}]}`)
 	if b := e.expect(403, "siteadmin", "POST", p, `{"session_type_site": {"id_session_type": 2, "id_site": 2}}`); strings.TrimSpace(string(b)) != `"Forbidden"` {
 		t.Errorf("site 2 by siteadmin: %s", b)
 	}

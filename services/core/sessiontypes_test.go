@@ -47,13 +47,17 @@ func TestSessionTypesWrite(t *testing.T) {
 	e.expect(400, "admin", "POST", "/api/user/sessiontypes", `{}`)
 	e.expect(400, "admin", "POST", "/api/user/sessiontypes", st("session_type_name", "T"))
 	e.expect(400, "siteadmin", "POST", "/api/user/sessiontypes", with("session_type_category", 2))
-	e.expect(400, "admin", "POST", "/api/user/sessiontypes", with("session_type_category", 7))
-	e.expect(400, "admin", "POST", "/api/user/sessiontypes", with("session_type_category", 1))
-	e.expect(400, "admin", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_color", "#12345678"))
-	e.expect(400, "admin", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", []any{map[string]any{"id_site": true}}))
-	e.expect(403, "siteadmin", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", refs("id_site", 2)))
-	e.expect(403, "siteadmin", "POST", "/api/user/sessiontypes", with("session_type_category", 1, "id_service", 5, "session_type_sites", refs("id_site", 1)))
-	e.expect(403, "siteadmin", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", refs("id_site", 1), "session_type_projects", refs("id_project", 3)))
+	e.expectPosts(400, "admin", "/api/user/sessiontypes",
+		with("session_type_category", 7),
+		with("session_type_category", 1),
+		with("session_type_category", 2, "session_type_color", "#12345678"),
+		with("session_type_category", 2, "session_type_sites", []any{map[string]any{"id_site": true}}),
+	)
+	e.expectPosts(403, "siteadmin", "/api/user/sessiontypes",
+		with("session_type_category", 2, "session_type_sites", refs("id_site", 2)),
+		with("session_type_category", 1, "id_service", 5, "session_type_sites", refs("id_site", 1)),
+		with("session_type_category", 2, "session_type_sites", refs("id_site", 1), "session_type_projects", refs("id_project", 3)),
+	)
 	e.expect(403, "user3", "POST", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", refs("id_site", 1)))
 
 	created := e.events("session_type", 1)

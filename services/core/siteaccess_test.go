@@ -119,12 +119,14 @@ func TestProjectAccessGet(t *testing.T) {
 
 func TestAccessWrite(t *testing.T) {
 	e := newEnv(t)
-	e.expect(400, "admin", "POST", "/api/user/projectaccess", `{}`)
-	e.expect(400, "admin", "POST", "/api/user/projectaccess", `{"project_access": {"id_project": 1}}`)
-	e.expect(400, "admin", "POST", "/api/user/projectaccess", `{"project_access": {"id_user_group": 5}}`)
-	e.expect(400, "admin", "POST", "/api/user/projectaccess", `{"project_access": {"id_user_group": 5, "id_project": 1}}`)
-	e.expect(400, "admin", "POST", "/api/user/projectaccess", `{"project_access": {"id_user_group": 5, "id_project": 1, "project_access_role": "boss"}}`)
-	e.expect(400, "admin", "POST", "/api/user/projectaccess", `{"project_access": {"id_user_group": "5", "id_project": 1, "project_access_role": "user"}}`)
+	e.expectPosts(400, "admin", "/api/user/projectaccess",
+		`{}`,
+		`{"project_access": {"id_project": 1}}`,
+		`{"project_access": {"id_user_group": 5}}`,
+		`{"project_access": {"id_user_group": 5, "id_project": 1}}`,
+		`{"project_access": {"id_user_group": 5, "id_project": 1, "project_access_role": "boss"}}`,
+		`{"project_access": {"id_user_group": "5", "id_project": 1, "project_access_role": "user"}}`,
+	)
 	e.expect(400, "admin", "POST", "/api/user/projectaccess", `{"project_access": {"id_user_group": 5, "id_project": 1, "id_service_role": 13}}`) // a site role
 	e.expect(400, "admin", "POST", "/api/user/projectaccess", `{"project_access": 7}`)
 	e.expect(403, "user", "POST", "/api/user/projectaccess", `{"project_access": {"id_user_group": 5, "id_project": 1, "project_access_role": "user"}}`)

@@ -88,12 +88,14 @@ func TestSitesErrors(t *testing.T) {
 		t.Errorf("401 body %q", b)
 	}
 	e.expect(400, "admin", "GET", "/api/user/sites?id_site=abc", nil)
-	e.expect(400, "admin", "POST", "/api/user/sites", `{"site": {"site_name": "x"}}`)
-	e.expect(400, "admin", "POST", "/api/user/sites", `{"sites": {"id_site": 0}}`)
-	e.expect(400, "admin", "POST", "/api/user/sites", `{"site": {"id_site": 0, "site_name": 12}}`)
-	e.expect(400, "admin", "POST", "/api/user/sites", `{"site": {"id_site": "x"}}`)
-	e.expect(400, "admin", "POST", "/api/user/sites", `{"site": `)
-	e.expect(400, "admin", "POST", "/api/user/sites", `[]`)
+	e.expectPosts(400, "admin", "/api/user/sites",
+		`{"site": {"site_name": "x"}}`,
+		`{"sites": {"id_site": 0}}`,
+		`{"site": {"id_site": 0, "site_name": 12}}`,
+		`{"site": {"id_site": "x"}}`,
+		`{"site": `,
+		`[]`,
+	)
 	e.expect(400, "admin", "POST", "/api/user/sites", `{"site": {"id_site": 0}}`) // no name
 	e.expect(400, "admin", "DELETE", "/api/user/sites", nil)
 	e.expect(400, "admin", "DELETE", "/api/user/sites?id=x", nil)

@@ -27,9 +27,11 @@ func TestUserUserGroups(t *testing.T) {
 		t.Errorf("user4: %v", got)
 	}
 
-	e.expect(400, "admin", "POST", "/api/user/users/usergroups", `{}`)
-	e.expect(400, "admin", "POST", "/api/user/users/usergroups", `{"user_user_group": {"id_user": 6}}`)
-	e.expect(400, "admin", "POST", "/api/user/users/usergroups", `{"user_user_group": {"id_user": "6", "id_user_group": 1}}`)
+	e.expectPosts(400, "admin", "/api/user/users/usergroups",
+		`{}`,
+		`{"user_user_group": {"id_user": 6}}`,
+		`{"user_user_group": {"id_user": "6", "id_user_group": 1}}`,
+	)
 	e.expect(400, "admin", "POST", "/api/user/users/usergroups", `{"user_user_group": {"id_user": 1, "id_user_group": 1}}`) // superadmin
 	e.expect(403, "user", "POST", "/api/user/users/usergroups", `{"user_user_group": {"id_user": 3, "id_user_group": 1}}`)
 	e.expect(403, "siteadmin", "POST", "/api/user/users/usergroups", `{"user_user_group": {"id_user": 6, "id_user_group": 1}}`) // user4 not visible to siteadmin
@@ -67,10 +69,12 @@ func TestUserPreferences(t *testing.T) {
 		t.Errorf("user4: %v", got)
 	}
 
-	e.expect(400, "user4", "POST", "/api/user/users/preferences", `{}`)
-	e.expect(400, "user4", "POST", "/api/user/users/preferences", `{"user_preference": {"user_preference_preference": "{}"}}`)
-	e.expect(400, "user4", "POST", "/api/user/users/preferences", `{"user_preference": {"user_preference_app_tag": "x", "user_preference_preference": "{not json"}}`)
-	e.expect(400, "user4", "POST", "/api/user/users/preferences", `{"user_preference": {"user_preference_app_tag": "x", "user_preference_preference": 3}}`)
+	e.expectPosts(400, "user4", "/api/user/users/preferences",
+		`{}`,
+		`{"user_preference": {"user_preference_preference": "{}"}}`,
+		`{"user_preference": {"user_preference_app_tag": "x", "user_preference_preference": "{not json"}}`,
+		`{"user_preference": {"user_preference_app_tag": "x", "user_preference_preference": 3}}`,
+	)
 	e.expect(403, "user", "POST", "/api/user/users/preferences", `{"user_preference": {"id_user": 1, "user_preference_app_tag": "x", "user_preference_preference": "{}"}}`)
 	b := e.expect(200, "user4", "POST", "/api/user/users/preferences", `{"user_preference": {"user_preference_app_tag": "openteraplus", "user_preference_preference": {"language": "fr"}}}`)
 	var p map[string]any
