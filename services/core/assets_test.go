@@ -36,9 +36,7 @@ func TestAssetsGet(t *testing.T) {
 		{"admin", "id_asset=1&id_session=3", []int{4}, nil},
 	})
 	uuid := e.list("admin", "/api/user/assets?id_asset=3")[0]["asset_uuid"].(string)
-	if got := ids(e.list("admin", "/api/user/assets?asset_uuid="+uuid), "id_asset"); !eqInts(got, []int{3}) {
-		t.Errorf("by uuid: %v", got)
-	}
+	e.wantIDs("admin", "/api/user/assets?asset_uuid="+uuid, "id_asset", 3)
 	for _, q := range []string{"id_device=1", "id_session=2", "id_participant=1", "id_user=1", "id_creator_service=1",
 		"id_creator_user=1", "id_creator_participant=1", "id_creator_device=1"} {
 		e.expect(403, "user4", "GET", "/api/user/assets?"+q, nil)

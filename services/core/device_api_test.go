@@ -164,9 +164,7 @@ func TestDeviceSurfaceAssets(t *testing.T) {
 	d1, d2 := e.staticToken("device", 1), e.staticToken("device", 2)
 	// Asset 4 names device 1 but lies in session 3, which device 1 neither created nor joined:
 	// hidden (OpenTera lists it, and so the session's id and name).
-	if got := e.list(d1, "/api/device/assets"); !eqInts(ids(got, "id_asset"), []int{5, 6, 7}) {
-		t.Errorf("assets of device 1: %v", ids(got, "id_asset"))
-	}
+	e.wantIDs(d1, "/api/device/assets", "id_asset", 5, 6, 7)
 	if got := e.list(d1, "/api/device/assets?id_asset=4"); len(got) != 0 {
 		t.Errorf("asset 4: %v", got)
 	}
@@ -177,9 +175,7 @@ func TestDeviceSurfaceAssets(t *testing.T) {
 	if only := e.list(d1, "/api/device/assets?id_asset=5&with_only_token=true"); len(only) != 1 || len(only[0]) != 2 || only[0]["access_token"] == nil {
 		t.Errorf("with_only_token: %v", only)
 	}
-	if got := e.list(d1, "/api/device/assets?id_session=9"); !eqInts(ids(got, "id_asset"), []int{5, 6, 7}) {
-		t.Errorf("assets of session 9: %v", ids(got, "id_asset"))
-	}
+	e.wantIDs(d1, "/api/device/assets?id_session=9", "id_asset", 5, 6, 7)
 	if got := e.list(d1, "/api/device/assets?id_asset=5"); !eqInts(ids(got, "id_asset"), []int{5}) || got[0]["asset_device"] != "Apple Watch #W05P1" {
 		t.Errorf("asset 5: %v", got)
 	}

@@ -102,9 +102,7 @@ func TestDevicesWrite(t *testing.T) {
 	if st, _ := d["device_subtype"].(map[string]any); st["device_subtype_name"] != "Bureau modèle #1" || st["device_subtype_parent"] != "Bureau Actif" {
 		t.Errorf("device_subtype %v", d["device_subtype"])
 	}
-	if got := ids(e.list("user", "/api/user/devices?id_project=2"), "id_device"); !eqInts(got, []int{id}) {
-		t.Errorf("devices of project 2 %v", got)
-	}
+	e.wantIDs("user", "/api/user/devices?id_project=2", "id_device", id)
 	created(1)
 	// Update: admin of one of its sites; id_device_subtype 0 clears; the uuid never changes.
 	e.expect(403, "user", "POST", "/api/user/devices", dev("id_device", id, "device_name", "x"))
@@ -136,15 +134,11 @@ func TestDevicesWrite(t *testing.T) {
 	e.expect(500, "admin", "DELETE", "/api/user/devices?id=1", nil) // linked to participants
 	// siteadmin does not administer project 3: device X only leaves siteadmin's projects.
 	e.expect(200, "siteadmin", "DELETE", "/api/user/devices?id="+itoa(xid), nil)
-	if got := ids(e.list("admin", "/api/user/devices?id_device="+itoa(xid)), "id_device"); !eqInts(got, []int{xid}) {
-		t.Errorf("apparent delete removed device X: %v", got)
-	}
+	e.wantIDs("admin", "/api/user/devices?id_device="+itoa(xid), "id_device", xid)
 	deleted := e.events("device", 3)
 	e.expect(200, "siteadmin", "DELETE", "/api/user/devices?id="+itoa(id), nil)
 	e.expect(200, "admin", "DELETE", "/api/user/devices?id=3", nil)
-	if got := ids(e.list("admin", "/api/user/devices"), "id_device"); !eqInts(got, []int{1, 2, xid}) {
-		t.Errorf("after deletes: %v", got)
-	}
+	e.wantIDs("admin", "/api/user/devices", "id_device", 1, 2, xid)
 	deleted(2)
 	gone := scalar[bool](e, "SELECT deleted_at IS NOT NULL FROM core.t_devices WHERE id_device = 3")
 	if !gone {

@@ -11,21 +11,15 @@ import (
 func TestDeviceTypesGet(t *testing.T) {
 	e := newEnv(t)
 	for _, who := range []string{"admin", "siteadmin", "user", "user3", "user4"} {
-		if got := ids(e.list(who, "/api/user/devicetypes"), "id_device_type"); !eqInts(got, []int{1, 2, 3, 4}) {
-			t.Errorf("%s sees types %v", who, got)
-		}
+		e.wantIDs(who, "/api/user/devicetypes", "id_device_type", 1, 2, 3, 4)
 	}
 	dt := e.list("user4", "/api/user/devicetypes?id_device_type=2")
 	if len(dt) != 1 || dt[0]["device_type_key"] != "capteur" || dt[0]["device_type_name"] != "Capteur" || len(dt[0]) != 3 {
 		t.Errorf("type 2: %v", dt)
 	}
-	if got := ids(e.list("user", "/api/user/devicetypes?device_type_key=robot&list=true"), "id_device_type"); !eqInts(got, []int{3}) {
-		t.Errorf("by key: %v", got)
-	}
+	e.wantIDs("user", "/api/user/devicetypes?device_type_key=robot&list=true", "id_device_type", 3)
 	// id wins over key.
-	if got := ids(e.list("user", "/api/user/devicetypes?id_device_type=1&device_type_key=robot"), "id_device_type"); !eqInts(got, []int{1}) {
-		t.Errorf("id and key: %v", got)
-	}
+	e.wantIDs("user", "/api/user/devicetypes?id_device_type=1&device_type_key=robot", "id_device_type", 1)
 	e.calls("GET", "/api/user/devicetypes", call{"admin", 403, "?id_device_type=99"}, call{"admin", 403, "?device_type_key=nope"},
 		call{"admin", 400, "?id_device_type=abc"}, call{"", 401, ""})
 }
@@ -66,26 +60,20 @@ func TestDeviceTypesWrite(t *testing.T) {
 	if msg != "Device type successfully deleted" {
 		t.Errorf("delete answered %q", msg)
 	}
-	if got := ids(e.list("admin", "/api/user/devicetypes"), "id_device_type"); !eqInts(got, []int{1, 2, 3, 4}) {
-		t.Errorf("after delete: %v", got)
-	}
+	e.wantIDs("admin", "/api/user/devicetypes", "id_device_type", 1, 2, 3, 4)
 }
 
 func TestDeviceSubTypes(t *testing.T) {
 	e := newEnv(t)
 	for _, who := range []string{"admin", "user", "user4"} {
-		if got := ids(e.list(who, "/api/user/devicesubtypes"), "id_device_subtype"); !eqInts(got, []int{1, 2}) {
-			t.Errorf("%s sees subtypes %v", who, got)
-		}
+		e.wantIDs(who, "/api/user/devicesubtypes", "id_device_subtype", 1, 2)
 	}
 	st := e.list("user3", "/api/user/devicesubtypes?id_device_subtype=2&list=true")
 	if len(st) != 1 || st[0]["device_subtype_name"] != "Bureau modèle #2" || st[0]["device_subtype_parent"] != "Bureau Actif" ||
 		st[0]["id_device_type"] != float64(4) || len(st[0]) != 4 {
 		t.Errorf("subtype 2: %v", st)
 	}
-	if got := ids(e.list("user", "/api/user/devicesubtypes?id_device_type=4"), "id_device_subtype"); !eqInts(got, []int{1, 2}) {
-		t.Errorf("of type 4: %v", got)
-	}
+	e.wantIDs("user", "/api/user/devicesubtypes?id_device_type=4", "id_device_subtype", 1, 2)
 	if got := e.list("user", "/api/user/devicesubtypes?id_device_type=1"); len(got) != 0 {
 		t.Errorf("of type 1: %v", got)
 	}
@@ -118,9 +106,7 @@ func TestDeviceSubTypes(t *testing.T) {
 	}
 	e.calls("DELETE", "/api/user/devicesubtypes", call{"user", 403, "?id=1"}, call{"admin", 400, ""}, call{"admin", 400, "?id=99"},
 		call{"admin", 500, "?id=" + itoa(id)}, call{"admin", 200, "?id=1"})
-	if got := ids(e.list("admin", "/api/user/devicesubtypes"), "id_device_subtype"); !eqInts(got, []int{2, id}) {
-		t.Errorf("after delete: %v", got)
-	}
+	e.wantIDs("admin", "/api/user/devicesubtypes", "id_device_subtype", 2, id)
 }
 
 func TestDeviceTypesGRPC(t *testing.T) {

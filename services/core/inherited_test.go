@@ -15,9 +15,7 @@ func TestUserGroupsInheritedSiteAdmin(t *testing.T) {
 // inherited ones included, not a superadmin without one.
 func TestUsersOfProjectInherited(t *testing.T) {
 	e := newEnv(t)
-	if got := ids(e.list("user3", "/api/user/users?id_project=1"), "id_user"); !eqInts(got, []int{2, 3, 4, 5}) {
-		t.Errorf("users of project 1: %v, want [2 3 4 5]", got)
-	}
+	e.wantIDs("user3", "/api/user/users?id_project=1", "id_user", 2, 3, 4, 5)
 }
 
 // GET /api/user/services/roles lists every role of the services the requester sees, OpenTeraServer's

@@ -85,9 +85,7 @@ func TestParticipantSurfaceSessions(t *testing.T) {
 	if !eqInts(ids(one, "id_session"), []int{5}) {
 		t.Errorf("id_session=5: %v", ids(one, "id_session"))
 	}
-	if got := e.list("participant1", "/api/participant/sessions?session_uuid="+one[0]["session_uuid"].(string)); !eqInts(ids(got, "id_session"), []int{5}) {
-		t.Errorf("session_uuid: %v", ids(got, "id_session"))
-	}
+	e.wantIDs("participant1", "/api/participant/sessions?session_uuid="+one[0]["session_uuid"].(string), "id_session", 5)
 	day := func(d int) string { return time.Now().AddDate(0, 0, d).Format(time.DateOnly) }
 	want := scalar[int](e, `SELECT count(*) FROM core.t_sessions WHERE session_start_datetime::date BETWEEN $1::date AND $2::date`,
 		day(-6), day(-4))
@@ -187,9 +185,7 @@ func TestParticipantSurfaceAssets(t *testing.T) {
 	// A static token must name what it fetches.
 	e.expect(403, static, "GET", "/api/participant/assets", nil)
 	for _, q := range []string{"id_asset=1", "asset_uuid=" + a["asset_uuid"].(string), "id_session=2"} {
-		if got := e.list(static, "/api/participant/assets?"+q); !eqInts(ids(got, "id_asset"), []int{1}) {
-			t.Errorf("%s: %v", q, ids(got, "id_asset"))
-		}
+		e.wantIDs(static, "/api/participant/assets?"+q, "id_asset", 1)
 	}
 	// Access tokens for the full role only.
 	if got := e.list("participant1", "/api/participant/assets?with_urls=true"); len(got) != 1 || got[0]["access_token"] == nil || got[0]["asset_url"] == nil {

@@ -153,9 +153,7 @@ func TestProjectsWrite(t *testing.T) {
 	e.expect(500, "admin", "DELETE", "/api/user/projects?id=1", nil) // participants with sessions
 	e.deleteOK("siteadmin", "/api/user/projects?id="+itoa(id))
 	deletes(1)
-	if got := e.list("admin", "/api/user/projects?id_site=1"); !eqInts(ids(got, "id_project"), []int{1, 2}) {
-		t.Errorf("after delete %v", ids(got, "id_project"))
-	}
+	e.wantIDs("admin", "/api/user/projects?id_site=1", "id_project", 1, 2)
 }
 
 // OpenTera's projects: enabled=0 filters (false is a value), the list form has no site_name and
@@ -166,9 +164,7 @@ func TestProjectsOpenTeraForms(t *testing.T) {
 	if p["id_site"] != float64(1) || p["project_enabled"] != false {
 		t.Errorf("update by id_project only: %v", p)
 	}
-	if got := e.list("admin", "/api/user/projects?enabled=0"); !eqInts(ids(got, "id_project"), []int{2}) {
-		t.Errorf("enabled=0: %v", ids(got, "id_project"))
-	}
+	e.wantIDs("admin", "/api/user/projects?enabled=0", "id_project", 2)
 	if got := e.list("admin", "/api/user/projects?enabled=1&id_site=1"); slices.Contains(ids(got, "id_project"), 2) {
 		t.Errorf("enabled=1 lists the disabled project: %v", ids(got, "id_project"))
 	}

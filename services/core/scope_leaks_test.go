@@ -70,9 +70,7 @@ func TestServiceListingsAreScoped(t *testing.T) {
 		t.Errorf("user sees FileTransfer's project links %v", links)
 	}
 	// Candidates of site 1's links: the services enabled on a site user sees (2, 3, 6), not all.
-	if got := ids(e.list("user", "/api/user/services/sites?id_site=1&with_services=true"), "id_service"); !eqInts(got, []int{2, 3, 6}) {
-		t.Errorf("user's candidate services of site 1: %v", got)
-	}
+	e.wantIDs("user", "/api/user/services/sites?id_site=1&with_services=true", "id_service", 2, 3, 6)
 	// Another's configuration of a service the caller does not see: BureauActif on device 1.
 	e.post("admin", "/api/user/services/configs", `{"service_config": {"id_service_config": 0, "id_service": 5, "id_device": 1, "service_config_config": {"x": 1}}}`)
 	for _, c := range e.list("siteadmin", "/api/user/services/configs?id_device=1") {

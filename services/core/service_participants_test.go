@@ -18,23 +18,15 @@ func TestServiceAPIParticipants(t *testing.T) {
 	if p := e.object(ft, "/api/service/participants?id_participant=4"); p["participant_name"] != "Secret Participant" {
 		t.Errorf("participant 4 for FileTransfer: %v", p)
 	}
-	if got := ids(e.list(vr, "/api/service/participants?id_project=1"), "id_participant"); !eqInts(got, []int{1, 2, 3}) {
-		t.Errorf("project 1: %v", got)
-	}
-	if got := ids(e.list(vr, "/api/service/participants?id_project=1&name=%232"), "id_participant"); !eqInts(got, []int{2}) {
-		t.Errorf("project 1, name #2: %v", got)
-	}
-	if got := ids(e.list(vr, "/api/service/participants?id_participant_group=1"), "id_participant"); !eqInts(got, []int{1}) {
-		t.Errorf("group 1: %v", got)
-	}
+	e.wantIDs(vr, "/api/service/participants?id_project=1", "id_participant", 1, 2, 3)
+	e.wantIDs(vr, "/api/service/participants?id_project=1&name=%232", "id_participant", 2)
+	e.wantIDs(vr, "/api/service/participants?id_participant_group=1", "id_participant", 1)
 	// name alone: partial match among the service's participants, minimal JSON.
 	got := e.list(vr, "/api/service/participants?name=Participant")
 	if !eqInts(ids(got, "id_participant"), []int{1, 2, 3}) || got[0]["participant_username"] != nil {
 		t.Errorf("name search: %v", got)
 	}
-	if got := ids(e.list(ft, "/api/service/participants?name=Secret"), "id_participant"); !eqInts(got, []int{4}) {
-		t.Errorf("name search FileTransfer: %v", got)
-	}
+	e.wantIDs(ft, "/api/service/participants?name=Secret", "id_participant", 4)
 
 	// POST, OpenTera's required keys and refusals.
 	body := func(kv ...any) map[string]any {
@@ -80,9 +72,7 @@ func TestServiceAPIGroups(t *testing.T) {
 	if g["participant_group_name"] != "Default Participant Group A" || g["project_name"] != nil {
 		t.Errorf("group 1 (minimal): %v", g)
 	}
-	if got := ids(e.list(vr, "/api/service/groups?id_project=1"), "id_participant_group"); !eqInts(got, []int{1}) {
-		t.Errorf("project 1 groups: %v", got)
-	}
+	e.wantIDs(vr, "/api/service/groups?id_project=1", "id_participant_group", 1)
 
 	e.expectPosts(400, vr, "/api/service/groups",
 		map[string]any{},

@@ -40,9 +40,7 @@ func TestServiceAPISessions(t *testing.T) {
 		t.Errorf("session 2 events: %d", len(ev))
 	}
 	uuid := e.uuid("session", 26)
-	if got := ids(e.list(vr, "/api/service/sessions?uuid_session="+uuid), "id_session"); !eqInts(got, []int{26}) {
-		t.Errorf("by uuid: %v", got)
-	}
+	e.wantIDs(vr, "/api/service/sessions?uuid_session="+uuid, "id_session", 26)
 	// By participant: its sessions (the Secret Participant's session is not among them).
 	all := e.list(vr, "/api/service/sessions?id_participant=1&list=true")
 	if len(all) != 28 || all[0]["session_participants"] != nil {
@@ -127,9 +125,7 @@ func TestServiceAPIServices(t *testing.T) {
 	if len(got) != 1 || got[0]["id_service"] != 3.0 || got[0]["service_roles"] != nil {
 		t.Errorf("by key: %v", got)
 	}
-	if got := ids(e.list(vr, "/api/service/services?id_service=2"), "id_service"); !eqInts(got, []int{2}) {
-		t.Errorf("by id: %v", got)
-	}
+	e.wantIDs(vr, "/api/service/services?id_service=2", "id_service", 2)
 	if got := e.list(vr, "/api/service/services?service_key=nope"); len(got) != 0 {
 		t.Errorf("unknown key: %v", got)
 	}

@@ -54,13 +54,9 @@ func TestServiceAPIProjects(t *testing.T) {
 	if len(got) != 1 || got[0]["project_name"] != "Default Project #1" || got[0]["site_name"] != nil {
 		t.Errorf("project 1 (minimal): %v", got)
 	}
-	if got := ids(e.list(ft, "/api/service/projects?id_site=1"), "id_project"); !eqInts(got, []int{1, 2}) {
-		t.Errorf("site 1 projects: %v", got)
-	}
+	e.wantIDs(ft, "/api/service/projects?id_site=1", "id_project", 1, 2)
 	// Only the projects the service is linked to (OpenTera lists the whole site).
-	if got := ids(e.list(vr, "/api/service/projects?id_site=1"), "id_project"); !eqInts(got, []int{1}) {
-		t.Errorf("site 1 projects of VideoRehab: %v", got)
-	}
+	e.wantIDs(vr, "/api/service/projects?id_site=1", "id_project", 1)
 
 	// Writes, OpenTera's test_post_and_delete_endpoint_with_token.
 	e.expectPosts(400, vr, "/api/service/projects",

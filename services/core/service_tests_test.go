@@ -82,9 +82,7 @@ func TestServiceAPITests(t *testing.T) {
 		t.Errorf("updated %v", up)
 	}
 	e.expect(403, vr, "POST", p, `{"test": {"id_test": `+itoa(id)+`, "id_session": `+itoa(secret)+`}}`)
-	if got := ids(e.list(vr, p+"?service_uuid="+e.serviceUUID("VideoRehabService")), "id_test"); !eqInts(got, []int{id}) {
-		t.Errorf("by service: %v", got)
-	}
+	e.wantIDs(vr, p+"?service_uuid="+e.serviceUUID("VideoRehabService"), "id_test", id)
 
 	e.expect(400, vr, "DELETE", p, nil)
 	e.expect(400, vr, "DELETE", p+"?uuid=nope", nil)

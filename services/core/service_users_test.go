@@ -75,9 +75,7 @@ func TestServiceAPIUserGroupsRolesAccess(t *testing.T) {
 	}
 
 	// Roles: the service's own.
-	if got := ids(e.list(vr, "/api/service/roles"), "id_service_role"); !eqInts(got, []int{9, 10}) {
-		t.Errorf("roles: %v", got)
-	}
+	e.wantIDs(vr, "/api/service/roles", "id_service_role", 9, 10)
 	e.expectPosts(400, vr, "/api/service/roles",
 		map[string]any{},
 		map[string]any{"service_role": map[string]any{"id_service_role": 0}},

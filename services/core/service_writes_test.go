@@ -147,14 +147,10 @@ func TestServiceAPIServiceAccessWrite(t *testing.T) {
 	if len(out) != 3 || out[0]["id_user_group"] != float64(group) || out[1]["id_device"] != 1.0 || out[2]["id_participant_group"] != 1.0 {
 		t.Fatalf("created: %v", out)
 	}
-	if got := ids(e.list(vr, path+"?id_user_group="+itoa(group)), "id_service_role"); !eqInts(got, []int{10, 9}) {
-		t.Errorf("group's roles: %v", got)
-	}
+	e.wantIDs(vr, path+"?id_user_group="+itoa(group), "id_service_role", 10, 9)
 	// An entry with an id and no role removes it.
 	e.postList(vr, path, sa(map[string]any{"id_service_access": out[0]["id_service_access"]}))
-	if got := ids(e.list(vr, path+"?id_user_group="+itoa(group)), "id_service_role"); !eqInts(got, []int{10}) {
-		t.Errorf("group's roles after removal: %v", got)
-	}
+	e.wantIDs(vr, path+"?id_user_group="+itoa(group), "id_service_role", 10)
 
 	e.calls("DELETE", path, call{vr, 400, ""}, call{vr, 400, "?id=999"}, call{vr, 403, "?id=1"})
 	dev := int(out[1]["id_service_access"].(float64))

@@ -120,9 +120,7 @@ func TestServiceAccessWrite(t *testing.T) {
 	if a["id_service_role"] != 9.0 || a["id_user_group"] != 1.0 || a["id_service"] != 6.0 || a["service_role_name"] != "admin" {
 		t.Fatalf("created %v", a)
 	}
-	if got := e.list("admin", path+"?id_user_group=1"); !eqInts(ids(got, "id_service_role"), []int{18, 20, 9}) {
-		t.Errorf("group 1 roles %v", ids(got, "id_service_role"))
-	}
+	e.wantIDs("admin", path+"?id_user_group=1", "id_service_role", 18, 20, 9)
 	// Change the role.
 	u := e.post("siteadmin", path, map[string]any{"service_access": map[string]any{"id_service_access": id, "id_service_role": 10}})
 	if u["id_service_role"] != 10.0 || int(u["id_service_access"].(float64)) != id || u["service_role_name"] != "user" {
@@ -136,9 +134,7 @@ func TestServiceAccessWrite(t *testing.T) {
 	if int(r["id_service_access"].(float64)) != id {
 		t.Errorf("removed %v", r)
 	}
-	if got := e.list("admin", path+"?id_user_group=1"); !eqInts(ids(got, "id_service_role"), []int{18, 20}) {
-		t.Errorf("after removal %v", ids(got, "id_service_role"))
-	}
+	e.wantIDs("admin", path+"?id_user_group=1", "id_service_role", 18, 20)
 	// Soft insert: granting the same role again brings the same assignment back.
 	grant["service_access"].(map[string]any)["id_service_role"] = 10
 	if again := e.post("siteadmin", path, grant); int(again["id_service_access"].(float64)) != id {
@@ -150,9 +146,7 @@ func TestServiceAccessWrite(t *testing.T) {
 	e.expect(403, "user", "DELETE", path+"?id="+itoa(id), nil)
 	e.deleteOK("siteadmin", path+"?id="+itoa(id))
 	e.expect(400, "siteadmin", "DELETE", path+"?id="+itoa(id), nil)
-	if got := e.list("admin", path+"?id_user_group=1"); !eqInts(ids(got, "id_service_role"), []int{18, 20}) {
-		t.Errorf("after delete %v", ids(got, "id_service_role"))
-	}
+	e.wantIDs("admin", path+"?id_user_group=1", "id_service_role", 18, 20)
 }
 
 func TestServiceAccessGRPC(t *testing.T) {

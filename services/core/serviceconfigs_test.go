@@ -130,9 +130,7 @@ func TestServiceConfigsWrite(t *testing.T) {
 	if own["id_user"] != 3.0 || own["id_service"] != 6.0 {
 		t.Errorf("own %v", own)
 	}
-	if got := e.list("user", path); !eqInts(ids(got, "id_service_config"), []int{int(own["id_service_config"].(float64))}) {
-		t.Errorf("user's own configs %v", got)
-	}
+	e.wantIDs("user", path, "id_service_config", int(own["id_service_config"].(float64)))
 	// A participant's configuration: project admin only; a service the caller cannot see: 403.
 	part := map[string]any{"service_config": map[string]any{"id_service_config": 2, "service_config_config": map[string]any{"default_muted": true}}}
 	for _, who := range []string{"user", "user4"} {

@@ -77,14 +77,10 @@ func TestServiceProjectsWrite(t *testing.T) {
 		t.Fatalf("added %s", b)
 	}
 	// Service links are not among OpenTera's DatabaseEvent models (REFERENCE §6): no event.
-	if got := e.list("user", "/api/user/services/projects?id_project=2"); !eqInts(ids(got, "id_service"), []int{3, 6}) {
-		t.Errorf("project 2 services %v", ids(got, "id_service"))
-	}
+	e.wantIDs("user", "/api/user/services/projects?id_project=2", "id_service", 3, 6)
 	// Replacement removes what is not listed.
 	e.expect(200, "user2", "POST", "/api/user/services/projects", map[string]any{"project": map[string]any{"id_project": 2, "services": []any{map[string]any{"id_service": 6}}}})
-	if got := e.list("user", "/api/user/services/projects?id_project=2"); !eqInts(ids(got, "id_service"), []int{6}) {
-		t.Errorf("after replacement %v", ids(got, "id_service"))
-	}
+	e.wantIDs("user", "/api/user/services/projects?id_project=2", "id_service", 6)
 	// A project of a site the caller does not administer; a service not enabled on the site.
 	e.expect(403, "siteadmin", "POST", "/api/user/services/projects", map[string]any{"project": map[string]any{"id_project": 3, "services": []any{}}})
 	e.expect(403, "siteadmin", "POST", "/api/user/services/projects", map[string]any{"service_project": map[string]any{"id_service": 5, "id_project": 1}})
@@ -100,9 +96,7 @@ func TestServiceProjectsWrite(t *testing.T) {
 	if b := e.expect(200, "admin", "POST", "/api/user/services/projects", svcBody); string(b) != "[]\n" && string(b) != "[]" {
 		t.Errorf("nothing added: %s", b)
 	}
-	if got := e.list("admin", "/api/user/services/projects?id_service=3"); !eqInts(ids(got, "id_project"), []int{1}) {
-		t.Errorf("service 3 projects %v", ids(got, "id_project"))
-	}
+	e.wantIDs("admin", "/api/user/services/projects?id_service=3", "id_project", 1)
 	// Delete by link id: admin of the project's site; in-use links refused with a message.
 	e.expectEach(400, "admin", "DELETE", "/api/user/services/projects", "/api/user/services/projects?id=999")
 	e.expect(403, "user", "DELETE", "/api/user/services/projects?id=2", nil)
@@ -113,9 +107,7 @@ func TestServiceProjectsWrite(t *testing.T) {
 	}
 	id := int(a["id_service_project"].(float64))
 	e.deleteOK("siteadmin", "/api/user/services/projects?id="+itoa(id))
-	if got := e.list("admin", "/api/user/services/projects?id_project=1"); !eqInts(ids(got, "id_service"), []int{3, 6}) {
-		t.Errorf("after delete %v", ids(got, "id_service"))
-	}
+	e.wantIDs("admin", "/api/user/services/projects?id_project=1", "id_service", 3, 6)
 }
 
 func TestServiceSites(t *testing.T) {
@@ -160,9 +152,7 @@ func TestServiceSitesWrite(t *testing.T) {
 	}
 	// Replacing site 2's services drops service 3 there, and with it service 3's project 3 link.
 	e.expect(200, "admin", "POST", "/api/user/services/sites", map[string]any{"site": map[string]any{"id_site": 2, "services": []any{map[string]any{"id_service": 5}}}})
-	if got := e.list("admin", "/api/user/services/sites?id_site=2"); !eqInts(ids(got, "id_service"), []int{5}) {
-		t.Errorf("site 2 services %v", ids(got, "id_service"))
-	}
+	e.wantIDs("admin", "/api/user/services/sites?id_site=2", "id_service", 5)
 	if got := e.list("admin", "/api/user/services/projects?id_project=3"); len(got) != 0 {
 		t.Errorf("project 3 keeps services %v", got)
 	}
@@ -176,9 +166,7 @@ func TestServiceSitesWrite(t *testing.T) {
 	e.expectEach(400, "admin", "DELETE", "/api/user/services/sites?id=999", "/api/user/services/sites")
 	id := int(a["id_service_site"].(float64))
 	e.deleteOK("admin", "/api/user/services/sites?id="+itoa(id))
-	if got := e.list("admin", "/api/user/services/sites?id_site=2"); !eqInts(ids(got, "id_service"), []int{3}) {
-		t.Errorf("after delete %v", ids(got, "id_service"))
-	}
+	e.wantIDs("admin", "/api/user/services/sites?id_site=2", "id_service", 3)
 }
 
 // Malformed POST bodies of both link endpoints are 400.

@@ -256,9 +256,7 @@ func TestServiceRolesGet(t *testing.T) {
 	if len(got) != 3 || got[2]["id_site"] != float64(1) || got[2]["site_name"] != "Default Site" {
 		t.Errorf("site role: %v", got)
 	}
-	if got := e.list("admin", "/api/user/services/roles?id_service=6&globals=true"); !eqInts(ids(got, "id_service_role"), []int{9, 10}) {
-		t.Errorf("globals: %v", ids(got, "id_service_role"))
-	}
+	e.wantIDs("admin", "/api/user/services/roles?id_service=6&globals=true", "id_service_role", 9, 10)
 	e.expect(400, "admin", "GET", "/api/user/services/roles?globals=maybe", nil)
 	e.expect(401, "", "GET", "/api/user/services/roles", nil)
 }
@@ -306,9 +304,7 @@ func TestServiceRolesWrite(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%d accesses left on a deleted role", n)
 	}
-	if got := e.list("admin", "/api/user/services/roles?id_service=5"); !eqInts(ids(got, "id_service_role"), []int{8}) {
-		t.Errorf("after delete: %v", ids(got, "id_service_role"))
-	}
+	e.wantIDs("admin", "/api/user/services/roles?id_service=5", "id_service_role", 8)
 }
 
 func TestServicesGRPC(t *testing.T) {

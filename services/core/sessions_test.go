@@ -83,12 +83,8 @@ func TestSessionsGetSelectors(t *testing.T) {
 	}
 	// session_uuid, last in the selector order.
 	uuid := e.uuid("session", 3)
-	if got := ids(e.list("user", "/api/user/sessions?session_uuid="+uuid), "id_session"); !eqInts(got, []int{3}) {
-		t.Errorf("by uuid: %v", got)
-	}
-	if got := ids(e.list("admin", "/api/user/sessions?id_session=4&session_uuid="+uuid), "id_session"); !eqInts(got, []int{4}) {
-		t.Errorf("id_session wins over uuid: %v", got)
-	}
+	e.wantIDs("user", "/api/user/sessions?session_uuid="+uuid, "id_session", 3)
+	e.wantIDs("admin", "/api/user/sessions?id_session=4&session_uuid="+uuid, "id_session", 4)
 	if got := e.list("user4", "/api/user/sessions?session_uuid="+uuid); len(got) != 0 {
 		t.Errorf("user4 by uuid: %v", got)
 	}
@@ -241,9 +237,7 @@ func TestDeletionsRefusedWithSessions(t *testing.T) {
 	for _, p := range []string{"participants?id=" + itoa(part), "groups?id=" + itoa(group), "projects?id=" + itoa(project), "sites?id=" + itoa(site)} {
 		e.expect(500, "admin", "DELETE", "/api/user/"+p, nil)
 	}
-	if got := ids(e.list("admin", "/api/user/participants?id_project="+itoa(project)), "id_participant"); !eqInts(got, []int{part}) {
-		t.Errorf("participants after refusals: %v", got)
-	}
+	e.wantIDs("admin", "/api/user/participants?id_project="+itoa(project), "id_participant", part)
 	e.expect(200, "admin", "DELETE", "/api/user/sessions?id="+itoa(ses), nil)
 	e.expect(200, "admin", "DELETE", "/api/user/sites?id="+itoa(site), nil)
 }

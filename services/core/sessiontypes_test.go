@@ -87,9 +87,7 @@ func TestSessionTypesWrite(t *testing.T) {
 	x := e.post("admin", "/api/user/sessiontypes", with("session_type_category", 2, "session_type_sites", refs("id_site", 1, 2),
 		"session_type_projects", refs("id_project", 1, 3)))
 	xid := int(x["id_session_type"].(float64))
-	if got := ids(e.list("admin", "/api/user/sessiontypes?id_project=3"), "id_session_type"); !eqInts(got, []int{xid}) {
-		t.Errorf("project 3 types: %v", got)
-	}
+	e.wantIDs("admin", "/api/user/sessiontypes?id_project=3", "id_session_type", xid)
 	e.post("admin", "/api/user/sessiontypes", st("id_session_type", xid, "session_type_sites", refs("id_site", 1)))
 	if got := e.list("admin", "/api/user/sessiontypes?id_project=3"); len(got) != 0 {
 		t.Errorf("project 3 keeps a type removed from its site: %v", got)

@@ -25,9 +25,7 @@ func TestSitesGetAccessPerUser(t *testing.T) {
 		}
 	}
 	// Same answers with a token.
-	if got := e.list("user/token", "/api/user/sites"); !eqInts(ids(got, "id_site"), []int{1}) {
-		t.Errorf("token: %v", got)
-	}
+	e.wantIDs("user/token", "/api/user/sites", "id_site", 1)
 	// Exact JSON of one site.
 	body := e.expect(200, "admin", "GET", "/api/user/sites?id_site=2", nil)
 	var got []map[string]any
@@ -118,9 +116,7 @@ func TestSitesCreateUpdateDelete(t *testing.T) {
 	}
 	created(1)
 	// The new site has its OpenTeraServer roles; admin sees it, siteadmin does not.
-	if got := e.list("siteadmin", "/api/user/sites"); !eqInts(ids(got, "id_site"), []int{1}) {
-		t.Errorf("siteadmin sees %v", ids(got, "id_site"))
-	}
+	e.wantIDs("siteadmin", "/api/user/sites", "id_site", 1)
 	roles := scalar[int](e, "SELECT count(*) FROM core.t_services_roles WHERE id_site = $1", id)
 	if roles != 2 {
 		t.Errorf("new site has %d roles, want 2", roles)
@@ -151,9 +147,7 @@ func TestSitesCreateUpdateDelete(t *testing.T) {
 	deletes := e.events("site", 3)
 	e.deleteOK("admin", "/api/user/sites?id="+itoa(id))
 	deletes(1)
-	if got := e.list("admin", "/api/user/sites"); !eqInts(ids(got, "id_site"), []int{1, 2}) {
-		t.Errorf("after delete: %v", ids(got, "id_site"))
-	}
+	e.wantIDs("admin", "/api/user/sites", "id_site", 1, 2)
 }
 
 func TestSitesGRPC(t *testing.T) {

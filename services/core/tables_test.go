@@ -12,9 +12,15 @@ type listCase struct {
 func (e *env) lists(path, key string, cases ...listCase) {
 	e.t.Helper()
 	for _, c := range cases {
-		if got := ids(e.list(c.who, path+"?"+c.q), key); !eqInts(got, c.want) {
-			e.t.Errorf("%s %s?%s: %v, want %v", c.who, path, c.q, got, c.want)
-		}
+		e.wantIDs(c.who, path+"?"+c.q, key, c.want...)
+	}
+}
+
+// wantIDs GETs path as who expecting 200 and a list whose ids under key are want, in order.
+func (e *env) wantIDs(who, path, key string, want ...int) {
+	e.t.Helper()
+	if got := ids(e.list(who, path), key); !eqInts(got, want) {
+		e.t.Errorf("GET %s as %s: %s %v, want %v", path, who, key, got, want)
 	}
 }
 

@@ -26,9 +26,7 @@ func TestTestsAPI(t *testing.T) {
 		{"admin", "id_test=4&id_session=2", []int{1, 3, 2}, nil},
 	})
 	uuid := e.list("admin", "/api/user/tests?id_test=2")[0]["test_uuid"].(string)
-	if got := ids(e.list("admin", "/api/user/tests?test_uuid="+uuid), "id_test"); !eqInts(got, []int{2}) {
-		t.Errorf("by uuid: %v", got)
-	}
+	e.wantIDs("admin", "/api/user/tests?test_uuid="+uuid, "id_test", 2)
 	for _, q := range []string{"id_device=1", "id_session=2", "id_participant=1", "id_user=1"} {
 		e.expect(403, "user4", "GET", "/api/user/tests?"+q, nil)
 	}
@@ -62,9 +60,7 @@ func TestTestsAPI(t *testing.T) {
 	e.calls("DELETE", "/api/user/tests", call{"admin", 400, ""}, call{"user4", 403, "?id=1"}, call{"admin", 403, "?id=99"})
 	deletes := e.events("test", 3)
 	e.expect(200, "user3", "DELETE", "/api/user/tests?id=1", nil)
-	if got := ids(e.list("admin", "/api/user/tests?id_session=2"), "id_test"); !eqInts(got, []int{3, 2}) {
-		t.Errorf("after delete: %v", got)
-	}
+	e.wantIDs("admin", "/api/user/tests?id_session=2", "id_test", 3, 2)
 	deletes(1)
 }
 
@@ -84,9 +80,7 @@ func TestTestTypesAPI(t *testing.T) {
 		{"user", "id_site=1", []int{2, 1}, nil},
 	})
 	uuid := e.list("admin", "/api/user/testtypes?id_test_type=2")[0]["test_type_uuid"].(string)
-	if got := ids(e.list("user", "/api/user/testtypes?test_type_uuid="+uuid), "id_test_type"); !eqInts(got, []int{2}) {
-		t.Errorf("by uuid: %v", got)
-	}
+	e.wantIDs("user", "/api/user/testtypes?test_type_uuid="+uuid, "id_test_type", 2)
 	e.expect(404, "user4", "GET", "/api/user/testtypes?id_test_type=1", nil)
 	// Type 3 is site 2's: its service (FileTransfer) is user's, the site is not (OpenTera shows it).
 	e.calls("GET", "/api/user/testtypes", call{"user", 404, "?id_test_type=3"}, call{"admin", 404, "?test_type_key=NONE"},
@@ -119,9 +113,7 @@ func TestTestTypesAPI(t *testing.T) {
 	deletes := e.events("test_type", 3)
 	e.expect(200, "admin", "DELETE", "/api/user/testtypes?id=3", nil)
 	deletes(1)
-	if got := ids(e.list("admin", "/api/user/testtypes"), "id_test_type"); !eqInts(got, []int{1, 2}) {
-		t.Errorf("after delete: %v", got)
-	}
+	e.wantIDs("admin", "/api/user/testtypes", "id_test_type", 1, 2)
 }
 
 func TestStatsAPI(t *testing.T) {

@@ -106,9 +106,7 @@ func TestUsersWrite(t *testing.T) {
 		t.Errorf("created %v", u)
 	}
 	creates(1)
-	if got := e.list("siteadmin", "/api/user/users?id_user_group=1"); !eqInts(ids(got, "id_user"), []int{3, id}) {
-		t.Errorf("group 1 members %v", ids(got, "id_user"))
-	}
+	e.wantIDs("siteadmin", "/api/user/users?id_user_group=1", "id_user", 3, id)
 	// The new user can log in with its password.
 	fixtureUsers["newbie"] = "Password12!"
 	e.expect(200, "newbie", "GET", "/api/user/users?self=true", nil)
