@@ -92,9 +92,7 @@ func TestDeviceSitesWrite(t *testing.T) {
 		`{"device_site": {"device_uuid": "nope"}}`:         `Invalid device_uuid`,
 		`{"device_site": {"id_device": 3, "id_site": 99}}`: `Badly formatted request`,
 	} {
-		if got := strings.TrimSpace(string(e.expect(400, "admin", "POST", p, body))); got != `"`+msg+`"` {
-			t.Errorf("%s: %s, want %q", body, got, msg)
-		}
+		e.expectAnswer(400, "admin", "POST", p, body, `"`+msg+`"`)
 	}
 	// The add form answers every listed link with its id; the device's uuid stands for its id.
 	out := written(t, e.expect(200, "admin", "POST", p, `{"device_site": [{"id_device": 3, "id_site": 1},
@@ -124,9 +122,7 @@ func TestDeviceSitesWrite(t *testing.T) {
 
 	// DELETE by link id.
 	e.expect(400, "admin", "DELETE", p, nil)
-	if b := e.expect(400, "admin", "DELETE", p+"?id=99", nil); strings.TrimSpace(string(b)) != `"Bad parameter"` {
-		t.Errorf("unknown link: %s", b)
-	}
+	e.expectAnswer(400, "admin", "DELETE", p+"?id=99", nil, `"Bad parameter"`)
 	id := written(t, e.expect(200, "admin", "POST", p, `{"device_site": {"id_device": 3, "id_site": 2}}`))[0]["id_device_site"].(float64)
 	q := p + "?id=" + itoa(int(id))
 	e.expect(403, "siteadmin", "DELETE", q, nil) // not admin of site 2
@@ -173,9 +169,7 @@ func TestDeviceProjectsWrite(t *testing.T) {
 	e.expectPosts(400, "siteadmin", p, `{"devices": {}}`, `{"project": {"devices": []}}`, `{"device_project": {"id_project": 1}}`)
 	// Site admin rights on the project's site: user and the project admin user3 have none.
 	for _, who := range []string{"user", "user3", "user4"} {
-		if b := e.expect(403, who, "POST", p, `{"device_project": {"id_device": 2, "id_project": 2}}`); strings.TrimSpace(string(b)) != `"Access denied"` {
-			t.Errorf("%s: %s", who, b)
-		}
+		e.expectAnswer(403, who, "POST", p, `{"device_project": {"id_device": 2, "id_project": 2}}`, `"Access denied"`)
 	}
 	e.expect(403, "user3", "POST", p, `{"project": {"id_project": 1, "devices": []}}`)
 	out := written(t, e.expect(200, "siteadmin", "POST", p, `{"device_project": {"id_device": 2, "id_project": 2}}`))
@@ -183,21 +177,15 @@ func TestDeviceProjectsWrite(t *testing.T) {
 		t.Errorf("add %v", out)
 	}
 	// A device outside the project's site.
-	if b := e.expect(403, "admin", "POST", p, `{"device_project": {"id_device": 3, "id_project": 1}}`); !strings.Contains(string(b), "not part of the allowed device") {
-		t.Errorf("device outside the site: %s", b)
-	}
+	e.expectContains(403, "admin", "POST", p, `{"device_project": {"id_device": 3, "id_project": 1}}`, "not part of the allowed device")
 	// Removing project 3 (site 2) needs site 2's admin.
 	e.expect(403, "siteadmin", "POST", p, `{"device": {"id_device": 1, "projects": [{"id_project": 1}]}}`)
 	if out := written(t, e.expect(200, "siteadmin", "POST", p, `{"project": {"id_project": 2, "devices": []}}`)); len(out) != 0 {
 		t.Errorf("emptying project 2 answered %v", out)
 	}
 	// Device 1 serves participants of project 1.
-	if b := e.expect(500, "admin", "POST", p, `{"device": {"id_device": 1, "projects": [{"id_project": 3}]}}`); !strings.Contains(string(b), "Can't delete device from project") {
-		t.Errorf("refusal %s", b)
-	}
-	if b := e.expect(500, "siteadmin", "DELETE", p+"?id=1", nil); strings.TrimSpace(string(b)) != `"Can't delete device from project: please remove all participants with device before deleting."` {
-		t.Errorf("delete refusal %s", b)
-	}
+	e.expectContains(500, "admin", "POST", p, `{"device": {"id_device": 1, "projects": [{"id_project": 3}]}}`, "Can't delete device from project")
+	e.expectAnswer(500, "siteadmin", "DELETE", p+"?id=1", nil, `"Can't delete device from project: please remove all participants with device before deleting."`)
 	e.expect(400, "admin", "DELETE", p+"?id=99", nil)
 	e.expect(403, "user", "DELETE", p+"?id=3", nil)
 	e.expect(403, "siteadmin", "DELETE", p+"?id=3", nil) // project 3 is on site 2
@@ -236,9 +224,7 @@ func TestDeviceParticipantsWrite(t *testing.T) {
 	const p = "/api/user/devices/participants"
 	e.expect(400, "admin", "POST", p, `{}`)
 	e.expect(400, "admin", "POST", p, `{"device_participant": {"id_device": 1}}`)
-	if b := e.expect(403, "user", "POST", p, `{"device_participant": {"id_device": 1, "id_participant": 3}}`); strings.TrimSpace(string(b)) != `"User is not admin of the participant's project"` {
-		t.Errorf("user: %s", b)
-	}
+	e.expectAnswer(403, "user", "POST", p, `{"device_participant": {"id_device": 1, "id_participant": 3}}`, `"User is not admin of the participant's project"`)
 	e.expect(403, "user4", "POST", p, `{"device_participant": {"id_device": 1, "id_participant": 3}}`)
 	// user3 administers project 1 and sees device 1.
 	out := written(t, e.expect(200, "user3", "POST", p, `{"device_participant": [{"id_device": 1, "id_participant": 3}, {"id_device": 1, "id_participant": 1}]}`))
@@ -247,9 +233,7 @@ func TestDeviceParticipantsWrite(t *testing.T) {
 		t.Errorf("add %v", out)
 	}
 	// Device 2 is not in project 3; nothing of the request is written.
-	if b := e.expect(403, "admin", "POST", p, `{"device_participant": [{"id_device": 1, "id_participant": 4}, {"id_device": 2, "id_participant": 4}]}`); strings.TrimSpace(string(b)) != `"Device not assigned to project or participant"` {
-		t.Errorf("device outside the project: %s", b)
-	}
+	e.expectAnswer(403, "admin", "POST", p, `{"device_participant": [{"id_device": 1, "id_participant": 4}, {"id_device": 2, "id_participant": 4}]}`, `"Device not assigned to project or participant"`)
 	if got := e.list("admin", p+"?id_participant=4"); len(got) != 0 {
 		t.Errorf("partial write %v", got)
 	}

@@ -1,6 +1,9 @@
 package core_test
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // idCase is a GET as who with the query q, and the ids it must answer in order: want of the
 // listing's key, and links of its nullable link key (candidates -1) when the listing has one.
@@ -31,6 +34,22 @@ func (e *env) expectEach(want int, who, method string, paths ...string) {
 	e.t.Helper()
 	for _, p := range paths {
 		e.expect(want, who, method, p, nil)
+	}
+}
+
+// expectAnswer sends a request expecting a status and, blanks trimmed, exactly answer.
+func (e *env) expectAnswer(want int, who, method, path string, body any, answer string) {
+	e.t.Helper()
+	if b := strings.TrimSpace(string(e.expect(want, who, method, path, body))); b != answer {
+		e.t.Errorf("%s %s as %s: %s, want %s", method, path, who, b, answer)
+	}
+}
+
+// expectContains sends a request expecting a status and an answer containing part.
+func (e *env) expectContains(want int, who, method, path string, body any, part string) {
+	e.t.Helper()
+	if b := e.expect(want, who, method, path, body); !strings.Contains(string(b), part) {
+		e.t.Errorf("%s %s as %s: %s, want it to contain %q", method, path, who, b, part)
 	}
 }
 

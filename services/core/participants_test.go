@@ -32,16 +32,10 @@ func TestParticipantsGetByProjectPerUser(t *testing.T) {
 	}
 	// Nothing visible: 200 null.
 	for _, q := range []string{"id_project=1", "id_participant=1", "id_project=3"} {
-		if b := e.expect(200, "user4", "GET", "/api/user/participants?"+q, nil); strings.TrimSpace(string(b)) != "null" {
-			t.Errorf("user4 ?%s: %s", q, b)
-		}
+		e.expectAnswer(200, "user4", "GET", "/api/user/participants?"+q, nil, "null")
 	}
-	if b := e.expect(200, "admin", "GET", "/api/user/participants?id_participant=999", nil); strings.TrimSpace(string(b)) != "null" {
-		t.Errorf("unknown id: %s", b)
-	}
-	if b := e.expect(200, "user", "GET", "/api/user/participants?id_project=3", nil); strings.TrimSpace(string(b)) != "null" {
-		t.Errorf("inaccessible project: %s", b)
-	}
+	e.expectAnswer(200, "admin", "GET", "/api/user/participants?id_participant=999", nil, "null")
+	e.expectAnswer(200, "user", "GET", "/api/user/participants?id_project=3", nil, "null")
 	got := e.list("admin", "/api/user/participants?id_project=1")
 	if k := keys(got[0]); k != participantKeys {
 		t.Errorf("keys by project:\n got %s\nwant %s", k, participantKeys)
@@ -168,9 +162,7 @@ func TestParticipantsGetErrors(t *testing.T) {
 	e := newEnv(t)
 	e.expect(401, "", "GET", "/api/user/participants?id_project=1", nil)
 	e.expect(401, "user:bad", "GET", "/api/user/participants?id_project=1", nil)
-	if b := e.expect(400, "admin", "GET", "/api/user/participants", nil); !strings.Contains(string(b), "Missing arguments") {
-		t.Errorf("400 body %s", b)
-	}
+	e.expectContains(400, "admin", "GET", "/api/user/participants", nil, "Missing arguments")
 	e.expectEach(400, "admin", "GET", "/api/user/participants?id_participant=abc", "/api/user/participants?id_project=99999999999",
 		"/api/user/participants?id_project=1&enabled=maybe")
 }
@@ -257,9 +249,7 @@ func TestParticipantsWrite(t *testing.T) {
 	deletes := e.events("participant", 3)
 	e.deleteOK("user3", "/api/user/participants?id=3")
 	deletes(1)
-	if b := e.expect(200, "admin", "GET", "/api/user/participants?id=3", nil); strings.TrimSpace(string(b)) != "null" {
-		t.Errorf("deleted participant still listed: %s", b)
-	}
+	e.expectAnswer(200, "admin", "GET", "/api/user/participants?id=3", nil, "null")
 	// A deleted participant's username is free again.
 	e.post("admin", "/api/user/participants", map[string]any{"participant": map[string]any{"id_participant": 0, "id_project": 1, "participant_name": "Again", "participant_username": "newbie2"}})
 }
