@@ -10,30 +10,30 @@ import (
 
 func TestAssetsGet(t *testing.T) {
 	e := newEnv(t)
-	e.expectIDs(t, "/api/user/assets", "id_asset", "", []idCase{
-		{"admin", "service_uuid=" + seed.OpenTeraServerUUID, []int{1, 2, 3, 4, 5, 6, 7}, nil},
+	e.lists("/api/user/assets", "id_asset", []listCase{
+		{"admin", "service_uuid=" + seed.OpenTeraServerUUID, []int{1, 2, 3, 4, 5, 6, 7}},
 		// Assets 4–7 were created by OpenTeraServer, which only superadmins see.
-		{"user", "service_uuid=" + seed.OpenTeraServerUUID, []int{1, 2, 3}, nil},
-		{"user4", "service_uuid=" + seed.OpenTeraServerUUID, []int{}, nil},
-		{"admin", "id_device=1", []int{4, 5, 6, 7}, nil},
-		{"siteadmin", "id_device=1", []int{4, 5, 6, 7}, nil},
-		{"admin", "id_session=2", []int{1, 2, 3}, nil},
-		{"user3", "id_session=2", []int{1, 2, 3}, nil},
-		{"admin", "id_participant=1", []int{1, 2, 3, 4, 5, 6, 7}, nil},
-		{"user3", "id_participant=1", []int{1, 2, 3, 4, 5, 6, 7}, nil},
-		{"admin", "id_user=1", []int{1, 2, 3, 4}, nil},
-		{"admin", "id_user=2", []int{1, 2, 3}, nil},
-		{"admin", "id_creator_service=1", []int{4, 5, 6, 7}, nil},
-		{"admin", "id_creator_user=2", []int{2}, nil},
-		{"admin", "id_creator_participant=1", []int{1}, nil},
-		{"admin", "id_creator_device=1", []int{4, 5, 6, 7}, nil},
-		{"admin", "id_asset=1", []int{1}, nil},
-		{"admin", "id_asset=99", []int{}, nil},
+		{"user", "service_uuid=" + seed.OpenTeraServerUUID, []int{1, 2, 3}},
+		{"user4", "service_uuid=" + seed.OpenTeraServerUUID, []int{}},
+		{"admin", "id_device=1", []int{4, 5, 6, 7}},
+		{"siteadmin", "id_device=1", []int{4, 5, 6, 7}},
+		{"admin", "id_session=2", []int{1, 2, 3}},
+		{"user3", "id_session=2", []int{1, 2, 3}},
+		{"admin", "id_participant=1", []int{1, 2, 3, 4, 5, 6, 7}},
+		{"user3", "id_participant=1", []int{1, 2, 3, 4, 5, 6, 7}},
+		{"admin", "id_user=1", []int{1, 2, 3, 4}},
+		{"admin", "id_user=2", []int{1, 2, 3}},
+		{"admin", "id_creator_service=1", []int{4, 5, 6, 7}},
+		{"admin", "id_creator_user=2", []int{2}},
+		{"admin", "id_creator_participant=1", []int{1}},
+		{"admin", "id_creator_device=1", []int{4, 5, 6, 7}},
+		{"admin", "id_asset=1", []int{1}},
+		{"admin", "id_asset=99", []int{}},
 		// OpenTeraServer, the fixture assets' owner, is visible to superadmins only.
-		{"user3", "id_asset=1", []int{}, nil},
-		{"user4", "id_asset=1", []int{}, nil},
+		{"user3", "id_asset=1", []int{}},
+		{"user4", "id_asset=1", []int{}},
 		// The first selector in OpenTera's order wins.
-		{"admin", "id_asset=1&id_session=3", []int{4}, nil},
+		{"admin", "id_asset=1&id_session=3", []int{4}},
 	})
 	uuid := e.list("admin", "/api/user/assets?id_asset=3")[0]["asset_uuid"].(string)
 	e.wantIDs("admin", "/api/user/assets?asset_uuid="+uuid, "id_asset", 3)

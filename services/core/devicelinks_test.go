@@ -6,22 +6,6 @@ import (
 	"testing"
 )
 
-// linkCase is a GET of a link endpoint and the link ids it answers (-1: an unlinked
-// counterpart, whose link id is null).
-type linkCase struct {
-	who, q string
-	want   []int
-}
-
-func (e *env) linkCases(t *testing.T, path, key string, cases []linkCase) {
-	t.Helper()
-	for _, c := range cases {
-		if got := nullableIDs(e.list(c.who, path+"?"+c.q), key); !eqInts(got, c.want) {
-			t.Errorf("%s %s?%s: %v, want %v", c.who, path, c.q, got, c.want)
-		}
-	}
-}
-
 // written decodes a POST answer.
 func written(t testing.TB, body []byte) []map[string]any {
 	t.Helper()
@@ -35,7 +19,7 @@ func written(t testing.TB, body []byte) []map[string]any {
 func TestDeviceSitesGet(t *testing.T) {
 	e := newEnv(t)
 	const p = "/api/user/devices/sites"
-	e.linkCases(t, p, "id_device_site", []linkCase{
+	e.linkCases(p, "id_device_site", []listCase{
 		{"admin", "id_site=1", []int{1, 2}},
 		{"admin", "id_site=1&with_devices=1", []int{1, 2, -1}},
 		{"admin", "id_site=10", []int{}},
@@ -135,7 +119,7 @@ func TestDeviceSitesWrite(t *testing.T) {
 func TestDeviceProjectsGet(t *testing.T) {
 	e := newEnv(t)
 	const p = "/api/user/devices/projects"
-	e.linkCases(t, p, "id_device_project", []linkCase{
+	e.linkCases(p, "id_device_project", []listCase{
 		{"admin", "id_device=1", []int{1, 3}},
 		{"admin", "id_device=1&with_projects=1", []int{1, -1, 3}},
 		{"siteadmin", "id_device=1&with_projects=1", []int{1, -1}},
@@ -196,7 +180,7 @@ func TestDeviceProjectsWrite(t *testing.T) {
 func TestDeviceParticipantsGet(t *testing.T) {
 	e := newEnv(t)
 	const p = "/api/user/devices/participants"
-	e.linkCases(t, p, "id_device_participant", []linkCase{
+	e.linkCases(p, "id_device_participant", []listCase{
 		{"admin", "id_device=1", []int{1, 2}},
 		{"user", "id_device=1", []int{1, 2}},
 		{"user3", "id_device=2", []int{3}},

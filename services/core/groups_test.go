@@ -17,13 +17,13 @@ func TestGroupsGet(t *testing.T) {
 		g[0]["project_name"] != "Default Project #2" || len(g[0]) != 4 {
 		t.Errorf("group 2: %v", g)
 	}
-	e.expectIDs(t, "/api/user/groups", "id_participant_group", "", []idCase{
-		{"admin", "id=1", []int{1}, nil},
-		{"user3", "id_group=2", []int{}, nil},
-		{"admin", "id_project=2", []int{2}, nil},
-		{"admin", "id_project=3", []int{}, nil},
-		{"admin", "id_group=1&id_project=2", []int{1}, nil}, // id_group wins
-		{"admin", "list=true", []int{1, 2}, nil},
+	e.lists("/api/user/groups", "id_participant_group", []listCase{
+		{"admin", "id=1", []int{1}},
+		{"user3", "id_group=2", []int{}},
+		{"admin", "id_project=2", []int{2}},
+		{"admin", "id_project=3", []int{}},
+		{"admin", "id_group=1&id_project=2", []int{1}}, // id_group wins
+		{"admin", "list=true", []int{1, 2}},
 	})
 	e.expect(401, "", "GET", "/api/user/groups", nil)
 	e.expect(400, "admin", "GET", "/api/user/groups?id_group=1.5", nil)

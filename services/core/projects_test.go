@@ -42,24 +42,24 @@ func TestProjectsGetAccessAndRoles(t *testing.T) {
 func TestProjectsSelectors(t *testing.T) {
 	e := newEnv(t)
 	uuser := scalar[string](e, "SELECT user_uuid FROM core.t_users WHERE user_username = 'user3'")
-	e.expectIDs(t, "/api/user/projects", "id_project", "", []idCase{
-		{"admin", "id_project=3", []int{3}, nil},
-		{"admin", "id=2", []int{2}, nil},
-		{"user", "id_project=3", []int{}, nil},
-		{"admin", "id_project=3&id_site=1", []int{3}, nil}, // id_project wins
-		{"admin", "user_uuid=" + uuser, []int{1}, nil},
-		{"user4", "user_uuid=" + uuser, []int{}, nil},
-		{"admin", "id_service=3", []int{1, 2, 3}, nil},
-		{"admin", "id_service=3&id_site=1", []int{1, 2}, nil},
-		{"user", "id_service=3", []int{1, 2}, nil},
-		{"user4", "id_service=3", []int{}, nil},
-		{"admin", "id_service=5", []int{}, nil},
-		{"admin", "id_site=1", []int{1, 2}, nil},
-		{"admin", "id_site=2", []int{3}, nil},
-		{"user3", "id_site=1", []int{1}, nil},
-		{"siteadmin", "id_site=2", []int{}, nil},
-		{"admin", "name=Secret%20Project%20%231", []int{3}, nil},
-		{"user", "name=Secret%20Project%20%231", []int{}, nil},
+	e.lists("/api/user/projects", "id_project", []listCase{
+		{"admin", "id_project=3", []int{3}},
+		{"admin", "id=2", []int{2}},
+		{"user", "id_project=3", []int{}},
+		{"admin", "id_project=3&id_site=1", []int{3}}, // id_project wins
+		{"admin", "user_uuid=" + uuser, []int{1}},
+		{"user4", "user_uuid=" + uuser, []int{}},
+		{"admin", "id_service=3", []int{1, 2, 3}},
+		{"admin", "id_service=3&id_site=1", []int{1, 2}},
+		{"user", "id_service=3", []int{1, 2}},
+		{"user4", "id_service=3", []int{}},
+		{"admin", "id_service=5", []int{}},
+		{"admin", "id_site=1", []int{1, 2}},
+		{"admin", "id_site=2", []int{3}},
+		{"user3", "id_site=1", []int{1}},
+		{"siteadmin", "id_site=2", []int{}},
+		{"admin", "name=Secret%20Project%20%231", []int{3}},
+		{"user", "name=Secret%20Project%20%231", []int{}},
 	})
 	// list: counts instead of the role.
 	got := e.list("user", "/api/user/projects?list=true")

@@ -86,18 +86,18 @@ func TestServiceAPISessionEvents(t *testing.T) {
 func TestServiceAPISessionTypes(t *testing.T) {
 	e := newEnv(t)
 	vr, ft := e.svc("VideoRehabService"), e.svc("FileTransferService")
-	e.expectIDs(t, "/api/service/sessiontypes", "id_session_type", "", []idCase{
-		{vr, "", []int{1}, nil},
-		{ft, "", []int{3, 5}, nil}, // by name: "Collecte données" (secondary service), "FileTransfer"
-		{vr, "id_site=1", []int{1}, nil},
-		{vr, "id_site=2", []int{}, nil},
-		{vr, "id_project=1", []int{1}, nil},
-		{vr, "id_project=2", []int{}, nil},
-		{ft, "id_project=2", []int{5}, nil},
-		{vr, "id_participant=1", []int{1}, nil},
-		{vr, "id_participant=4", []int{}, nil},
-		{vr, "id_session_type=1", []int{1}, nil},
-		{vr, "id_session_type=2", []int{}, nil},
+	e.lists("/api/service/sessiontypes", "id_session_type", []listCase{
+		{vr, "", []int{1}},
+		{ft, "", []int{3, 5}}, // by name: "Collecte données" (secondary service), "FileTransfer"
+		{vr, "id_site=1", []int{1}},
+		{vr, "id_site=2", []int{}},
+		{vr, "id_project=1", []int{1}},
+		{vr, "id_project=2", []int{}},
+		{ft, "id_project=2", []int{5}},
+		{vr, "id_participant=1", []int{1}},
+		{vr, "id_participant=4", []int{}},
+		{vr, "id_session_type=1", []int{1}},
+		{vr, "id_session_type=2", []int{}},
 	})
 	st := e.list(vr, "/api/service/sessiontypes")[0]
 	if st["session_type_service_key"] != "VideoRehabService" || st["session_type_online"] != true {

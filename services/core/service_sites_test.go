@@ -29,14 +29,14 @@ func TestServiceAPIRefusesOtherKinds(t *testing.T) {
 func TestServiceAPISites(t *testing.T) {
 	e := newEnv(t)
 	vr, ft := e.svc("VideoRehabService"), e.svc("FileTransferService")
-	e.expectIDs(t, "/api/service/sites", "id_site", "", []idCase{
-		{vr, "", []int{1}, nil},
-		{ft, "", []int{1, 2}, nil},
-		{vr, "id_site=1", []int{1}, nil},
-		{vr, "id_user=1", []int{1}, nil}, // superadmin: every site, among the service's
-		{ft, "id_user=2", []int{1}, nil}, // siteadmin: site 1
-		{vr, "id_user=6", []int{}, nil},  // user4: no role anywhere
-		{vr, "id_user=99", []int{}, nil}, // unknown
+	e.lists("/api/service/sites", "id_site", []listCase{
+		{vr, "", []int{1}},
+		{ft, "", []int{1, 2}},
+		{vr, "id_site=1", []int{1}},
+		{vr, "id_user=1", []int{1}}, // superadmin: every site, among the service's
+		{ft, "id_user=2", []int{1}}, // siteadmin: site 1
+		{vr, "id_user=6", []int{}},  // user4: no role anywhere
+		{vr, "id_user=99", []int{}}, // unknown
 	})
 	e.expect(403, vr, "GET", "/api/service/sites?id_site=2", nil)
 	e.expect(403, vr, "GET", "/api/service/sites?id_site=99", nil)

@@ -179,7 +179,7 @@ func TestServiceAPITestTypeProjects(t *testing.T) {
 	e := newEnv(t)
 	vr, ft := e.svc("VideoRehabService"), e.svc("FileTransferService")
 	const p = "/api/service/testtypes/projects"
-	e.linkCases(t, p, "id_test_type_project", []linkCase{
+	e.linkCases(p, "id_test_type_project", []listCase{
 		{vr, "id_project=1", []int{2, 1}}, {ft, "id_project=1", []int{}}, {ft, "id_test_type=3", []int{3}},
 		{vr, "id_test_type=3", []int{}}, {vr, "id_project=3", []int{}},
 	})
@@ -202,12 +202,12 @@ func TestServiceAPITestTypeProjects(t *testing.T) {
 	if len(out) != 1 || out[0]["id_test_type_project"] == nil {
 		t.Fatalf("add %v", out)
 	}
-	e.linkCases(t, "/api/user/testtypes/sites", "id_site", []linkCase{{"admin", "id_test_type=3", []int{1, 2}}})
+	e.linkCases("/api/user/testtypes/sites", "id_site", []listCase{{"admin", "id_test_type=3", []int{1, 2}}})
 	// Type 2 has tests in project 1.
 	e.expectContains(500, vr, "POST", p, `{"project": {"id_project": 1, "testtypes": [{"id_test_type": 1}]}}`, "delete all tests")
 	// VideoRehab replaces project 1's types among its own: FileTransfer's type 3 stays.
 	e.expect(200, vr, "POST", p, `{"project": {"id_project": 1, "testtypes": [{"id_test_type": 1}, {"id_test_type": 2}]}}`)
-	e.linkCases(t, "/api/user/testtypes/projects", "id_test_type", []linkCase{{"admin", "id_project=1", []int{3, 2, 1}}})
+	e.linkCases("/api/user/testtypes/projects", "id_test_type", []listCase{{"admin", "id_project=1", []int{3, 2, 1}}})
 
 	e.calls("DELETE", p, call{vr, 400, ""}, call{vr, 400, "?id=999"}, call{vr, 403, "?id=" + itoa(int(out[0]["id_test_type_project"].(float64)))},
 		call{ft, 200, "?id=" + itoa(int(out[0]["id_test_type_project"].(float64)))}, call{vr, 500, "?id=2"})

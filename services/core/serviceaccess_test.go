@@ -11,25 +11,25 @@ import (
 func TestServiceAccessGet(t *testing.T) {
 	e := newEnv(t)
 	// id_service_role of each item, in order (sorted by service).
-	e.expectIDs(t, "/api/user/services/access", "id_service_role", "", []idCase{
+	e.lists("/api/user/services/access", "id_service_role", []listCase{
 		// Group 2 "Admins - Project 1": OpenTeraServer admin of P1 (17) and LoggingService admin (1).
-		{"admin", "id_user_group=2", []int{17, 1}, nil},
-		{"user4", "id_user_group=2", []int{}, nil},
+		{"admin", "id_user_group=2", []int{17, 1}},
+		{"user4", "id_user_group=2", []int{}},
 		// user sees group 1, but not OpenTeraServer (not linked to its projects).
-		{"user", "id_user_group=1", []int{}, nil},
+		{"user", "id_user_group=1", []int{}},
 		// user2's groups 4 and 3: 18 (P1 user), 13 (site 1 admin), 7 (BureauActif admin).
-		{"admin", "id_user=4", []int{13, 18, 7}, nil},
-		{"user4", "id_user=4", []int{}, nil},
-		{"admin", "id_participant_group=1", []int{2}, nil},
-		{"user4", "id_participant_group=1", []int{}, nil},
-		{"admin", "id_device=1", []int{8}, nil},
-		{"user", "id_device=1", []int{}, nil}, // device visible, BureauActif not
-		{"admin", "id_service=5", []int{7, 8}, nil},
-		{"user4", "id_service=5", []int{}, nil},
-		{"siteadmin", "id_service=5", []int{}, nil},
+		{"admin", "id_user=4", []int{13, 18, 7}},
+		{"user4", "id_user=4", []int{}},
+		{"admin", "id_participant_group=1", []int{2}},
+		{"user4", "id_participant_group=1", []int{}},
+		{"admin", "id_device=1", []int{8}},
+		{"user", "id_device=1", []int{}}, // device visible, BureauActif not
+		{"admin", "id_service=5", []int{7, 8}},
+		{"user4", "id_service=5", []int{}},
+		{"siteadmin", "id_service=5", []int{}},
 		// One selector honoured: id_user_group before id_device.
-		{"admin", "id_device=1&id_user_group=2", []int{17, 1}, nil},
-		{"admin", "id_user_group=999", []int{}, nil},
+		{"admin", "id_device=1&id_user_group=2", []int{17, 1}},
+		{"admin", "id_user_group=999", []int{}},
 	})
 	d := e.list("admin", "/api/user/services/access?id_device=1")[0]
 	want := map[string]any{"id_device": 1.0, "device_name": "Apple Watch #W05P1", "id_service": 5.0, "service_key": "BureauActif",

@@ -11,9 +11,9 @@ import (
 func TestServicesGetAccessPerUser(t *testing.T) {
 	e := newEnv(t)
 	// Linked to an accessible project, or to a site the user administers; never OpenTeraServer.
-	e.expectIDs(t, "/api/user/services", "id_service", "", []idCase{{"admin", "", []int{2, 3, 4, 5, 6, 7}, nil},
-		{"siteadmin", "", []int{2, 3, 6}, nil}, {"user", "", []int{3, 6}, nil}, {"user2", "", []int{2, 3, 6}, nil},
-		{"user3", "", []int{3, 6}, nil}, {"user4", "", []int{}, nil}, {"user/token", "", []int{3, 6}, nil}})
+	e.lists("/api/user/services", "id_service", []listCase{{"admin", "", []int{2, 3, 4, 5, 6, 7}},
+		{"siteadmin", "", []int{2, 3, 6}}, {"user", "", []int{3, 6}}, {"user2", "", []int{2, 3, 6}},
+		{"user3", "", []int{3, 6}}, {"user4", "", []int{}}, {"user/token", "", []int{3, 6}}})
 	// Full JSON of VideoRehab (service 6).
 	s := e.one("user", "/api/user/services?id_service=6")
 	if s["service_key"] != "VideoRehabService" || s["service_name"] != "Télé-réadaptation vidéo" || s["service_port"] != float64(4070) ||
@@ -49,34 +49,34 @@ func TestServicesGetAccessPerUser(t *testing.T) {
 func TestServicesSelectors(t *testing.T) {
 	e := newEnv(t)
 	uuid6 := e.uuid("service", 6)
-	e.expectIDs(t, "/api/user/services", "id_service", "", []idCase{
-		{"admin", "id_service=3", []int{3}, nil},
-		{"admin", "id=7", []int{7}, nil},
-		{"admin", "id_service=1", []int{}, nil}, // OpenTeraServer is never listed
-		{"admin", "key=OpenTeraServer", []int{}, nil},
-		{"admin", "id_service=99", []int{}, nil},
-		{"user", "id_service=2", []int{}, nil}, // not visible
-		{"user", "id_service=3", []int{3}, nil},
-		{"admin", "uuid=" + uuid6, []int{6}, nil},
-		{"admin", "service_uuid=" + uuid6, []int{6}, nil},
-		{"user4", "uuid=" + uuid6, []int{}, nil},
-		{"admin", "key=FileTransferService", []int{3}, nil},
-		{"admin", "service_key=LoggingService", []int{2}, nil},
-		{"user", "key=LoggingService", []int{}, nil},
-		{"admin", "id_project=1", []int{3, 6}, nil},
-		{"admin", "id_project=3", []int{3}, nil},
-		{"user", "id_project=3", []int{}, nil},
-		{"user", "id_project=1", []int{3, 6}, nil},
-		{"admin", "id_site=1", []int{2, 3, 6}, nil},
-		{"admin", "id_site=2", []int{3}, nil},
-		{"siteadmin", "id_site=2", []int{}, nil},
-		{"user", "id_site=1", []int{3, 6}, nil}, // service 2 is linked to site 1 but not visible to a user
-		{"admin", "with_config=true", []int{6}, nil},
-		{"user", "with_config=true&id_project=1", []int{6}, nil},
-		{"user4", "with_config=true", []int{}, nil},
+	e.lists("/api/user/services", "id_service", []listCase{
+		{"admin", "id_service=3", []int{3}},
+		{"admin", "id=7", []int{7}},
+		{"admin", "id_service=1", []int{}}, // OpenTeraServer is never listed
+		{"admin", "key=OpenTeraServer", []int{}},
+		{"admin", "id_service=99", []int{}},
+		{"user", "id_service=2", []int{}}, // not visible
+		{"user", "id_service=3", []int{3}},
+		{"admin", "uuid=" + uuid6, []int{6}},
+		{"admin", "service_uuid=" + uuid6, []int{6}},
+		{"user4", "uuid=" + uuid6, []int{}},
+		{"admin", "key=FileTransferService", []int{3}},
+		{"admin", "service_key=LoggingService", []int{2}},
+		{"user", "key=LoggingService", []int{}},
+		{"admin", "id_project=1", []int{3, 6}},
+		{"admin", "id_project=3", []int{3}},
+		{"user", "id_project=3", []int{}},
+		{"user", "id_project=1", []int{3, 6}},
+		{"admin", "id_site=1", []int{2, 3, 6}},
+		{"admin", "id_site=2", []int{3}},
+		{"siteadmin", "id_site=2", []int{}},
+		{"user", "id_site=1", []int{3, 6}}, // service 2 is linked to site 1 but not visible to a user
+		{"admin", "with_config=true", []int{6}},
+		{"user", "with_config=true&id_project=1", []int{6}},
+		{"user4", "with_config=true", []int{}},
 		// id_service wins over key and id_project.
-		{"admin", "id_service=2&key=VideoRehabService&id_project=1", []int{2}, nil},
-		{"admin", "key=VideoRehabService&id_project=3", []int{6}, nil},
+		{"admin", "id_service=2&key=VideoRehabService&id_project=1", []int{2}},
+		{"admin", "key=VideoRehabService&id_project=3", []int{6}},
 	})
 }
 
@@ -234,14 +234,14 @@ func TestServiceRolesGet(t *testing.T) {
 	e := newEnv(t)
 	// admin sees OpenTeraServer's site and project roles too (13-22), as OpenTera lists them.
 	all := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22}
-	e.expectIDs(t, "/api/user/services/roles", "id_service_role", "", []idCase{{"admin", "", all, nil},
-		{"siteadmin", "", []int{1, 2, 3, 4, 9, 10}, nil}, {"user", "", []int{3, 4, 9, 10}, nil},
-		{"user3", "", []int{3, 4, 9, 10}, nil}, {"user4", "", []int{}, nil},
-		{"admin", "id_service=6", []int{9, 10}, nil},
-		{"admin", "id_service=1", []int{}, nil}, // OpenTeraServer's roles are site/project access
-		{"user", "id_service=2", []int{}, nil},
-		{"user", "id_service=3&globals=true", []int{3, 4}, nil},
-		{"admin", "id_service=99", []int{}, nil},
+	e.lists("/api/user/services/roles", "id_service_role", []listCase{{"admin", "", all},
+		{"siteadmin", "", []int{1, 2, 3, 4, 9, 10}}, {"user", "", []int{3, 4, 9, 10}},
+		{"user3", "", []int{3, 4, 9, 10}}, {"user4", "", []int{}},
+		{"admin", "id_service=6", []int{9, 10}},
+		{"admin", "id_service=1", []int{}}, // OpenTeraServer's roles are site/project access
+		{"user", "id_service=2", []int{}},
+		{"user", "id_service=3&globals=true", []int{3, 4}},
+		{"admin", "id_service=99", []int{}},
 	})
 	r := e.list("user", "/api/user/services/roles?id_service=6")[0]
 	if r["service_role_name"] != "admin" || r["id_service"] != float64(6) || r["service_name"] != "Télé-réadaptation vidéo" || len(r) != 4 {

@@ -9,7 +9,7 @@ import (
 func TestSessionTypeSitesGet(t *testing.T) {
 	e := newEnv(t)
 	const p = "/api/user/sessiontypes/sites"
-	e.linkCases(t, p, "id_session_type_site", []linkCase{
+	e.linkCases(p, "id_session_type_site", []listCase{
 		// By type name: Collecte, Données, Exercices, FileTransfer, Suivi (code point order).
 		{"admin", "id_site=1", []int{3, 2, 4, 5, 1}},
 		{"admin", "id_site=2", []int{6}},
@@ -74,7 +74,7 @@ func TestSessionTypeSitesWrite(t *testing.T) {
 func TestSessionTypeProjectsGet(t *testing.T) {
 	e := newEnv(t)
 	const p = "/api/user/sessiontypes/projects"
-	e.linkCases(t, p, "id_session_type_project", []linkCase{
+	e.linkCases(p, "id_session_type_project", []listCase{
 		{"admin", "id_project=1", []int{3, 2, 4, 1}},
 		{"admin", "id_project=1&with_session_type=1", []int{3, 2, 4, -1, 1}},
 		{"admin", "id_project=3&with_session_type=1", []int{-1}},
@@ -135,7 +135,7 @@ func TestSessionTypeProjectsWrite(t *testing.T) {
 func TestSessionTypeServicesGetWrite(t *testing.T) {
 	e := newEnv(t)
 	const p = "/api/user/sessiontypes/services"
-	e.linkCases(t, p, "id_session_type_service", []linkCase{
+	e.linkCases(p, "id_session_type_service", []listCase{
 		{"admin", "id_session_type=3", []int{1}},
 		{"user", "id_session_type=3", []int{1}},
 		{"user4", "id_session_type=3", []int{}},

@@ -7,21 +7,21 @@ import (
 func TestSessionTypesGet(t *testing.T) {
 	e := newEnv(t)
 	byName := []int{3, 2, 4, 5, 1}
-	e.expectIDs(t, "/api/user/sessiontypes", "id_session_type", "", []idCase{
-		{"admin", "", []int{1, 2, 3, 4, 5}, nil},
-		{"siteadmin", "", byName, nil},
-		{"user", "", byName, nil},
-		{"user3", "", byName, nil},
-		{"user4", "", []int{}, nil},
-		{"user", "id_project=1", []int{3, 2, 4, 1}, nil},
-		{"user", "id_project=2", []int{5}, nil},
-		{"user3", "id_project=2", []int{}, nil},
-		{"admin", "id_site=2", []int{4}, nil},
-		{"user", "id_site=1&list=true", byName, nil},
-		{"user3", "id_session_type=5", []int{}, nil},
-		{"user", "id_session_type=5", []int{5}, nil},
-		{"user4", "id_session_type=1", []int{}, nil},
-		{"admin", "id_session_type=99", []int{}, nil},
+	e.lists("/api/user/sessiontypes", "id_session_type", []listCase{
+		{"admin", "", []int{1, 2, 3, 4, 5}},
+		{"siteadmin", "", byName},
+		{"user", "", byName},
+		{"user3", "", byName},
+		{"user4", "", []int{}},
+		{"user", "id_project=1", []int{3, 2, 4, 1}},
+		{"user", "id_project=2", []int{5}},
+		{"user3", "id_project=2", []int{}},
+		{"admin", "id_site=2", []int{4}},
+		{"user", "id_site=1&list=true", byName},
+		{"user3", "id_session_type=5", []int{}},
+		{"user", "id_session_type=5", []int{5}},
+		{"user4", "id_session_type=1", []int{}},
+		{"admin", "id_session_type=99", []int{}},
 	})
 	e.expect(403, "user", "GET", "/api/user/sessiontypes?id_site=2", nil)
 	e.expect(400, "user", "GET", "/api/user/sessiontypes?id_site=x", nil)

@@ -2,17 +2,37 @@ package core_test
 
 // Table-driven checks shared by the resource tests.
 
-// listCase is a GET of a list as who with a query, expecting the ids under the test's key.
+// listCase is a GET of a list as who with a query (none when empty), expecting the ids under
+// the test's key in order.
 type listCase struct {
 	who, q string
 	want   []int
 }
 
+// of is the case's request path on base.
+func (c listCase) of(base string) string {
+	if c.q == "" {
+		return base
+	}
+	return base + "?" + c.q
+}
+
 // lists GETs path?q for every case and compares the ids under key.
-func (e *env) lists(path, key string, cases ...listCase) {
+func (e *env) lists(path, key string, cases []listCase) {
 	e.t.Helper()
 	for _, c := range cases {
-		e.wantIDs(c.who, path+"?"+c.q, key, c.want...)
+		e.wantIDs(c.who, c.of(path), key, c.want...)
+	}
+}
+
+// linkCases is lists for a link listing: the link ids under key, -1 for an unlinked
+// counterpart (whose link id is null).
+func (e *env) linkCases(path, key string, cases []listCase) {
+	e.t.Helper()
+	for _, c := range cases {
+		if got := nullableIDs(e.list(c.who, c.of(path)), key); !eqInts(got, c.want) {
+			e.t.Errorf("GET %s as %s: %s %v, want %v", c.of(path), c.who, key, got, c.want)
+		}
 	}
 }
 

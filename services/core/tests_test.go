@@ -11,19 +11,19 @@ import (
 
 func TestTestsAPI(t *testing.T) {
 	e := newEnv(t)
-	e.expectIDs(t, "/api/user/tests", "id_test", "", []idCase{
-		{"admin", "id_session=2", []int{1, 3, 2}, nil},
-		{"user3", "id_session=2", []int{1, 3, 2}, nil},
-		{"admin", "id_session=3", []int{4}, nil},
-		{"admin", "id_participant=1", []int{1, 4}, nil},
-		{"admin", "id_user=2", []int{2}, nil},
-		{"admin", "id_device=1", []int{3}, nil},
-		{"siteadmin", "id_device=1", []int{3}, nil},
-		{"admin", "id_test=4", []int{4}, nil},
-		{"user", "id_test=4", []int{4}, nil},
-		{"user4", "id_test=1", []int{}, nil},
-		{"admin", "id_test=99", []int{}, nil},
-		{"admin", "id_test=4&id_session=2", []int{1, 3, 2}, nil},
+	e.lists("/api/user/tests", "id_test", []listCase{
+		{"admin", "id_session=2", []int{1, 3, 2}},
+		{"user3", "id_session=2", []int{1, 3, 2}},
+		{"admin", "id_session=3", []int{4}},
+		{"admin", "id_participant=1", []int{1, 4}},
+		{"admin", "id_user=2", []int{2}},
+		{"admin", "id_device=1", []int{3}},
+		{"siteadmin", "id_device=1", []int{3}},
+		{"admin", "id_test=4", []int{4}},
+		{"user", "id_test=4", []int{4}},
+		{"user4", "id_test=1", []int{}},
+		{"admin", "id_test=99", []int{}},
+		{"admin", "id_test=4&id_session=2", []int{1, 3, 2}},
 	})
 	uuid := e.list("admin", "/api/user/tests?id_test=2")[0]["test_uuid"].(string)
 	e.wantIDs("admin", "/api/user/tests?test_uuid="+uuid, "id_test", 2)
@@ -66,18 +66,18 @@ func TestTestsAPI(t *testing.T) {
 
 func TestTestTypesAPI(t *testing.T) {
 	e := newEnv(t)
-	e.expectIDs(t, "/api/user/testtypes", "id_test_type", "", []idCase{
-		{"admin", "", []int{1, 2, 3}, nil},
-		{"user", "", []int{1, 2}, nil},
-		{"siteadmin", "", []int{1, 2}, nil},
-		{"user4", "", []int{}, nil},
-		{"admin", "id_test_type=3", []int{3}, nil},
-		{"admin", "test_type_key=PRE", []int{1}, nil},
-		{"user", "id_project=1", []int{2, 1}, nil},
-		{"user3", "id_project=1", []int{2, 1}, nil},
-		{"admin", "id_project=3", []int{3}, nil},
-		{"admin", "id_site=2", []int{3, 1}, nil},
-		{"user", "id_site=1", []int{2, 1}, nil},
+	e.lists("/api/user/testtypes", "id_test_type", []listCase{
+		{"admin", "", []int{1, 2, 3}},
+		{"user", "", []int{1, 2}},
+		{"siteadmin", "", []int{1, 2}},
+		{"user4", "", []int{}},
+		{"admin", "id_test_type=3", []int{3}},
+		{"admin", "test_type_key=PRE", []int{1}},
+		{"user", "id_project=1", []int{2, 1}},
+		{"user3", "id_project=1", []int{2, 1}},
+		{"admin", "id_project=3", []int{3}},
+		{"admin", "id_site=2", []int{3, 1}},
+		{"user", "id_site=1", []int{2, 1}},
 	})
 	uuid := e.list("admin", "/api/user/testtypes?id_test_type=2")[0]["test_type_uuid"].(string)
 	e.wantIDs("user", "/api/user/testtypes?test_type_uuid="+uuid, "id_test_type", 2)

@@ -8,7 +8,7 @@ func TestTestTypeLinksGet(t *testing.T) {
 	e := newEnv(t)
 	const sites, projects = "/api/user/testtypes/sites", "/api/user/testtypes/projects"
 	// Types by name: General survey (3), Post-session evaluation (2), Pre-session evaluation (1).
-	e.linkCases(t, sites, "id_test_type_site", []linkCase{
+	e.linkCases(sites, "id_test_type_site", []listCase{
 		{"admin", "id_test_type=1", []int{1, 3}},
 		{"admin", "id_test_type=1&with_sites=1", []int{1, 3}},
 		{"siteadmin", "id_test_type=1&with_sites=1", []int{1}},
@@ -20,7 +20,7 @@ func TestTestTypeLinksGet(t *testing.T) {
 		{"user4", "id_site=1", []int{}},
 		{"admin", "list=true", []int{}},
 	})
-	e.linkCases(t, projects, "id_test_type_project", []linkCase{
+	e.linkCases(projects, "id_test_type_project", []listCase{
 		{"admin", "id_project=1", []int{2, 1}},
 		{"admin", "id_project=2&with_tests_types=1", []int{-1, -1}},
 		{"admin", "id_project=3", []int{3}},
@@ -62,20 +62,20 @@ func TestTestTypeSitesWrite(t *testing.T) {
 	if len(out) != 1 || out[0]["id_test_type_site"] == nil || out[0]["id_site"] != 1.0 {
 		t.Fatalf("add %v", out)
 	}
-	e.linkCases(t, p, "id_test_type_site", []linkCase{{"siteadmin", "id_site=1", []int{int(out[0]["id_test_type_site"].(float64)), 2, 1}}})
+	e.linkCases(p, "id_test_type_site", []listCase{{"siteadmin", "id_site=1", []int{int(out[0]["id_test_type_site"].(float64)), 2, 1}}})
 	// siteadmin replaces type 3's sites among those it administers: site 2's link stays.
 	e.expect(200, "siteadmin", "POST", p, `{"test_type": {"id_test_type": 3, "sites": []}}`)
-	e.linkCases(t, p, "id_test_type_site", []linkCase{{"admin", "id_test_type=3", []int{4}}})
+	e.linkCases(p, "id_test_type_site", []listCase{{"admin", "id_test_type=3", []int{4}}})
 	// Type 1 has tests in project 1: removing it from site 1 (and so from the project) is refused.
 	e.expect(500, "siteadmin", "POST", p, `{"test_type": {"id_test_type": 1, "sites": []}}`)
 	// Type 2 has tests in project 1 (site 1): removing it from the site is refused, nothing moves.
 	e.expectContains(500, "siteadmin", "POST", p, `{"site": {"id_site": 1, "testtypes": [{"id_test_type": 1}]}}`, "delete all tests")
-	e.linkCases(t, "/api/user/testtypes/projects", "id_test_type_project", []linkCase{{"admin", "id_project=1", []int{2, 1}}})
+	e.linkCases("/api/user/testtypes/projects", "id_test_type_project", []listCase{{"admin", "id_project=1", []int{2, 1}}})
 
 	e.calls("DELETE", p, call{"admin", 400, ""}, call{"admin", 400, "?id=999"}, call{"siteadmin", 403, "?id=4"}, call{"admin", 500, "?id=2"},
 		call{"admin", 200, "?id=4"})
-	e.linkCases(t, p, "id_test_type_site", []linkCase{{"admin", "id_site=2", []int{3}}})
-	e.linkCases(t, "/api/user/testtypes/projects", "id_test_type_project", []linkCase{{"admin", "id_project=3", []int{}}})
+	e.linkCases(p, "id_test_type_site", []listCase{{"admin", "id_site=2", []int{3}}})
+	e.linkCases("/api/user/testtypes/projects", "id_test_type_project", []listCase{{"admin", "id_project=3", []int{}}})
 }
 
 func TestTestTypeProjectsWrite(t *testing.T) {
@@ -106,14 +106,14 @@ func TestTestTypeProjectsWrite(t *testing.T) {
 	// user3 administers project 1 only: dropping project 2 is refused.
 	e.expectContains(403, "user3", "POST", p, `{"test_type": {"id_test_type": 1, "projects": [{"id_project": 1}]}}`, "at least one project")
 	e.expect(200, "admin", "POST", p, `{"test_type": {"id_test_type": 1, "projects": [{"id_project": 1}]}}`)
-	e.linkCases(t, p, "id_test_type_project", []linkCase{{"admin", "id_test_type=1", []int{1}}})
+	e.linkCases(p, "id_test_type_project", []listCase{{"admin", "id_test_type=1", []int{1}}})
 	// Type 2 has tests in project 1.
 	e.expect(500, "user3", "POST", p, `{"project": {"id_project": 1, "testtypes": [{"id_test_type": 1}]}}`)
 
 	e.calls("DELETE", p, call{"admin", 400, ""}, call{"admin", 400, "?id=999"}, call{"user", 403, "?id=1"}, call{"user3", 403, "?id=3"})
 	e.expectContains(500, "admin", "DELETE", p+"?id=2", nil, "delete all tests of that type in the project")
 	e.expect(200, "admin", "DELETE", p+"?id=3", nil)
-	e.linkCases(t, p, "id_test_type_project", []linkCase{{"admin", "id_project=3", []int{}}})
+	e.linkCases(p, "id_test_type_project", []listCase{{"admin", "id_project=3", []int{}}})
 }
 
 func TestTestTypePost(t *testing.T) {
@@ -146,8 +146,8 @@ func TestTestTypePost(t *testing.T) {
 		t.Errorf("created %v", nt)
 	}
 	creates(1)
-	e.linkCases(t, "/api/user/testtypes/sites", "id_site", []linkCase{{"admin", "id_test_type=" + itoa(id), []int{1}}})
-	e.linkCases(t, "/api/user/testtypes/projects", "id_project", []linkCase{{"user3", "id_test_type=" + itoa(id), []int{1}}})
+	e.linkCases("/api/user/testtypes/sites", "id_site", []listCase{{"admin", "id_test_type=" + itoa(id), []int{1}}})
+	e.linkCases("/api/user/testtypes/projects", "id_project", []listCase{{"user3", "id_test_type=" + itoa(id), []int{1}}})
 	if got := ids(e.list("user", p+"?id_project=1"), "id_test_type"); len(got) != 3 {
 		t.Errorf("user sees %v in project 1", got)
 	}
@@ -162,8 +162,8 @@ func TestTestTypePost(t *testing.T) {
 	e.expect(400, "admin", "POST", p, `{"test_type": {"id_test_type": 2, "test_type_projects": [{"id_project": 3}]}}`)
 	// A POST replaces the projects even where tests of the type exist (OpenTera never refuses it).
 	e.post("user3", p, `{"test_type": {"id_test_type": 2, "test_type_projects": []}}`)
-	e.linkCases(t, "/api/user/testtypes/projects", "id_test_type_project", []linkCase{{"admin", "id_test_type=2", []int{}}})
+	e.linkCases("/api/user/testtypes/projects", "id_test_type_project", []listCase{{"admin", "id_test_type=2", []int{}}})
 	// Superadmins may create a type without links.
 	bare := e.post("admin", p, `{"test_type": {"id_test_type": 0, "id_service": 3, "test_type_name": "Bare"}}`)
-	e.linkCases(t, "/api/user/testtypes/sites", "id_site", []linkCase{{"admin", "id_test_type=" + itoa(int(bare["id_test_type"].(float64))), []int{}}})
+	e.linkCases("/api/user/testtypes/sites", "id_site", []listCase{{"admin", "id_test_type=" + itoa(int(bare["id_test_type"].(float64))), []int{}}})
 }

@@ -8,19 +8,19 @@ func TestUserGroupsGet(t *testing.T) {
 	e := newEnv(t)
 	// Group 3 holds site 1's admin role, so it is admin of every project of site 1 (OpenTera's
 	// inherited roles) and visible to their users.
-	e.lists("/api/user/usergroups", "id_user_group",
-		listCase{"admin", "list=true", []int{1, 2, 3, 4, 5}}, listCase{"siteadmin", "list=true", []int{1, 2, 3, 4}},
-		listCase{"user", "list=true", []int{1, 2, 3, 4}}, listCase{"user3", "list=true", []int{1, 2, 3, 4}}, listCase{"user4", "list=true", []int{}},
-		listCase{"admin", "id_user_group=3", []int{3}},
-		listCase{"user", "id_user_group=3", []int{3}},
-		listCase{"admin", "id_user=4", []int{3, 4}},
-		listCase{"siteadmin", "id_user=4", []int{3, 4}}, // 3 holds site 1's admin role: inherited on its projects
-		listCase{"user4", "id_user=4", []int{}},
-		listCase{"admin", "id_site=1", []int{1, 2, 3, 4}},
-		listCase{"siteadmin", "id_site=1", []int{1, 2, 3, 4}},
-		listCase{"admin", "id_site=2", []int{}},
-		listCase{"admin", "id_user_group=5&id_user=4", []int{5}},
-	)
+	e.lists("/api/user/usergroups", "id_user_group", []listCase{
+		{"admin", "list=true", []int{1, 2, 3, 4, 5}}, {"siteadmin", "list=true", []int{1, 2, 3, 4}},
+		{"user", "list=true", []int{1, 2, 3, 4}}, {"user3", "list=true", []int{1, 2, 3, 4}}, {"user4", "list=true", []int{}},
+		{"admin", "id_user_group=3", []int{3}},
+		{"user", "id_user_group=3", []int{3}},
+		{"admin", "id_user=4", []int{3, 4}},
+		{"siteadmin", "id_user=4", []int{3, 4}}, // 3 holds site 1's admin role: inherited on its projects
+		{"user4", "id_user=4", []int{}},
+		{"admin", "id_site=1", []int{1, 2, 3, 4}},
+		{"siteadmin", "id_site=1", []int{1, 2, 3, 4}},
+		{"admin", "id_site=2", []int{}},
+		{"admin", "id_user_group=5&id_user=4", []int{5}},
+	})
 	e.form("admin", "/api/user/usergroups?list=true&id_user_group=1", 0, "id_user_group,user_group_name")
 	g := e.list("admin", "/api/user/usergroups?id_user_group=3")[0]
 	sites := g["user_group_sites_access"].([]any)

@@ -12,9 +12,9 @@ const userKeys = "id_user,user_2fa_email_enabled,user_2fa_enabled,user_2fa_otp_e
 
 func TestUsersGetAccess(t *testing.T) {
 	e := newEnv(t)
-	e.lists("/api/user/users", "id_user", listCase{"admin", "", []int{1, 2, 3, 4, 5, 6}}, listCase{"siteadmin", "", []int{2, 3, 4, 5}},
-		listCase{"user", "", []int{3, 4, 5}}, listCase{"user2", "", []int{3, 4, 5}}, listCase{"user3", "", []int{3, 4, 5}},
-		listCase{"user4", "", []int{6}}, listCase{"user/token", "", []int{3, 4, 5}})
+	e.lists("/api/user/users", "id_user", []listCase{{"admin", "", []int{1, 2, 3, 4, 5, 6}}, {"siteadmin", "", []int{2, 3, 4, 5}},
+		{"user", "", []int{3, 4, 5}}, {"user2", "", []int{3, 4, 5}}, {"user3", "", []int{3, 4, 5}},
+		{"user4", "", []int{6}}, {"user/token", "", []int{3, 4, 5}}})
 	got := e.list("admin", "/api/user/users?id_user=6")
 	u := got[0]
 	if k := keys(u); k != userKeys {
@@ -44,26 +44,26 @@ func TestUsersGetAccess(t *testing.T) {
 func TestUsersSelectorsAndForms(t *testing.T) {
 	e := newEnv(t)
 	uuid5 := e.uuid("user", 5)
-	e.lists("/api/user/users", "id_user",
-		listCase{"admin", "user_uuid=" + uuid5, []int{5}},
-		listCase{"admin", "uuid=" + uuid5 + "&id_user=1", []int{5}}, // uuid wins
-		listCase{"user4", "uuid=" + uuid5, []int{}},
-		listCase{"admin", "id=2", []int{2}},
-		listCase{"user", "id_user=1", []int{}}, // superadmin hidden
-		listCase{"user", "id_user=2", []int{}},
-		listCase{"admin", "id_project=1", []int{2, 3, 4, 5}}, // superadmins are no project's members
-		listCase{"user", "id_project=1", []int{2, 3, 4, 5}},
-		listCase{"admin", "id_project=3", []int{}},
-		listCase{"user4", "id_project=1", []int{}},
-		listCase{"user4", "self=true", []int{6}},
-		listCase{"admin", "self=1&username=user", []int{1}}, // self before username
-		listCase{"admin", "username=user2", []int{4}},
-		listCase{"user", "username=siteadmin", []int{}},
-		listCase{"admin", "id_user_group=3", []int{2, 4}},
-		listCase{"user", "id_user_group=3", []int{2, 4}}, // site 1's admin group: admin of user's project, inherited
-		listCase{"admin", "id_user_group=1", []int{3}},
-		listCase{"admin", "enabled=false", []int{}},
-	)
+	e.lists("/api/user/users", "id_user", []listCase{
+		{"admin", "user_uuid=" + uuid5, []int{5}},
+		{"admin", "uuid=" + uuid5 + "&id_user=1", []int{5}}, // uuid wins
+		{"user4", "uuid=" + uuid5, []int{}},
+		{"admin", "id=2", []int{2}},
+		{"user", "id_user=1", []int{}}, // superadmin hidden
+		{"user", "id_user=2", []int{}},
+		{"admin", "id_project=1", []int{2, 3, 4, 5}}, // superadmins are no project's members
+		{"user", "id_project=1", []int{2, 3, 4, 5}},
+		{"admin", "id_project=3", []int{}},
+		{"user4", "id_project=1", []int{}},
+		{"user4", "self=true", []int{6}},
+		{"admin", "self=1&username=user", []int{1}}, // self before username
+		{"admin", "username=user2", []int{4}},
+		{"user", "username=siteadmin", []int{}},
+		{"admin", "id_user_group=3", []int{2, 4}},
+		{"user", "id_user_group=3", []int{2, 4}}, // site 1's admin group: admin of user's project, inherited
+		{"admin", "id_user_group=1", []int{3}},
+		{"admin", "enabled=false", []int{}},
+	})
 	e.form("admin", "/api/user/users?id_user=4&list=true", 0, "id_user,user_2fa_enabled,user_enabled,user_firstname,user_lastname,user_name,user_superadmin,user_uuid")
 	got := e.list("admin", "/api/user/users?id_user=4&with_usergroups=true&with_status=true")
 	groups, _ := got[0]["user_user_groups"].([]any)
