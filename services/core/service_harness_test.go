@@ -17,6 +17,12 @@ func (e *env) svc(key string) string {
 	return "token:" + tok
 }
 
+// serviceUUID is the uuid of a fixture service, by key.
+func (e *env) serviceUUID(key string) string {
+	e.t.Helper()
+	return scalar[string](e, "SELECT service_uuid FROM core.t_services WHERE service_key = $1", key)
+}
+
 // otherKinds are a user, a participant and a device token: all refused (401) on /api/service/*.
 func (e *env) otherKinds() map[string]string {
 	e.t.Helper()

@@ -4,11 +4,6 @@ import (
 	"testing"
 )
 
-func (e *env) serviceUUID(key string) string {
-	e.t.Helper()
-	return scalar[string](e, "SELECT service_uuid FROM core.t_services WHERE service_key = $1", key)
-}
-
 func TestServiceAPITestsRefuseOtherKinds(t *testing.T) {
 	e := newEnv(t)
 	for kind, who := range e.otherKinds() {
