@@ -126,10 +126,7 @@ func TestServiceAPIAssetsWrite(t *testing.T) {
 	}
 
 	hidden, hiddenUUID, hiddenAsset := e.hiddenSession()
-	for _, c := range []struct {
-		st   int
-		body any
-	}{
+	e.posts(vr, "/api/service/assets", []postCase{
 		{400, map[string]any{}},
 		{400, map[string]any{"asset": "x"}},
 		{400, map[string]any{"asset": map[string]any{"id_asset": "x"}}},
@@ -147,11 +144,7 @@ func TestServiceAPIAssetsWrite(t *testing.T) {
 		{403, map[string]any{"asset": map[string]any{"id_asset": id, "id_session": hidden}}},
 		{403, map[string]any{"asset": map[string]any{"id_asset": hiddenAsset, "asset_name": "stolen"}}},
 		{403, map[string]any{"asset": map[string]any{"id_asset": id, "id_device": 3}}},
-	} {
-		if st, b := e.do(vr, "POST", "/api/service/assets", c.body); st != c.st {
-			t.Errorf("POST %v: %d %s, want %d", c.body, st, b, c.st)
-		}
-	}
+	})
 
 	e.calls("DELETE", "/api/service/assets", call{vr, 400, ""}, call{vr, 403, "?uuid=" + hiddenUUID}, call{vr, 200, "?uuid=" + uuid},
 		call{vr, 400, "?uuid=" + uuid})

@@ -24,21 +24,14 @@ func TestServiceAPITests(t *testing.T) {
 	vr, ft := e.svc("VideoRehabService"), e.svc("FileTransferService")
 	const p = "/api/service/tests"
 	secret := e.secretSession()
-	for _, c := range []struct {
-		who, q string
-		want   []int
-	}{
+	e.lists(p, "id_test", []listCase{
 		{vr, "id_session=2", []int{1, 3, 2}},
 		{ft, "id_session=2", []int{1, 3, 2}},
 		{vr, "id_participant=1", []int{1, 4}},
 		{vr, "id_test=2", []int{2}},
 		{vr, "id_session=2&id_test=4", []int{1, 3, 2}},
 		{vr, "service_uuid=nobody", []int{}},
-	} {
-		if got := ids(e.list(c.who, p+"?"+c.q), "id_test"); !eqInts(got, c.want) {
-			t.Errorf("?%s: %v, want %v", c.q, got, c.want)
-		}
-	}
+	})
 	e.calls("GET", p, call{vr, 400, ""}, call{vr, 400, "?with_urls=true"}, call{vr, 400, "?id_session=x"}, call{vr, 403, "?id_participant=4"},
 		call{vr, 403, "?id_session=" + itoa(secret)}, call{vr, 403, "?id_user=99"})
 	if o := e.list(vr, p+"?id_session=2&with_only_token=true"); len(o) != 3 || len(o[0]) != 2 || o[0]["access_token"] == nil {
@@ -121,20 +114,13 @@ func TestServiceAPITestTypes(t *testing.T) {
 	const p = "/api/service/testtypes"
 	tt1 := e.list("admin", "/api/user/testtypes?id_test_type=1")[0]["test_type_uuid"].(string)
 	tt3 := e.list("admin", "/api/user/testtypes?id_test_type=3")[0]["test_type_uuid"].(string)
-	for _, c := range []struct {
-		who, q string
-		want   []int
-	}{
+	e.lists(p, "id_test_type", []listCase{
 		{vr, "", []int{1, 2}}, {ft, "", []int{3}},
 		{vr, "id_site=1", []int{2, 1}}, {vr, "id_site=2", []int{}}, {ft, "id_site=1", []int{}},
 		{vr, "id_project=1", []int{2, 1}}, {vr, "id_participant=1", []int{2, 1}}, {vr, "id_participant=4", []int{}},
 		{vr, "id_test_type=3", []int{}}, {vr, "test_type_key=PRE", []int{1}}, {vr, "test_type_uuid=" + tt1, []int{1}},
 		{ft, "test_type_uuid=" + tt1, []int{}},
-	} {
-		if got := ids(e.list(c.who, p+"?"+c.q), "id_test_type"); !eqInts(got, c.want) {
-			t.Errorf("?%s: %v, want %v", c.q, got, c.want)
-		}
-	}
+	})
 	if o := e.list(vr, p+"?id_test_type=1")[0]; o["test_type_service_key"] != "VideoRehabService" {
 		t.Errorf("full: %v", o)
 	}

@@ -118,10 +118,7 @@ func TestServiceAPIServiceAccessWrite(t *testing.T) {
 	sa := func(fields map[string]any) map[string]any {
 		return map[string]any{"service_access": fields}
 	}
-	for _, c := range []struct {
-		st   int
-		body any
-	}{
+	e.posts(vr, path, []postCase{
 		{400, map[string]any{}},
 		{400, map[string]any{"service_access": 5}},
 		{400, sa(map[string]any{"id_user_group": group, "id_service_role": 9})},
@@ -135,11 +132,7 @@ func TestServiceAPIServiceAccessWrite(t *testing.T) {
 		{403, sa(map[string]any{"id_service_access": 0, "id_device": 3, "id_service_role": 9})},
 		{403, sa(map[string]any{"id_service_access": 0, "id_participant_group": 2, "id_service_role": 9})},
 		{403, sa(map[string]any{"id_service_access": 1})}, // another service's assignment
-	} {
-		if st, b := e.do(vr, "POST", path, c.body); st != c.st {
-			t.Errorf("POST %v: %d %s, want %d", c.body, st, b, c.st)
-		}
-	}
+	})
 	out := e.postList(vr, path, map[string]any{"service_access": []any{
 		map[string]any{"id_service_access": 0, "id_user_group": group, "id_service_role": 9},
 		map[string]any{"id_service_access": 0, "id_device": 1, "id_service_role": 9},
@@ -170,10 +163,7 @@ func TestServiceAPISessionTypesWrite(t *testing.T) {
 	}
 	newType := map[string]any{"id_session_type": 0, "session_type_name": "Questionnaire", "session_type_online": false,
 		"session_type_color": "#112233", "session_type_category": 1, "session_type_config": "{}", "id_service": 3}
-	for _, c := range []struct {
-		st   int
-		body any
-	}{
+	e.posts(vr, path, []postCase{
 		{400, map[string]any{}},
 		{400, map[string]any{"service_session_type": map[string]any{}}},
 		{400, st(map[string]any{}, map[string]any{})},
@@ -185,11 +175,7 @@ func TestServiceAPISessionTypesWrite(t *testing.T) {
 		{403, st(map[string]any{"id_projects": []any{2}}, newType)},
 		{403, st(map[string]any{"id_participants": []any{4}}, newType)},
 		{403, st(map[string]any{"id_projects": []any{1}}, map[string]any{"id_session_type": 2})}, // not the service's
-	} {
-		if code, b := e.do(vr, "POST", path, c.body); code != c.st {
-			t.Errorf("POST %v: %d %s, want %d", c.body, code, b, c.st)
-		}
-	}
+	})
 	if n := e.count("SELECT count(*) FROM core.t_sessions_types WHERE session_type_name = 'Questionnaire'"); n != 0 {
 		t.Fatalf("a refused POST created %d types", n)
 	}
@@ -248,10 +234,7 @@ func TestServiceAPISessionTypeProjectsWrite(t *testing.T) {
 	siteLinks := func() int {
 		return e.count("SELECT count(*) FROM core.t_sessions_types_sites WHERE id_session_type = $1 AND id_site = 1 AND deleted_at IS NULL", typ)
 	}
-	for _, c := range []struct {
-		st   int
-		body any
-	}{
+	e.posts(vr, path, []postCase{
 		{400, map[string]any{}},
 		{400, map[string]any{"session_type": map[string]any{"projects": []any{}}}},
 		{400, map[string]any{"session_type": map[string]any{"id_session_type": typ}}},
@@ -264,11 +247,7 @@ func TestServiceAPISessionTypeProjectsWrite(t *testing.T) {
 		{403, map[string]any{"session_type": map[string]any{"id_session_type": 2, "projects": []any{}}}},
 		{403, map[string]any{"project": map[string]any{"id_project": 2, "sessions_types": []any{}}}},
 		{403, map[string]any{"session_type": map[string]any{"id_session_type": typ, "projects": []any{map[string]any{"id_project": 2}}}}},
-	} {
-		if code, b := e.do(vr, "POST", path, c.body); code != c.st {
-			t.Errorf("POST %v: %d %s, want %d", c.body, code, b, c.st)
-		}
-	}
+	})
 	if siteLinks() != 0 {
 		t.Fatal("a refused POST linked the type to a site")
 	}
