@@ -26,17 +26,12 @@ func TestServiceAPIWritesRefuseOtherKinds(t *testing.T) {
 	}
 }
 
-func (e *env) count(sql string, args ...any) int {
-	e.t.Helper()
-	return scalar[int](e, sql, args...)
-}
-
 func TestServiceAPIUserGroupsWrite(t *testing.T) {
 	e := newEnv(t)
 	vr := e.svc("VideoRehabService")
 	const path = "/api/service/usergroups"
 	access := func(g int) int {
-		return e.count(`SELECT count(*) FROM core.t_services_access sa JOIN core.t_services_roles r USING (id_service_role)
+		return scalar[int](e, `SELECT count(*) FROM core.t_services_access sa JOIN core.t_services_roles r USING (id_service_role)
 			WHERE sa.id_user_group = $1 AND sa.deleted_at IS NULL AND r.id_service = 6`, g)
 	}
 	ug := map[string]any{}
@@ -69,7 +64,7 @@ func TestServiceAPIUserGroupsWrite(t *testing.T) {
 	e.expect(400, vr, "POST", path, map[string]any{"user_group": "x"})
 	e.expect(400, vr, "POST", path, map[string]any{"user_group": map[string]any{"id_user_group": 0, "user_group_name": " ",
 		"user_group_services_access": []any{map[string]any{"id_service_role": 9}}}})
-	if n := e.count("SELECT count(*) FROM core.t_users_groups WHERE user_group_name = 'Testing123'"); n != 0 {
+	if n := scalar[int](e, "SELECT count(*) FROM core.t_users_groups WHERE user_group_name = 'Testing123'"); n != 0 {
 		t.Fatalf("a refused POST created %d groups", n)
 	}
 
@@ -88,7 +83,7 @@ func TestServiceAPIUserGroupsWrite(t *testing.T) {
 	}
 	e.postObject(vr, path, map[string]any{"user_group": map[string]any{"id_user_group": id,
 		"user_group_services_access": []any{map[string]any{"service_role_name": "admin"}}}})
-	if access(id) != 1 || e.count("SELECT count(*) FROM core.t_services_access WHERE id_user_group = $1 AND id_service_role = 3 AND deleted_at IS NULL", id) != 1 {
+	if access(id) != 1 || scalar[int](e, "SELECT count(*) FROM core.t_services_access WHERE id_user_group = $1 AND id_service_role = 3 AND deleted_at IS NULL", id) != 1 {
 		t.Errorf("after setting [admin]: %d of the service's accesses", access(id))
 	}
 	// Groups holding none of its roles are not the service's, even one holding no role at all.
@@ -148,7 +143,7 @@ func TestServiceAPIServiceAccessWrite(t *testing.T) {
 	e.calls("DELETE", path, call{vr, 400, ""}, call{vr, 400, "?id=999"}, call{vr, 403, "?id=1"})
 	dev := int(out[1]["id_service_access"].(float64))
 	e.expect(200, vr, "DELETE", path+"?id="+itoa(dev), nil)
-	if n := e.count("SELECT count(*) FROM core.t_services_access WHERE id_service_access = $1 AND deleted_at IS NULL", dev); n != 0 {
+	if n := scalar[int](e, "SELECT count(*) FROM core.t_services_access WHERE id_service_access = $1 AND deleted_at IS NULL", dev); n != 0 {
 		t.Errorf("deleted assignment still live")
 	}
 }
@@ -176,7 +171,7 @@ func TestServiceAPISessionTypesWrite(t *testing.T) {
 		{403, st(map[string]any{"id_participants": []any{4}}, newType)},
 		{403, st(map[string]any{"id_projects": []any{1}}, map[string]any{"id_session_type": 2})}, // not the service's
 	})
-	if n := e.count("SELECT count(*) FROM core.t_sessions_types WHERE session_type_name = 'Questionnaire'"); n != 0 {
+	if n := scalar[int](e, "SELECT count(*) FROM core.t_sessions_types WHERE session_type_name = 'Questionnaire'"); n != 0 {
 		t.Fatalf("a refused POST created %d types", n)
 	}
 	links := func(id int) (sites, projects []int) {
@@ -232,7 +227,7 @@ func TestServiceAPISessionTypeProjectsWrite(t *testing.T) {
 		"id_session_type": 0, "session_type_name": "Q", "session_type_color": "#112233", "session_type_category": 1}}})
 	typ := int(created["id_session_type"].(float64))
 	siteLinks := func() int {
-		return e.count("SELECT count(*) FROM core.t_sessions_types_sites WHERE id_session_type = $1 AND id_site = 1 AND deleted_at IS NULL", typ)
+		return scalar[int](e, "SELECT count(*) FROM core.t_sessions_types_sites WHERE id_session_type = $1 AND id_site = 1 AND deleted_at IS NULL", typ)
 	}
 	e.posts(vr, path, []postCase{
 		{400, map[string]any{}},
@@ -264,13 +259,13 @@ func TestServiceAPISessionTypeProjectsWrite(t *testing.T) {
 		t.Errorf("projects after emptying: %v", got)
 	}
 	// The project form: types of other services stay in the project.
-	before := e.count("SELECT count(*) FROM core.t_sessions_types_projects WHERE id_project = 1 AND deleted_at IS NULL")
+	before := scalar[int](e, "SELECT count(*) FROM core.t_sessions_types_projects WHERE id_project = 1 AND deleted_at IS NULL")
 	out = e.postList(vr, path, map[string]any{"project": map[string]any{"id_project": 1,
 		"sessions_types": []any{map[string]any{"id_session_type": 1}, map[string]any{"id_session_type": typ}}}})
 	if len(out) != 1 || out[0]["id_session_type"] != float64(typ) {
 		t.Errorf("project form: %v", out)
 	}
-	if after := e.count("SELECT count(*) FROM core.t_sessions_types_projects WHERE id_project = 1 AND deleted_at IS NULL"); after != before+1 {
+	if after := scalar[int](e, "SELECT count(*) FROM core.t_sessions_types_projects WHERE id_project = 1 AND deleted_at IS NULL"); after != before+1 {
 		t.Errorf("project 1 links: %d, then %d", before, after)
 	}
 	link := int(out[0]["id_session_type_project"].(float64))
