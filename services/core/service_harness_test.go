@@ -34,6 +34,33 @@ func (e *env) otherKinds() map[string]string {
 		"device": e.staticToken("device", 1), "none": ""}
 }
 
+// request is a method, a path and a body (nil: none).
+type request struct {
+	method, path string
+	body         any
+}
+
+// gets is a GET of each path.
+func gets(paths ...string) []request {
+	var out []request
+	for _, p := range paths {
+		out = append(out, request{"GET", p, nil})
+	}
+	return out
+}
+
+// otherKindsRefused sends each request as every caller of otherKinds and expects 401.
+func (e *env) otherKindsRefused(reqs ...request) {
+	e.t.Helper()
+	for kind, who := range e.otherKinds() {
+		for _, r := range reqs {
+			if st, b := e.do(who, r.method, r.path, r.body); st != 401 {
+				e.t.Errorf("%s on %s %s: %d %s, want 401", kind, r.method, r.path, st, b)
+			}
+		}
+	}
+}
+
 // postObject POSTs expecting 200 and one JSON object.
 func (e *env) postObject(who, path string, body any) map[string]any {
 	e.t.Helper()

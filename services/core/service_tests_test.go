@@ -6,17 +6,8 @@ import (
 
 func TestServiceAPITestsRefuseOtherKinds(t *testing.T) {
 	e := newEnv(t)
-	for kind, who := range e.otherKinds() {
-		for _, p := range []string{"/api/service/tests?id_session=2", "/api/service/tests/invitations", "/api/service/testtypes",
-			"/api/service/testtypes/projects?id_project=1"} {
-			if st, _ := e.do(who, "GET", p, nil); st != 401 {
-				t.Errorf("%s GET %s: %d, want 401", kind, p, st)
-			}
-		}
-		if st, _ := e.do(who, "POST", "/api/service/tests", `{"test": {"id_test": 0}}`); st != 401 {
-			t.Errorf("%s POST tests: %d", kind, st)
-		}
-	}
+	e.otherKindsRefused(append(gets("/api/service/tests?id_session=2", "/api/service/tests/invitations", "/api/service/testtypes",
+		"/api/service/testtypes/projects?id_project=1"), request{"POST", "/api/service/tests", `{"test": {"id_test": 0}}`})...)
 }
 
 func TestServiceAPITests(t *testing.T) {

@@ -11,19 +11,15 @@ import (
 
 func TestServiceAPIWritesRefuseOtherKinds(t *testing.T) {
 	e := newEnv(t)
-	for kind, who := range e.otherKinds() {
-		for _, path := range []string{"/api/service/usergroups", "/api/service/serviceaccess", "/api/service/sessiontypes",
-			"/api/service/sessiontypes/projects"} {
-			for _, m := range []string{"POST", "DELETE"} {
-				if path == "/api/service/sessiontypes" && m == "DELETE" {
-					continue
-				}
-				if st, _ := e.do(who, m, path+"?id=1", map[string]any{}); st != 401 {
-					t.Errorf("%s %s %s: %d, want 401", kind, m, path, st)
-				}
-			}
+	var reqs []request
+	for _, path := range []string{"/api/service/usergroups", "/api/service/serviceaccess", "/api/service/sessiontypes",
+		"/api/service/sessiontypes/projects"} {
+		reqs = append(reqs, request{"POST", path + "?id=1", map[string]any{}})
+		if path != "/api/service/sessiontypes" {
+			reqs = append(reqs, request{"DELETE", path + "?id=1", map[string]any{}})
 		}
 	}
+	e.otherKindsRefused(reqs...)
 }
 
 func TestServiceAPIUserGroupsWrite(t *testing.T) {
