@@ -44,21 +44,26 @@ build: ## Build bin/tera
 test: ## Run every test (installs its own tools, starts its own servers)
 	@# Lanes: the system packages (apt: network-bound) from the start; after generation (the
 	@# operator tests read generated files), what only the operator tests need (etcd,
-	@# kube-apiserver, kubectl, helm: the long pole of a fresh machine) and then the operator
-	@# tests, beside the checks and Go tests. Every lane is waited for; any failure fails.
+	@# kube-apiserver, kubectl, helm: the long pole of a fresh machine, built at the lowest CPU
+	@# priority so the Go tests, the critical path, are never starved by it) and then the operator
+	@# tests, beside the checks and Go tests. go vet runs inside go test (-vet=all: the same
+	@# analyzers on the same packages, on the test build's own compile instead of a second one).
+	@# Every lane is waited for; any failure fails.
 	@$(MAKE) --no-print-directory test-deps & sysdeps=$$!; \
 	if ! $(MAKE) --no-print-directory check-generated; then wait $$sysdeps || true; exit 1; fi; \
 	$(MAKE) --no-print-directory test-operator-lane & operator=$$!; \
 	ok=1; \
-	if ! $(MAKE) --no-print-directory lint; then ok=0; fi; \
+	if ! $(MAKE) --no-print-directory lint-proto; then ok=0; fi; \
 	if ! wait $$sysdeps; then ok=0; fi; \
-	if [ $$ok = 1 ] && ! $(MAKE) --no-print-directory test-go TEST_VET=-vet=off; then ok=0; fi; \
+	if [ $$ok = 1 ] && ! $(MAKE) --no-print-directory test-go TEST_VET=-vet=all; then ok=0; fi; \
 	if ! wait $$operator; then ok=0; fi; \
 	[ $$ok = 1 ]
 
-# The operator's lane of `make test`: its envtest binaries and helm, then its tests.
+# The operator's lane of `make test`: its envtest binaries and helm (niced), then its tests (not
+# niced: they run an API server against timeouts).
 .PHONY: test-operator-lane
-test-operator-lane: test-operator-deps
+test-operator-lane:
+	@nice -n 19 $(MAKE) --no-print-directory test-operator-deps
 	@if [ -f operator/Makefile.mk ]; then $(MAKE) --no-print-directory operator-test; fi
 
 .PHONY: test-operator-deps
@@ -110,9 +115,12 @@ check-generated: generate ## Fail if generated code differs from what is committ
 		echo "generated code is stale; run 'make generate' and commit:"; git status --porcelain -- pkg/api operator charts; exit 1; fi
 
 .PHONY: lint
-lint: tools ## buf lint (STANDARD) and go vet
-	buf lint
+lint: lint-proto ## buf lint (STANDARD) and go vet
 	go vet $(GO_PACKAGES)
+
+.PHONY: lint-proto
+lint-proto: tools ## buf lint (STANDARD)
+	buf lint
 
 .PHONY: breaking
 breaking: tools ## buf breaking (WIRE_JSON) against main
