@@ -141,6 +141,18 @@ func TooLargeMessage(limit int64) string {
 	return fmt.Sprintf("Request body too large (limit %d bytes)", limit)
 }
 
+// WriteJSON answers v as JSON with code, for plain routes (a value that does not marshal is a
+// 500, never a half-written body).
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`"Internal Server Error"`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
 // WriteTooLarge answers a body over the limit, for plain routes that read a body cut by the
 // server's limit (the *http.MaxBytesError names it).
 func WriteTooLarge(w http.ResponseWriter, limit int64) { writeTooLarge(w, limit) }

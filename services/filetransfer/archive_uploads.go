@@ -53,7 +53,7 @@ func decodeJSONBody(w http.ResponseWriter, r *http.Request, v any) bool {
 			server.WriteTooLarge(w, tooLarge.Limit)
 			return false
 		}
-		writeJSON(w, http.StatusBadRequest, "Badly formatted request")
+		server.WriteJSON(w, http.StatusBadRequest, "Badly formatted request")
 		return false
 	}
 	return true
@@ -73,39 +73,39 @@ func (s *Service) postArchiveInfos(w http.ResponseWriter, r *http.Request) {
 	}
 	var info map[string]json.RawMessage
 	if raw, ok := body["archive"]; !ok || json.Unmarshal(raw, &info) != nil || info == nil {
-		writeJSON(w, http.StatusBadRequest, "Badly formatted request")
+		server.WriteJSON(w, http.StatusBadRequest, "Badly formatted request")
 		return
 	}
 	if _, ok := info["id_archive_file_data"]; !ok {
-		writeJSON(w, http.StatusBadRequest, "Badly formatted request")
+		server.WriteJSON(w, http.StatusBadRequest, "Badly formatted request")
 		return
 	}
 	if _, ok := info["archive_original_filename"]; !ok {
-		writeJSON(w, http.StatusBadRequest, "Missing original filename")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing original filename")
 		return
 	}
 	if _, ok := info["archive_owner_uuid"]; !ok {
-		writeJSON(w, http.StatusBadRequest, "Missing owner UUID")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing owner UUID")
 		return
 	}
 	var id int32
 	if json.Unmarshal(info["id_archive_file_data"], &id) != nil || id < 0 {
-		writeJSON(w, http.StatusBadRequest, "Error parsing archive information")
+		server.WriteJSON(w, http.StatusBadRequest, "Error parsing archive information")
 		return
 	}
 	args := callerArgs(c, scope)
 	if id == 0 {
 		var name, owner string
 		if json.Unmarshal(info["archive_original_filename"], &name) != nil || json.Unmarshal(info["archive_owner_uuid"], &owner) != nil {
-			writeJSON(w, http.StatusBadRequest, "Error parsing archive information")
+			server.WriteJSON(w, http.StatusBadRequest, "Error parsing archive information")
 			return
 		}
 		if name = secureFilename(name); name == "" {
-			writeJSON(w, http.StatusBadRequest, "Error parsing archive information")
+			server.WriteJSON(w, http.StatusBadRequest, "Error parsing archive information")
 			return
 		}
 		if u, err := uuid.Parse(owner); err != nil || u.String() != strings.ToLower(owner) {
-			writeJSON(w, http.StatusBadRequest, "Error parsing archive information")
+			server.WriteJSON(w, http.StatusBadRequest, "Error parsing archive information")
 			return
 		}
 		now := time.Now().UTC()
@@ -116,7 +116,7 @@ func (s *Service) postArchiveInfos(w http.ResponseWriter, r *http.Request) {
 			RETURNING *)
 			SELECT `+archiveColumns+` FROM ar LEFT JOIN filetransfer.archive_jobs j ON j.id_archive_file_data = ar.id_archive_file_data`, args))
 		if errors.Is(err, pgx.ErrNoRows) {
-			writeJSON(w, http.StatusForbidden, "Access denied to the requested archive")
+			server.WriteJSON(w, http.StatusForbidden, "Access denied to the requested archive")
 			return
 		}
 		if err != nil {
@@ -124,12 +124,12 @@ func (s *Service) postArchiveInfos(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.publishArchive(a.UUID, a.OwnerUUID, a.Status)
-		writeJSON(w, http.StatusOK, a.json())
+		server.WriteJSON(w, http.StatusOK, a.json())
 		return
 	}
 	cur, err := s.archiveForCaller(ctx, s.o.DB, args, id, false)
 	if errors.Is(err, pgx.ErrNoRows) {
-		writeJSON(w, http.StatusNotFound, "No archive found")
+		server.WriteJSON(w, http.StatusNotFound, "No archive found")
 		return
 	}
 	if err != nil {
@@ -138,20 +138,20 @@ func (s *Service) postArchiveInfos(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, ok := info["archive_status"]
 	if !ok {
-		writeJSON(w, http.StatusBadRequest, "Missing archive status")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing archive status")
 		return
 	}
 	var status int32
 	if json.Unmarshal(raw, &status) != nil || status < statusPending || status > statusDeleted {
-		writeJSON(w, http.StatusBadRequest, "Error parsing archive information")
+		server.WriteJSON(w, http.StatusBadRequest, "Error parsing archive information")
 		return
 	}
 	if !cur.allowed {
-		writeJSON(w, http.StatusForbidden, "Access denied to the requested archive")
+		server.WriteJSON(w, http.StatusForbidden, "Access denied to the requested archive")
 		return
 	}
 	if cur.builtHere {
-		writeJSON(w, http.StatusConflict, "Archive is built by the file transfer service")
+		server.WriteJSON(w, http.StatusConflict, "Archive is built by the file transfer service")
 		return
 	}
 	// The access is checked again in the write itself.
@@ -165,7 +165,7 @@ func (s *Service) postArchiveInfos(w http.ResponseWriter, r *http.Request) {
 		SELECT `+archiveColumns+` FROM ar LEFT JOIN filetransfer.archive_jobs j ON j.id_archive_file_data = ar.id_archive_file_data`, args))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Deleted or built here since the read above.
-		writeJSON(w, http.StatusConflict, "Archive changed meanwhile")
+		server.WriteJSON(w, http.StatusConflict, "Archive changed meanwhile")
 		return
 	}
 	if err != nil {
@@ -173,7 +173,7 @@ func (s *Service) postArchiveInfos(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.publishArchive(a.UUID, a.OwnerUUID, a.Status)
-	writeJSON(w, http.StatusOK, a.json())
+	server.WriteJSON(w, http.StatusOK, a.json())
 }
 
 // callerArchive is an archive with what the caller may do with it.
@@ -257,12 +257,12 @@ func (s *Service) uploadArchive(w http.ResponseWriter, r *http.Request) {
 	args := callerArgs(c, scope)
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
-		writeJSON(w, http.StatusBadRequest, "Wrong content type")
+		server.WriteJSON(w, http.StatusBadRequest, "Wrong content type")
 		return
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())
+		server.WriteJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())
 		return
 	}
 	staged := uuid.NewString()
@@ -291,7 +291,7 @@ func (s *Service) uploadArchive(w http.ResponseWriter, r *http.Request) {
 		switch part.FormName() {
 		case "archive":
 			if rawInfo != nil {
-				writeJSON(w, http.StatusBadRequest, "Only one archive part")
+				server.WriteJSON(w, http.StatusBadRequest, "Only one archive part")
 				return
 			}
 			if rawInfo, err = io.ReadAll(io.LimitReader(part, 1<<20)); err != nil {
@@ -308,15 +308,15 @@ func (s *Service) uploadArchive(w http.ResponseWriter, r *http.Request) {
 			}
 		case "file":
 			if stored {
-				writeJSON(w, http.StatusBadRequest, "Only one file per archive")
+				server.WriteJSON(w, http.StatusBadRequest, "Only one file per archive")
 				return
 			}
 			if filename = part.FileName(); filename == "" {
-				writeJSON(w, http.StatusBadRequest, "Missing filename")
+				server.WriteJSON(w, http.StatusBadRequest, "Missing filename")
 				return
 			}
 			if target != nil && target.OriginalFilename != filename {
-				writeJSON(w, http.StatusBadRequest, "Filename does not match the archive information")
+				server.WriteJSON(w, http.StatusBadRequest, "Filename does not match the archive information")
 				return
 			}
 			body := &bodyReader{r: part}
@@ -328,7 +328,7 @@ func (s *Service) uploadArchive(w http.ResponseWriter, r *http.Request) {
 						fail(body.err)
 						return
 					}
-					writeJSON(w, http.StatusBadRequest, "Upload interrupted: "+body.err.Error())
+					server.WriteJSON(w, http.StatusBadRequest, "Upload interrupted: "+body.err.Error())
 					return
 				}
 				fail(err)
@@ -337,17 +337,17 @@ func (s *Service) uploadArchive(w http.ResponseWriter, r *http.Request) {
 			s.m.uploaded.Add(float64(size))
 		default:
 			if _, err := io.Copy(io.Discard, part); err != nil {
-				writeJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())
+				server.WriteJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())
 				return
 			}
 		}
 	}
 	switch {
 	case rawInfo == nil:
-		writeJSON(w, http.StatusBadRequest, "Missing archive information")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing archive information")
 		return
 	case !stored:
-		writeJSON(w, http.StatusBadRequest, "Missing uploaded file")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing uploaded file")
 		return
 	}
 	a, err := s.completeArchive(ctx, args, c.UUID, rawInfo, filename, staged, size, &moved)
@@ -357,7 +357,7 @@ func (s *Service) uploadArchive(w http.ResponseWriter, r *http.Request) {
 	}
 	s.o.Log.Info("archive uploaded", "archive_uuid", a.UUID, "by", c.UUID, "bytes", size)
 	s.publishArchive(a.UUID, a.OwnerUUID, statusCompleted)
-	writeJSON(w, http.StatusOK, a.json())
+	server.WriteJSON(w, http.StatusOK, a.json())
 }
 
 // completeArchive locks the archive's row, checks it again, moves the staged bytes under its

@@ -16,6 +16,7 @@ import (
 
 	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server"
 )
 
 // Archive statuses (OpenTera's TeraArchiveStatus, ArchiveEvent.StatusType).
@@ -75,12 +76,12 @@ func scanArchive(row pgx.Row) (archive, error) {
 func (s *Service) archiveByUUID(w http.ResponseWriter, r *http.Request, param string) (archive, bool) {
 	u := r.URL.Query().Get(param)
 	if u == "" {
-		writeJSON(w, http.StatusBadRequest, "Missing "+param)
+		server.WriteJSON(w, http.StatusBadRequest, "Missing "+param)
 		return archive{}, false
 	}
 	a, err := scanArchive(s.o.DB.QueryRow(r.Context(), selectArchive, u))
 	if errors.Is(err, pgx.ErrNoRows) {
-		writeJSON(w, http.StatusNotFound, "No archive found")
+		server.WriteJSON(w, http.StatusNotFound, "No archive found")
 		return archive{}, false
 	}
 	if err != nil {
@@ -98,10 +99,10 @@ func (s *Service) archiveInfos(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.Kind != authn.KindService && a.OwnerUUID != c.UUID {
-		writeJSON(w, http.StatusForbidden, "Access denied for that archive")
+		server.WriteJSON(w, http.StatusForbidden, "Access denied for that archive")
 		return
 	}
-	writeJSON(w, http.StatusOK, a.json())
+	server.WriteJSON(w, http.StatusOK, a.json())
 }
 
 // downloadArchive is GET /file/api/archives?archive_uuid=: the owner downloads the zip.
@@ -112,11 +113,11 @@ func (s *Service) downloadArchive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.OwnerUUID != c.UUID {
-		writeJSON(w, http.StatusForbidden, "Access denied to the requested archive")
+		server.WriteJSON(w, http.StatusForbidden, "Access denied to the requested archive")
 		return
 	}
 	if a.Status != statusCompleted {
-		writeJSON(w, http.StatusBadRequest, "Archive is not completed yet")
+		server.WriteJSON(w, http.StatusBadRequest, "Archive is not completed yet")
 		return
 	}
 	s.o.Log.Info("archive downloaded", "archive_uuid", a.UUID, "by", c.UUID)
@@ -139,14 +140,14 @@ func (s *Service) deleteArchive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if tag.RowsAffected() == 0 {
-		writeJSON(w, http.StatusForbidden, "Access denied to the requested archive")
+		server.WriteJSON(w, http.StatusForbidden, "Access denied to the requested archive")
 		return
 	}
 	if err := s.o.Blob.Delete(ctx, a.UUID); err != nil {
 		s.o.Log.Warn("deleted archive's bytes not removed", "archive_uuid", a.UUID, "err", err)
 	}
 	s.publishArchive(a.UUID, a.OwnerUUID, statusDeleted)
-	writeJSON(w, http.StatusOK, "Archive deleted")
+	server.WriteJSON(w, http.StatusOK, "Archive deleted")
 }
 
 // The assets a user's archive request covers, with the names of their path: the sessions of
@@ -241,7 +242,7 @@ func (s *Service) requestArchive(w http.ResponseWriter, r *http.Request) {
 		}
 		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"errors": map[string]string{k: "invalid literal for int() with base 10: '" + v + "'"},
+			server.WriteJSON(w, http.StatusBadRequest, map[string]any{"errors": map[string]string{k: "invalid literal for int() with base 10: '" + v + "'"},
 				"message": "Input payload validation failed"})
 			return
 		}
@@ -249,7 +250,7 @@ func (s *Service) requestArchive(w http.ResponseWriter, r *http.Request) {
 		by, id = strings.TrimPrefix(k, "id_"), n
 	}
 	if given != 1 {
-		writeJSON(w, http.StatusBadRequest, "Only one of the ID parameter is supported at once")
+		server.WriteJSON(w, http.StatusBadRequest, "Only one of the ID parameter is supported at once")
 		return
 	}
 	me := scope.Caller().ID
@@ -268,7 +269,7 @@ func (s *Service) requestArchive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !visible {
-		writeJSON(w, http.StatusForbidden, "Forbidden")
+		server.WriteJSON(w, http.StatusForbidden, "Forbidden")
 		return
 	}
 	tx, err := s.o.DB.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
@@ -306,7 +307,7 @@ func (s *Service) requestArchive(w http.ResponseWriter, r *http.Request) {
 	}
 	s.publishArchive(a.UUID, a.OwnerUUID, statusPending)
 	s.kick()
-	writeJSON(w, http.StatusOK, a.json())
+	server.WriteJSON(w, http.StatusOK, a.json())
 }
 
 // EventsSubject carries the target's ArchiveEvents (OpenTera's service.FileTransferService.events).

@@ -75,14 +75,14 @@ func (s *Service) tokenFile(w http.ResponseWriter, r *http.Request, denied strin
 	assetUUID, token := q.Get("asset_uuid"), q.Get("access_token")
 	switch {
 	case assetUUID == "":
-		writeJSON(w, http.StatusBadRequest, "Missing asset_uuid")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing asset_uuid")
 		return fileData{}, false
 	case token == "":
-		writeJSON(w, http.StatusBadRequest, "Missing access_token")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing access_token")
 		return fileData{}, false
 	}
 	if !s.allowsAsset(c, token, assetUUID) {
-		writeJSON(w, http.StatusForbidden, denied)
+		server.WriteJSON(w, http.StatusForbidden, denied)
 		return fileData{}, false
 	}
 	files, err := s.fileData(r.Context(), assetUUID)
@@ -91,7 +91,7 @@ func (s *Service) tokenFile(w http.ResponseWriter, r *http.Request, denied strin
 		return fileData{}, false
 	}
 	if len(files) == 0 {
-		writeJSON(w, missingCode, "No asset found")
+		server.WriteJSON(w, missingCode, "No asset found")
 		return fileData{}, false
 	}
 	return files[0], true
@@ -110,7 +110,7 @@ func (s *Service) serveBlob(w http.ResponseWriter, r *http.Request, key, filenam
 	obj, err := s.o.Blob.Open(r.Context(), key)
 	if errors.Is(err, blob.ErrNotFound) {
 		s.o.Log.Warn("file missing from the blob store", "key", key)
-		writeJSON(w, http.StatusNotFound, "No file found")
+		server.WriteJSON(w, http.StatusNotFound, "No file found")
 		return
 	}
 	if err != nil {
@@ -163,7 +163,7 @@ func (s *Service) uploadFailed(w http.ResponseWriter, r *http.Request, err error
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &ue):
-		writeJSON(w, ue.code, ue.msg)
+		server.WriteJSON(w, ue.code, ue.msg)
 	case errors.As(err, &tooLarge):
 		server.WriteTooLarge(w, tooLarge.Limit)
 	default:
@@ -230,12 +230,12 @@ func (s *Service) uploadAsset(w http.ResponseWriter, r *http.Request) {
 	c, scope := caller(r)
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
-		writeJSON(w, http.StatusBadRequest, "Wrong content type")
+		server.WriteJSON(w, http.StatusBadRequest, "Wrong content type")
 		return
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())
+		server.WriteJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())
 		return
 	}
 	assetUUID := uuid.NewString()
@@ -274,17 +274,17 @@ func (s *Service) uploadAsset(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 				if !ok {
-					writeJSON(w, http.StatusForbidden, "Session access is forbidden")
+					server.WriteJSON(w, http.StatusForbidden, "Session access is forbidden")
 					return
 				}
 			}
 		case "file":
 			if stored {
-				writeJSON(w, http.StatusBadRequest, "Only one file per asset")
+				server.WriteJSON(w, http.StatusBadRequest, "Only one file per asset")
 				return
 			}
 			if filename = secureFilename(part.FileName()); filename == "" {
-				writeJSON(w, http.StatusBadRequest, "Missing filename")
+				server.WriteJSON(w, http.StatusBadRequest, "Missing filename")
 				return
 			}
 			body := &bodyReader{r: part}
@@ -296,7 +296,7 @@ func (s *Service) uploadAsset(w http.ResponseWriter, r *http.Request) {
 						fail(body.err)
 						return
 					}
-					writeJSON(w, http.StatusBadRequest, "Upload interrupted: "+body.err.Error())
+					server.WriteJSON(w, http.StatusBadRequest, "Upload interrupted: "+body.err.Error())
 					return
 				}
 				fail(err)
@@ -305,17 +305,17 @@ func (s *Service) uploadAsset(w http.ResponseWriter, r *http.Request) {
 			s.m.uploaded.Add(float64(size))
 		default:
 			if _, err := io.Copy(io.Discard, part); err != nil {
-				writeJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())
+				server.WriteJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())
 				return
 			}
 		}
 	}
 	switch {
 	case d == nil:
-		writeJSON(w, http.StatusBadRequest, "Missing file asset information")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing file asset information")
 		return
 	case !stored:
-		writeJSON(w, http.StatusBadRequest, "Missing uploaded file")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing uploaded file")
 		return
 	}
 	out, err := s.createAsset(ctx, c, scope, d, assetUUID, filename, size)
@@ -324,7 +324,7 @@ func (s *Service) uploadAsset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	committed = true
-	writeJSON(w, http.StatusOK, out)
+	server.WriteJSON(w, http.StatusOK, out)
 }
 
 func canSession(ctx context.Context, db interface {
@@ -451,14 +451,14 @@ func (s *Service) deleteAsset(w http.ResponseWriter, r *http.Request) {
 	assetUUID, token := q.Get("uuid"), q.Get("access_token")
 	switch {
 	case assetUUID == "":
-		writeJSON(w, http.StatusBadRequest, "Missing uuid")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing uuid")
 		return
 	case token == "":
-		writeJSON(w, http.StatusBadRequest, "Missing access_token")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing access_token")
 		return
 	}
 	if !s.allowsAsset(c, token, assetUUID) {
-		writeJSON(w, http.StatusForbidden, "Access denied to asset")
+		server.WriteJSON(w, http.StatusForbidden, "Access denied to asset")
 		return
 	}
 	tx, err := s.o.DB.Begin(ctx)
@@ -487,10 +487,10 @@ func (s *Service) deleteAsset(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !exists {
-			writeJSON(w, http.StatusNotFound, "No asset found")
+			server.WriteJSON(w, http.StatusNotFound, "No asset found")
 			return
 		}
-		writeJSON(w, http.StatusForbidden, "Access denied to asset")
+		server.WriteJSON(w, http.StatusForbidden, "Access denied to asset")
 		return
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM filetransfer.t_asset_file_data WHERE asset_uuid = $1`, assetUUID); err != nil {
@@ -504,14 +504,14 @@ func (s *Service) deleteAsset(w http.ResponseWriter, r *http.Request) {
 	if err := s.o.Blob.Delete(ctx, assetUUID); err != nil {
 		s.o.Log.Warn("deleted asset's bytes not removed", "asset_uuid", assetUUID, "err", err)
 	}
-	writeJSON(w, http.StatusOK, "")
+	server.WriteJSON(w, http.StatusOK, "")
 }
 
 // assetInfos is GET /file/api/assets/infos?asset_uuid=&access_token= (an unknown asset is
 // OpenTera's 400).
 func (s *Service) assetInfos(w http.ResponseWriter, r *http.Request) {
 	if f, ok := s.tokenFile(w, r, "Access denied for that asset", http.StatusBadRequest); ok {
-		writeJSON(w, http.StatusOK, f)
+		server.WriteJSON(w, http.StatusOK, f)
 	}
 }
 
@@ -537,11 +537,11 @@ func (s *Service) postAssetInfos(w http.ResponseWriter, r *http.Request) {
 			server.WriteTooLarge(w, tooLarge.Limit)
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, "Badly formatted request")
+		server.WriteJSON(w, http.StatusBadRequest, "Badly formatted request")
 		return
 	}
 	if body.AssetUUIDs == nil && body.FileAsset == nil {
-		writeJSON(w, http.StatusBadRequest, "Badly formatted request")
+		server.WriteJSON(w, http.StatusBadRequest, "Badly formatted request")
 		return
 	}
 	token := body.AccessToken
@@ -551,7 +551,7 @@ func (s *Service) postAssetInfos(w http.ResponseWriter, r *http.Request) {
 	if body.AssetUUIDs != nil {
 		allowed, err := s.allowedAssets(c, token)
 		if err != nil {
-			writeJSON(w, http.StatusForbidden, "Access denied for at least one requested asset")
+			server.WriteJSON(w, http.StatusForbidden, "Access denied for at least one requested asset")
 			return
 		}
 		set := map[string]bool{}
@@ -560,7 +560,7 @@ func (s *Service) postAssetInfos(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, u := range *body.AssetUUIDs {
 			if !set[u] {
-				writeJSON(w, http.StatusForbidden, "Access denied for at least one requested asset")
+				server.WriteJSON(w, http.StatusForbidden, "Access denied for at least one requested asset")
 				return
 			}
 		}
@@ -569,24 +569,24 @@ func (s *Service) postAssetInfos(w http.ResponseWriter, r *http.Request) {
 			s.internal(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, files)
+		server.WriteJSON(w, http.StatusOK, files)
 		return
 	}
 	fa := body.FileAsset
 	if fa.AssetUUID == nil {
-		writeJSON(w, http.StatusBadRequest, "Missing asset uuid")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing asset uuid")
 		return
 	}
 	if !s.allowsAsset(c, token, *fa.AssetUUID) {
-		writeJSON(w, http.StatusForbidden, "Forbidden")
+		server.WriteJSON(w, http.StatusForbidden, "Forbidden")
 		return
 	}
 	if fa.OriginalFilename == nil {
-		writeJSON(w, http.StatusBadRequest, "Only original filename can be changed from here")
+		server.WriteJSON(w, http.StatusBadRequest, "Only original filename can be changed from here")
 		return
 	}
 	if strings.ContainsRune(*fa.OriginalFilename, 0) || !utf8.ValidString(*fa.OriginalFilename) {
-		writeJSON(w, http.StatusBadRequest, "Invalid asset_original_filename")
+		server.WriteJSON(w, http.StatusBadRequest, "Invalid asset_original_filename")
 		return
 	}
 	var f fileData
@@ -596,12 +596,12 @@ func (s *Service) postAssetInfos(w http.ResponseWriter, r *http.Request) {
 		RETURNING f.id_asset_file_data, f.asset_uuid, f.asset_original_filename, f.asset_file_size`,
 		*fa.AssetUUID, *fa.OriginalFilename, string(scope.Caller().Kind), scope.Caller().ID).Scan(&f.ID, &f.AssetUUID, &f.OriginalFilename, &f.FileSize)
 	if errors.Is(err, pgx.ErrNoRows) {
-		writeJSON(w, http.StatusBadRequest, "Unknown asset")
+		server.WriteJSON(w, http.StatusBadRequest, "Unknown asset")
 		return
 	}
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, f)
+	server.WriteJSON(w, http.StatusOK, f)
 }

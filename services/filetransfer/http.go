@@ -1,7 +1,6 @@
 package filetransfer
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -44,19 +43,10 @@ func (s *Service) HTTPRoutes() []server.Route {
 }
 
 // writeJSON answers a value as OpenTera's Flask-RESTX does (a bare string for messages).
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`"Internal Server Error"`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
-}
 
 func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.o.Log.Error("filetransfer request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	writeJSON(w, http.StatusInternalServerError, "Internal Server Error")
+	server.WriteJSON(w, http.StatusInternalServerError, "Internal Server Error")
 }
 
 // caller is the authenticated principal (the server applied the route's rule before).

@@ -230,16 +230,6 @@ func (o obj) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`"Internal Server Error"`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
-}
-
 // unauthorized is OpenTera's 401: text/html "Unauthorized", the session cookie cleared.
 func unauthorized(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", Expires: time.Unix(0, 0), MaxAge: -1, HttpOnly: true})
@@ -258,11 +248,11 @@ func unauthorizedKeepSession(w http.ResponseWriter) {
 // client may retry; the readiness checks log the outage once, not once per request), else 500.
 func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
 	if unreachable(err) {
-		writeJSON(w, http.StatusServiceUnavailable, "Service temporarily unavailable")
+		server.WriteJSON(w, http.StatusServiceUnavailable, "Service temporarily unavailable")
 		return
 	}
 	s.log.Error("login request failed", "path", r.URL.Path, "err", err)
-	writeJSON(w, http.StatusInternalServerError, "Internal Server Error")
+	server.WriteJSON(w, http.StatusInternalServerError, "Internal Server Error")
 }
 
 // unreachable tells a dependency that did not answer from one that answered with an error.

@@ -73,7 +73,7 @@ func (s *Service) participantLogin(w http.ResponseWriter, r *http.Request) {
 		reply = append(reply, kv{"websocket_url", s.websocketURL("participant", key)})
 	case boolParam(r, "with_websocket"):
 		s.event(r, typ, eventsv1.LoginEvent_LOGIN_STATUS_FAILED_WITH_ALREADY_LOGGED_IN, authn.KindParticipant, p.UUID, "participant already logged in")
-		writeJSON(w, http.StatusForbidden, "Participant already logged in.")
+		server.WriteJSON(w, http.StatusForbidden, "Participant already logged in.")
 		return
 	}
 	reply = append(reply, kv{"session_types_info", types})
@@ -90,7 +90,7 @@ func (s *Service) participantLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.event(r, typ, statusOf(nil), authn.KindParticipant, p.UUID, "participant logged in")
-	writeJSON(w, http.StatusOK, reply)
+	server.WriteJSON(w, http.StatusOK, reply)
 }
 
 func (s *Service) sessionTypesOfParticipant(ctx context.Context, idParticipant int64) ([]obj, error) {
@@ -141,7 +141,7 @@ func (s *Service) participantLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.disconnect(authn.KindParticipant, c.UUID)
-	writeJSON(w, http.StatusOK, "Participant logged out.")
+	server.WriteJSON(w, http.StatusOK, "Participant logged out.")
 }
 
 // participantRefresh is GET /api/participant/refresh_token (dynamic token only).
@@ -158,7 +158,7 @@ func (s *Service) participantRefresh(w http.ResponseWriter, r *http.Request) {
 	}
 	server.NoteCaller(r.Context(), c)
 	if c.Method != authn.MethodToken {
-		writeJSON(w, http.StatusForbidden, "Forbidden")
+		server.WriteJSON(w, http.StatusForbidden, "Forbidden")
 		return
 	}
 	token, err := s.signer.ParticipantToken(p.ID, p.UUID, p.Name, authn.ParticipantRefreshLife)
@@ -170,7 +170,7 @@ func (s *Service) participantRefresh(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, obj{{"refresh_token", token}})
+	server.WriteJSON(w, http.StatusOK, obj{{"refresh_token", token}})
 }
 
 // deviceLogin is GET /api/device/login: static token (header or ?token=) or a client
@@ -225,7 +225,7 @@ func (s *Service) deviceLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		} else if online {
 			s.event(r, loginTypeOf(c.Method), eventsv1.LoginEvent_LOGIN_STATUS_FAILED_WITH_ALREADY_LOGGED_IN, authn.KindDevice, c.UUID, "device already logged in")
-			writeJSON(w, http.StatusForbidden, "Device already logged in.")
+			server.WriteJSON(w, http.StatusForbidden, "Device already logged in.")
 			return
 		}
 	}
@@ -270,7 +270,7 @@ func (s *Service) deviceLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.event(r, loginTypeOf(c.Method), statusOf(nil), authn.KindDevice, c.UUID, "device logged in")
-	writeJSON(w, http.StatusOK, reply)
+	server.WriteJSON(w, http.StatusOK, reply)
 }
 
 // deviceLogout is GET /api/device/logout: closes the device's websocket.
@@ -285,7 +285,7 @@ func (s *Service) deviceLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	server.NoteCaller(r.Context(), c)
 	s.disconnect(authn.KindDevice, c.UUID)
-	writeJSON(w, http.StatusOK, "Device logged out.")
+	server.WriteJSON(w, http.StatusOK, "Device logged out.")
 }
 
 // deviceRegister is GET|POST /api/device/register?key=&name=&type_key=&subtype_name=&onlineable=
@@ -295,7 +295,7 @@ func (s *Service) deviceLogout(w http.ResponseWriter, r *http.Request) {
 func (s *Service) deviceRegister(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !s.register.Allow() {
-		writeJSON(w, http.StatusTooManyRequests, "Too many requests")
+		server.WriteJSON(w, http.StatusTooManyRequests, "Too many requests")
 		return
 	}
 	// OpenTera's strict parser runs first: unknown or missing arguments are a 400 before the
@@ -306,7 +306,7 @@ func (s *Service) deviceRegister(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name, typeKey, subName := q.Get("name"), q.Get("type_key"), q.Get("subtype_name")
 	if q.Get("key") == "" || name == "" || typeKey == "" {
-		writeJSON(w, http.StatusBadRequest, "Missing arguments")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing arguments")
 		return
 	}
 	key, err := s.setting(ctx, "DeviceRegisterKey")
@@ -315,7 +315,7 @@ func (s *Service) deviceRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if key == "" || q.Get("key") != key {
-		writeJSON(w, http.StatusUnauthorized, "Invalid registration key")
+		server.WriteJSON(w, http.StatusUnauthorized, "Invalid registration key")
 		return
 	}
 	var csr []byte
@@ -323,11 +323,11 @@ func (s *Service) deviceRegister(w http.ResponseWriter, r *http.Request) {
 		if s.ca == nil {
 			// A deployment without a device CA (auth.device_ca_dir) cannot sign: the server's
 			// configuration, not the request, is at fault.
-			writeJSON(w, http.StatusServiceUnavailable, "Certificate registration is not configured on this server (auth.device_ca_dir)")
+			server.WriteJSON(w, http.StatusServiceUnavailable, "Certificate registration is not configured on this server (auth.device_ca_dir)")
 			return
 		}
 		if csr, err = io.ReadAll(io.LimitReader(r.Body, 64<<10)); err != nil || len(csr) == 0 {
-			writeJSON(w, http.StatusBadRequest, "Missing arguments")
+			server.WriteJSON(w, http.StatusBadRequest, "Missing arguments")
 			return
 		}
 	}
@@ -336,7 +336,7 @@ func (s *Service) deviceRegister(w http.ResponseWriter, r *http.Request) {
 	var certPEM string
 	if csr != nil {
 		if certPEM, err = s.ca.sign(csr, devUUID, name); err != nil {
-			writeJSON(w, http.StatusBadRequest, "Invalid certificate request")
+			server.WriteJSON(w, http.StatusBadRequest, "Invalid certificate request")
 			return
 		}
 	}
@@ -385,7 +385,7 @@ func (s *Service) deviceRegister(w http.ResponseWriter, r *http.Request) {
 		reply = append(reply, kv{"device_certificate", certPEM}, kv{"ca_info", s.ca.certPEM})
 	}
 	s.log.Info("device registered", "device_uuid", devUUID, "certificate", certPEM != "")
-	writeJSON(w, http.StatusOK, reply)
+	server.WriteJSON(w, http.StatusOK, reply)
 }
 
 // authCode is the server side of a service SSO code (OpenTera's service_auth_code_<code>).
@@ -411,7 +411,7 @@ func (s *Service) serviceAuthCode(w http.ResponseWriter, r *http.Request) {
 	server.NoteCaller(r.Context(), c)
 	endpoint := r.URL.Query().Get("endpoint_url")
 	if endpoint == "" {
-		writeJSON(w, http.StatusBadRequest, "Missing arguments")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing arguments")
 		return
 	}
 	code := authn.RandomHex(16)
@@ -420,7 +420,7 @@ func (s *Service) serviceAuthCode(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, obj{{"auth_code", code}})
+	server.WriteJSON(w, http.StatusOK, obj{{"auth_code", code}})
 }
 
 // completeAuthCode stores the logged-in user's data under the code and returns where the

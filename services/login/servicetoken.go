@@ -79,11 +79,11 @@ func (s *Service) serviceToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.event(r, typePassword, eventsv1.LoginEvent_LOGIN_STATUS_SUCCESS, authn.KindService, cred.UUID, "service token issued")
-	writeJSON(w, http.StatusOK, obj{{"access_token", tok}, {"token_type", "Bearer"},
+	server.WriteJSON(w, http.StatusOK, obj{{"access_token", tok}, {"token_type", "Bearer"},
 		{"expires_in", int(authn.ServiceClientTokenLifetime / time.Second)}, {"service_uuid", cred.UUID}})
 }
 
 // oauthError is RFC 6749 §5.2's error response.
 func oauthError(w http.ResponseWriter, code int, kind, desc string) {
-	writeJSON(w, code, obj{{"error", kind}, {"error_description", desc}})
+	server.WriteJSON(w, code, obj{{"error", kind}, {"error_description", desc}})
 }

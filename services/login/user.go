@@ -59,7 +59,7 @@ func strictQuery(w http.ResponseWriter, r *http.Request, known ...string) bool {
 		return true
 	}
 	slices.Sort(unknown)
-	writeJSON(w, http.StatusBadRequest, obj{{"message", "Unknown arguments: " + strings.Join(unknown, ", ")}})
+	server.WriteJSON(w, http.StatusBadRequest, obj{{"message", "Unknown arguments: " + strings.Join(unknown, ", ")}})
 	return false
 }
 
@@ -73,7 +73,7 @@ func (s *Service) authFailure(w http.ResponseWriter, r *http.Request, typ loginT
 			return
 		}
 		s.log.Error("authentication failed on our side", "path", r.URL.Path, "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, "Service temporarily unavailable")
+		server.WriteJSON(w, http.StatusServiceUnavailable, "Service temporarily unavailable")
 		return
 	}
 	s.failed(r, typ, kind, err)
@@ -99,7 +99,7 @@ func (s *Service) userNextStep(w http.ResponseWriter, r *http.Request, p *authn.
 		if sessionID != "" {
 			s.endSession(ctx, w, sessionID)
 		}
-		writeJSON(w, http.StatusUpgradeRequired, blocked)
+		server.WriteJSON(w, http.StatusUpgradeRequired, blocked)
 		return
 	}
 	var reason, redirect, message string
@@ -116,13 +116,13 @@ func (s *Service) userNextStep(w http.ResponseWriter, r *http.Request, p *authn.
 			s.internal(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, append(versionInfo, kv{"message", message}, kv{"reason", reason}, kv{"redirect_url", redirect}))
+		server.WriteJSON(w, http.StatusOK, append(versionInfo, kv{"message", message}, kv{"reason", reason}, kv{"redirect_url", redirect}))
 		return
 	}
 	reply, err := s.userTokenReply(ctx, r, p, withWS, ls.AuthCode, versionInfo)
 	if errors.Is(err, errAlreadyLoggedIn) {
 		s.event(r, typePassword, eventsv1.LoginEvent_LOGIN_STATUS_FAILED_WITH_ALREADY_LOGGED_IN, authn.KindUser, p.UUID, "user already logged in")
-		writeJSON(w, http.StatusForbidden, "User already logged in.")
+		server.WriteJSON(w, http.StatusForbidden, "User already logged in.")
 		return
 	}
 	if err != nil {
@@ -134,7 +134,7 @@ func (s *Service) userNextStep(w http.ResponseWriter, r *http.Request, p *authn.
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, reply)
+	server.WriteJSON(w, http.StatusOK, reply)
 }
 
 // userTokenReply issues the token of a fully authenticated user: OpenTera's reply, after the
@@ -314,7 +314,7 @@ func (s *Service) sessionArgs(w http.ResponseWriter, r *http.Request, names ...s
 	args := make([]string, len(names))
 	for i, n := range names {
 		if args[i] = formValue(r, n); args[i] == "" {
-			writeJSON(w, http.StatusBadRequest, "Missing arguments")
+			server.WriteJSON(w, http.StatusBadRequest, "Missing arguments")
 			return "", nil, nil, nil
 		}
 	}
@@ -325,7 +325,7 @@ func (s *Service) sessionArgs(w http.ResponseWriter, r *http.Request, names ...s
 // session, as OpenTera logs the user out then.
 func (s *Service) refuseStep(w http.ResponseWriter, r *http.Request, id, message string) {
 	s.endSession(r.Context(), w, id)
-	writeJSON(w, http.StatusForbidden, message)
+	server.WriteJSON(w, http.StatusForbidden, message)
 }
 
 func formValue(r *http.Request, name string) string {
@@ -443,7 +443,7 @@ func (s *Service) userSetup2FAGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, obj{{"qr_code", qr}, {"otp_secret", secret}})
+	server.WriteJSON(w, http.StatusOK, obj{{"qr_code", qr}, {"otp_secret", secret}})
 }
 
 // canSetup2FA applies OpenTera's checks of both setup steps, answering 403 when they fail.
@@ -484,7 +484,7 @@ func (s *Service) userSetup2FAPost(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.event(r, typePassword, statusOf(&authn.Error{Reason: authn.ReasonWrongPassword}), authn.KindUser, p.UUID, "wrong OTP code")
-		writeJSON(w, http.StatusUnauthorized, "Invalid OTP code")
+		server.WriteJSON(w, http.StatusUnauthorized, "Invalid OTP code")
 		return
 	}
 	email := boolParam(r, "with_email_enabled") || strings.EqualFold(formValue(r, "with_email_enabled"), "true")
@@ -498,7 +498,7 @@ func (s *Service) userSetup2FAPost(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, obj{{"message", "2FA enabled for this user."}, {"redirect_url", "/login_validate_2fa?code=" + url.QueryEscape(code)}})
+	server.WriteJSON(w, http.StatusOK, obj{{"message", "2FA enabled for this user."}, {"redirect_url", "/login_validate_2fa?code=" + url.QueryEscape(code)}})
 }
 
 // userChangePassword is POST /api/user/login/change_password {new_password, confirm_password}
@@ -512,23 +512,23 @@ func (s *Service) userChangePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	newPw, confirm := args[0], args[1]
 	if newPw != confirm {
-		writeJSON(w, http.StatusBadRequest, "New password and confirm password do not match")
+		server.WriteJSON(w, http.StatusBadRequest, "New password and confirm password do not match")
 		return
 	}
 	if !p.ForcePasswordChange {
-		writeJSON(w, http.StatusBadRequest, "User not required to change password")
+		server.WriteJSON(w, http.StatusBadRequest, "User not required to change password")
 		return
 	}
 	if err := store.SetUserPassword(ctx, s.db, int32(p.ID), newPw); err != nil {
 		var pe *store.PasswordPolicyError
 		if errors.As(err, &pe) {
-			writeJSON(w, http.StatusBadRequest, pe.Message)
+			server.WriteJSON(w, http.StatusBadRequest, pe.Message)
 			return
 		}
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, "Password changed")
+	server.WriteJSON(w, http.StatusOK, "Password changed")
 }
 
 // userLogout is GET /api/user/logout (Basic or token): the token is revoked everywhere and the
@@ -554,7 +554,7 @@ func (s *Service) userLogout(w http.ResponseWriter, r *http.Request) {
 	if id, _, _ := s.loadSession(ctx, r); id != "" {
 		s.endSession(ctx, w, id)
 	}
-	writeJSON(w, http.StatusOK, "User logged out.")
+	server.WriteJSON(w, http.StatusOK, "User logged out.")
 }
 
 // userRefresh is GET /api/user/refresh_token (dynamic token only): a new token valid 30 min,
@@ -606,7 +606,7 @@ func (s *Service) userRefresh(w http.ResponseWriter, r *http.Request) {
 		reply = append(reply, kv{"websocket_url", s.websocketURL("user", key)})
 	}
 	s.event(r, typeToken, statusOf(nil), authn.KindUser, p.UUID, "user token refreshed")
-	writeJSON(w, http.StatusOK, reply)
+	server.WriteJSON(w, http.StatusOK, reply)
 }
 
 // newOTPKey draws a TOTP secret as OpenTera does (issuer OpenTera-<server>, 6 digits, 30 s,

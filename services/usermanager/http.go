@@ -39,16 +39,6 @@ func (s *Service) HTTPRoutes() []server.Route {
 	}
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`"Internal Server Error"`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
-}
-
 // unauthorized is OpenTera's 401 (Flask-HTTPAuth): text/html "Unauthorized".
 func unauthorized(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -58,7 +48,7 @@ func unauthorized(w http.ResponseWriter) {
 
 func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("request failed", "path", r.URL.Path, "err", err)
-	writeJSON(w, http.StatusInternalServerError, "Internal Server Error")
+	server.WriteJSON(w, http.StatusInternalServerError, "Internal Server Error")
 }
 
 func (s *Service) caller(r *http.Request, kind authn.Kind) (*authn.Caller, error) {
@@ -159,7 +149,7 @@ func (s *Service) onlineUsers(w http.ResponseWriter, r *http.Request, c *authn.C
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	server.WriteJSON(w, http.StatusOK, out)
 }
 
 // onlineParticipants is GET /api/user/participants/online[?with_projects][&with_sites].
@@ -206,7 +196,7 @@ func (s *Service) onlineParticipants(w http.ResponseWriter, r *http.Request, c *
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	server.WriteJSON(w, http.StatusOK, out)
 }
 
 // onlineDevices is GET /api/user/devices/online; device_status is OpenTera's whole status
@@ -263,7 +253,7 @@ func (s *Service) onlineDevices(w http.ResponseWriter, r *http.Request, c *authn
 			out[i].Status.Status = st
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	server.WriteJSON(w, http.StatusOK, out)
 }
 
 // disconnectPrincipal is GET /api/user/disconnect?id_user|user_uuid|id_participant|
@@ -287,7 +277,7 @@ func (s *Service) disconnectPrincipal(w http.ResponseWriter, r *http.Request, c 
 		if v := q.Get(p.param); v != "" {
 			if strings.HasPrefix(p.param, "id_") {
 				if _, err := strconv.ParseInt(v, 10, 32); err != nil {
-					writeJSON(w, http.StatusBadRequest, map[string]any{"errors": map[string]string{p.param: fmt.Sprintf("invalid literal for int() with base 10: '%s'", v)},
+					server.WriteJSON(w, http.StatusBadRequest, map[string]any{"errors": map[string]string{p.param: fmt.Sprintf("invalid literal for int() with base 10: '%s'", v)},
 						"message": "Input payload validation failed"})
 					return
 				}
@@ -300,7 +290,7 @@ func (s *Service) disconnectPrincipal(w http.ResponseWriter, r *http.Request, c 
 		}
 	}
 	if chosen == nil {
-		writeJSON(w, http.StatusBadRequest, "Invalid request")
+		server.WriteJSON(w, http.StatusBadRequest, "Invalid request")
 		return
 	}
 	sc := access.For(access.FromAuthn(c)).AdminOnly() // a service's scope ignores admin_only
@@ -321,7 +311,7 @@ func (s *Service) disconnectPrincipal(w http.ResponseWriter, r *http.Request, c 
 	err := s.o.DB.QueryRow(ctx, `SELECT `+chosen.uuidCol+` FROM `+chosen.table+` WHERE `+col+` = @v AND deleted_at IS NULL
 		AND `+chosen.idCol+` IN (`+f.SQL+`)`, f.With(map[string]any{"v": value})).Scan(&uuid)
 	if errors.Is(err, pgx.ErrNoRows) {
-		writeJSON(w, http.StatusForbidden, "Forbidden")
+		server.WriteJSON(w, http.StatusForbidden, "Forbidden")
 		return
 	}
 	if err != nil {
@@ -329,14 +319,14 @@ func (s *Service) disconnectPrincipal(w http.ResponseWriter, r *http.Request, c 
 		return
 	}
 	if chosen.kind == presence.User && c.Kind == authn.KindUser && uuid == c.UUID {
-		writeJSON(w, http.StatusBadRequest, "Use Logout instead to disconnect current user")
+		server.WriteJSON(w, http.StatusBadRequest, "Use Logout instead to disconnect current user")
 		return
 	}
 	if err := presence.Disconnect(s.o.NATS, chosen.kind, uuid, "usermanager"); err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, "Success")
+	server.WriteJSON(w, http.StatusOK, "Success")
 }
 
 // deviceStatus is POST /api/device/status {status, timestamp} (DeviceQueryStatus): refused for
@@ -361,27 +351,27 @@ func (s *Service) deviceStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !onlineable {
-		writeJSON(w, http.StatusForbidden, "Device is not onlineable")
+		server.WriteJSON(w, http.StatusForbidden, "Device is not onlineable")
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, "Missing arguments")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing arguments")
 		return
 	}
 	var req map[string]json.RawMessage
 	if json.Unmarshal(body, &req) != nil || req["status"] == nil || req["timestamp"] == nil {
-		writeJSON(w, http.StatusBadRequest, "Missing arguments")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing arguments")
 		return
 	}
 	status, err := pyjson.Dumps(req["status"]) // json.dumps(request.json['status'])
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, "Missing arguments")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing arguments")
 		return
 	}
 	timestamp, err := pyjson.Dumps(req["timestamp"])
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, "Missing arguments")
+		server.WriteJSON(w, http.StatusBadRequest, "Missing arguments")
 		return
 	}
 	ok, err := s.updateDeviceStatus(ctx, c.UUID, name, status, timestamp)
@@ -390,7 +380,7 @@ func (s *Service) deviceStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		writeJSON(w, http.StatusForbidden, "Status update forbidden on offline device.")
+		server.WriteJSON(w, http.StatusForbidden, "Status update forbidden on offline device.")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/store"
 )
@@ -49,20 +50,10 @@ func (s *Service) invitations(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, b)
 	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`"Internal Server Error"`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
+	server.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.o.Log.Error("videorehab request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	writeJSON(w, http.StatusInternalServerError, "Internal Server Error")
+	server.WriteJSON(w, http.StatusInternalServerError, "Internal Server Error")
 }
