@@ -319,22 +319,12 @@ func (s *Service) uploadArchive(w http.ResponseWriter, r *http.Request) {
 				server.WriteJSON(w, http.StatusBadRequest, "Filename does not match the archive information")
 				return
 			}
-			body := &bodyReader{r: part}
 			stored = true
-			if size, err = s.o.Blob.Put(ctx, staged, body); err != nil {
-				if body.err != nil {
-					var tooLarge *http.MaxBytesError
-					if errors.As(body.err, &tooLarge) {
-						fail(body.err)
-						return
-					}
-					server.WriteJSON(w, http.StatusBadRequest, "Upload interrupted: "+body.err.Error())
-					return
-				}
-				fail(err)
+			n, ok := s.putPart(ctx, w, r, staged, part)
+			if !ok {
 				return
 			}
-			s.m.uploaded.Add(float64(size))
+			size = n
 		default:
 			if _, err := io.Copy(io.Discard, part); err != nil {
 				server.WriteJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())

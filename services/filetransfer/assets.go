@@ -218,6 +218,28 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// putPart streams a multipart file part to the store under key and counts its bytes. When it
+// fails it has answered the client: a body over the limit and a store error through
+// uploadFailed, a broken upload with 400.
+func (s *Service) putPart(ctx context.Context, w http.ResponseWriter, r *http.Request, key string, part io.Reader) (int64, bool) {
+	body := &bodyReader{r: part}
+	size, err := s.o.Blob.Put(ctx, key, body)
+	if err == nil {
+		s.m.uploaded.Add(float64(size))
+		return size, true
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case body.err != nil && errors.As(body.err, &tooLarge):
+		s.uploadFailed(w, r, body.err)
+	case body.err != nil:
+		server.WriteJSON(w, http.StatusBadRequest, "Upload interrupted: "+body.err.Error())
+	default:
+		s.uploadFailed(w, r, err)
+	}
+	return 0, false
+}
+
 // uploadAsset is POST /file/api/assets, multipart: `file_asset` (JSON {id_session, asset_name,
 // asset_type?, asset_datetime?, id_participant?|id_user?|id_device?|id_service?}) and `file`.
 // The file streams to the store under the new asset's uuid; the asset row (owner
@@ -287,22 +309,12 @@ func (s *Service) uploadAsset(w http.ResponseWriter, r *http.Request) {
 				server.WriteJSON(w, http.StatusBadRequest, "Missing filename")
 				return
 			}
-			body := &bodyReader{r: part}
 			stored = true
-			if size, err = s.o.Blob.Put(ctx, assetUUID, body); err != nil {
-				if body.err != nil {
-					var tooLarge *http.MaxBytesError
-					if errors.As(body.err, &tooLarge) {
-						fail(body.err)
-						return
-					}
-					server.WriteJSON(w, http.StatusBadRequest, "Upload interrupted: "+body.err.Error())
-					return
-				}
-				fail(err)
+			n, ok := s.putPart(ctx, w, r, assetUUID, part)
+			if !ok {
 				return
 			}
-			s.m.uploaded.Add(float64(size))
+			size = n
 		default:
 			if _, err := io.Copy(io.Discard, part); err != nil {
 				server.WriteJSON(w, http.StatusBadRequest, "Invalid multipart body: "+err.Error())
