@@ -9,14 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/services/internal/blob"
 	"github.com/tera-health/tera/services/internal/blob/blobtest"
 	"github.com/tera-health/tera/services/internal/fleet"
@@ -389,4 +392,56 @@ func TestAssetDeletedInCoreLosesItsFile(t *testing.T) {
 			t.Errorf("the bytes of the asset deleted in core: %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// An upload over the body limit is refused with the server's too-large answer, whichever part
+// comes first, and leaves neither an asset, a file row nor bytes in the store.
+func TestUploadOverTheLimit(t *testing.T) {
+	const limit = 64 << 10
+	dir := t.TempDir()
+	e := fleettest.NewSite(t)
+	base, _ := e.Start("all", func(c *fleet.Config) {
+		c.FileTransfer.Blob = blob.Config{Backend: "filesystem", Dir: dir}
+		c.FileTransfer.MaxUploadBytes = limit
+	})
+	admin := basic("admin", "admin")
+	var assetsBefore int
+	if err := e.DB.QueryRow(context.Background(), `SELECT count(*) FROM core.t_assets`).Scan(&assetsBefore); err != nil {
+		t.Fatal(err)
+	}
+	desc := fileAsset(map[string]any{"id_session": 1, "asset_name": "Too large"})
+	big := part{"file", "big.bin", randomText(4 * limit)}
+	for name, parts := range map[string][]part{"descriptor first": {desc, big}, "file first": {big, desc}} {
+		// With a Content-Length the server refuses before the handler; chunked, the handler
+		// finds out while it streams the file part to the store.
+		for _, chunked := range []bool{false, true} {
+			body, ct := multipartBody(t, parts...)
+			if chunked {
+				body = io.MultiReader(body)
+			}
+			a := send(t, "POST", base+"/file/api/assets", admin, body, ct)
+			if a.Status != http.StatusBadRequest || !strings.Contains(string(a.Body), server.TooLargeMessage(limit)) {
+				t.Errorf("%s (chunked %v): %d %s, want 400 %q", name, chunked, a.Status, a.Body, server.TooLargeMessage(limit))
+			}
+		}
+	}
+	var assets, files int
+	if err := e.DB.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM core.t_assets), (SELECT count(*) FROM filetransfer.t_asset_file_data)`).Scan(&assets, &files); err != nil {
+		t.Fatal(err)
+	}
+	if assets != assetsBefore || files != 0 {
+		t.Fatalf("refused uploads left %d new assets and %d file rows", assets-assetsBefore, files)
+	}
+	var left []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) != 0 {
+		t.Fatalf("refused uploads left bytes in the store: %v", left)
+	}
+	// Within the limit the same upload is stored.
+	want(t, "upload within the limit", upload(t, base, admin, desc, part{"file", "small.bin", randomText(limit / 2)}), 200)
 }
