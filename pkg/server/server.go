@@ -345,13 +345,22 @@ func Background(name string, run func(ctx context.Context) error) Service {
 }
 
 type background struct {
+	NoGRPC
 	name string
 	run  func(ctx context.Context) error
 }
 
 func (b *background) Name() string                  { return b.name }
-func (b *background) RegisterGRPC(*grpc.Server)     {}
 func (b *background) Run(ctx context.Context) error { return b.run(ctx) }
-func (b *background) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
+
+// NoGRPC is embedded by a Service whose API is plain HTTP routes or NATS: it registers nothing
+// on the gRPC server or the gateway.
+type NoGRPC struct{}
+
+// RegisterGRPC implements Service.
+func (NoGRPC) RegisterGRPC(*grpc.Server) {}
+
+// RegisterGateway implements Service.
+func (NoGRPC) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
 	return nil
 }

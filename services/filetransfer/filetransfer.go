@@ -14,13 +14,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
@@ -63,6 +61,8 @@ type Options struct {
 
 // Service is the filetransfer target.
 type Service struct {
+	server.NoGRPC // the target's surface is plain HTTP (multipart uploads and file downloads, as OpenTera's)
+
 	o    Options
 	wake chan struct{}
 	m    metrics
@@ -125,15 +125,6 @@ func New(o Options) *Service {
 
 // Name implements server.Service.
 func (s *Service) Name() string { return "filetransfer" }
-
-// RegisterGRPC implements server.Service: the target's surface is plain HTTP (multipart
-// uploads and file downloads, as OpenTera's).
-func (s *Service) RegisterGRPC(*grpc.Server) {}
-
-// RegisterGateway implements server.Service.
-func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
-	return nil
-}
 
 // Checks are the target's readiness checks: the blob store answers.
 func (s *Service) Checks() []server.Check {

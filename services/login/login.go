@@ -21,14 +21,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
-	"google.golang.org/grpc"
 
 	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
 	"github.com/tera-health/tera/pkg/authn"
@@ -59,6 +57,8 @@ type Options struct {
 
 // Service is the login target.
 type Service struct {
+	server.NoGRPC // the login target has no gRPC API of its own
+
 	o        Options
 	log      *slog.Logger
 	db       *pgxpool.Pool
@@ -123,14 +123,6 @@ func New(ctx context.Context, o Options) (*Service, error) {
 
 // Name implements server.Service.
 func (s *Service) Name() string { return "login" }
-
-// RegisterGRPC implements server.Service: the login target has no gRPC API of its own.
-func (s *Service) RegisterGRPC(*grpc.Server) {}
-
-// RegisterGateway implements server.Service.
-func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
-	return nil
-}
 
 // HTTPRoutes implements server.HTTPService: the login target's one route table. Every route is
 // public to the server: each handler authenticates its callers itself (HTTP Basic, a token of

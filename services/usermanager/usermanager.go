@@ -16,17 +16,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
 	"github.com/tera-health/tera/pkg/authn"
+	"github.com/tera-health/tera/pkg/server"
 	"github.com/tera-health/tera/pkg/telemetry"
 	"github.com/tera-health/tera/services/internal/outbox"
 	"github.com/tera-health/tera/services/internal/presence"
@@ -49,6 +48,8 @@ type Options struct {
 
 // Service is the usermanager target.
 type Service struct {
+	server.NoGRPC // the target's API is plain HTTP and NATS
+
 	o     Options
 	log   *slog.Logger
 	store *presence.Store
@@ -72,14 +73,6 @@ func New(o Options) *Service {
 
 // Name implements server.Service.
 func (s *Service) Name() string { return "usermanager" }
-
-// RegisterGRPC implements server.Service: the target's API is plain HTTP and NATS.
-func (s *Service) RegisterGRPC(*grpc.Server) {}
-
-// RegisterGateway implements server.Service.
-func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
-	return nil
-}
 
 // Run answers the websocket replicas' reports, sweeps dead replicas' connections and watches
 // database events for principals to disconnect, until ctx ends.

@@ -20,12 +20,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/grpc"
 
 	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
 	"github.com/tera-health/tera/pkg/authn"
@@ -71,6 +69,8 @@ type Options struct {
 
 // Service is the videorehab target.
 type Service struct {
+	server.NoGRPC // the target's surface is NATS RPC and plain HTTP
+
 	o        Options
 	presence *presence.Store
 
@@ -101,14 +101,6 @@ func New(o Options) *Service {
 
 // Name implements server.Service.
 func (s *Service) Name() string { return "videorehab" }
-
-// RegisterGRPC implements server.Service: the target's surface is NATS RPC and plain HTTP.
-func (s *Service) RegisterGRPC(*grpc.Server) {}
-
-// RegisterGateway implements server.Service.
-func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
-	return nil
-}
 
 // HTTPRoutes implements server.HTTPService: the invitations of the caller (so a page that
 // opens after its websocket got the invitation still finds it: OpenTera issue 143), the SFU's

@@ -18,13 +18,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 
 	optionsv1 "github.com/tera-health/tera/pkg/api/tera/options/v1"
 	"github.com/tera-health/tera/pkg/authn"
@@ -57,6 +55,8 @@ type Options struct {
 
 // Service is the websocket target.
 type Service struct {
+	server.NoGRPC // the target has no gRPC API
+
 	o        Options
 	log      *slog.Logger
 	store    *presence.Store
@@ -100,14 +100,6 @@ func New(o Options) *Service {
 
 // Name implements server.Service.
 func (s *Service) Name() string { return "websocket" }
-
-// RegisterGRPC implements server.Service: the target has no gRPC API.
-func (s *Service) RegisterGRPC(*grpc.Server) {}
-
-// RegisterGateway implements server.Service.
-func (s *Service) RegisterGateway(context.Context, *runtime.ServeMux, *grpc.ClientConn) error {
-	return nil
-}
 
 // HTTPRoutes implements server.HTTPService. The routes are public to the server: the connect
 // key of the URL (single use, from a login) is the credential, checked by the handler.
