@@ -125,15 +125,10 @@ func (s *Service) sessionTypes(ctx context.Context, q string, arg int64) ([]obj,
 // never is).
 func (s *Service) participantLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	c, _, err := s.v.Verify(ctx, authn.CredentialsFromRequest(r), true)
-	if err == nil && (c == nil || c.Kind != authn.KindParticipant) {
-		err = &authn.Error{Reason: authn.ReasonInvalidToken}
-	}
-	if err != nil {
-		s.authFailure(w, r, typeToken, authn.KindParticipant, err)
+	c, _, ok := s.verifyAs(w, r, authn.CredentialsFromRequest(r), typeToken, authn.KindParticipant, true)
+	if !ok {
 		return
 	}
-	server.NoteCaller(r.Context(), c)
 	if c.Method == authn.MethodToken {
 		if err := s.state.Revoke(ctx, c.TokenID, c.TokenExpires); err != nil {
 			s.internal(w, r, err)
@@ -148,15 +143,10 @@ func (s *Service) participantLogout(w http.ResponseWriter, r *http.Request) {
 func (s *Service) participantRefresh(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	cr := authn.CredentialsFromRequest(r)
-	c, p, err := s.v.Verify(ctx, cr, false)
-	if err == nil && (c == nil || c.Kind != authn.KindParticipant) {
-		err = &authn.Error{Reason: authn.ReasonInvalidToken}
-	}
-	if err != nil {
-		s.authFailure(w, r, typeToken, authn.KindParticipant, err)
+	c, p, ok := s.verifyAs(w, r, cr, typeToken, authn.KindParticipant, false)
+	if !ok {
 		return
 	}
-	server.NoteCaller(r.Context(), c)
 	if c.Method != authn.MethodToken {
 		server.WriteJSON(w, http.StatusForbidden, "Forbidden")
 		return
@@ -178,19 +168,14 @@ func (s *Service) participantRefresh(w http.ResponseWriter, r *http.Request) {
 func (s *Service) deviceLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	cr := authn.CredentialsFromRequest(r)
-	c, _, err := s.v.Verify(ctx, cr, true)
 	typ := typeToken
 	if cr.Authorization == "" && cr.Token == "" && cr.ClientCert != "" {
 		typ = typeCertificate
 	}
-	if err == nil && (c == nil || c.Kind != authn.KindDevice) {
-		err = &authn.Error{Reason: authn.ReasonInvalidToken}
-	}
-	if err != nil {
-		s.authFailure(w, r, typ, authn.KindDevice, err)
+	c, _, ok := s.verifyAs(w, r, cr, typ, authn.KindDevice, true)
+	if !ok {
 		return
 	}
-	server.NoteCaller(r.Context(), c)
 	var info obj
 	var onlineable bool
 	{
@@ -275,15 +260,10 @@ func (s *Service) deviceLogin(w http.ResponseWriter, r *http.Request) {
 
 // deviceLogout is GET /api/device/logout: closes the device's websocket.
 func (s *Service) deviceLogout(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.v.Verify(r.Context(), authn.CredentialsFromRequest(r), true)
-	if err == nil && (c == nil || c.Kind != authn.KindDevice) {
-		err = &authn.Error{Reason: authn.ReasonInvalidToken}
-	}
-	if err != nil {
-		s.authFailure(w, r, typeToken, authn.KindDevice, err)
+	c, _, ok := s.verifyAs(w, r, authn.CredentialsFromRequest(r), typeToken, authn.KindDevice, true)
+	if !ok {
 		return
 	}
-	server.NoteCaller(r.Context(), c)
 	s.disconnect(authn.KindDevice, c.UUID)
 	server.WriteJSON(w, http.StatusOK, "Device logged out.")
 }
@@ -400,15 +380,10 @@ type authCode struct {
 // user's data from the tera_service_auth_codes bucket.
 func (s *Service) serviceAuthCode(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	c, _, err := s.v.Verify(ctx, authn.CredentialsFromRequest(r), false)
-	if err == nil && (c == nil || c.Kind != authn.KindService) {
-		err = &authn.Error{Reason: authn.ReasonInvalidToken}
-	}
-	if err != nil {
-		s.authFailure(w, r, typeToken, authn.KindService, err)
+	c, _, ok := s.verifyAs(w, r, authn.CredentialsFromRequest(r), typeToken, authn.KindService, false)
+	if !ok {
 		return
 	}
-	server.NoteCaller(r.Context(), c)
 	endpoint := r.URL.Query().Get("endpoint_url")
 	if endpoint == "" {
 		server.WriteJSON(w, http.StatusBadRequest, "Missing arguments")

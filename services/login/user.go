@@ -63,6 +63,22 @@ func strictQuery(w http.ResponseWriter, r *http.Request, known ...string) bool {
 	return false
 }
 
+// verifyAs verifies the request's credentials as a principal of kind (loginEndpoint as
+// authn.Verifier.Verify takes it) and notes the caller; on a refusal it has answered, as
+// authFailure does for typ.
+func (s *Service) verifyAs(w http.ResponseWriter, r *http.Request, cr authn.Credentials, typ loginType, kind authn.Kind, loginEndpoint bool) (*authn.Caller, *authn.Principal, bool) {
+	c, p, err := s.v.Verify(r.Context(), cr, loginEndpoint)
+	if err == nil && (c == nil || c.Kind != kind) {
+		err = &authn.Error{Reason: authn.ReasonInvalidToken}
+	}
+	if err != nil {
+		s.authFailure(w, r, typ, kind, err)
+		return nil, nil, false
+	}
+	server.NoteCaller(r.Context(), c)
+	return c, p, true
+}
+
 // authFailure answers a failed authentication: 401, or 503 when PostgreSQL or NATS could not
 // say who the caller is (as every other target answers then, see authn.Verifier.Authenticate).
 func (s *Service) authFailure(w http.ResponseWriter, r *http.Request, typ loginType, kind authn.Kind, err error) {
@@ -535,15 +551,10 @@ func (s *Service) userChangePassword(w http.ResponseWriter, r *http.Request) {
 // user's websockets are closed.
 func (s *Service) userLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	c, _, err := s.v.Verify(ctx, authn.CredentialsFromRequest(r), true)
-	if err == nil && (c == nil || c.Kind != authn.KindUser) {
-		err = &authn.Error{Reason: authn.ReasonInvalidToken}
-	}
-	if err != nil {
-		s.authFailure(w, r, typeToken, authn.KindUser, err)
+	c, _, ok := s.verifyAs(w, r, authn.CredentialsFromRequest(r), typeToken, authn.KindUser, true)
+	if !ok {
 		return
 	}
-	server.NoteCaller(r.Context(), c)
 	if c.TokenID != "" && !c.TokenExpires.IsZero() {
 		if err := s.state.Revoke(ctx, c.TokenID, c.TokenExpires); err != nil {
 			s.internal(w, r, err)
