@@ -108,24 +108,26 @@ func (s *Service) status(ctx context.Context, kind string) (online map[string]bo
 	return online, busy, nil
 }
 
+// onlineRows are the rows of the online principals of kind that query reads (its SQL keeps
+// those the caller may see), each mapped by row knowing who is busy.
+func onlineRows[T any](ctx context.Context, s *Service, kind string, query func(uuids []string) (pgx.Rows, error),
+	row func(r pgx.CollectableRow, busy map[string]string) (T, error)) ([]T, error) {
+	online, busy, err := s.status(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := query(uuidsOf(online))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return row(r, busy) })
+}
+
 // onlineUsers is GET /api/user/users/online: the accessible users online, minimal JSON
 // (UserQueryOnlineUsers), by first name.
 func (s *Service) onlineUsers(w http.ResponseWriter, r *http.Request, c *authn.Caller) {
 	ctx := r.Context()
-	online, busy, err := s.status(ctx, presence.User)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
 	f := access.For(access.FromAuthn(c)).Users()
-	rows, err := s.o.DB.Query(ctx, `SELECT id_user, user_uuid, user_enabled, user_firstname, user_lastname, user_superadmin, user_2fa_enabled
-		FROM core.t_users WHERE user_uuid = ANY(@uuids) AND deleted_at IS NULL
-		AND (id_user IN (`+f.SQL+`) OR id_user = @me) ORDER BY user_firstname, id_user`,
-		f.With(map[string]any{"uuids": uuidsOf(online), "me": c.ID}))
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
 	type user struct {
 		ID         int32  `json:"id_user"`
 		UUID       string `json:"user_uuid"`
@@ -138,7 +140,12 @@ func (s *Service) onlineUsers(w http.ResponseWriter, r *http.Request, c *authn.C
 		Online     bool   `json:"user_online"`
 		Busy       bool   `json:"user_busy"`
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (user, error) {
+	out, err := onlineRows(ctx, s, presence.User, func(uuids []string) (pgx.Rows, error) {
+		return s.o.DB.Query(ctx, `SELECT id_user, user_uuid, user_enabled, user_firstname, user_lastname, user_superadmin, user_2fa_enabled
+			FROM core.t_users WHERE user_uuid = ANY(@uuids) AND deleted_at IS NULL
+			AND (id_user IN (`+f.SQL+`) OR id_user = @me) ORDER BY user_firstname, id_user`,
+			f.With(map[string]any{"uuids": uuids, "me": c.ID}))
+	}, func(row pgx.CollectableRow, busy map[string]string) (user, error) {
 		var u user
 		err := row.Scan(&u.ID, &u.UUID, &u.Enabled, &u.Firstname, &u.Lastname, &u.Superadmin, &u.TwoFA)
 		u.Name, u.Online = u.Firstname+" "+u.Lastname, true
@@ -155,23 +162,15 @@ func (s *Service) onlineUsers(w http.ResponseWriter, r *http.Request, c *authn.C
 // onlineParticipants is GET /api/user/participants/online[?with_projects][&with_sites].
 func (s *Service) onlineParticipants(w http.ResponseWriter, r *http.Request, c *authn.Caller) {
 	ctx := r.Context()
-	online, busy, err := s.status(ctx, presence.Participant)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
 	withProjects, withSites := boolParam(r, "with_projects"), boolParam(r, "with_sites")
 	f := access.For(access.FromAuthn(c)).Participants()
-	rows, err := s.o.DB.Query(ctx, `SELECT p.id_participant, p.participant_uuid, p.participant_name, p.participant_email,
-		p.participant_token_enabled, p.participant_enabled, p.id_participant_group, p.id_project, pr.project_name, pr.id_site, st.site_name
-		FROM core.t_participants p JOIN core.t_projects pr ON pr.id_project = p.id_project JOIN core.t_sites st ON st.id_site = pr.id_site
-		WHERE p.participant_uuid = ANY(@uuids) AND p.deleted_at IS NULL AND p.id_participant IN (`+f.SQL+`)
-		ORDER BY p.participant_name, p.id_participant`, f.With(map[string]any{"uuids": uuidsOf(online)}))
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (map[string]any, error) {
+	out, err := onlineRows(ctx, s, presence.Participant, func(uuids []string) (pgx.Rows, error) {
+		return s.o.DB.Query(ctx, `SELECT p.id_participant, p.participant_uuid, p.participant_name, p.participant_email,
+			p.participant_token_enabled, p.participant_enabled, p.id_participant_group, p.id_project, pr.project_name, pr.id_site, st.site_name
+			FROM core.t_participants p JOIN core.t_projects pr ON pr.id_project = p.id_project JOIN core.t_sites st ON st.id_site = pr.id_site
+			WHERE p.participant_uuid = ANY(@uuids) AND p.deleted_at IS NULL AND p.id_participant IN (`+f.SQL+`)
+			ORDER BY p.participant_name, p.id_participant`, f.With(map[string]any{"uuids": uuids}))
+	}, func(row pgx.CollectableRow, busy map[string]string) (map[string]any, error) {
 		var id, project, site int32
 		var group *int32
 		var uuid, name, projectName, siteName string
@@ -203,19 +202,7 @@ func (s *Service) onlineParticipants(w http.ResponseWriter, r *http.Request, c *
 // record {online, busy, status}.
 func (s *Service) onlineDevices(w http.ResponseWriter, r *http.Request, c *authn.Caller) {
 	ctx := r.Context()
-	online, busy, err := s.status(ctx, presence.Device)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
 	f := access.For(access.FromAuthn(c)).Devices()
-	rows, err := s.o.DB.Query(ctx, `SELECT id_device, device_uuid, device_name, id_device_type, id_device_subtype, device_enabled
-		FROM core.t_devices WHERE device_uuid = ANY(@uuids) AND deleted_at IS NULL AND id_device IN (`+f.SQL+`)
-		ORDER BY device_name, id_device`, f.With(map[string]any{"uuids": uuidsOf(online)}))
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
 	type device struct {
 		ID      int32  `json:"id_device"`
 		UUID    string `json:"device_uuid"`
@@ -231,7 +218,11 @@ func (s *Service) onlineDevices(w http.ResponseWriter, r *http.Request, c *authn
 			Status json.RawMessage `json:"status"`
 		} `json:"device_status"`
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (device, error) {
+	out, err := onlineRows(ctx, s, presence.Device, func(uuids []string) (pgx.Rows, error) {
+		return s.o.DB.Query(ctx, `SELECT id_device, device_uuid, device_name, id_device_type, id_device_subtype, device_enabled
+			FROM core.t_devices WHERE device_uuid = ANY(@uuids) AND deleted_at IS NULL AND id_device IN (`+f.SQL+`)
+			ORDER BY device_name, id_device`, f.With(map[string]any{"uuids": uuids}))
+	}, func(row pgx.CollectableRow, busy map[string]string) (device, error) {
 		var d device
 		err := row.Scan(&d.ID, &d.UUID, &d.Name, &d.Type, &d.Subtype, &d.Enabled)
 		_, d.Busy = busy[d.UUID]
