@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/config"
 	"github.com/tera-health/tera/services/internal/fleet"
+	"github.com/tera-health/tera/services/internal/fleettest"
 	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/testenv"
 )
@@ -30,16 +30,14 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // env is a site on OpenTera's fixture with its own NATS, whose processes (core, usermanager
 // and videorehab unless told otherwise) can be stopped and started again on the same state.
 type env struct {
-	t       *testing.T
-	db      *pgxpool.Pool
-	dbURL   string
-	natsURL string
-	keysDir string
-	nc      *nats.Conn
-	signer  *authn.Signer
-	events  *recorder
-	base    string
-	stop    func()
+	t      *testing.T
+	site   *fleettest.Site
+	db     *pgxpool.Pool
+	nc     *nats.Conn
+	signer *authn.Signer
+	events *recorder
+	base   string
+	stop   func()
 	// configure changes each process's configuration (nil: none).
 	configure func(*fleet.Config)
 }
@@ -51,22 +49,10 @@ func newEnv(t *testing.T, spec string) *env {
 
 func newEnvWith(t *testing.T, spec string, configure func(*fleet.Config)) *env {
 	t.Helper()
-	e := &env{t: t, dbURL: testenv.FixtureURL(t), natsURL: testenv.NewNATS(t).ClientURL(), keysDir: t.TempDir(), configure: configure}
-	pool, err := pgxpool.New(context.Background(), e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	e.db = pool
-	if _, err := authn.GenerateKeyFile(e.keysDir); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := authn.LoadKeySet(e.keysDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.signer = &authn.Signer{Keys: keys}
-	if e.nc, err = nats.Connect(e.natsURL); err != nil {
+	site := fleettest.NewSite(t)
+	e := &env{t: t, site: site, db: site.DB, signer: site.Signer(), configure: configure}
+	var err error
+	if e.nc, err = nats.Connect(site.NATSURL); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.nc.Close)
@@ -89,50 +75,18 @@ func (e *env) start(spec string) {
 func (e *env) process(spec string, configure func(*fleet.Config)) (string, func()) {
 	t := e.t
 	t.Helper()
-	cfg := fleet.DefaultConfig()
-	cfg.HTTP.Listen, cfg.GRPC.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.ShutdownTimeout = config.Duration(2 * time.Second)
-	cfg.Database.URL = e.dbURL
-	cfg.Database.MaxConns = 6
-	cfg.NATS.URL = e.natsURL
-	cfg.PublicURL = "https://tera.test"
-	cfg.Auth.SigningKeysDir = e.keysDir
-	cfg.VideoRehab.ListenIPs = []string{"127.0.0.1"} // the test peers use loopback only
-	if configure != nil {
-		configure(&cfg)
-	}
-	targets, err := fleet.Resolve(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := fleet.Start(ctx, cfg, targets, fleet.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	base := "http://" + p.Server.HTTPAddr()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+	base, stop := e.site.Start(spec, func(cfg *fleet.Config) {
+		cfg.ShutdownTimeout = config.Duration(2 * time.Second)
+		cfg.Database.MaxConns = 6
+		cfg.PublicURL = "https://tera.test"
+		cfg.VideoRehab.ListenIPs = []string{"127.0.0.1"} // the test peers use loopback only
+		if configure != nil {
+			configure(cfg)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("process did not become ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 	if strings.Contains(spec, "videorehab") || spec == "all" {
 		// The RPC service registers in the background: wait until it answers.
+		deadline := time.Now().Add(60 * time.Second)
 		for {
 			_, err := e.nc.Request("tera.service.VideoRehabService.rpc.session_manage", []byte(`{}`), 5*time.Second)
 			if err == nil {

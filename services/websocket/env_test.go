@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/config"
 	"github.com/tera-health/tera/services/internal/fleet"
+	"github.com/tera-health/tera/services/internal/fleettest"
 	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/testenv"
 	tws "github.com/tera-health/tera/services/websocket"
@@ -35,29 +34,20 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // env is one site on OpenTera's fixture, with its own NATS (fixture uuids repeat across tests,
 // so presence must not be shared), running every target in one process unless told otherwise.
 type env struct {
-	t       testing.TB
-	db      *pgxpool.Pool
-	dbURL   string
-	natsURL string
-	keysDir string
-	nc      *nats.Conn
+	t    testing.TB
+	site *fleettest.Site
+	db   *pgxpool.Pool
+	nc   *nats.Conn
 	// publicURL is the site's public URL (websocket_url's base); https://tera.test unless set.
 	publicURL string
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, dbURL: testenv.FixtureURL(t), natsURL: testenv.NewNATS(t).ClientURL(), keysDir: t.TempDir()}
-	pool, err := pgxpool.New(context.Background(), e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	e.db = pool
-	if _, err := authn.GenerateKeyFile(e.keysDir); err != nil {
-		t.Fatal(err)
-	}
-	if e.nc, err = nats.Connect(e.natsURL); err != nil {
+	site := fleettest.NewSite(t)
+	e := &env{t: t, site: site, db: site.DB}
+	var err error
+	if e.nc, err = nats.Connect(site.NATSURL); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.nc.Close)
@@ -74,52 +64,15 @@ func (e *env) process(spec string) string {
 // stoppableProcess is process with a stop that shuts the process down and waits for it (also
 // run at cleanup; a second call does nothing).
 func (e *env) stoppableProcess(spec string) (string, func()) {
-	t := e.t
-	t.Helper()
-	cfg := fleet.DefaultConfig()
-	cfg.HTTP.Listen, cfg.GRPC.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.ShutdownTimeout = config.Duration(2 * time.Second)
-	cfg.Database.URL = e.dbURL
-	cfg.Database.MaxConns = 6
-	cfg.NATS.URL = e.natsURL
-	cfg.PublicURL = "https://tera.test"
-	if e.publicURL != "" {
-		cfg.PublicURL = e.publicURL
-	}
-	cfg.Auth.SigningKeysDir = e.keysDir
-	cfg.FileTransfer.Blob.Dir = t.TempDir()
-	targets, err := fleet.Resolve(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := fleet.Start(ctx, cfg, targets, fleet.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	base := "http://" + p.Server.HTTPAddr()
-	// Generous: a loaded 2-core CI machine starts every target slowly.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+	e.t.Helper()
+	return e.site.Start(spec, func(cfg *fleet.Config) {
+		cfg.ShutdownTimeout = config.Duration(2 * time.Second)
+		cfg.Database.MaxConns = 6
+		cfg.PublicURL = "https://tera.test"
+		if e.publicURL != "" {
+			cfg.PublicURL = e.publicURL
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("process did not become ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return base, stop
+	})
 }
 
 type response struct {

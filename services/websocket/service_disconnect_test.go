@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	eventsv1 "github.com/tera-health/tera/pkg/api/tera/events/v1"
-	"github.com/tera-health/tera/pkg/authn"
 )
 
 // GET /api/service/disconnect (OpenTera's ServiceQueryDisconnect): a service forces off what
@@ -15,11 +14,7 @@ func TestServiceDisconnect(t *testing.T) {
 	e := newEnv(t)
 	base := e.process("all")
 	f := e.fixture()
-	keys, err := authn.LoadKeySet(e.keysDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := (&authn.Signer{Keys: keys}).ServiceToken(e.scalar(`SELECT service_uuid FROM core.t_services WHERE service_key = 'VideoRehabService'`))
+	tok, err := e.site.Signer().ServiceToken(e.scalar(`SELECT service_uuid FROM core.t_services WHERE service_key = 'VideoRehabService'`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,8 @@ func (s *Site) Start(spec string, mod ...func(*fleet.Config)) (base string, stop
 	}
 	t.Cleanup(stop)
 	base = "http://" + p.Server.HTTPAddr()
-	deadline := time.Now().Add(20 * time.Second)
+	// Generous: a loaded 2-core CI machine starts every target slowly.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
