@@ -4,14 +4,12 @@ import (
 	"context"
 	"strings"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"time"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
-	errorsv1 "github.com/tera-health/tera/pkg/api/tera/errors/v1"
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/access"
@@ -175,10 +173,6 @@ func userAssetProto(a store.Asset, full bool) *corev1.UserAsset {
 		p.AssetDevice, p.AssetUser, p.AssetParticipant, p.AssetService = a.DeviceName, a.UserName, a.ParticipantName, a.ServiceName
 	}
 	return p
-}
-
-func notImplemented(msg string) error {
-	return apierr.New(codes.Unimplemented, errorsv1.ErrorReason_ERROR_REASON_UNSPECIFIED, msg)
 }
 
 func (s *assets) PostAsset(context.Context, *corev1.PostAssetRequest) (*corev1.PostAssetResponse, error) {

@@ -16,11 +16,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
+	errorsv1 "github.com/tera-health/tera/pkg/api/tera/errors/v1"
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/pkg/server"
@@ -249,6 +251,11 @@ func (s *Service) dbError(ctx context.Context, err error) error {
 		return apierr.InvalidArgument("Invalid value")
 	}
 	return s.internal(ctx, err)
+}
+
+// notImplemented is OpenTera's 501 with its message (an operation OpenTera itself does not do).
+func notImplemented(msg string) error {
+	return apierr.New(codes.Unimplemented, errorsv1.ErrorReason_ERROR_REASON_UNSPECIFIED, msg)
 }
 
 // orDenied answers "no row the scope covers" with 403 and msg: to a client, unknown and

@@ -11,14 +11,12 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	corev1 "github.com/tera-health/tera/pkg/api/tera/core/v1"
-	errorsv1 "github.com/tera-health/tera/pkg/api/tera/errors/v1"
 	"github.com/tera-health/tera/pkg/apierr"
 	"github.com/tera-health/tera/pkg/authn"
 	"github.com/tera-health/tera/services/internal/access"
 	"github.com/tera-health/tera/services/internal/presence"
 	"github.com/tera-health/tera/services/internal/pyjson"
 	"github.com/tera-health/tera/services/internal/store"
-	"google.golang.org/grpc/codes"
 )
 
 // /api/user/participants
@@ -440,7 +438,7 @@ func (s *participantSelf) GetParticipantSelf(ctx context.Context, r *corev1.GetP
 }
 
 func (s *participantSelf) PostParticipantSelf(context.Context, *corev1.PostParticipantSelfRequest) (*corev1.PostParticipantSelfResponse, error) {
-	return nil, apierr.New(codes.Unimplemented, errorsv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "Not implemented")
+	return nil, notImplemented("Not implemented")
 }
 
 // participantSelfProto is TeraParticipant.to_json (minimal: the list form).

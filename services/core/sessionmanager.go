@@ -217,7 +217,7 @@ func (s *sessionManager) newSession(ctx context.Context, m me, b *corev1.Session
 // manageService answers the key of the service to call, which a user must have access to.
 func (s *sessionManager) manageService(ctx context.Context, m me, idService *int32, asService bool) (string, error) {
 	if idService == nil {
-		return "", apierr.New(codes.Unimplemented, errorsv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "Not implemented yet")
+		return "", notImplemented("Not implemented yet")
 	}
 	key, err := store.ServiceKeyOf(ctx, s.db, *idService)
 	if errors.Is(err, store.ErrNotFound) {
