@@ -17,11 +17,7 @@ type idCase struct {
 func (e *env) expectIDs(t *testing.T, path, key, linkKey string, cases []idCase) {
 	t.Helper()
 	for _, c := range cases {
-		p := path
-		if c.q != "" {
-			p += "?" + c.q
-		}
-		got := e.list(c.who, p)
+		got := e.list(c.who, withQuery(path, c.q))
 		if !eqInts(ids(got, key), c.want) || linkKey != "" && !eqInts(nullableIDs(got, linkKey), c.links) {
 			t.Errorf("%s %s?%s: %s %v / %s %v, want %v / %v", c.who, path, c.q, key, ids(got, key), linkKey,
 				nullableIDs(got, linkKey), c.want, c.links)

@@ -10,11 +10,14 @@ type listCase struct {
 }
 
 // of is the case's request path on base.
-func (c listCase) of(base string) string {
-	if c.q == "" {
-		return base
+func (c listCase) of(base string) string { return withQuery(base, c.q) }
+
+// withQuery is path with the query q, if any.
+func withQuery(path, q string) string {
+	if q == "" {
+		return path
 	}
-	return base + "?" + c.q
+	return path + "?" + q
 }
 
 // lists GETs path?q for every case and compares the ids under key.
